@@ -1,0 +1,54 @@
+//! The dataset graph: topological order and cycle detection.
+
+use crate::model::Dataset;
+use std::collections::BTreeMap;
+
+/// Dataset names, inputs first. On a cycle, returns its members in order,
+/// with the first repeated at the end (`a → b → a`).
+pub fn topo_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, Vec<String>> {
+    #[derive(Clone, Copy, PartialEq)]
+    enum Mark {
+        New,
+        Active,
+        Done,
+    }
+    let names: Vec<&String> = datasets.keys().collect();
+    let mut mark: BTreeMap<&str, Mark> = names.iter().map(|n| (n.as_str(), Mark::New)).collect();
+    let mut order = Vec::with_capacity(names.len());
+    for root in names {
+        if mark.get(root.as_str()) != Some(&Mark::New) {
+            continue;
+        }
+        // Iterative DFS: (node, next input index); `path` is the active chain.
+        let mut stack: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
+        mark.insert(root.as_str(), Mark::Active);
+        while let Some((node, i)) = stack.last_mut() {
+            let ds = &datasets[*node];
+            if let Some(input) = ds.inputs.get(*i) {
+                *i += 1;
+                let next = input.dataset.as_str();
+                match mark.get(next) {
+                    Some(Mark::New) => {
+                        mark.insert(next, Mark::Active);
+                        stack.push((next, 0));
+                    }
+                    Some(Mark::Active) => {
+                        let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
+                        // Each entry reads the next: `a → b` means a reads b.
+                        let mut cycle: Vec<String> =
+                            stack[from..].iter().map(|(n, _)| n.to_string()).collect();
+                        cycle.push(next.to_string());
+                        return Err(cycle);
+                    }
+                    _ => {}
+                }
+            } else {
+                let done = *node;
+                mark.insert(done, Mark::Done);
+                order.push(done.to_string());
+                stack.pop();
+            }
+        }
+    }
+    Ok(order)
+}

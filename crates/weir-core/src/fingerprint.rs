@@ -1,0 +1,67 @@
+//! Version fingerprints: a hash of a job's canonical spec and of its inputs'
+//! fingerprints, so any upstream change gives every downstream dataset a new
+//! version, and nothing else does.
+//!
+//! In the fingerprint: job kind and code (SQL in canonical form, command and
+//! env, ingest path/format/schema), declared `version`, partition scheme,
+//! output format, and the input mappings. Not in it: start, end, delay, lake,
+//! timeout, description — they change what is built or where, not what an
+//! instance contains.
+
+use crate::model::{Dataset, Job, Project};
+use crate::sqlcheck;
+use serde_json::{Value, json};
+use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
+
+/// The canonical spec of one dataset, given its inputs' fingerprints.
+pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
+    let job = match &ds.job {
+        Job::Sql { text, .. } => json!({ "kind": "sql", "sql": sqlcheck::canonical(text) }),
+        Job::Command { argv, env } => json!({ "kind": "command", "argv": argv, "env": env }),
+        Job::Ingest {
+            path,
+            format,
+            schema,
+        } => json!({
+            "kind": "ingest", "path": path, "format": format,
+            "schema": schema.as_ref().map(|s| s.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),
+        }),
+    };
+    let inputs: Vec<Value> = ds
+        .inputs
+        .iter()
+        .map(|i| {
+            json!({
+                "table": i.table, "dataset": i.dataset,
+                "window": i.window.map(|w| w.to_string()), "offset": i.offset.to_string(),
+                "fingerprint": fps.get(&i.dataset),
+            })
+        })
+        .collect();
+    json!({
+        "job": job,
+        "version": ds.declared_version,
+        "partition": ds.granularity.to_string(),
+        "format": ds.format,
+        "inputs": inputs,
+    })
+}
+
+/// Every dataset's fingerprint (hex SHA-256), computed in topological order.
+pub fn fingerprints(project: &Project) -> BTreeMap<String, String> {
+    let mut fps = BTreeMap::new();
+    for name in &project.topo_order {
+        if let Some(ds) = project.datasets.get(name) {
+            let spec = canonical_spec(ds, &fps);
+            let digest = Sha256::digest(spec.to_string().as_bytes());
+            fps.insert(name.clone(), hex::encode(digest));
+        }
+    }
+    fps
+}
+
+/// The short form shown to people: the first 12 hex digits.
+pub fn short(fp: &str) -> &str {
+    &fp[..fp.len().min(12)]
+}

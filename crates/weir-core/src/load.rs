@@ -1,0 +1,841 @@
+//! Definitions: `weir.toml` text (plus SQL files) → validated [`Project`].
+//!
+//! The TOML is walked as a spanned tree, so every problem — unknown keys,
+//! unknown datasets, cycles, impossible mappings, bad SQL — is reported at its
+//! file, line and column with a hint. No I/O here: SQL files are read through
+//! the `read` callback that the caller supplies.
+
+use crate::dag;
+use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
+use crate::model::{ColumnType, Dataset, Format, Input, Job, MissingPolicy, Project};
+use crate::partition::{Granularity, parse_instant};
+use crate::span::Span;
+use crate::sqlcheck;
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, BTreeSet};
+use std::ops::Range;
+use toml::Spanned;
+use toml::de::{DeTable, DeValue};
+
+type Val<'i> = Spanned<DeValue<'i>>;
+
+/// The name of the definitions file.
+pub const PROJECT_FILE: &str = "weir.toml";
+
+const ROOT_KEYS: &[&str] = &["project", "lakes", "catalog", "datasets"];
+const PROJECT_KEYS: &[&str] = &["name", "start", "description"];
+const CATALOG_KEYS: &[&str] = &["url"];
+const DATASET_KEYS: &[&str] = &[
+    "partition",
+    "start",
+    "end",
+    "delay",
+    "inputs",
+    "sql",
+    "command",
+    "env",
+    "ingest",
+    "format",
+    "lake",
+    "version",
+    "missing",
+    "timeout",
+    "description",
+];
+const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
+const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
+
+/// Reads a file of the project by its project-relative path.
+pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;
+
+/// Parses and validates a project. `read` loads SQL files named in the definitions.
+pub fn load_project(toml_text: &str, read: ReadFile<'_>) -> Result<Project, Diagnostics> {
+    let mut cx = Cx {
+        src: Source::new(PROJECT_FILE, toml_text),
+        diags: Vec::new(),
+    };
+    let root = match DeTable::parse(toml_text) {
+        Ok(t) => t.into_inner(),
+        Err(e) => {
+            let at = e.span().map_or(0, |s| s.start);
+            let msg = e.message().trim().to_string();
+            return Err(Diagnostics(vec![
+                cx.src.at(at, format!("invalid TOML: {msg}")),
+            ]));
+        }
+    };
+    cx.check_keys(&root, ROOT_KEYS, "the top level");
+    let project = cx.build(&root, read);
+    if cx.diags.is_empty()
+        && let Some(p) = project
+    {
+        return Ok(p);
+    }
+    cx.diags
+        .sort_by_key(|d| (d.file != PROJECT_FILE, d.file.clone(), d.line, d.col));
+    Err(Diagnostics(cx.diags))
+}
+
+struct Cx {
+    src: Source,
+    diags: Vec<Diagnostic>,
+}
+
+impl Cx {
+    fn err(&mut self, span: &Range<usize>, msg: impl Into<String>, hint: Option<String>) {
+        let mut d = self.src.at(span.start, msg);
+        d.hint = hint;
+        self.diags.push(d);
+    }
+
+    fn check_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], place: &str) {
+        for key in table.keys() {
+            let k: &str = key.get_ref();
+            if !allowed.contains(&k) {
+                let hint = match did_you_mean(k, allowed.iter().copied()) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!("allowed keys here: {}", allowed.join(", ")),
+                };
+                self.err(
+                    &key.span(),
+                    format!("unknown key `{k}` in {place}"),
+                    Some(hint),
+                );
+            }
+        }
+    }
+
+    fn table<'a, 'i>(&mut self, v: &'a Val<'i>, what: &str) -> Option<&'a DeTable<'i>> {
+        match v.get_ref() {
+            DeValue::Table(t) => Some(t),
+            other => {
+                self.err(
+                    &v.span(),
+                    format!("{what} must be a table, not {}", type_name(other)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn string(&mut self, v: &Val<'_>, what: &str) -> Option<String> {
+        match v.get_ref() {
+            DeValue::String(s) => Some(s.to_string()),
+            other => {
+                self.err(
+                    &v.span(),
+                    format!("{what} must be a string, not {}", type_name(other)),
+                    None,
+                );
+                None
+            }
+        }
+    }
+
+    fn instant(&mut self, v: &Val<'_>, what: &str) -> Option<DateTime<Utc>> {
+        let text = match v.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            DeValue::Datetime(d) => d.to_string(),
+            other => {
+                self.err(
+                    &v.span(),
+                    format!("{what} must be a date, not {}", type_name(other)),
+                    None,
+                );
+                return None;
+            }
+        };
+        let t = parse_instant(&text);
+        if t.is_none() {
+            self.err(
+                &v.span(),
+                format!("{what} `{text}` is not a date"),
+                Some("write e.g. \"2026-01-01\" or \"2026-01-01T06:00:00Z\"".into()),
+            );
+        }
+        t
+    }
+
+    fn span_value(&mut self, v: &Val<'_>, what: &str) -> Option<Span> {
+        let s = self.string(v, what)?;
+        match Span::parse(&s) {
+            Ok(sp) => Some(sp),
+            Err(e) => {
+                self.err(&v.span(), format!("{what}: {e}"), None);
+                None
+            }
+        }
+    }
+
+    fn build(&mut self, root: &DeTable<'_>, read: ReadFile<'_>) -> Option<Project> {
+        let mut name = None;
+        let mut start = None;
+        match get(root, "project") {
+            Some(v) => {
+                if let Some(t) = self.table(v, "[project]") {
+                    self.check_keys(t, PROJECT_KEYS, "[project]");
+                    match get(t, "name") {
+                        Some(n) => name = self.string(n, "project name"),
+                        None => self.err(
+                            &v.span(),
+                            "[project] has no `name`",
+                            Some("add name = \"my-project\"".into()),
+                        ),
+                    }
+                    if let Some(s) = get(t, "start") {
+                        start = self.instant(s, "project start");
+                    }
+                }
+            }
+            None => self.err(
+                &(0..0),
+                "no [project] table",
+                Some("start weir.toml with [project] name = \"…\" start = \"2026-01-01\"".into()),
+            ),
+        }
+        let mut lakes = BTreeMap::new();
+        if let Some(v) = get(root, "lakes")
+            && let Some(t) = self.table(v, "[lakes]")
+        {
+            for (k, lv) in t {
+                if !valid_name(k.get_ref()) {
+                    self.err(
+                        &k.span(),
+                        format!("lake name `{}` is not an identifier", k.get_ref()),
+                        Some("use lowercase letters, digits and _".into()),
+                    );
+                }
+                if let Some(root) = self.string(lv, "a lake root") {
+                    if root.trim().is_empty() {
+                        self.err(&lv.span(), "a lake root cannot be empty", None);
+                    }
+                    lakes.insert(k.get_ref().to_string(), root);
+                }
+            }
+        }
+        lakes
+            .entry("default".to_string())
+            .or_insert_with(|| "lake".to_string());
+        let mut catalog_url = "sqlite://.weir/catalog.db".to_string();
+        if let Some(v) = get(root, "catalog")
+            && let Some(t) = self.table(v, "[catalog]")
+        {
+            self.check_keys(t, CATALOG_KEYS, "[catalog]");
+            if let Some(u) = get(t, "url").and_then(|u| self.string(u, "catalog url")) {
+                if !(u.starts_with("sqlite:")
+                    || u.starts_with("postgres://")
+                    || u.starts_with("postgresql://"))
+                {
+                    if let Some(u) = get(t, "url") {
+                        self.err(
+                            &u.span(),
+                            "unsupported catalog url",
+                            Some(
+                                "use sqlite://PATH (the default) or postgres://user@host:port/db"
+                                    .into(),
+                            ),
+                        );
+                    }
+                }
+                catalog_url = u;
+            }
+        }
+        let mut datasets = BTreeMap::new();
+        let mut declared = BTreeSet::new();
+        let mut input_spans: BTreeMap<String, Range<usize>> = BTreeMap::new();
+        let mut input_refs: Vec<(String, String, Range<usize>)> = Vec::new();
+        if let Some(v) = get(root, "datasets")
+            && let Some(t) = self.table(v, "[datasets]")
+        {
+            for (k, dv) in t {
+                let dname = k.get_ref().to_string();
+                declared.insert(dname.clone());
+                if !valid_name(&dname) {
+                    self.err(
+                        &k.span(),
+                        format!("dataset name `{dname}` is not an identifier"),
+                        Some("use lowercase letters, digits and _, starting with a letter".into()),
+                    );
+                    continue;
+                }
+                let Some(dt) = self.table(dv, &format!("dataset `{dname}`")) else {
+                    continue;
+                };
+                if let Some(ds) =
+                    self.dataset(&dname, dt, dv.span(), start, &lakes, read, &mut input_refs)
+                {
+                    if let Some(iv) = get(dt, "inputs") {
+                        input_spans.insert(dname.clone(), iv.span());
+                    }
+                    datasets.insert(dname, ds);
+                }
+            }
+        }
+        // Inputs must name datasets that exist.
+        for (consumer, input, span) in &input_refs {
+            if !declared.contains(input) {
+                let hint = match did_you_mean(input, declared.iter().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => format!(
+                        "declare [datasets.{input}], or use one of: {}",
+                        declared.iter().cloned().collect::<Vec<_>>().join(", ")
+                    ),
+                };
+                self.err(
+                    span,
+                    format!("dataset `{consumer}` reads unknown dataset `{input}`"),
+                    Some(hint),
+                );
+            }
+        }
+        if !self.diags.is_empty() {
+            return None;
+        }
+        self.check_mappings(&datasets, &input_spans);
+        let topo_order = match dag::topo_order(&datasets) {
+            Ok(order) => order,
+            Err(cycle) => {
+                let first = cycle.first().cloned().unwrap_or_default();
+                let span = input_spans.get(&first).cloned().unwrap_or(0..0);
+                self.err(&span, format!("the inputs form a cycle: {}", cycle.join(" → ")), Some("a dataset cannot depend on itself, directly or through others; remove one of these inputs".into()));
+                return None;
+            }
+        };
+        let name = name?;
+        Some(Project {
+            name,
+            start,
+            lakes,
+            catalog_url,
+            datasets,
+            topo_order,
+        })
+    }
+
+    #[allow(clippy::too_many_arguments)]
+    fn dataset(
+        &mut self,
+        name: &str,
+        t: &DeTable<'_>,
+        span: Range<usize>,
+        project_start: Option<DateTime<Utc>>,
+        lakes: &BTreeMap<String, String>,
+        read: ReadFile<'_>,
+        input_refs: &mut Vec<(String, String, Range<usize>)>,
+    ) -> Option<Dataset> {
+        let before = self.diags.len();
+        let place = format!("[datasets.{name}]");
+        self.check_keys(t, DATASET_KEYS, &place);
+        let granularity = match get(t, "partition") {
+            Some(v) => {
+                let s = self.string(v, "partition")?;
+                match Granularity::parse(&s) {
+                    Ok(g) => g,
+                    Err(e) => {
+                        self.err(&v.span(), e.0, None);
+                        return None;
+                    }
+                }
+            }
+            None => Granularity::Snapshot,
+        };
+        let start = match get(t, "start") {
+            Some(v) => self.instant(v, "start"),
+            None => project_start,
+        };
+        let start = match (start, granularity) {
+            (Some(s), _) => s,
+            (None, Granularity::Snapshot) => DateTime::<Utc>::UNIX_EPOCH,
+            (None, _) => {
+                self.err(
+                    &span,
+                    format!("dataset `{name}` is partitioned but has no start"),
+                    Some("set `start` in [project] or on the dataset".into()),
+                );
+                return None;
+            }
+        };
+        let end = get(t, "end").and_then(|v| self.instant(v, "end"));
+        let delay = get(t, "delay")
+            .and_then(|v| self.span_value(v, "delay"))
+            .unwrap_or(Span::ZERO);
+        let timeout = get(t, "timeout").and_then(|v| self.span_value(v, "timeout"));
+        let lake = match get(t, "lake") {
+            Some(v) => {
+                let l = self.string(v, "lake")?;
+                if !lakes.contains_key(&l) {
+                    let hint = did_you_mean(&l, lakes.keys().map(String::as_str)).map_or_else(
+                        || {
+                            format!(
+                                "declare it under [lakes], or use one of: {}",
+                                lakes.keys().cloned().collect::<Vec<_>>().join(", ")
+                            )
+                        },
+                        |s| format!("did you mean `{s}`?"),
+                    );
+                    self.err(&v.span(), format!("unknown lake `{l}`"), Some(hint));
+                }
+                l
+            }
+            None => "default".to_string(),
+        };
+        let declared_version = get(t, "version").map(|v| match v.get_ref() {
+            DeValue::String(s) => s.to_string(),
+            DeValue::Integer(i) => i.as_str().to_string(),
+            other => other_to_string(other),
+        });
+        let missing = match get(t, "missing") {
+            Some(v) => match self.string(v, "missing")?.as_str() {
+                "wait" => MissingPolicy::Wait,
+                "empty" => MissingPolicy::Empty,
+                other => {
+                    self.err(
+                        &v.span(),
+                        format!("unknown `missing` policy `{other}`"),
+                        Some("use \"wait\" (the default) or \"empty\"".into()),
+                    );
+                    MissingPolicy::Wait
+                }
+            },
+            None => MissingPolicy::Wait,
+        };
+        let description = get(t, "description").and_then(|v| self.string(v, "description"));
+        let inputs = match get(t, "inputs") {
+            Some(v) => self.inputs(name, v, input_refs),
+            None => Vec::new(),
+        };
+        let kinds: Vec<&str> = ["sql", "command", "ingest"]
+            .into_iter()
+            .filter(|k| get(t, k).is_some())
+            .collect();
+        if kinds.len() != 1 {
+            let msg = if kinds.is_empty() {
+                format!("dataset `{name}` has no job")
+            } else {
+                format!(
+                    "dataset `{name}` has more than one job ({})",
+                    kinds.join(", ")
+                )
+            };
+            self.err(
+                &span,
+                msg,
+                Some("give exactly one of `sql`, `command` or `ingest`".into()),
+            );
+            return None;
+        }
+        let format_v = get(t, "format");
+        let format = match format_v {
+            Some(v) => {
+                let s = self.string(v, "format")?;
+                match Format::parse(&s) {
+                    Some(f) => Some(f),
+                    None => {
+                        self.err(
+                            &v.span(),
+                            format!("unknown format `{s}`"),
+                            Some("use parquet, jsonl, csv or files".into()),
+                        );
+                        return None;
+                    }
+                }
+            }
+            None => None,
+        };
+        let (job, format) = match kinds[0] {
+            "sql" => {
+                let v = get(t, "sql")?;
+                let text = self.string(v, "sql")?;
+                let (sql, file, sql_src, base) = if looks_like_file(&text) {
+                    if !safe_relative(&text) {
+                        self.err(
+                            &v.span(),
+                            format!("SQL file `{text}` is outside the project"),
+                            Some("name a file inside the project, e.g. \"sql/plays.sql\"".into()),
+                        );
+                        return None;
+                    }
+                    match read(&text) {
+                        Ok(body) => (
+                            body.clone(),
+                            Some(text.clone()),
+                            Source::new(text.clone(), body),
+                            None,
+                        ),
+                        Err(e) => {
+                            self.err(
+                                &v.span(),
+                                format!("cannot read SQL file `{text}`: {e}"),
+                                Some("create the file, or write the SQL inline".into()),
+                            );
+                            return None;
+                        }
+                    }
+                } else {
+                    let (line, col) = self.src.line_col(v.span().start);
+                    (text.clone(), None, self.src.clone(), Some((line, col)))
+                };
+                let tables: BTreeSet<String> =
+                    inputs.iter().map(|i: &Input| i.table.clone()).collect();
+                if let Err(d) = sqlcheck::check(&sql, &tables, &sql_src, base) {
+                    self.diags.push(d);
+                }
+                let f = format.unwrap_or(Format::Parquet);
+                if !matches!(f, Format::Parquet | Format::Jsonl) {
+                    self.err(
+                        &format_v.map_or(span.clone(), |v| v.span()),
+                        format!("a SQL dataset writes parquet or jsonl, not {}", f.as_str()),
+                        None,
+                    );
+                }
+                (Job::Sql { text: sql, file }, f)
+            }
+            "command" => {
+                let v = get(t, "command")?;
+                let argv = match v.get_ref() {
+                    DeValue::Array(a) if !a.is_empty() => a
+                        .iter()
+                        .filter_map(|x| self.string(x, "a command argument"))
+                        .collect::<Vec<_>>(),
+                    DeValue::String(s) if !s.trim().is_empty() => {
+                        vec!["sh".to_string(), "-c".to_string(), s.to_string()]
+                    }
+                    _ => {
+                        self.err(
+                            &v.span(),
+                            "command must be a non-empty array of strings",
+                            Some("e.g. command = [\"python3\", \"scripts/train.py\"]".into()),
+                        );
+                        return None;
+                    }
+                };
+                let mut env = BTreeMap::new();
+                if let Some(ev) = get(t, "env")
+                    && let Some(et) = self.table(ev, "env")
+                {
+                    for (k, x) in et {
+                        if let Some(s) = self.string(x, "an env value") {
+                            env.insert(k.get_ref().to_string(), s);
+                        }
+                    }
+                }
+                (Job::Command { argv, env }, format.unwrap_or(Format::Files))
+            }
+            _ => {
+                let v = get(t, "ingest")?;
+                if !inputs.is_empty() {
+                    self.err(
+                        &span,
+                        format!("ingest dataset `{name}` cannot have inputs"),
+                        None,
+                    );
+                }
+                (
+                    self.ingest(v, granularity)?,
+                    format.unwrap_or(Format::Files),
+                )
+            }
+        };
+        let format = match &job {
+            Job::Ingest { format, .. } => *format,
+            _ => format,
+        };
+        (self.diags.len() == before).then(|| Dataset {
+            name: name.to_string(),
+            granularity,
+            start,
+            end,
+            delay,
+            inputs,
+            job,
+            format,
+            lake,
+            declared_version,
+            missing,
+            timeout,
+            description,
+        })
+    }
+
+    fn inputs(
+        &mut self,
+        consumer: &str,
+        v: &Val<'_>,
+        refs: &mut Vec<(String, String, Range<usize>)>,
+    ) -> Vec<Input> {
+        let mut out = Vec::new();
+        match v.get_ref() {
+            DeValue::Array(items) => {
+                for item in items.iter() {
+                    if let Some(ds) = self.string(item, "an input") {
+                        refs.push((consumer.to_string(), ds.clone(), item.span()));
+                        out.push(Input {
+                            table: ds.clone(),
+                            dataset: ds,
+                            window: None,
+                            offset: Span::ZERO,
+                        });
+                    }
+                }
+            }
+            DeValue::Table(t) => {
+                for (k, iv) in t {
+                    let table = k.get_ref().to_string();
+                    if !valid_name(&table) {
+                        self.err(
+                            &k.span(),
+                            format!("input name `{table}` is not an identifier"),
+                            Some(
+                                "it becomes a SQL table name: use lowercase letters, digits and _"
+                                    .into(),
+                            ),
+                        );
+                        continue;
+                    }
+                    match iv.get_ref() {
+                        DeValue::String(ds) => {
+                            refs.push((consumer.to_string(), ds.to_string(), iv.span()));
+                            out.push(Input {
+                                table,
+                                dataset: ds.to_string(),
+                                window: None,
+                                offset: Span::ZERO,
+                            });
+                        }
+                        DeValue::Table(it) => {
+                            self.check_keys(it, INPUT_KEYS, &format!("input `{table}`"));
+                            let Some(dv) = get(it, "dataset") else {
+                                self.err(
+                                    &iv.span(),
+                                    format!("input `{table}` has no `dataset`"),
+                                    Some(format!(
+                                        "e.g. {table} = {{ dataset = \"plays\", window = \"7d\" }}"
+                                    )),
+                                );
+                                continue;
+                            };
+                            let Some(ds) = self.string(dv, "input dataset") else {
+                                continue;
+                            };
+                            refs.push((consumer.to_string(), ds.clone(), dv.span()));
+                            let window = get(it, "window").and_then(|w| {
+                                let sp = self.span_value(w, "window")?;
+                                if !sp.is_positive() {
+                                    self.err(
+                                        &w.span(),
+                                        "a window must be positive",
+                                        Some("e.g. window = \"28d\"".into()),
+                                    );
+                                }
+                                Some(sp)
+                            });
+                            let offset = get(it, "offset")
+                                .and_then(|o| self.span_value(o, "offset"))
+                                .unwrap_or(Span::ZERO);
+                            out.push(Input {
+                                table,
+                                dataset: ds,
+                                window,
+                                offset,
+                            });
+                        }
+                        other => self.err(
+                            &iv.span(),
+                            format!(
+                                "input `{table}` must be a dataset name or a table, not {}",
+                                type_name(other)
+                            ),
+                            None,
+                        ),
+                    }
+                }
+            }
+            other => self.err(
+                &v.span(),
+                format!("inputs must be a list or a table, not {}", type_name(other)),
+                Some("e.g. inputs = [\"plays\"] or inputs = { raw = \"raw_plays\" }".into()),
+            ),
+        }
+        out
+    }
+
+    fn ingest(&mut self, v: &Val<'_>, g: Granularity) -> Option<Job> {
+        let t = self.table(v, "ingest")?;
+        self.check_keys(t, INGEST_KEYS, "ingest");
+        let Some(pv) = get(t, "path") else {
+            self.err(&v.span(), "ingest has no `path`", Some("e.g. ingest = { path = \"landing/plays/{date}/{hour}.jsonl\", format = \"jsonl\" }".into()));
+            return None;
+        };
+        let path = self.string(pv, "ingest path")?;
+        if let Err(e) = check_path_template(&path, g) {
+            self.err(&pv.span(), e.0, Some(e.1));
+            return None;
+        }
+        let format = match get(t, "format") {
+            Some(fv) => {
+                let s = self.string(fv, "ingest format")?;
+                let Some(f) = Format::parse(&s) else {
+                    self.err(
+                        &fv.span(),
+                        format!("unknown format `{s}`"),
+                        Some("use jsonl, csv, parquet or files".into()),
+                    );
+                    return None;
+                };
+                f
+            }
+            None => Format::Files,
+        };
+        let schema = match get(t, "schema") {
+            Some(sv) => {
+                let st = self.table(sv, "schema")?;
+                let mut cols = Vec::new();
+                for (k, cv) in st {
+                    let ty = self.string(cv, "a column type")?;
+                    match ColumnType::parse(&ty) {
+                        Some(c) => cols.push((k.get_ref().to_string(), c)),
+                        None => self.err(
+                            &cv.span(),
+                            format!("unknown column type `{ty}`"),
+                            Some("use string, int64, float64, bool or timestamp".into()),
+                        ),
+                    }
+                }
+                if format != Format::Jsonl {
+                    self.err(&sv.span(), "a schema applies to jsonl ingests only", None);
+                }
+                Some(cols)
+            }
+            None => None,
+        };
+        Some(Job::Ingest {
+            path,
+            format,
+            schema,
+        })
+    }
+
+    fn check_mappings(
+        &mut self,
+        datasets: &BTreeMap<String, Dataset>,
+        spans: &BTreeMap<String, Range<usize>>,
+    ) {
+        for ds in datasets.values() {
+            for input in &ds.inputs {
+                let Some(up) = datasets.get(&input.dataset) else {
+                    continue;
+                };
+                let span = spans.get(&ds.name).cloned().unwrap_or(0..0);
+                if ds.granularity == Granularity::Snapshot
+                    && up.granularity != Granularity::Snapshot
+                {
+                    self.err(&span, format!("impossible mapping: snapshot dataset `{}` cannot read partitioned `{}` (a snapshot has no time slot to map)", ds.name, up.name), Some(format!("give `{}` a partition scheme, or read a snapshot instead", ds.name)));
+                }
+                if up.granularity == Granularity::Snapshot
+                    && (input.window.is_some() || !input.offset.is_zero())
+                {
+                    self.err(&span, format!("impossible mapping: `{}` is a snapshot, so `window` and `offset` cannot apply to it", up.name), Some("remove window/offset from this input".into()));
+                }
+            }
+        }
+    }
+}
+
+fn get<'a, 'i>(t: &'a DeTable<'i>, key: &str) -> Option<&'a Val<'i>> {
+    t.iter().find(|(k, _)| k.get_ref() == key).map(|(_, v)| v)
+}
+
+fn type_name(v: &DeValue<'_>) -> &'static str {
+    match v {
+        DeValue::String(_) => "a string",
+        DeValue::Integer(_) => "an integer",
+        DeValue::Float(_) => "a float",
+        DeValue::Boolean(_) => "a boolean",
+        DeValue::Datetime(_) => "a datetime",
+        DeValue::Array(_) => "an array",
+        DeValue::Table(_) => "a table",
+    }
+}
+
+fn other_to_string(v: &DeValue<'_>) -> String {
+    match v {
+        DeValue::Boolean(b) => b.to_string(),
+        DeValue::Float(f) => f.as_str().to_string(),
+        DeValue::Datetime(d) => d.to_string(),
+        _ => type_name(v).to_string(),
+    }
+}
+
+/// Dataset, lake and input names: `[a-z][a-z0-9_]*`, so they are safe in paths and SQL.
+pub fn valid_name(s: &str) -> bool {
+    let mut chars = s.chars();
+    chars.next().is_some_and(|c| c.is_ascii_lowercase())
+        && chars.all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_')
+        && s.len() <= 64
+}
+
+fn looks_like_file(sql: &str) -> bool {
+    let t = sql.trim();
+    !t.contains(char::is_whitespace) && t.to_ascii_lowercase().ends_with(".sql")
+}
+
+/// A relative path that stays inside the project.
+pub fn safe_relative(p: &str) -> bool {
+    let path = std::path::Path::new(p);
+    !path.is_absolute()
+        && path.components().all(|c| {
+            matches!(
+                c,
+                std::path::Component::Normal(_) | std::path::Component::CurDir
+            )
+        })
+}
+
+/// Checks an ingest path template against the dataset's partition scheme.
+pub fn check_path_template(path: &str, g: Granularity) -> Result<(), (String, String)> {
+    let mut rest = path;
+    let mut used = BTreeSet::new();
+    while let Some(open) = rest.find('{') {
+        let after = &rest[open + 1..];
+        let Some(close) = after.find('}') else {
+            return Err((
+                format!("unclosed `{{` in ingest path `{path}`"),
+                "placeholders are {date}, {hour}, {minute}, {month}".into(),
+            ));
+        };
+        let name = &after[..close];
+        if !["date", "hour", "minute", "month"].contains(&name) {
+            return Err((
+                format!("unknown placeholder `{{{name}}}` in ingest path"),
+                "placeholders are {date}, {hour}, {minute}, {month}".into(),
+            ));
+        }
+        used.insert(name.to_string());
+        rest = &after[close + 1..];
+    }
+    let needed: &[&str] = match g {
+        Granularity::Minutes(_) => &["date", "hour", "minute"],
+        Granularity::Hour => &["date", "hour"],
+        Granularity::Day => &["date"],
+        Granularity::Month => &["month"],
+        Granularity::Snapshot => &[],
+    };
+    for n in needed {
+        let ok = used.contains(*n) || (*n == "month" && used.contains("date"));
+        if !ok {
+            return Err((
+                format!(
+                    "impossible mapping: the ingest path does not mention {{{n}}}, so it cannot tell {g} partitions apart"
+                ),
+                format!(
+                    "add {{{n}}} to the path, e.g. \"landing/x/{{date}}/{{hour}}.jsonl\" for hourly partitions"
+                ),
+            ));
+        }
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests;

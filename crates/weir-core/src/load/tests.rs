@@ -1,0 +1,200 @@
+use super::*;
+
+const GOOD: &str = r#"
+[project]
+name = "music"
+start = "2026-01-01"
+
+[lakes]
+sensitive = "lake-red"
+
+[datasets.raw_plays]
+partition = "hour"
+ingest = { path = "landing/plays/{date}/{hour}.jsonl", format = "jsonl" }
+lake = "sensitive"
+
+[datasets.plays]
+partition = "day"
+inputs = { raw = "raw_plays" }
+sql = "sql/plays.sql"
+
+[datasets.top]
+partition = "day"
+inputs = { plays = { dataset = "plays", window = "28d" } }
+sql = "SELECT track_id, count(*) AS n FROM plays GROUP BY track_id"
+
+[datasets.model]
+partition = "day"
+inputs = ["top"]
+command = ["python3", "train.py"]
+"#;
+
+fn files(path: &str) -> Result<String, String> {
+    match path {
+        "sql/plays.sql" => Ok("SELECT *\nFROM raw\nWHERE ts < {{ partition_end }}".into()),
+        _ => Err("no such file".into()),
+    }
+}
+
+fn errors(text: &str) -> Vec<Diagnostic> {
+    match load_project(text, &files) {
+        Ok(_) => panic!("expected errors"),
+        Err(d) => d.0,
+    }
+}
+
+#[test]
+fn loads_the_documented_format() {
+    let p = load_project(GOOD, &files).expect("valid");
+    assert_eq!(p.topo_order, vec!["raw_plays", "plays", "top", "model"]);
+    assert_eq!(p.datasets["raw_plays"].lake, "sensitive");
+    assert_eq!(p.datasets["plays"].inputs[0].table, "raw");
+    assert_eq!(p.datasets["model"].inputs[0].table, "top");
+    assert_eq!(
+        p.datasets["top"].inputs[0].window,
+        Some(Span::Seconds(28 * 86_400))
+    );
+    assert_eq!(p.lakes["default"], "lake");
+}
+
+#[test]
+fn unknown_key_is_located_with_a_suggestion() {
+    let text = GOOD.replace(
+        "partition = \"day\"\ninputs = { raw",
+        "partiton = \"day\"\ninputs = { raw",
+    );
+    let e = errors(&text);
+    let d = &e[0];
+    assert_eq!(d.file, "weir.toml");
+    assert_eq!((d.line, d.col), (15, 1), "{d}");
+    assert!(d.message.contains("partiton"));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `partition`?"));
+}
+
+#[test]
+fn unknown_dataset_is_located() {
+    let text = GOOD.replace(
+        "inputs = { raw = \"raw_plays\" }",
+        "inputs = { raw = \"raw_plyas\" }",
+    );
+    let d = &errors(&text)[0];
+    assert_eq!((d.line, d.col), (16, 18), "{d}");
+    assert!(d.message.contains("unknown dataset `raw_plyas`"));
+    assert_eq!(d.hint.as_deref(), Some("did you mean `raw_plays`?"));
+}
+
+#[test]
+fn cycles_are_named() {
+    let text = GOOD.replace(
+        "inputs = { raw = \"raw_plays\" }",
+        "inputs = { raw = \"raw_plays\", m = \"model\" }",
+    );
+    let d = &errors(&text)[0];
+    assert!(d.message.contains("cycle"), "{d}");
+    for name in ["plays", "top", "model"] {
+        assert!(d.message.contains(name), "{d}");
+    }
+}
+
+#[test]
+fn sql_errors_point_into_the_sql_file() {
+    let bad = |path: &str| -> Result<String, String> {
+        match path {
+            "sql/plays.sql" => Ok("SELECT *\nFROM raw JOIN nope ON true".into()),
+            _ => Err("missing".into()),
+        }
+    };
+    let d = load_project(GOOD, &bad)
+        .expect_err("unknown table")
+        .0
+        .remove(0);
+    assert_eq!(
+        (d.file.as_str(), d.line, d.col),
+        ("sql/plays.sql", 2, 15),
+        "{d}"
+    );
+}
+
+#[test]
+fn inline_sql_errors_point_into_weir_toml() {
+    let text = GOOD.replace("GROUP BY track_id", "GROUP BY track_id FROM FROM");
+    let d = &errors(&text)[0];
+    assert_eq!(d.file, "weir.toml");
+    assert_eq!((d.line, d.col), (22, 68), "{d}");
+}
+
+#[test]
+fn impossible_mappings_and_bad_values_are_reported() {
+    let text = GOOD.replace(
+        "[datasets.top]\npartition = \"day\"",
+        "[datasets.top]\npartition = \"none\"",
+    );
+    assert!(errors(&text)[0].message.contains("impossible mapping"));
+    let text = GOOD.replace(
+        "path = \"landing/plays/{date}/{hour}.jsonl\"",
+        "path = \"landing/plays/{date}.jsonl\"",
+    );
+    assert!(errors(&text)[0].message.contains("{hour}"));
+    let text = GOOD.replace("window = \"28d\"", "window = \"28 days\"");
+    assert!(errors(&text)[0].message.contains("window"));
+    let text = GOOD.replace("partition = \"hour\"", "partition = \"7m\"");
+    assert!(errors(&text)[0].message.contains("divide a day"));
+    let text = GOOD.replace("sql = \"sql/plays.sql\"", "sql = \"../../etc/passwd.sql\"");
+    assert!(errors(&text)[0].message.contains("outside the project"));
+    let text = GOOD.replace("lake = \"sensitive\"", "lake = \"sensitiv\"");
+    assert_eq!(
+        errors(&text)[0].hint.as_deref(),
+        Some("did you mean `sensitive`?")
+    );
+}
+
+#[test]
+fn toml_syntax_errors_are_located() {
+    let d = &errors("[project]\nname = \"x\n")[0];
+    assert_eq!(d.line, 2, "{d}");
+    assert!(d.message.starts_with("invalid TOML"));
+}
+
+#[test]
+fn a_dataset_needs_exactly_one_job() {
+    let text = GOOD.replace(
+        "command = [\"python3\", \"train.py\"]",
+        "command = [\"x\"]\nsql = \"SELECT 1\"",
+    );
+    assert!(errors(&text)[0].message.contains("more than one job"));
+}
+
+#[test]
+fn fingerprints_change_downstream_only() {
+    let a = load_project(GOOD, &files).expect("valid");
+    let b_files = |path: &str| -> Result<String, String> {
+        match path {
+            "sql/plays.sql" => {
+                Ok("SELECT * FROM raw WHERE ts < {{ partition_end }} AND 1 = 1".into())
+            }
+            _ => Err("no".into()),
+        }
+    };
+    let b = load_project(GOOD, &b_files).expect("valid");
+    let (fa, fb) = (
+        crate::fingerprint::fingerprints(&a),
+        crate::fingerprint::fingerprints(&b),
+    );
+    assert_eq!(fa["raw_plays"], fb["raw_plays"]);
+    for d in ["plays", "top", "model"] {
+        assert_ne!(fa[d], fb[d], "{d} should get a new version");
+    }
+    // Reformatting SQL and changing non-code settings keep every version.
+    let reformatted = |path: &str| -> Result<String, String> {
+        match path {
+            "sql/plays.sql" => Ok("select *   from raw -- c\n where ts < {{partition_end}}".into()),
+            _ => Err("no".into()),
+        }
+    };
+    let c = load_project(
+        &GOOD.replace("start = \"2026-01-01\"", "start = \"2025-06-01\""),
+        &reformatted,
+    )
+    .expect("valid");
+    assert_eq!(fa, crate::fingerprint::fingerprints(&c));
+}

@@ -1,0 +1,165 @@
+//! The validated domain model of a project: what `weir.toml` means once every
+//! name resolves, every duration parses and the DAG is acyclic.
+//!
+//! Built only by [`crate::load`]; every other crate consumes it read-only.
+
+use crate::partition::Granularity;
+use crate::span::Span;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// A whole project.
+#[derive(Clone, Debug)]
+pub struct Project {
+    pub name: String,
+    pub start: Option<DateTime<Utc>>,
+    /// Lake name → root (a path relative to the project, or a URL).
+    pub lakes: BTreeMap<String, String>,
+    pub catalog_url: String,
+    pub datasets: BTreeMap<String, Dataset>,
+    /// Dataset names with every input before its consumers.
+    pub topo_order: Vec<String>,
+}
+
+impl Project {
+    pub fn dataset(&self, name: &str) -> Option<&Dataset> {
+        self.datasets.get(name)
+    }
+
+    /// Datasets that read `name` directly.
+    pub fn consumers<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Dataset> + 'a {
+        self.datasets
+            .values()
+            .filter(move |d| d.inputs.iter().any(|i| i.dataset == name))
+    }
+}
+
+/// One dataset and the job that produces it.
+#[derive(Clone, Debug)]
+pub struct Dataset {
+    pub name: String,
+    pub granularity: Granularity,
+    /// First partition's instant (the partition containing it is the first).
+    pub start: DateTime<Utc>,
+    /// Last instant covered (exclusive), if the dataset ends.
+    pub end: Option<DateTime<Utc>>,
+    /// How long after a partition's end it becomes due.
+    pub delay: Span,
+    pub inputs: Vec<Input>,
+    pub job: Job,
+    pub format: Format,
+    pub lake: String,
+    /// A user-declared version string; changing it forces a new version.
+    pub declared_version: Option<String>,
+    /// What to do with an ingest partition whose files never landed.
+    pub missing: MissingPolicy,
+    pub timeout: Option<Span>,
+    pub description: Option<String>,
+}
+
+/// One input of a job: which dataset, under which table name, over which slots.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Input {
+    /// The table (SQL) or environment (`WEIR_INPUT_<NAME>`) name.
+    pub table: String,
+    pub dataset: String,
+    /// Read the slots in `[end - window, end)` of the (shifted) partition.
+    pub window: Option<Span>,
+    /// Shift the slot by this much (`-1d` reads yesterday).
+    pub offset: Span,
+}
+
+/// How a dataset is produced.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum Job {
+    /// DataFusion SQL over the inputs. `text` has the SQL; `file` where it came from.
+    Sql { text: String, file: Option<String> },
+    /// Any program; context arrives in `WEIR_*` variables.
+    Command {
+        argv: Vec<String>,
+        env: BTreeMap<String, String>,
+    },
+    /// Files that land outside weir, sealed into the lake unchanged.
+    Ingest {
+        path: String,
+        format: Format,
+        schema: Option<Vec<(String, ColumnType)>>,
+    },
+}
+
+impl Job {
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Job::Sql { .. } => "sql",
+            Job::Command { .. } => "command",
+            Job::Ingest { .. } => "ingest",
+        }
+    }
+}
+
+/// Storage format of an instance's files.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Format {
+    Parquet,
+    Jsonl,
+    Csv,
+    /// Opaque files (models, reports): whatever a command writes.
+    Files,
+}
+
+impl Format {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "parquet" => Some(Self::Parquet),
+            "jsonl" | "ndjson" | "json" => Some(Self::Jsonl),
+            "csv" => Some(Self::Csv),
+            "files" => Some(Self::Files),
+            _ => None,
+        }
+    }
+
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::Parquet => "parquet",
+            Self::Jsonl => "jsonl",
+            Self::Csv => "csv",
+            Self::Files => "files",
+        }
+    }
+}
+
+/// Declared column types for ingested JSON lines.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ColumnType {
+    String,
+    Int64,
+    Float64,
+    Bool,
+    Timestamp,
+}
+
+impl ColumnType {
+    pub fn parse(s: &str) -> Option<Self> {
+        match s {
+            "string" | "utf8" => Some(Self::String),
+            "int64" | "int" | "bigint" => Some(Self::Int64),
+            "float64" | "double" | "float" => Some(Self::Float64),
+            "bool" | "boolean" => Some(Self::Bool),
+            "timestamp" => Some(Self::Timestamp),
+            _ => None,
+        }
+    }
+}
+
+/// What happens to an ingest partition whose files have not landed when it is due.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MissingPolicy {
+    /// Keep waiting (the default): a missing file is an incident to look at.
+    Wait,
+    /// Seal an empty instance: a quiet hour is not an outage.
+    Empty,
+}

@@ -1,0 +1,353 @@
+//! The planner: desired instances − existing instances = tasks.
+//!
+//! A pure function from (definitions, a snapshot of what exists, now) to a
+//! [`Plan`]: the runnable tasks in dispatch order, and for every missing
+//! instance that cannot run, why. Completeness is kept as one [`PartSet`] per
+//! dataset, so planning millions of instances costs bit tests, not structs.
+
+use crate::mapping::{due_range, input_range, needed_range};
+use crate::model::{Job, MissingPolicy, Project};
+use crate::partset::PartSet;
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::HashMap;
+
+/// What exists and what is happening, per dataset (its current version).
+#[derive(Clone, Debug, Default)]
+pub struct Snapshot {
+    /// Sealed, committed instances.
+    pub present: HashMap<String, PartSet>,
+    /// Instances another worker is building now (claimed).
+    pub running: HashMap<String, PartSet>,
+    /// Instances whose last attempt failed and that should not be retried now.
+    pub failed: HashMap<String, PartSet>,
+    /// For ingest datasets: partitions whose landing files exist.
+    pub landed: HashMap<String, PartSet>,
+}
+
+/// Which datasets and which time range to plan for.
+#[derive(Clone, Debug, Default)]
+pub struct Selection {
+    /// Target datasets; their upstream comes along. Empty means all.
+    pub datasets: Vec<String>,
+    /// Inclusive lower bound of partition starts.
+    pub from: Option<DateTime<Utc>>,
+    /// Exclusive upper bound: partitions starting before it.
+    pub until: Option<DateTime<Utc>>,
+}
+
+/// Dispatch order of runnable tasks.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Order {
+    /// Newest partitions first: fresh data reaches consumers before backfill.
+    #[default]
+    NewestFirst,
+    OldestFirst,
+}
+
+/// One instance to build, with the exact input partitions it reads.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Task {
+    pub dataset: String,
+    pub partition: i64,
+    pub inputs: Vec<TaskInput>,
+    /// An ingest partition whose files never landed, sealed empty (`missing = "empty"`).
+    pub seal_empty: bool,
+}
+
+/// The input partitions `[lo, hi)` of one input of a task.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TaskInput {
+    pub table: String,
+    pub dataset: String,
+    pub lo: i64,
+    pub hi: i64,
+}
+
+/// Why a missing instance cannot run now.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum Reason {
+    /// An input instance does not exist yet (the first one missing is named).
+    WaitingFor { dataset: String, partition: i64 },
+    /// An input instance failed.
+    InputFailed { dataset: String, partition: i64 },
+    /// Ingest: the landing files have not arrived.
+    NotLanded,
+    /// Another worker is building it.
+    Running,
+    /// Its last attempt failed.
+    Failed,
+}
+
+/// A run of consecutive partitions of one dataset blocked for the same reason.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Blocked {
+    pub dataset: String,
+    pub lo: i64,
+    pub hi: i64,
+    pub count: usize,
+    /// The reason of the first partition in the run.
+    pub reason: Reason,
+}
+
+/// Per-dataset counts over the desired range.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct DatasetPlan {
+    pub dataset: String,
+    pub lo: i64,
+    pub hi: i64,
+    pub desired: usize,
+    pub present: usize,
+    pub runnable: usize,
+    pub running: usize,
+    pub waiting: usize,
+    pub failed: usize,
+    pub first_missing: Option<i64>,
+    pub last_present: Option<i64>,
+}
+
+/// The planner's answer.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct Plan {
+    /// Runnable tasks in dispatch order, at most `limit`.
+    pub tasks: Vec<Task>,
+    /// Runnable tasks in all, before the limit.
+    pub runnable: usize,
+    pub blocked: Vec<Blocked>,
+    pub datasets: Vec<DatasetPlan>,
+}
+
+/// Plans `sel` of `project` at `now` against `snap`.
+pub fn plan(
+    project: &Project,
+    snap: &Snapshot,
+    now: DateTime<Utc>,
+    sel: &Selection,
+    order: Order,
+    limit: Option<usize>,
+) -> Plan {
+    let ranges = desired_ranges(project, now, sel);
+    let empty = PartSet::new();
+    let mut runnable: Vec<(i64, usize, i64)> = Vec::new();
+    let mut out = Plan::default();
+    for (ri, name) in project.topo_order.iter().enumerate() {
+        let Some(&(lo, hi)) = ranges.get(name.as_str()) else {
+            continue;
+        };
+        let Some(ds) = project.datasets.get(name) else {
+            continue;
+        };
+        let present = snap.present.get(name).unwrap_or(&empty);
+        let running = snap.running.get(name).unwrap_or(&empty);
+        let failed = snap.failed.get(name).unwrap_or(&empty);
+        let landed = snap.landed.get(name).unwrap_or(&empty);
+        let ingest_empty_ok =
+            matches!(ds.job, Job::Ingest { .. }) && ds.missing == MissingPolicy::Empty;
+        let mut stats = DatasetPlan {
+            dataset: name.clone(),
+            lo,
+            hi,
+            ..Default::default()
+        };
+        let mut current: Option<Blocked> = None;
+        let mut idx = lo;
+        while idx < hi {
+            // Skip runs of present partitions a word at a time.
+            if present.contains(idx) {
+                stats.present += 1;
+                stats.desired += 1;
+                stats.last_present = Some(idx);
+                idx += 1;
+                continue;
+            }
+            let mut reason = None;
+            let mut out_of_range = false;
+            if running.contains(idx) {
+                reason = Some(Reason::Running);
+            } else if failed.contains(idx) {
+                reason = Some(Reason::Failed);
+            } else if matches!(ds.job, Job::Ingest { .. }) {
+                if !landed.contains(idx) && !ingest_empty_ok {
+                    reason = Some(Reason::NotLanded);
+                }
+            } else {
+                for input in &ds.inputs {
+                    let Some(up) = project.datasets.get(&input.dataset) else {
+                        continue;
+                    };
+                    let (a, b) = input_range(ds, input, up, idx);
+                    if a >= b {
+                        out_of_range = true;
+                        break;
+                    }
+                    let up_present = snap.present.get(&input.dataset).unwrap_or(&empty);
+                    if let Some(m) = up_present.first_missing(a, b) {
+                        let up_failed = snap
+                            .failed
+                            .get(&input.dataset)
+                            .is_some_and(|f| f.contains(m));
+                        reason = Some(if up_failed {
+                            Reason::InputFailed {
+                                dataset: input.dataset.clone(),
+                                partition: m,
+                            }
+                        } else {
+                            Reason::WaitingFor {
+                                dataset: input.dataset.clone(),
+                                partition: m,
+                            }
+                        });
+                        break;
+                    }
+                }
+            }
+            if out_of_range {
+                idx += 1;
+                continue;
+            }
+            stats.desired += 1;
+            stats.first_missing.get_or_insert(idx);
+            match reason {
+                None => {
+                    stats.runnable += 1;
+                    let end = ds.granularity.end_of(idx).timestamp();
+                    let key = match order {
+                        Order::NewestFirst => -end,
+                        Order::OldestFirst => end,
+                    };
+                    runnable.push((key, ri, idx));
+                    flush(&mut current, &mut out.blocked);
+                }
+                Some(r) => {
+                    match r {
+                        Reason::Running => stats.running += 1,
+                        Reason::Failed => stats.failed += 1,
+                        _ => stats.waiting += 1,
+                    }
+                    match &mut current {
+                        Some(b) if b.hi == idx && same_kind(&b.reason, &r) => {
+                            b.hi = idx + 1;
+                            b.count += 1;
+                        }
+                        _ => {
+                            flush(&mut current, &mut out.blocked);
+                            current = Some(Blocked {
+                                dataset: name.clone(),
+                                lo: idx,
+                                hi: idx + 1,
+                                count: 1,
+                                reason: r,
+                            });
+                        }
+                    }
+                }
+            }
+            idx += 1;
+        }
+        flush(&mut current, &mut out.blocked);
+        out.datasets.push(stats);
+    }
+    out.runnable = runnable.len();
+    let take = limit.unwrap_or(usize::MAX).min(runnable.len());
+    if take < runnable.len() {
+        runnable.select_nth_unstable(take);
+        runnable.truncate(take);
+    }
+    runnable.sort_unstable();
+    out.tasks = runnable
+        .into_iter()
+        .filter_map(|(_, ri, idx)| {
+            let name = project.topo_order.get(ri)?;
+            let ds = project.datasets.get(name)?;
+            let inputs = ds
+                .inputs
+                .iter()
+                .filter_map(|i| {
+                    let up = project.datasets.get(&i.dataset)?;
+                    let (lo, hi) = input_range(ds, i, up, idx);
+                    Some(TaskInput {
+                        table: i.table.clone(),
+                        dataset: i.dataset.clone(),
+                        lo,
+                        hi,
+                    })
+                })
+                .collect();
+            let seal_empty = matches!(ds.job, Job::Ingest { .. })
+                && !snap.landed.get(name).is_some_and(|l| l.contains(idx));
+            Some(Task {
+                dataset: name.clone(),
+                partition: idx,
+                inputs,
+                seal_empty,
+            })
+        })
+        .collect();
+    out
+}
+
+fn same_kind(a: &Reason, b: &Reason) -> bool {
+    match (a, b) {
+        (Reason::WaitingFor { dataset: x, .. }, Reason::WaitingFor { dataset: y, .. })
+        | (Reason::InputFailed { dataset: x, .. }, Reason::InputFailed { dataset: y, .. }) => {
+            x == y
+        }
+        _ => std::mem::discriminant(a) == std::mem::discriminant(b),
+    }
+}
+
+fn flush(current: &mut Option<Blocked>, out: &mut Vec<Blocked>) {
+    if let Some(b) = current.take() {
+        out.push(b);
+    }
+}
+
+/// The desired partition range of every dataset in the selection: targets get
+/// their due range (clipped to `from`/`until`), and their upstream gets what
+/// the targets read.
+pub fn desired_ranges<'a>(
+    project: &'a Project,
+    now: DateTime<Utc>,
+    sel: &Selection,
+) -> HashMap<&'a str, (i64, i64)> {
+    let mut ranges: HashMap<&str, (i64, i64)> = HashMap::new();
+    let all = sel.datasets.is_empty();
+    for name in project.topo_order.iter().rev() {
+        let Some(ds) = project.datasets.get(name) else {
+            continue;
+        };
+        let (dlo, dhi) = due_range(ds, now);
+        let mut acc: Option<(i64, i64)> = None;
+        if all || sel.datasets.iter().any(|s| s == name) {
+            let g = ds.granularity;
+            let lo = sel.from.map_or(dlo, |f| dlo.max(g.index_of(f)));
+            let hi = sel.until.map_or(dhi, |u| dhi.min(g.index_at_or_after(u)));
+            if g == crate::partition::Granularity::Snapshot {
+                acc = Some((dlo, dhi));
+            } else if lo < hi {
+                acc = Some((lo, hi));
+            }
+        }
+        for consumer in project.consumers(name) {
+            let Some(&(clo, chi)) = ranges.get(consumer.name.as_str()) else {
+                continue;
+            };
+            for input in consumer.inputs.iter().filter(|i| &i.dataset == name) {
+                let (a, b) = needed_range(consumer, input, ds, clo, chi);
+                let (a, b) = (a.max(dlo), b.min(dhi));
+                if a < b {
+                    acc = Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                }
+            }
+        }
+        if let Some(r) = acc {
+            ranges.insert(name.as_str(), r);
+        }
+    }
+    ranges
+}
+
+#[cfg(test)]
+mod tests;

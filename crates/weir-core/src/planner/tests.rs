@@ -1,0 +1,220 @@
+use super::*;
+use crate::load::load_project;
+use crate::partition::{Granularity, parse_instant};
+
+const PROJECT: &str = r#"
+[project]
+name = "t"
+start = "2026-01-01"
+[datasets.raw]
+partition = "hour"
+ingest = { path = "l/{date}/{hour}.jsonl", format = "jsonl" }
+[datasets.daily]
+partition = "day"
+inputs = ["raw"]
+sql = "SELECT count(*) AS n FROM raw"
+[datasets.weekly]
+partition = "day"
+inputs = { d = { dataset = "daily", window = "7d" } }
+sql = "SELECT sum(n) AS n FROM d"
+"#;
+
+fn project() -> Project {
+    load_project(PROJECT, &|_| Err("no files".into())).expect("valid")
+}
+
+fn now() -> DateTime<Utc> {
+    parse_instant("2026-01-04T00:30:00Z").expect("now")
+}
+
+fn hours(from: &str, n: i64) -> PartSet {
+    let lo = Granularity::Hour.index_of(parse_instant(from).expect("t"));
+    (lo..lo + n).collect()
+}
+
+#[test]
+fn ingest_waits_for_landing_and_runs_newest_first() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    snap.landed.insert("raw".into(), hours("2026-01-01", 30));
+    let plan = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::NewestFirst,
+        None,
+    );
+    assert_eq!(plan.runnable, 30);
+    assert_eq!(
+        Granularity::Hour.format_key(plan.tasks[0].partition),
+        "hour=2026-01-02T05"
+    );
+    let raw = &plan
+        .datasets
+        .iter()
+        .find(|d| d.dataset == "raw")
+        .expect("raw");
+    assert_eq!((raw.desired, raw.runnable, raw.waiting), (72, 30, 42));
+    let b = plan
+        .blocked
+        .iter()
+        .find(|b| b.dataset == "daily")
+        .expect("daily blocked");
+    assert_eq!(
+        b.reason,
+        Reason::WaitingFor {
+            dataset: "raw".into(),
+            partition: Granularity::Hour
+                .parse_partition("2026-01-01T00")
+                .expect("p")
+        }
+    );
+    assert_eq!(b.count, 3);
+}
+
+#[test]
+fn downstream_runs_when_inputs_are_complete_and_windows_clip() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 48));
+    let plan1 = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::OldestFirst,
+        None,
+    );
+    let daily: Vec<String> = plan1
+        .tasks
+        .iter()
+        .filter(|t| t.dataset == "daily")
+        .map(|t| Granularity::Day.format_key(t.partition))
+        .collect();
+    assert_eq!(daily, vec!["date=2026-01-01", "date=2026-01-02"]);
+    assert_eq!(
+        plan1.tasks[0].inputs[0].hi - plan1.tasks[0].inputs[0].lo,
+        24
+    );
+    // weekly on day 2 reads days 1..2 (clipped to daily's start).
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    snap.present
+        .insert("daily".into(), [d1, d1 + 1].into_iter().collect());
+    let plan2 = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::OldestFirst,
+        None,
+    );
+    let weekly: Vec<&Task> = plan2
+        .tasks
+        .iter()
+        .filter(|t| t.dataset == "weekly")
+        .collect();
+    assert_eq!(weekly.len(), 2);
+    assert_eq!(
+        (weekly[1].inputs[0].lo, weekly[1].inputs[0].hi),
+        (d1, d1 + 2)
+    );
+}
+
+#[test]
+fn running_and_failed_instances_are_not_dispatched() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    let landed = hours("2026-01-01", 3);
+    snap.landed.insert("raw".into(), landed.clone());
+    let first = landed.iter().next().expect("one");
+    snap.running
+        .insert("raw".into(), [first].into_iter().collect());
+    snap.failed
+        .insert("raw".into(), [first + 1].into_iter().collect());
+    let plan = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::NewestFirst,
+        Some(10),
+    );
+    assert_eq!(plan.tasks.len(), 1);
+    let raw = plan
+        .datasets
+        .iter()
+        .find(|d| d.dataset == "raw")
+        .expect("raw");
+    assert_eq!((raw.running, raw.failed), (1, 1));
+}
+
+#[test]
+fn complete_means_nothing_to_do() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 72));
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    snap.present.insert("daily".into(), (d1..d1 + 3).collect());
+    snap.present.insert("weekly".into(), (d1..d1 + 3).collect());
+    let plan = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::NewestFirst,
+        None,
+    );
+    assert_eq!(plan.runnable, 0);
+    assert!(plan.blocked.is_empty());
+    assert!(plan.datasets.iter().all(|d| d.present == d.desired));
+}
+
+#[test]
+fn selection_pulls_in_upstream_ranges() {
+    let p = project();
+    let sel = Selection {
+        datasets: vec!["weekly".into()],
+        from: parse_instant("2026-01-03"),
+        until: parse_instant("2026-01-04"),
+    };
+    let r = desired_ranges(&p, now(), &sel);
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    assert_eq!(r["weekly"], (d1 + 2, d1 + 3));
+    assert_eq!(
+        r["daily"],
+        (d1, d1 + 3),
+        "the 7-day window reaches back to daily's start"
+    );
+    assert_eq!(r["raw"].1 - r["raw"].0, 72);
+    let only_daily = Selection {
+        datasets: vec!["daily".into()],
+        ..Default::default()
+    };
+    assert!(!desired_ranges(&p, now(), &only_daily).contains_key("weekly"));
+}
+
+#[test]
+fn the_limit_keeps_the_first_tasks_in_order() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    snap.landed.insert("raw".into(), hours("2026-01-01", 72));
+    let all = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::OldestFirst,
+        None,
+    );
+    let some = plan(
+        &p,
+        &snap,
+        now(),
+        &Selection::default(),
+        Order::OldestFirst,
+        Some(5),
+    );
+    assert_eq!(some.runnable, 72);
+    assert_eq!(some.tasks, all.tasks[..5].to_vec());
+}
