@@ -1,1 +1,188 @@
-//! placeholder
+//! The catalog: weir's durable record of versions, instances, runs, counters,
+//! lineage and claims.
+//!
+//! [`Catalog`] is the contract; [`SqliteCatalog`] is the embedded default.
+//! Every implementation must pass the contract suite in `tests/it/contract.rs`.
+//! This crate never touches lake files: it only records what the lake holds.
+
+mod sqlite;
+
+pub use sqlite::SqliteCatalog;
+
+use async_trait::async_trait;
+use serde::Serialize;
+use std::collections::BTreeMap;
+
+/// Errors from a catalog, by whose fault they are.
+#[derive(Debug, thiserror::Error)]
+pub enum CatalogError {
+    /// The database could not be reached or failed (the environment's fault).
+    #[error("catalog database error: {0}")]
+    Db(#[from] sqlx::Error),
+    /// The catalog URL is malformed (the user's fault).
+    #[error("bad catalog url `{url}`: {reason}")]
+    BadUrl { url: String, reason: String },
+    /// A sealed instance already exists and would be overwritten (a bug upstream).
+    #[error("instance {0} already exists; sealed instances are never overwritten")]
+    InstanceExists(String),
+    /// The catalog was written by a newer weir.
+    #[error("catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir")]
+    TooNew { found: i64, supported: i64 },
+}
+
+pub type Result<T> = std::result::Result<T, CatalogError>;
+
+/// One (dataset, version, partition).
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+pub struct InstanceKey {
+    pub dataset: String,
+    pub version: u32,
+    pub partition: i64,
+}
+
+impl std::fmt::Display for InstanceKey {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{} v{} #{}", self.dataset, self.version, self.partition)
+    }
+}
+
+/// A version of a dataset: one fingerprint, numbered in order of first sight.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct VersionRecord {
+    pub dataset: String,
+    pub number: u32,
+    pub fingerprint: String,
+    /// The canonical spec (JSON) that was hashed.
+    pub spec: String,
+    pub created_at_ms: i64,
+}
+
+/// A sealed, committed instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct InstanceRecord {
+    pub key: InstanceKey,
+    /// The partition as text (`date=2026-03-14`).
+    pub partition_key: String,
+    pub run_id: String,
+    /// Where the instance's directory is (a path or URL).
+    pub location: String,
+    pub rows: Option<i64>,
+    pub bytes: i64,
+    pub files: i64,
+    pub committed_at_ms: i64,
+    /// The exact input instances it was built from.
+    pub inputs: Vec<InstanceKey>,
+}
+
+/// The final state of a run.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RunState {
+    Succeeded,
+    Failed,
+    Cancelled,
+}
+
+impl RunState {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            RunState::Succeeded => "succeeded",
+            RunState::Failed => "failed",
+            RunState::Cancelled => "cancelled",
+        }
+    }
+
+    fn parse(s: &str) -> Self {
+        match s {
+            "succeeded" => RunState::Succeeded,
+            "cancelled" => RunState::Cancelled,
+            _ => RunState::Failed,
+        }
+    }
+}
+
+/// One finished attempt to build one instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct RunRecord {
+    pub run_id: String,
+    pub key: InstanceKey,
+    pub state: RunState,
+    pub started_at_ms: i64,
+    pub ended_at_ms: i64,
+    pub error: Option<String>,
+    /// The tail of the job's captured output.
+    pub log: String,
+    pub counters: BTreeMap<String, i64>,
+}
+
+/// What a worker reports when a run ends: the run, and the instance if it succeeded.
+#[derive(Clone, Debug)]
+pub struct Outcome {
+    pub run: RunRecord,
+    pub instance: Option<InstanceRecord>,
+}
+
+/// Which runs to list.
+#[derive(Clone, Debug, Default)]
+pub struct RunFilter {
+    pub dataset: Option<String>,
+    pub state: Option<RunState>,
+    pub limit: Option<u32>,
+}
+
+/// The catalog contract. Every implementation guarantees:
+///
+/// 1. **Versions are numbered once.** `register_version` for a known
+///    (dataset, fingerprint) returns its existing number; a new fingerprint gets
+///    the dataset's next number (1, 2, …). Numbers are never reused.
+/// 2. **An instance exists iff it was committed**, and is never overwritten:
+///    committing an existing key fails with [`CatalogError::InstanceExists`] and
+///    changes nothing.
+/// 3. **Commits are atomic per batch.** `commit` records all runs, instances,
+///    counters and lineage of a batch, and releases their claims, or none of it.
+/// 4. **One builder per instance.** `claim` succeeds for at most one run while
+///    the lease is unexpired, and never for an instance that exists. An expired
+///    claim can be taken over. `renew` extends only the owner's claims.
+/// 5. **Lineage is exact.** An instance's `inputs` are returned as committed,
+///    and `consumers` is their inverse.
+/// 6. Times are milliseconds since the Unix epoch, supplied by the caller, so
+///    tests control the clock.
+#[async_trait]
+pub trait Catalog: Send + Sync {
+    async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32>;
+    async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>>;
+    async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>>;
+    /// Partitions of `(dataset, version)` that exist.
+    async fn present(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;
+    async fn instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>>;
+    /// Instances whose inputs include `key`.
+    async fn consumers(&self, key: &InstanceKey) -> Result<Vec<InstanceKey>>;
+    /// Takes the build claim on `key` for `run_id` until `now_ms + lease_ms`.
+    async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
+    /// Partitions of `(dataset, version)` with an unexpired claim.
+    async fn claimed(&self, dataset: &str, version: u32, now_ms: i64) -> Result<Vec<i64>>;
+    /// Extends every claim held by `owner`.
+    async fn renew(&self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<()>;
+    /// Drops claims held by `owner` (after a crash-free shutdown).
+    async fn release(&self, owner: &str) -> Result<()>;
+    /// Records a batch of finished runs atomically (see the contract).
+    async fn commit(&self, batch: &[Outcome]) -> Result<()>;
+    /// Partitions of `(dataset, version)` that are missing and whose latest run failed.
+    async fn failed(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>>;
+    /// Run ids with an unexpired claim (their staging areas are live).
+    async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>>;
+}
+
+/// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.
+pub async fn open(url: &str) -> Result<Box<dyn Catalog>> {
+    if url.starts_with("sqlite:") {
+        Ok(Box::new(SqliteCatalog::open(url).await?))
+    } else {
+        Err(CatalogError::BadUrl {
+            url: url.split('@').next_back().unwrap_or(url).to_string(),
+            reason: "only sqlite:// catalogs are supported by this build".into(),
+        })
+    }
+}

@@ -1,21 +1,29 @@
 //! Deterministic generator of demo music-streaming play events.
 //!
 //! This module owns the *landing zone* of the demo pipeline: hourly JSON-lines
-//! files under `landing_dir/plays/YYYY-MM-DD/HH.jsonl`, one play event per line,
-//! with realistic structure (Zipf track popularity, user sessions, a diurnal
-//! curve, favourite tracks and artists) and realistic dirt (malformed lines,
-//! missing fields, duplicates, late and future timestamps).
+//! files `landing_dir/plays/YYYY-MM-DD/HH.jsonl` (24 per day, empty when quiet),
+//! each written to `HH.jsonl.tmp` and renamed, so readers never see half a file.
+//! Events have Zipf track popularity, user sessions, a diurnal curve and
+//! favourite tracks and artists; lines carry realistic dirt, per event:
+//! ~0.5% extra malformed lines, ~1% missing fields, ~1% duplicates (same or
+//! next hour's file), ~0.5% late arrivals (`ts` 1–3 h before the file's hour)
+//! and ~0.1% future timestamps (`ts` 1–10 days ahead). Lines within a file are
+//! in arrival order, which differs from `ts` order for late and duplicate lines.
 //!
 //! The output is a pure function of [`GenConfig`]: this module must never read
-//! the clock, the environment or any other ambient state, and it uses its own
-//! seeded SplitMix64 generator. Every day is generated from its own sub-seed,
-//! so [`generate_day`] reproduces any single day of [`generate`] byte for byte.
+//! the clock, the environment or any other ambient state. It uses its own
+//! seeded `SplitMix64` generator and only basic, exactly rounded float
+//! arithmetic (no `ln` or `powf` from the platform's maths library). Each day
+//! is generated from its own sub-seed, so [`generate_day`] reproduces any day
+//! of [`generate`] byte for byte without generating the days before it.
 //!
 //! Counter identity: every generated event is written exactly once as a
 //! parseable line (complete, or with one field missing); malformed lines and
 //! duplicate copies are written *in addition*. Hence
 //! `lines == events + malformed + duplicates`, while `missing_field`, `late`
-//! and `future` count distinct events (subsets of `events`, mutually exclusive).
+//! and `future` count distinct events (disjoint subsets of `events`). On the
+//! anomaly day every file is written three times over: the extra copies of
+//! parseable lines count as duplicates, those of malformed lines as malformed.
 
 use std::fmt;
 use std::fs;
@@ -31,8 +39,8 @@ const P_MISSING: f64 = 0.01;
 const P_DUPLICATE: f64 = 0.01;
 const P_LATE: f64 = 0.005;
 const P_FUTURE: f64 = 0.001;
-/// Exponent of the Zipf law of track popularity.
-const ZIPF_EXPONENT: f64 = 1.0;
+/// Minimum quiet time between two sessions of one user.
+const SESSION_BREAK_MS: i64 = 45 * MIN_MS;
 /// Relative listening activity per UTC hour: quiet nights, evening peak.
 const HOUR_WEIGHTS: [f64; 24] = [
     3.0, 2.0, 1.2, 0.8, 0.6, 0.6, 1.0, 2.0, 3.0, 3.5, 3.8, 4.0, 4.5, 4.5, 4.2, 4.5, 5.0, 6.0, 7.5,
@@ -79,18 +87,26 @@ impl Default for GenConfig {
 /// `late` and `future` are disjoint subsets of `events`.
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct GenStats {
+    /// Hourly files written (24 per day).
     pub files: u32,
+    /// All lines written.
     pub lines: u64,
+    /// Distinct generated events, each written once as a parseable line.
     pub events: u64,
+    /// Unparseable lines (truncated JSON, garbage, a lone `{`).
     pub malformed: u64,
+    /// Events without `user_id` or `track_id`, or with `"ms_played":null`.
     pub missing_field: u64,
+    /// Extra exact copies of an event's line.
     pub duplicates: u64,
+    /// Events whose `ts` is 1–3 hours before their file's hour (they arrived late).
     pub late: u64,
+    /// Events whose `ts` is 1–10 days after their file's hour.
     pub future: u64,
 }
 
 impl GenStats {
-    fn absorb(&mut self, o: &GenStats) {
+    fn absorb(&mut self, o: &Self) {
         self.files += o.files;
         self.lines += o.lines;
         self.events += o.events;
@@ -103,6 +119,10 @@ impl GenStats {
 }
 
 /// Writes `cfg.days` days of landing files and returns what was written.
+///
+/// # Errors
+/// `InvalidInput` for an impossible config (bad date, zero users, tracks or
+/// artists, more than 5,000,000 events per day); otherwise any I/O error.
 pub fn generate(landing_dir: &Path, cfg: &GenConfig) -> io::Result<GenStats> {
     let universe = Universe::build(cfg)?;
     let mut total = GenStats::default();
@@ -115,18 +135,21 @@ pub fn generate(landing_dir: &Path, cfg: &GenConfig) -> io::Result<GenStats> {
 /// Writes only the files of one day (day index from `cfg.start`, which may lie
 /// beyond `cfg.days`); used to "land a new day". Byte-identical to what
 /// [`generate`] writes for that day.
+///
+/// # Errors
+/// As for [`generate`].
 pub fn generate_day(landing_dir: &Path, cfg: &GenConfig, day: u32) -> io::Result<GenStats> {
     write_day(landing_dir, cfg, &Universe::build(cfg)?, day)
 }
 
-/// SplitMix64 finaliser: a strong 64-bit mixing function.
-fn mix64(mut z: u64) -> u64 {
+/// `SplitMix64` finaliser: a strong 64-bit mixing function.
+const fn mix64(mut z: u64) -> u64 {
     z = (z ^ (z >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
     z = (z ^ (z >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
     z ^ (z >> 31)
 }
 
-/// SplitMix64 pseudo-random generator.
+/// `SplitMix64` pseudo-random generator.
 struct Rng(u64);
 
 impl Rng {
@@ -205,7 +228,7 @@ impl Universe {
         let mut acc = 0.0;
         let track_cdf = (1..=cfg.tracks)
             .map(|rank| {
-                acc += f64::from(rank).powf(-ZIPF_EXPONENT);
+                acc += 1.0 / f64::from(rank); // Zipf law, exponent 1
                 acc
             })
             .collect();
@@ -221,19 +244,16 @@ impl Universe {
             weight_sum: 0.0,
         };
         for _ in 0..cfg.users {
-            let weight = 0.2 - (1.0 - rng.unit()).ln(); // exponential tail: a few heavy listeners
+            let x = rng.unit();
+            let weight = 0.2 + 4.0 * x * x * x; // many light listeners, a few heavy ones
             let fav_artists: Vec<u32> = (0..2)
                 .map(|_| artist_of(u.zipf_track(&mut rng), cfg.artists))
                 .collect();
-            let favs = (0..12)
-                .map(|i| match i % 2 {
-                    0 => u.zipf_track(&mut rng),
-                    _ => {
-                        let artist = *rng.pick(&fav_artists) as usize;
-                        *rng.pick(&u.catalog[artist - 1])
-                    }
-                })
-                .collect();
+            let mut favs: Vec<u32> = (0..6).map(|_| u.zipf_track(&mut rng)).collect();
+            for _ in 0..6 {
+                let artist = *rng.pick(&fav_artists) as usize;
+                favs.push(*rng.pick(&u.catalog[artist - 1]));
+            }
             u.weight_sum += weight;
             u.users.push(User {
                 weight,
@@ -299,27 +319,24 @@ fn diurnal_offset(rng: &mut Rng) -> i64 {
     hour as i64 * HOUR_MS + rng.range(0, HOUR_MS)
 }
 
-/// All clean events of one day, sorted by time. A session that would run past
-/// midnight is pulled back (if the user's previous session allows) or cut, so
-/// that every day can be generated on its own.
+/// All clean events of one day, sorted by time. Each session is generated
+/// first, then placed at a diurnal start time at least [`SESSION_BREAK_MS`]
+/// away from the user's other sessions (or dropped after a few tries), and
+/// always inside the day, so that every day can be generated on its own.
 fn day_events(u: &Universe, cfg: &GenConfig, rng: &mut Rng) -> Vec<Event> {
     let target = f64::from(cfg.events_per_day) * (0.9 + 0.2 * rng.unit());
     let mut events = Vec::with_capacity(target as usize + 64);
     for (id, user) in (1u32..).zip(&u.users) {
         let sessions = target * user.weight / u.weight_sum / user.session_len;
-        let n = sessions as u32 + u32::from(rng.chance(sessions.fract()));
-        let mut starts: Vec<i64> = (0..n).map(|_| diurnal_offset(rng)).collect();
-        starts.sort_unstable();
-        let mut free_at = 0;
-        for start in starts {
-            let (begin, first) = (start.max(free_at), events.len());
-            let geometric = (1.0 - rng.unit()).ln() / (1.0 - 1.0 / user.session_len).ln();
-            let mut t = begin;
-            for _ in 0..(1 + geometric as u32).min(80) {
+        let mut busy: Vec<(i64, i64)> = Vec::new();
+        for _ in 0..sessions as u32 + u32::from(rng.chance(sessions.fract())) {
+            let first = events.len();
+            let mut len = 0; // session length in ms, including the trailing gap
+            loop {
                 let (track, fav) = u.choose_track(user, rng);
                 let ms_played = play_ms(track, fav, rng);
                 events.push(Event {
-                    at: t,
+                    at: len,
                     user: id,
                     track,
                     ms_played,
@@ -329,14 +346,28 @@ fn day_events(u: &Universe, cfg: &GenConfig, rng: &mut Rng) -> Vec<Event> {
                 } else {
                     20_000..240_000
                 };
-                t += i64::from(ms_played) + rng.range(gap.start, gap.end);
+                len += i64::from(ms_played) + rng.range(gap.start, gap.end);
+                // Geometric number of listens, mean `session_len`, at most 80.
+                if events.len() - first >= 80 || rng.chance(1.0 / user.session_len) {
+                    break;
+                }
             }
-            let shift = (t - DAY_MS).clamp(0, begin - free_at);
-            events[first..].iter_mut().for_each(|e| e.at -= shift);
-            free_at = t - shift + 40 * MIN_MS + rng.range(0, 80 * MIN_MS);
+            let fits = |s: i64| {
+                busy.iter()
+                    .all(|&(b, e)| s >= e + SESSION_BREAK_MS || s + len + SESSION_BREAK_MS <= b)
+            };
+            match (0..8)
+                .map(|_| diurnal_offset(rng).min(DAY_MS - len))
+                .find(|&s| fits(s))
+            {
+                Some(start) => {
+                    busy.push((start, start + len));
+                    events[first..].iter_mut().for_each(|e| e.at += start);
+                }
+                None => events.truncate(first),
+            }
         }
     }
-    events.retain(|e| e.at < DAY_MS);
     events.sort_unstable_by_key(|e| (e.at, e.user));
     events
 }
@@ -418,9 +449,10 @@ fn write_day(dir: &Path, cfg: &GenConfig, u: &Universe, day: u32) -> io::Result<
             }
             st.missing_field += 1;
         } else if roll < P_MISSING + P_LATE {
-            if hour < 23 {
-                // Arrives 1–3 hours late: lands in a later file of the same day.
-                file = hour + (1 + rng.below(3) as usize).min(23 - hour);
+            if hour <= 21 {
+                // Arrives late: lands in a file of the same day whose hour
+                // starts 1–3 hours after `ts`.
+                file = hour + (2 + rng.below(2) as usize).min(23 - hour);
                 arrival = day_start + file as i64 * HOUR_MS + rng.range(0, HOUR_MS);
                 st.late += 1;
             }
@@ -574,19 +606,13 @@ mod tests {
 
     /// Parses `YYYY-MM-DDTHH:MM:SS.mmmZ` into ms since the epoch.
     fn parse_ts(s: &str) -> Option<i64> {
-        let n = |r: std::ops::Range<usize>| s.get(r)?.parse::<i64>().ok();
-        let days = days_from_civil(
-            i32::try_from(n(0..4)?).ok()?,
-            n(5..7)? as u32,
-            n(8..10)? as u32,
-        );
-        Some(
-            days * DAY_MS
-                + n(11..13)? * HOUR_MS
-                + n(14..16)? * MIN_MS
-                + n(17..19)? * 1000
-                + n(20..23)?,
-        )
+        let n = |at: usize, len: usize| s.get(at..at + len)?.parse::<u32>().ok();
+        let days = days_from_civil(n(0, 4)? as i32, n(5, 2)?, n(8, 2)?);
+        let hms = [(11, HOUR_MS), (14, MIN_MS), (17, 1000), (20, 1)];
+        hms.iter().try_fold(days * DAY_MS, |acc, &(at, unit)| {
+            let len = if unit == 1 { 3 } else { 2 };
+            Some(acc + i64::from(n(at, len)?) * unit)
+        })
     }
 
     #[test]
@@ -629,7 +655,8 @@ mod tests {
                     u64::from(user.is_none() || track.is_none() || ms == Some("null"));
                 let ts = parse_ts(field(line, "ts").expect("ts")).expect("valid ts");
                 if ts < file_start {
-                    assert!(ts >= file_start - 3 * HOUR_MS, "too late: {line}");
+                    let window = file_start - 3 * HOUR_MS..file_start - HOUR_MS;
+                    assert!(window.contains(&ts), "not 1-3 h late: {line}");
                     got.late += 1;
                 } else if ts >= file_start + HOUR_MS {
                     assert!(
@@ -658,18 +685,18 @@ mod tests {
         }
         assert_eq!(got, st);
         assert_eq!(st.lines, st.events + st.malformed + st.duplicates);
-        let rate = |n: u64| n as f64 / st.events as f64;
-        let expect = [
-            (st.malformed, 0.003, 0.008),
-            (st.missing_field, 0.007, 0.013),
+        let late = P_LATE * 22.0 / 24.0; // events of hours 22 and 23 cannot be late
+        let dirt = [P_MALFORMED, P_MISSING, P_DUPLICATE, late, P_FUTURE];
+        let counts = [
+            st.malformed,
+            st.missing_field,
+            st.duplicates,
+            st.late,
+            st.future,
         ];
-        let expect2 = [
-            (st.duplicates, 0.007, 0.013),
-            (st.late, 0.003, 0.007),
-            (st.future, 0.0004, 0.0017),
-        ];
-        for (n, lo, hi) in expect.into_iter().chain(expect2) {
-            assert!(n > 0 && (lo..hi).contains(&rate(n)), "{n} of {st:?}");
+        for (p, n) in dirt.into_iter().zip(counts) {
+            let rate = n as f64 / st.events as f64;
+            assert!(n > 0 && (0.7 * p..1.3 * p).contains(&rate), "{n} of {st:?}");
         }
         assert!(
             (0.85..1.1).contains(&(st.events as f64 / (14.0 * 20_000.0))),
@@ -679,9 +706,11 @@ mod tests {
         for ts in sessions.values_mut() {
             ts.sort_unstable();
             for w in ts.windows(2) {
+                // Within a session: one listen (or two, around a future-dated
+                // one skipped above); between sessions: a long break.
                 let gap = w[1] - w[0];
                 assert!(
-                    gap <= 11 * MIN_MS || gap >= 40 * MIN_MS,
+                    gap <= 22 * MIN_MS || gap >= SESSION_BREAK_MS,
                     "ambiguous session gap {gap}"
                 );
             }
@@ -724,26 +753,39 @@ mod tests {
         let (plain, anom) = (scratch("anom-plain"), scratch("anom"));
         let cfg = GenConfig {
             anomaly_day: Some(1),
+            days: 2,
             ..small()
         };
-        let p = generate_day(&plain, &small(), 1)?;
-        let a = generate_day(&anom, &cfg, 1)?;
-        assert_eq!((a.lines, a.events, a.late), (3 * p.lines, p.events, p.late));
+        let p = generate(
+            &plain,
+            &GenConfig {
+                anomaly_day: None,
+                ..cfg.clone()
+            },
+        )?;
+        let a = generate(&anom, &cfg)?;
+        let (p1, a1) = (
+            generate_day(&plain, &small(), 1)?,
+            generate_day(&anom, &cfg, 1)?,
+        );
+        assert_eq!(
+            (a1.lines, a1.events, a1.late),
+            (3 * p1.lines, p1.events, p1.late)
+        );
+        assert_eq!(
+            (a.lines - a1.lines, a.events),
+            (p.lines - p1.lines, p.events)
+        );
         assert_eq!(a.lines, a.events + a.malformed + a.duplicates);
         let tripled = read_tree(&anom)?;
         for (k, v) in read_tree(&plain)? {
-            assert_eq!(tripled.get(&k), Some(&v.repeat(3)));
+            let want = if k.starts_with("2026-01-02") {
+                v.repeat(3)
+            } else {
+                v
+            };
+            assert_eq!(tripled.get(&k), Some(&want), "{k}");
         }
-        assert_eq!(
-            generate_day(&plain, &small(), 0)?,
-            generate_day(&anom, &cfg, 0)?
-        );
-        let day0 = |t: BTreeMap<String, Vec<u8>>| {
-            t.into_iter()
-                .filter(|(k, _)| k.starts_with("2026-01-01"))
-                .collect::<Vec<_>>()
-        };
-        assert_eq!(day0(read_tree(&plain)?), day0(read_tree(&anom)?));
         [plain, anom].iter().try_for_each(fs::remove_dir_all)
     }
 
@@ -755,49 +797,39 @@ mod tests {
             let (y, m, d) = civil_from_days(z);
             assert_eq!(days_from_civil(y, m, d), z);
         }
-        let day = |y, m, d| days_from_civil(y, m, d);
-        assert_eq!(
-            Ts(day(2028, 2, 29) * DAY_MS - 1).to_string(),
-            "2028-02-28T23:59:59.999Z"
-        );
-        assert_eq!(
-            Ts(day(2028, 2, 28) * DAY_MS + DAY_MS).to_string(),
-            "2028-02-29T00:00:00.000Z"
-        );
-        assert_eq!(
-            Ts(day(2028, 2, 29) * DAY_MS + DAY_MS + 3_723_004).to_string(),
-            "2028-03-01T01:02:03.004Z"
-        );
-        assert_eq!(Date(day(2027, 2, 28) + 1).to_string(), "2027-03-01");
-        assert_eq!(Date(day(2026, 12, 31) + 1).to_string(), "2027-01-01");
-        assert_eq!(Date(day(2026, 1, 31) + 1).to_string(), "2026-02-01");
-        assert_eq!(Date(day(2100, 2, 28) + 1).to_string(), "2100-03-01");
-        assert_eq!(Date(day(2000, 2, 28) + 1).to_string(), "2000-02-29");
+        let day = |y, m, d| days_from_civil(y, m, d) * DAY_MS;
+        let cases = [
+            (day(2028, 2, 29) - 1, "2028-02-28T23:59:59.999Z"),
+            (day(2028, 2, 28) + DAY_MS, "2028-02-29T00:00:00.000Z"),
+            (
+                day(2028, 2, 29) + DAY_MS + 3_723_004,
+                "2028-03-01T01:02:03.004Z",
+            ),
+            (day(2027, 2, 28) + DAY_MS, "2027-03-01T00:00:00.000Z"),
+            (day(2026, 12, 31) + DAY_MS, "2027-01-01T00:00:00.000Z"),
+            (day(2026, 1, 31) + DAY_MS, "2026-02-01T00:00:00.000Z"),
+            (day(2100, 2, 28) + DAY_MS, "2100-03-01T00:00:00.000Z"),
+            (day(2000, 2, 28) + DAY_MS, "2000-02-29T00:00:00.000Z"),
+            (-1, "1969-12-31T23:59:59.999Z"),
+        ];
+        for (ms, want) in cases {
+            assert_eq!(Ts(ms).to_string(), want);
+            assert_eq!(parse_ts(want), Some(ms));
+        }
     }
 
     #[test]
-    fn landing_dirs_cross_leap_day_and_year() -> io::Result<()> {
+    fn landing_dirs_cross_year_and_leap_day() -> io::Result<()> {
         let dir = scratch("leap");
-        let tiny = GenConfig {
+        let tiny = |start| GenConfig {
+            start,
             days: 3,
             users: 20,
             events_per_day: 100,
             ..small()
         };
-        generate(
-            &dir,
-            &GenConfig {
-                start: (2027, 12, 31),
-                ..tiny.clone()
-            },
-        )?;
-        generate(
-            &dir,
-            &GenConfig {
-                start: (2028, 2, 28),
-                ..tiny.clone()
-            },
-        )?;
+        generate(&dir, &tiny((2027, 12, 31)))?;
+        generate(&dir, &tiny((2028, 2, 28)))?;
         let dates: BTreeSet<String> = read_tree(&dir)?
             .keys()
             .map(|k| k[..10].to_owned())
@@ -812,15 +844,10 @@ mod tests {
         ];
         assert_eq!(dates, want.iter().map(|d| (*d).to_owned()).collect());
         assert!(
-            generate(
-                &dir,
-                &GenConfig {
-                    start: (2027, 2, 29),
-                    ..tiny
-                }
-            )
-            .is_err()
+            generate(&dir, &tiny((2027, 2, 29))).is_err(),
+            "2027 is not a leap year"
         );
+        assert!(generate(&dir, &tiny((2028, 13, 1))).is_err());
         fs::remove_dir_all(&dir)
     }
 }

@@ -1,0 +1,407 @@
+//! The SQLite catalog: the embedded default. WAL mode with `synchronous =
+//! NORMAL`, so a commit costs no fsync (the WAL is synced at checkpoints), and
+//! a batch of finished runs is one transaction.
+
+use crate::{Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, Result, RunFilter, RunRecord, RunState, VersionRecord};
+use async_trait::async_trait;
+use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::{Row, Sqlite, Transaction};
+use std::collections::BTreeMap;
+use std::str::FromStr;
+use std::time::Duration;
+
+/// Schema migrations, applied in order; the index + 1 is the schema version.
+const MIGRATIONS: &[&str] = &[r#"
+CREATE TABLE versions (
+    dataset TEXT NOT NULL, number INTEGER NOT NULL, fingerprint TEXT NOT NULL,
+    spec TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (dataset, number), UNIQUE (dataset, fingerprint));
+CREATE TABLE instances (
+    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
+    partition_key TEXT NOT NULL, run_id TEXT NOT NULL, location TEXT NOT NULL,
+    rows INTEGER, bytes INTEGER NOT NULL, files INTEGER NOT NULL, committed_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (dataset, version, partition));
+CREATE TABLE lineage (
+    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
+    in_dataset TEXT NOT NULL, in_version INTEGER NOT NULL, in_partition INTEGER NOT NULL,
+    PRIMARY KEY (dataset, version, partition, in_dataset, in_version, in_partition));
+CREATE INDEX lineage_by_input ON lineage (in_dataset, in_version, in_partition);
+CREATE TABLE runs (
+    run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
+    state TEXT NOT NULL, started_at_ms INTEGER NOT NULL, ended_at_ms INTEGER NOT NULL,
+    error TEXT, log TEXT NOT NULL);
+CREATE INDEX runs_by_instance ON runs (dataset, version, partition, ended_at_ms);
+CREATE TABLE counters (
+    run_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
+    PRIMARY KEY (run_id, name));
+CREATE TABLE claims (
+    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
+    run_id TEXT NOT NULL, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
+    PRIMARY KEY (dataset, version, partition));
+"#];
+
+/// The embedded catalog.
+#[derive(Clone, Debug)]
+pub struct SqliteCatalog {
+    pool: SqlitePool,
+}
+
+impl SqliteCatalog {
+    /// Opens (creating if needed) `sqlite://PATH` or `sqlite::memory:` and migrates it.
+    pub async fn open(url: &str) -> Result<Self> {
+        let opts = SqliteConnectOptions::from_str(url)
+            .map_err(|e| CatalogError::BadUrl { url: url.to_string(), reason: e.to_string() })?
+            .create_if_missing(true)
+            .journal_mode(SqliteJournalMode::Wal)
+            .synchronous(SqliteSynchronous::Normal)
+            .busy_timeout(Duration::from_secs(30))
+            .foreign_keys(true);
+        let in_memory = url.contains(":memory:");
+        let pool = SqlitePoolOptions::new()
+            .max_connections(if in_memory { 1 } else { 4 })
+            .connect_with(opts)
+            .await?;
+        let cat = Self { pool };
+        cat.migrate().await?;
+        Ok(cat)
+    }
+
+    async fn migrate(&self) -> Result<()> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&mut *tx).await?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetch_one(&mut *tx).await?.try_get(0)?;
+        let supported = MIGRATIONS.len() as i64;
+        if current > supported {
+            return Err(CatalogError::TooNew { found: current, supported });
+        }
+        for (i, m) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+            sqlx::raw_sql(*m).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(i as i64 + 1).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+}
+
+/// A write transaction that takes the lock up front, so concurrent writers
+/// wait (busy timeout) instead of failing on lock upgrade.
+async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
+    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+}
+
+fn key_of(row: &SqliteRow, prefix: &str) -> Result<InstanceKey> {
+    Ok(InstanceKey {
+        dataset: row.try_get(format!("{prefix}dataset").as_str())?,
+        version: u32::try_from(row.try_get::<i64, _>(format!("{prefix}version").as_str())?).unwrap_or(0),
+        partition: row.try_get(format!("{prefix}partition").as_str())?,
+    })
+}
+
+fn ints(rows: Vec<SqliteRow>) -> Result<Vec<i64>> {
+    rows.iter().map(|r| r.try_get::<i64, _>(0).map_err(CatalogError::from)).collect()
+}
+
+impl SqliteCatalog {
+    async fn run_from_row(&self, row: &SqliteRow) -> Result<RunRecord> {
+        let run_id: String = row.try_get("run_id")?;
+        let counters = sqlx::query("SELECT name, value FROM counters WHERE run_id = $1 ORDER BY name")
+            .bind(&run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
+        Ok(RunRecord {
+            key: key_of(row, "")?,
+            state: RunState::parse(&row.try_get::<String, _>("state")?),
+            started_at_ms: row.try_get("started_at_ms")?,
+            ended_at_ms: row.try_get("ended_at_ms")?,
+            error: row.try_get("error")?,
+            log: row.try_get("log")?,
+            counters,
+            run_id,
+        })
+    }
+}
+
+#[async_trait]
+impl Catalog for SqliteCatalog {
+    async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32> {
+        if let Some(n) = self.version_number(dataset, fingerprint).await? {
+            return Ok(n);
+        }
+        let mut tx = begin_immediate(&self.pool).await?;
+        sqlx::query(
+            "INSERT INTO versions (dataset, number, fingerprint, spec, created_at_ms)
+             SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4 FROM versions WHERE dataset = $1
+             ON CONFLICT (dataset, fingerprint) DO NOTHING",
+        )
+        .bind(dataset)
+        .bind(fingerprint)
+        .bind(spec)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?;
+        let n: i64 = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
+            .bind(dataset)
+            .bind(fingerprint)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        tx.commit().await?;
+        Ok(u32::try_from(n).unwrap_or(0))
+    }
+
+    async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>> {
+        let row = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
+            .bind(dataset)
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|n| u32::try_from(n).unwrap_or(0)))
+    }
+
+    async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>> {
+        let rows = sqlx::query("SELECT dataset, number, fingerprint, spec, created_at_ms FROM versions WHERE dataset = $1 ORDER BY number")
+            .bind(dataset)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(VersionRecord {
+                    dataset: r.try_get(0)?,
+                    number: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                    fingerprint: r.try_get(2)?,
+                    spec: r.try_get(3)?,
+                    created_at_ms: r.try_get(4)?,
+                })
+            })
+            .collect()
+    }
+
+    async fn present(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
+        ints(sqlx::query("SELECT partition FROM instances WHERE dataset = $1 AND version = $2 ORDER BY partition")
+            .bind(dataset)
+            .bind(i64::from(version))
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>> {
+        let Some(r) = sqlx::query(
+            "SELECT dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms
+             FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3",
+        )
+        .bind(&key.dataset)
+        .bind(i64::from(key.version))
+        .bind(key.partition)
+        .fetch_optional(&self.pool)
+        .await?
+        else {
+            return Ok(None);
+        };
+        let inputs = sqlx::query(
+            "SELECT in_dataset AS dataset, in_version AS version, in_partition AS partition FROM lineage
+             WHERE dataset = $1 AND version = $2 AND partition = $3 ORDER BY in_dataset, in_version, in_partition",
+        )
+        .bind(&key.dataset)
+        .bind(i64::from(key.version))
+        .bind(key.partition)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| key_of(row, ""))
+        .collect::<Result<Vec<_>>>()?;
+        Ok(Some(InstanceRecord {
+            key: key_of(&r, "")?,
+            partition_key: r.try_get("partition_key")?,
+            run_id: r.try_get("run_id")?,
+            location: r.try_get("location")?,
+            rows: r.try_get("rows")?,
+            bytes: r.try_get("bytes")?,
+            files: r.try_get("files")?,
+            committed_at_ms: r.try_get("committed_at_ms")?,
+            inputs,
+        }))
+    }
+
+    async fn consumers(&self, key: &InstanceKey) -> Result<Vec<InstanceKey>> {
+        sqlx::query(
+            "SELECT dataset, version, partition FROM lineage WHERE in_dataset = $1 AND in_version = $2 AND in_partition = $3
+             ORDER BY dataset, version, partition",
+        )
+        .bind(&key.dataset)
+        .bind(i64::from(key.version))
+        .bind(key.partition)
+        .fetch_all(&self.pool)
+        .await?
+        .iter()
+        .map(|row| key_of(row, ""))
+        .collect()
+    }
+
+    async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
+             SELECT $1, $2, $3, $4, $5, $6
+             WHERE NOT EXISTS (SELECT 1 FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3)
+             ON CONFLICT (dataset, version, partition) DO UPDATE
+               SET run_id = excluded.run_id, owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
+               WHERE claims.expires_at_ms <= $7",
+        )
+        .bind(&key.dataset)
+        .bind(i64::from(key.version))
+        .bind(key.partition)
+        .bind(run_id)
+        .bind(owner)
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    async fn claimed(&self, dataset: &str, version: u32, now_ms: i64) -> Result<Vec<i64>> {
+        ints(sqlx::query("SELECT partition FROM claims WHERE dataset = $1 AND version = $2 AND expires_at_ms > $3 ORDER BY partition")
+            .bind(dataset)
+            .bind(i64::from(version))
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await?)
+    }
+
+    async fn renew(&self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<()> {
+        sqlx::query("UPDATE claims SET expires_at_ms = $1 WHERE owner = $2")
+            .bind(now_ms + lease_ms)
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    async fn release(&self, owner: &str) -> Result<()> {
+        sqlx::query("DELETE FROM claims WHERE owner = $1").bind(owner).execute(&self.pool).await?;
+        Ok(())
+    }
+
+    async fn commit(&self, batch: &[Outcome]) -> Result<()> {
+        if batch.is_empty() {
+            return Ok(());
+        }
+        let mut tx = begin_immediate(&self.pool).await?;
+        for o in batch {
+            let r = &o.run;
+            sqlx::query(
+                "INSERT INTO runs (run_id, dataset, version, partition, state, started_at_ms, ended_at_ms, error, log)
+                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+            )
+            .bind(&r.run_id)
+            .bind(&r.key.dataset)
+            .bind(i64::from(r.key.version))
+            .bind(r.key.partition)
+            .bind(r.state.as_str())
+            .bind(r.started_at_ms)
+            .bind(r.ended_at_ms)
+            .bind(&r.error)
+            .bind(&r.log)
+            .execute(&mut *tx)
+            .await?;
+            for (name, value) in &r.counters {
+                sqlx::query("INSERT INTO counters (run_id, name, value) VALUES ($1, $2, $3)")
+                    .bind(&r.run_id)
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            if let Some(i) = &o.instance {
+                let k = &i.key;
+                let ins = sqlx::query(
+                    "INSERT INTO instances (dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                )
+                .bind(&k.dataset)
+                .bind(i64::from(k.version))
+                .bind(k.partition)
+                .bind(&i.partition_key)
+                .bind(&i.run_id)
+                .bind(&i.location)
+                .bind(i.rows)
+                .bind(i.bytes)
+                .bind(i.files)
+                .bind(i.committed_at_ms)
+                .execute(&mut *tx)
+                .await?;
+                if ins.rows_affected() != 1 {
+                    tx.rollback().await?;
+                    return Err(CatalogError::InstanceExists(k.to_string()));
+                }
+                for inp in &i.inputs {
+                    sqlx::query(
+                        "INSERT INTO lineage (dataset, version, partition, in_dataset, in_version, in_partition)
+                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
+                    )
+                    .bind(&k.dataset)
+                    .bind(i64::from(k.version))
+                    .bind(k.partition)
+                    .bind(&inp.dataset)
+                    .bind(i64::from(inp.version))
+                    .bind(inp.partition)
+                    .execute(&mut *tx)
+                    .await?;
+                }
+            }
+            sqlx::query("DELETE FROM claims WHERE run_id = $1").bind(&r.run_id).execute(&mut *tx).await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
+    async fn failed(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
+        ints(sqlx::query(
+            "SELECT r.partition FROM runs r
+             WHERE r.dataset = $1 AND r.version = $2 AND r.state = 'failed'
+               AND r.ended_at_ms = (SELECT MAX(ended_at_ms) FROM runs x WHERE x.dataset = r.dataset AND x.version = r.version AND x.partition = r.partition)
+               AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.dataset = r.dataset AND i.version = r.version AND i.partition = r.partition)
+             GROUP BY r.partition ORDER BY r.partition",
+        )
+        .bind(dataset)
+        .bind(i64::from(version))
+        .fetch_all(&self.pool)
+        .await?)
+    }
+
+    async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>> {
+        let rows = sqlx::query(
+            "SELECT run_id, dataset, version, partition, state, started_at_ms, ended_at_ms, error, log FROM runs
+             WHERE ($1 IS NULL OR dataset = $1) AND ($2 IS NULL OR state = $2)
+             ORDER BY ended_at_ms DESC, run_id DESC LIMIT $3",
+        )
+        .bind(&filter.dataset)
+        .bind(filter.state.map(RunState::as_str))
+        .bind(i64::from(filter.limit.unwrap_or(u32::MAX)))
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::with_capacity(rows.len());
+        for r in &rows {
+            out.push(self.run_from_row(r).await?);
+        }
+        Ok(out)
+    }
+
+    async fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
+        let row = sqlx::query("SELECT run_id, dataset, version, partition, state, started_at_ms, ended_at_ms, error, log FROM runs WHERE run_id = $1")
+            .bind(run_id)
+            .fetch_optional(&self.pool)
+            .await?;
+        match row {
+            Some(r) => Ok(Some(self.run_from_row(&r).await?)),
+            None => Ok(None),
+        }
+    }
+
+    async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>> {
+        let rows = sqlx::query("SELECT run_id FROM claims WHERE expires_at_ms > $1").bind(now_ms).fetch_all(&self.pool).await?;
+        rows.iter().map(|r| r.try_get::<String, _>(0).map_err(CatalogError::from)).collect()
+    }
+}

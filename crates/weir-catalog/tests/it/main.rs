@@ -1,0 +1,4 @@
+//! The catalog's integration tests: the contract suite, run on every implementation.
+
+mod contract;
+mod sqlite;
