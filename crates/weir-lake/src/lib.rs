@@ -1,1 +1,205 @@
-//! placeholder
+//! Lakes: named storage roots behind `object_store`, the Hive-style layout of
+//! instances, their `_SUCCESS` manifests, and the commit protocol's file half:
+//! staging → move → seal.
+//!
+//! Invariants owned here:
+//! - a directory without `_SUCCESS` is never data;
+//! - `_SUCCESS` is written last, with create-only semantics, so a sealed
+//!   instance is never overwritten;
+//! - staging areas of dead runs are swept.
+//!
+//! This crate never decides *what* to build and never writes the catalog.
+
+mod manifest;
+
+pub use manifest::{FileEntry, Manifest, ManifestInput};
+
+use futures::TryStreamExt;
+use object_store::local::LocalFileSystem;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use sha2::{Digest, Sha256};
+use std::collections::HashSet;
+use std::io::Read;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// The name of the seal file.
+pub const SUCCESS: &str = "_SUCCESS";
+const STAGING: &str = "_staging";
+
+/// Errors from a lake, by whose fault they are.
+#[derive(Debug, thiserror::Error)]
+pub enum LakeError {
+    #[error("lake `{lake}`: unsupported root `{root}`: {hint}")]
+    Unsupported { lake: String, root: String, hint: String },
+    #[error("instance {0} is already sealed; sealed instances are never overwritten")]
+    AlreadySealed(String),
+    #[error("lake storage error: {0}")]
+    Store(#[from] object_store::Error),
+    #[error("lake I/O error on {path}: {source}")]
+    Io { path: String, source: std::io::Error },
+    #[error("corrupt manifest {path}: {reason}")]
+    BadManifest { path: String, reason: String },
+}
+
+pub type Result<T> = std::result::Result<T, LakeError>;
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
+    move |source| LakeError::Io { path: path.display().to_string(), source }
+}
+
+/// One storage root.
+#[derive(Clone, Debug)]
+pub struct Lake {
+    pub name: String,
+    root: PathBuf,
+    store: Arc<LocalFileSystem>,
+}
+
+/// Where one instance lives inside a lake: `<dataset>/v<N>/<partition key>`.
+pub fn instance_prefix(dataset: &str, version: u32, partition_key: &str) -> String {
+    format!("{dataset}/v{version}/{partition_key}")
+}
+
+impl Lake {
+    /// Opens lake `name` at `root`: a path relative to `project_dir`, an absolute
+    /// path, or a `file://` URL. The directory is created if missing.
+    pub fn open(name: &str, root: &str, project_dir: &Path) -> Result<Self> {
+        let path = if let Some(p) = root.strip_prefix("file://") {
+            PathBuf::from(p)
+        } else if root.contains("://") {
+            return Err(LakeError::Unsupported {
+                lake: name.to_string(),
+                root: root.split('@').next_back().unwrap_or(root).to_string(),
+                hint: "this build stores lakes on the local filesystem; use a path or file:// URL".into(),
+            });
+        } else if Path::new(root).is_absolute() {
+            PathBuf::from(root)
+        } else {
+            project_dir.join(root)
+        };
+        std::fs::create_dir_all(&path).map_err(io(&path))?;
+        let path = path.canonicalize().map_err(io(&path))?;
+        let store = LocalFileSystem::new_with_prefix(&path)?.with_automatic_cleanup(true);
+        Ok(Self { name: name.to_string(), root: path, store: Arc::new(store) })
+    }
+
+    /// The lake's root directory.
+    pub fn root(&self) -> &Path {
+        &self.root
+    }
+
+    /// The directory of an instance (for readers and command jobs).
+    pub fn instance_dir(&self, prefix: &str) -> PathBuf {
+        self.root.join(prefix)
+    }
+
+    /// A fresh, empty local directory where run `run_id` writes its output.
+    pub fn staging_dir(&self, run_id: &str) -> Result<PathBuf> {
+        let dir = self.root.join(STAGING).join(run_id);
+        if dir.exists() {
+            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
+        }
+        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
+        Ok(dir)
+    }
+
+    /// Whether the instance at `prefix` is sealed.
+    pub async fn is_sealed(&self, prefix: &str) -> Result<bool> {
+        match self.store.head(&ObjPath::from(format!("{prefix}/{SUCCESS}"))).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Reads the manifest of a sealed instance.
+    pub async fn manifest(&self, prefix: &str) -> Result<Option<Manifest>> {
+        let path = ObjPath::from(format!("{prefix}/{SUCCESS}"));
+        let bytes = match self.store.get(&path).await {
+            Ok(r) => r.bytes().await?,
+            Err(object_store::Error::NotFound { .. }) => return Ok(None),
+            Err(e) => return Err(e.into()),
+        };
+        serde_json::from_slice(&bytes)
+            .map(Some)
+            .map_err(|e| LakeError::BadManifest { path: path.to_string(), reason: e.to_string() })
+    }
+
+    /// Moves everything in run `run_id`'s staging directory to `prefix` and seals
+    /// it with `manifest` (whose `files` are filled in here). Refuses to touch a
+    /// sealed instance; removes unsealed leftovers of crashed attempts first.
+    pub async fn seal(&self, run_id: &str, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
+        if self.is_sealed(prefix).await? {
+            return Err(LakeError::AlreadySealed(prefix.to_string()));
+        }
+        let target = ObjPath::from(prefix);
+        let leftovers: Vec<ObjPath> = self.store.list(Some(&target)).map_ok(|m| m.location).try_collect().await?;
+        for l in leftovers {
+            self.store.delete(&l).await?;
+        }
+        let staging_dir = self.root.join(STAGING).join(run_id);
+        let staged = ObjPath::from(format!("{STAGING}/{run_id}"));
+        let mut files: Vec<ObjPath> = self.store.list(Some(&staged)).map_ok(|m| m.location).try_collect().await?;
+        files.sort();
+        manifest.files.clear();
+        for f in files {
+            let staged_dir = format!("{staged}/");
+            let rel = f.as_ref().strip_prefix(staged_dir.as_str()).unwrap_or(f.as_ref()).to_string();
+            let local = staging_dir.join(&rel);
+            let (size, sha256) = tokio::task::spawn_blocking(move || hash_file(&local))
+                .await
+                .map_err(|e| LakeError::Io { path: rel.clone(), source: std::io::Error::other(e) })??;
+            self.store.rename(&f, &ObjPath::from(format!("{prefix}/{rel}"))).await?;
+            manifest.files.push(FileEntry { name: rel, size, sha256 });
+        }
+        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::BadManifest { path: prefix.to_string(), reason: e.to_string() })?;
+        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
+        match self.store.put_opts(&ObjPath::from(format!("{prefix}/{SUCCESS}")), PutPayload::from(body), opts).await {
+            Ok(_) => {}
+            Err(object_store::Error::AlreadyExists { .. }) => return Err(LakeError::AlreadySealed(prefix.to_string())),
+            Err(e) => return Err(e.into()),
+        }
+        let _ = std::fs::remove_dir_all(&staging_dir);
+        Ok(manifest)
+    }
+
+    /// Discards run `run_id`'s staging area (after a failure or cancellation).
+    pub fn discard(&self, run_id: &str) {
+        let _ = std::fs::remove_dir_all(self.root.join(STAGING).join(run_id));
+    }
+
+    /// Removes staging areas of runs not in `live`; returns how many.
+    pub fn sweep(&self, live: &HashSet<String>) -> Result<usize> {
+        let dir = self.root.join(STAGING);
+        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
+        let mut n = 0;
+        for e in entries {
+            let e = e.map_err(io(&dir))?;
+            let name = e.file_name().to_string_lossy().to_string();
+            if !live.contains(&name) {
+                let p = e.path();
+                if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) }.map_err(io(&p))?;
+                n += 1;
+            }
+        }
+        Ok(n)
+    }
+}
+
+fn hash_file(path: &Path) -> Result<(u64, String)> {
+    let mut f = std::fs::File::open(path).map_err(io(path))?;
+    let mut h = Sha256::new();
+    let mut buf = vec![0u8; 1 << 16];
+    let mut size = 0u64;
+    loop {
+        let n = f.read(&mut buf).map_err(io(path))?;
+        if n == 0 {
+            break;
+        }
+        size += n as u64;
+        h.update(&buf[..n]);
+    }
+    Ok((size, hex::encode(h.finalize())))
+}

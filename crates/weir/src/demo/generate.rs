@@ -208,6 +208,7 @@ struct Universe {
 }
 
 impl Universe {
+    /// Validates `cfg` and builds the world of its seed (independent of days).
     fn build(cfg: &GenConfig) -> io::Result<Self> {
         let (y, m, d) = cfg.start;
         let invalid = |msg: &str| io::Error::new(io::ErrorKind::InvalidInput, msg.to_owned());

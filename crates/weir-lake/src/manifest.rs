@@ -1,0 +1,48 @@
+//! The `_SUCCESS` manifest: everything needed to trust, read and re-catalog an
+//! instance without the catalog (disaster recovery reads these).
+
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// The JSON document in `_SUCCESS`.
+#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Manifest {
+    pub manifest_version: u32,
+    pub dataset: String,
+    pub version: u32,
+    pub fingerprint: String,
+    pub partition: String,
+    pub partition_index: i64,
+    pub run_id: String,
+    pub format: String,
+    pub files: Vec<FileEntry>,
+    pub rows: Option<i64>,
+    /// The Arrow schema, as text, for tabular formats.
+    pub schema: Option<String>,
+    pub counters: BTreeMap<String, i64>,
+    pub inputs: Vec<ManifestInput>,
+    pub created_at: String,
+}
+
+/// One data file of an instance.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct FileEntry {
+    pub name: String,
+    pub size: u64,
+    pub sha256: String,
+}
+
+/// One input instance, as recorded in lineage.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ManifestInput {
+    pub dataset: String,
+    pub version: u32,
+    pub partition: String,
+    pub partition_index: i64,
+}
+
+impl Manifest {
+    pub fn bytes(&self) -> u64 {
+        self.files.iter().map(|f| f.size).sum()
+    }
+}
