@@ -165,6 +165,8 @@ pub trait Catalog: Send + Sync {
     async fn renew(&self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<()>;
     /// Drops claims held by `owner` (after a crash-free shutdown).
     async fn release(&self, owner: &str) -> Result<()>;
+    /// Drops the claim of one run that ended without a result to record.
+    async fn unclaim(&self, run_id: &str) -> Result<()>;
     /// Records a batch of finished runs atomically (see the contract).
     async fn commit(&self, batch: &[Outcome]) -> Result<()>;
     /// Partitions of `(dataset, version)` that are missing and whose latest run failed.

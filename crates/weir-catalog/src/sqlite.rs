@@ -284,6 +284,11 @@ impl Catalog for SqliteCatalog {
         Ok(())
     }
 
+    async fn unclaim(&self, run_id: &str) -> Result<()> {
+        sqlx::query("DELETE FROM claims WHERE run_id = $1").bind(run_id).execute(&self.pool).await?;
+        Ok(())
+    }
+
     async fn commit(&self, batch: &[Outcome]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());

@@ -1,1 +1,31 @@
-//! placeholder
+//! Executors: turn one planned task into files in a staging directory, plus
+//! counters. `sql` runs DataFusion, `command` runs any program under the
+//! `WEIR_*` environment contract, `ingest` seals landed files unchanged.
+//!
+//! The [`Executor`] contract: an executor writes only inside
+//! `TaskContext::output_dir`; it never touches the catalog or sealed data; on
+//! error or cancellation whatever it wrote is discarded by the caller; and it
+//! is deterministic given the same inputs and code.
+
+mod command;
+mod ingest;
+pub mod jsonl;
+mod sql;
+mod write;
+
+pub use command::CommandExecutor;
+pub use ingest::IngestExecutor;
+pub use sql::SqlExecutor;
+pub use weir_sched::exec_api::*;
+
+use weir_core::model::Job;
+
+/// The executor for a dataset's job.
+pub fn executor_for(job: &Job) -> Box<dyn Executor> {
+    match job {
+        Job::Sql { .. } => Box::new(SqlExecutor),
+        Job::Command { .. } => Box::new(CommandExecutor),
+        Job::Ingest { .. } => Box::new(IngestExecutor),
+    }
+}
+

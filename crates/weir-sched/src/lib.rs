@@ -1,1 +1,15 @@
-//! placeholder
+//! The run loop and the workspace it runs in: plan → claim → execute → seal →
+//! commit, repeated until nothing is runnable. Also the read-only reports
+//! (`plan`, `status`) built from the same snapshot.
+//!
+//! Never depends on DataFusion: executors arrive through [`exec_api`].
+
+pub mod exec_api;
+pub mod landing;
+mod runloop;
+mod status;
+mod workspace;
+
+pub use runloop::{ExecutorFor, Progress, RunOptions, RunSummary, TaskReport, TaskState, run};
+pub use status::{DatasetStatus, status};
+pub use workspace::{SchedError, Workspace};

@@ -90,6 +90,8 @@ pub async fn one_claim_per_instance(c: &dyn Catalog) {
     assert!(c.claimed("a", 1, 1200).await.expect("claimed").is_empty(), "commit releases the claim");
     assert!(!c.claim(&k, "r3", "w3", 5000, 100).await.expect("claim"), "no claim on an existing instance");
     assert!(c.claim(&key("a", 1, 6), "r4", "w3", 5000, 100).await.expect("claim"));
+    c.unclaim("r4").await.expect("unclaim");
+    assert!(c.claim(&key("a", 1, 6), "r5", "w3", 5001, 100).await.expect("claim"), "an unclaimed instance can be claimed again");
     c.release("w3").await.expect("release");
     assert!(c.claimed("a", 1, 5000).await.expect("claimed").is_empty());
 }

@@ -1,0 +1,50 @@
+//! The ingest executor: files that landed outside weir are copied, unchanged,
+//! into the staging directory. A partition whose files have not landed is
+//! waiting, not failed.
+
+use crate::jsonl::count_lines;
+use crate::{ExecError, ExecOutput, Executor, TaskContext};
+use async_trait::async_trait;
+use tokio::sync::watch;
+use weir_core::model::{Format, Job};
+use weir_sched::landing::landing_files;
+
+/// Seals landed files into the lake.
+#[derive(Debug, Clone, Copy)]
+pub struct IngestExecutor;
+
+#[async_trait]
+impl Executor for IngestExecutor {
+    async fn execute(&self, ctx: &TaskContext, _cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
+        let Job::Ingest { path, format, .. } = &ctx.dataset.job else {
+            return Err(ExecError::job("not an ingest job"));
+        };
+        let (files, pattern) = landing_files(&ctx.project_dir, path, ctx.dataset.granularity, ctx.partition);
+        if files.is_empty() && !ctx.seal_empty {
+            return Err(ExecError::NotLanded { pattern });
+        }
+        let mut out = ExecOutput::default();
+        let (mut bytes, mut rows, mut malformed) = (0i64, 0i64, 0i64);
+        let mut used = std::collections::BTreeSet::new();
+        for (i, f) in files.iter().enumerate() {
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_string();
+            let name = if used.insert(name.clone()) { name } else { format!("{i:05}-{name}") };
+            let dest = ctx.output_dir.join(&name);
+            bytes += std::fs::copy(f, &dest)? as i64;
+            if *format == Format::Jsonl {
+                let (good, bad) = count_lines(&dest)?;
+                rows += good;
+                malformed += bad;
+            }
+        }
+        out.counters.insert("files_in".into(), files.len() as i64);
+        out.counters.insert("bytes_out".into(), bytes);
+        if *format == Format::Jsonl {
+            out.rows = Some(rows);
+            out.counters.insert("rows_out".into(), rows);
+            out.counters.insert("malformed".into(), malformed);
+        }
+        out.log = format!("ingested {} file(s) matching {pattern}", files.len());
+        Ok(out)
+    }
+}

@@ -1,0 +1,120 @@
+//! The SQL executor: DataFusion over the task's inputs, one table per input
+//! (a window is one table), written as zstd Parquet or JSON lines.
+
+use crate::jsonl::{declared_schema, read_files};
+use crate::write::write_stream;
+use crate::{ExecError, ExecOutput, Executor, ResolvedInput, TaskContext};
+use async_trait::async_trait;
+use datafusion::datasource::MemTable;
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use std::path::PathBuf;
+use std::sync::Arc;
+use tokio::sync::watch;
+use weir_core::model::{Format, Job};
+use weir_core::sqlcheck::{SqlParams, substitute};
+
+/// Runs `sql` jobs in-process with DataFusion.
+#[derive(Debug, Clone, Copy)]
+pub struct SqlExecutor;
+
+fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    for d in dirs {
+        let mut here: Vec<PathBuf> = std::fs::read_dir(d)?
+            .filter_map(|e| e.ok().map(|e| e.path()))
+            .filter(|p| p.is_file() && p.extension().and_then(|x| x.to_str()).is_some_and(|x| exts.contains(&x)))
+            .collect();
+        here.sort();
+        out.extend(here);
+    }
+    Ok(out)
+}
+
+async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, Option<i64>), ExecError> {
+    let dirs: Vec<PathBuf> = input.instances.iter().map(|i| i.dir.clone()).collect();
+    let known_rows = input.instances.iter().map(|i| i.rows).sum::<Option<i64>>();
+    let fail = |e: datafusion::error::DataFusionError| ExecError::job(format!("cannot read input `{}` ({}): {e}", input.table, input.dataset));
+    match input.format {
+        Format::Parquet => {
+            let paths: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
+            let df = ctx.read_parquet(paths, ParquetReadOptions::default()).await.map_err(fail)?;
+            ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
+            Ok((known_rows.unwrap_or(0), None))
+        }
+        Format::Csv => {
+            let files = files_with_ext(&dirs, &["csv"])?;
+            let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
+            let df = ctx.read_csv(paths, CsvReadOptions::new()).await.map_err(fail)?;
+            ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
+            Ok((known_rows.unwrap_or(0), None))
+        }
+        Format::Jsonl => {
+            let files = files_with_ext(&dirs, &["jsonl", "json", "ndjson"])?;
+            let schema = input.schema.as_deref().map(declared_schema);
+            let read = tokio::task::spawn_blocking(move || read_files(&files, schema))
+                .await
+                .map_err(|e| ExecError::job(format!("reader crashed: {e}")))??;
+            let table = MemTable::try_new(read.schema, vec![read.batches]).map_err(fail)?;
+            ctx.register_table(input.table.as_str(), Arc::new(table)).map_err(fail)?;
+            Ok((read.rows, Some(read.malformed)))
+        }
+        Format::Files => Err(ExecError::job(format!(
+            "input `{}` ({}) holds opaque files, which SQL cannot read; give that dataset format = \"parquet\" or \"jsonl\"",
+            input.table, input.dataset
+        ))),
+    }
+}
+
+#[async_trait]
+impl Executor for SqlExecutor {
+    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
+        let Job::Sql { text, .. } = &ctx.dataset.job else {
+            return Err(ExecError::job("not a SQL job"));
+        };
+        let work = async {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+            let mut out = ExecOutput::default();
+            for input in &ctx.inputs {
+                let (rows, malformed) = register(&session, input).await?;
+                out.counters.insert(format!("rows_in.{}", input.table), rows);
+                if let Some(m) = malformed {
+                    out.counters.insert(format!("malformed.{}", input.table), m);
+                }
+            }
+            let params = SqlParams {
+                partition_start: ctx.partition_start.to_rfc3339(),
+                partition_end: ctx.partition_end.to_rfc3339(),
+                partition: ctx.partition_key.clone(),
+            };
+            let sql = substitute(text, &params);
+            let df = session.sql(&sql).await.map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
+            let stream = df.execute_stream().await.map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
+            let written = write_stream(stream, &ctx.output_dir, ctx.dataset.format).await.map_err(|e| ExecError::job(format!("SQL failed while writing: {e}")))?;
+            out.rows = Some(written.rows);
+            out.schema = Some(format!("{:?}", written.schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>()));
+            out.counters.insert("rows_out".into(), written.rows);
+            out.counters.insert("bytes_out".into(), written.bytes);
+            Ok(out)
+        };
+        tokio::select! {
+            r = work => r,
+            _ = cancelled(cancel) => Err(ExecError::Cancelled(String::new())),
+            _ = sleep_opt(ctx.timeout) => Err(ExecError::Timeout(ctx.timeout.unwrap_or_default(), String::new())),
+        }
+    }
+}
+
+/// Resolves when `rx` turns true (or its sender is gone, which never cancels).
+pub(crate) async fn cancelled(mut rx: watch::Receiver<bool>) {
+    if rx.wait_for(|c| *c).await.is_err() {
+        std::future::pending::<()>().await;
+    }
+}
+
+pub(crate) async fn sleep_opt(d: Option<std::time::Duration>) {
+    match d {
+        Some(d) => tokio::time::sleep(d).await,
+        None => std::future::pending().await,
+    }
+}

@@ -1,0 +1,69 @@
+//! Output writers: zstd Parquet or JSON lines, streamed batch by batch.
+
+use arrow::array::RecordBatch;
+use arrow::datatypes::SchemaRef;
+use datafusion::physical_plan::SendableRecordBatchStream;
+use futures::StreamExt;
+use parquet::arrow::ArrowWriter;
+use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::properties::WriterProperties;
+use std::fs::File;
+use std::io::BufWriter;
+use std::path::Path;
+use weir_core::model::Format;
+
+/// Rows and bytes written.
+pub struct Written {
+    pub rows: i64,
+    pub bytes: i64,
+    pub schema: SchemaRef,
+}
+
+/// Writes a stream into `dir/part-00000.<ext>`. An empty result still writes a
+/// file, so readers always find the schema.
+pub async fn write_stream(mut stream: SendableRecordBatchStream, dir: &Path, format: Format) -> Result<Written, String> {
+    let schema = stream.schema();
+    let (path, mut sink) = match format {
+        Format::Jsonl => {
+            let p = dir.join("part-00000.jsonl");
+            let f = File::create(&p).map_err(|e| e.to_string())?;
+            (p, Sink::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(f))))
+        }
+        _ => {
+            let p = dir.join("part-00000.parquet");
+            let f = File::create(&p).map_err(|e| e.to_string())?;
+            let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
+            (p, Sink::Parquet(Box::new(ArrowWriter::try_new(f, schema.clone(), Some(props)).map_err(|e| e.to_string())?)))
+        }
+    };
+    let mut rows = 0i64;
+    while let Some(batch) = stream.next().await {
+        let batch = batch.map_err(|e| e.to_string())?;
+        rows += batch.num_rows() as i64;
+        sink.write(&batch)?;
+    }
+    sink.finish()?;
+    let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
+    Ok(Written { rows, bytes, schema })
+}
+
+enum Sink {
+    Parquet(Box<ArrowWriter<File>>),
+    Json(arrow::json::LineDelimitedWriter<BufWriter<File>>),
+}
+
+impl Sink {
+    fn write(&mut self, b: &RecordBatch) -> Result<(), String> {
+        match self {
+            Sink::Parquet(w) => w.write(b).map_err(|e| e.to_string()),
+            Sink::Json(w) => w.write(b).map_err(|e| e.to_string()),
+        }
+    }
+
+    fn finish(self) -> Result<(), String> {
+        match self {
+            Sink::Parquet(w) => w.close().map(|_| ()).map_err(|e| e.to_string()),
+            Sink::Json(mut w) => w.finish().map_err(|e| e.to_string()),
+        }
+    }
+}

@@ -1,0 +1,32 @@
+//! Landing zones of ingest datasets: which files belong to which partition.
+
+use std::path::{Path, PathBuf};
+use weir_core::partition::Granularity;
+
+/// Expands an ingest path template for one partition into a glob pattern.
+pub fn expand(template: &str, g: Granularity, idx: i64) -> String {
+    let t = g.start_of(idx);
+    template
+        .replace("{date}", &t.format("%Y-%m-%d").to_string())
+        .replace("{hour}", &t.format("%H").to_string())
+        .replace("{minute}", &t.format("%M").to_string())
+        .replace("{month}", &t.format("%Y-%m").to_string())
+}
+
+/// The landed files of one partition (sorted), and the pattern they matched.
+pub fn landing_files(project_dir: &Path, template: &str, g: Granularity, idx: i64) -> (Vec<PathBuf>, String) {
+    let rel = expand(template, g, idx);
+    let pattern = if Path::new(&rel).is_absolute() { rel } else { project_dir.join(&rel).display().to_string() };
+    let mut files: Vec<PathBuf> = match glob::glob(&glob::Pattern::escape(&pattern).replace("\\*", "*").replace("[*]", "*")) {
+        Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
+        Err(_) => Vec::new(),
+    };
+    // Files still being written (`.tmp`, `.part`, hidden) have not landed.
+    files.retain(|p| {
+        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
+        !(name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part"))
+    });
+    files.sort();
+    (files, pattern)
+}
+

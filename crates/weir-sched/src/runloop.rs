@@ -1,0 +1,376 @@
+//! `weir run`: plan, claim, execute, seal, commit — until nothing is runnable.
+//!
+//! Invariants:
+//! - an instance is built only under a catalog claim, so two processes never
+//!   build it at once; the claim's lease is renewed while the process lives;
+//! - the catalog commit is the last step: a crash or Ctrl-C before it leaves
+//!   only staging garbage (swept on the next start) or a sealed directory the
+//!   next run adopts from its manifest;
+//! - finished runs are committed in batches (one transaction per wake-up), so
+//!   the catalog does not cost one fsync per task.
+
+use crate::exec_api::{ExecError, ExecOutput, Executor, InputInstance, ResolvedInput, TaskContext};
+use crate::workspace::{SchedError, Workspace};
+use chrono::{DateTime, Utc};
+use std::collections::{BTreeMap, HashMap, HashSet};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+use weir_catalog::{InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
+use weir_core::model::{Job, Project};
+use weir_core::planner::{Order, Selection, Task, plan};
+use weir_core::{Dataset, PartSet};
+use weir_lake::{Manifest, ManifestInput};
+
+/// Builds the executor for a job (supplied by the binary, so this crate needs no DataFusion).
+pub type ExecutorFor = fn(&Job) -> Box<dyn Executor>;
+
+/// How to run.
+#[derive(Clone, Debug)]
+pub struct RunOptions {
+    pub selection: Selection,
+    pub parallel: usize,
+    pub order: Order,
+    /// Stop dispatching after this many tasks.
+    pub max_tasks: Option<usize>,
+    /// The planning clock (`WEIR_NOW` in tests).
+    pub now: DateTime<Utc>,
+    pub lease: Duration,
+}
+
+/// How one task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Ingest files vanished between planning and execution.
+    Waiting,
+}
+
+/// One finished task, for progress output and the summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TaskReport {
+    pub dataset: String,
+    pub version: u32,
+    pub partition: String,
+    pub run_id: String,
+    pub state: TaskState,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// The result of `run`.
+#[derive(Clone, Debug, Default, serde::Serialize)]
+pub struct RunSummary {
+    pub succeeded: usize,
+    pub failed: usize,
+    pub cancelled: usize,
+    pub waiting: usize,
+    pub adopted: usize,
+    pub swept: usize,
+    pub failures: Vec<TaskReport>,
+    pub elapsed_ms: u128,
+}
+
+/// Progress callbacks (a progress bar in the CLI).
+pub trait Progress: Send + Sync {
+    fn planned(&self, _runnable: usize, _done: usize) {}
+    fn started(&self, _dataset: &str, _partition: &str) {}
+    fn finished(&self, _report: &TaskReport) {}
+}
+
+fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
+
+/// Runs until nothing selected is runnable, or until `cancel` turns true.
+pub async fn run(ws: Arc<Workspace>, executor_for: ExecutorFor, opts: RunOptions, progress: &dyn Progress, cancel: watch::Receiver<bool>) -> Result<RunSummary, SchedError> {
+    let t0 = Instant::now();
+    let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
+    let versions = ws.versions(true, now_ms()).await?;
+    let mut summary = RunSummary::default();
+    // Sweep staging areas of runs that are not alive anywhere.
+    let live: HashSet<String> = ws.catalog.live_runs(now_ms()).await?.into_iter().collect();
+    for lake in ws.lakes.values() {
+        summary.swept += lake.sweep(&live)?;
+    }
+    let renewer = spawn_renewer(ws.clone(), owner.clone(), opts.lease);
+    let result = run_inner(&ws, executor_for, &opts, progress, cancel, &owner, &versions, &mut summary).await;
+    renewer.abort();
+    ws.catalog.release(&owner).await?;
+    result?;
+    summary.elapsed_ms = t0.elapsed().as_millis();
+    Ok(summary)
+}
+
+fn spawn_renewer(ws: Arc<Workspace>, owner: String, lease: Duration) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        let every = lease / 3;
+        loop {
+            tokio::time::sleep(every).await;
+            if let Err(e) = ws.catalog.renew(&owner, now_ms(), lease.as_millis() as i64).await {
+                tracing::warn!("could not renew claims: {e}");
+            }
+        }
+    })
+}
+
+struct Finished {
+    outcome: Option<Outcome>,
+    report: TaskReport,
+    adopted: bool,
+}
+
+#[allow(clippy::too_many_arguments)]
+async fn run_inner(
+    ws: &Arc<Workspace>,
+    executor_for: ExecutorFor,
+    opts: &RunOptions,
+    progress: &dyn Progress,
+    cancel: watch::Receiver<bool>,
+    owner: &str,
+    versions: &BTreeMap<String, Option<u32>>,
+    summary: &mut RunSummary,
+) -> Result<(), SchedError> {
+    let mut session_failed: HashMap<String, PartSet> = HashMap::new();
+    let mut snap = ws.snapshot(versions, &opts.selection, opts.now, Some(&session_failed)).await?;
+    let mut in_flight: HashSet<(String, i64)> = HashSet::new();
+    let mut jobs: JoinSet<Finished> = JoinSet::new();
+    let mut dispatched = 0usize;
+    let mut done = 0usize;
+    let parallel = opts.parallel.max(1);
+    let mut backoff = Duration::from_millis(50);
+    loop {
+        let stopping = *cancel.borrow() || opts.max_tasks.is_some_and(|m| dispatched >= m);
+        if !stopping && in_flight.len() < parallel {
+            for (ds, set) in &session_failed {
+                snap.failed.insert(ds.clone(), set.clone());
+            }
+            let p = plan(&ws.project, &snap, opts.now, &opts.selection, opts.order, Some(parallel * 4 + in_flight.len()));
+            progress.planned(p.runnable.saturating_sub(in_flight.len()), done);
+            for task in p.tasks {
+                if in_flight.len() >= parallel || opts.max_tasks.is_some_and(|m| dispatched >= m) {
+                    break;
+                }
+                if in_flight.contains(&(task.dataset.clone(), task.partition)) {
+                    continue;
+                }
+                let ds = ws.dataset(&task.dataset)?;
+                let Some(version) = versions.get(&task.dataset).copied().flatten() else { continue };
+                let run_id = uuid::Uuid::now_v7().to_string();
+                let key = ws.key(&task.dataset, version, task.partition);
+                if !ws.catalog.claim(&key, &run_id, owner, now_ms(), opts.lease.as_millis() as i64).await? {
+                    // Someone else is building it (or just did): look again later.
+                    snap.running.entry(task.dataset.clone()).or_default().insert(task.partition);
+                    continue;
+                }
+                let ctx = prepare(ws, ds, version, &run_id, &task, versions).await?;
+                progress.started(&ds.name, &ctx.partition_key);
+                in_flight.insert((task.dataset.clone(), task.partition));
+                dispatched += 1;
+                let exec = executor_for(&ds.job);
+                let inputs = lineage(&ws.project, &task, versions);
+                jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, cancel.clone()));
+            }
+        }
+        if jobs.is_empty() {
+            // Nothing in flight here. Wait for others' claims, or finish.
+            let others_running = snap.running.values().any(|s| !s.is_empty());
+            if stopping || !others_running {
+                return Ok(());
+            }
+            tokio::time::sleep(backoff).await;
+            backoff = (backoff * 2).min(Duration::from_secs(2));
+            snap = ws.snapshot(versions, &opts.selection, opts.now, Some(&session_failed)).await?;
+            continue;
+        }
+        backoff = Duration::from_millis(50);
+        // Wait for one, then take every other that has finished: one commit for all.
+        let mut batch = Vec::new();
+        if let Some(r) = jobs.join_next().await {
+            batch.push(r.map_err(|e| SchedError::Other(format!("a worker crashed: {e}")))?);
+        }
+        while let Some(r) = jobs.try_join_next() {
+            batch.push(r.map_err(|e| SchedError::Other(format!("a worker crashed: {e}")))?);
+        }
+        let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
+        ws.catalog.commit(&outcomes).await?;
+        for f in batch {
+            let r = &f.report;
+            let idx = ws.dataset(&r.dataset)?.granularity.parse_partition(&r.partition).unwrap_or_default();
+            in_flight.remove(&(r.dataset.clone(), idx));
+            done += 1;
+            match r.state {
+                TaskState::Succeeded => {
+                    summary.succeeded += 1;
+                    summary.adopted += usize::from(f.adopted);
+                    snap.present.entry(r.dataset.clone()).or_default().insert(idx);
+                }
+                TaskState::Failed => {
+                    summary.failed += 1;
+                    summary.failures.push(r.clone());
+                    session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                }
+                TaskState::Cancelled => summary.cancelled += 1,
+                TaskState::Waiting => {
+                    summary.waiting += 1;
+                    ws.catalog.unclaim(&r.run_id).await?;
+                    if let Some(l) = snap.landed.get_mut(&r.dataset) {
+                        l.remove(idx);
+                    }
+                }
+            }
+            progress.finished(r);
+        }
+    }
+}
+
+/// Resolves a planned task into an executor context: input directories, rows, staging.
+async fn prepare(ws: &Workspace, ds: &Dataset, version: u32, run_id: &str, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Result<TaskContext, SchedError> {
+    let g = ds.granularity;
+    let mut inputs = Vec::new();
+    for ti in &task.inputs {
+        let up = ws.dataset(&ti.dataset)?;
+        let uv = versions.get(&ti.dataset).copied().flatten().unwrap_or(0);
+        let lake = ws.lake(up)?;
+        let mut instances = Vec::new();
+        for idx in ti.lo..ti.hi {
+            let rows = ws.catalog.instance(&ws.key(&up.name, uv, idx)).await?.and_then(|r| r.rows);
+            instances.push(InputInstance { dir: lake.instance_dir(&ws.prefix(up, uv, idx)), partition_key: up.granularity.format_key(idx), rows });
+        }
+        let schema = match &up.job {
+            Job::Ingest { schema, .. } => schema.clone(),
+            _ => None,
+        };
+        inputs.push(ResolvedInput { table: ti.table.clone(), dataset: up.name.clone(), format: up.format, schema, instances });
+    }
+    let output_dir = ws.lake(ds)?.staging_dir(run_id)?;
+    let timeout = ds.timeout.map(|t| match t {
+        weir_core::Span::Seconds(s) => Duration::from_secs(s.unsigned_abs()),
+        weir_core::Span::Months(m) => Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400),
+    });
+    Ok(TaskContext {
+        dataset: ds.clone(),
+        version,
+        run_id: run_id.to_string(),
+        partition: task.partition,
+        partition_key: g.format_key(task.partition),
+        partition_start: g.start_of(task.partition),
+        partition_end: if g == weir_core::Granularity::Snapshot { g.start_of(0) } else { g.end_of(task.partition) },
+        inputs,
+        output_dir,
+        project_dir: ws.dir.clone(),
+        timeout,
+        seal_empty: task.seal_empty,
+    })
+}
+
+fn lineage(project: &Project, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Vec<InstanceKey> {
+    let mut out = Vec::new();
+    for ti in &task.inputs {
+        if project.dataset(&ti.dataset).is_none() {
+            continue;
+        }
+        let v = versions.get(&ti.dataset).copied().flatten().unwrap_or(0);
+        out.extend((ti.lo..ti.hi).map(|p| InstanceKey { dataset: ti.dataset.clone(), version: v, partition: p }));
+    }
+    out
+}
+
+/// Executes, seals and describes one task. Never returns an error: every
+/// failure becomes a failed run with its message and log.
+async fn build(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext, key: InstanceKey, inputs: Vec<InstanceKey>, cancel: watch::Receiver<bool>) -> Finished {
+    let started = now_ms();
+    let ds = ctx.dataset.clone();
+    let fingerprint = ws.fingerprints.get(&ds.name).cloned().unwrap_or_default();
+    let prefix = ws.prefix(&ds, ctx.version, ctx.partition);
+    let report = |state, error: Option<String>| TaskReport {
+        dataset: ds.name.clone(),
+        version: ctx.version,
+        partition: ctx.partition_key.clone(),
+        run_id: ctx.run_id.clone(),
+        state,
+        error,
+        duration_ms: now_ms() - started,
+    };
+    let Ok(lake) = ws.lake(&ds) else {
+        return Finished { outcome: None, report: report(TaskState::Failed, Some("unknown lake".into())), adopted: false };
+    };
+    // A sealed directory the catalog does not know: a crash between seal and
+    // commit. If it was built by this same code, adopt it instead of rebuilding.
+    if let Ok(Some(m)) = lake.manifest(&prefix).await
+        && m.fingerprint == fingerprint
+    {
+        lake.discard(&ctx.run_id);
+        let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
+        let run = run_record(&ctx, &key, RunState::Succeeded, started, None, "adopted a sealed instance left by an earlier run".into(), m.counters.clone());
+        return Finished { outcome: Some(Outcome { run, instance: Some(rec) }), report: report(TaskState::Succeeded, None), adopted: true };
+    }
+    let result = exec.execute(&ctx, cancel).await;
+    let (state, error, log, counters) = match result {
+        Ok(out) => {
+            let ExecOutput { rows, schema, mut counters, log } = out;
+            let manifest = Manifest {
+                manifest_version: 1,
+                dataset: ds.name.clone(),
+                version: ctx.version,
+                fingerprint: fingerprint.clone(),
+                partition: ctx.partition_key.clone(),
+                partition_index: ctx.partition,
+                run_id: ctx.run_id.clone(),
+                format: ds.format.as_str().to_string(),
+                files: Vec::new(),
+                rows,
+                schema,
+                counters: BTreeMap::new(),
+                inputs: inputs.iter().map(|k| ManifestInput { dataset: k.dataset.clone(), version: k.version, partition: ws.project.dataset(&k.dataset).map(|d| d.granularity.format_key(k.partition)).unwrap_or_default(), partition_index: k.partition }).collect(),
+                created_at: Utc::now().to_rfc3339(),
+            };
+            counters.insert("duration_ms".into(), now_ms() - started);
+            let mut manifest = manifest;
+            manifest.counters = counters.clone();
+            match lake.seal(&ctx.run_id, &prefix, manifest).await {
+                Ok(m) => {
+                    let mut counters = counters;
+                    counters.entry("bytes_out".into()).or_insert(m.bytes() as i64);
+                    counters.insert("files_out".into(), m.files.len() as i64);
+                    let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
+                    let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
+                    return Finished { outcome: Some(Outcome { run, instance: Some(rec) }), report: report(TaskState::Succeeded, None), adopted: false };
+                }
+                Err(e) => (RunState::Failed, format!("sealing failed: {e}"), log, counters),
+            }
+        }
+        Err(ExecError::NotLanded { pattern }) => {
+            lake.discard(&ctx.run_id);
+            return Finished { outcome: None, report: report(TaskState::Waiting, Some(format!("waiting for {pattern}"))), adopted: false };
+        }
+        Err(e @ ExecError::Cancelled(_)) => (RunState::Cancelled, e.to_string(), e.log().to_string(), BTreeMap::new()),
+        Err(e) => (RunState::Failed, e.to_string(), e.log().to_string(), BTreeMap::new()),
+    };
+    lake.discard(&ctx.run_id);
+    let task_state = if state == RunState::Cancelled { TaskState::Cancelled } else { TaskState::Failed };
+    let run = run_record(&ctx, &key, state, started, Some(error.clone()), log, counters);
+    Finished { outcome: Some(Outcome { run, instance: None }), report: report(task_state, Some(error)), adopted: false }
+}
+
+fn instance_record(ctx: &TaskContext, key: &InstanceKey, m: &Manifest, location: String, inputs: Vec<InstanceKey>) -> InstanceRecord {
+    InstanceRecord {
+        key: key.clone(),
+        partition_key: ctx.partition_key.clone(),
+        run_id: m.run_id.clone(),
+        location,
+        rows: m.rows,
+        bytes: m.bytes() as i64,
+        files: m.files.len() as i64,
+        committed_at_ms: now_ms(),
+        inputs,
+    }
+}
+
+fn run_record(ctx: &TaskContext, key: &InstanceKey, state: RunState, started: i64, error: Option<String>, log: String, counters: BTreeMap<String, i64>) -> RunRecord {
+    RunRecord { run_id: ctx.run_id.clone(), key: key.clone(), state, started_at_ms: started, ended_at_ms: now_ms(), error, log, counters }
+}

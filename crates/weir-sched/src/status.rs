@@ -1,0 +1,61 @@
+//! `weir status`: per dataset and version, complete / missing / waiting /
+//! failed counts, the first missing partition, delay and fraction complete.
+
+use crate::workspace::{SchedError, Workspace};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use weir_core::planner::{Order, Selection, plan};
+
+/// One row of the status table.
+#[derive(Clone, Debug, Serialize)]
+pub struct DatasetStatus {
+    pub dataset: String,
+    pub version: Option<u32>,
+    pub fingerprint: String,
+    pub partition: String,
+    pub desired: usize,
+    pub complete: usize,
+    pub missing: usize,
+    pub runnable: usize,
+    pub waiting: usize,
+    pub running: usize,
+    pub failed: usize,
+    pub first_missing: Option<String>,
+    /// End of the newest complete partition.
+    pub newest_complete_end: Option<DateTime<Utc>>,
+    /// `now` minus that end, in seconds.
+    pub delay_seconds: Option<i64>,
+    pub fraction: f64,
+}
+
+/// Computes the status of the selected datasets at `now`.
+pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Result<Vec<DatasetStatus>, SchedError> {
+    let versions = ws.versions(false, now.timestamp_millis()).await?;
+    let snap = ws.snapshot(&versions, sel, now, None).await?;
+    let p = plan(&ws.project, &snap, now, sel, Order::NewestFirst, Some(0));
+    let mut out = Vec::new();
+    for d in p.datasets {
+        let ds = ws.dataset(&d.dataset)?;
+        let g = ds.granularity;
+        let newest_end = d.last_present.map(|i| g.end_of(i));
+        let missing = d.desired - d.present;
+        out.push(DatasetStatus {
+            version: versions.get(&d.dataset).copied().flatten(),
+            fingerprint: weir_core::fingerprint::short(&ws.fingerprints[&d.dataset]).to_string(),
+            partition: g.to_string(),
+            desired: d.desired,
+            complete: d.present,
+            missing,
+            runnable: d.runnable,
+            waiting: d.waiting,
+            running: d.running,
+            failed: d.failed,
+            first_missing: d.first_missing.map(|i| g.format_key(i)),
+            newest_complete_end: newest_end.filter(|_| g != weir_core::Granularity::Snapshot),
+            delay_seconds: newest_end.filter(|_| g != weir_core::Granularity::Snapshot).map(|e| (now - e).num_seconds()),
+            fraction: if d.desired == 0 { 1.0 } else { d.present as f64 / d.desired as f64 },
+            dataset: d.dataset,
+        });
+    }
+    Ok(out)
+}
