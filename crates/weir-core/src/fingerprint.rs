@@ -5,8 +5,8 @@
 //! In the fingerprint: job kind and code (SQL in canonical form, command and
 //! env, ingest path/format/schema), declared `version`, partition scheme,
 //! output format, and the input mappings. Not in it: start, end, delay, lake,
-//! timeout, description — they change what is built or where, not what an
-//! instance contains.
+//! timeout, description, counters — they change what is built, where, or what
+//! is measured, not what an instance contains.
 
 use crate::model::{Dataset, Job, Project};
 use crate::sqlcheck;

@@ -41,6 +41,7 @@ const DATASET_KEYS: &[&str] = &[
     "missing",
     "timeout",
     "description",
+    "counters",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -425,6 +426,12 @@ impl Cx {
             );
             return None;
         }
+        let mut counters = BTreeMap::new();
+        if kinds[0] != "sql"
+            && let Some(cv) = get(t, "counters")
+        {
+            self.err(&cv.span(), "declared counters are SQL queries, so only SQL datasets can have them", Some("command jobs write counters to the file named by WEIR_COUNTERS".into()));
+        }
         let format_v = get(t, "format");
         let format = match format_v {
             Some(v) => {
@@ -480,6 +487,9 @@ impl Cx {
                     inputs.iter().map(|i: &Input| i.table.clone()).collect();
                 if let Err(d) = sqlcheck::check(&sql, &tables, &sql_src, base) {
                     self.diags.push(d);
+                }
+                if let Some(cv) = get(t, "counters") {
+                    counters = self.counters(cv, &tables);
                 }
                 let f = format.unwrap_or(Format::Parquet);
                 if !matches!(f, Format::Parquet | Format::Jsonl) {
@@ -555,7 +565,33 @@ impl Cx {
             missing,
             timeout,
             description,
+            counters,
         })
+    }
+
+    /// `counters = { "dropped.x" = "SELECT count(*) FROM raw WHERE …" }`: each a
+    /// query over the inputs and `output` that returns one integer.
+    fn counters(&mut self, v: &Val<'_>, inputs: &BTreeSet<String>) -> BTreeMap<String, String> {
+        let mut out = BTreeMap::new();
+        let Some(t) = self.table(v, "counters") else { return out };
+        let mut tables = inputs.clone();
+        tables.insert("output".to_string());
+        for (k, qv) in t {
+            let name = k.get_ref().to_string();
+            let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+            if !ok {
+                self.err(&k.span(), format!("counter name `{name}` is not valid"), Some("use lowercase letters, digits, `_` and `.`, e.g. \"dropped.no_user\"".into()));
+                continue;
+            }
+            let Some(q) = self.string(qv, "a counter query") else { continue };
+            let (line, col) = self.src.line_col(qv.span().start);
+            if let Err(d) = sqlcheck::check(&q, &tables, &self.src.clone(), Some((line, col))) {
+                self.diags.push(d);
+                continue;
+            }
+            out.insert(name, q);
+        }
+        out
     }
 
     fn inputs(

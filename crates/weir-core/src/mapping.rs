@@ -99,6 +99,7 @@ mod tests {
             missing: MissingPolicy::Wait,
             timeout: None,
             description: None,
+            counters: Default::default(),
         }
     }
 

@@ -56,6 +56,9 @@ pub struct Dataset {
     pub missing: MissingPolicy,
     pub timeout: Option<Span>,
     pub description: Option<String>,
+    /// SQL datasets: counter name → query over the inputs and `output` returning one integer.
+    /// Counters measure; they are not part of the fingerprint.
+    pub counters: BTreeMap<String, String>,
 }
 
 /// One input of a job: which dataset, under which table name, over which slots.

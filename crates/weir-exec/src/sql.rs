@@ -5,6 +5,7 @@ use crate::jsonl::{declared_schema, read_files};
 use crate::write::write_stream;
 use crate::{ExecError, ExecOutput, Executor, ResolvedInput, TaskContext};
 use async_trait::async_trait;
+use arrow::array::Array;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::PathBuf;
@@ -65,6 +66,30 @@ async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, O
     }
 }
 
+/// Registers what was just written as table `output`, for declared counters.
+async fn register_output(session: &SessionContext, ctx: &TaskContext) -> Result<(), ExecError> {
+    let input = ResolvedInput {
+        table: "output".into(),
+        dataset: ctx.dataset.name.clone(),
+        format: ctx.dataset.format,
+        schema: None,
+        instances: vec![crate::InputInstance { dir: ctx.output_dir.clone(), partition_key: ctx.partition_key.clone(), rows: None }],
+    };
+    register(session, &input).await.map(|_| ())
+}
+
+/// Runs a query that returns one integer.
+async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
+    let batches = session.sql(sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(0) };
+    if b.num_columns() != 1 {
+        return Err(format!("a counter query must return one column, not {}", b.num_columns()));
+    }
+    let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).map_err(|e| e.to_string())?;
+    let ints = col.as_any().downcast_ref::<arrow::array::Int64Array>().ok_or("not an integer")?;
+    Ok(if ints.is_null(0) { 0 } else { ints.value(0) })
+}
+
 #[async_trait]
 impl Executor for SqlExecutor {
     async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
@@ -95,6 +120,12 @@ impl Executor for SqlExecutor {
             out.schema = Some(format!("{:?}", written.schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>()));
             out.counters.insert("rows_out".into(), written.rows);
             out.counters.insert("bytes_out".into(), written.bytes);
+            if !ctx.dataset.counters.is_empty() {
+                register_output(&session, ctx).await?;
+                for (name, q) in &ctx.dataset.counters {
+                    out.counters.insert(name.clone(), scalar(&session, &substitute(q, &params)).await.map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))?);
+                }
+            }
             Ok(out)
         };
         tokio::select! {
