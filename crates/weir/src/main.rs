@@ -1,1 +1,113 @@
-fn main() {}
+//! The `weir` binary: parses the command line, opens the project, calls the
+//! library crates, and prints through one printer. Errors print their chain and
+//! a `hint:`; exit codes: 0 ok, 1 something failed, 2 bad input, 130 interrupted.
+
+mod bench;
+mod cli;
+mod cmd;
+mod demo;
+mod output;
+mod project;
+
+use clap::Parser;
+use cli::{BenchCmd, Cli, Command};
+use output::Printer;
+use std::process::ExitCode;
+
+/// A mistake in what the user asked for, with what to do about it.
+#[derive(Debug)]
+pub struct UserError {
+    pub message: String,
+    pub hint: String,
+}
+
+
+impl UserError {
+    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self { message: message.into(), hint: hint.into() }
+    }
+}
+
+impl std::fmt::Display for UserError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(&self.message)
+    }
+}
+
+impl std::error::Error for UserError {}
+
+/// Definitions that failed validation.
+#[derive(Debug)]
+pub struct Invalid(pub weir_core::Diagnostics);
+
+impl std::fmt::Display for Invalid {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}", self.0)
+    }
+}
+
+impl std::error::Error for Invalid {}
+
+/// Exit status of a command that ran but found failures.
+pub struct Failed(pub u8);
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()))
+        .with_writer(std::io::stderr)
+        .init();
+    let printer = Printer::new(cli.json);
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::from(1);
+        }
+    };
+    match runtime.block_on(dispatch(cli, printer)) {
+        Ok(code) => ExitCode::from(code),
+        Err(e) => report(&e, printer),
+    }
+}
+
+fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
+    if let Some(Invalid(d)) = e.downcast_ref::<Invalid>() {
+        if p.json {
+            p.data(&serde_json::json!({ "valid": false, "errors": d.0 }), String::new);
+        }
+        eprintln!("{d}");
+        eprintln!("{}", p.red(&format!("{} error(s) in the definitions; nothing was run", d.0.len())));
+        return ExitCode::from(2);
+    }
+    eprintln!("{} {e}", p.red("error:"));
+    for cause in e.chain().skip(1) {
+        eprintln!("  caused by: {cause}");
+    }
+    if let Some(u) = e.downcast_ref::<UserError>() {
+        eprintln!("  hint: {}", u.hint);
+        return ExitCode::from(2);
+    }
+    if let Some(weir_sched::SchedError::UnknownDataset { .. }) = e.downcast_ref::<weir_sched::SchedError>() {
+        return ExitCode::from(2);
+    }
+    ExitCode::from(1)
+}
+
+async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
+    let project = cli.project.as_deref();
+    match cli.command {
+        Command::Init { dir } => demo::init(dir, p).map(|()| 0),
+        Command::Demo { dir, days, seed, parallel } => demo::demo(dir, days, seed, parallel, p).await,
+        Command::Generate { from, days, seed, anomaly } => demo::generate_cmd(project, from.as_deref(), days, seed, anomaly.as_deref(), p).map(|()| 0),
+        Command::Validate => cmd::inspect::validate(project, p).map(|()| 0),
+        Command::Plan(a) => cmd::inspect::plan(project, a, p).await.map(|()| 0),
+        Command::Run(a) => cmd::run::run(project, a, p).await,
+        Command::Status { datasets } => cmd::inspect::status(project, &datasets, p).await.map(|()| 0),
+        Command::Show { dataset, partition, version } => cmd::inspect::show(project, &dataset, partition.as_deref(), version, p).await.map(|()| 0),
+        Command::Runs { dataset, failed, limit } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p).await.map(|()| 0),
+        Command::Logs { run_id } => cmd::inspect::logs(project, &run_id, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Plan { datasets, partitions, iterations }) => bench::plan(datasets, partitions, iterations, p).map(|()| 0),
+        Command::Bench(BenchCmd::Run { tasks, parallel }) => bench::run(tasks, parallel, p).await.map(|()| 0),
+    }
+}

@@ -1,0 +1,144 @@
+//! The command line: every verb and flag (clap derive). Parsing only.
+
+use clap::{Args, Parser, Subcommand};
+use std::path::PathBuf;
+
+/// weir: a functional data platform. Immutable, time-partitioned datasets;
+/// deterministic jobs; automatic backfill; versions side by side.
+#[derive(Debug, Parser)]
+#[command(name = "weir", version, about, long_about = None, disable_help_subcommand = true)]
+pub struct Cli {
+    /// The project directory (default: the current directory, then its parents).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub project: Option<PathBuf>,
+    /// Print machine-readable JSON on stdout.
+    #[arg(long, global = true)]
+    pub json: bool,
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Scaffold the example project.
+    Init {
+        /// Where to create it (default: the current directory).
+        dir: Option<PathBuf>,
+    },
+    /// Scaffold, generate sample data, build everything, and show the status.
+    Demo {
+        /// Where to create it (default: ./weir-demo).
+        dir: Option<PathBuf>,
+        /// Days of sample data.
+        #[arg(long, default_value_t = 14)]
+        days: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        #[arg(long, value_name = "N")]
+        parallel: Option<usize>,
+    },
+    /// Land sample play events for the example project (hourly JSON lines).
+    Generate {
+        /// First day to land (default: the project start).
+        #[arg(long, value_name = "DATE")]
+        from: Option<String>,
+        /// Number of days.
+        #[arg(long, default_value_t = 1)]
+        days: u32,
+        #[arg(long, default_value_t = 42)]
+        seed: u64,
+        /// Triple every event on this day (an anomaly for checks to catch).
+        #[arg(long, value_name = "DATE")]
+        anomaly: Option<String>,
+    },
+    /// Check the definitions; errors point at file, line and column.
+    Validate,
+    /// What would run, and why, without running it.
+    Plan(PlanArgs),
+    /// Build every missing instance until the selection is complete.
+    Run(RunArgs),
+    /// Per dataset and version: complete, missing, waiting, failed, delay.
+    Status {
+        datasets: Vec<String>,
+    },
+    /// One instance: files, rows, counters and lineage.
+    Show {
+        dataset: String,
+        /// The partition (default: the newest complete one).
+        #[arg(long, short)]
+        partition: Option<String>,
+        /// The version number (default: the current definitions' version).
+        #[arg(long, short)]
+        version: Option<u32>,
+    },
+    /// Recent runs, newest first.
+    Runs {
+        dataset: Option<String>,
+        #[arg(long)]
+        failed: bool,
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
+    /// The captured output of one run.
+    Logs { run_id: String },
+    /// Benchmarks of the planner and the run loop.
+    #[command(subcommand)]
+    Bench(BenchCmd),
+}
+
+/// Which partitions and datasets.
+#[derive(Debug, Args, Clone)]
+pub struct SelectArgs {
+    /// Target datasets (their upstream comes along). Default: all.
+    pub datasets: Vec<String>,
+    /// First partition or date (inclusive).
+    #[arg(long, value_name = "D")]
+    pub from: Option<String>,
+    /// Last partition or date (inclusive).
+    #[arg(long, value_name = "D")]
+    pub to: Option<String>,
+    /// Build oldest partitions first (default: newest first).
+    #[arg(long)]
+    pub oldest_first: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct PlanArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Show at most this many tasks.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+}
+
+#[derive(Debug, Args)]
+pub struct RunArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Jobs at once (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub parallel: Option<usize>,
+    /// Stop after dispatching this many tasks.
+    #[arg(long, value_name = "N")]
+    pub limit: Option<usize>,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum BenchCmd {
+    /// Plan a synthetic DAG: datasets × daily partitions, about half present.
+    Plan {
+        #[arg(long, default_value_t = 2000)]
+        datasets: usize,
+        #[arg(long, default_value_t = 3650)]
+        partitions: usize,
+        #[arg(long, default_value_t = 5)]
+        iterations: usize,
+    },
+    /// Run trivial command tasks and report orchestration overhead per task.
+    Run {
+        #[arg(long, default_value_t = 1000)]
+        tasks: usize,
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
+    },
+}

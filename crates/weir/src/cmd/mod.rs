@@ -1,0 +1,4 @@
+//! One module per group of verbs.
+
+pub mod inspect;
+pub mod run;

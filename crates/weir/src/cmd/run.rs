@@ -1,0 +1,108 @@
+//! `weir run`: build until complete, with a progress bar on a terminal and a
+//! summary at the end. Ctrl-C cancels running jobs; nothing half-made is committed.
+
+use crate::cli::RunArgs;
+use crate::output::{Printer, table};
+use crate::project;
+use anyhow::Result;
+use indicatif::{ProgressBar, ProgressStyle};
+use std::path::Path;
+use std::time::Duration;
+use weir_core::planner::Order;
+use weir_sched::{Progress, RunOptions, RunSummary, TaskReport, TaskState};
+
+struct Bar {
+    bar: Option<ProgressBar>,
+    printer: Printer,
+}
+
+impl Progress for Bar {
+    fn planned(&self, runnable: usize, done: usize) {
+        if let Some(b) = &self.bar {
+            b.set_length((done + runnable) as u64);
+            b.set_position(done as u64);
+        }
+    }
+
+    fn started(&self, dataset: &str, partition: &str) {
+        if let Some(b) = &self.bar {
+            b.set_message(format!("{dataset} {partition}"));
+        }
+    }
+
+    fn finished(&self, r: &TaskReport) {
+        if r.state == TaskState::Failed {
+            let line = format!("{} {} v{} {}: {}", self.printer.red("failed"), r.dataset, r.version, r.partition, r.error.as_deref().unwrap_or(""));
+            match &self.bar {
+                Some(b) => b.println(line),
+                None if !self.printer.json => eprintln!("{line}"),
+                None => {}
+            }
+        }
+    }
+}
+
+/// Runs the selection; the exit code is 1 if anything failed, 130 if interrupted.
+pub async fn run(dir: Option<&Path>, a: RunArgs, p: Printer) -> Result<u8> {
+    let dir = project::find(dir)?;
+    let ws = project::open(&dir).await?;
+    let now = project::now()?;
+    let selection = project::selection(&a.select.datasets, a.select.from.as_deref(), a.select.to.as_deref(), &ws.project)?;
+    let opts = RunOptions {
+        selection,
+        parallel: a.parallel.unwrap_or_else(num_cpus::get).max(1),
+        order: if a.select.oldest_first { Order::OldestFirst } else { Order::NewestFirst },
+        max_tasks: a.limit,
+        now,
+        lease: Duration::from_secs(60),
+    };
+    let summary = run_with(ws, opts, p).await?;
+    print_summary(&summary, p);
+    Ok(if summary.cancelled > 0 { 130 } else if summary.failed > 0 { 1 } else { 0 })
+}
+
+/// Runs with a progress bar and Ctrl-C handling; shared by `run` and `demo`.
+pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOptions, p: Printer) -> Result<RunSummary> {
+    let bar = p.interactive.then(|| {
+        let b = ProgressBar::new(0);
+        b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        b.enable_steady_tick(Duration::from_millis(120));
+        b
+    });
+    let progress = Bar { bar: bar.clone(), printer: p };
+    let (tx, rx) = tokio::sync::watch::channel(false);
+    let ctrl_c = tokio::spawn(async move {
+        if tokio::signal::ctrl_c().await.is_ok() {
+            eprintln!("\ninterrupted: cancelling running jobs (nothing half-made is committed)");
+            let _ = tx.send(true);
+        }
+    });
+    let result = weir_sched::run(ws, weir_exec::executor_for, opts, &progress, rx).await;
+    ctrl_c.abort();
+    if let Some(b) = bar {
+        b.finish_and_clear();
+    }
+    Ok(result?)
+}
+
+pub fn print_summary(s: &RunSummary, p: Printer) {
+    p.data(s, || {
+        let mut out = format!(
+            "{} built, {} failed{}{} in {:.1}s\n",
+            p.green(&s.succeeded.to_string()),
+            if s.failed > 0 { p.red(&s.failed.to_string()) } else { "0".into() },
+            if s.cancelled > 0 { format!(", {} cancelled", s.cancelled) } else { String::new() },
+            if s.adopted > 0 { format!(", {} adopted from earlier runs", s.adopted) } else { String::new() },
+            s.elapsed_ms as f64 / 1000.0
+        );
+        if !s.failures.is_empty() {
+            let mut t = vec![["DATASET", "PARTITION", "RUN", "ERROR"].iter().map(|x| x.to_string()).collect::<Vec<_>>()];
+            for f in s.failures.iter().take(20) {
+                t.push(vec![format!("{} v{}", f.dataset, f.version), f.partition.clone(), f.run_id.clone(), f.error.clone().unwrap_or_default().lines().next().unwrap_or("").to_string()]);
+            }
+            out.push_str(&table(&t));
+            out.push_str("see a failure's output with `weir logs RUN`\n");
+        }
+        out
+    });
+}
