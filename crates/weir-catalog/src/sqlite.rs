@@ -2,9 +2,15 @@
 //! NORMAL`, so a commit costs no fsync (the WAL is synced at checkpoints), and
 //! a batch of finished runs is one transaction.
 
-use crate::{Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, Result, RunFilter, RunRecord, RunState, VersionRecord};
+use crate::{
+    Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, Result, RunFilter, RunRecord,
+    RunState, VersionRecord,
+};
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
+use sqlx::sqlite::{
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
+    SqliteSynchronous,
+};
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
 use std::str::FromStr;
@@ -50,7 +56,10 @@ impl SqliteCatalog {
     /// Opens (creating if needed) `sqlite://PATH` or `sqlite::memory:` and migrates it.
     pub async fn open(url: &str) -> Result<Self> {
         let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| CatalogError::BadUrl { url: url.to_string(), reason: e.to_string() })?
+            .map_err(|e| CatalogError::BadUrl {
+                url: url.to_string(),
+                reason: e.to_string(),
+            })?
             .create_if_missing(true)
             .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
@@ -68,15 +77,30 @@ impl SqliteCatalog {
 
     async fn migrate(&self) -> Result<()> {
         let mut tx = begin_immediate(&self.pool).await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)").execute(&mut *tx).await?;
-        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version").fetch_one(&mut *tx).await?.try_get(0)?;
+        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
+            .execute(&mut *tx)
+            .await?;
+        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         let supported = MIGRATIONS.len() as i64;
         if current > supported {
-            return Err(CatalogError::TooNew { found: current, supported });
+            return Err(CatalogError::TooNew {
+                found: current,
+                supported,
+            });
         }
-        for (i, m) in MIGRATIONS.iter().enumerate().skip(usize::try_from(current).unwrap_or(0)) {
+        for (i, m) in MIGRATIONS
+            .iter()
+            .enumerate()
+            .skip(usize::try_from(current).unwrap_or(0))
+        {
             sqlx::raw_sql(*m).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)").bind(i as i64 + 1).execute(&mut *tx).await?;
+            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
+                .bind(i as i64 + 1)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -92,25 +116,29 @@ async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlit
 fn key_of(row: &SqliteRow, prefix: &str) -> Result<InstanceKey> {
     Ok(InstanceKey {
         dataset: row.try_get(format!("{prefix}dataset").as_str())?,
-        version: u32::try_from(row.try_get::<i64, _>(format!("{prefix}version").as_str())?).unwrap_or(0),
+        version: u32::try_from(row.try_get::<i64, _>(format!("{prefix}version").as_str())?)
+            .unwrap_or(0),
         partition: row.try_get(format!("{prefix}partition").as_str())?,
     })
 }
 
 fn ints(rows: Vec<SqliteRow>) -> Result<Vec<i64>> {
-    rows.iter().map(|r| r.try_get::<i64, _>(0).map_err(CatalogError::from)).collect()
+    rows.iter()
+        .map(|r| r.try_get::<i64, _>(0).map_err(CatalogError::from))
+        .collect()
 }
 
 impl SqliteCatalog {
     async fn run_from_row(&self, row: &SqliteRow) -> Result<RunRecord> {
         let run_id: String = row.try_get("run_id")?;
-        let counters = sqlx::query("SELECT name, value FROM counters WHERE run_id = $1 ORDER BY name")
-            .bind(&run_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
-            .collect::<Result<BTreeMap<_, _>>>()?;
+        let counters =
+            sqlx::query("SELECT name, value FROM counters WHERE run_id = $1 ORDER BY name")
+                .bind(&run_id)
+                .fetch_all(&self.pool)
+                .await?
+                .iter()
+                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+                .collect::<Result<BTreeMap<_, _>>>()?;
         Ok(RunRecord {
             key: key_of(row, "")?,
             state: RunState::parse(&row.try_get::<String, _>("state")?),
@@ -126,7 +154,13 @@ impl SqliteCatalog {
 
 #[async_trait]
 impl Catalog for SqliteCatalog {
-    async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32> {
+    async fn register_version(
+        &self,
+        dataset: &str,
+        fingerprint: &str,
+        spec: &str,
+        now_ms: i64,
+    ) -> Result<u32> {
         if let Some(n) = self.version_number(dataset, fingerprint).await? {
             return Ok(n);
         }
@@ -142,23 +176,28 @@ impl Catalog for SqliteCatalog {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let n: i64 = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
-            .bind(dataset)
-            .bind(fingerprint)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
+        let n: i64 =
+            sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
+                .bind(dataset)
+                .bind(fingerprint)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
         tx.commit().await?;
         Ok(u32::try_from(n).unwrap_or(0))
     }
 
     async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>> {
-        let row = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
-            .bind(dataset)
-            .bind(fingerprint)
-            .fetch_optional(&self.pool)
-            .await?;
-        Ok(row.map(|r| r.try_get::<i64, _>(0)).transpose()?.map(|n| u32::try_from(n).unwrap_or(0)))
+        let row =
+            sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
+                .bind(dataset)
+                .bind(fingerprint)
+                .fetch_optional(&self.pool)
+                .await?;
+        Ok(row
+            .map(|r| r.try_get::<i64, _>(0))
+            .transpose()?
+            .map(|n| u32::try_from(n).unwrap_or(0)))
     }
 
     async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>> {
@@ -240,7 +279,14 @@ impl Catalog for SqliteCatalog {
         .collect()
     }
 
-    async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
+    async fn claim(
+        &self,
+        key: &InstanceKey,
+        run_id: &str,
+        owner: &str,
+        now_ms: i64,
+        lease_ms: i64,
+    ) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
              SELECT $1, $2, $3, $4, $5, $6
@@ -280,12 +326,18 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn release(&self, owner: &str) -> Result<()> {
-        sqlx::query("DELETE FROM claims WHERE owner = $1").bind(owner).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM claims WHERE owner = $1")
+            .bind(owner)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
     async fn unclaim(&self, run_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM claims WHERE run_id = $1").bind(run_id).execute(&self.pool).await?;
+        sqlx::query("DELETE FROM claims WHERE run_id = $1")
+            .bind(run_id)
+            .execute(&self.pool)
+            .await?;
         Ok(())
     }
 
@@ -356,7 +408,10 @@ impl Catalog for SqliteCatalog {
                     .await?;
                 }
             }
-            sqlx::query("DELETE FROM claims WHERE run_id = $1").bind(&r.run_id).execute(&mut *tx).await?;
+            sqlx::query("DELETE FROM claims WHERE run_id = $1")
+                .bind(&r.run_id)
+                .execute(&mut *tx)
+                .await?;
         }
         tx.commit().await?;
         Ok(())
@@ -406,7 +461,12 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT run_id FROM claims WHERE expires_at_ms > $1").bind(now_ms).fetch_all(&self.pool).await?;
-        rows.iter().map(|r| r.try_get::<String, _>(0).map_err(CatalogError::from)).collect()
+        let rows = sqlx::query("SELECT run_id FROM claims WHERE expires_at_ms > $1")
+            .bind(now_ms)
+            .fetch_all(&self.pool)
+            .await?;
+        rows.iter()
+            .map(|r| r.try_get::<String, _>(0).map_err(CatalogError::from))
+            .collect()
     }
 }

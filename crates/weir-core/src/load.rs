@@ -223,21 +223,19 @@ impl Cx {
             && let Some(t) = self.table(v, "[catalog]")
         {
             self.check_keys(t, CATALOG_KEYS, "[catalog]");
-            if let Some(u) = get(t, "url").and_then(|u| self.string(u, "catalog url")) {
-                if !(u.starts_with("sqlite:")
-                    || u.starts_with("postgres://")
-                    || u.starts_with("postgresql://"))
-                {
-                    if let Some(u) = get(t, "url") {
-                        self.err(
-                            &u.span(),
-                            "unsupported catalog url",
-                            Some(
-                                "use sqlite://PATH (the default) or postgres://user@host:port/db"
-                                    .into(),
-                            ),
-                        );
-                    }
+            if let Some(uv) = get(t, "url")
+                && let Some(u) = self.string(uv, "catalog url")
+            {
+                let known = ["sqlite:", "postgres://", "postgresql://"];
+                if !known.iter().any(|k| u.starts_with(k)) {
+                    self.err(
+                        &uv.span(),
+                        "unsupported catalog url",
+                        Some(
+                            "use sqlite://PATH (the default) or postgres://user@host:port/db"
+                                .into(),
+                        ),
+                    );
                 }
                 catalog_url = u;
             }
@@ -430,7 +428,11 @@ impl Cx {
         if kinds[0] != "sql"
             && let Some(cv) = get(t, "counters")
         {
-            self.err(&cv.span(), "declared counters are SQL queries, so only SQL datasets can have them", Some("command jobs write counters to the file named by WEIR_COUNTERS".into()));
+            self.err(
+                &cv.span(),
+                "declared counters are SQL queries, so only SQL datasets can have them",
+                Some("command jobs write counters to the file named by WEIR_COUNTERS".into()),
+            );
         }
         let format_v = get(t, "format");
         let format = match format_v {
@@ -573,17 +575,31 @@ impl Cx {
     /// query over the inputs and `output` that returns one integer.
     fn counters(&mut self, v: &Val<'_>, inputs: &BTreeSet<String>) -> BTreeMap<String, String> {
         let mut out = BTreeMap::new();
-        let Some(t) = self.table(v, "counters") else { return out };
+        let Some(t) = self.table(v, "counters") else {
+            return out;
+        };
         let mut tables = inputs.clone();
         tables.insert("output".to_string());
         for (k, qv) in t {
             let name = k.get_ref().to_string();
-            let ok = !name.is_empty() && name.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
+            let ok = !name.is_empty()
+                && name
+                    .chars()
+                    .all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '_' || c == '.');
             if !ok {
-                self.err(&k.span(), format!("counter name `{name}` is not valid"), Some("use lowercase letters, digits, `_` and `.`, e.g. \"dropped.no_user\"".into()));
+                self.err(
+                    &k.span(),
+                    format!("counter name `{name}` is not valid"),
+                    Some(
+                        "use lowercase letters, digits, `_` and `.`, e.g. \"dropped.no_user\""
+                            .into(),
+                    ),
+                );
                 continue;
             }
-            let Some(q) = self.string(qv, "a counter query") else { continue };
+            let Some(q) = self.string(qv, "a counter query") else {
+                continue;
+            };
             let (line, col) = self.src.line_col(qv.span().start);
             if let Err(d) = sqlcheck::check(&q, &tables, &self.src.clone(), Some((line, col))) {
                 self.diags.push(d);

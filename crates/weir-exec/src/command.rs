@@ -45,7 +45,11 @@ fn kill_group(pid: Option<u32>) {
 
 #[async_trait]
 impl Executor for CommandExecutor {
-    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
+    async fn execute(
+        &self,
+        ctx: &TaskContext,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<ExecOutput, ExecError> {
         let Job::Command { argv, env } = &ctx.dataset.job else {
             return Err(ExecError::job("not a command job"));
         };
@@ -71,13 +75,32 @@ impl Executor for CommandExecutor {
             .process_group(0)
             .kill_on_drop(true);
         for input in &ctx.inputs {
-            let dirs: Vec<String> = input.instances.iter().map(|i| i.dir.display().to_string()).collect();
-            cmd.env(format!("WEIR_INPUT_{}", input.table.to_ascii_uppercase()), dirs.join(":"));
+            let dirs: Vec<String> = input
+                .instances
+                .iter()
+                .map(|i| i.dir.display().to_string())
+                .collect();
+            cmd.env(
+                format!("WEIR_INPUT_{}", input.table.to_ascii_uppercase()),
+                dirs.join(":"),
+            );
         }
-        let mut child = cmd.spawn().map_err(|e| ExecError::job(format!("cannot start `{program}`: {e}")))?;
+        let mut child = cmd
+            .spawn()
+            .map_err(|e| ExecError::job(format!("cannot start `{program}`: {e}")))?;
         let pid = child.id();
-        let out = tokio::spawn(drain(child.stdout.take().ok_or_else(|| ExecError::job("no stdout"))?));
-        let err = tokio::spawn(drain(child.stderr.take().ok_or_else(|| ExecError::job("no stderr"))?));
+        let out = tokio::spawn(drain(
+            child
+                .stdout
+                .take()
+                .ok_or_else(|| ExecError::job("no stdout"))?,
+        ));
+        let err = tokio::spawn(drain(
+            child
+                .stderr
+                .take()
+                .ok_or_else(|| ExecError::job("no stderr"))?,
+        ));
         let status = tokio::select! {
             s = child.wait() => Some(s?),
             _ = cancelled(cancel) => { kill_group(pid); None }
@@ -92,23 +115,40 @@ impl Executor for CommandExecutor {
         let log = collect_log(out, err).await;
         if !status.success() {
             let _ = std::fs::remove_file(&counters_path);
-            return Err(ExecError::Job { message: format!("`{}` exited with {status}", argv.join(" ")), log });
+            return Err(ExecError::Job {
+                message: format!("`{}` exited with {status}", argv.join(" ")),
+                log,
+            });
         }
         let mut counters = BTreeMap::new();
         if let Ok(text) = std::fs::read_to_string(&counters_path) {
             let _ = std::fs::remove_file(&counters_path);
-            let parsed: BTreeMap<String, serde_json::Value> = serde_json::from_str(&text)
-                .map_err(|e| ExecError::Job { message: format!("the counters file is not a JSON object: {e}"), log: log.clone() })?;
+            let parsed: BTreeMap<String, serde_json::Value> =
+                serde_json::from_str(&text).map_err(|e| ExecError::Job {
+                    message: format!("the counters file is not a JSON object: {e}"),
+                    log: log.clone(),
+                })?;
             for (k, v) in parsed {
-                let n = v.as_i64().ok_or_else(|| ExecError::Job { message: format!("counter `{k}` is not an integer: {v}"), log: log.clone() })?;
+                let n = v.as_i64().ok_or_else(|| ExecError::Job {
+                    message: format!("counter `{k}` is not an integer: {v}"),
+                    log: log.clone(),
+                })?;
                 counters.insert(k, n);
             }
         }
-        Ok(ExecOutput { rows: None, schema: None, counters, log })
+        Ok(ExecOutput {
+            rows: None,
+            schema: None,
+            counters,
+            log,
+        })
     }
 }
 
-async fn collect_log(out: tokio::task::JoinHandle<Vec<u8>>, err: tokio::task::JoinHandle<Vec<u8>>) -> String {
+async fn collect_log(
+    out: tokio::task::JoinHandle<Vec<u8>>,
+    err: tokio::task::JoinHandle<Vec<u8>>,
+) -> String {
     let mut all = out.await.unwrap_or_default();
     let err = err.await.unwrap_or_default();
     if !err.is_empty() {

@@ -28,4 +28,3 @@ pub fn executor_for(job: &Job) -> Box<dyn Executor> {
         Job::Ingest { .. } => Box::new(IngestExecutor),
     }
 }
-

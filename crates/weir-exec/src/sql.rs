@@ -4,8 +4,8 @@
 use crate::jsonl::{declared_schema, read_files};
 use crate::write::write_stream;
 use crate::{ExecError, ExecOutput, Executor, ResolvedInput, TaskContext};
-use async_trait::async_trait;
 use arrow::array::Array;
+use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
 use std::path::PathBuf;
@@ -23,7 +23,12 @@ fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBu
     for d in dirs {
         let mut here: Vec<PathBuf> = std::fs::read_dir(d)?
             .filter_map(|e| e.ok().map(|e| e.path()))
-            .filter(|p| p.is_file() && p.extension().and_then(|x| x.to_str()).is_some_and(|x| exts.contains(&x)))
+            .filter(|p| {
+                p.is_file()
+                    && p.extension()
+                        .and_then(|x| x.to_str())
+                        .is_some_and(|x| exts.contains(&x))
+            })
             .collect();
         here.sort();
         out.extend(here);
@@ -31,22 +36,38 @@ fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBu
     Ok(out)
 }
 
-async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, Option<i64>), ExecError> {
+async fn register(
+    ctx: &SessionContext,
+    input: &ResolvedInput,
+) -> Result<(i64, Option<i64>), ExecError> {
     let dirs: Vec<PathBuf> = input.instances.iter().map(|i| i.dir.clone()).collect();
     let known_rows = input.instances.iter().map(|i| i.rows).sum::<Option<i64>>();
-    let fail = |e: datafusion::error::DataFusionError| ExecError::job(format!("cannot read input `{}` ({}): {e}", input.table, input.dataset));
+    let fail = |e: datafusion::error::DataFusionError| {
+        ExecError::job(format!(
+            "cannot read input `{}` ({}): {e}",
+            input.table, input.dataset
+        ))
+    };
     match input.format {
         Format::Parquet => {
             let paths: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
-            let df = ctx.read_parquet(paths, ParquetReadOptions::default()).await.map_err(fail)?;
-            ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
+            let df = ctx
+                .read_parquet(paths, ParquetReadOptions::default())
+                .await
+                .map_err(fail)?;
+            ctx.register_table(input.table.as_str(), df.into_view())
+                .map_err(fail)?;
             Ok((known_rows.unwrap_or(0), None))
         }
         Format::Csv => {
             let files = files_with_ext(&dirs, &["csv"])?;
             let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-            let df = ctx.read_csv(paths, CsvReadOptions::new()).await.map_err(fail)?;
-            ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
+            let df = ctx
+                .read_csv(paths, CsvReadOptions::new())
+                .await
+                .map_err(fail)?;
+            ctx.register_table(input.table.as_str(), df.into_view())
+                .map_err(fail)?;
             Ok((known_rows.unwrap_or(0), None))
         }
         Format::Jsonl => {
@@ -56,7 +77,8 @@ async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, O
                 .await
                 .map_err(|e| ExecError::job(format!("reader crashed: {e}")))??;
             let table = MemTable::try_new(read.schema, vec![read.batches]).map_err(fail)?;
-            ctx.register_table(input.table.as_str(), Arc::new(table)).map_err(fail)?;
+            ctx.register_table(input.table.as_str(), Arc::new(table))
+                .map_err(fail)?;
             Ok((read.rows, Some(read.malformed)))
         }
         Format::Files => Err(ExecError::job(format!(
@@ -73,36 +95,61 @@ async fn register_output(session: &SessionContext, ctx: &TaskContext) -> Result<
         dataset: ctx.dataset.name.clone(),
         format: ctx.dataset.format,
         schema: None,
-        instances: vec![crate::InputInstance { dir: ctx.output_dir.clone(), partition_key: ctx.partition_key.clone(), rows: None }],
+        instances: vec![crate::InputInstance {
+            dir: ctx.output_dir.clone(),
+            partition_key: ctx.partition_key.clone(),
+            rows: None,
+        }],
     };
     register(session, &input).await.map(|_| ())
 }
 
 /// Runs a query that returns one integer.
 async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
-    let batches = session.sql(sql).await.map_err(|e| e.to_string())?.collect().await.map_err(|e| e.to_string())?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else { return Ok(0) };
+    let batches = session
+        .sql(sql)
+        .await
+        .map_err(|e| e.to_string())?
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(0);
+    };
     if b.num_columns() != 1 {
-        return Err(format!("a counter query must return one column, not {}", b.num_columns()));
+        return Err(format!(
+            "a counter query must return one column, not {}",
+            b.num_columns()
+        ));
     }
-    let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).map_err(|e| e.to_string())?;
-    let ints = col.as_any().downcast_ref::<arrow::array::Int64Array>().ok_or("not an integer")?;
+    let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)
+        .map_err(|e| e.to_string())?;
+    let ints = col
+        .as_any()
+        .downcast_ref::<arrow::array::Int64Array>()
+        .ok_or("not an integer")?;
     Ok(if ints.is_null(0) { 0 } else { ints.value(0) })
 }
 
 #[async_trait]
 impl Executor for SqlExecutor {
-    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
+    async fn execute(
+        &self,
+        ctx: &TaskContext,
+        cancel: watch::Receiver<bool>,
+    ) -> Result<ExecOutput, ExecError> {
         let Job::Sql { text, .. } = &ctx.dataset.job else {
             return Err(ExecError::job("not a SQL job"));
         };
         let work = async {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+            let session =
+                SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
             let mut out = ExecOutput::default();
             for input in &ctx.inputs {
                 let (rows, malformed) = register(&session, input).await?;
-                out.counters.insert(format!("rows_in.{}", input.table), rows);
+                out.counters
+                    .insert(format!("rows_in.{}", input.table), rows);
                 if let Some(m) = malformed {
                     out.counters.insert(format!("malformed.{}", input.table), m);
                 }
@@ -113,17 +160,38 @@ impl Executor for SqlExecutor {
                 partition: ctx.partition_key.clone(),
             };
             let sql = substitute(text, &params);
-            let df = session.sql(&sql).await.map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
-            let stream = df.execute_stream().await.map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
-            let written = write_stream(stream, &ctx.output_dir, ctx.dataset.format).await.map_err(|e| ExecError::job(format!("SQL failed while writing: {e}")))?;
+            let df = session
+                .sql(&sql)
+                .await
+                .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
+            let stream = df
+                .execute_stream()
+                .await
+                .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
+            let written = write_stream(stream, &ctx.output_dir, ctx.dataset.format)
+                .await
+                .map_err(|e| ExecError::job(format!("SQL failed while writing: {e}")))?;
             out.rows = Some(written.rows);
-            out.schema = Some(format!("{:?}", written.schema.fields().iter().map(|f| format!("{}: {}", f.name(), f.data_type())).collect::<Vec<_>>()));
+            out.schema = Some(format!(
+                "{:?}",
+                written
+                    .schema
+                    .fields()
+                    .iter()
+                    .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                    .collect::<Vec<_>>()
+            ));
             out.counters.insert("rows_out".into(), written.rows);
             out.counters.insert("bytes_out".into(), written.bytes);
             if !ctx.dataset.counters.is_empty() {
                 register_output(&session, ctx).await?;
                 for (name, q) in &ctx.dataset.counters {
-                    out.counters.insert(name.clone(), scalar(&session, &substitute(q, &params)).await.map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))?);
+                    out.counters.insert(
+                        name.clone(),
+                        scalar(&session, &substitute(q, &params))
+                            .await
+                            .map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))?,
+                    );
                 }
             }
             Ok(out)

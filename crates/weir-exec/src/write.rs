@@ -21,19 +21,34 @@ pub struct Written {
 
 /// Writes a stream into `dir/part-00000.<ext>`. An empty result still writes a
 /// file, so readers always find the schema.
-pub async fn write_stream(mut stream: SendableRecordBatchStream, dir: &Path, format: Format) -> Result<Written, String> {
+pub async fn write_stream(
+    mut stream: SendableRecordBatchStream,
+    dir: &Path,
+    format: Format,
+) -> Result<Written, String> {
     let schema = stream.schema();
     let (path, mut sink) = match format {
         Format::Jsonl => {
             let p = dir.join("part-00000.jsonl");
             let f = File::create(&p).map_err(|e| e.to_string())?;
-            (p, Sink::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(f))))
+            (
+                p,
+                Sink::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(f))),
+            )
         }
         _ => {
             let p = dir.join("part-00000.parquet");
             let f = File::create(&p).map_err(|e| e.to_string())?;
-            let props = WriterProperties::builder().set_compression(Compression::ZSTD(ZstdLevel::default())).build();
-            (p, Sink::Parquet(Box::new(ArrowWriter::try_new(f, schema.clone(), Some(props)).map_err(|e| e.to_string())?)))
+            let props = WriterProperties::builder()
+                .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .build();
+            (
+                p,
+                Sink::Parquet(Box::new(
+                    ArrowWriter::try_new(f, schema.clone(), Some(props))
+                        .map_err(|e| e.to_string())?,
+                )),
+            )
         }
     };
     let mut rows = 0i64;
@@ -44,7 +59,11 @@ pub async fn write_stream(mut stream: SendableRecordBatchStream, dir: &Path, for
     }
     sink.finish()?;
     let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
-    Ok(Written { rows, bytes, schema })
+    Ok(Written {
+        rows,
+        bytes,
+        schema,
+    })
 }
 
 enum Sink {

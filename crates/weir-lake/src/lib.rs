@@ -32,13 +32,20 @@ const STAGING: &str = "_staging";
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
     #[error("lake `{lake}`: unsupported root `{root}`: {hint}")]
-    Unsupported { lake: String, root: String, hint: String },
+    Unsupported {
+        lake: String,
+        root: String,
+        hint: String,
+    },
     #[error("instance {0} is already sealed; sealed instances are never overwritten")]
     AlreadySealed(String),
     #[error("lake storage error: {0}")]
     Store(#[from] object_store::Error),
     #[error("lake I/O error on {path}: {source}")]
-    Io { path: String, source: std::io::Error },
+    Io {
+        path: String,
+        source: std::io::Error,
+    },
     #[error("corrupt manifest {path}: {reason}")]
     BadManifest { path: String, reason: String },
 }
@@ -46,7 +53,10 @@ pub enum LakeError {
 pub type Result<T> = std::result::Result<T, LakeError>;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
-    move |source| LakeError::Io { path: path.display().to_string(), source }
+    move |source| LakeError::Io {
+        path: path.display().to_string(),
+        source,
+    }
 }
 
 /// One storage root.
@@ -72,7 +82,8 @@ impl Lake {
             return Err(LakeError::Unsupported {
                 lake: name.to_string(),
                 root: root.split('@').next_back().unwrap_or(root).to_string(),
-                hint: "this build stores lakes on the local filesystem; use a path or file:// URL".into(),
+                hint: "this build stores lakes on the local filesystem; use a path or file:// URL"
+                    .into(),
             });
         } else if Path::new(root).is_absolute() {
             PathBuf::from(root)
@@ -82,7 +93,11 @@ impl Lake {
         std::fs::create_dir_all(&path).map_err(io(&path))?;
         let path = path.canonicalize().map_err(io(&path))?;
         let store = LocalFileSystem::new_with_prefix(&path)?.with_automatic_cleanup(true);
-        Ok(Self { name: name.to_string(), root: path, store: Arc::new(store) })
+        Ok(Self {
+            name: name.to_string(),
+            root: path,
+            store: Arc::new(store),
+        })
     }
 
     /// The lake's root directory.
@@ -107,7 +122,11 @@ impl Lake {
 
     /// Whether the instance at `prefix` is sealed.
     pub async fn is_sealed(&self, prefix: &str) -> Result<bool> {
-        match self.store.head(&ObjPath::from(format!("{prefix}/{SUCCESS}"))).await {
+        match self
+            .store
+            .head(&ObjPath::from(format!("{prefix}/{SUCCESS}")))
+            .await
+        {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
@@ -124,41 +143,88 @@ impl Lake {
         };
         serde_json::from_slice(&bytes)
             .map(Some)
-            .map_err(|e| LakeError::BadManifest { path: path.to_string(), reason: e.to_string() })
+            .map_err(|e| LakeError::BadManifest {
+                path: path.to_string(),
+                reason: e.to_string(),
+            })
     }
 
     /// Moves everything in run `run_id`'s staging directory to `prefix` and seals
     /// it with `manifest` (whose `files` are filled in here). Refuses to touch a
     /// sealed instance; removes unsealed leftovers of crashed attempts first.
-    pub async fn seal(&self, run_id: &str, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
+    pub async fn seal(
+        &self,
+        run_id: &str,
+        prefix: &str,
+        mut manifest: Manifest,
+    ) -> Result<Manifest> {
         if self.is_sealed(prefix).await? {
             return Err(LakeError::AlreadySealed(prefix.to_string()));
         }
         let target = ObjPath::from(prefix);
-        let leftovers: Vec<ObjPath> = self.store.list(Some(&target)).map_ok(|m| m.location).try_collect().await?;
+        let leftovers: Vec<ObjPath> = self
+            .store
+            .list(Some(&target))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
         for l in leftovers {
             self.store.delete(&l).await?;
         }
         let staging_dir = self.root.join(STAGING).join(run_id);
         let staged = ObjPath::from(format!("{STAGING}/{run_id}"));
-        let mut files: Vec<ObjPath> = self.store.list(Some(&staged)).map_ok(|m| m.location).try_collect().await?;
+        let mut files: Vec<ObjPath> = self
+            .store
+            .list(Some(&staged))
+            .map_ok(|m| m.location)
+            .try_collect()
+            .await?;
         files.sort();
         manifest.files.clear();
         for f in files {
             let staged_dir = format!("{staged}/");
-            let rel = f.as_ref().strip_prefix(staged_dir.as_str()).unwrap_or(f.as_ref()).to_string();
+            let rel = f
+                .as_ref()
+                .strip_prefix(staged_dir.as_str())
+                .unwrap_or(f.as_ref())
+                .to_string();
             let local = staging_dir.join(&rel);
             let (size, sha256) = tokio::task::spawn_blocking(move || hash_file(&local))
                 .await
-                .map_err(|e| LakeError::Io { path: rel.clone(), source: std::io::Error::other(e) })??;
-            self.store.rename(&f, &ObjPath::from(format!("{prefix}/{rel}"))).await?;
-            manifest.files.push(FileEntry { name: rel, size, sha256 });
+                .map_err(|e| LakeError::Io {
+                    path: rel.clone(),
+                    source: std::io::Error::other(e),
+                })??;
+            self.store
+                .rename(&f, &ObjPath::from(format!("{prefix}/{rel}")))
+                .await?;
+            manifest.files.push(FileEntry {
+                name: rel,
+                size,
+                sha256,
+            });
         }
-        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::BadManifest { path: prefix.to_string(), reason: e.to_string() })?;
-        let opts = PutOptions { mode: PutMode::Create, ..Default::default() };
-        match self.store.put_opts(&ObjPath::from(format!("{prefix}/{SUCCESS}")), PutPayload::from(body), opts).await {
+        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::BadManifest {
+            path: prefix.to_string(),
+            reason: e.to_string(),
+        })?;
+        let opts = PutOptions {
+            mode: PutMode::Create,
+            ..Default::default()
+        };
+        match self
+            .store
+            .put_opts(
+                &ObjPath::from(format!("{prefix}/{SUCCESS}")),
+                PutPayload::from(body),
+                opts,
+            )
+            .await
+        {
             Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => return Err(LakeError::AlreadySealed(prefix.to_string())),
+            Err(object_store::Error::AlreadyExists { .. }) => {
+                return Err(LakeError::AlreadySealed(prefix.to_string()));
+            }
             Err(e) => return Err(e.into()),
         }
         let _ = std::fs::remove_dir_all(&staging_dir);
@@ -173,14 +239,21 @@ impl Lake {
     /// Removes staging areas of runs not in `live`; returns how many.
     pub fn sweep(&self, live: &HashSet<String>) -> Result<usize> {
         let dir = self.root.join(STAGING);
-        let Ok(entries) = std::fs::read_dir(&dir) else { return Ok(0) };
+        let Ok(entries) = std::fs::read_dir(&dir) else {
+            return Ok(0);
+        };
         let mut n = 0;
         for e in entries {
             let e = e.map_err(io(&dir))?;
             let name = e.file_name().to_string_lossy().to_string();
             if !live.contains(&name) {
                 let p = e.path();
-                if p.is_dir() { std::fs::remove_dir_all(&p) } else { std::fs::remove_file(&p) }.map_err(io(&p))?;
+                if p.is_dir() {
+                    std::fs::remove_dir_all(&p)
+                } else {
+                    std::fs::remove_file(&p)
+                }
+                .map_err(io(&p))?;
                 n += 1;
             }
         }

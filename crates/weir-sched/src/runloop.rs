@@ -71,6 +71,8 @@ pub struct RunSummary {
     pub waiting: usize,
     pub adopted: usize,
     pub swept: usize,
+    /// The run was cancelled (Ctrl-C) before it finished.
+    pub interrupted: bool,
     pub failures: Vec<TaskReport>,
     pub elapsed_ms: u128,
 }
@@ -87,7 +89,13 @@ fn now_ms() -> i64 {
 }
 
 /// Runs until nothing selected is runnable, or until `cancel` turns true.
-pub async fn run(ws: Arc<Workspace>, executor_for: ExecutorFor, opts: RunOptions, progress: &dyn Progress, cancel: watch::Receiver<bool>) -> Result<RunSummary, SchedError> {
+pub async fn run(
+    ws: Arc<Workspace>,
+    executor_for: ExecutorFor,
+    opts: RunOptions,
+    progress: &dyn Progress,
+    cancel: watch::Receiver<bool>,
+) -> Result<RunSummary, SchedError> {
     let t0 = Instant::now();
     let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
     let versions = ws.versions(true, now_ms()).await?;
@@ -98,7 +106,18 @@ pub async fn run(ws: Arc<Workspace>, executor_for: ExecutorFor, opts: RunOptions
         summary.swept += lake.sweep(&live)?;
     }
     let renewer = spawn_renewer(ws.clone(), owner.clone(), opts.lease);
-    let result = run_inner(&ws, executor_for, &opts, progress, cancel, &owner, &versions, &mut summary).await;
+    let result = run_inner(
+        &ws,
+        executor_for,
+        &opts,
+        progress,
+        cancel.clone(),
+        &owner,
+        &versions,
+        &mut summary,
+    )
+    .await;
+    summary.interrupted = *cancel.borrow();
     renewer.abort();
     ws.catalog.release(&owner).await?;
     result?;
@@ -106,12 +125,20 @@ pub async fn run(ws: Arc<Workspace>, executor_for: ExecutorFor, opts: RunOptions
     Ok(summary)
 }
 
-fn spawn_renewer(ws: Arc<Workspace>, owner: String, lease: Duration) -> tokio::task::JoinHandle<()> {
+fn spawn_renewer(
+    ws: Arc<Workspace>,
+    owner: String,
+    lease: Duration,
+) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let every = lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            if let Err(e) = ws.catalog.renew(&owner, now_ms(), lease.as_millis() as i64).await {
+            if let Err(e) = ws
+                .catalog
+                .renew(&owner, now_ms(), lease.as_millis() as i64)
+                .await
+            {
                 tracing::warn!("could not renew claims: {e}");
             }
         }
@@ -136,7 +163,9 @@ async fn run_inner(
     summary: &mut RunSummary,
 ) -> Result<(), SchedError> {
     let mut session_failed: HashMap<String, PartSet> = HashMap::new();
-    let mut snap = ws.snapshot(versions, &opts.selection, opts.now, Some(&session_failed)).await?;
+    let mut snap = ws
+        .snapshot(versions, &opts.selection, opts.now, Some(&session_failed))
+        .await?;
     let mut in_flight: HashSet<(String, i64)> = HashSet::new();
     let mut jobs: JoinSet<Finished> = JoinSet::new();
     let mut dispatched = 0usize;
@@ -149,7 +178,14 @@ async fn run_inner(
             for (ds, set) in &session_failed {
                 snap.failed.insert(ds.clone(), set.clone());
             }
-            let p = plan(&ws.project, &snap, opts.now, &opts.selection, opts.order, Some(parallel * 4 + in_flight.len()));
+            let p = plan(
+                &ws.project,
+                &snap,
+                opts.now,
+                &opts.selection,
+                opts.order,
+                Some(parallel * 4 + in_flight.len()),
+            );
             progress.planned(p.runnable.saturating_sub(in_flight.len()), done);
             for task in p.tasks {
                 if in_flight.len() >= parallel || opts.max_tasks.is_some_and(|m| dispatched >= m) {
@@ -159,12 +195,27 @@ async fn run_inner(
                     continue;
                 }
                 let ds = ws.dataset(&task.dataset)?;
-                let Some(version) = versions.get(&task.dataset).copied().flatten() else { continue };
+                let Some(version) = versions.get(&task.dataset).copied().flatten() else {
+                    continue;
+                };
                 let run_id = uuid::Uuid::now_v7().to_string();
                 let key = ws.key(&task.dataset, version, task.partition);
-                if !ws.catalog.claim(&key, &run_id, owner, now_ms(), opts.lease.as_millis() as i64).await? {
+                if !ws
+                    .catalog
+                    .claim(
+                        &key,
+                        &run_id,
+                        owner,
+                        now_ms(),
+                        opts.lease.as_millis() as i64,
+                    )
+                    .await?
+                {
                     // Someone else is building it (or just did): look again later.
-                    snap.running.entry(task.dataset.clone()).or_default().insert(task.partition);
+                    snap.running
+                        .entry(task.dataset.clone())
+                        .or_default()
+                        .insert(task.partition);
                     continue;
                 }
                 let ctx = prepare(ws, ds, version, &run_id, &task, versions).await?;
@@ -184,7 +235,9 @@ async fn run_inner(
             }
             tokio::time::sleep(backoff).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
-            snap = ws.snapshot(versions, &opts.selection, opts.now, Some(&session_failed)).await?;
+            snap = ws
+                .snapshot(versions, &opts.selection, opts.now, Some(&session_failed))
+                .await?;
             continue;
         }
         backoff = Duration::from_millis(50);
@@ -200,19 +253,29 @@ async fn run_inner(
         ws.catalog.commit(&outcomes).await?;
         for f in batch {
             let r = &f.report;
-            let idx = ws.dataset(&r.dataset)?.granularity.parse_partition(&r.partition).unwrap_or_default();
+            let idx = ws
+                .dataset(&r.dataset)?
+                .granularity
+                .parse_partition(&r.partition)
+                .unwrap_or_default();
             in_flight.remove(&(r.dataset.clone(), idx));
             done += 1;
             match r.state {
                 TaskState::Succeeded => {
                     summary.succeeded += 1;
                     summary.adopted += usize::from(f.adopted);
-                    snap.present.entry(r.dataset.clone()).or_default().insert(idx);
+                    snap.present
+                        .entry(r.dataset.clone())
+                        .or_default()
+                        .insert(idx);
                 }
                 TaskState::Failed => {
                     summary.failed += 1;
                     summary.failures.push(r.clone());
-                    session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                    session_failed
+                        .entry(r.dataset.clone())
+                        .or_default()
+                        .insert(idx);
                 }
                 TaskState::Cancelled => summary.cancelled += 1,
                 TaskState::Waiting => {
@@ -229,7 +292,14 @@ async fn run_inner(
 }
 
 /// Resolves a planned task into an executor context: input directories, rows, staging.
-async fn prepare(ws: &Workspace, ds: &Dataset, version: u32, run_id: &str, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Result<TaskContext, SchedError> {
+async fn prepare(
+    ws: &Workspace,
+    ds: &Dataset,
+    version: u32,
+    run_id: &str,
+    task: &Task,
+    versions: &BTreeMap<String, Option<u32>>,
+) -> Result<TaskContext, SchedError> {
     let g = ds.granularity;
     let mut inputs = Vec::new();
     for ti in &task.inputs {
@@ -238,19 +308,35 @@ async fn prepare(ws: &Workspace, ds: &Dataset, version: u32, run_id: &str, task:
         let lake = ws.lake(up)?;
         let mut instances = Vec::new();
         for idx in ti.lo..ti.hi {
-            let rows = ws.catalog.instance(&ws.key(&up.name, uv, idx)).await?.and_then(|r| r.rows);
-            instances.push(InputInstance { dir: lake.instance_dir(&ws.prefix(up, uv, idx)), partition_key: up.granularity.format_key(idx), rows });
+            let rows = ws
+                .catalog
+                .instance(&ws.key(&up.name, uv, idx))
+                .await?
+                .and_then(|r| r.rows);
+            instances.push(InputInstance {
+                dir: lake.instance_dir(&ws.prefix(up, uv, idx)),
+                partition_key: up.granularity.format_key(idx),
+                rows,
+            });
         }
         let schema = match &up.job {
             Job::Ingest { schema, .. } => schema.clone(),
             _ => None,
         };
-        inputs.push(ResolvedInput { table: ti.table.clone(), dataset: up.name.clone(), format: up.format, schema, instances });
+        inputs.push(ResolvedInput {
+            table: ti.table.clone(),
+            dataset: up.name.clone(),
+            format: up.format,
+            schema,
+            instances,
+        });
     }
     let output_dir = ws.lake(ds)?.staging_dir(run_id)?;
     let timeout = ds.timeout.map(|t| match t {
         weir_core::Span::Seconds(s) => Duration::from_secs(s.unsigned_abs()),
-        weir_core::Span::Months(m) => Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400),
+        weir_core::Span::Months(m) => {
+            Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400)
+        }
     });
     Ok(TaskContext {
         dataset: ds.clone(),
@@ -259,7 +345,11 @@ async fn prepare(ws: &Workspace, ds: &Dataset, version: u32, run_id: &str, task:
         partition: task.partition,
         partition_key: g.format_key(task.partition),
         partition_start: g.start_of(task.partition),
-        partition_end: if g == weir_core::Granularity::Snapshot { g.start_of(0) } else { g.end_of(task.partition) },
+        partition_end: if g == weir_core::Granularity::Snapshot {
+            g.start_of(0)
+        } else {
+            g.end_of(task.partition)
+        },
         inputs,
         output_dir,
         project_dir: ws.dir.clone(),
@@ -268,21 +358,36 @@ async fn prepare(ws: &Workspace, ds: &Dataset, version: u32, run_id: &str, task:
     })
 }
 
-fn lineage(project: &Project, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Vec<InstanceKey> {
+fn lineage(
+    project: &Project,
+    task: &Task,
+    versions: &BTreeMap<String, Option<u32>>,
+) -> Vec<InstanceKey> {
     let mut out = Vec::new();
     for ti in &task.inputs {
         if project.dataset(&ti.dataset).is_none() {
             continue;
         }
         let v = versions.get(&ti.dataset).copied().flatten().unwrap_or(0);
-        out.extend((ti.lo..ti.hi).map(|p| InstanceKey { dataset: ti.dataset.clone(), version: v, partition: p }));
+        out.extend((ti.lo..ti.hi).map(|p| InstanceKey {
+            dataset: ti.dataset.clone(),
+            version: v,
+            partition: p,
+        }));
     }
     out
 }
 
 /// Executes, seals and describes one task. Never returns an error: every
 /// failure becomes a failed run with its message and log.
-async fn build(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext, key: InstanceKey, inputs: Vec<InstanceKey>, cancel: watch::Receiver<bool>) -> Finished {
+async fn build(
+    ws: Arc<Workspace>,
+    exec: Box<dyn Executor>,
+    ctx: TaskContext,
+    key: InstanceKey,
+    inputs: Vec<InstanceKey>,
+    cancel: watch::Receiver<bool>,
+) -> Finished {
     let started = now_ms();
     let ds = ctx.dataset.clone();
     let fingerprint = ws.fingerprints.get(&ds.name).cloned().unwrap_or_default();
@@ -297,7 +402,11 @@ async fn build(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext, ke
         duration_ms: now_ms() - started,
     };
     let Ok(lake) = ws.lake(&ds) else {
-        return Finished { outcome: None, report: report(TaskState::Failed, Some("unknown lake".into())), adopted: false };
+        return Finished {
+            outcome: None,
+            report: report(TaskState::Failed, Some("unknown lake".into())),
+            adopted: false,
+        };
     };
     // A sealed directory the catalog does not know: a crash between seal and
     // commit. If it was built by this same code, adopt it instead of rebuilding.
@@ -305,14 +414,40 @@ async fn build(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext, ke
         && m.fingerprint == fingerprint
     {
         lake.discard(&ctx.run_id);
-        let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
-        let run = run_record(&ctx, &key, RunState::Succeeded, started, None, "adopted a sealed instance left by an earlier run".into(), m.counters.clone());
-        return Finished { outcome: Some(Outcome { run, instance: Some(rec) }), report: report(TaskState::Succeeded, None), adopted: true };
+        let rec = instance_record(
+            &ctx,
+            &key,
+            &m,
+            lake.instance_dir(&prefix).display().to_string(),
+            inputs,
+        );
+        let run = run_record(
+            &ctx,
+            &key,
+            RunState::Succeeded,
+            started,
+            None,
+            "adopted a sealed instance left by an earlier run".into(),
+            m.counters.clone(),
+        );
+        return Finished {
+            outcome: Some(Outcome {
+                run,
+                instance: Some(rec),
+            }),
+            report: report(TaskState::Succeeded, None),
+            adopted: true,
+        };
     }
     let result = exec.execute(&ctx, cancel).await;
     let (state, error, log, counters) = match result {
         Ok(out) => {
-            let ExecOutput { rows, schema, mut counters, log } = out;
+            let ExecOutput {
+                rows,
+                schema,
+                mut counters,
+                log,
+            } = out;
             let manifest = Manifest {
                 manifest_version: 1,
                 dataset: ds.name.clone(),
@@ -326,7 +461,19 @@ async fn build(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext, ke
                 rows,
                 schema,
                 counters: BTreeMap::new(),
-                inputs: inputs.iter().map(|k| ManifestInput { dataset: k.dataset.clone(), version: k.version, partition: ws.project.dataset(&k.dataset).map(|d| d.granularity.format_key(k.partition)).unwrap_or_default(), partition_index: k.partition }).collect(),
+                inputs: inputs
+                    .iter()
+                    .map(|k| ManifestInput {
+                        dataset: k.dataset.clone(),
+                        version: k.version,
+                        partition: ws
+                            .project
+                            .dataset(&k.dataset)
+                            .map(|d| d.granularity.format_key(k.partition))
+                            .unwrap_or_default(),
+                        partition_index: k.partition,
+                    })
+                    .collect(),
                 created_at: Utc::now().to_rfc3339(),
             };
             counters.insert("duration_ms".into(), now_ms() - started);
@@ -335,29 +482,96 @@ async fn build(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext, ke
             match lake.seal(&ctx.run_id, &prefix, manifest).await {
                 Ok(m) => {
                     let mut counters = counters;
-                    counters.entry("bytes_out".into()).or_insert(m.bytes() as i64);
+                    counters
+                        .entry("bytes_out".into())
+                        .or_insert(m.bytes() as i64);
                     counters.insert("files_out".into(), m.files.len() as i64);
-                    let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
-                    let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
-                    return Finished { outcome: Some(Outcome { run, instance: Some(rec) }), report: report(TaskState::Succeeded, None), adopted: false };
+                    let rec = instance_record(
+                        &ctx,
+                        &key,
+                        &m,
+                        lake.instance_dir(&prefix).display().to_string(),
+                        inputs,
+                    );
+                    let run = run_record(
+                        &ctx,
+                        &key,
+                        RunState::Succeeded,
+                        started,
+                        None,
+                        log,
+                        counters,
+                    );
+                    return Finished {
+                        outcome: Some(Outcome {
+                            run,
+                            instance: Some(rec),
+                        }),
+                        report: report(TaskState::Succeeded, None),
+                        adopted: false,
+                    };
                 }
-                Err(e) => (RunState::Failed, format!("sealing failed: {e}"), log, counters),
+                Err(e) => (
+                    RunState::Failed,
+                    format!("sealing failed: {e}"),
+                    log,
+                    counters,
+                ),
             }
         }
         Err(ExecError::NotLanded { pattern }) => {
             lake.discard(&ctx.run_id);
-            return Finished { outcome: None, report: report(TaskState::Waiting, Some(format!("waiting for {pattern}"))), adopted: false };
+            return Finished {
+                outcome: None,
+                report: report(TaskState::Waiting, Some(format!("waiting for {pattern}"))),
+                adopted: false,
+            };
         }
-        Err(e @ ExecError::Cancelled(_)) => (RunState::Cancelled, e.to_string(), e.log().to_string(), BTreeMap::new()),
-        Err(e) => (RunState::Failed, e.to_string(), e.log().to_string(), BTreeMap::new()),
+        Err(e @ ExecError::Cancelled(_)) => (
+            RunState::Cancelled,
+            e.to_string(),
+            e.log().to_string(),
+            BTreeMap::new(),
+        ),
+        Err(e) => (
+            RunState::Failed,
+            e.to_string(),
+            e.log().to_string(),
+            BTreeMap::new(),
+        ),
     };
     lake.discard(&ctx.run_id);
-    let task_state = if state == RunState::Cancelled { TaskState::Cancelled } else { TaskState::Failed };
-    let run = run_record(&ctx, &key, state, started, Some(error.clone()), log, counters);
-    Finished { outcome: Some(Outcome { run, instance: None }), report: report(task_state, Some(error)), adopted: false }
+    let task_state = if state == RunState::Cancelled {
+        TaskState::Cancelled
+    } else {
+        TaskState::Failed
+    };
+    let run = run_record(
+        &ctx,
+        &key,
+        state,
+        started,
+        Some(error.clone()),
+        log,
+        counters,
+    );
+    Finished {
+        outcome: Some(Outcome {
+            run,
+            instance: None,
+        }),
+        report: report(task_state, Some(error)),
+        adopted: false,
+    }
 }
 
-fn instance_record(ctx: &TaskContext, key: &InstanceKey, m: &Manifest, location: String, inputs: Vec<InstanceKey>) -> InstanceRecord {
+fn instance_record(
+    ctx: &TaskContext,
+    key: &InstanceKey,
+    m: &Manifest,
+    location: String,
+    inputs: Vec<InstanceKey>,
+) -> InstanceRecord {
     InstanceRecord {
         key: key.clone(),
         partition_key: ctx.partition_key.clone(),
@@ -371,6 +585,23 @@ fn instance_record(ctx: &TaskContext, key: &InstanceKey, m: &Manifest, location:
     }
 }
 
-fn run_record(ctx: &TaskContext, key: &InstanceKey, state: RunState, started: i64, error: Option<String>, log: String, counters: BTreeMap<String, i64>) -> RunRecord {
-    RunRecord { run_id: ctx.run_id.clone(), key: key.clone(), state, started_at_ms: started, ended_at_ms: now_ms(), error, log, counters }
+fn run_record(
+    ctx: &TaskContext,
+    key: &InstanceKey,
+    state: RunState,
+    started: i64,
+    error: Option<String>,
+    log: String,
+    counters: BTreeMap<String, i64>,
+) -> RunRecord {
+    RunRecord {
+        run_id: ctx.run_id.clone(),
+        key: key.clone(),
+        state,
+        started_at_ms: started,
+        ended_at_ms: now_ms(),
+        error,
+        log,
+        counters,
+    }
 }

@@ -29,7 +29,11 @@ pub struct DatasetStatus {
 }
 
 /// Computes the status of the selected datasets at `now`.
-pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Result<Vec<DatasetStatus>, SchedError> {
+pub async fn status(
+    ws: &Workspace,
+    sel: &Selection,
+    now: DateTime<Utc>,
+) -> Result<Vec<DatasetStatus>, SchedError> {
     let versions = ws.versions(false, now.timestamp_millis()).await?;
     let snap = ws.snapshot(&versions, sel, now, None).await?;
     let p = plan(&ws.project, &snap, now, sel, Order::NewestFirst, Some(0));
@@ -52,8 +56,14 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
             failed: d.failed,
             first_missing: d.first_missing.map(|i| g.format_key(i)),
             newest_complete_end: newest_end.filter(|_| g != weir_core::Granularity::Snapshot),
-            delay_seconds: newest_end.filter(|_| g != weir_core::Granularity::Snapshot).map(|e| (now - e).num_seconds()),
-            fraction: if d.desired == 0 { 1.0 } else { d.present as f64 / d.desired as f64 },
+            delay_seconds: newest_end
+                .filter(|_| g != weir_core::Granularity::Snapshot)
+                .map(|e| (now - e).num_seconds()),
+            fraction: if d.desired == 0 {
+                1.0
+            } else {
+                d.present as f64 / d.desired as f64
+            },
             dataset: d.dataset,
         });
     }

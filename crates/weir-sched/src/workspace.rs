@@ -37,25 +37,48 @@ pub struct Workspace {
 
 impl Workspace {
     /// Opens every lake of `project` (creating local roots).
-    pub fn new(dir: PathBuf, project: Project, catalog: Arc<dyn Catalog>) -> Result<Self, SchedError> {
+    pub fn new(
+        dir: PathBuf,
+        project: Project,
+        catalog: Arc<dyn Catalog>,
+    ) -> Result<Self, SchedError> {
         let mut lakes = BTreeMap::new();
         for (name, root) in &project.lakes {
             lakes.insert(name.clone(), Lake::open(name, root, &dir)?);
         }
         let fingerprints = fingerprints(&project);
-        Ok(Self { dir, project, fingerprints, catalog, lakes })
-    }
-
-    pub fn dataset(&self, name: &str) -> Result<&Dataset, SchedError> {
-        self.project.dataset(name).ok_or_else(|| SchedError::UnknownDataset {
-            name: name.to_string(),
-            hint: weir_core::diag::did_you_mean(name, self.project.datasets.keys().map(String::as_str))
-                .map_or_else(|| format!(" (datasets: {})", self.project.topo_order.join(", ")), |s| format!("; did you mean `{s}`?")),
+        Ok(Self {
+            dir,
+            project,
+            fingerprints,
+            catalog,
+            lakes,
         })
     }
 
+    pub fn dataset(&self, name: &str) -> Result<&Dataset, SchedError> {
+        self.project
+            .dataset(name)
+            .ok_or_else(|| SchedError::UnknownDataset {
+                name: name.to_string(),
+                hint: weir_core::diag::did_you_mean(
+                    name,
+                    self.project.datasets.keys().map(String::as_str),
+                )
+                .map_or_else(
+                    || format!(" (datasets: {})", self.project.topo_order.join(", ")),
+                    |s| format!("; did you mean `{s}`?"),
+                ),
+            })
+    }
+
     pub fn lake(&self, ds: &Dataset) -> Result<&Lake, SchedError> {
-        self.lakes.get(&ds.lake).ok_or_else(|| SchedError::Other(format!("dataset `{}` names unknown lake `{}`", ds.name, ds.lake)))
+        self.lakes.get(&ds.lake).ok_or_else(|| {
+            SchedError::Other(format!(
+                "dataset `{}` names unknown lake `{}`",
+                ds.name, ds.lake
+            ))
+        })
     }
 
     /// The lake prefix of an instance.
@@ -65,13 +88,22 @@ impl Workspace {
 
     /// Each dataset's current version number. With `register`, new fingerprints
     /// are recorded (and numbered); without, they map to `None`.
-    pub async fn versions(&self, register: bool, now_ms: i64) -> Result<BTreeMap<String, Option<u32>>, SchedError> {
+    pub async fn versions(
+        &self,
+        register: bool,
+        now_ms: i64,
+    ) -> Result<BTreeMap<String, Option<u32>>, SchedError> {
         let mut out = BTreeMap::new();
         for name in &self.project.topo_order {
             let fp = &self.fingerprints[name];
             let v = if register {
-                let spec = canonical_spec(&self.project.datasets[name], &self.fingerprints).to_string();
-                Some(self.catalog.register_version(name, fp, &spec, now_ms).await?)
+                let spec =
+                    canonical_spec(&self.project.datasets[name], &self.fingerprints).to_string();
+                Some(
+                    self.catalog
+                        .register_version(name, fp, &spec, now_ms)
+                        .await?,
+                )
             } else {
                 self.catalog.version_number(name, fp).await?
             };
@@ -92,8 +124,16 @@ impl Workspace {
         let now_ms = Utc::now().timestamp_millis();
         for (name, v) in versions {
             let Some(v) = *v else { continue };
-            snap.present.insert(name.clone(), self.catalog.present(name, v).await?.into_iter().collect());
-            let claimed: PartSet = self.catalog.claimed(name, v, now_ms).await?.into_iter().collect();
+            snap.present.insert(
+                name.clone(),
+                self.catalog.present(name, v).await?.into_iter().collect(),
+            );
+            let claimed: PartSet = self
+                .catalog
+                .claimed(name, v, now_ms)
+                .await?
+                .into_iter()
+                .collect();
             if !claimed.is_empty() {
                 snap.running.insert(name.clone(), claimed);
             }
@@ -109,15 +149,22 @@ impl Workspace {
         }
         let ranges = desired_ranges(&self.project, plan_now, sel);
         for ds in self.project.datasets.values() {
-            let Job::Ingest { path, .. } = &ds.job else { continue };
-            let Some(&(lo, hi)) = ranges.get(ds.name.as_str()) else { continue };
+            let Job::Ingest { path, .. } = &ds.job else {
+                continue;
+            };
+            let Some(&(lo, hi)) = ranges.get(ds.name.as_str()) else {
+                continue;
+            };
             let present = snap.present.get(&ds.name);
             let mut landed = PartSet::new();
             for idx in lo..hi {
                 if present.is_some_and(|p| p.contains(idx)) {
                     continue;
                 }
-                if !landing_files(&self.dir, path, ds.granularity, idx).0.is_empty() {
+                if !landing_files(&self.dir, path, ds.granularity, idx)
+                    .0
+                    .is_empty()
+                {
                     landed.insert(idx);
                 }
             }
@@ -128,6 +175,10 @@ impl Workspace {
 
     /// The catalog key of an instance of a dataset's current version.
     pub fn key(&self, ds: &str, version: u32, partition: i64) -> InstanceKey {
-        InstanceKey { dataset: ds.to_string(), version, partition }
+        InstanceKey {
+            dataset: ds.to_string(),
+            version,
+            partition,
+        }
     }
 }

@@ -58,9 +58,7 @@ pub enum Command {
     /// Build every missing instance until the selection is complete.
     Run(RunArgs),
     /// Per dataset and version: complete, missing, waiting, failed, delay.
-    Status {
-        datasets: Vec<String>,
-    },
+    Status { datasets: Vec<String> },
     /// One instance: files, rows, counters and lineage.
     Show {
         dataset: String,

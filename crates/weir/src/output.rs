@@ -15,13 +15,22 @@ impl Printer {
     pub fn new(json: bool) -> Self {
         let tty = std::io::stdout().is_terminal();
         let color = tty && std::env::var_os("NO_COLOR").is_none_or(|v| v.is_empty());
-        Self { json, color, interactive: std::io::stderr().is_terminal() && !json }
+        Self {
+            json,
+            color,
+            interactive: std::io::stderr().is_terminal() && !json,
+        }
     }
 
     /// Prints `value` as JSON, or `text()` as text.
     pub fn data<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         let mut out = std::io::stdout().lock();
-        let s = if self.json { serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}")) } else { text() };
+        let s = if self.json {
+            serde_json::to_string_pretty(value)
+                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+        } else {
+            text()
+        };
         let _ = writeln!(out, "{}", s.trim_end_matches('\n'));
     }
 
@@ -47,13 +56,19 @@ impl Printer {
     }
 
     fn paint(&self, s: &str, code: &str) -> String {
-        if self.color { format!("\x1b[{code}m{s}\x1b[0m") } else { s.to_string() }
+        if self.color {
+            format!("\x1b[{code}m{s}\x1b[0m")
+        } else {
+            s.to_string()
+        }
     }
 }
 
 /// Renders rows as aligned columns; the first row is the header.
 pub fn table(rows: &[Vec<String>]) -> String {
-    let Some(first) = rows.first() else { return String::new() };
+    let Some(first) = rows.first() else {
+        return String::new();
+    };
     let mut widths = vec![0; first.len()];
     for r in rows {
         for (i, c) in r.iter().enumerate() {
@@ -64,7 +79,11 @@ pub fn table(rows: &[Vec<String>]) -> String {
     }
     let mut out = String::new();
     for r in rows {
-        let line: Vec<String> = r.iter().enumerate().map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0))).collect();
+        let line: Vec<String> = r
+            .iter()
+            .enumerate()
+            .map(|(i, c)| format!("{c:<w$}", w = widths.get(i).copied().unwrap_or(0)))
+            .collect();
         out.push_str(line.join("  ").trim_end());
         out.push('\n');
     }

@@ -18,7 +18,11 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf> {
         if dir.join(PROJECT_FILE).is_file() {
             return Ok(dir.to_path_buf());
         }
-        return Err(UserError::new(format!("no {PROJECT_FILE} in {}", dir.display()), "run `weir init DIR` to create a project, or point --project at one").into());
+        return Err(UserError::new(
+            format!("no {PROJECT_FILE} in {}", dir.display()),
+            "run `weir init DIR` to create a project, or point --project at one",
+        )
+        .into());
     }
     let cwd = std::env::current_dir().context("cannot read the current directory")?;
     for dir in cwd.ancestors() {
@@ -26,12 +30,20 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf> {
             return Ok(dir.to_path_buf());
         }
     }
-    Err(UserError::new(format!("no {PROJECT_FILE} here or in any parent of {}", cwd.display()), "cd into a project, pass --project DIR, or run `weir demo` to make one").into())
+    Err(UserError::new(
+        format!(
+            "no {PROJECT_FILE} here or in any parent of {}",
+            cwd.display()
+        ),
+        "cd into a project, pass --project DIR, or run `weir demo` to make one",
+    )
+    .into())
 }
 
 /// Loads and validates the definitions of the project in `dir`.
 pub fn load(dir: &Path) -> Result<Project> {
-    let text = std::fs::read_to_string(dir.join(PROJECT_FILE)).with_context(|| format!("cannot read {}", dir.join(PROJECT_FILE).display()))?;
+    let text = std::fs::read_to_string(dir.join(PROJECT_FILE))
+        .with_context(|| format!("cannot read {}", dir.join(PROJECT_FILE).display()))?;
     let read = |rel: &str| -> Result<String, String> {
         if !safe_relative(rel) {
             return Err("the path leaves the project".into());
@@ -45,8 +57,11 @@ pub fn load(dir: &Path) -> Result<Project> {
 pub async fn open(dir: &Path) -> Result<Arc<Workspace>> {
     let project = load(dir)?;
     let url = catalog_url(dir, &project.catalog_url)?;
-    let catalog = weir_catalog::open(&url).await.context("cannot open the catalog")?;
-    let ws = Workspace::new(dir.to_path_buf(), project, Arc::from(catalog)).context("cannot open the lakes")?;
+    let catalog = weir_catalog::open(&url)
+        .await
+        .context("cannot open the catalog")?;
+    let ws = Workspace::new(dir.to_path_buf(), project, Arc::from(catalog))
+        .context("cannot open the lakes")?;
     Ok(Arc::new(ws))
 }
 
@@ -55,9 +70,14 @@ fn catalog_url(dir: &Path, url: &str) -> Result<String> {
         if path.starts_with(':') {
             return Ok(url.to_string());
         }
-        let p = if Path::new(path).is_absolute() { PathBuf::from(path) } else { dir.join(path) };
+        let p = if Path::new(path).is_absolute() {
+            PathBuf::from(path)
+        } else {
+            dir.join(path)
+        };
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         return Ok(format!("sqlite://{}", p.display()));
     }
@@ -67,24 +87,44 @@ fn catalog_url(dir: &Path, url: &str) -> Result<String> {
 /// The clock: `WEIR_NOW` (RFC 3339) or the system time.
 pub fn now() -> Result<DateTime<Utc>> {
     match std::env::var("WEIR_NOW") {
-        Ok(s) if !s.trim().is_empty() => parse_instant(&s).ok_or_else(|| UserError::new(format!("WEIR_NOW=`{s}` is not a time"), "use RFC 3339, e.g. 2026-01-15T00:00:00Z").into()),
+        Ok(s) if !s.trim().is_empty() => parse_instant(&s).ok_or_else(|| {
+            UserError::new(
+                format!("WEIR_NOW=`{s}` is not a time"),
+                "use RFC 3339, e.g. 2026-01-15T00:00:00Z",
+            )
+            .into()
+        }),
         _ => Ok(Utc::now()),
     }
 }
 
 /// Reads `--from`/`--to` (inclusive) into a selection. A date as `--to` covers
 /// the whole day; a month, the whole month; an hour, the whole hour.
-pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, project: &Project) -> Result<Selection> {
+pub fn selection(
+    datasets: &[String],
+    from: Option<&str>,
+    to: Option<&str>,
+    project: &Project,
+) -> Result<Selection> {
     for d in datasets {
         if project.dataset(d).is_none() {
-            let hint = weir_core::diag::did_you_mean(d, project.datasets.keys().map(String::as_str))
-                .map_or_else(|| format!("datasets: {}", project.topo_order.join(", ")), |s| format!("did you mean `{s}`?"));
+            let hint =
+                weir_core::diag::did_you_mean(d, project.datasets.keys().map(String::as_str))
+                    .map_or_else(
+                        || format!("datasets: {}", project.topo_order.join(", ")),
+                        |s| format!("did you mean `{s}`?"),
+                    );
             return Err(UserError::new(format!("unknown dataset `{d}`"), hint).into());
         }
     }
     let bound = |s: &str, what: &str| -> Result<(DateTime<Utc>, DateTime<Utc>)> {
         let value = s.split_once('=').map_or(s, |(_, v)| v);
-        let start = parse_instant(value).ok_or_else(|| UserError::new(format!("--{what} `{s}` is not a partition or date"), "write e.g. 2026-01-03, 2026-01-03T07, 2026-01 or date=2026-01-03"))?;
+        let start = parse_instant(value).ok_or_else(|| {
+            UserError::new(
+                format!("--{what} `{s}` is not a partition or date"),
+                "write e.g. 2026-01-03, 2026-01-03T07, 2026-01 or date=2026-01-03",
+            )
+        })?;
         let end = match value.len() {
             7 => start.checked_add_months(Months::new(1)).unwrap_or(start),
             10 => start + TimeDelta::days(1),
@@ -101,5 +141,9 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
     {
         return Err(UserError::new("--from is after --to", "swap them").into());
     }
-    Ok(Selection { datasets: datasets.to_vec(), from, until })
+    Ok(Selection {
+        datasets: datasets.to_vec(),
+        from,
+        until,
+    })
 }

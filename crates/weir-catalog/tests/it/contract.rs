@@ -3,10 +3,16 @@
 //! of them (see `sqlite.rs`; a PostgreSQL implementation runs the same list).
 
 use std::collections::BTreeMap;
-use weir_catalog::{Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, RunFilter, RunRecord, RunState};
+use weir_catalog::{
+    Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, RunFilter, RunRecord, RunState,
+};
 
 pub fn key(ds: &str, v: u32, p: i64) -> InstanceKey {
-    InstanceKey { dataset: ds.into(), version: v, partition: p }
+    InstanceKey {
+        dataset: ds.into(),
+        version: v,
+        partition: p,
+    }
 }
 
 fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i64) -> Outcome {
@@ -16,7 +22,11 @@ fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i
         run: RunRecord {
             run_id: run.into(),
             key: k.clone(),
-            state: if ok { RunState::Succeeded } else { RunState::Failed },
+            state: if ok {
+                RunState::Succeeded
+            } else {
+                RunState::Failed
+            },
             started_at_ms: at - 5,
             ended_at_ms: at,
             error: (!ok).then(|| "boom".to_string()),
@@ -40,58 +50,131 @@ fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i
 pub async fn versions_are_numbered_once(c: &dyn Catalog) {
     assert_eq!(c.register_version("a", "f1", "{}", 1).await.expect("v1"), 1);
     assert_eq!(c.register_version("a", "f2", "{}", 2).await.expect("v2"), 2);
-    assert_eq!(c.register_version("a", "f1", "{}", 3).await.expect("again"), 1);
-    assert_eq!(c.register_version("b", "f1", "{}", 4).await.expect("other dataset"), 1);
+    assert_eq!(
+        c.register_version("a", "f1", "{}", 3).await.expect("again"),
+        1
+    );
+    assert_eq!(
+        c.register_version("b", "f1", "{}", 4)
+            .await
+            .expect("other dataset"),
+        1
+    );
     assert_eq!(c.version_number("a", "f2").await.expect("lookup"), Some(2));
     assert_eq!(c.version_number("a", "nope").await.expect("lookup"), None);
     let vs = c.versions("a").await.expect("list");
-    assert_eq!(vs.iter().map(|v| (v.number, v.fingerprint.as_str())).collect::<Vec<_>>(), vec![(1, "f1"), (2, "f2")]);
+    assert_eq!(
+        vs.iter()
+            .map(|v| (v.number, v.fingerprint.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, "f1"), (2, "f2")]
+    );
 }
 
 pub async fn instances_exist_once_committed_and_are_never_overwritten(c: &dyn Catalog) {
     let k = key("a", 1, 10);
     assert_eq!(c.instance(&k).await.expect("get"), None);
-    c.commit(&[outcome(&k, "r1", true, vec![], 100)]).await.expect("commit");
+    c.commit(&[outcome(&k, "r1", true, vec![], 100)])
+        .await
+        .expect("commit");
     let got = c.instance(&k).await.expect("get").expect("exists");
     assert_eq!((got.run_id.as_str(), got.rows), ("r1", Some(42)));
     assert_eq!(c.present("a", 1).await.expect("present"), vec![10]);
     let again = c.commit(&[outcome(&k, "r2", true, vec![], 200)]).await;
-    assert!(matches!(again, Err(CatalogError::InstanceExists(_))), "{again:?}");
-    assert_eq!(c.instance(&k).await.expect("get").expect("exists").run_id, "r1");
-    assert_eq!(c.run("r2").await.expect("run"), None, "a failed batch leaves no run behind");
+    assert!(
+        matches!(again, Err(CatalogError::InstanceExists(_))),
+        "{again:?}"
+    );
+    assert_eq!(
+        c.instance(&k).await.expect("get").expect("exists").run_id,
+        "r1"
+    );
+    assert_eq!(
+        c.run("r2").await.expect("run"),
+        None,
+        "a failed batch leaves no run behind"
+    );
 }
 
 pub async fn batches_are_atomic(c: &dyn Catalog) {
     let existing = key("a", 1, 1);
-    c.commit(&[outcome(&existing, "r0", true, vec![], 10)]).await.expect("seed");
+    c.commit(&[outcome(&existing, "r0", true, vec![], 10)])
+        .await
+        .expect("seed");
     let fresh = key("a", 1, 2);
-    let batch = [outcome(&fresh, "r1", true, vec![], 20), outcome(&existing, "r2", true, vec![], 20)];
+    let batch = [
+        outcome(&fresh, "r1", true, vec![], 20),
+        outcome(&existing, "r2", true, vec![], 20),
+    ];
     assert!(c.commit(&batch).await.is_err());
-    assert_eq!(c.instance(&fresh).await.expect("get"), None, "nothing of a failed batch is kept");
+    assert_eq!(
+        c.instance(&fresh).await.expect("get"),
+        None,
+        "nothing of a failed batch is kept"
+    );
     assert_eq!(c.run("r1").await.expect("get"), None);
-    let batch = [outcome(&fresh, "r3", true, vec![], 30), outcome(&key("a", 1, 3), "r4", false, vec![], 30)];
+    let batch = [
+        outcome(&fresh, "r3", true, vec![], 30),
+        outcome(&key("a", 1, 3), "r4", false, vec![], 30),
+    ];
     c.commit(&batch).await.expect("commit");
     assert_eq!(c.present("a", 1).await.expect("present"), vec![1, 2]);
     assert_eq!(c.failed("a", 1).await.expect("failed"), vec![3]);
     let run = c.run("r4").await.expect("get").expect("exists");
-    assert_eq!((run.state, run.error.as_deref(), run.counters.get("rows_out")), (RunState::Failed, Some("boom"), Some(&42)));
+    assert_eq!(
+        (
+            run.state,
+            run.error.as_deref(),
+            run.counters.get("rows_out")
+        ),
+        (RunState::Failed, Some("boom"), Some(&42))
+    );
 }
 
 pub async fn one_claim_per_instance(c: &dyn Catalog) {
     let k = key("a", 1, 5);
     assert!(c.claim(&k, "r1", "w1", 1000, 100).await.expect("claim"));
-    assert!(!c.claim(&k, "r2", "w2", 1050, 100).await.expect("claim"), "the lease holds");
+    assert!(
+        !c.claim(&k, "r2", "w2", 1050, 100).await.expect("claim"),
+        "the lease holds"
+    );
     assert_eq!(c.claimed("a", 1, 1050).await.expect("claimed"), vec![5]);
-    assert_eq!(c.live_runs(1050).await.expect("live"), vec!["r1".to_string()]);
+    assert_eq!(
+        c.live_runs(1050).await.expect("live"),
+        vec!["r1".to_string()]
+    );
     c.renew("w1", 1090, 100).await.expect("renew");
-    assert!(!c.claim(&k, "r2", "w2", 1150, 100).await.expect("claim"), "renewed lease holds");
-    assert!(c.claim(&k, "r2", "w2", 1190, 100).await.expect("claim"), "an expired lease is taken over");
-    c.commit(&[outcome(&k, "r2", true, vec![], 1200)]).await.expect("commit");
-    assert!(c.claimed("a", 1, 1200).await.expect("claimed").is_empty(), "commit releases the claim");
-    assert!(!c.claim(&k, "r3", "w3", 5000, 100).await.expect("claim"), "no claim on an existing instance");
-    assert!(c.claim(&key("a", 1, 6), "r4", "w3", 5000, 100).await.expect("claim"));
+    assert!(
+        !c.claim(&k, "r2", "w2", 1150, 100).await.expect("claim"),
+        "renewed lease holds"
+    );
+    assert!(
+        c.claim(&k, "r2", "w2", 1190, 100).await.expect("claim"),
+        "an expired lease is taken over"
+    );
+    c.commit(&[outcome(&k, "r2", true, vec![], 1200)])
+        .await
+        .expect("commit");
+    assert!(
+        c.claimed("a", 1, 1200).await.expect("claimed").is_empty(),
+        "commit releases the claim"
+    );
+    assert!(
+        !c.claim(&k, "r3", "w3", 5000, 100).await.expect("claim"),
+        "no claim on an existing instance"
+    );
+    assert!(
+        c.claim(&key("a", 1, 6), "r4", "w3", 5000, 100)
+            .await
+            .expect("claim")
+    );
     c.unclaim("r4").await.expect("unclaim");
-    assert!(c.claim(&key("a", 1, 6), "r5", "w3", 5001, 100).await.expect("claim"), "an unclaimed instance can be claimed again");
+    assert!(
+        c.claim(&key("a", 1, 6), "r5", "w3", 5001, 100)
+            .await
+            .expect("claim"),
+        "an unclaimed instance can be claimed again"
+    );
     c.release("w3").await.expect("release");
     assert!(c.claimed("a", 1, 5000).await.expect("claimed").is_empty());
 }
@@ -99,24 +182,57 @@ pub async fn one_claim_per_instance(c: &dyn Catalog) {
 pub async fn lineage_is_exact(c: &dyn Catalog) {
     let raw: Vec<InstanceKey> = (0..3).map(|p| key("raw", 1, p)).collect();
     for (i, k) in raw.iter().enumerate() {
-        c.commit(&[outcome(k, &format!("raw{i}"), true, vec![], 10)]).await.expect("raw");
+        c.commit(&[outcome(k, &format!("raw{i}"), true, vec![], 10)])
+            .await
+            .expect("raw");
     }
     let day = key("day", 2, 0);
-    c.commit(&[outcome(&day, "d", true, raw.clone(), 20)]).await.expect("day");
-    assert_eq!(c.instance(&day).await.expect("get").expect("exists").inputs, raw);
+    c.commit(&[outcome(&day, "d", true, raw.clone(), 20)])
+        .await
+        .expect("day");
+    assert_eq!(
+        c.instance(&day).await.expect("get").expect("exists").inputs,
+        raw
+    );
     assert_eq!(c.consumers(&raw[1]).await.expect("consumers"), vec![day]);
-    assert!(c.consumers(&key("raw", 1, 9)).await.expect("consumers").is_empty());
+    assert!(
+        c.consumers(&key("raw", 1, 9))
+            .await
+            .expect("consumers")
+            .is_empty()
+    );
 }
 
 pub async fn failures_clear_when_the_instance_is_built(c: &dyn Catalog) {
     let k = key("a", 1, 7);
-    c.commit(&[outcome(&k, "f1", false, vec![], 10)]).await.expect("fail");
+    c.commit(&[outcome(&k, "f1", false, vec![], 10)])
+        .await
+        .expect("fail");
     assert_eq!(c.failed("a", 1).await.expect("failed"), vec![7]);
-    c.commit(&[outcome(&k, "ok", true, vec![], 20)]).await.expect("ok");
+    c.commit(&[outcome(&k, "ok", true, vec![], 20)])
+        .await
+        .expect("ok");
     assert!(c.failed("a", 1).await.expect("failed").is_empty());
-    let runs = c.runs(&RunFilter { dataset: Some("a".into()), ..Default::default() }).await.expect("runs");
-    assert_eq!(runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(), vec!["ok", "f1"], "newest first");
-    let failed = c.runs(&RunFilter { state: Some(RunState::Failed), limit: Some(5), ..Default::default() }).await.expect("runs");
+    let runs = c
+        .runs(&RunFilter {
+            dataset: Some("a".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("runs");
+    assert_eq!(
+        runs.iter().map(|r| r.run_id.as_str()).collect::<Vec<_>>(),
+        vec!["ok", "f1"],
+        "newest first"
+    );
+    let failed = c
+        .runs(&RunFilter {
+            state: Some(RunState::Failed),
+            limit: Some(5),
+            ..Default::default()
+        })
+        .await
+        .expect("runs");
     assert_eq!(failed.len(), 1);
 }
 

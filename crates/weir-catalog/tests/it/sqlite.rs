@@ -19,7 +19,10 @@ impl std::ops::Deref for Fresh {
 async fn fresh() -> Fresh {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
-    Fresh { cat: SqliteCatalog::open(&url).await.expect("open"), _dir: dir }
+    Fresh {
+        cat: SqliteCatalog::open(&url).await.expect("open"),
+        _dir: dir,
+    }
 }
 
 mod contract {
@@ -48,15 +51,29 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let a = SqliteCatalog::open(&url).await.expect("open");
-    a.register_version("x", "f", "{}", 1).await.expect("register");
+    a.register_version("x", "f", "{}", 1)
+        .await
+        .expect("register");
     let b = SqliteCatalog::open(&url).await.expect("reopen");
     assert_eq!(b.version_number("x", "f").await.expect("lookup"), Some(1));
-    assert!(b.claim(&crate::contract::key("x", 1, 1), "r", "w", 0, 10_000).await.expect("claim"));
-    assert!(!a.claim(&crate::contract::key("x", 1, 1), "r2", "w2", 1, 10_000).await.expect("claim"), "both handles share claims");
+    assert!(
+        b.claim(&crate::contract::key("x", 1, 1), "r", "w", 0, 10_000)
+            .await
+            .expect("claim")
+    );
+    assert!(
+        !a.claim(&crate::contract::key("x", 1, 1), "r2", "w2", 1, 10_000)
+            .await
+            .expect("claim"),
+        "both handles share claims"
+    );
 }
 
 #[tokio::test]
 async fn bad_urls_are_user_errors() {
-    let err = weir_catalog::open("mysql://u:secret@h/db").await.err().expect("unsupported");
+    let err = weir_catalog::open("mysql://u:secret@h/db")
+        .await
+        .err()
+        .expect("unsupported");
     assert!(!err.to_string().contains("secret"), "{err}");
 }

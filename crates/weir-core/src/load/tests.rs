@@ -204,7 +204,10 @@ fn declared_counters_are_checked_like_sql() {
     let text = GOOD.replace("sql = \"sql/plays.sql\"", "sql = \"sql/plays.sql\"\ncounters = { \"dropped.no_user\" = \"SELECT count(*) FROM raw WHERE user_id IS NULL\", rows_check = \"SELECT count(*) FROM output\" }");
     let p = load_project(&text, &files).expect("valid");
     assert_eq!(p.datasets["plays"].counters.len(), 2);
-    let bad = GOOD.replace("sql = \"sql/plays.sql\"", "sql = \"sql/plays.sql\"\ncounters = { x = \"SELECT count(*) FROM nope\" }");
+    let bad = GOOD.replace(
+        "sql = \"sql/plays.sql\"",
+        "sql = \"sql/plays.sql\"\ncounters = { x = \"SELECT count(*) FROM nope\" }",
+    );
     let d = &errors(&bad)[0];
     assert!(d.message.contains("unknown table `nope`"), "{d}");
     assert_eq!((d.line, d.col), (18, 40), "{d}");

@@ -4,7 +4,14 @@ use std::collections::HashSet;
 use weir_lake::{Lake, LakeError, Manifest, instance_prefix};
 
 fn manifest(run: &str) -> Manifest {
-    Manifest { manifest_version: 1, dataset: "plays".into(), version: 1, run_id: run.into(), rows: Some(3), ..Default::default() }
+    Manifest {
+        manifest_version: 1,
+        dataset: "plays".into(),
+        version: 1,
+        run_id: run.into(),
+        rows: Some(3),
+        ..Default::default()
+    }
 }
 
 #[tokio::test]
@@ -20,10 +27,19 @@ async fn stage_move_seal_then_never_overwrite() {
     std::fs::create_dir_all(lake.instance_dir(&prefix)).expect("mkdir");
     std::fs::write(lake.instance_dir(&prefix).join("junk"), b"x").expect("write");
     assert!(!lake.is_sealed(&prefix).await.expect("head"));
-    let m = lake.seal("r1", &prefix, manifest("r1")).await.expect("seal");
-    assert_eq!(m.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), vec!["part-00000.parquet", "sub/model.json"]);
+    let m = lake
+        .seal("r1", &prefix, manifest("r1"))
+        .await
+        .expect("seal");
+    assert_eq!(
+        m.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
+        vec!["part-00000.parquet", "sub/model.json"]
+    );
     assert_eq!(m.files[0].size, 3);
-    assert_eq!(m.files[0].sha256, "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad");
+    assert_eq!(
+        m.files[0].sha256,
+        "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
+    );
     assert!(lake.is_sealed(&prefix).await.expect("head"));
     assert!(!lake.instance_dir(&prefix).join("junk").exists());
     assert!(!stage.exists(), "staging is removed after sealing");
@@ -32,8 +48,14 @@ async fn stage_move_seal_then_never_overwrite() {
     let stage2 = lake.staging_dir("r2").expect("staging");
     std::fs::write(stage2.join("part-00000.parquet"), b"zzz").expect("write");
     let again = lake.seal("r2", &prefix, manifest("r2")).await;
-    assert!(matches!(again, Err(LakeError::AlreadySealed(_))), "{again:?}");
-    assert_eq!(std::fs::read(lake.instance_dir(&prefix).join("part-00000.parquet")).expect("read"), b"abc");
+    assert!(
+        matches!(again, Err(LakeError::AlreadySealed(_))),
+        "{again:?}"
+    );
+    assert_eq!(
+        std::fs::read(lake.instance_dir(&prefix).join("part-00000.parquet")).expect("read"),
+        b"abc"
+    );
 }
 
 #[tokio::test]

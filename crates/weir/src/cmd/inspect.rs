@@ -23,9 +23,18 @@ pub fn validate(dir: Option<&Path>, p: Printer) -> Result<()> {
             serde_json::json!({ "dataset": n, "kind": d.job.kind(), "partition": d.granularity.to_string(), "inputs": d.inputs, "fingerprint": fps[n] })
         })
         .collect();
-    p.data(&serde_json::json!({ "valid": true, "project": proj.name, "datasets": datasets }), || {
-        format!("{} {} datasets in project `{}` are valid: {}", p.green("ok:"), proj.datasets.len(), proj.name, proj.topo_order.join(" → "))
-    });
+    p.data(
+        &serde_json::json!({ "valid": true, "project": proj.name, "datasets": datasets }),
+        || {
+            format!(
+                "{} {} datasets in project `{}` are valid: {}",
+                p.green("ok:"),
+                proj.datasets.len(),
+                proj.name,
+                proj.topo_order.join(" → ")
+            )
+        },
+    );
     Ok(())
 }
 
@@ -49,21 +58,51 @@ pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let now = project::now()?;
-    let sel = project::selection(&a.select.datasets, a.select.from.as_deref(), a.select.to.as_deref(), &ws.project)?;
+    let sel = project::selection(
+        &a.select.datasets,
+        a.select.from.as_deref(),
+        a.select.to.as_deref(),
+        &ws.project,
+    )?;
     let versions = ws.versions(false, now.timestamp_millis()).await?;
     let snap = ws.snapshot(&versions, &sel, now, None).await?;
-    let order = if a.select.oldest_first { Order::OldestFirst } else { Order::NewestFirst };
+    let order = if a.select.oldest_first {
+        Order::OldestFirst
+    } else {
+        Order::NewestFirst
+    };
     let t0 = std::time::Instant::now();
     let plan = make_plan(&ws.project, &snap, now, &sel, order, Some(a.limit));
     let plan_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let key = |ds: &str, idx: i64| ws.project.dataset(ds).map(|d| d.granularity.format_key(idx)).unwrap_or_default();
+    let key = |ds: &str, idx: i64| {
+        ws.project
+            .dataset(ds)
+            .map(|d| d.granularity.format_key(idx))
+            .unwrap_or_default()
+    };
     let tasks: Vec<PlanTaskView> = plan
         .tasks
         .iter()
         .map(|t| PlanTaskView {
             dataset: t.dataset.clone(),
             partition: key(&t.dataset, t.partition),
-            inputs: t.inputs.iter().map(|i| if i.hi - i.lo == 1 { format!("{} {}", i.dataset, key(&i.dataset, i.lo)) } else { format!("{} {}..{} ({})", i.dataset, key(&i.dataset, i.lo), key(&i.dataset, i.hi - 1), i.hi - i.lo) }).collect(),
+            inputs: t
+                .inputs
+                .iter()
+                .map(|i| {
+                    if i.hi - i.lo == 1 {
+                        format!("{} {}", i.dataset, key(&i.dataset, i.lo))
+                    } else {
+                        format!(
+                            "{} {}..{} ({})",
+                            i.dataset,
+                            key(&i.dataset, i.lo),
+                            key(&i.dataset, i.hi - 1),
+                            i.hi - i.lo
+                        )
+                    }
+                })
+                .collect(),
         })
         .collect();
     let blocked: Vec<BlockedView> = plan
@@ -75,33 +114,72 @@ pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
             to: key(&b.dataset, b.hi - 1),
             count: b.count,
             reason: match &b.reason {
-                Reason::WaitingFor { dataset, partition } => format!("waiting for {dataset} {}", key(dataset, *partition)),
-                Reason::InputFailed { dataset, partition } => format!("input {dataset} {} failed", key(dataset, *partition)),
+                Reason::WaitingFor { dataset, partition } => {
+                    format!("waiting for {dataset} {}", key(dataset, *partition))
+                }
+                Reason::InputFailed { dataset, partition } => {
+                    format!("input {dataset} {} failed", key(dataset, *partition))
+                }
                 Reason::NotLanded => "waiting for landing files".to_string(),
                 Reason::Running => "being built by another run".to_string(),
                 Reason::Failed => "failed; `weir run` retries it".to_string(),
             },
         })
         .collect();
-    let new_versions: Vec<&String> = versions.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect();
+    let new_versions: Vec<&String> = versions
+        .iter()
+        .filter(|(_, v)| v.is_none())
+        .map(|(k, _)| k)
+        .collect();
     let json = serde_json::json!({ "runnable": plan.runnable, "tasks": tasks, "blocked": blocked, "new_versions": new_versions, "plan_ms": plan_ms });
     p.data(&json, || {
         let mut s = String::new();
         if !new_versions.is_empty() {
-            s.push_str(&format!("new versions (their definitions changed, or something upstream did): {}\n\n", new_versions.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")));
+            s.push_str(&format!(
+                "new versions (their definitions changed, or something upstream did): {}\n\n",
+                new_versions
+                    .iter()
+                    .map(|s| s.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            ));
         }
         if plan.runnable == 0 {
-            s.push_str("nothing to run: every due instance of the selection exists or is waiting\n");
+            s.push_str(
+                "nothing to run: every due instance of the selection exists or is waiting\n",
+            );
         } else {
-            s.push_str(&format!("{} to run{}:\n", plan.runnable, if plan.runnable > tasks.len() { format!(" (first {} shown)", tasks.len()) } else { String::new() }));
+            s.push_str(&format!(
+                "{} to run{}:\n",
+                plan.runnable,
+                if plan.runnable > tasks.len() {
+                    format!(" (first {} shown)", tasks.len())
+                } else {
+                    String::new()
+                }
+            ));
             let mut rows = vec![vec!["DATASET".into(), "PARTITION".into(), "READS".into()]];
-            rows.extend(tasks.iter().map(|t| vec![t.dataset.clone(), t.partition.clone(), t.inputs.join(", ")]));
+            rows.extend(
+                tasks
+                    .iter()
+                    .map(|t| vec![t.dataset.clone(), t.partition.clone(), t.inputs.join(", ")]),
+            );
             s.push_str(&table(&rows));
         }
         if !blocked.is_empty() {
             s.push_str("\nnot runnable yet:\n");
             let mut rows = vec![vec!["DATASET".into(), "PARTITIONS".into(), "WHY".into()]];
-            rows.extend(blocked.iter().map(|b| vec![b.dataset.clone(), if b.count == 1 { b.from.clone() } else { format!("{}..{} ({})", b.from, b.to, b.count) }, b.reason.clone()]));
+            rows.extend(blocked.iter().map(|b| {
+                vec![
+                    b.dataset.clone(),
+                    if b.count == 1 {
+                        b.from.clone()
+                    } else {
+                        format!("{}..{} ({})", b.from, b.to, b.count)
+                    },
+                    b.reason.clone(),
+                ]
+            }));
             s.push_str(&table(&rows));
         }
         s
@@ -120,19 +198,43 @@ pub async fn status(dir: Option<&Path>, datasets: &[String], p: Printer) -> Resu
 }
 
 pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
-    let mut t = vec![["DATASET", "VERSION", "COMPLETE", "MISSING", "WAITING", "FAILED", "FIRST MISSING", "DELAY", "DONE"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+    let mut t = vec![
+        [
+            "DATASET",
+            "VERSION",
+            "COMPLETE",
+            "MISSING",
+            "WAITING",
+            "FAILED",
+            "FIRST MISSING",
+            "DELAY",
+            "DONE",
+        ]
+        .iter()
+        .map(|s| s.to_string())
+        .collect::<Vec<_>>(),
+    ];
     for r in rows {
         let done = format!("{:.0}%", r.fraction * 100.0);
         t.push(vec![
             r.dataset.clone(),
-            r.version.map_or_else(|| format!("new ({})", r.fingerprint), |v| format!("v{v}")),
+            r.version
+                .map_or_else(|| format!("new ({})", r.fingerprint), |v| format!("v{v}")),
             format!("{}/{}", r.complete, r.desired),
             r.missing.to_string(),
             r.waiting.to_string(),
-            if r.failed > 0 { p.red(&r.failed.to_string()) } else { "0".into() },
+            if r.failed > 0 {
+                p.red(&r.failed.to_string())
+            } else {
+                "0".into()
+            },
             r.first_missing.clone().unwrap_or_else(|| "-".into()),
             r.delay_seconds.map_or_else(|| "-".into(), human_duration),
-            if r.fraction >= 1.0 { p.green(&done) } else { p.yellow(&done) },
+            if r.fraction >= 1.0 {
+                p.green(&done)
+            } else {
+                p.yellow(&done)
+            },
         ]);
     }
     table(&t)
@@ -156,31 +258,83 @@ struct ShowView {
     consumers: Vec<String>,
 }
 
-pub async fn show(dir: Option<&Path>, dataset: &str, partition: Option<&str>, version: Option<u32>, p: Printer) -> Result<()> {
+pub async fn show(
+    dir: Option<&Path>,
+    dataset: &str,
+    partition: Option<&str>,
+    version: Option<u32>,
+    p: Printer,
+) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let ds = ws.dataset(dataset)?;
     let version = match version {
         Some(v) => v,
-        None => match ws.catalog.version_number(dataset, &ws.fingerprints[dataset]).await? {
+        None => match ws
+            .catalog
+            .version_number(dataset, &ws.fingerprints[dataset])
+            .await?
+        {
             Some(v) => v,
-            None => return Err(UserError::new(format!("`{dataset}`'s current definitions have never been built"), format!("run `weir run {dataset}`, or pick an older version with --version")).into()),
+            None => {
+                return Err(UserError::new(
+                    format!("`{dataset}`'s current definitions have never been built"),
+                    format!("run `weir run {dataset}`, or pick an older version with --version"),
+                )
+                .into());
+            }
         },
     };
     let present = ws.catalog.present(dataset, version).await?;
     let idx = match partition {
-        Some(s) => ds.granularity.parse_partition(s).map_err(|e| UserError::new(e.0, "name a partition like date=2026-01-03"))?,
-        None => *present.last().ok_or_else(|| UserError::new(format!("{dataset} v{version} has no instances yet"), format!("run `weir run {dataset}`")))?,
+        Some(s) => ds
+            .granularity
+            .parse_partition(s)
+            .map_err(|e| UserError::new(e.0, "name a partition like date=2026-01-03"))?,
+        None => *present.last().ok_or_else(|| {
+            UserError::new(
+                format!("{dataset} v{version} has no instances yet"),
+                format!("run `weir run {dataset}`"),
+            )
+        })?,
     };
-    let key = InstanceKey { dataset: dataset.to_string(), version, partition: idx };
+    let key = InstanceKey {
+        dataset: dataset.to_string(),
+        version,
+        partition: idx,
+    };
     let Some(inst) = ws.catalog.instance(&key).await? else {
-        return Err(UserError::new(format!("{dataset} v{version} {} does not exist", ds.granularity.format_key(idx)), "`weir status` shows what exists; `weir plan` says why something is missing").into());
+        return Err(UserError::new(
+            format!(
+                "{dataset} v{version} {} does not exist",
+                ds.granularity.format_key(idx)
+            ),
+            "`weir status` shows what exists; `weir plan` says why something is missing",
+        )
+        .into());
     };
     let lake = ws.lake(ds)?;
     let manifest = lake.manifest(&ws.prefix(ds, version, idx)).await?;
     let run = ws.catalog.run(&inst.run_id).await?;
-    let fp = ws.catalog.versions(dataset).await?.into_iter().find(|v| v.number == version).map(|v| v.fingerprint).unwrap_or_default();
-    let name_of = |k: &InstanceKey| format!("{} v{} {}", k.dataset, k.version, ws.project.dataset(&k.dataset).map(|d| d.granularity.format_key(k.partition)).unwrap_or_else(|| k.partition.to_string()));
+    let fp = ws
+        .catalog
+        .versions(dataset)
+        .await?
+        .into_iter()
+        .find(|v| v.number == version)
+        .map(|v| v.fingerprint)
+        .unwrap_or_default();
+    let name_of = |k: &InstanceKey| {
+        format!(
+            "{} v{} {}",
+            k.dataset,
+            k.version,
+            ws.project
+                .dataset(&k.dataset)
+                .map(|d| d.granularity.format_key(k.partition))
+                .unwrap_or_else(|| k.partition.to_string())
+        )
+    };
     let consumers = ws.catalog.consumers(&key).await?;
     let view = ShowView {
         dataset: dataset.to_string(),
@@ -191,23 +345,45 @@ pub async fn show(dir: Option<&Path>, dataset: &str, partition: Option<&str>, ve
         run_id: inst.run_id.clone(),
         rows: inst.rows,
         bytes: inst.bytes,
-        committed_at: DateTime::<Utc>::from_timestamp_millis(inst.committed_at_ms).map(|t| t.to_rfc3339()).unwrap_or_default(),
-        files: manifest.as_ref().map(|m| m.files.clone()).unwrap_or_default(),
+        committed_at: DateTime::<Utc>::from_timestamp_millis(inst.committed_at_ms)
+            .map(|t| t.to_rfc3339())
+            .unwrap_or_default(),
+        files: manifest
+            .as_ref()
+            .map(|m| m.files.clone())
+            .unwrap_or_default(),
         schema: manifest.as_ref().and_then(|m| m.schema.clone()),
         counters: run.map(|r| r.counters).unwrap_or_default(),
         inputs: inst.inputs.iter().map(name_of).collect(),
         consumers: consumers.iter().map(name_of).collect(),
     };
     p.data(&view, || {
-        let mut s = format!("{} v{} {}\n", p.bold(&view.dataset), view.version, view.partition);
-        s.push_str(&format!("  fingerprint  {}\n  location     {}\n  run          {}\n  committed    {}\n", view.fingerprint, view.location, view.run_id, view.committed_at));
-        s.push_str(&format!("  rows         {}\n  bytes        {}\n", view.rows.map_or_else(|| "-".into(), |r| r.to_string()), human_bytes(view.bytes)));
+        let mut s = format!(
+            "{} v{} {}\n",
+            p.bold(&view.dataset),
+            view.version,
+            view.partition
+        );
+        s.push_str(&format!(
+            "  fingerprint  {}\n  location     {}\n  run          {}\n  committed    {}\n",
+            view.fingerprint, view.location, view.run_id, view.committed_at
+        ));
+        s.push_str(&format!(
+            "  rows         {}\n  bytes        {}\n",
+            view.rows.map_or_else(|| "-".into(), |r| r.to_string()),
+            human_bytes(view.bytes)
+        ));
         if let Some(schema) = &view.schema {
             s.push_str(&format!("  schema       {schema}\n"));
         }
         s.push_str("files:\n");
         for f in &view.files {
-            s.push_str(&format!("  {}  {}  sha256:{}\n", f.name, human_bytes(f.size as i64), &f.sha256[..16.min(f.sha256.len())]));
+            s.push_str(&format!(
+                "  {}  {}  sha256:{}\n",
+                f.name,
+                human_bytes(f.size as i64),
+                &f.sha256[..16.min(f.sha256.len())]
+            ));
         }
         s.push_str("counters:\n");
         for (k, v) in &view.counters {
@@ -228,25 +404,50 @@ pub async fn show(dir: Option<&Path>, dataset: &str, partition: Option<&str>, ve
     Ok(())
 }
 
-pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit: u32, p: Printer) -> Result<()> {
+pub async fn runs(
+    dir: Option<&Path>,
+    dataset: Option<&str>,
+    failed: bool,
+    limit: u32,
+    p: Printer,
+) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     if let Some(d) = dataset {
         ws.dataset(d)?;
     }
-    let filter = RunFilter { dataset: dataset.map(str::to_string), state: failed.then_some(RunState::Failed), limit: Some(limit) };
+    let filter = RunFilter {
+        dataset: dataset.map(str::to_string),
+        state: failed.then_some(RunState::Failed),
+        limit: Some(limit),
+    };
     let runs = ws.catalog.runs(&filter).await?;
     p.data(&runs, || {
-        let mut t = vec![["RUN", "DATASET", "PARTITION", "STATE", "TOOK", "ERROR"].iter().map(|s| s.to_string()).collect::<Vec<_>>()];
+        let mut t = vec![
+            ["RUN", "DATASET", "PARTITION", "STATE", "TOOK", "ERROR"]
+                .iter()
+                .map(|s| s.to_string())
+                .collect::<Vec<_>>(),
+        ];
         for r in &runs {
-            let part = ws.project.dataset(&r.key.dataset).map(|d| d.granularity.format_key(r.key.partition)).unwrap_or_default();
+            let part = ws
+                .project
+                .dataset(&r.key.dataset)
+                .map(|d| d.granularity.format_key(r.key.partition))
+                .unwrap_or_default();
             t.push(vec![
                 r.run_id.clone(),
                 format!("{} v{}", r.key.dataset, r.key.version),
                 part,
                 r.state.as_str().to_string(),
                 format!("{} ms", r.ended_at_ms - r.started_at_ms),
-                r.error.clone().unwrap_or_default().lines().next().unwrap_or("").to_string(),
+                r.error
+                    .clone()
+                    .unwrap_or_default()
+                    .lines()
+                    .next()
+                    .unwrap_or("")
+                    .to_string(),
             ]);
         }
         table(&t)
@@ -258,10 +459,18 @@ pub async fn logs(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let Some(run) = ws.catalog.run(run_id).await? else {
-        return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
+        return Err(
+            UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into(),
+        );
     };
     p.data(&run, || {
-        let mut s = format!("run {} of {} v{}: {}\n", run.run_id, run.key.dataset, run.key.version, run.state.as_str());
+        let mut s = format!(
+            "run {} of {} v{}: {}\n",
+            run.run_id,
+            run.key.dataset,
+            run.key.version,
+            run.state.as_str()
+        );
         if let Some(e) = &run.error {
             s.push_str(&format!("error: {e}\n"));
         }

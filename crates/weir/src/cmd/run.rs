@@ -32,7 +32,14 @@ impl Progress for Bar {
 
     fn finished(&self, r: &TaskReport) {
         if r.state == TaskState::Failed {
-            let line = format!("{} {} v{} {}: {}", self.printer.red("failed"), r.dataset, r.version, r.partition, r.error.as_deref().unwrap_or(""));
+            let line = format!(
+                "{} {} v{} {}: {}",
+                self.printer.red("failed"),
+                r.dataset,
+                r.version,
+                r.partition,
+                r.error.as_deref().unwrap_or("")
+            );
             match &self.bar {
                 Some(b) => b.println(line),
                 None if !self.printer.json => eprintln!("{line}"),
@@ -47,29 +54,56 @@ pub async fn run(dir: Option<&Path>, a: RunArgs, p: Printer) -> Result<u8> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let now = project::now()?;
-    let selection = project::selection(&a.select.datasets, a.select.from.as_deref(), a.select.to.as_deref(), &ws.project)?;
+    let selection = project::selection(
+        &a.select.datasets,
+        a.select.from.as_deref(),
+        a.select.to.as_deref(),
+        &ws.project,
+    )?;
     let opts = RunOptions {
         selection,
         parallel: a.parallel.unwrap_or_else(num_cpus::get).max(1),
-        order: if a.select.oldest_first { Order::OldestFirst } else { Order::NewestFirst },
+        order: if a.select.oldest_first {
+            Order::OldestFirst
+        } else {
+            Order::NewestFirst
+        },
         max_tasks: a.limit,
         now,
         lease: Duration::from_secs(60),
     };
     let summary = run_with(ws, opts, p).await?;
     print_summary(&summary, p);
-    Ok(if summary.cancelled > 0 { 130 } else if summary.failed > 0 { 1 } else { 0 })
+    Ok(if summary.interrupted {
+        130
+    } else if summary.failed > 0 {
+        1
+    } else {
+        0
+    })
 }
 
 /// Runs with a progress bar and Ctrl-C handling; shared by `run` and `demo`.
-pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOptions, p: Printer) -> Result<RunSummary> {
+pub async fn run_with(
+    ws: std::sync::Arc<weir_sched::Workspace>,
+    opts: RunOptions,
+    p: Printer,
+) -> Result<RunSummary> {
     let bar = p.interactive.then(|| {
         let b = ProgressBar::new(0);
-        b.set_style(ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}").unwrap_or_else(|_| ProgressStyle::default_bar()));
+        b.set_style(
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+        );
         b.enable_steady_tick(Duration::from_millis(120));
         b
     });
-    let progress = Bar { bar: bar.clone(), printer: p };
+    let progress = Bar {
+        bar: bar.clone(),
+        printer: p,
+    };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
         if tokio::signal::ctrl_c().await.is_ok() {
@@ -90,15 +124,43 @@ pub fn print_summary(s: &RunSummary, p: Printer) {
         let mut out = format!(
             "{} built, {} failed{}{} in {:.1}s\n",
             p.green(&s.succeeded.to_string()),
-            if s.failed > 0 { p.red(&s.failed.to_string()) } else { "0".into() },
-            if s.cancelled > 0 { format!(", {} cancelled", s.cancelled) } else { String::new() },
-            if s.adopted > 0 { format!(", {} adopted from earlier runs", s.adopted) } else { String::new() },
+            if s.failed > 0 {
+                p.red(&s.failed.to_string())
+            } else {
+                "0".into()
+            },
+            if s.cancelled > 0 {
+                format!(", {} cancelled", s.cancelled)
+            } else {
+                String::new()
+            },
+            if s.adopted > 0 {
+                format!(", {} adopted from earlier runs", s.adopted)
+            } else {
+                String::new()
+            },
             s.elapsed_ms as f64 / 1000.0
         );
         if !s.failures.is_empty() {
-            let mut t = vec![["DATASET", "PARTITION", "RUN", "ERROR"].iter().map(|x| x.to_string()).collect::<Vec<_>>()];
+            let mut t = vec![
+                ["DATASET", "PARTITION", "RUN", "ERROR"]
+                    .iter()
+                    .map(|x| x.to_string())
+                    .collect::<Vec<_>>(),
+            ];
             for f in s.failures.iter().take(20) {
-                t.push(vec![format!("{} v{}", f.dataset, f.version), f.partition.clone(), f.run_id.clone(), f.error.clone().unwrap_or_default().lines().next().unwrap_or("").to_string()]);
+                t.push(vec![
+                    format!("{} v{}", f.dataset, f.version),
+                    f.partition.clone(),
+                    f.run_id.clone(),
+                    f.error
+                        .clone()
+                        .unwrap_or_default()
+                        .lines()
+                        .next()
+                        .unwrap_or("")
+                        .to_string(),
+                ]);
             }
             out.push_str(&table(&t));
             out.push_str("see a failure's output with `weir logs RUN`\n");

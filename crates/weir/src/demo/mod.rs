@@ -16,23 +16,43 @@ use weir_core::planner::{Order, Selection};
 const FILES: &[(&str, &str)] = &[
     ("weir.toml", include_str!("template/weir.toml")),
     ("sql/plays.sql", include_str!("template/sql/plays.sql")),
-    ("sql/user_daily.sql", include_str!("template/sql/user_daily.sql")),
-    ("sql/track_daily.sql", include_str!("template/sql/track_daily.sql")),
-    ("sql/top_tracks_28d.sql", include_str!("template/sql/top_tracks_28d.sql")),
-    ("scripts/train.py", include_str!("template/scripts/train.py")),
-    (".gitignore", "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\n"),
+    (
+        "sql/user_daily.sql",
+        include_str!("template/sql/user_daily.sql"),
+    ),
+    (
+        "sql/track_daily.sql",
+        include_str!("template/sql/track_daily.sql"),
+    ),
+    (
+        "sql/top_tracks_28d.sql",
+        include_str!("template/sql/top_tracks_28d.sql"),
+    ),
+    (
+        "scripts/train.py",
+        include_str!("template/scripts/train.py"),
+    ),
+    (
+        ".gitignore",
+        "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\n",
+    ),
 ];
 
 /// Writes the example project into `dir`, starting at `start`. Refuses to
 /// overwrite an existing project.
 fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
     if dir.join("weir.toml").exists() {
-        return Err(UserError::new(format!("{} already has a weir.toml", dir.display()), "pick an empty directory; nothing was changed").into());
+        return Err(UserError::new(
+            format!("{} already has a weir.toml", dir.display()),
+            "pick an empty directory; nothing was changed",
+        )
+        .into());
     }
     for (rel, body) in FILES {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent)
+                .with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let body = body.replace("{{START}}", &start.format("%Y-%m-%d").to_string());
         std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
@@ -49,14 +69,30 @@ pub fn init(dir: Option<PathBuf>, p: Printer) -> Result<()> {
 }
 
 fn gen_config(start: NaiveDate, seed: u64) -> GenConfig {
-    GenConfig { start: (start.year(), start.month(), start.day()), seed, ..GenConfig::default() }
+    GenConfig {
+        start: (start.year(), start.month(), start.day()),
+        seed,
+        ..GenConfig::default()
+    }
 }
 
 /// Lands days `[from, from + days)` and, if `now` falls inside the last day,
 /// only its hours that have ended.
-fn land(dir: &Path, start: NaiveDate, from: NaiveDate, days: u32, seed: u64, anomaly: Option<NaiveDate>, now: Option<DateTime<Utc>>) -> Result<generate::GenStats> {
+fn land(
+    dir: &Path,
+    start: NaiveDate,
+    from: NaiveDate,
+    days: u32,
+    seed: u64,
+    anomaly: Option<NaiveDate>,
+    now: Option<DateTime<Utc>>,
+) -> Result<generate::GenStats> {
     if from < start {
-        return Err(UserError::new(format!("{from} is before the project start {start}"), "generate days on or after the project's start").into());
+        return Err(UserError::new(
+            format!("{from} is before the project start {start}"),
+            "generate days on or after the project's start",
+        )
+        .into());
     }
     let mut cfg = gen_config(start, seed);
     cfg.anomaly_day = anomaly.map(|a| u32::try_from((a - start).num_days()).unwrap_or(u32::MAX));
@@ -72,7 +108,10 @@ fn land(dir: &Path, start: NaiveDate, from: NaiveDate, days: u32, seed: u64, ano
         {
             // Hours that have not ended yet have not landed.
             for h in now.hour()..24 {
-                let f = landing.join("plays").join(day.format("%Y-%m-%d").to_string()).join(format!("{h:02}.jsonl"));
+                let f = landing
+                    .join("plays")
+                    .join(day.format("%Y-%m-%d").to_string())
+                    .join(format!("{h:02}.jsonl"));
                 if std::fs::remove_file(f).is_ok() {
                     total.files -= 1;
                 }
@@ -82,32 +121,61 @@ fn land(dir: &Path, start: NaiveDate, from: NaiveDate, days: u32, seed: u64, ano
     Ok(total)
 }
 
-pub fn generate_cmd(dir: Option<&Path>, from: Option<&str>, days: u32, seed: u64, anomaly: Option<&str>, p: Printer) -> Result<()> {
+pub fn generate_cmd(
+    dir: Option<&Path>,
+    from: Option<&str>,
+    days: u32,
+    seed: u64,
+    anomaly: Option<&str>,
+    p: Printer,
+) -> Result<()> {
     let dir = project::find(dir)?;
     let proj = project::load(&dir)?;
-    let start = proj.start.map(|s| s.date_naive()).ok_or_else(|| UserError::new("the project has no start date", "set [project] start"))?;
-    let date = |s: &str| NaiveDate::parse_from_str(s, "%Y-%m-%d").map_err(|_| UserError::new(format!("`{s}` is not a date"), "write YYYY-MM-DD"));
+    let start = proj
+        .start
+        .map(|s| s.date_naive())
+        .ok_or_else(|| UserError::new("the project has no start date", "set [project] start"))?;
+    let date = |s: &str| {
+        NaiveDate::parse_from_str(s, "%Y-%m-%d")
+            .map_err(|_| UserError::new(format!("`{s}` is not a date"), "write YYYY-MM-DD"))
+    };
     let from = from.map(date).transpose()?.unwrap_or(start);
     let anomaly = anomaly.map(date).transpose()?;
     let stats = land(&dir, start, from, days, seed, anomaly, None)?;
-    p.data(&serde_json::json!({ "files": stats.files, "lines": stats.lines, "events": stats.events }), || {
-        format!("landed {} files ({} events, {} lines) for {} day(s) from {from}", stats.files, stats.events, stats.lines, days)
-    });
+    p.data(
+        &serde_json::json!({ "files": stats.files, "lines": stats.lines, "events": stats.events }),
+        || {
+            format!(
+                "landed {} files ({} events, {} lines) for {} day(s) from {from}",
+                stats.files, stats.events, stats.lines, days
+            )
+        },
+    );
     Ok(())
 }
 
-pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<usize>, p: Printer) -> Result<u8> {
+pub async fn demo(
+    dir: Option<PathBuf>,
+    days: u32,
+    seed: u64,
+    parallel: Option<usize>,
+    p: Printer,
+) -> Result<u8> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("weir-demo"));
     let now = project::now()?;
     let today = now.date_naive();
     let start = if dir.join("weir.toml").exists() {
         let proj = project::load(&dir)?;
         p.note(format!("using the existing project in {}", dir.display()));
-        proj.start.map_or(today - TimeDelta::days(i64::from(days)), |s| s.date_naive())
+        proj.start
+            .map_or(today - TimeDelta::days(i64::from(days)), |s| s.date_naive())
     } else {
         let start = today - TimeDelta::days(i64::from(days));
         scaffold(&dir, start)?;
-        p.note(format!("1. scaffolded the example project in {}", dir.display()));
+        p.note(format!(
+            "1. scaffolded the example project in {}",
+            dir.display()
+        ));
         start
     };
     let span = u32::try_from((today - start).num_days() + 1).unwrap_or(days);

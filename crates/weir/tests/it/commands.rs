@@ -1,0 +1,325 @@
+//! Command jobs, failures and concurrency on small purpose-built projects.
+
+use crate::support::*;
+use std::process::Stdio;
+
+const NOW3: &str = "2026-01-04T00:00:00Z";
+
+/// `base` fails on one day; `down` reads it; `other` is independent.
+const FAILING: &str = r#"
+[project]
+name = "f"
+start = "2026-01-01"
+[datasets.base]
+partition = "day"
+command = ["sh", "-c", "echo building $WEIR_PARTITION; if [ \"$WEIR_PARTITION\" = date=2026-01-02 ]; then echo broken >&2; exit 3; fi; echo ok > \"$WEIR_OUTPUT/data.txt\""]
+[datasets.down]
+partition = "day"
+inputs = ["base"]
+command = ["sh", "-c", "cat \"$WEIR_INPUT_BASE/data.txt\" > \"$WEIR_OUTPUT/copy.txt\""]
+"#;
+
+#[test]
+fn a_failing_job_leaves_no_instance_and_its_downstream_does_not_run() {
+    let tmp = project(FAILING, &[]);
+    let dir = tmp.path();
+    let (code, out, _) = exec(dir, NOW3, &["run", "--json"]);
+    assert_eq!(code, 1, "a failure makes the exit status non-zero");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        summary["succeeded"], 4,
+        "base and down for the two good days"
+    );
+    assert_eq!(summary["failed"], 1);
+    let st = status(dir, NOW3);
+    assert_eq!(
+        (
+            st["base"]["complete"].as_u64(),
+            st["base"]["failed"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert_eq!(
+        (
+            st["down"]["complete"].as_u64(),
+            st["down"]["waiting"].as_u64()
+        ),
+        (Some(2), Some(1))
+    );
+    assert!(
+        !dir.join("lake/base/v1/date=2026-01-02").exists(),
+        "no instance, not even a partial one"
+    );
+    assert!(
+        files_under(&dir.join("lake/_staging")).is_empty(),
+        "staging is cleaned up"
+    );
+    let plan = json(dir, NOW3, &["plan"]);
+    let reasons: Vec<&str> = plan["blocked"]
+        .as_array()
+        .expect("blocked")
+        .iter()
+        .filter_map(|b| b["reason"].as_str())
+        .collect();
+    assert!(reasons.iter().any(|r| r.contains("failed")), "{reasons:?}");
+    // The failure is inspectable: error and captured output.
+    let runs = json(dir, NOW3, &["runs", "--failed"]);
+    let run_id = runs[0]["run_id"].as_str().expect("run id");
+    let log = json(dir, NOW3, &["logs", run_id]);
+    assert!(
+        log["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("exited with")),
+        "{log}"
+    );
+    let text = log["log"].as_str().expect("log");
+    assert!(
+        text.contains("building date=2026-01-02") && text.contains("broken"),
+        "{text}"
+    );
+}
+
+#[test]
+fn command_jobs_get_the_environment_contract_and_report_counters() {
+    let toml = r#"
+[project]
+name = "e"
+start = "2026-01-02"
+[datasets.up]
+partition = "hour"
+end = "2026-01-02T02:00:00Z"
+command = ["sh", "-c", "echo $WEIR_PARTITION > \"$WEIR_OUTPUT/p.txt\""]
+[datasets.env]
+partition = "day"
+end = "2026-01-03"
+inputs = { hours = "up" }
+env = { GREETING = "hi" }
+command = ["sh", "-c", "env | grep -E '^(WEIR_|GREETING)' | sort > \"$WEIR_OUTPUT/env.txt\"; echo '{\"things.seen\": 7}' > \"$WEIR_COUNTERS\""]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let run = json(dir, NOW3, &["run"]);
+    assert_eq!(run["succeeded"], 3);
+    let env =
+        std::fs::read_to_string(dir.join("lake/env/v1/date=2026-01-02/env.txt")).expect("env.txt");
+    for expect in [
+        "GREETING=hi",
+        "WEIR_DATASET=env",
+        "WEIR_VERSION=1",
+        "WEIR_PARTITION=date=2026-01-02",
+        "WEIR_PARTITION_START=2026-01-02T00:00:00+00:00",
+        "WEIR_PARTITION_END=2026-01-03T00:00:00+00:00",
+    ] {
+        assert!(
+            env.lines().any(|l| l == expect),
+            "{expect} missing in:\n{env}"
+        );
+    }
+    let input = env
+        .lines()
+        .find_map(|l| l.strip_prefix("WEIR_INPUT_HOURS="))
+        .expect("input var");
+    let dirs: Vec<&str> = input.split(':').collect();
+    assert_eq!(dirs.len(), 2, "two hourly instances: {input}");
+    assert!(
+        dirs[0].ends_with("up/v1/hour=2026-01-02T00")
+            && dirs[1].ends_with("up/v1/hour=2026-01-02T01"),
+        "{input}"
+    );
+    let show = json(dir, NOW3, &["show", "env"]);
+    assert_eq!(show["counters"]["things.seen"], 7);
+    assert_eq!(show["inputs"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_timeout_kills_the_job_and_its_children() {
+    let toml = r#"
+[project]
+name = "t"
+start = "2026-01-03"
+[datasets.slow]
+partition = "day"
+timeout = "1s"
+command = ["sh", "-c", "sleep 300 & echo $! > \"$WEIR_OUTPUT/../child.pid\"; wait"]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let (code, out, _) = exec(dir, NOW3, &["run", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let runs = json(dir, NOW3, &["runs"]);
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("timed out")),
+        "{runs}"
+    );
+    let pid = std::fs::read_to_string(dir.join("lake/_staging/child.pid"))
+        .expect("child pid")
+        .trim()
+        .to_string();
+    poll(10, "the child process to be gone", || {
+        (!std::path::Path::new(&format!("/proc/{pid}")).exists()).then_some(())
+    });
+}
+
+#[test]
+fn two_concurrent_runs_never_build_one_instance_twice() {
+    let toml = r#"
+[project]
+name = "c"
+start = "2026-01-01"
+[datasets.h]
+partition = "hour"
+command = ["sh", "-c", "echo $WEIR_RUN_ID > \"$WEIR_OUTPUT/run.txt\""]
+[datasets.d]
+partition = "day"
+inputs = ["h"]
+command = ["sh", "-c", "ls \"$WEIR_OUTPUT\" > /dev/null"]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let spawn = || {
+        weir_std(dir)
+            .args(["run", "--json", "--parallel", "2"])
+            .stdout(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let (a, b) = (spawn(), spawn());
+    let (a, b) = (
+        a.wait_with_output().expect("a"),
+        b.wait_with_output().expect("b"),
+    );
+    assert!(a.status.success() && b.status.success());
+    let sa: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json a");
+    let sb: serde_json::Value = serde_json::from_slice(&b.stdout).expect("json b");
+    let total = sa["succeeded"].as_u64().unwrap_or(0) + sb["succeeded"].as_u64().unwrap_or(0);
+    assert_eq!(
+        total,
+        72 + 3,
+        "every instance built exactly once across both processes ({sa} / {sb})"
+    );
+    let runs = json(dir, NOW3, &["runs", "--limit", "1000"]);
+    assert_eq!(
+        runs.as_array().map(Vec::len),
+        Some(75),
+        "one run per instance"
+    );
+}
+
+fn weir_std(dir: &std::path::Path) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("weir"));
+    c.current_dir(dir)
+        .env("WEIR_NOW", NOW3)
+        .env("NO_COLOR", "1");
+    c
+}
+
+#[test]
+fn ctrl_c_cancels_running_jobs_and_commits_nothing_half_made() {
+    let toml = r#"
+[project]
+name = "i"
+start = "2026-01-03"
+[datasets.slow]
+partition = "day"
+command = ["sh", "-c", "echo partial > \"$WEIR_OUTPUT/part.txt\"; sleep 300"]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let mut child = weir_std(dir)
+        .args(["run"])
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn");
+    poll(30, "the job to start writing", || {
+        files_under(&dir.join("lake/_staging"))
+            .iter()
+            .any(|f| f.ends_with("part.txt"))
+            .then_some(())
+    });
+    let killed = std::process::Command::new("kill")
+        .args(["-INT", &child.id().to_string()])
+        .status()
+        .expect("kill");
+    assert!(killed.success());
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(130), "interrupted runs exit with 130");
+    assert!(
+        !dir.join("lake/slow/v1/date=2026-01-03").exists(),
+        "nothing was sealed"
+    );
+    assert!(
+        files_under(&dir.join("lake/_staging")).is_empty(),
+        "the half-made output was discarded"
+    );
+    let st = status_of(dir);
+    assert_eq!(st["slow"]["complete"], 0);
+    let runs = json(dir, NOW3, &["runs"]);
+    assert_eq!(runs[0]["state"], "cancelled");
+}
+
+fn status_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, serde_json::Value> {
+    status(dir, NOW3)
+}
+
+#[test]
+fn ingest_waits_for_landing_files_instead_of_failing() {
+    let toml = r#"
+[project]
+name = "w"
+start = "2026-01-03"
+[datasets.raw]
+partition = "hour"
+ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
+[datasets.quiet]
+partition = "hour"
+missing = "empty"
+delay = "30m"
+ingest = { path = "landing-quiet/{date}/{hour}.jsonl", format = "jsonl" }
+"#;
+    let tmp = project(
+        toml,
+        &[(
+            "landing/2026-01-03/05.jsonl",
+            "{\"a\":1}\nnot json\n{\"a\":2}\n",
+        )],
+    );
+    let dir = tmp.path();
+    let now = "2026-01-03T10:10:00Z";
+    let run = json(dir, now, &["run"]);
+    assert_eq!(run["failed"], 0);
+    let st = status(dir, now);
+    assert_eq!(
+        (
+            st["raw"]["complete"].as_u64(),
+            st["raw"]["waiting"].as_u64()
+        ),
+        (Some(1), Some(9))
+    );
+    assert_eq!(
+        st["quiet"]["complete"], 9,
+        "quiet hours past their delay are sealed empty"
+    );
+    let show = json(dir, now, &["show", "raw", "--partition", "2026-01-03T05"]);
+    assert_eq!(
+        (
+            show["counters"]["rows_out"].as_i64(),
+            show["counters"]["malformed"].as_i64()
+        ),
+        (Some(2), Some(1))
+    );
+    let stored = std::fs::read(dir.join("lake/raw/v1/hour=2026-01-03T05/05.jsonl"))
+        .expect("stored unchanged");
+    assert_eq!(stored, b"{\"a\":1}\nnot json\n{\"a\":2}\n");
+    let plan = json(dir, now, &["plan"]);
+    assert!(
+        plan["blocked"]
+            .as_array()
+            .expect("blocked")
+            .iter()
+            .any(|b| b["reason"] == "waiting for landing files"),
+        "{plan}"
+    );
+}

@@ -1,0 +1,147 @@
+//! The example project end to end: the demo completes, a second run builds
+//! nothing, a new day builds exactly its partitions, and an SQL edit gives new
+//! versions only downstream of it.
+
+use crate::support::*;
+
+const DATASETS: [&str; 7] = [
+    "raw_plays",
+    "plays",
+    "user_daily",
+    "track_daily",
+    "user_tracks",
+    "top_tracks_28d",
+    "reco_model",
+];
+
+#[test]
+fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactly_what_changed() {
+    let (_tmp, dir) = demo_project();
+    let st = status(&dir, NOW);
+    for d in DATASETS {
+        assert_eq!(st[d]["fraction"], 1.0, "{d} is complete: {}", st[d]);
+        assert_eq!(st[d]["version"], 1);
+    }
+    assert_eq!(st["raw_plays"]["complete"], 72);
+    assert_eq!(st["plays"]["complete"], 3);
+
+    // The plays of a day: counters for every drop reason, 24 hourly inputs.
+    let show = json(&dir, NOW, &["show", "plays", "--partition", "2026-01-02"]);
+    let counters = &show["counters"];
+    for c in [
+        "rows_in.raw",
+        "rows_out",
+        "bytes_out",
+        "malformed.raw",
+        "dropped.missing_field",
+        "dropped.duplicate",
+        "dropped.future",
+    ] {
+        assert!(counters[c].is_i64(), "counter {c} missing: {counters}");
+    }
+    assert!(
+        counters["malformed.raw"].as_i64() > Some(0),
+        "the generator writes malformed lines"
+    );
+    assert_eq!(show["inputs"].as_array().map(Vec::len), Some(24));
+    assert_eq!(show["rows"], counters["rows_out"]);
+    assert!(
+        show["files"][0]["name"]
+            .as_str()
+            .is_some_and(|n| n.ends_with(".parquet"))
+    );
+
+    // A second run builds nothing.
+    let again = json(&dir, NOW, &["run"]);
+    assert_eq!(again["succeeded"], 0);
+    assert_eq!(again["failed"], 0);
+
+    // A new day of landing files builds exactly its partitions, downstream included.
+    let later = "2026-01-05T00:30:00Z";
+    json(
+        &dir,
+        later,
+        &["generate", "--from", "2026-01-04", "--days", "1"],
+    );
+    let plan = json(&dir, later, &["plan", "--limit", "100"]);
+    assert_eq!(
+        plan["runnable"], 24,
+        "only the new hours can run before the day is ingested: {plan}"
+    );
+    let run = json(&dir, later, &["run"]);
+    assert_eq!(
+        run["succeeded"],
+        24 + 6,
+        "24 hours and one day of each of 6 daily datasets: {run}"
+    );
+    let runs = json(&dir, later, &["runs", "--limit", "30"]);
+    for r in runs.as_array().expect("runs") {
+        let ds = r["key"]["dataset"].as_str().expect("dataset");
+        let part = r["key"]["partition"].as_i64().expect("partition");
+        let day = if ds == "raw_plays" { part / 24 } else { part };
+        assert_eq!(day, 20457, "{ds} built partition {part}, not on 2026-01-04");
+    }
+
+    // Editing mid-pipeline SQL: new versions for it and downstream only.
+    let sql = dir.join("sql/track_daily.sql");
+    let text = std::fs::read_to_string(&sql).expect("read").replace(
+        "sum(ms_played) AS ms_played",
+        "sum(ms_played) AS ms_played,\n       max(ms_played) AS longest_ms",
+    );
+    std::fs::write(&sql, text).expect("write");
+    let plan = json(&dir, later, &["plan"]);
+    let mut new: Vec<&str> = plan["new_versions"]
+        .as_array()
+        .expect("list")
+        .iter()
+        .filter_map(|v| v.as_str())
+        .collect();
+    new.sort_unstable();
+    assert_eq!(new, vec!["reco_model", "top_tracks_28d", "track_daily"]);
+    let run = json(&dir, later, &["run"]);
+    assert_eq!(run["succeeded"], 3 * 4, "4 days of 3 datasets");
+    let st = status(&dir, later);
+    for (d, v) in [
+        ("raw_plays", 1),
+        ("plays", 1),
+        ("user_daily", 1),
+        ("user_tracks", 1),
+        ("track_daily", 2),
+        ("top_tracks_28d", 2),
+        ("reco_model", 2),
+    ] {
+        assert_eq!(st[d]["version"], v, "{d}");
+        assert_eq!(st[d]["fraction"], 1.0, "{d}");
+    }
+    // The old version is still there, side by side.
+    let old = json(
+        &dir,
+        later,
+        &[
+            "show",
+            "track_daily",
+            "--version",
+            "1",
+            "--partition",
+            "2026-01-01",
+        ],
+    );
+    assert!(
+        old["location"]
+            .as_str()
+            .is_some_and(|l| l.contains("track_daily/v1/date=2026-01-01"))
+    );
+    // Reformatting the SQL (whitespace, comments) changes no version.
+    let text = std::fs::read_to_string(&sql).expect("read");
+    std::fs::write(
+        &sql,
+        format!("-- reformatted\n{}", text.replace("\n", "\n  ")),
+    )
+    .expect("write");
+    assert_eq!(
+        json(&dir, later, &["plan"])["new_versions"]
+            .as_array()
+            .map(Vec::len),
+        Some(0)
+    );
+}

@@ -1,0 +1,8 @@
+//! End-to-end tests: the real `weir` binary on temporary projects, with real
+//! files, a real SQLite catalog, DataFusion and Python command jobs.
+
+mod cli_errors;
+mod commands;
+mod demo;
+mod external;
+mod support;
