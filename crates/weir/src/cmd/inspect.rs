@@ -268,6 +268,16 @@ pub async fn show(
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let ds = ws.dataset(dataset)?;
+    let wanted = partition
+        .map(|s| {
+            ds.granularity.parse_partition(s).map_err(|e| {
+                UserError::new(
+                    e.0,
+                    format!("name a partition like {}", ds.granularity.format_key(0)),
+                )
+            })
+        })
+        .transpose()?;
     let version = match version {
         Some(v) => v,
         None => match ws
@@ -286,11 +296,8 @@ pub async fn show(
         },
     };
     let present = ws.catalog.present(dataset, version).await?;
-    let idx = match partition {
-        Some(s) => ds
-            .granularity
-            .parse_partition(s)
-            .map_err(|e| UserError::new(e.0, "name a partition like date=2026-01-03"))?,
+    let idx = match wanted {
+        Some(i) => i,
         None => *present.last().ok_or_else(|| {
             UserError::new(
                 format!("{dataset} v{version} has no instances yet"),

@@ -8,7 +8,7 @@ start = "2026-01-01"
 
 [datasets.a]
 partition = "day"
-command = ["true"]
+sql = "SELECT 1 AS x"
 
 [datasets.b]
 partition = "day"
@@ -29,8 +29,8 @@ fn malformed_definitions_give_file_line_column_errors() {
     let cases = [
         (
             OK.replace(
-                "partition = \"day\"\ncommand",
-                "partiton = \"day\"\ncommand",
+                "partition = \"day\"\nsql = \"SELECT 1 AS x\"",
+                "partiton = \"day\"\nsql = \"SELECT 1 AS x\"",
             ),
             "SELECT 1 FROM a",
             "weir.toml:6:1: error: unknown key `partiton`",
@@ -44,8 +44,8 @@ fn malformed_definitions_give_file_line_column_errors() {
         ),
         (
             OK.replace(
-                "command = [\"true\"]",
-                "command = [\"true\"]\ninputs = [\"b\"]",
+                "sql = \"SELECT 1 AS x\"",
+                "sql = \"SELECT 1 AS x\"\ninputs = [\"b\"]",
             ),
             "SELECT 1 FROM a",
             "cycle",
@@ -81,7 +81,7 @@ fn malformed_definitions_give_file_line_column_errors() {
         (
             OK.replace("name = \"x\"", "name = \"x"),
             "SELECT 1",
-            "weir.toml:2:8: error: invalid TOML",
+            "weir.toml:2:10: error: invalid TOML",
             "",
         ),
     ];
@@ -114,7 +114,7 @@ fn unknown_names_and_bad_arguments_are_user_errors_with_hints() {
     for (args, expect) in [
         (vec!["run", "bb"], "did you mean `b`?"),
         (vec!["status", "nope"], "unknown dataset `nope`"),
-        (vec!["show", "a"], "has no instances yet"),
+        (vec!["show", "a"], "have never been built"),
         (
             vec!["plan", "--from", "yesterday"],
             "is not a partition or date",
@@ -143,7 +143,7 @@ fn unknown_names_and_bad_arguments_are_user_errors_with_hints() {
 fn sql_that_fails_at_run_time_fails_the_run_with_the_engine_message() {
     let tmp = project(
         &OK.replace(
-            "command = [\"true\"]",
+            "sql = \"SELECT 1 AS x\"",
             "command = [\"sh\", \"-c\", \"echo hi > $WEIR_OUTPUT/x.txt\"]\nformat = \"files\"",
         ),
         &[("sql/b.sql", "SELECT 1 AS x FROM a")],
