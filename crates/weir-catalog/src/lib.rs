@@ -26,9 +26,7 @@ pub enum CatalogError {
     #[error("instance {0} already exists; sealed instances are never overwritten")]
     InstanceExists(String),
     /// The catalog was written by a newer weir.
-    #[error(
-        "catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir"
-    )]
+    #[error("catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir")]
     TooNew { found: i64, supported: i64 },
 }
 
@@ -151,13 +149,7 @@ pub struct RunFilter {
 ///    tests control the clock.
 #[async_trait]
 pub trait Catalog: Send + Sync {
-    async fn register_version(
-        &self,
-        dataset: &str,
-        fingerprint: &str,
-        spec: &str,
-        now_ms: i64,
-    ) -> Result<u32>;
+    async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32>;
     async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>>;
     async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>>;
     /// Partitions of `(dataset, version)` that exist.
@@ -166,14 +158,7 @@ pub trait Catalog: Send + Sync {
     /// Instances whose inputs include `key`.
     async fn consumers(&self, key: &InstanceKey) -> Result<Vec<InstanceKey>>;
     /// Takes the build claim on `key` for `run_id` until `now_ms + lease_ms`.
-    async fn claim(
-        &self,
-        key: &InstanceKey,
-        run_id: &str,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<bool>;
+    async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
     /// Partitions of `(dataset, version)` with an unexpired claim.
     async fn claimed(&self, dataset: &str, version: u32, now_ms: i64) -> Result<Vec<i64>>;
     /// Extends every claim held by `owner`.

@@ -3,13 +3,11 @@
 //! a batch of finished runs is one transaction.
 
 use crate::{
-    Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, Result, RunFilter, RunRecord,
-    RunState, VersionRecord,
+    Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, Result, RunFilter, RunRecord, RunState, VersionRecord,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow,
-    SqliteSynchronous,
+    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
@@ -116,8 +114,7 @@ async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlit
 fn key_of(row: &SqliteRow, prefix: &str) -> Result<InstanceKey> {
     Ok(InstanceKey {
         dataset: row.try_get(format!("{prefix}dataset").as_str())?,
-        version: u32::try_from(row.try_get::<i64, _>(format!("{prefix}version").as_str())?)
-            .unwrap_or(0),
+        version: u32::try_from(row.try_get::<i64, _>(format!("{prefix}version").as_str())?).unwrap_or(0),
         partition: row.try_get(format!("{prefix}partition").as_str())?,
     })
 }
@@ -131,14 +128,13 @@ fn ints(rows: Vec<SqliteRow>) -> Result<Vec<i64>> {
 impl SqliteCatalog {
     async fn run_from_row(&self, row: &SqliteRow) -> Result<RunRecord> {
         let run_id: String = row.try_get("run_id")?;
-        let counters =
-            sqlx::query("SELECT name, value FROM counters WHERE run_id = $1 ORDER BY name")
-                .bind(&run_id)
-                .fetch_all(&self.pool)
-                .await?
-                .iter()
-                .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
-                .collect::<Result<BTreeMap<_, _>>>()?;
+        let counters = sqlx::query("SELECT name, value FROM counters WHERE run_id = $1 ORDER BY name")
+            .bind(&run_id)
+            .fetch_all(&self.pool)
+            .await?
+            .iter()
+            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
+            .collect::<Result<BTreeMap<_, _>>>()?;
         Ok(RunRecord {
             key: key_of(row, "")?,
             state: RunState::parse(&row.try_get::<String, _>("state")?),
@@ -154,13 +150,7 @@ impl SqliteCatalog {
 
 #[async_trait]
 impl Catalog for SqliteCatalog {
-    async fn register_version(
-        &self,
-        dataset: &str,
-        fingerprint: &str,
-        spec: &str,
-        now_ms: i64,
-    ) -> Result<u32> {
+    async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32> {
         if let Some(n) = self.version_number(dataset, fingerprint).await? {
             return Ok(n);
         }
@@ -176,24 +166,22 @@ impl Catalog for SqliteCatalog {
         .bind(now_ms)
         .execute(&mut *tx)
         .await?;
-        let n: i64 =
-            sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
-                .bind(dataset)
-                .bind(fingerprint)
-                .fetch_one(&mut *tx)
-                .await?
-                .try_get(0)?;
+        let n: i64 = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
+            .bind(dataset)
+            .bind(fingerprint)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
         tx.commit().await?;
         Ok(u32::try_from(n).unwrap_or(0))
     }
 
     async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>> {
-        let row =
-            sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
-                .bind(dataset)
-                .bind(fingerprint)
-                .fetch_optional(&self.pool)
-                .await?;
+        let row = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
+            .bind(dataset)
+            .bind(fingerprint)
+            .fetch_optional(&self.pool)
+            .await?;
         Ok(row
             .map(|r| r.try_get::<i64, _>(0))
             .transpose()?
@@ -201,10 +189,12 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>> {
-        let rows = sqlx::query("SELECT dataset, number, fingerprint, spec, created_at_ms FROM versions WHERE dataset = $1 ORDER BY number")
-            .bind(dataset)
-            .fetch_all(&self.pool)
-            .await?;
+        let rows = sqlx::query(
+            "SELECT dataset, number, fingerprint, spec, created_at_ms FROM versions WHERE dataset = $1 ORDER BY number",
+        )
+        .bind(dataset)
+        .fetch_all(&self.pool)
+        .await?;
         rows.iter()
             .map(|r| {
                 Ok(VersionRecord {
@@ -219,11 +209,13 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn present(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
-        ints(sqlx::query("SELECT partition FROM instances WHERE dataset = $1 AND version = $2 ORDER BY partition")
-            .bind(dataset)
-            .bind(i64::from(version))
-            .fetch_all(&self.pool)
-            .await?)
+        ints(
+            sqlx::query("SELECT partition FROM instances WHERE dataset = $1 AND version = $2 ORDER BY partition")
+                .bind(dataset)
+                .bind(i64::from(version))
+                .fetch_all(&self.pool)
+                .await?,
+        )
     }
 
     async fn instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>> {
@@ -279,14 +271,7 @@ impl Catalog for SqliteCatalog {
         .collect()
     }
 
-    async fn claim(
-        &self,
-        key: &InstanceKey,
-        run_id: &str,
-        owner: &str,
-        now_ms: i64,
-        lease_ms: i64,
-    ) -> Result<bool> {
+    async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
         let done = sqlx::query(
             "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
              SELECT $1, $2, $3, $4, $5, $6

@@ -35,8 +35,7 @@ pub fn topo_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, V
                     Some(Mark::Active) => {
                         let from = stack.iter().position(|(n, _)| *n == next).unwrap_or(0);
                         // Each entry reads the next: `a → b` means a reads b.
-                        let mut cycle: Vec<String> =
-                            stack[from..].iter().map(|(n, _)| n.to_string()).collect();
+                        let mut cycle: Vec<String> = stack[from..].iter().map(|(n, _)| n.to_string()).collect();
                         cycle.push(next.to_string());
                         return Err(cycle);
                     }

@@ -38,11 +38,7 @@ impl Source {
 
     /// A diagnostic at a 1-based line and column of this source.
     pub fn at_line_col(&self, line: usize, col: usize, message: impl Into<String>) -> Diagnostic {
-        let snippet = self
-            .text
-            .lines()
-            .nth(line.saturating_sub(1))
-            .map(str::to_string);
+        let snippet = self.text.lines().nth(line.saturating_sub(1)).map(str::to_string);
         Diagnostic {
             file: self.name.clone(),
             line,
@@ -94,11 +90,7 @@ impl Diagnostic {
 
 impl fmt::Display for Diagnostic {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}:{}:{}: error: {}",
-            self.file, self.line, self.col, self.message
-        )?;
+        write!(f, "{}:{}:{}: error: {}", self.file, self.line, self.col, self.message)?;
         if let Some(src) = &self.snippet {
             let gutter = self.line.to_string().len();
             write!(
@@ -136,10 +128,7 @@ impl fmt::Display for Diagnostics {
 }
 
 /// The closest candidate within a small edit distance, for "did you mean" hints.
-pub fn did_you_mean<'a>(
-    word: &str,
-    candidates: impl IntoIterator<Item = &'a str>,
-) -> Option<&'a str> {
+pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str>) -> Option<&'a str> {
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))

@@ -19,11 +19,7 @@ pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
     let job = match &ds.job {
         Job::Sql { text, .. } => json!({ "kind": "sql", "sql": sqlcheck::canonical(text) }),
         Job::Command { argv, env } => json!({ "kind": "command", "argv": argv, "env": env }),
-        Job::Ingest {
-            path,
-            format,
-            schema,
-        } => json!({
+        Job::Ingest { path, format, schema } => json!({
             "kind": "ingest", "path": path, "format": format,
             "schema": schema.as_ref().map(|s| s.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),
         }),

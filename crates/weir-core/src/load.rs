@@ -60,9 +60,7 @@ pub fn load_project(toml_text: &str, read: ReadFile<'_>) -> Result<Project, Diag
         Err(e) => {
             let at = e.span().map_or(0, |s| s.start);
             let msg = e.message().trim().to_string();
-            return Err(Diagnostics(vec![
-                cx.src.at(at, format!("invalid TOML: {msg}")),
-            ]));
+            return Err(Diagnostics(vec![cx.src.at(at, format!("invalid TOML: {msg}"))]));
         }
     };
     cx.check_keys(&root, ROOT_KEYS, "the top level");
@@ -97,11 +95,7 @@ impl Cx {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("allowed keys here: {}", allowed.join(", ")),
                 };
-                self.err(
-                    &key.span(),
-                    format!("unknown key `{k}` in {place}"),
-                    Some(hint),
-                );
+                self.err(&key.span(), format!("unknown key `{k}` in {place}"), Some(hint));
             }
         }
     }
@@ -215,9 +209,7 @@ impl Cx {
                 }
             }
         }
-        lakes
-            .entry("default".to_string())
-            .or_insert_with(|| "lake".to_string());
+        lakes.entry("default".to_string()).or_insert_with(|| "lake".to_string());
         let mut catalog_url = "sqlite://.weir/catalog.db".to_string();
         if let Some(v) = get(root, "catalog")
             && let Some(t) = self.table(v, "[catalog]")
@@ -231,10 +223,7 @@ impl Cx {
                     self.err(
                         &uv.span(),
                         "unsupported catalog url",
-                        Some(
-                            "use sqlite://PATH (the default) or postgres://user@host:port/db"
-                                .into(),
-                        ),
+                        Some("use sqlite://PATH (the default) or postgres://user@host:port/db".into()),
                     );
                 }
                 catalog_url = u;
@@ -261,9 +250,7 @@ impl Cx {
                 let Some(dt) = self.table(dv, &format!("dataset `{dname}`")) else {
                     continue;
                 };
-                if let Some(ds) =
-                    self.dataset(&dname, dt, dv.span(), start, &lakes, read, &mut input_refs)
-                {
+                if let Some(ds) = self.dataset(&dname, dt, dv.span(), start, &lakes, read, &mut input_refs) {
                     if let Some(iv) = get(dt, "inputs") {
                         input_spans.insert(dname.clone(), iv.span());
                     }
@@ -297,7 +284,14 @@ impl Cx {
             Err(cycle) => {
                 let first = cycle.first().cloned().unwrap_or_default();
                 let span = input_spans.get(&first).cloned().unwrap_or(0..0);
-                self.err(&span, format!("the inputs form a cycle: {}", cycle.join(" → ")), Some("a dataset cannot depend on itself, directly or through others; remove one of these inputs".into()));
+                self.err(
+                    &span,
+                    format!("the inputs form a cycle: {}", cycle.join(" → ")),
+                    Some(
+                        "a dataset cannot depend on itself, directly or through others; remove one of these inputs"
+                            .into(),
+                    ),
+                );
                 return None;
             }
         };
@@ -412,10 +406,7 @@ impl Cx {
             let msg = if kinds.is_empty() {
                 format!("dataset `{name}` has no job")
             } else {
-                format!(
-                    "dataset `{name}` has more than one job ({})",
-                    kinds.join(", ")
-                )
+                format!("dataset `{name}` has more than one job ({})", kinds.join(", "))
             };
             self.err(
                 &span,
@@ -466,12 +457,7 @@ impl Cx {
                         return None;
                     }
                     match read(&text) {
-                        Ok(body) => (
-                            body.clone(),
-                            Some(text.clone()),
-                            Source::new(text.clone(), body),
-                            None,
-                        ),
+                        Ok(body) => (body.clone(), Some(text.clone()), Source::new(text.clone(), body), None),
                         Err(e) => {
                             self.err(
                                 &v.span(),
@@ -485,8 +471,7 @@ impl Cx {
                     let (line, col) = self.src.line_col(v.span().start);
                     (text.clone(), None, self.src.clone(), Some((line, col)))
                 };
-                let tables: BTreeSet<String> =
-                    inputs.iter().map(|i: &Input| i.table.clone()).collect();
+                let tables: BTreeSet<String> = inputs.iter().map(|i: &Input| i.table.clone()).collect();
                 if let Err(d) = sqlcheck::check(&sql, &tables, &sql_src, base) {
                     self.diags.push(d);
                 }
@@ -537,16 +522,9 @@ impl Cx {
             _ => {
                 let v = get(t, "ingest")?;
                 if !inputs.is_empty() {
-                    self.err(
-                        &span,
-                        format!("ingest dataset `{name}` cannot have inputs"),
-                        None,
-                    );
+                    self.err(&span, format!("ingest dataset `{name}` cannot have inputs"), None);
                 }
-                (
-                    self.ingest(v, granularity)?,
-                    format.unwrap_or(Format::Files),
-                )
+                (self.ingest(v, granularity)?, format.unwrap_or(Format::Files))
             }
         };
         let format = match &job {
@@ -590,10 +568,7 @@ impl Cx {
                 self.err(
                     &k.span(),
                     format!("counter name `{name}` is not valid"),
-                    Some(
-                        "use lowercase letters, digits, `_` and `.`, e.g. \"dropped.no_user\""
-                            .into(),
-                    ),
+                    Some("use lowercase letters, digits, `_` and `.`, e.g. \"dropped.no_user\"".into()),
                 );
                 continue;
             }
@@ -610,12 +585,7 @@ impl Cx {
         out
     }
 
-    fn inputs(
-        &mut self,
-        consumer: &str,
-        v: &Val<'_>,
-        refs: &mut Vec<(String, String, Range<usize>)>,
-    ) -> Vec<Input> {
+    fn inputs(&mut self, consumer: &str, v: &Val<'_>, refs: &mut Vec<(String, String, Range<usize>)>) -> Vec<Input> {
         let mut out = Vec::new();
         match v.get_ref() {
             DeValue::Array(items) => {
@@ -638,10 +608,7 @@ impl Cx {
                         self.err(
                             &k.span(),
                             format!("input name `{table}` is not an identifier"),
-                            Some(
-                                "it becomes a SQL table name: use lowercase letters, digits and _"
-                                    .into(),
-                            ),
+                            Some("it becomes a SQL table name: use lowercase letters, digits and _".into()),
                         );
                         continue;
                     }
@@ -661,9 +628,7 @@ impl Cx {
                                 self.err(
                                     &iv.span(),
                                     format!("input `{table}` has no `dataset`"),
-                                    Some(format!(
-                                        "e.g. {table} = {{ dataset = \"plays\", window = \"7d\" }}"
-                                    )),
+                                    Some(format!("e.g. {table} = {{ dataset = \"plays\", window = \"7d\" }}")),
                                 );
                                 continue;
                             };
@@ -716,7 +681,11 @@ impl Cx {
         let t = self.table(v, "ingest")?;
         self.check_keys(t, INGEST_KEYS, "ingest");
         let Some(pv) = get(t, "path") else {
-            self.err(&v.span(), "ingest has no `path`", Some("e.g. ingest = { path = \"landing/plays/{date}/{hour}.jsonl\", format = \"jsonl\" }".into()));
+            self.err(
+                &v.span(),
+                "ingest has no `path`",
+                Some("e.g. ingest = { path = \"landing/plays/{date}/{hour}.jsonl\", format = \"jsonl\" }".into()),
+            );
             return None;
         };
         let path = self.string(pv, "ingest path")?;
@@ -761,33 +730,28 @@ impl Cx {
             }
             None => None,
         };
-        Some(Job::Ingest {
-            path,
-            format,
-            schema,
-        })
+        Some(Job::Ingest { path, format, schema })
     }
 
-    fn check_mappings(
-        &mut self,
-        datasets: &BTreeMap<String, Dataset>,
-        spans: &BTreeMap<String, Range<usize>>,
-    ) {
+    fn check_mappings(&mut self, datasets: &BTreeMap<String, Dataset>, spans: &BTreeMap<String, Range<usize>>) {
         for ds in datasets.values() {
             for input in &ds.inputs {
                 let Some(up) = datasets.get(&input.dataset) else {
                     continue;
                 };
                 let span = spans.get(&ds.name).cloned().unwrap_or(0..0);
-                if ds.granularity == Granularity::Snapshot
-                    && up.granularity != Granularity::Snapshot
-                {
+                if ds.granularity == Granularity::Snapshot && up.granularity != Granularity::Snapshot {
                     self.err(&span, format!("impossible mapping: snapshot dataset `{}` cannot read partitioned `{}` (a snapshot has no time slot to map)", ds.name, up.name), Some(format!("give `{}` a partition scheme, or read a snapshot instead", ds.name)));
                 }
-                if up.granularity == Granularity::Snapshot
-                    && (input.window.is_some() || !input.offset.is_zero())
-                {
-                    self.err(&span, format!("impossible mapping: `{}` is a snapshot, so `window` and `offset` cannot apply to it", up.name), Some("remove window/offset from this input".into()));
+                if up.granularity == Granularity::Snapshot && (input.window.is_some() || !input.offset.is_zero()) {
+                    self.err(
+                        &span,
+                        format!(
+                            "impossible mapping: `{}` is a snapshot, so `window` and `offset` cannot apply to it",
+                            up.name
+                        ),
+                        Some("remove window/offset from this input".into()),
+                    );
                 }
             }
         }
@@ -836,12 +800,9 @@ fn looks_like_file(sql: &str) -> bool {
 pub fn safe_relative(p: &str) -> bool {
     let path = std::path::Path::new(p);
     !path.is_absolute()
-        && path.components().all(|c| {
-            matches!(
-                c,
-                std::path::Component::Normal(_) | std::path::Component::CurDir
-            )
-        })
+        && path
+            .components()
+            .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
 /// Checks an ingest path template against the dataset's partition scheme.
@@ -880,9 +841,7 @@ pub fn check_path_template(path: &str, g: Granularity) -> Result<(), (String, St
                 format!(
                     "impossible mapping: the ingest path does not mention {{{n}}}, so it cannot tell {g} partitions apart"
                 ),
-                format!(
-                    "add {{{n}}} to the path, e.g. \"landing/x/{{date}}/{{hour}}.jsonl\" for hourly partitions"
-                ),
+                format!("add {{{n}}} to the path, e.g. \"landing/x/{{date}}/{{hour}}.jsonl\" for hourly partitions"),
             ));
         }
     }

@@ -125,9 +125,7 @@ mod tests {
         assert_eq!(r.1 - r.0, 24);
         assert_eq!(keys(Granularity::Hour, r)[0], "hour=2026-01-03T00");
         let daily_up = ds("up", Granularity::Day, "2026-01-01");
-        let h = Granularity::Hour
-            .parse_partition("2026-01-03T07")
-            .expect("p");
+        let h = Granularity::Hour.parse_partition("2026-01-03T07").expect("p");
         let r = input_range(&hour, &input(None, "0d"), &daily_up, h);
         assert_eq!(keys(Granularity::Day, r), vec!["date=2026-01-03"]);
     }
@@ -154,10 +152,7 @@ mod tests {
         let up = ds("up", Granularity::Day, "2026-01-01");
         let p = Granularity::Day.parse_partition("2026-01-05").expect("p");
         assert_eq!(
-            keys(
-                Granularity::Day,
-                input_range(&out, &input(None, "-1d"), &up, p)
-            ),
+            keys(Granularity::Day, input_range(&out, &input(None, "-1d"), &up, p)),
             vec!["date=2026-01-04"]
         );
         // Before the input's start: nothing to read.
@@ -171,16 +166,12 @@ mod tests {
         let mut d = ds("d", Granularity::Hour, "2026-01-01");
         let now = parse_instant("2026-01-01T05:30:00Z").expect("now");
         assert_eq!(
-            keys(Granularity::Hour, due_range(&d, now))
-                .last()
-                .map(String::as_str),
+            keys(Granularity::Hour, due_range(&d, now)).last().map(String::as_str),
             Some("hour=2026-01-01T04")
         );
         d.delay = Span::parse("2h").expect("span");
         assert_eq!(
-            keys(Granularity::Hour, due_range(&d, now))
-                .last()
-                .map(String::as_str),
+            keys(Granularity::Hour, due_range(&d, now)).last().map(String::as_str),
             Some("hour=2026-01-01T02")
         );
         d.end = parse_instant("2026-01-01T02:00:00Z");
@@ -198,10 +189,7 @@ mod tests {
         let mut up_m = m.clone();
         up_m.name = "up".into();
         assert_eq!(
-            keys(
-                Granularity::Month,
-                input_range(&d, &input(None, "0d"), &up_m, day)
-            ),
+            keys(Granularity::Month, input_range(&d, &input(None, "0d"), &up_m, day)),
             vec!["month=2026-03"]
         );
     }

@@ -38,14 +38,11 @@ impl Granularity {
             "month" | "monthly" => Ok(Self::Month),
             "none" | "snapshot" => Ok(Self::Snapshot),
             _ => {
-                let n = s
-                    .strip_suffix('m')
-                    .and_then(|n| n.parse::<u32>().ok())
-                    .ok_or_else(|| {
-                        PartitionError(format!(
-                            "unknown partition scheme `{s}`: use `15m` (minutes), `hour`, `day`, `month` or `none`"
-                        ))
-                    })?;
+                let n = s.strip_suffix('m').and_then(|n| n.parse::<u32>().ok()).ok_or_else(|| {
+                    PartitionError(format!(
+                        "unknown partition scheme `{s}`: use `15m` (minutes), `hour`, `day`, `month` or `none`"
+                    ))
+                })?;
                 if n == 0 || 1440 % n != 0 {
                     return Err(PartitionError(format!(
                         "`{s}`: a minute partition must divide a day evenly (1, 5, 10, 15, 30, 60, … minutes)"
@@ -161,20 +158,12 @@ impl Granularity {
             }
             None => s,
         };
-        parse_instant(value)
-            .map(|t| self.index_of(t))
-            .ok_or_else(|| {
-                PartitionError(format!(
-                    "cannot read `{s}` as a partition: use e.g. `{}`",
-                    self.format_key(
-                        self.index_of(
-                            Utc.with_ymd_and_hms(2026, 3, 14, 5, 0, 0)
-                                .single()
-                                .unwrap_or_default()
-                        )
-                    )
-                ))
-            })
+        parse_instant(value).map(|t| self.index_of(t)).ok_or_else(|| {
+            PartitionError(format!(
+                "cannot read `{s}` as a partition: use e.g. `{}`",
+                self.format_key(self.index_of(Utc.with_ymd_and_hms(2026, 3, 14, 5, 0, 0).single().unwrap_or_default()))
+            ))
+        })
     }
 }
 
@@ -211,10 +200,7 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
         let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
         let (h, m) = match time.len() {
             2 => (time.parse::<u32>().ok()?, 0),
-            4 => (
-                time[..2].parse::<u32>().ok()?,
-                time[2..].parse::<u32>().ok()?,
-            ),
+            4 => (time[..2].parse::<u32>().ok()?, time[2..].parse::<u32>().ok()?),
             _ => return None,
         };
         return d.and_hms_opt(h, m, 0).map(|t| t.and_utc());
@@ -247,11 +233,7 @@ mod tests {
     fn keys_round_trip() {
         let cases = [
             (Granularity::Day, "2026-03-14T05:00:00Z", "date=2026-03-14"),
-            (
-                Granularity::Hour,
-                "2026-03-14T05:59:59Z",
-                "hour=2026-03-14T05",
-            ),
+            (Granularity::Hour, "2026-03-14T05:59:59Z", "hour=2026-03-14T05"),
             (Granularity::Month, "2026-03-31T23:00:00Z", "month=2026-03"),
             (
                 Granularity::Minutes(15),
@@ -271,11 +253,7 @@ mod tests {
         assert!(Granularity::parse("7m").is_err());
         assert!(Granularity::parse("weekly").is_err());
         assert_eq!(Granularity::parse("60m"), Ok(Granularity::Hour));
-        assert!(
-            Granularity::Day
-                .parse_partition("hour=2026-01-01T00")
-                .is_err()
-        );
+        assert!(Granularity::Day.parse_partition("hour=2026-01-01T00").is_err());
         assert!(Granularity::Day.parse_partition("yesterday").is_err());
     }
 

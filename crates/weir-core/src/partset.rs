@@ -41,8 +41,7 @@ impl PartSet {
     }
 
     pub fn contains(&self, idx: i64) -> bool {
-        self.slot(idx)
-            .is_some_and(|(w, bit)| self.words[w] & bit != 0)
+        self.slot(idx).is_some_and(|(w, bit)| self.words[w] & bit != 0)
     }
 
     fn grow_to_cover(&mut self, idx: i64) {

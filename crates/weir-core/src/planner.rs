@@ -143,8 +143,7 @@ pub fn plan(
         let running = snap.running.get(name).unwrap_or(&empty);
         let failed = snap.failed.get(name).unwrap_or(&empty);
         let landed = snap.landed.get(name).unwrap_or(&empty);
-        let ingest_empty_ok =
-            matches!(ds.job, Job::Ingest { .. }) && ds.missing == MissingPolicy::Empty;
+        let ingest_empty_ok = matches!(ds.job, Job::Ingest { .. }) && ds.missing == MissingPolicy::Empty;
         let mut stats = DatasetPlan {
             dataset: name.clone(),
             lo,
@@ -184,10 +183,7 @@ pub fn plan(
                     }
                     let up_present = snap.present.get(&input.dataset).unwrap_or(&empty);
                     if let Some(m) = up_present.first_missing(a, b) {
-                        let up_failed = snap
-                            .failed
-                            .get(&input.dataset)
-                            .is_some_and(|f| f.contains(m));
+                        let up_failed = snap.failed.get(&input.dataset).is_some_and(|f| f.contains(m));
                         reason = Some(if up_failed {
                             Reason::InputFailed {
                                 dataset: input.dataset.clone(),
@@ -275,8 +271,8 @@ pub fn plan(
                     })
                 })
                 .collect();
-            let seal_empty = matches!(ds.job, Job::Ingest { .. })
-                && !snap.landed.get(name).is_some_and(|l| l.contains(idx));
+            let seal_empty =
+                matches!(ds.job, Job::Ingest { .. }) && !snap.landed.get(name).is_some_and(|l| l.contains(idx));
             Some(Task {
                 dataset: name.clone(),
                 partition: idx,
@@ -291,9 +287,7 @@ pub fn plan(
 fn same_kind(a: &Reason, b: &Reason) -> bool {
     match (a, b) {
         (Reason::WaitingFor { dataset: x, .. }, Reason::WaitingFor { dataset: y, .. })
-        | (Reason::InputFailed { dataset: x, .. }, Reason::InputFailed { dataset: y, .. }) => {
-            x == y
-        }
+        | (Reason::InputFailed { dataset: x, .. }, Reason::InputFailed { dataset: y, .. }) => x == y,
         _ => std::mem::discriminant(a) == std::mem::discriminant(b),
     }
 }
@@ -307,11 +301,7 @@ fn flush(current: &mut Option<Blocked>, out: &mut Vec<Blocked>) {
 /// The desired partition range of every dataset in the selection: targets get
 /// their due range (clipped to `from`/`until`), and their upstream gets what
 /// the targets read.
-pub fn desired_ranges<'a>(
-    project: &'a Project,
-    now: DateTime<Utc>,
-    sel: &Selection,
-) -> HashMap<&'a str, (i64, i64)> {
+pub fn desired_ranges<'a>(project: &'a Project, now: DateTime<Utc>, sel: &Selection) -> HashMap<&'a str, (i64, i64)> {
     let mut ranges: HashMap<&str, (i64, i64)> = HashMap::new();
     let all = sel.datasets.is_empty();
     for name in project.topo_order.iter().rev() {

@@ -21,13 +21,11 @@ impl Span {
             Some(rest) => (true, rest),
             None => (false, t.strip_prefix('+').unwrap_or(t)),
         };
-        let digits_end = body
-            .find(|c: char| !c.is_ascii_digit())
-            .unwrap_or(body.len());
+        let digits_end = body.find(|c: char| !c.is_ascii_digit()).unwrap_or(body.len());
         let (num, unit) = body.split_at(digits_end);
-        let n: i64 = num.parse().map_err(|_| {
-            format!("`{s}` is not a duration: write e.g. `28d`, `-1d`, `2h`, `15m`")
-        })?;
+        let n: i64 = num
+            .parse()
+            .map_err(|_| format!("`{s}` is not a duration: write e.g. `28d`, `-1d`, `2h`, `15m`"))?;
         let n = if neg { -n } else { n };
         let secs = match unit {
             "s" => 1,
@@ -41,9 +39,7 @@ impl Span {
                     .map_err(|_| format!("`{s}` is too large"));
             }
             _ => {
-                return Err(format!(
-                    "`{s}` has an unknown unit `{unit}`: use s, m, h, d, w or mo"
-                ));
+                return Err(format!("`{s}` has an unknown unit `{unit}`: use s, m, h, d, w or mo"));
             }
         };
         n.checked_mul(secs)
@@ -65,13 +61,11 @@ impl Span {
     /// `t + self`, saturating at the representable range.
     pub fn add_to(self, t: DateTime<Utc>) -> DateTime<Utc> {
         match self {
-            Span::Seconds(s) => t
-                .checked_add_signed(TimeDelta::seconds(s))
-                .unwrap_or(if s < 0 {
-                    DateTime::<Utc>::MIN_UTC
-                } else {
-                    DateTime::<Utc>::MAX_UTC
-                }),
+            Span::Seconds(s) => t.checked_add_signed(TimeDelta::seconds(s)).unwrap_or(if s < 0 {
+                DateTime::<Utc>::MIN_UTC
+            } else {
+                DateTime::<Utc>::MAX_UTC
+            }),
             Span::Months(m) if m >= 0 => t
                 .checked_add_months(Months::new(m.unsigned_abs()))
                 .unwrap_or(DateTime::<Utc>::MAX_UTC),

@@ -59,11 +59,7 @@ fn dummy_params() -> SqlParams {
 pub fn canonical(sql: &str) -> String {
     let text = substitute(sql, &dummy_params());
     match Parser::parse_sql(&GenericDialect {}, &text) {
-        Ok(stmts) => stmts
-            .iter()
-            .map(ToString::to_string)
-            .collect::<Vec<_>>()
-            .join(";\n"),
+        Ok(stmts) => stmts.iter().map(ToString::to_string).collect::<Vec<_>>().join(";\n"),
         Err(_) => sql.to_string(),
     }
 }
@@ -105,10 +101,7 @@ pub fn check(
             .at_line_col(
                 l,
                 c,
-                format!(
-                    "a SQL job must be exactly one query, found {} statements",
-                    stmts.len()
-                ),
+                format!("a SQL job must be exactly one query, found {} statements", stmts.len()),
             )
             .with_hint("remove the extra statements; a job is one SELECT"));
     };
@@ -173,8 +166,7 @@ impl Visitor for TableRefs {
                 last.value.to_lowercase()
             };
             let start = last.span.start;
-            self.refs
-                .push((name, start.line as usize, start.column as usize));
+            self.refs.push((name, start.line as usize, start.column as usize));
         }
         ControlFlow::Continue(())
     }
@@ -222,10 +214,7 @@ mod tests {
 
     #[test]
     fn canonical_ignores_whitespace_and_comments() {
-        assert_eq!(
-            canonical("SELECT  a\nFROM t -- note"),
-            canonical("select a from t")
-        );
+        assert_eq!(canonical("SELECT  a\nFROM t -- note"), canonical("select a from t"));
         assert_ne!(canonical("SELECT a FROM t"), canonical("SELECT b FROM t"));
     }
 }

@@ -45,11 +45,7 @@ fn kill_group(pid: Option<u32>) {
 
 #[async_trait]
 impl Executor for CommandExecutor {
-    async fn execute(
-        &self,
-        ctx: &TaskContext,
-        cancel: watch::Receiver<bool>,
-    ) -> Result<ExecOutput, ExecError> {
+    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
         let Job::Command { argv, env } = &ctx.dataset.job else {
             return Err(ExecError::job("not a command job"));
         };
@@ -75,11 +71,7 @@ impl Executor for CommandExecutor {
             .process_group(0)
             .kill_on_drop(true);
         for input in &ctx.inputs {
-            let dirs: Vec<String> = input
-                .instances
-                .iter()
-                .map(|i| i.dir.display().to_string())
-                .collect();
+            let dirs: Vec<String> = input.instances.iter().map(|i| i.dir.display().to_string()).collect();
             cmd.env(
                 format!("WEIR_INPUT_{}", input.table.to_ascii_uppercase()),
                 dirs.join(":"),
@@ -89,18 +81,8 @@ impl Executor for CommandExecutor {
             .spawn()
             .map_err(|e| ExecError::job(format!("cannot start `{program}`: {e}")))?;
         let pid = child.id();
-        let out = tokio::spawn(drain(
-            child
-                .stdout
-                .take()
-                .ok_or_else(|| ExecError::job("no stdout"))?,
-        ));
-        let err = tokio::spawn(drain(
-            child
-                .stderr
-                .take()
-                .ok_or_else(|| ExecError::job("no stderr"))?,
-        ));
+        let out = tokio::spawn(drain(child.stdout.take().ok_or_else(|| ExecError::job("no stdout"))?));
+        let err = tokio::spawn(drain(child.stderr.take().ok_or_else(|| ExecError::job("no stderr"))?));
         let status = tokio::select! {
             s = child.wait() => Some(s?),
             _ = cancelled(cancel) => { kill_group(pid); None }
@@ -145,10 +127,7 @@ impl Executor for CommandExecutor {
     }
 }
 
-async fn collect_log(
-    out: tokio::task::JoinHandle<Vec<u8>>,
-    err: tokio::task::JoinHandle<Vec<u8>>,
-) -> String {
+async fn collect_log(out: tokio::task::JoinHandle<Vec<u8>>, err: tokio::task::JoinHandle<Vec<u8>>) -> String {
     let mut all = out.await.unwrap_or_default();
     let err = err.await.unwrap_or_default();
     if !err.is_empty() {

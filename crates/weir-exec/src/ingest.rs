@@ -15,20 +15,11 @@ pub struct IngestExecutor;
 
 #[async_trait]
 impl Executor for IngestExecutor {
-    async fn execute(
-        &self,
-        ctx: &TaskContext,
-        _cancel: watch::Receiver<bool>,
-    ) -> Result<ExecOutput, ExecError> {
+    async fn execute(&self, ctx: &TaskContext, _cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
         let Job::Ingest { path, format, .. } = &ctx.dataset.job else {
             return Err(ExecError::job("not an ingest job"));
         };
-        let (files, pattern) = landing_files(
-            &ctx.project_dir,
-            path,
-            ctx.dataset.granularity,
-            ctx.partition,
-        );
+        let (files, pattern) = landing_files(&ctx.project_dir, path, ctx.dataset.granularity, ctx.partition);
         if files.is_empty() && !ctx.seal_empty {
             return Err(ExecError::NotLanded { pattern });
         }
@@ -36,11 +27,7 @@ impl Executor for IngestExecutor {
         let (mut bytes, mut rows, mut malformed) = (0i64, 0i64, 0i64);
         let mut used = std::collections::BTreeSet::new();
         for (i, f) in files.iter().enumerate() {
-            let name = f
-                .file_name()
-                .and_then(|n| n.to_str())
-                .unwrap_or("file")
-                .to_string();
+            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_string();
             let name = if used.insert(name.clone()) {
                 name
             } else {

@@ -31,9 +31,7 @@ pub fn declared_schema(cols: &[(String, ColumnType)]) -> SchemaRef {
                     ColumnType::Int64 => DataType::Int64,
                     ColumnType::Float64 => DataType::Float64,
                     ColumnType::Bool => DataType::Boolean,
-                    ColumnType::Timestamp => {
-                        DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into()))
-                    }
+                    ColumnType::Timestamp => DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
                 };
                 Field::new(name, dt, true)
             })
@@ -43,10 +41,7 @@ pub fn declared_schema(cols: &[(String, ColumnType)]) -> SchemaRef {
 
 /// Reads every line of `files`. With `schema`, lines that do not fit it are
 /// malformed; without, the schema is inferred from the well-formed lines.
-pub fn read_files(
-    files: &[impl AsRef<Path>],
-    schema: Option<SchemaRef>,
-) -> std::io::Result<JsonlRead> {
+pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std::io::Result<JsonlRead> {
     let mut values = Vec::new();
     let mut malformed = 0i64;
     for f in files {
@@ -66,10 +61,8 @@ pub fn read_files(
     let schema = match schema {
         Some(s) => s,
         None => {
-            let inferred = infer_json_schema_from_iterator(
-                values.iter().map(Ok::<_, arrow::error::ArrowError>),
-            )
-            .map_err(std::io::Error::other)?;
+            let inferred = infer_json_schema_from_iterator(values.iter().map(Ok::<_, arrow::error::ArrowError>))
+                .map_err(std::io::Error::other)?;
             Arc::new(inferred)
         }
     };
@@ -94,6 +87,7 @@ fn decode(schema: &SchemaRef, values: &[Value]) -> std::io::Result<(Vec<RecordBa
     let builder = || {
         ReaderBuilder::new(schema.clone())
             .with_batch_size(CHUNK)
+            .with_coerce_primitive(true)
             .build_decoder()
             .map_err(std::io::Error::other)
     };
@@ -152,19 +146,20 @@ mod tests {
         let dir = tempfile::tempdir().expect("tempdir");
         let f = dir.path().join("a.jsonl");
         std::fs::write(&f, "{\"a\":1,\"ts\":\"2026-01-01T00:00:00Z\"}\n{\"a\":\ngarbage\n[1,2]\n\n{\"a\":\"x\",\"ts\":\"2026-01-01T00:00:01Z\"}\n{\"ts\":\"nope\"}\n").expect("write");
-        let schema = declared_schema(&[
-            ("a".into(), ColumnType::Int64),
-            ("ts".into(), ColumnType::Timestamp),
-        ]);
+        let schema = declared_schema(&[("a".into(), ColumnType::Int64), ("ts".into(), ColumnType::Timestamp)]);
         let r = read_files(&[&f], Some(schema)).expect("read");
         assert_eq!(
             (r.rows, r.malformed),
             (1, 5),
             "a string for an int and a bad timestamp do not fit"
         );
+        // Inferred: `a` holds both numbers and strings, so it becomes a string column.
         let r = read_files(&[&f], None).expect("read");
-        assert_eq!(r.malformed, 3);
-        assert_eq!(r.rows, 3);
+        assert_eq!((r.rows, r.malformed), (3, 3));
+        assert_eq!(
+            r.schema.field_with_name("a").map(|f| f.data_type().clone()).ok(),
+            Some(DataType::Utf8)
+        );
         assert_eq!(count_lines(&f).expect("count"), (3, 3));
     }
 }

@@ -36,17 +36,11 @@ fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBu
     Ok(out)
 }
 
-async fn register(
-    ctx: &SessionContext,
-    input: &ResolvedInput,
-) -> Result<(i64, Option<i64>), ExecError> {
+async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, Option<i64>), ExecError> {
     let dirs: Vec<PathBuf> = input.instances.iter().map(|i| i.dir.clone()).collect();
     let known_rows = input.instances.iter().map(|i| i.rows).sum::<Option<i64>>();
     let fail = |e: datafusion::error::DataFusionError| {
-        ExecError::job(format!(
-            "cannot read input `{}` ({}): {e}",
-            input.table, input.dataset
-        ))
+        ExecError::job(format!("cannot read input `{}` ({}): {e}", input.table, input.dataset))
     };
     match input.format {
         Format::Parquet => {
@@ -55,19 +49,14 @@ async fn register(
                 .read_parquet(paths, ParquetReadOptions::default())
                 .await
                 .map_err(fail)?;
-            ctx.register_table(input.table.as_str(), df.into_view())
-                .map_err(fail)?;
+            ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
             Ok((known_rows.unwrap_or(0), None))
         }
         Format::Csv => {
             let files = files_with_ext(&dirs, &["csv"])?;
             let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-            let df = ctx
-                .read_csv(paths, CsvReadOptions::new())
-                .await
-                .map_err(fail)?;
-            ctx.register_table(input.table.as_str(), df.into_view())
-                .map_err(fail)?;
+            let df = ctx.read_csv(paths, CsvReadOptions::new()).await.map_err(fail)?;
+            ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
             Ok((known_rows.unwrap_or(0), None))
         }
         Format::Jsonl => {
@@ -122,8 +111,7 @@ async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
             b.num_columns()
         ));
     }
-    let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64)
-        .map_err(|e| e.to_string())?;
+    let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).map_err(|e| e.to_string())?;
     let ints = col
         .as_any()
         .downcast_ref::<arrow::array::Int64Array>()
@@ -133,23 +121,17 @@ async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
 
 #[async_trait]
 impl Executor for SqlExecutor {
-    async fn execute(
-        &self,
-        ctx: &TaskContext,
-        cancel: watch::Receiver<bool>,
-    ) -> Result<ExecOutput, ExecError> {
+    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
         let Job::Sql { text, .. } = &ctx.dataset.job else {
             return Err(ExecError::job("not a SQL job"));
         };
         let work = async {
             let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let session =
-                SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+            let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
             let mut out = ExecOutput::default();
             for input in &ctx.inputs {
                 let (rows, malformed) = register(&session, input).await?;
-                out.counters
-                    .insert(format!("rows_in.{}", input.table), rows);
+                out.counters.insert(format!("rows_in.{}", input.table), rows);
                 if let Some(m) = malformed {
                     out.counters.insert(format!("malformed.{}", input.table), m);
                 }

@@ -31,10 +31,7 @@ pub async fn write_stream(
         Format::Jsonl => {
             let p = dir.join("part-00000.jsonl");
             let f = File::create(&p).map_err(|e| e.to_string())?;
-            (
-                p,
-                Sink::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(f))),
-            )
+            (p, Sink::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(f))))
         }
         _ => {
             let p = dir.join("part-00000.parquet");
@@ -45,8 +42,7 @@ pub async fn write_stream(
             (
                 p,
                 Sink::Parquet(Box::new(
-                    ArrowWriter::try_new(f, schema.clone(), Some(props))
-                        .map_err(|e| e.to_string())?,
+                    ArrowWriter::try_new(f, schema.clone(), Some(props)).map_err(|e| e.to_string())?,
                 )),
             )
         }
@@ -59,11 +55,7 @@ pub async fn write_stream(
     }
     sink.finish()?;
     let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
-    Ok(Written {
-        rows,
-        bytes,
-        schema,
-    })
+    Ok(Written { rows, bytes, schema })
 }
 
 enum Sink {

@@ -32,20 +32,13 @@ const STAGING: &str = "_staging";
 #[derive(Debug, thiserror::Error)]
 pub enum LakeError {
     #[error("lake `{lake}`: unsupported root `{root}`: {hint}")]
-    Unsupported {
-        lake: String,
-        root: String,
-        hint: String,
-    },
+    Unsupported { lake: String, root: String, hint: String },
     #[error("instance {0} is already sealed; sealed instances are never overwritten")]
     AlreadySealed(String),
     #[error("lake storage error: {0}")]
     Store(#[from] object_store::Error),
     #[error("lake I/O error on {path}: {source}")]
-    Io {
-        path: String,
-        source: std::io::Error,
-    },
+    Io { path: String, source: std::io::Error },
     #[error("corrupt manifest {path}: {reason}")]
     BadManifest { path: String, reason: String },
 }
@@ -82,8 +75,7 @@ impl Lake {
             return Err(LakeError::Unsupported {
                 lake: name.to_string(),
                 root: root.split('@').next_back().unwrap_or(root).to_string(),
-                hint: "this build stores lakes on the local filesystem; use a path or file:// URL"
-                    .into(),
+                hint: "this build stores lakes on the local filesystem; use a path or file:// URL".into(),
             });
         } else if Path::new(root).is_absolute() {
             PathBuf::from(root)
@@ -122,11 +114,7 @@ impl Lake {
 
     /// Whether the instance at `prefix` is sealed.
     pub async fn is_sealed(&self, prefix: &str) -> Result<bool> {
-        match self
-            .store
-            .head(&ObjPath::from(format!("{prefix}/{SUCCESS}")))
-            .await
-        {
+        match self.store.head(&ObjPath::from(format!("{prefix}/{SUCCESS}"))).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
             Err(e) => Err(e.into()),
@@ -152,12 +140,7 @@ impl Lake {
     /// Moves everything in run `run_id`'s staging directory to `prefix` and seals
     /// it with `manifest` (whose `files` are filled in here). Refuses to touch a
     /// sealed instance; removes unsealed leftovers of crashed attempts first.
-    pub async fn seal(
-        &self,
-        run_id: &str,
-        prefix: &str,
-        mut manifest: Manifest,
-    ) -> Result<Manifest> {
+    pub async fn seal(&self, run_id: &str, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
         if self.is_sealed(prefix).await? {
             return Err(LakeError::AlreadySealed(prefix.to_string()));
         }
@@ -195,9 +178,7 @@ impl Lake {
                     path: rel.clone(),
                     source: std::io::Error::other(e),
                 })??;
-            self.store
-                .rename(&f, &ObjPath::from(format!("{prefix}/{rel}")))
-                .await?;
+            self.store.rename(&f, &ObjPath::from(format!("{prefix}/{rel}"))).await?;
             manifest.files.push(FileEntry {
                 name: rel,
                 size,

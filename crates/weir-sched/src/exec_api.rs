@@ -89,9 +89,7 @@ impl ExecError {
     /// The captured log, if the job produced one.
     pub fn log(&self) -> &str {
         match self {
-            ExecError::Job { log, .. } | ExecError::Timeout(_, log) | ExecError::Cancelled(log) => {
-                log
-            }
+            ExecError::Job { log, .. } | ExecError::Timeout(_, log) | ExecError::Cancelled(log) => log,
             _ => "",
         }
     }
@@ -101,11 +99,7 @@ impl ExecError {
 #[async_trait]
 pub trait Executor: Send + Sync {
     /// Runs the task. `cancel` turns true when the run must stop now.
-    async fn execute(
-        &self,
-        ctx: &TaskContext,
-        cancel: watch::Receiver<bool>,
-    ) -> Result<ExecOutput, ExecError>;
+    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError>;
 }
 
 /// Keeps the last `max` bytes of a log, on a char boundary.

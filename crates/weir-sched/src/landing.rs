@@ -14,29 +14,18 @@ pub fn expand(template: &str, g: Granularity, idx: i64) -> String {
 }
 
 /// The landed files of one partition (sorted), and the pattern they matched.
-pub fn landing_files(
-    project_dir: &Path,
-    template: &str,
-    g: Granularity,
-    idx: i64,
-) -> (Vec<PathBuf>, String) {
+pub fn landing_files(project_dir: &Path, template: &str, g: Granularity, idx: i64) -> (Vec<PathBuf>, String) {
     let rel = expand(template, g, idx);
     let pattern = if Path::new(&rel).is_absolute() {
         rel
     } else {
         project_dir.join(&rel).display().to_string()
     };
-    let mut files: Vec<PathBuf> = match glob::glob(
-        &glob::Pattern::escape(&pattern)
-            .replace("\\*", "*")
-            .replace("[*]", "*"),
-    ) {
-        Ok(paths) => paths
-            .filter_map(Result::ok)
-            .filter(|p| p.is_file())
-            .collect(),
-        Err(_) => Vec::new(),
-    };
+    let mut files: Vec<PathBuf> =
+        match glob::glob(&glob::Pattern::escape(&pattern).replace("\\*", "*").replace("[*]", "*")) {
+            Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
+            Err(_) => Vec::new(),
+        };
     // Files still being written (`.tmp`, `.part`, hidden) have not landed.
     files.retain(|p| {
         let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");

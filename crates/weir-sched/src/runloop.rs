@@ -125,20 +125,12 @@ pub async fn run(
     Ok(summary)
 }
 
-fn spawn_renewer(
-    ws: Arc<Workspace>,
-    owner: String,
-    lease: Duration,
-) -> tokio::task::JoinHandle<()> {
+fn spawn_renewer(ws: Arc<Workspace>, owner: String, lease: Duration) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         let every = lease / 3;
         loop {
             tokio::time::sleep(every).await;
-            if let Err(e) = ws
-                .catalog
-                .renew(&owner, now_ms(), lease.as_millis() as i64)
-                .await
-            {
+            if let Err(e) = ws.catalog.renew(&owner, now_ms(), lease.as_millis() as i64).await {
                 tracing::warn!("could not renew claims: {e}");
             }
         }
@@ -202,13 +194,7 @@ async fn run_inner(
                 let key = ws.key(&task.dataset, version, task.partition);
                 if !ws
                     .catalog
-                    .claim(
-                        &key,
-                        &run_id,
-                        owner,
-                        now_ms(),
-                        opts.lease.as_millis() as i64,
-                    )
+                    .claim(&key, &run_id, owner, now_ms(), opts.lease.as_millis() as i64)
                     .await?
                 {
                     // Someone else is building it (or just did): look again later.
@@ -264,18 +250,12 @@ async fn run_inner(
                 TaskState::Succeeded => {
                     summary.succeeded += 1;
                     summary.adopted += usize::from(f.adopted);
-                    snap.present
-                        .entry(r.dataset.clone())
-                        .or_default()
-                        .insert(idx);
+                    snap.present.entry(r.dataset.clone()).or_default().insert(idx);
                 }
                 TaskState::Failed => {
                     summary.failed += 1;
                     summary.failures.push(r.clone());
-                    session_failed
-                        .entry(r.dataset.clone())
-                        .or_default()
-                        .insert(idx);
+                    session_failed.entry(r.dataset.clone()).or_default().insert(idx);
                 }
                 TaskState::Cancelled => summary.cancelled += 1,
                 TaskState::Waiting => {
@@ -334,9 +314,7 @@ async fn prepare(
     let output_dir = ws.lake(ds)?.staging_dir(run_id)?;
     let timeout = ds.timeout.map(|t| match t {
         weir_core::Span::Seconds(s) => Duration::from_secs(s.unsigned_abs()),
-        weir_core::Span::Months(m) => {
-            Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400)
-        }
+        weir_core::Span::Months(m) => Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400),
     });
     Ok(TaskContext {
         dataset: ds.clone(),
@@ -358,11 +336,7 @@ async fn prepare(
     })
 }
 
-fn lineage(
-    project: &Project,
-    task: &Task,
-    versions: &BTreeMap<String, Option<u32>>,
-) -> Vec<InstanceKey> {
+fn lineage(project: &Project, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Vec<InstanceKey> {
     let mut out = Vec::new();
     for ti in &task.inputs {
         if project.dataset(&ti.dataset).is_none() {
@@ -414,13 +388,7 @@ async fn build(
         && m.fingerprint == fingerprint
     {
         lake.discard(&ctx.run_id);
-        let rec = instance_record(
-            &ctx,
-            &key,
-            &m,
-            lake.instance_dir(&prefix).display().to_string(),
-            inputs,
-        );
+        let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
         let run = run_record(
             &ctx,
             &key,
@@ -482,26 +450,10 @@ async fn build(
             match lake.seal(&ctx.run_id, &prefix, manifest).await {
                 Ok(m) => {
                     let mut counters = counters;
-                    counters
-                        .entry("bytes_out".into())
-                        .or_insert(m.bytes() as i64);
+                    counters.entry("bytes_out".into()).or_insert(m.bytes() as i64);
                     counters.insert("files_out".into(), m.files.len() as i64);
-                    let rec = instance_record(
-                        &ctx,
-                        &key,
-                        &m,
-                        lake.instance_dir(&prefix).display().to_string(),
-                        inputs,
-                    );
-                    let run = run_record(
-                        &ctx,
-                        &key,
-                        RunState::Succeeded,
-                        started,
-                        None,
-                        log,
-                        counters,
-                    );
+                    let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
+                    let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
                     return Finished {
                         outcome: Some(Outcome {
                             run,
@@ -511,12 +463,7 @@ async fn build(
                         adopted: false,
                     };
                 }
-                Err(e) => (
-                    RunState::Failed,
-                    format!("sealing failed: {e}"),
-                    log,
-                    counters,
-                ),
+                Err(e) => (RunState::Failed, format!("sealing failed: {e}"), log, counters),
             }
         }
         Err(ExecError::NotLanded { pattern }) => {
@@ -527,18 +474,8 @@ async fn build(
                 adopted: false,
             };
         }
-        Err(e @ ExecError::Cancelled(_)) => (
-            RunState::Cancelled,
-            e.to_string(),
-            e.log().to_string(),
-            BTreeMap::new(),
-        ),
-        Err(e) => (
-            RunState::Failed,
-            e.to_string(),
-            e.log().to_string(),
-            BTreeMap::new(),
-        ),
+        Err(e @ ExecError::Cancelled(_)) => (RunState::Cancelled, e.to_string(), e.log().to_string(), BTreeMap::new()),
+        Err(e) => (RunState::Failed, e.to_string(), e.log().to_string(), BTreeMap::new()),
     };
     lake.discard(&ctx.run_id);
     let task_state = if state == RunState::Cancelled {
@@ -546,20 +483,9 @@ async fn build(
     } else {
         TaskState::Failed
     };
-    let run = run_record(
-        &ctx,
-        &key,
-        state,
-        started,
-        Some(error.clone()),
-        log,
-        counters,
-    );
+    let run = run_record(&ctx, &key, state, started, Some(error.clone()), log, counters);
     Finished {
-        outcome: Some(Outcome {
-            run,
-            instance: None,
-        }),
+        outcome: Some(Outcome { run, instance: None }),
         report: report(task_state, Some(error)),
         adopted: false,
     }

@@ -29,11 +29,7 @@ pub struct DatasetStatus {
 }
 
 /// Computes the status of the selected datasets at `now`.
-pub async fn status(
-    ws: &Workspace,
-    sel: &Selection,
-    now: DateTime<Utc>,
-) -> Result<Vec<DatasetStatus>, SchedError> {
+pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Result<Vec<DatasetStatus>, SchedError> {
     let versions = ws.versions(false, now.timestamp_millis()).await?;
     let snap = ws.snapshot(&versions, sel, now, None).await?;
     let p = plan(&ws.project, &snap, now, sel, Order::NewestFirst, Some(0));

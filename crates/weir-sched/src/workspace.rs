@@ -37,11 +37,7 @@ pub struct Workspace {
 
 impl Workspace {
     /// Opens every lake of `project` (creating local roots).
-    pub fn new(
-        dir: PathBuf,
-        project: Project,
-        catalog: Arc<dyn Catalog>,
-    ) -> Result<Self, SchedError> {
+    pub fn new(dir: PathBuf, project: Project, catalog: Arc<dyn Catalog>) -> Result<Self, SchedError> {
         let mut lakes = BTreeMap::new();
         for (name, root) in &project.lakes {
             lakes.insert(name.clone(), Lake::open(name, root, &dir)?);
@@ -57,28 +53,19 @@ impl Workspace {
     }
 
     pub fn dataset(&self, name: &str) -> Result<&Dataset, SchedError> {
-        self.project
-            .dataset(name)
-            .ok_or_else(|| SchedError::UnknownDataset {
-                name: name.to_string(),
-                hint: weir_core::diag::did_you_mean(
-                    name,
-                    self.project.datasets.keys().map(String::as_str),
-                )
-                .map_or_else(
-                    || format!(" (datasets: {})", self.project.topo_order.join(", ")),
-                    |s| format!("; did you mean `{s}`?"),
-                ),
-            })
+        self.project.dataset(name).ok_or_else(|| SchedError::UnknownDataset {
+            name: name.to_string(),
+            hint: weir_core::diag::did_you_mean(name, self.project.datasets.keys().map(String::as_str)).map_or_else(
+                || format!(" (datasets: {})", self.project.topo_order.join(", ")),
+                |s| format!("; did you mean `{s}`?"),
+            ),
+        })
     }
 
     pub fn lake(&self, ds: &Dataset) -> Result<&Lake, SchedError> {
-        self.lakes.get(&ds.lake).ok_or_else(|| {
-            SchedError::Other(format!(
-                "dataset `{}` names unknown lake `{}`",
-                ds.name, ds.lake
-            ))
-        })
+        self.lakes
+            .get(&ds.lake)
+            .ok_or_else(|| SchedError::Other(format!("dataset `{}` names unknown lake `{}`", ds.name, ds.lake)))
     }
 
     /// The lake prefix of an instance.
@@ -88,22 +75,13 @@ impl Workspace {
 
     /// Each dataset's current version number. With `register`, new fingerprints
     /// are recorded (and numbered); without, they map to `None`.
-    pub async fn versions(
-        &self,
-        register: bool,
-        now_ms: i64,
-    ) -> Result<BTreeMap<String, Option<u32>>, SchedError> {
+    pub async fn versions(&self, register: bool, now_ms: i64) -> Result<BTreeMap<String, Option<u32>>, SchedError> {
         let mut out = BTreeMap::new();
         for name in &self.project.topo_order {
             let fp = &self.fingerprints[name];
             let v = if register {
-                let spec =
-                    canonical_spec(&self.project.datasets[name], &self.fingerprints).to_string();
-                Some(
-                    self.catalog
-                        .register_version(name, fp, &spec, now_ms)
-                        .await?,
-                )
+                let spec = canonical_spec(&self.project.datasets[name], &self.fingerprints).to_string();
+                Some(self.catalog.register_version(name, fp, &spec, now_ms).await?)
             } else {
                 self.catalog.version_number(name, fp).await?
             };
@@ -124,16 +102,9 @@ impl Workspace {
         let now_ms = Utc::now().timestamp_millis();
         for (name, v) in versions {
             let Some(v) = *v else { continue };
-            snap.present.insert(
-                name.clone(),
-                self.catalog.present(name, v).await?.into_iter().collect(),
-            );
-            let claimed: PartSet = self
-                .catalog
-                .claimed(name, v, now_ms)
-                .await?
-                .into_iter()
-                .collect();
+            snap.present
+                .insert(name.clone(), self.catalog.present(name, v).await?.into_iter().collect());
+            let claimed: PartSet = self.catalog.claimed(name, v, now_ms).await?.into_iter().collect();
             if !claimed.is_empty() {
                 snap.running.insert(name.clone(), claimed);
             }
@@ -161,10 +132,7 @@ impl Workspace {
                 if present.is_some_and(|p| p.contains(idx)) {
                     continue;
                 }
-                if !landing_files(&self.dir, path, ds.granularity, idx)
-                    .0
-                    .is_empty()
-                {
+                if !landing_files(&self.dir, path, ds.granularity, idx).0.is_empty() {
                     landed.insert(idx);
                 }
             }

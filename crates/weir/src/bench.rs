@@ -52,10 +52,7 @@ pub fn plan(datasets: usize, partitions: usize, iterations: usize, p: Printer) -
     let mut rng = Lcg(7);
     let mut toml = String::from("[project]\nname = \"bench\"\nstart = \"2016-01-01\"\n");
     for i in 0..datasets {
-        let _ = write!(
-            toml,
-            "[datasets.d{i}]\npartition = \"day\"\ncommand = [\"true\"]\n"
-        );
+        let _ = write!(toml, "[datasets.d{i}]\npartition = \"day\"\ncommand = [\"true\"]\n");
         if i >= roots {
             let a = rng.below(i);
             let b = rng.below(i);
@@ -69,8 +66,7 @@ pub fn plan(datasets: usize, partitions: usize, iterations: usize, p: Printer) -
             }
         }
     }
-    let project =
-        load_project(&toml, &|_| Err("no files".into())).map_err(|d| anyhow::anyhow!("{d}"))?;
+    let project = load_project(&toml, &|_| Err("no files".into())).map_err(|d| anyhow::anyhow!("{d}"))?;
     let start = parse_instant("2016-01-01").context("start")?;
     let now = start + TimeDelta::days(partitions as i64);
     let g = weir_core::Granularity::Day;
@@ -192,10 +188,7 @@ pub async fn run(tasks: usize, parallel: usize, p: Printer) -> Result<()> {
             Order::NewestFirst,
             Some(8),
         );
-        anyhow::ensure!(
-            pl.runnable == 0,
-            "a complete project should have nothing to run"
-        );
+        anyhow::ensure!(pl.runnable == 0, "a complete project should have nothing to run");
         replans.push(t.elapsed().as_secs_f64() * 1000.0);
     }
     replans.sort_by(f64::total_cmp);

@@ -56,17 +56,11 @@ pub struct Failed(pub u8);
 fn main() -> ExitCode {
     let cli = Cli::parse();
     tracing_subscriber::fmt()
-        .with_env_filter(
-            tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG")
-                .unwrap_or_else(|_| "warn".into()),
-        )
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()))
         .with_writer(std::io::stderr)
         .init();
     let printer = Printer::new(cli.json);
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("error: cannot start the async runtime: {e}");
@@ -82,18 +76,12 @@ fn main() -> ExitCode {
 fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
     if let Some(Invalid(d)) = e.downcast_ref::<Invalid>() {
         if p.json {
-            p.data(
-                &serde_json::json!({ "valid": false, "errors": d.0 }),
-                String::new,
-            );
+            p.data(&serde_json::json!({ "valid": false, "errors": d.0 }), String::new);
         }
         eprintln!("{d}");
         eprintln!(
             "{}",
-            p.red(&format!(
-                "{} error(s) in the definitions; nothing was run",
-                d.0.len()
-            ))
+            p.red(&format!("{} error(s) in the definitions; nothing was run", d.0.len()))
         );
         return ExitCode::from(2);
     }
@@ -105,9 +93,7 @@ fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
         eprintln!("  hint: {}", u.hint);
         return ExitCode::from(2);
     }
-    if let Some(weir_sched::SchedError::UnknownDataset { .. }) =
-        e.downcast_ref::<weir_sched::SchedError>()
-    {
+    if let Some(weir_sched::SchedError::UnknownDataset { .. }) = e.downcast_ref::<weir_sched::SchedError>() {
         return ExitCode::from(2);
     }
     ExitCode::from(1)
@@ -128,14 +114,11 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             days,
             seed,
             anomaly,
-        } => demo::generate_cmd(project, from.as_deref(), days, seed, anomaly.as_deref(), p)
-            .map(|()| 0),
+        } => demo::generate_cmd(project, from.as_deref(), days, seed, anomaly.as_deref(), p).map(|()| 0),
         Command::Validate => cmd::inspect::validate(project, p).map(|()| 0),
         Command::Plan(a) => cmd::inspect::plan(project, a, p).await.map(|()| 0),
         Command::Run(a) => cmd::run::run(project, a, p).await,
-        Command::Status { datasets } => cmd::inspect::status(project, &datasets, p)
-            .await
-            .map(|()| 0),
+        Command::Status { datasets } => cmd::inspect::status(project, &datasets, p).await.map(|()| 0),
         Command::Show {
             dataset,
             partition,
@@ -143,11 +126,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         } => cmd::inspect::show(project, &dataset, partition.as_deref(), version, p)
             .await
             .map(|()| 0),
-        Command::Runs {
-            dataset,
-            failed,
-            limit,
-        } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
+        Command::Runs { dataset, failed, limit } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
             .await
             .map(|()| 0),
         Command::Logs { run_id } => cmd::inspect::logs(project, &run_id, p).await.map(|()| 0),
@@ -156,8 +135,6 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             partitions,
             iterations,
         }) => bench::plan(datasets, partitions, iterations, p).map(|()| 0),
-        Command::Bench(BenchCmd::Run { tasks, parallel }) => {
-            bench::run(tasks, parallel, p).await.map(|()| 0)
-        }
+        Command::Bench(BenchCmd::Run { tasks, parallel }) => bench::run(tasks, parallel, p).await.map(|()| 0),
     }
 }

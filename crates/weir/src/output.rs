@@ -26,8 +26,7 @@ impl Printer {
     pub fn data<T: Serialize>(&self, value: &T, text: impl FnOnce() -> String) {
         let mut out = std::io::stdout().lock();
         let s = if self.json {
-            serde_json::to_string_pretty(value)
-                .unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
+            serde_json::to_string_pretty(value).unwrap_or_else(|e| format!("{{\"error\": \"{e}\"}}"))
         } else {
             text()
         };

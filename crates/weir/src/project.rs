@@ -31,10 +31,7 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf> {
         }
     }
     Err(UserError::new(
-        format!(
-            "no {PROJECT_FILE} here or in any parent of {}",
-            cwd.display()
-        ),
+        format!("no {PROJECT_FILE} here or in any parent of {}", cwd.display()),
         "cd into a project, pass --project DIR, or run `weir demo` to make one",
     )
     .into())
@@ -57,11 +54,8 @@ pub fn load(dir: &Path) -> Result<Project> {
 pub async fn open(dir: &Path) -> Result<Arc<Workspace>> {
     let project = load(dir)?;
     let url = catalog_url(dir, &project.catalog_url)?;
-    let catalog = weir_catalog::open(&url)
-        .await
-        .context("cannot open the catalog")?;
-    let ws = Workspace::new(dir.to_path_buf(), project, Arc::from(catalog))
-        .context("cannot open the lakes")?;
+    let catalog = weir_catalog::open(&url).await.context("cannot open the catalog")?;
+    let ws = Workspace::new(dir.to_path_buf(), project, Arc::from(catalog)).context("cannot open the lakes")?;
     Ok(Arc::new(ws))
 }
 
@@ -76,8 +70,7 @@ fn catalog_url(dir: &Path, url: &str) -> Result<String> {
             dir.join(path)
         };
         if let Some(parent) = p.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
         return Ok(format!("sqlite://{}", p.display()));
     }
@@ -100,20 +93,13 @@ pub fn now() -> Result<DateTime<Utc>> {
 
 /// Reads `--from`/`--to` (inclusive) into a selection. A date as `--to` covers
 /// the whole day; a month, the whole month; an hour, the whole hour.
-pub fn selection(
-    datasets: &[String],
-    from: Option<&str>,
-    to: Option<&str>,
-    project: &Project,
-) -> Result<Selection> {
+pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, project: &Project) -> Result<Selection> {
     for d in datasets {
         if project.dataset(d).is_none() {
-            let hint =
-                weir_core::diag::did_you_mean(d, project.datasets.keys().map(String::as_str))
-                    .map_or_else(
-                        || format!("datasets: {}", project.topo_order.join(", ")),
-                        |s| format!("did you mean `{s}`?"),
-                    );
+            let hint = weir_core::diag::did_you_mean(d, project.datasets.keys().map(String::as_str)).map_or_else(
+                || format!("datasets: {}", project.topo_order.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
             return Err(UserError::new(format!("unknown dataset `{d}`"), hint).into());
         }
     }

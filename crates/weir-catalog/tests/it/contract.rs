@@ -3,9 +3,7 @@
 //! of them (see `sqlite.rs`; a PostgreSQL implementation runs the same list).
 
 use std::collections::BTreeMap;
-use weir_catalog::{
-    Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, RunFilter, RunRecord, RunState,
-};
+use weir_catalog::{Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, RunFilter, RunRecord, RunState};
 
 pub fn key(ds: &str, v: u32, p: i64) -> InstanceKey {
     InstanceKey {
@@ -22,11 +20,7 @@ fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i
         run: RunRecord {
             run_id: run.into(),
             key: k.clone(),
-            state: if ok {
-                RunState::Succeeded
-            } else {
-                RunState::Failed
-            },
+            state: if ok { RunState::Succeeded } else { RunState::Failed },
             started_at_ms: at - 5,
             ended_at_ms: at,
             error: (!ok).then(|| "boom".to_string()),
@@ -50,16 +44,8 @@ fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i
 pub async fn versions_are_numbered_once(c: &dyn Catalog) {
     assert_eq!(c.register_version("a", "f1", "{}", 1).await.expect("v1"), 1);
     assert_eq!(c.register_version("a", "f2", "{}", 2).await.expect("v2"), 2);
-    assert_eq!(
-        c.register_version("a", "f1", "{}", 3).await.expect("again"),
-        1
-    );
-    assert_eq!(
-        c.register_version("b", "f1", "{}", 4)
-            .await
-            .expect("other dataset"),
-        1
-    );
+    assert_eq!(c.register_version("a", "f1", "{}", 3).await.expect("again"), 1);
+    assert_eq!(c.register_version("b", "f1", "{}", 4).await.expect("other dataset"), 1);
     assert_eq!(c.version_number("a", "f2").await.expect("lookup"), Some(2));
     assert_eq!(c.version_number("a", "nope").await.expect("lookup"), None);
     let vs = c.versions("a").await.expect("list");
@@ -74,21 +60,13 @@ pub async fn versions_are_numbered_once(c: &dyn Catalog) {
 pub async fn instances_exist_once_committed_and_are_never_overwritten(c: &dyn Catalog) {
     let k = key("a", 1, 10);
     assert_eq!(c.instance(&k).await.expect("get"), None);
-    c.commit(&[outcome(&k, "r1", true, vec![], 100)])
-        .await
-        .expect("commit");
+    c.commit(&[outcome(&k, "r1", true, vec![], 100)]).await.expect("commit");
     let got = c.instance(&k).await.expect("get").expect("exists");
     assert_eq!((got.run_id.as_str(), got.rows), ("r1", Some(42)));
     assert_eq!(c.present("a", 1).await.expect("present"), vec![10]);
     let again = c.commit(&[outcome(&k, "r2", true, vec![], 200)]).await;
-    assert!(
-        matches!(again, Err(CatalogError::InstanceExists(_))),
-        "{again:?}"
-    );
-    assert_eq!(
-        c.instance(&k).await.expect("get").expect("exists").run_id,
-        "r1"
-    );
+    assert!(matches!(again, Err(CatalogError::InstanceExists(_))), "{again:?}");
+    assert_eq!(c.instance(&k).await.expect("get").expect("exists").run_id, "r1");
     assert_eq!(
         c.run("r2").await.expect("run"),
         None,
@@ -122,11 +100,7 @@ pub async fn batches_are_atomic(c: &dyn Catalog) {
     assert_eq!(c.failed("a", 1).await.expect("failed"), vec![3]);
     let run = c.run("r4").await.expect("get").expect("exists");
     assert_eq!(
-        (
-            run.state,
-            run.error.as_deref(),
-            run.counters.get("rows_out")
-        ),
+        (run.state, run.error.as_deref(), run.counters.get("rows_out")),
         (RunState::Failed, Some("boom"), Some(&42))
     );
 }
@@ -139,10 +113,7 @@ pub async fn one_claim_per_instance(c: &dyn Catalog) {
         "the lease holds"
     );
     assert_eq!(c.claimed("a", 1, 1050).await.expect("claimed"), vec![5]);
-    assert_eq!(
-        c.live_runs(1050).await.expect("live"),
-        vec!["r1".to_string()]
-    );
+    assert_eq!(c.live_runs(1050).await.expect("live"), vec!["r1".to_string()]);
     c.renew("w1", 1090, 100).await.expect("renew");
     assert!(
         !c.claim(&k, "r2", "w2", 1150, 100).await.expect("claim"),
@@ -163,16 +134,10 @@ pub async fn one_claim_per_instance(c: &dyn Catalog) {
         !c.claim(&k, "r3", "w3", 5000, 100).await.expect("claim"),
         "no claim on an existing instance"
     );
-    assert!(
-        c.claim(&key("a", 1, 6), "r4", "w3", 5000, 100)
-            .await
-            .expect("claim")
-    );
+    assert!(c.claim(&key("a", 1, 6), "r4", "w3", 5000, 100).await.expect("claim"));
     c.unclaim("r4").await.expect("unclaim");
     assert!(
-        c.claim(&key("a", 1, 6), "r5", "w3", 5001, 100)
-            .await
-            .expect("claim"),
+        c.claim(&key("a", 1, 6), "r5", "w3", 5001, 100).await.expect("claim"),
         "an unclaimed instance can be claimed again"
     );
     c.release("w3").await.expect("release");
@@ -190,28 +155,16 @@ pub async fn lineage_is_exact(c: &dyn Catalog) {
     c.commit(&[outcome(&day, "d", true, raw.clone(), 20)])
         .await
         .expect("day");
-    assert_eq!(
-        c.instance(&day).await.expect("get").expect("exists").inputs,
-        raw
-    );
+    assert_eq!(c.instance(&day).await.expect("get").expect("exists").inputs, raw);
     assert_eq!(c.consumers(&raw[1]).await.expect("consumers"), vec![day]);
-    assert!(
-        c.consumers(&key("raw", 1, 9))
-            .await
-            .expect("consumers")
-            .is_empty()
-    );
+    assert!(c.consumers(&key("raw", 1, 9)).await.expect("consumers").is_empty());
 }
 
 pub async fn failures_clear_when_the_instance_is_built(c: &dyn Catalog) {
     let k = key("a", 1, 7);
-    c.commit(&[outcome(&k, "f1", false, vec![], 10)])
-        .await
-        .expect("fail");
+    c.commit(&[outcome(&k, "f1", false, vec![], 10)]).await.expect("fail");
     assert_eq!(c.failed("a", 1).await.expect("failed"), vec![7]);
-    c.commit(&[outcome(&k, "ok", true, vec![], 20)])
-        .await
-        .expect("ok");
+    c.commit(&[outcome(&k, "ok", true, vec![], 20)]).await.expect("ok");
     assert!(c.failed("a", 1).await.expect("failed").is_empty());
     let runs = c
         .runs(&RunFilter {

@@ -51,9 +51,7 @@ async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
     let a = SqliteCatalog::open(&url).await.expect("open");
-    a.register_version("x", "f", "{}", 1)
-        .await
-        .expect("register");
+    a.register_version("x", "f", "{}", 1).await.expect("register");
     let b = SqliteCatalog::open(&url).await.expect("reopen");
     assert_eq!(b.version_number("x", "f").await.expect("lookup"), Some(1));
     assert!(

@@ -50,10 +50,7 @@ fn loads_the_documented_format() {
     assert_eq!(p.datasets["raw_plays"].lake, "sensitive");
     assert_eq!(p.datasets["plays"].inputs[0].table, "raw");
     assert_eq!(p.datasets["model"].inputs[0].table, "top");
-    assert_eq!(
-        p.datasets["top"].inputs[0].window,
-        Some(Span::Seconds(28 * 86_400))
-    );
+    assert_eq!(p.datasets["top"].inputs[0].window, Some(Span::Seconds(28 * 86_400)));
     assert_eq!(p.lakes["default"], "lake");
 }
 
@@ -73,10 +70,7 @@ fn unknown_key_is_located_with_a_suggestion() {
 
 #[test]
 fn unknown_dataset_is_located() {
-    let text = GOOD.replace(
-        "inputs = { raw = \"raw_plays\" }",
-        "inputs = { raw = \"raw_plyas\" }",
-    );
+    let text = GOOD.replace("inputs = { raw = \"raw_plays\" }", "inputs = { raw = \"raw_plyas\" }");
     let d = &errors(&text)[0];
     assert_eq!((d.line, d.col), (16, 18), "{d}");
     assert!(d.message.contains("unknown dataset `raw_plyas`"));
@@ -104,15 +98,8 @@ fn sql_errors_point_into_the_sql_file() {
             _ => Err("missing".into()),
         }
     };
-    let d = load_project(GOOD, &bad)
-        .expect_err("unknown table")
-        .0
-        .remove(0);
-    assert_eq!(
-        (d.file.as_str(), d.line, d.col),
-        ("sql/plays.sql", 2, 15),
-        "{d}"
-    );
+    let d = load_project(GOOD, &bad).expect_err("unknown table").0.remove(0);
+    assert_eq!((d.file.as_str(), d.line, d.col), ("sql/plays.sql", 2, 15), "{d}");
 }
 
 #[test]
@@ -142,10 +129,7 @@ fn impossible_mappings_and_bad_values_are_reported() {
     let text = GOOD.replace("sql = \"sql/plays.sql\"", "sql = \"../../etc/passwd.sql\"");
     assert!(errors(&text)[0].message.contains("outside the project"));
     let text = GOOD.replace("lake = \"sensitive\"", "lake = \"sensitiv\"");
-    assert_eq!(
-        errors(&text)[0].hint.as_deref(),
-        Some("did you mean `sensitive`?")
-    );
+    assert_eq!(errors(&text)[0].hint.as_deref(), Some("did you mean `sensitive`?"));
 }
 
 #[test]
@@ -169,9 +153,7 @@ fn fingerprints_change_downstream_only() {
     let a = load_project(GOOD, &files).expect("valid");
     let b_files = |path: &str| -> Result<String, String> {
         match path {
-            "sql/plays.sql" => {
-                Ok("SELECT * FROM raw WHERE ts < {{ partition_end }} AND 1 = 1".into())
-            }
+            "sql/plays.sql" => Ok("SELECT * FROM raw WHERE ts < {{ partition_end }} AND 1 = 1".into()),
             _ => Err("no".into()),
         }
     };

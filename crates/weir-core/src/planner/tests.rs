@@ -37,24 +37,13 @@ fn ingest_waits_for_landing_and_runs_newest_first() {
     let p = project();
     let mut snap = Snapshot::default();
     snap.landed.insert("raw".into(), hours("2026-01-01", 30));
-    let plan = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::NewestFirst,
-        None,
-    );
+    let plan = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
     assert_eq!(plan.runnable, 30);
     assert_eq!(
         Granularity::Hour.format_key(plan.tasks[0].partition),
         "hour=2026-01-02T05"
     );
-    let raw = &plan
-        .datasets
-        .iter()
-        .find(|d| d.dataset == "raw")
-        .expect("raw");
+    let raw = &plan.datasets.iter().find(|d| d.dataset == "raw").expect("raw");
     assert_eq!((raw.desired, raw.runnable, raw.waiting), (72, 30, 42));
     let b = plan
         .blocked
@@ -65,9 +54,7 @@ fn ingest_waits_for_landing_and_runs_newest_first() {
         b.reason,
         Reason::WaitingFor {
             dataset: "raw".into(),
-            partition: Granularity::Hour
-                .parse_partition("2026-01-01T00")
-                .expect("p")
+            partition: Granularity::Hour.parse_partition("2026-01-01T00").expect("p")
         }
     );
     assert_eq!(b.count, 3);
@@ -78,14 +65,7 @@ fn downstream_runs_when_inputs_are_complete_and_windows_clip() {
     let p = project();
     let mut snap = Snapshot::default();
     snap.present.insert("raw".into(), hours("2026-01-01", 48));
-    let plan1 = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::OldestFirst,
-        None,
-    );
+    let plan1 = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
     let daily: Vec<String> = plan1
         .tasks
         .iter()
@@ -93,32 +73,14 @@ fn downstream_runs_when_inputs_are_complete_and_windows_clip() {
         .map(|t| Granularity::Day.format_key(t.partition))
         .collect();
     assert_eq!(daily, vec!["date=2026-01-01", "date=2026-01-02"]);
-    assert_eq!(
-        plan1.tasks[0].inputs[0].hi - plan1.tasks[0].inputs[0].lo,
-        24
-    );
+    assert_eq!(plan1.tasks[0].inputs[0].hi - plan1.tasks[0].inputs[0].lo, 24);
     // weekly on day 2 reads days 1..2 (clipped to daily's start).
     let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
-    snap.present
-        .insert("daily".into(), [d1, d1 + 1].into_iter().collect());
-    let plan2 = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::OldestFirst,
-        None,
-    );
-    let weekly: Vec<&Task> = plan2
-        .tasks
-        .iter()
-        .filter(|t| t.dataset == "weekly")
-        .collect();
+    snap.present.insert("daily".into(), [d1, d1 + 1].into_iter().collect());
+    let plan2 = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+    let weekly: Vec<&Task> = plan2.tasks.iter().filter(|t| t.dataset == "weekly").collect();
     assert_eq!(weekly.len(), 2);
-    assert_eq!(
-        (weekly[1].inputs[0].lo, weekly[1].inputs[0].hi),
-        (d1, d1 + 2)
-    );
+    assert_eq!((weekly[1].inputs[0].lo, weekly[1].inputs[0].hi), (d1, d1 + 2));
 }
 
 #[test]
@@ -128,24 +90,11 @@ fn running_and_failed_instances_are_not_dispatched() {
     let landed = hours("2026-01-01", 3);
     snap.landed.insert("raw".into(), landed.clone());
     let first = landed.iter().next().expect("one");
-    snap.running
-        .insert("raw".into(), [first].into_iter().collect());
-    snap.failed
-        .insert("raw".into(), [first + 1].into_iter().collect());
-    let plan = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::NewestFirst,
-        Some(10),
-    );
+    snap.running.insert("raw".into(), [first].into_iter().collect());
+    snap.failed.insert("raw".into(), [first + 1].into_iter().collect());
+    let plan = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, Some(10));
     assert_eq!(plan.tasks.len(), 1);
-    let raw = plan
-        .datasets
-        .iter()
-        .find(|d| d.dataset == "raw")
-        .expect("raw");
+    let raw = plan.datasets.iter().find(|d| d.dataset == "raw").expect("raw");
     assert_eq!((raw.running, raw.failed), (1, 1));
 }
 
@@ -157,14 +106,7 @@ fn complete_means_nothing_to_do() {
     let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
     snap.present.insert("daily".into(), (d1..d1 + 3).collect());
     snap.present.insert("weekly".into(), (d1..d1 + 3).collect());
-    let plan = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::NewestFirst,
-        None,
-    );
+    let plan = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
     assert_eq!(plan.runnable, 0);
     assert!(plan.blocked.is_empty());
     assert!(plan.datasets.iter().all(|d| d.present == d.desired));
@@ -199,22 +141,8 @@ fn the_limit_keeps_the_first_tasks_in_order() {
     let p = project();
     let mut snap = Snapshot::default();
     snap.landed.insert("raw".into(), hours("2026-01-01", 72));
-    let all = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::OldestFirst,
-        None,
-    );
-    let some = plan(
-        &p,
-        &snap,
-        now(),
-        &Selection::default(),
-        Order::OldestFirst,
-        Some(5),
-    );
+    let all = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+    let some = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, Some(5));
     assert_eq!(some.runnable, 72);
     assert_eq!(some.tasks, all.tasks[..5].to_vec());
 }

@@ -27,10 +27,7 @@ async fn stage_move_seal_then_never_overwrite() {
     std::fs::create_dir_all(lake.instance_dir(&prefix)).expect("mkdir");
     std::fs::write(lake.instance_dir(&prefix).join("junk"), b"x").expect("write");
     assert!(!lake.is_sealed(&prefix).await.expect("head"));
-    let m = lake
-        .seal("r1", &prefix, manifest("r1"))
-        .await
-        .expect("seal");
+    let m = lake.seal("r1", &prefix, manifest("r1")).await.expect("seal");
     assert_eq!(
         m.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
         vec!["part-00000.parquet", "sub/model.json"]
@@ -48,10 +45,7 @@ async fn stage_move_seal_then_never_overwrite() {
     let stage2 = lake.staging_dir("r2").expect("staging");
     std::fs::write(stage2.join("part-00000.parquet"), b"zzz").expect("write");
     let again = lake.seal("r2", &prefix, manifest("r2")).await;
-    assert!(
-        matches!(again, Err(LakeError::AlreadySealed(_))),
-        "{again:?}"
-    );
+    assert!(matches!(again, Err(LakeError::AlreadySealed(_))), "{again:?}");
     assert_eq!(
         std::fs::read(lake.instance_dir(&prefix).join("part-00000.parquet")).expect("read"),
         b"abc"

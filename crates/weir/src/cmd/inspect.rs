@@ -126,28 +126,18 @@ pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
             },
         })
         .collect();
-    let new_versions: Vec<&String> = versions
-        .iter()
-        .filter(|(_, v)| v.is_none())
-        .map(|(k, _)| k)
-        .collect();
+    let new_versions: Vec<&String> = versions.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect();
     let json = serde_json::json!({ "runnable": plan.runnable, "tasks": tasks, "blocked": blocked, "new_versions": new_versions, "plan_ms": plan_ms });
     p.data(&json, || {
         let mut s = String::new();
         if !new_versions.is_empty() {
             s.push_str(&format!(
                 "new versions (their definitions changed, or something upstream did): {}\n\n",
-                new_versions
-                    .iter()
-                    .map(|s| s.as_str())
-                    .collect::<Vec<_>>()
-                    .join(", ")
+                new_versions.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
             ));
         }
         if plan.runnable == 0 {
-            s.push_str(
-                "nothing to run: every due instance of the selection exists or is waiting\n",
-            );
+            s.push_str("nothing to run: every due instance of the selection exists or is waiting\n");
         } else {
             s.push_str(&format!(
                 "{} to run{}:\n",
@@ -270,21 +260,14 @@ pub async fn show(
     let ds = ws.dataset(dataset)?;
     let wanted = partition
         .map(|s| {
-            ds.granularity.parse_partition(s).map_err(|e| {
-                UserError::new(
-                    e.0,
-                    format!("name a partition like {}", ds.granularity.format_key(0)),
-                )
-            })
+            ds.granularity
+                .parse_partition(s)
+                .map_err(|e| UserError::new(e.0, format!("name a partition like {}", ds.granularity.format_key(0))))
         })
         .transpose()?;
     let version = match version {
         Some(v) => v,
-        None => match ws
-            .catalog
-            .version_number(dataset, &ws.fingerprints[dataset])
-            .await?
-        {
+        None => match ws.catalog.version_number(dataset, &ws.fingerprints[dataset]).await? {
             Some(v) => v,
             None => {
                 return Err(UserError::new(
@@ -312,10 +295,7 @@ pub async fn show(
     };
     let Some(inst) = ws.catalog.instance(&key).await? else {
         return Err(UserError::new(
-            format!(
-                "{dataset} v{version} {} does not exist",
-                ds.granularity.format_key(idx)
-            ),
+            format!("{dataset} v{version} {} does not exist", ds.granularity.format_key(idx)),
             "`weir status` shows what exists; `weir plan` says why something is missing",
         )
         .into());
@@ -355,22 +335,14 @@ pub async fn show(
         committed_at: DateTime::<Utc>::from_timestamp_millis(inst.committed_at_ms)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default(),
-        files: manifest
-            .as_ref()
-            .map(|m| m.files.clone())
-            .unwrap_or_default(),
+        files: manifest.as_ref().map(|m| m.files.clone()).unwrap_or_default(),
         schema: manifest.as_ref().and_then(|m| m.schema.clone()),
         counters: run.map(|r| r.counters).unwrap_or_default(),
         inputs: inst.inputs.iter().map(name_of).collect(),
         consumers: consumers.iter().map(name_of).collect(),
     };
     p.data(&view, || {
-        let mut s = format!(
-            "{} v{} {}\n",
-            p.bold(&view.dataset),
-            view.version,
-            view.partition
-        );
+        let mut s = format!("{} v{} {}\n", p.bold(&view.dataset), view.version, view.partition);
         s.push_str(&format!(
             "  fingerprint  {}\n  location     {}\n  run          {}\n  committed    {}\n",
             view.fingerprint, view.location, view.run_id, view.committed_at
@@ -411,13 +383,7 @@ pub async fn show(
     Ok(())
 }
 
-pub async fn runs(
-    dir: Option<&Path>,
-    dataset: Option<&str>,
-    failed: bool,
-    limit: u32,
-    p: Printer,
-) -> Result<()> {
+pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit: u32, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     if let Some(d) = dataset {
@@ -466,9 +432,7 @@ pub async fn logs(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let Some(run) = ws.catalog.run(run_id).await? else {
-        return Err(
-            UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into(),
-        );
+        return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
     };
     p.data(&run, || {
         let mut s = format!(

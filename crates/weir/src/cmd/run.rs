@@ -84,18 +84,12 @@ pub async fn run(dir: Option<&Path>, a: RunArgs, p: Printer) -> Result<u8> {
 }
 
 /// Runs with a progress bar and Ctrl-C handling; shared by `run` and `demo`.
-pub async fn run_with(
-    ws: std::sync::Arc<weir_sched::Workspace>,
-    opts: RunOptions,
-    p: Printer,
-) -> Result<RunSummary> {
+pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOptions, p: Printer) -> Result<RunSummary> {
     let bar = p.interactive.then(|| {
         let b = ProgressBar::new(0);
         b.set_style(
-            ProgressStyle::with_template(
-                "{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}",
-            )
-            .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {bar:30} {pos}/{len} {wide_msg}")
+                .unwrap_or_else(|_| ProgressStyle::default_bar()),
         );
         b.enable_steady_tick(Duration::from_millis(120));
         b

@@ -43,8 +43,8 @@ const P_FUTURE: f64 = 0.001;
 const SESSION_BREAK_MS: i64 = 45 * MIN_MS;
 /// Relative listening activity per UTC hour: quiet nights, evening peak.
 const HOUR_WEIGHTS: [f64; 24] = [
-    3.0, 2.0, 1.2, 0.8, 0.6, 0.6, 1.0, 2.0, 3.0, 3.5, 3.8, 4.0, 4.5, 4.5, 4.2, 4.5, 5.0, 6.0, 7.5,
-    8.5, 9.0, 8.5, 6.5, 4.5,
+    3.0, 2.0, 1.2, 0.8, 0.6, 0.6, 1.0, 2.0, 3.0, 3.5, 3.8, 4.0, 4.5, 4.5, 4.2, 4.5, 5.0, 6.0, 7.5, 8.5, 9.0, 8.5, 6.5,
+    4.5,
 ];
 
 /// What to generate. Equal configs always produce identical landing files.
@@ -248,9 +248,7 @@ impl Universe {
         for _ in 0..cfg.users {
             let x = rng.unit();
             let weight = 0.2 + 4.0 * x * x * x; // many light listeners, a few heavy ones
-            let fav_artists: Vec<u32> = (0..2)
-                .map(|_| artist_of(u.zipf_track(&mut rng), cfg.artists))
-                .collect();
+            let fav_artists: Vec<u32> = (0..2).map(|_| artist_of(u.zipf_track(&mut rng), cfg.artists)).collect();
             let mut favs: Vec<u32> = (0..6).map(|_| u.zipf_track(&mut rng)).collect();
             for _ in 0..6 {
                 let artist = *rng.pick(&fav_artists) as usize;
@@ -358,10 +356,7 @@ fn day_events(u: &Universe, cfg: &GenConfig, rng: &mut Rng) -> Vec<Event> {
                 busy.iter()
                     .all(|&(b, e)| s >= e + SESSION_BREAK_MS || s + len + SESSION_BREAK_MS <= b)
             };
-            match (0..8)
-                .map(|_| diurnal_offset(rng).min(DAY_MS - len))
-                .find(|&s| fits(s))
-            {
+            match (0..8).map(|_| diurnal_offset(rng).min(DAY_MS - len)).find(|&s| fits(s)) {
                 Some(start) => {
                     busy.push((start, start + len));
                     events[first..].iter_mut().for_each(|e| e.at += start);
@@ -394,12 +389,7 @@ impl fmt::Display for Line {
         if let Some(t) = self.track {
             write!(f, ",\"track_id\":\"t{t:05}\"")?;
         }
-        write!(
-            f,
-            ",\"artist_id\":\"a{:03}\",\"ts\":\"{}\"",
-            self.artist,
-            Ts(self.ts)
-        )?;
+        write!(f, ",\"artist_id\":\"a{:03}\",\"ts\":\"{}\"", self.artist, Ts(self.ts))?;
         match self.ms_played {
             Some(ms) => write!(f, ",\"ms_played\":{ms}")?,
             None => f.write_str(",\"ms_played\":null")?,
@@ -414,9 +404,7 @@ fn malformed(line: &str, rng: &mut Rng) -> String {
     const GARBAGE: &[u8] = b"abcdefghijklmnopqrstuvwxyz0123456789 #%&*<>~^";
     match rng.below(4) {
         0 | 1 => line[..2 + rng.below(line.len() as u64 - 3) as usize].to_owned(),
-        2 => (0..8 + rng.below(32))
-            .map(|_| char::from(*rng.pick(GARBAGE)))
-            .collect(),
+        2 => (0..8 + rng.below(32)).map(|_| char::from(*rng.pick(GARBAGE))).collect(),
         _ => "{".to_owned(),
     }
 }
@@ -524,11 +512,7 @@ fn civil_from_days(z: i64) -> (i32, u32, u32) {
     let mp = (5 * doy + 2) / 153;
     let d = doy - (153 * mp + 2) / 5 + 1;
     let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (
-        (yoe + era * 400 + i64::from(m <= 2)) as i32,
-        m as u32,
-        d as u32,
-    )
+    ((yoe + era * 400 + i64::from(m <= 2)) as i32, m as u32, d as u32)
 }
 
 /// Formats a day number as `YYYY-MM-DD`.
@@ -589,11 +573,7 @@ mod tests {
             for file in fs::read_dir(day.path())? {
                 let file = file?;
                 let name = file.file_name();
-                let key = format!(
-                    "{}/{}",
-                    day.file_name().to_string_lossy(),
-                    name.to_string_lossy()
-                );
+                let key = format!("{}/{}", day.file_name().to_string_lossy(), name.to_string_lossy());
                 out.insert(key, fs::read(file.path())?);
             }
         }
@@ -632,8 +612,7 @@ mod tests {
         for (key, bytes) in &tree {
             let (date, hour) = key.split_once('/').expect("date/hour key");
             let hour: i64 = hour[..2].parse().expect("hour");
-            let file_start =
-                parse_ts(&format!("{date}T00:00:00.000Z")).expect("date") + hour * HOUR_MS;
+            let file_start = parse_ts(&format!("{date}T00:00:00.000Z")).expect("date") + hour * HOUR_MS;
             for line in std::str::from_utf8(bytes).expect("utf-8").lines() {
                 got.lines += 1;
                 if !(line.starts_with("{\"event_id\":\"") && line.ends_with('}')) {
@@ -653,18 +632,14 @@ mod tests {
                     field(line, "track_id"),
                     field(line, "ms_played"),
                 );
-                got.missing_field +=
-                    u64::from(user.is_none() || track.is_none() || ms == Some("null"));
+                got.missing_field += u64::from(user.is_none() || track.is_none() || ms == Some("null"));
                 let ts = parse_ts(field(line, "ts").expect("ts")).expect("valid ts");
                 if ts < file_start {
                     let window = file_start - 3 * HOUR_MS..file_start - HOUR_MS;
                     assert!(window.contains(&ts), "not 1-3 h late: {line}");
                     got.late += 1;
                 } else if ts >= file_start + HOUR_MS {
-                    assert!(
-                        (file_start + DAY_MS..file_start + 10 * DAY_MS).contains(&ts),
-                        "{line}"
-                    );
+                    assert!((file_start + DAY_MS..file_start + 10 * DAY_MS).contains(&ts), "{line}");
                     got.future += 1;
                     continue;
                 }
@@ -673,11 +648,7 @@ mod tests {
                     let t: u32 = t[1..].parse().expect("track number");
                     let artist = format!("a{:03}", artist_of(t, cfg.artists));
                     assert_eq!(field(line, "artist_id"), Some(artist.as_str()));
-                    assert_eq!(
-                        field(line, "event_type") == Some("skip"),
-                        ms < 30_000,
-                        "{line}"
-                    );
+                    assert_eq!(field(line, "event_type") == Some("skip"), ms < 30_000, "{line}");
                     assert!(ms <= track_len_ms(t), "{line}");
                 }
                 if let Some(u) = user {
@@ -689,21 +660,12 @@ mod tests {
         assert_eq!(st.lines, st.events + st.malformed + st.duplicates);
         let late = P_LATE * 22.0 / 24.0; // events of hours 22 and 23 cannot be late
         let dirt = [P_MALFORMED, P_MISSING, P_DUPLICATE, late, P_FUTURE];
-        let counts = [
-            st.malformed,
-            st.missing_field,
-            st.duplicates,
-            st.late,
-            st.future,
-        ];
+        let counts = [st.malformed, st.missing_field, st.duplicates, st.late, st.future];
         for (p, n) in dirt.into_iter().zip(counts) {
             let rate = n as f64 / st.events as f64;
             assert!(n > 0 && (0.7 * p..1.3 * p).contains(&rate), "{n} of {st:?}");
         }
-        assert!(
-            (0.85..1.1).contains(&(st.events as f64 / (14.0 * 20_000.0))),
-            "{st:?}"
-        );
+        assert!((0.85..1.1).contains(&(st.events as f64 / (14.0 * 20_000.0))), "{st:?}");
         assert!(by_hour[3] * 4 < by_hour[20], "diurnal curve: {by_hour:?}");
         for ts in sessions.values_mut() {
             ts.sort_unstable();
@@ -766,26 +728,13 @@ mod tests {
             },
         )?;
         let a = generate(&anom, &cfg)?;
-        let (p1, a1) = (
-            generate_day(&plain, &small(), 1)?,
-            generate_day(&anom, &cfg, 1)?,
-        );
-        assert_eq!(
-            (a1.lines, a1.events, a1.late),
-            (3 * p1.lines, p1.events, p1.late)
-        );
-        assert_eq!(
-            (a.lines - a1.lines, a.events),
-            (p.lines - p1.lines, p.events)
-        );
+        let (p1, a1) = (generate_day(&plain, &small(), 1)?, generate_day(&anom, &cfg, 1)?);
+        assert_eq!((a1.lines, a1.events, a1.late), (3 * p1.lines, p1.events, p1.late));
+        assert_eq!((a.lines - a1.lines, a.events), (p.lines - p1.lines, p.events));
         assert_eq!(a.lines, a.events + a.malformed + a.duplicates);
         let tripled = read_tree(&anom)?;
         for (k, v) in read_tree(&plain)? {
-            let want = if k.starts_with("2026-01-02") {
-                v.repeat(3)
-            } else {
-                v
-            };
+            let want = if k.starts_with("2026-01-02") { v.repeat(3) } else { v };
             assert_eq!(tripled.get(&k), Some(&want), "{k}");
         }
         [plain, anom].iter().try_for_each(fs::remove_dir_all)
@@ -803,10 +752,7 @@ mod tests {
         let cases = [
             (day(2028, 2, 29) - 1, "2028-02-28T23:59:59.999Z"),
             (day(2028, 2, 28) + DAY_MS, "2028-02-29T00:00:00.000Z"),
-            (
-                day(2028, 2, 29) + DAY_MS + 3_723_004,
-                "2028-03-01T01:02:03.004Z",
-            ),
+            (day(2028, 2, 29) + DAY_MS + 3_723_004, "2028-03-01T01:02:03.004Z"),
             (day(2027, 2, 28) + DAY_MS, "2027-03-01T00:00:00.000Z"),
             (day(2026, 12, 31) + DAY_MS, "2027-01-01T00:00:00.000Z"),
             (day(2026, 1, 31) + DAY_MS, "2026-02-01T00:00:00.000Z"),
@@ -832,10 +778,7 @@ mod tests {
         };
         generate(&dir, &tiny((2027, 12, 31)))?;
         generate(&dir, &tiny((2028, 2, 28)))?;
-        let dates: BTreeSet<String> = read_tree(&dir)?
-            .keys()
-            .map(|k| k[..10].to_owned())
-            .collect();
+        let dates: BTreeSet<String> = read_tree(&dir)?.keys().map(|k| k[..10].to_owned()).collect();
         let want = [
             "2027-12-31",
             "2028-01-01",
@@ -845,10 +788,7 @@ mod tests {
             "2028-03-01",
         ];
         assert_eq!(dates, want.iter().map(|d| (*d).to_owned()).collect());
-        assert!(
-            generate(&dir, &tiny((2027, 2, 29))).is_err(),
-            "2027 is not a leap year"
-        );
+        assert!(generate(&dir, &tiny((2027, 2, 29))).is_err(), "2027 is not a leap year");
         assert!(generate(&dir, &tiny((2028, 13, 1))).is_err());
         fs::remove_dir_all(&dir)
     }

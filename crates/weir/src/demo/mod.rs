@@ -16,22 +16,13 @@ use weir_core::planner::{Order, Selection};
 const FILES: &[(&str, &str)] = &[
     ("weir.toml", include_str!("template/weir.toml")),
     ("sql/plays.sql", include_str!("template/sql/plays.sql")),
-    (
-        "sql/user_daily.sql",
-        include_str!("template/sql/user_daily.sql"),
-    ),
-    (
-        "sql/track_daily.sql",
-        include_str!("template/sql/track_daily.sql"),
-    ),
+    ("sql/user_daily.sql", include_str!("template/sql/user_daily.sql")),
+    ("sql/track_daily.sql", include_str!("template/sql/track_daily.sql")),
     (
         "sql/top_tracks_28d.sql",
         include_str!("template/sql/top_tracks_28d.sql"),
     ),
-    (
-        "scripts/train.py",
-        include_str!("template/scripts/train.py"),
-    ),
+    ("scripts/train.py", include_str!("template/scripts/train.py")),
     (
         ".gitignore",
         "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\n",
@@ -51,8 +42,7 @@ fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
     for (rel, body) in FILES {
         let path = dir.join(rel);
         if let Some(parent) = path.parent() {
-            std::fs::create_dir_all(parent)
-                .with_context(|| format!("cannot create {}", parent.display()))?;
+            std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let body = body.replace("{{START}}", &start.format("%Y-%m-%d").to_string());
         std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
@@ -64,7 +54,10 @@ pub fn init(dir: Option<PathBuf>, p: Printer) -> Result<()> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     let now = project::now()?;
     scaffold(&dir, now.date_naive() - TimeDelta::days(14))?;
-    p.note(format!("created the example project in {}\nnext: `weir generate --days 14` lands sample data, then `weir run`", dir.display()));
+    p.note(format!(
+        "created the example project in {}\nnext: `weir generate --days 14` lands sample data, then `weir run`",
+        dir.display()
+    ));
     Ok(())
 }
 
@@ -154,13 +147,7 @@ pub fn generate_cmd(
     Ok(())
 }
 
-pub async fn demo(
-    dir: Option<PathBuf>,
-    days: u32,
-    seed: u64,
-    parallel: Option<usize>,
-    p: Printer,
-) -> Result<u8> {
+pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<usize>, p: Printer) -> Result<u8> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("weir-demo"));
     let now = project::now()?;
     let today = now.date_naive();
@@ -172,10 +159,7 @@ pub async fn demo(
     } else {
         let start = today - TimeDelta::days(i64::from(days));
         scaffold(&dir, start)?;
-        p.note(format!(
-            "1. scaffolded the example project in {}",
-            dir.display()
-        ));
+        p.note(format!("1. scaffolded the example project in {}", dir.display()));
         start
     };
     let span = u32::try_from((today - start).num_days() + 1).unwrap_or(days);

@@ -43,10 +43,7 @@ fn malformed_definitions_give_file_line_column_errors() {
             "did you mean `a`?",
         ),
         (
-            OK.replace(
-                "sql = \"SELECT 1 AS x\"",
-                "sql = \"SELECT 1 AS x\"\ninputs = [\"b\"]",
-            ),
+            OK.replace("sql = \"SELECT 1 AS x\"", "sql = \"SELECT 1 AS x\"\ninputs = [\"b\"]"),
             "SELECT 1 FROM a",
             "cycle",
             "remove one of these inputs",
@@ -70,10 +67,7 @@ fn malformed_definitions_give_file_line_column_errors() {
             "inside the project",
         ),
         (
-            OK.replace(
-                "partition = \"day\"\ninputs",
-                "partition = \"weekly\"\ninputs",
-            ),
+            OK.replace("partition = \"day\"\ninputs", "partition = \"weekly\"\ninputs"),
             "SELECT 1",
             "weir.toml:10:13: error: unknown partition scheme",
             "",
@@ -115,10 +109,7 @@ fn unknown_names_and_bad_arguments_are_user_errors_with_hints() {
         (vec!["run", "bb"], "did you mean `b`?"),
         (vec!["status", "nope"], "unknown dataset `nope`"),
         (vec!["show", "a"], "have never been built"),
-        (
-            vec!["plan", "--from", "yesterday"],
-            "is not a partition or date",
-        ),
+        (vec!["plan", "--from", "yesterday"], "is not a partition or date"),
         (
             vec!["show", "a", "--partition", "hour=2026-01-01T00"],
             "partitioned by `date`",
@@ -127,10 +118,7 @@ fn unknown_names_and_bad_arguments_are_user_errors_with_hints() {
     ] {
         let (code, _, err) = exec(dir, NOW, &args);
         assert_eq!(code, 2, "{args:?}: {err}");
-        assert!(
-            err.contains(expect),
-            "{args:?}: expected `{expect}` in:\n{err}"
-        );
+        assert!(err.contains(expect), "{args:?}: expected `{expect}` in:\n{err}");
         assert!(err.contains("hint:"), "{args:?} gives a hint:\n{err}");
     }
     let outside = tempfile::tempdir().expect("tempdir");
@@ -153,9 +141,7 @@ fn sql_that_fails_at_run_time_fails_the_run_with_the_engine_message() {
     assert_eq!(code, 1, "{out}");
     let runs = json(dir, NOW, &["runs", "--failed"]);
     assert!(
-        runs[0]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("opaque files")),
+        runs[0]["error"].as_str().is_some_and(|e| e.contains("opaque files")),
         "{runs}"
     );
 }

@@ -26,24 +26,15 @@ fn a_failing_job_leaves_no_instance_and_its_downstream_does_not_run() {
     let (code, out, _) = exec(dir, NOW3, &["run", "--json"]);
     assert_eq!(code, 1, "a failure makes the exit status non-zero");
     let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(
-        summary["succeeded"], 4,
-        "base and down for the two good days"
-    );
+    assert_eq!(summary["succeeded"], 4, "base and down for the two good days");
     assert_eq!(summary["failed"], 1);
     let st = status(dir, NOW3);
     assert_eq!(
-        (
-            st["base"]["complete"].as_u64(),
-            st["base"]["failed"].as_u64()
-        ),
+        (st["base"]["complete"].as_u64(), st["base"]["failed"].as_u64()),
         (Some(2), Some(1))
     );
     assert_eq!(
-        (
-            st["down"]["complete"].as_u64(),
-            st["down"]["waiting"].as_u64()
-        ),
+        (st["down"]["complete"].as_u64(), st["down"]["waiting"].as_u64()),
         (Some(2), Some(1))
     );
     assert!(
@@ -67,9 +58,7 @@ fn a_failing_job_leaves_no_instance_and_its_downstream_does_not_run() {
     let run_id = runs[0]["run_id"].as_str().expect("run id");
     let log = json(dir, NOW3, &["logs", run_id]);
     assert!(
-        log["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("exited with")),
+        log["error"].as_str().is_some_and(|e| e.contains("exited with")),
         "{log}"
     );
     let text = log["log"].as_str().expect("log");
@@ -100,8 +89,7 @@ command = ["sh", "-c", "env | grep -E '^(WEIR_|GREETING)' | sort > \"$WEIR_OUTPU
     let dir = tmp.path();
     let run = json(dir, NOW3, &["run"]);
     assert_eq!(run["succeeded"], 3);
-    let env =
-        std::fs::read_to_string(dir.join("lake/env/v1/date=2026-01-02/env.txt")).expect("env.txt");
+    let env = std::fs::read_to_string(dir.join("lake/env/v1/date=2026-01-02/env.txt")).expect("env.txt");
     for expect in [
         "GREETING=hi",
         "WEIR_DATASET=env",
@@ -110,10 +98,7 @@ command = ["sh", "-c", "env | grep -E '^(WEIR_|GREETING)' | sort > \"$WEIR_OUTPU
         "WEIR_PARTITION_START=2026-01-02T00:00:00+00:00",
         "WEIR_PARTITION_END=2026-01-03T00:00:00+00:00",
     ] {
-        assert!(
-            env.lines().any(|l| l == expect),
-            "{expect} missing in:\n{env}"
-        );
+        assert!(env.lines().any(|l| l == expect), "{expect} missing in:\n{env}");
     }
     let input = env
         .lines()
@@ -122,8 +107,7 @@ command = ["sh", "-c", "env | grep -E '^(WEIR_|GREETING)' | sort > \"$WEIR_OUTPU
     let dirs: Vec<&str> = input.split(':').collect();
     assert_eq!(dirs.len(), 2, "two hourly instances: {input}");
     assert!(
-        dirs[0].ends_with("up/v1/hour=2026-01-02T00")
-            && dirs[1].ends_with("up/v1/hour=2026-01-02T01"),
+        dirs[0].ends_with("up/v1/hour=2026-01-02T00") && dirs[1].ends_with("up/v1/hour=2026-01-02T01"),
         "{input}"
     );
     let show = json(dir, NOW3, &["show", "env"]);
@@ -148,9 +132,7 @@ command = ["sh", "-c", "sleep 300 & echo $! > \"$WEIR_OUTPUT/../child.pid\"; wai
     assert_eq!(code, 1, "{out}");
     let runs = json(dir, NOW3, &["runs"]);
     assert!(
-        runs[0]["error"]
-            .as_str()
-            .is_some_and(|e| e.contains("timed out")),
+        runs[0]["error"].as_str().is_some_and(|e| e.contains("timed out")),
         "{runs}"
     );
     let pid = std::fs::read_to_string(dir.join("lake/_staging/child.pid"))
@@ -186,10 +168,7 @@ command = ["sh", "-c", "ls \"$WEIR_OUTPUT\" > /dev/null"]
             .expect("spawn")
     };
     let (a, b) = (spawn(), spawn());
-    let (a, b) = (
-        a.wait_with_output().expect("a"),
-        b.wait_with_output().expect("b"),
-    );
+    let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
     assert!(a.status.success() && b.status.success());
     let sa: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json a");
     let sb: serde_json::Value = serde_json::from_slice(&b.stdout).expect("json b");
@@ -200,18 +179,12 @@ command = ["sh", "-c", "ls \"$WEIR_OUTPUT\" > /dev/null"]
         "every instance built exactly once across both processes ({sa} / {sb})"
     );
     let runs = json(dir, NOW3, &["runs", "--limit", "1000"]);
-    assert_eq!(
-        runs.as_array().map(Vec::len),
-        Some(75),
-        "one run per instance"
-    );
+    assert_eq!(runs.as_array().map(Vec::len), Some(75), "one run per instance");
 }
 
 fn weir_std(dir: &std::path::Path) -> std::process::Command {
     let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("weir"));
-    c.current_dir(dir)
-        .env("WEIR_NOW", NOW3)
-        .env("NO_COLOR", "1");
+    c.current_dir(dir).env("WEIR_NOW", NOW3).env("NO_COLOR", "1");
     c
 }
 
@@ -246,10 +219,7 @@ command = ["sh", "-c", "echo partial > \"$WEIR_OUTPUT/part.txt\"; sleep 300"]
     assert!(killed.success());
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "interrupted runs exit with 130");
-    assert!(
-        !dir.join("lake/slow/v1/date=2026-01-03").exists(),
-        "nothing was sealed"
-    );
+    assert!(!dir.join("lake/slow/v1/date=2026-01-03").exists(), "nothing was sealed");
     assert!(
         files_under(&dir.join("lake/_staging")).is_empty(),
         "the half-made output was discarded"
@@ -281,10 +251,7 @@ ingest = { path = "landing-quiet/{date}/{hour}.jsonl", format = "jsonl" }
 "#;
     let tmp = project(
         toml,
-        &[(
-            "landing/2026-01-03/05.jsonl",
-            "{\"a\":1}\nnot json\n{\"a\":2}\n",
-        )],
+        &[("landing/2026-01-03/05.jsonl", "{\"a\":1}\nnot json\n{\"a\":2}\n")],
     );
     let dir = tmp.path();
     let now = "2026-01-03T10:10:00Z";
@@ -292,10 +259,7 @@ ingest = { path = "landing-quiet/{date}/{hour}.jsonl", format = "jsonl" }
     assert_eq!(run["failed"], 0);
     let st = status(dir, now);
     assert_eq!(
-        (
-            st["raw"]["complete"].as_u64(),
-            st["raw"]["waiting"].as_u64()
-        ),
+        (st["raw"]["complete"].as_u64(), st["raw"]["waiting"].as_u64()),
         (Some(1), Some(9))
     );
     assert_eq!(
@@ -310,8 +274,7 @@ ingest = { path = "landing-quiet/{date}/{hour}.jsonl", format = "jsonl" }
         ),
         (Some(2), Some(1))
     );
-    let stored = std::fs::read(dir.join("lake/raw/v1/hour=2026-01-03T05/05.jsonl"))
-        .expect("stored unchanged");
+    let stored = std::fs::read(dir.join("lake/raw/v1/hour=2026-01-03T05/05.jsonl")).expect("stored unchanged");
     assert_eq!(stored, b"{\"a\":1}\nnot json\n{\"a\":2}\n");
     let plan = json(dir, now, &["plan"]);
     assert!(

@@ -58,11 +58,7 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
 
     // A new day of landing files builds exactly its partitions, downstream included.
     let later = "2026-01-05T00:30:00Z";
-    json(
-        &dir,
-        later,
-        &["generate", "--from", "2026-01-04", "--days", "1"],
-    );
+    json(&dir, later, &["generate", "--from", "2026-01-04", "--days", "1"]);
     let plan = json(&dir, later, &["plan", "--limit", "100"]);
     assert_eq!(
         plan["runnable"], 24,
@@ -117,14 +113,7 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
     let old = json(
         &dir,
         later,
-        &[
-            "show",
-            "track_daily",
-            "--version",
-            "1",
-            "--partition",
-            "2026-01-01",
-        ],
+        &["show", "track_daily", "--version", "1", "--partition", "2026-01-01"],
     );
     assert!(
         old["location"]
@@ -133,15 +122,9 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
     );
     // Reformatting the SQL (whitespace, comments) changes no version.
     let text = std::fs::read_to_string(&sql).expect("read");
-    std::fs::write(
-        &sql,
-        format!("-- reformatted\n{}", text.replace("\n", "\n  ")),
-    )
-    .expect("write");
+    std::fs::write(&sql, format!("-- reformatted\n{}", text.replace("\n", "\n  "))).expect("write");
     assert_eq!(
-        json(&dir, later, &["plan"])["new_versions"]
-            .as_array()
-            .map(Vec::len),
+        json(&dir, later, &["plan"])["new_versions"].as_array().map(Vec::len),
         Some(0)
     );
 }

@@ -31,27 +31,15 @@ print(json.dumps({"pyarrow": by_date, "duckdb": {d: n for d, n in rows}, "column
         .arg(&version)
         .output()
         .expect("python");
-    assert!(
-        out.status.success(),
-        "{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
     let got: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
     for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
         let rows = json(&dir, NOW, &["show", "plays", "--partition", day])["rows"]
             .as_i64()
             .expect("rows");
         assert!(rows > 10_000, "a day has plays");
-        assert_eq!(
-            got["pyarrow"][day].as_i64(),
-            Some(rows),
-            "pyarrow on {day}: {got}"
-        );
-        assert_eq!(
-            got["duckdb"][day].as_i64(),
-            Some(rows),
-            "duckdb on {day}: {got}"
-        );
+        assert_eq!(got["pyarrow"][day].as_i64(), Some(rows), "pyarrow on {day}: {got}");
+        assert_eq!(got["duckdb"][day].as_i64(), Some(rows), "duckdb on {day}: {got}");
     }
     assert!(
         got["columns"]

@@ -33,8 +33,7 @@ pub fn json(dir: &Path, now: &str, args: &[&str]) -> Value {
     all.push("--json");
     let (code, out, err) = exec(dir, now, &all);
     assert_eq!(code, 0, "weir {args:?} failed:\n{err}\n{out}");
-    serde_json::from_str(&out)
-        .unwrap_or_else(|e| panic!("weir {args:?} printed no JSON ({e}):\n{out}"))
+    serde_json::from_str(&out).unwrap_or_else(|e| panic!("weir {args:?} printed no JSON ({e}):\n{out}"))
 }
 
 /// A three-day demo project in a fresh temp dir.
