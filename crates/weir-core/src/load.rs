@@ -163,6 +163,20 @@ impl Cx {
         }
     }
 
+    fn non_negative(&mut self, v: Option<&Val<'_>>, what: &str) -> Option<Span> {
+        let v = v?;
+        let sp = self.span_value(v, what)?;
+        if sp.is_negative() {
+            self.err(
+                &v.span(),
+                format!("{what} cannot be negative"),
+                Some(format!("e.g. {what} = \"2h\"")),
+            );
+            return None;
+        }
+        Some(sp)
+    }
+
     fn build(&mut self, root: &DeTable<'_>, read: ReadFile<'_>) -> Option<Project> {
         let mut name = None;
         let mut start = None;
@@ -350,10 +364,8 @@ impl Cx {
             }
         };
         let end = get(t, "end").and_then(|v| self.instant(v, "end"));
-        let delay = get(t, "delay")
-            .and_then(|v| self.span_value(v, "delay"))
-            .unwrap_or(Span::ZERO);
-        let timeout = get(t, "timeout").and_then(|v| self.span_value(v, "timeout"));
+        let delay = self.non_negative(get(t, "delay"), "delay").unwrap_or(Span::ZERO);
+        let timeout = self.non_negative(get(t, "timeout"), "timeout");
         let lake = match get(t, "lake") {
             Some(v) => {
                 let l = self.string(v, "lake")?;

@@ -4,6 +4,9 @@
 use chrono::{DateTime, Months, TimeDelta, Utc};
 use std::fmt;
 
+/// The longest span accepted: 1000 years.
+const MAX_SECONDS: u64 = 1000 * 366 * 86_400;
+
 /// A signed length of time: a fixed number of seconds, or calendar months.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 pub enum Span {
@@ -35,22 +38,32 @@ impl Span {
             "w" => 7 * 86_400,
             "mo" => {
                 return i32::try_from(n)
+                    .ok()
+                    .filter(|m| m.unsigned_abs() <= 12_000)
                     .map(Span::Months)
-                    .map_err(|_| format!("`{s}` is too large"));
+                    .ok_or_else(|| format!("`{s}` is too large (at most 1000 years)"));
             }
             _ => {
                 return Err(format!("`{s}` has an unknown unit `{unit}`: use s, m, h, d, w or mo"));
             }
         };
         n.checked_mul(secs)
+            .filter(|v| v.unsigned_abs() <= MAX_SECONDS)
             .map(Span::Seconds)
-            .ok_or_else(|| format!("`{s}` is too large"))
+            .ok_or_else(|| format!("`{s}` is too large (at most 1000 years)"))
     }
 
     pub fn is_positive(self) -> bool {
         match self {
             Span::Seconds(s) => s > 0,
             Span::Months(m) => m > 0,
+        }
+    }
+
+    pub fn is_negative(self) -> bool {
+        match self {
+            Span::Seconds(s) => s < 0,
+            Span::Months(m) => m < 0,
         }
     }
 
@@ -119,6 +132,8 @@ mod tests {
         assert!(Span::parse("3 days").is_err());
         assert!(Span::parse("d").is_err());
         assert!(Span::parse("99999999999999999w").is_err());
+        assert!(Span::parse("100000000000000d").is_err());
+        assert!(Span::parse("1000000mo").is_err());
     }
 
     #[test]

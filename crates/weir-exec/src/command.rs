@@ -17,20 +17,27 @@ use weir_core::model::Job;
 /// The most log kept per run.
 pub const LOG_LIMIT: usize = 64 * 1024;
 
+/// How long to wait for a finished job's pipes to close.
+const PIPE_GRACE: std::time::Duration = std::time::Duration::from_secs(5);
+
 /// Runs `command` jobs.
 #[derive(Debug, Clone, Copy)]
 pub struct CommandExecutor;
 
-async fn drain(mut r: impl AsyncRead + Unpin) -> Vec<u8> {
-    let mut buf = Vec::new();
+type Buf = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
+
+/// Copies a pipe into `buf`, keeping at most about `LOG_LIMIT` bytes of tail.
+async fn drain(mut r: impl AsyncRead + Unpin, buf: Buf) {
     let mut chunk = [0u8; 8192];
     loop {
         match r.read(&mut chunk).await {
-            Ok(0) | Err(_) => return buf,
+            Ok(0) | Err(_) => return,
             Ok(n) => {
-                buf.extend_from_slice(&chunk[..n]);
-                if buf.len() > 4 * LOG_LIMIT {
-                    buf.drain(..buf.len() - LOG_LIMIT);
+                let Ok(mut b) = buf.lock() else { return };
+                b.extend_from_slice(&chunk[..n]);
+                if b.len() > 4 * LOG_LIMIT {
+                    let cut = b.len() - LOG_LIMIT;
+                    b.drain(..cut);
                 }
             }
         }
@@ -81,20 +88,27 @@ impl Executor for CommandExecutor {
             .spawn()
             .map_err(|e| ExecError::job(format!("cannot start `{program}`: {e}")))?;
         let pid = child.id();
-        let out = tokio::spawn(drain(child.stdout.take().ok_or_else(|| ExecError::job("no stdout"))?));
-        let err = tokio::spawn(drain(child.stderr.take().ok_or_else(|| ExecError::job("no stderr"))?));
+        let logs = Logs::default();
+        let out = tokio::spawn(drain(
+            child.stdout.take().ok_or_else(|| ExecError::job("no stdout"))?,
+            logs.out.clone(),
+        ));
+        let err = tokio::spawn(drain(
+            child.stderr.take().ok_or_else(|| ExecError::job("no stderr"))?,
+            logs.err.clone(),
+        ));
         let status = tokio::select! {
             s = child.wait() => Some(s?),
             _ = cancelled(cancel) => { kill_group(pid); None }
-            _ = sleep_opt(ctx.timeout) => { kill_group(pid); let _ = child.wait().await; return Err(ExecError::Timeout(ctx.timeout.unwrap_or_default(), collect_log(out, err).await)); }
+            _ = sleep_opt(ctx.timeout) => { kill_group(pid); let _ = child.wait().await; return Err(ExecError::Timeout(ctx.timeout.unwrap_or_default(), logs.collect(out, err).await)); }
         };
         let Some(status) = status else {
             let _ = child.wait().await;
-            return Err(ExecError::Cancelled(collect_log(out, err).await));
+            return Err(ExecError::Cancelled(logs.collect(out, err).await));
         };
         // The job may have left children behind; they belong to its group.
         kill_group(pid);
-        let log = collect_log(out, err).await;
+        let log = logs.collect(out, err).await;
         if !status.success() {
             let _ = std::fs::remove_file(&counters_path);
             return Err(ExecError::Job {
@@ -127,14 +141,37 @@ impl Executor for CommandExecutor {
     }
 }
 
-async fn collect_log(out: tokio::task::JoinHandle<Vec<u8>>, err: tokio::task::JoinHandle<Vec<u8>>) -> String {
-    let mut all = out.await.unwrap_or_default();
-    let err = err.await.unwrap_or_default();
-    if !err.is_empty() {
-        if !all.is_empty() && !all.ends_with(b"\n") {
-            all.push(b'\n');
+/// The captured stdout and stderr of a job.
+#[derive(Default)]
+struct Logs {
+    out: Buf,
+    err: Buf,
+}
+
+impl Logs {
+    /// Waits (briefly) for the pipes to close, then returns stdout followed by
+    /// stderr. A process that escaped the group and holds the pipes open
+    /// cannot hang the run: after a grace period the readers are dropped.
+    async fn collect(&self, out: tokio::task::JoinHandle<()>, err: tokio::task::JoinHandle<()>) -> String {
+        let (oa, ea) = (out.abort_handle(), err.abort_handle());
+        if tokio::time::timeout(PIPE_GRACE, async {
+            let _ = out.await;
+            let _ = err.await;
+        })
+        .await
+        .is_err()
+        {
+            oa.abort();
+            ea.abort();
         }
-        all.extend_from_slice(&err);
+        let mut all = self.out.lock().map(|b| b.clone()).unwrap_or_default();
+        let err = self.err.lock().map(|b| b.clone()).unwrap_or_default();
+        if !err.is_empty() {
+            if !all.is_empty() && !all.ends_with(b"\n") {
+                all.push(b'\n');
+            }
+            all.extend_from_slice(&err);
+        }
+        log_tail(String::from_utf8_lossy(&all).into_owned(), LOG_LIMIT)
     }
-    log_tail(String::from_utf8_lossy(&all).into_owned(), LOG_LIMIT)
 }

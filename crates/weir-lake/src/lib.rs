@@ -155,6 +155,12 @@ impl Lake {
             self.store.delete(&l).await?;
         }
         let staging_dir = self.root.join(STAGING).join(run_id);
+        if !staging_dir.is_dir() {
+            return Err(LakeError::Io {
+                path: staging_dir.display().to_string(),
+                source: std::io::Error::new(std::io::ErrorKind::NotFound, "the run's staging directory is gone"),
+            });
+        }
         let staged = ObjPath::from(format!("{STAGING}/{run_id}"));
         let mut files: Vec<ObjPath> = self
             .store
@@ -217,8 +223,10 @@ impl Lake {
         let _ = std::fs::remove_dir_all(self.root.join(STAGING).join(run_id));
     }
 
-    /// Removes staging areas of runs not in `live`; returns how many.
-    pub fn sweep(&self, live: &HashSet<String>) -> Result<usize> {
+    /// Removes staging entries (`<run_id>` directories and `<run_id>.*` files)
+    /// of runs not in `live` that are at least `min_age` old; returns how many.
+    /// The age guard protects a run that claimed after `live` was read.
+    pub fn sweep(&self, live: &HashSet<String>, min_age: std::time::Duration) -> Result<usize> {
         let dir = self.root.join(STAGING);
         let Ok(entries) = std::fs::read_dir(&dir) else {
             return Ok(0);
@@ -227,16 +235,24 @@ impl Lake {
         for e in entries {
             let e = e.map_err(io(&dir))?;
             let name = e.file_name().to_string_lossy().to_string();
-            if !live.contains(&name) {
-                let p = e.path();
-                if p.is_dir() {
-                    std::fs::remove_dir_all(&p)
-                } else {
-                    std::fs::remove_file(&p)
-                }
-                .map_err(io(&p))?;
-                n += 1;
+            let run = name.split('.').next().unwrap_or(&name);
+            let age = e
+                .metadata()
+                .and_then(|m| m.modified())
+                .ok()
+                .and_then(|t| t.elapsed().ok())
+                .unwrap_or_default();
+            if live.contains(run) || age < min_age {
+                continue;
             }
+            let p = e.path();
+            if p.is_dir() {
+                std::fs::remove_dir_all(&p)
+            } else {
+                std::fs::remove_file(&p)
+            }
+            .map_err(io(&p))?;
+            n += 1;
         }
         Ok(n)
     }

@@ -103,7 +103,7 @@ pub async fn run(
     // Sweep staging areas of runs that are not alive anywhere.
     let live: HashSet<String> = ws.catalog.live_runs(now_ms()).await?.into_iter().collect();
     for lake in ws.lakes.values() {
-        summary.swept += lake.sweep(&live)?;
+        summary.swept += lake.sweep(&live, opts.lease * 2)?;
     }
     let renewer = spawn_renewer(ws.clone(), owner.clone(), opts.lease);
     let result = run_inner(
@@ -164,6 +164,9 @@ async fn run_inner(
     let mut done = 0usize;
     let parallel = opts.parallel.max(1);
     let mut backoff = Duration::from_millis(50);
+    // Instances of the selection that other processes were building at the last plan.
+    let mut others_running = 0usize;
+    let mut spawned: HashMap<tokio::task::Id, TaskReport> = HashMap::new();
     loop {
         let stopping = *cancel.borrow() || opts.max_tasks.is_some_and(|m| dispatched >= m);
         if !stopping && in_flight.len() < parallel {
@@ -179,6 +182,7 @@ async fn run_inner(
                 Some(parallel * 4 + in_flight.len()),
             );
             progress.planned(p.runnable.saturating_sub(in_flight.len()), done);
+            others_running = p.datasets.iter().map(|d| d.running).sum();
             for task in p.tasks {
                 if in_flight.len() >= parallel || opts.max_tasks.is_some_and(|m| dispatched >= m) {
                     break;
@@ -202,21 +206,39 @@ async fn run_inner(
                         .entry(task.dataset.clone())
                         .or_default()
                         .insert(task.partition);
+                    others_running += 1;
                     continue;
                 }
-                let ctx = prepare(ws, ds, version, &run_id, &task, versions).await?;
-                progress.started(&ds.name, &ctx.partition_key);
+                let partition_key = ds.granularity.format_key(task.partition);
+                progress.started(&ds.name, &partition_key);
                 in_flight.insert((task.dataset.clone(), task.partition));
                 dispatched += 1;
-                let exec = executor_for(&ds.job);
-                let inputs = lineage(&ws.project, &task, versions);
-                jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, cancel.clone()));
+                let placeholder = TaskReport {
+                    dataset: ds.name.clone(),
+                    version,
+                    partition: partition_key,
+                    run_id: run_id.clone(),
+                    state: TaskState::Failed,
+                    error: None,
+                    duration_ms: 0,
+                };
+                let handle = match prepare(ws, ds, version, &run_id, &task, versions).await {
+                    Ok(ctx) => {
+                        let exec = executor_for(&ds.job);
+                        let inputs = lineage(&ws.project, &task, versions);
+                        jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, cancel.clone()))
+                    }
+                    Err(e) => {
+                        let f = failed(&placeholder, key, format!("could not prepare the task: {e}"));
+                        jobs.spawn(async move { f })
+                    }
+                };
+                spawned.insert(handle.id(), placeholder);
             }
         }
         if jobs.is_empty() {
             // Nothing in flight here. Wait for others' claims, or finish.
-            let others_running = snap.running.values().any(|s| !s.is_empty());
-            if stopping || !others_running {
+            if stopping || others_running == 0 {
                 return Ok(());
             }
             tokio::time::sleep(backoff).await;
@@ -228,15 +250,37 @@ async fn run_inner(
         }
         backoff = Duration::from_millis(50);
         // Wait for one, then take every other that has finished: one commit for all.
-        let mut batch = Vec::new();
-        if let Some(r) = jobs.join_next().await {
-            batch.push(r.map_err(|e| SchedError::Other(format!("a worker crashed: {e}")))?);
+        let mut joined = Vec::new();
+        if let Some(r) = jobs.join_next_with_id().await {
+            joined.push(r);
         }
-        while let Some(r) = jobs.try_join_next() {
-            batch.push(r.map_err(|e| SchedError::Other(format!("a worker crashed: {e}")))?);
+        while let Some(r) = jobs.try_join_next_with_id() {
+            joined.push(r);
         }
-        let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
-        ws.catalog.commit(&outcomes).await?;
+        let mut batch = Vec::with_capacity(joined.len());
+        for r in joined {
+            let (id, finished) = match r {
+                Ok((id, f)) => (id, f),
+                // A worker panicked: record it as a failed run of its task.
+                Err(e) => {
+                    let Some(p) = spawned.get(&e.id()) else {
+                        return Err(SchedError::Other(format!("a worker crashed: {e}")));
+                    };
+                    let key = ws.key(
+                        &p.dataset,
+                        p.version,
+                        ws.dataset(&p.dataset)?
+                            .granularity
+                            .parse_partition(&p.partition)
+                            .unwrap_or_default(),
+                    );
+                    (e.id(), failed(p, key, format!("the worker crashed: {e}")))
+                }
+            };
+            spawned.remove(&id);
+            batch.push(finished);
+        }
+        commit(ws, &mut batch).await?;
         for f in batch {
             let r = &f.report;
             let idx = ws
@@ -375,18 +419,27 @@ async fn build(
         error,
         duration_ms: now_ms() - started,
     };
-    let Ok(lake) = ws.lake(&ds) else {
-        return Finished {
-            outcome: None,
-            report: report(TaskState::Failed, Some("unknown lake".into())),
-            adopted: false,
-        };
+    let lake = match ws.lake(&ds) {
+        Ok(l) => l,
+        Err(e) => return failed(&report(TaskState::Failed, None), key, e.to_string()),
     };
     // A sealed directory the catalog does not know: a crash between seal and
     // commit. If it was built by this same code, adopt it instead of rebuilding.
-    if let Ok(Some(m)) = lake.manifest(&prefix).await
-        && m.fingerprint == fingerprint
+    let existing = lake.manifest(&prefix).await;
+    if let Ok(Some(m)) = &existing
+        && m.fingerprint != fingerprint
     {
+        lake.discard(&ctx.run_id);
+        let msg = format!(
+            "{} is sealed by other code (fingerprint {}, expected {}); was the catalog replaced? Move that directory away to rebuild it",
+            lake.instance_dir(&prefix).display(),
+            weir_core::fingerprint::short(&m.fingerprint),
+            weir_core::fingerprint::short(&fingerprint)
+        );
+        return failed(&report(TaskState::Failed, None), key, msg);
+    }
+    if let Ok(Some(mut m)) = existing {
+        m.run_id = ctx.run_id.clone();
         lake.discard(&ctx.run_id);
         let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
         let run = run_record(
@@ -529,5 +582,58 @@ fn run_record(
         error,
         log,
         counters,
+    }
+}
+
+/// A failed task with no instance, recorded like any other failed run.
+fn failed(template: &TaskReport, key: InstanceKey, error: String) -> Finished {
+    let now = now_ms();
+    let run = RunRecord {
+        run_id: template.run_id.clone(),
+        key,
+        state: RunState::Failed,
+        started_at_ms: now,
+        ended_at_ms: now,
+        error: Some(error.clone()),
+        log: String::new(),
+        counters: BTreeMap::new(),
+    };
+    let mut report = template.clone();
+    report.state = TaskState::Failed;
+    report.error = Some(error);
+    Finished {
+        outcome: Some(Outcome { run, instance: None }),
+        report,
+        adopted: false,
+    }
+}
+
+/// Commits a batch in one transaction. If another run committed one of these
+/// instances first (its lease was lost, e.g. after a long stall), that outcome
+/// becomes a failed run and the rest is committed.
+async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError> {
+    let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
+    match ws.catalog.commit(&outcomes).await {
+        Ok(()) => Ok(()),
+        Err(weir_catalog::CatalogError::InstanceExists(_)) => {
+            for f in batch.iter_mut() {
+                let Some(o) = f.outcome.clone() else { continue };
+                if let Err(weir_catalog::CatalogError::InstanceExists(what)) =
+                    ws.catalog.commit(std::slice::from_ref(&o)).await
+                {
+                    let lost = failed(
+                        &f.report,
+                        o.run.key.clone(),
+                        format!("another run committed {what} first; this run's claim had expired"),
+                    );
+                    if let Some(lo) = &lost.outcome {
+                        ws.catalog.commit(std::slice::from_ref(lo)).await?;
+                    }
+                    *f = lost;
+                }
+            }
+            Ok(())
+        }
+        Err(e) => Err(e.into()),
     }
 }

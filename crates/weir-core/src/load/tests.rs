@@ -124,6 +124,13 @@ fn impossible_mappings_and_bad_values_are_reported() {
     assert!(errors(&text)[0].message.contains("{hour}"));
     let text = GOOD.replace("window = \"28d\"", "window = \"28 days\"");
     assert!(errors(&text)[0].message.contains("window"));
+    let text = GOOD.replace("lake = \"sensitive\"", "lake = \"sensitive\"\ndelay = \"-1d\"");
+    assert!(errors(&text)[0].message.contains("delay cannot be negative"));
+    let text = GOOD.replace(
+        "lake = \"sensitive\"",
+        "lake = \"sensitive\"\ndelay = \"100000000000000d\"",
+    );
+    assert!(errors(&text)[0].message.contains("too large"));
     let text = GOOD.replace("partition = \"hour\"", "partition = \"7m\"");
     assert!(errors(&text)[0].message.contains("divide a day"));
     let text = GOOD.replace("sql = \"sql/plays.sql\"", "sql = \"../../etc/passwd.sql\"");

@@ -1,6 +1,7 @@
 //! The lake's integration tests on a real local filesystem.
 
 use std::collections::HashSet;
+use std::time::Duration;
 use weir_lake::{Lake, LakeError, Manifest, instance_prefix};
 
 fn manifest(run: &str) -> Manifest {
@@ -58,11 +59,27 @@ async fn sweep_removes_only_dead_staging_areas() {
     let lake = Lake::open("default", "lake", dir.path()).expect("open");
     for r in ["dead", "live"] {
         std::fs::write(lake.staging_dir(r).expect("staging").join("f"), b"x").expect("write");
+        std::fs::write(lake.root().join(format!("_staging/{r}.counters.json")), b"{}").expect("write");
     }
     let live: HashSet<String> = ["live".to_string()].into();
-    assert_eq!(lake.sweep(&live).expect("sweep"), 1);
+    assert_eq!(
+        lake.sweep(&live, Duration::from_secs(3600)).expect("sweep"),
+        0,
+        "young entries are kept"
+    );
+    assert_eq!(lake.sweep(&live, Duration::ZERO).expect("sweep"), 2);
     assert!(lake.root().join("_staging/live/f").exists());
+    assert!(
+        lake.root().join("_staging/live.counters.json").exists(),
+        "a live run's side files are kept"
+    );
     assert!(!lake.root().join("_staging/dead").exists());
+    assert!(!lake.root().join("_staging/dead.counters.json").exists());
+    let err = lake.seal("dead", "x/v1/all", manifest("dead")).await;
+    assert!(
+        err.is_err(),
+        "sealing without a staging directory fails instead of sealing nothing"
+    );
 }
 
 #[tokio::test]
