@@ -1,0 +1,158 @@
+//! The run loop against a real SQLite catalog and a real local lake, with a
+//! small test executor (the real executors are tested end to end in the
+//! binary's tests): adoption after a crash between seal and commit, sealed
+//! directories of other code, and panicking workers.
+
+use async_trait::async_trait;
+use chrono::{DateTime, Utc};
+use std::path::Path;
+use std::sync::Arc;
+use std::sync::Mutex;
+use std::time::Duration;
+use weir_catalog::SqliteCatalog;
+use weir_core::load::load_project;
+use weir_core::planner::{Order, Selection};
+use weir_sched::exec_api::{ExecError, ExecOutput, Executor, TaskContext};
+use weir_sched::{Progress, RunOptions, RunSummary, Workspace};
+
+/// Project directories of every execution (tests run in parallel, so count per project).
+static CALLS: Mutex<Vec<std::path::PathBuf>> = Mutex::new(Vec::new());
+
+fn calls(dir: &Path) -> usize {
+    CALLS
+        .lock()
+        .map(|c| c.iter().filter(|d| d.as_path() == dir).count())
+        .unwrap_or(0)
+}
+
+/// Writes one file; panics on the partition the definitions' `env` names.
+struct TestExec;
+
+#[async_trait]
+impl Executor for TestExec {
+    async fn execute(
+        &self,
+        ctx: &TaskContext,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<ExecOutput, ExecError> {
+        if let Ok(mut c) = CALLS.lock() {
+            c.push(ctx.project_dir.clone());
+        }
+        if let weir_core::Job::Command { env, .. } = &ctx.dataset.job
+            && env.get("PANIC_ON") == Some(&ctx.partition_key)
+        {
+            panic!("test executor told to panic on {}", ctx.partition_key);
+        }
+        std::fs::write(ctx.output_dir.join("out.txt"), ctx.partition_key.as_bytes())?;
+        Ok(ExecOutput {
+            rows: Some(1),
+            ..Default::default()
+        })
+    }
+}
+
+fn test_exec(_: &weir_core::Job) -> Box<dyn Executor> {
+    Box::new(TestExec)
+}
+
+struct Quiet;
+impl Progress for Quiet {}
+
+const TOML: &str = r#"
+[project]
+name = "s"
+start = "2026-01-01"
+[datasets.a]
+partition = "day"
+command = ["unused"]
+env = { PANIC_ON = "PANIC" }
+"#;
+
+async fn workspace(dir: &Path, toml: &str, catalog_file: &str) -> Arc<Workspace> {
+    let project = load_project(toml, &|_| Err("no files".into())).expect("valid");
+    let url = format!("sqlite://{}", dir.join(catalog_file).display());
+    let catalog = SqliteCatalog::open(&url).await.expect("catalog");
+    Arc::new(Workspace::new(dir.to_path_buf(), project, Arc::new(catalog)).expect("workspace"))
+}
+
+async fn run(ws: Arc<Workspace>) -> RunSummary {
+    let now: DateTime<Utc> = "2026-01-04T00:00:00Z".parse().expect("now");
+    let opts = RunOptions {
+        selection: Selection::default(),
+        parallel: 2,
+        order: Order::OldestFirst,
+        max_tasks: None,
+        now,
+        lease: Duration::from_secs(60),
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    weir_sched::run(ws, test_exec, opts, &Quiet, rx).await.expect("run")
+}
+
+#[tokio::test]
+async fn sealed_instances_the_catalog_lost_are_adopted_not_rebuilt_and_other_code_is_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let first = run(workspace(dir.path(), TOML, "one.db").await).await;
+    assert_eq!((first.succeeded, first.adopted), (3, 0));
+    // A new, empty catalog on the same lake: as if every commit had been lost
+    // after sealing. Nothing is executed again.
+    let before = calls(dir.path());
+    let ws = workspace(dir.path(), TOML, "two.db").await;
+    let second = run(ws.clone()).await;
+    assert_eq!((second.succeeded, second.adopted, second.failed), (3, 3, 0));
+    assert_eq!(calls(dir.path()), before, "adoption runs no job");
+    let key = ws.key(
+        "a",
+        1,
+        weir_core::Granularity::Day.parse_partition("2026-01-02").expect("p"),
+    );
+    let inst = ws.catalog.instance(&key).await.expect("get").expect("adopted");
+    let run_rec = ws
+        .catalog
+        .run(&inst.run_id)
+        .await
+        .expect("get")
+        .expect("the adopting run is recorded");
+    assert!(run_rec.log.contains("adopted"));
+    // Different code numbered v1 by a third fresh catalog finds v1 sealed by other code.
+    let changed = TOML.replace("command = [\"unused\"]", "command = [\"changed\"]");
+    let third = run(workspace(dir.path(), &changed, "three.db").await).await;
+    assert_eq!(third.failed, 3);
+    assert!(
+        third.failures[0]
+            .error
+            .as_deref()
+            .is_some_and(|e| e.contains("sealed by other code")),
+        "{:?}",
+        third.failures[0]
+    );
+    assert_eq!(
+        std::fs::read_to_string(dir.path().join("lake/a/v1/date=2026-01-01/out.txt")).expect("kept"),
+        "date=2026-01-01"
+    );
+}
+
+#[tokio::test]
+async fn a_panicking_worker_fails_its_task_only() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let toml = TOML.replace("PANIC_ON = \"PANIC\"", "PANIC_ON = \"date=2026-01-02\"");
+    let ws = workspace(dir.path(), &toml, "c.db").await;
+    let s = run(ws.clone()).await;
+    assert_eq!((s.succeeded, s.failed), (2, 1));
+    assert!(
+        s.failures[0].error.as_deref().is_some_and(|e| e.contains("crashed")),
+        "{:?}",
+        s.failures
+    );
+    let failed = ws.catalog.failed("a", 1).await.expect("failed");
+    assert_eq!(failed.len(), 1, "the crash is recorded as a failed run");
+    assert!(
+        ws.catalog
+            .claimed("a", 1, Utc::now().timestamp_millis())
+            .await
+            .expect("claims")
+            .is_empty(),
+        "no claim leaks"
+    );
+    assert!(!dir.path().join("lake/a/v1/date=2026-01-02").exists());
+}
