@@ -120,7 +120,15 @@ pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
                 Reason::InputFailed { dataset, partition } => {
                     format!("input {dataset} {} failed", key(dataset, *partition))
                 }
-                Reason::NotLanded => "waiting for landing files".to_string(),
+                Reason::NotLanded => match ws.project.dataset(&b.dataset).map(|d| (&d.job, d.granularity)) {
+                    Some((weir_core::Job::Ingest { path, .. }, g)) => {
+                        format!(
+                            "waiting for landing files ({} first)",
+                            weir_sched::landing::expand(path, g, b.lo)
+                        )
+                    }
+                    _ => "waiting for landing files".to_string(),
+                },
                 Reason::Running => "being built by another run".to_string(),
                 Reason::Failed => "failed; `weir run` retries it".to_string(),
             },

@@ -282,7 +282,7 @@ ingest = { path = "landing-quiet/{date}/{hour}.jsonl", format = "jsonl" }
             .as_array()
             .expect("blocked")
             .iter()
-            .any(|b| b["reason"] == "waiting for landing files"),
+            .any(|b| b["reason"] == "waiting for landing files (landing/2026-01-03/00.jsonl first)"),
         "{plan}"
     );
 }
