@@ -3,9 +3,28 @@
 use crate::model::Dataset;
 use std::collections::BTreeMap;
 
-/// Dataset names, inputs first. On a cycle, returns its members in order,
-/// with the first repeated at the end (`a → b → a`).
+/// Dataset names, inputs first, by layer (a dataset's layer is one more than
+/// its deepest input's) and then by name, so listings read top-down. On a
+/// cycle, returns its members in order, with the first repeated at the end
+/// (`a → b → a`: a reads b, b reads a).
 pub fn topo_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, Vec<String>> {
+    let order = dfs_order(datasets)?;
+    let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
+    for name in &order {
+        let d = datasets[name]
+            .inputs
+            .iter()
+            .filter_map(|i| depth.get(i.dataset.as_str()))
+            .max()
+            .map_or(0, |m| m + 1);
+        depth.insert(name.as_str(), d);
+    }
+    let mut layered = order.clone();
+    layered.sort_by_key(|n| (depth.get(n.as_str()).copied().unwrap_or(0), n.clone()));
+    Ok(layered)
+}
+
+fn dfs_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, Vec<String>> {
     #[derive(Clone, Copy, PartialEq)]
     enum Mark {
         New,

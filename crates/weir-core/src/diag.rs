@@ -132,7 +132,7 @@ pub fn did_you_mean<'a>(word: &str, candidates: impl IntoIterator<Item = &'a str
     candidates
         .into_iter()
         .map(|c| (edit_distance(word, c), c))
-        .filter(|(d, c)| *d <= 2.max(c.len() / 4))
+        .filter(|(d, c)| *d <= 2.max(c.len() / 4) && *d < word.chars().count() / 2 + 1)
         .min_by_key(|(d, _)| *d)
         .map(|(_, c)| c)
 }
@@ -169,5 +169,11 @@ mod tests {
     fn suggests_close_names_only() {
         assert_eq!(did_you_mean("plyas", ["plays", "raw_plays"]), Some("plays"));
         assert_eq!(did_you_mean("zzz", ["plays"]), None);
+        assert_eq!(
+            did_you_mean("c", ["a"]),
+            None,
+            "one-letter names are not typos of each other"
+        );
+        assert_eq!(did_you_mean("aa", ["a"]), Some("a"));
     }
 }

@@ -116,6 +116,12 @@ pub fn check(
     for (name, line, col) in v.refs {
         if !tables.contains(&name) && !v.ctes.contains(&name) {
             let (l, c) = locate(line, col);
+            let candidates = tables.iter().chain(v.ctes.iter()).map(String::as_str);
+            if let Some(close) = crate::diag::did_you_mean(&name, candidates) {
+                return Err(src
+                    .at_line_col(l, c, format!("SQL reads unknown table `{name}`"))
+                    .with_hint(format!("did you mean `{close}`?")));
+            }
             let known = if tables.is_empty() {
                 "this job has no inputs".to_string()
             } else {

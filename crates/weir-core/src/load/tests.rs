@@ -47,6 +47,12 @@ fn errors(text: &str) -> Vec<Diagnostic> {
 fn loads_the_documented_format() {
     let p = load_project(GOOD, &files).expect("valid");
     assert_eq!(p.topo_order, vec!["raw_plays", "plays", "top", "model"]);
+    let layered = load_project(&GOOD.replace("inputs = [\"top\"]", "inputs = [\"plays\"]"), &files).expect("valid");
+    assert_eq!(
+        layered.topo_order,
+        vec!["raw_plays", "plays", "model", "top"],
+        "by layer, then by name"
+    );
     assert_eq!(p.datasets["raw_plays"].lake, "sensitive");
     assert_eq!(p.datasets["plays"].inputs[0].table, "raw");
     assert_eq!(p.datasets["model"].inputs[0].table, "top");
