@@ -19,7 +19,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weir_catalog::{InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
 use weir_core::model::{Job, Project};
-use weir_core::planner::{Order, Selection, Task, plan};
+use weir_core::planner::{Order, Reason, Selection, Task, plan};
 use weir_core::{Dataset, PartSet};
 use weir_lake::{Manifest, ManifestInput};
 
@@ -79,7 +79,8 @@ pub struct RunSummary {
 
 /// Progress callbacks (a progress bar in the CLI).
 pub trait Progress: Send + Sync {
-    fn planned(&self, _runnable: usize, _done: usize) {}
+    /// `remaining` instances may still be built by this run; `done` have finished.
+    fn planned(&self, _remaining: usize, _done: usize) {}
     fn started(&self, _dataset: &str, _partition: &str) {}
     fn finished(&self, _report: &TaskReport) {}
 }
@@ -181,7 +182,15 @@ async fn run_inner(
                 opts.order,
                 Some(parallel * 4 + in_flight.len()),
             );
-            progress.planned(p.runnable.saturating_sub(in_flight.len()), done);
+            // What this run can still build: runnable now (in-flight included), or
+            // waiting for an input that is itself on its way.
+            let waiting: usize = p
+                .blocked
+                .iter()
+                .filter(|b| matches!(b.reason, Reason::WaitingFor { .. }))
+                .map(|b| b.count)
+                .sum();
+            progress.planned(p.runnable + waiting, done);
             others_running = p.datasets.iter().map(|d| d.running).sum();
             for task in p.tasks {
                 if in_flight.len() >= parallel || opts.max_tasks.is_some_and(|m| dispatched >= m) {
