@@ -91,6 +91,13 @@ pub fn now() -> Result<DateTime<Utc>> {
     }
 }
 
+impl crate::cli::SelectArgs {
+    /// The planner selection these arguments name.
+    pub fn selection(&self, project: &Project) -> Result<Selection> {
+        selection(&self.datasets, self.from.as_deref(), self.to.as_deref(), project)
+    }
+}
+
 /// Reads `--from`/`--to` (inclusive) into a selection. A date as `--to` covers
 /// the whole day; a month, the whole month; an hour, the whole hour.
 pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, project: &Project) -> Result<Selection> {

@@ -58,12 +58,7 @@ pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let now = project::now()?;
-    let sel = project::selection(
-        &a.select.datasets,
-        a.select.from.as_deref(),
-        a.select.to.as_deref(),
-        &ws.project,
-    )?;
+    let sel = a.select.selection(&ws.project)?;
     let versions = ws.versions(false, now.timestamp_millis()).await?;
     let snap = ws.snapshot(&versions, &sel, now, None).await?;
     let order = if a.select.oldest_first {

@@ -54,12 +54,7 @@ pub async fn run(dir: Option<&Path>, a: RunArgs, p: Printer) -> Result<u8> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let now = project::now()?;
-    let selection = project::selection(
-        &a.select.datasets,
-        a.select.from.as_deref(),
-        a.select.to.as_deref(),
-        &ws.project,
-    )?;
+    let selection = a.select.selection(&ws.project)?;
     let opts = RunOptions {
         selection,
         parallel: a.parallel.unwrap_or_else(num_cpus::get).max(1),
