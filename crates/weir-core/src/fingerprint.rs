@@ -18,7 +18,13 @@ use std::collections::BTreeMap;
 pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
     let job = match &ds.job {
         Job::Sql { text, .. } => json!({ "kind": "sql", "sql": sqlcheck::canonical(text) }),
-        Job::Command { argv, env } => json!({ "kind": "command", "argv": argv, "env": env }),
+        Job::Command { argv, env, files } => {
+            let hashes: BTreeMap<&String, String> = files
+                .iter()
+                .map(|(p, body)| (p, hex::encode(Sha256::digest(body.as_bytes()))))
+                .collect();
+            json!({ "kind": "command", "argv": argv, "env": env, "files": hashes })
+        }
         Job::Ingest { path, format, schema } => json!({
             "kind": "ingest", "path": path, "format": format,
             "schema": schema.as_ref().map(|s| s.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),

@@ -529,7 +529,18 @@ impl Cx {
                         }
                     }
                 }
-                (Job::Command { argv, env }, format.unwrap_or(Format::Files))
+                // Project files named on the command line (scripts) are part of
+                // the job's code: their content goes into the fingerprint.
+                let mut files = BTreeMap::new();
+                for arg in &argv {
+                    if safe_relative(arg)
+                        && arg.contains(['/', '.'])
+                        && let Ok(body) = read(arg)
+                    {
+                        files.insert(arg.clone(), body);
+                    }
+                }
+                (Job::Command { argv, env, files }, format.unwrap_or(Format::Files))
             }
             _ => {
                 let v = get(t, "ingest")?;

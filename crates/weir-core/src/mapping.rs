@@ -92,6 +92,7 @@ mod tests {
             job: Job::Command {
                 argv: vec!["true".into()],
                 env: Default::default(),
+                files: Default::default(),
             },
             format: Format::Files,
             lake: "default".into(),

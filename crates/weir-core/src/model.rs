@@ -82,6 +82,8 @@ pub enum Job {
     Command {
         argv: Vec<String>,
         env: BTreeMap<String, String>,
+        /// Project files named in `argv` (e.g. `scripts/train.py`): path → content.
+        files: BTreeMap<String, String>,
     },
     /// Files that land outside weir, sealed into the lake unchanged.
     Ingest {

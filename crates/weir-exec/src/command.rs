@@ -53,7 +53,7 @@ fn kill_group(pid: Option<u32>) {
 #[async_trait]
 impl Executor for CommandExecutor {
     async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
-        let Job::Command { argv, env } = &ctx.dataset.job else {
+        let Job::Command { argv, env, .. } = &ctx.dataset.job else {
             return Err(ExecError::job("not a command job"));
         };
         let Some((program, args)) = argv.split_first() else {

@@ -31,6 +31,7 @@ command = ["python3", "train.py"]
 
 fn files(path: &str) -> Result<String, String> {
     match path {
+        "train.py" => Ok("print('v1')".into()),
         "sql/plays.sql" => Ok("SELECT *\nFROM raw\nWHERE ts < {{ partition_end }}".into()),
         _ => Err("no such file".into()),
     }
@@ -183,7 +184,7 @@ fn fingerprints_change_downstream_only() {
     let reformatted = |path: &str| -> Result<String, String> {
         match path {
             "sql/plays.sql" => Ok("select *   from raw -- c\n where ts < {{partition_end}}".into()),
-            _ => Err("no".into()),
+            other => files(other),
         }
     };
     let c = load_project(
@@ -206,4 +207,29 @@ fn declared_counters_are_checked_like_sql() {
     let d = &errors(&bad)[0];
     assert!(d.message.contains("unknown table `nope`"), "{d}");
     assert_eq!((d.line, d.col), (18, 40), "{d}");
+}
+
+#[test]
+fn scripts_named_by_a_command_are_part_of_its_version() {
+    let a = load_project(GOOD, &files).expect("valid");
+    let edited = |path: &str| -> Result<String, String> {
+        match path {
+            "train.py" => Ok("print('v2')".into()),
+            other => files(other),
+        }
+    };
+    let b = load_project(GOOD, &edited).expect("valid");
+    let (fa, fb) = (
+        crate::fingerprint::fingerprints(&a),
+        crate::fingerprint::fingerprints(&b),
+    );
+    assert_ne!(
+        fa["model"], fb["model"],
+        "editing train.py makes a new version of model"
+    );
+    assert_eq!(fa["top"], fb["top"]);
+    match &a.datasets["model"].job {
+        Job::Command { files, .. } => assert_eq!(files.keys().collect::<Vec<_>>(), vec!["train.py"]),
+        other => panic!("{other:?}"),
+    }
 }
