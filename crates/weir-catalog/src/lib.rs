@@ -130,6 +130,48 @@ pub struct RunFilter {
     pub limit: Option<u32>,
 }
 
+/// One deployment of an environment: a snapshot of the definitions.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Deployment {
+    pub env: String,
+    /// 1, 2, … per environment.
+    pub seq: u32,
+    pub deployed_at_ms: i64,
+    pub message: Option<String>,
+    /// Build only partitions inside this window before now (e.g. `3d`).
+    pub window: Option<String>,
+    /// The definitions: project-relative path → content (`weir.toml`, SQL, scripts).
+    pub files: BTreeMap<String, String>,
+    /// Dataset → version number deployed.
+    pub versions: BTreeMap<String, u32>,
+}
+
+/// Where an environment's consumers read a dataset: the serving pointer.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Alias {
+    pub env: String,
+    pub dataset: String,
+    pub version: u32,
+    /// A pinned alias does not advance by itself.
+    pub pinned: bool,
+    pub updated_at_ms: i64,
+}
+
+/// One move of an alias, kept forever.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct AliasMove {
+    pub env: String,
+    pub dataset: String,
+    pub seq: u32,
+    pub from_version: Option<u32>,
+    pub to_version: u32,
+    pub pinned: bool,
+    /// `advance`, `promote`, `revert`, `pin`, `unpin`.
+    pub kind: String,
+    pub reason: Option<String>,
+    pub at_ms: i64,
+}
+
 /// The catalog contract. Every implementation guarantees:
 ///
 /// 1. **Versions are numbered once.** `register_version` for a known
@@ -147,6 +189,9 @@ pub struct RunFilter {
 ///    and `consumers` is their inverse.
 /// 6. Times are milliseconds since the Unix epoch, supplied by the caller, so
 ///    tests control the clock.
+/// 7. **Deployments are append-only**, numbered 1, 2, … per environment.
+/// 8. **Every alias move is recorded**: `move_alias` changes the alias and
+///    appends its history entry in one transaction; history is never edited.
 #[async_trait]
 pub trait Catalog: Send + Sync {
     async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32>;
@@ -175,6 +220,16 @@ pub trait Catalog: Send + Sync {
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>>;
     /// Run ids with an unexpired claim (their staging areas are live).
     async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>>;
+    /// Appends a deployment (its `seq` is assigned) and returns it.
+    async fn deploy(&self, d: &Deployment) -> Result<Deployment>;
+    /// Deployments of `env` (or of all environments), oldest first.
+    async fn deployments(&self, env: Option<&str>) -> Result<Vec<Deployment>>;
+    async fn alias(&self, env: &str, dataset: &str) -> Result<Option<Alias>>;
+    async fn aliases(&self, env: &str) -> Result<Vec<Alias>>;
+    /// Points `(env, dataset)` at `version` with `pinned`, recording the move.
+    async fn move_alias(&self, mv: &AliasMove) -> Result<Alias>;
+    /// Every move of `(env, dataset)`, oldest first.
+    async fn alias_history(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.
