@@ -7,7 +7,7 @@
 
 use crate::dag;
 use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
-use crate::model::{ColumnType, Dataset, Format, Input, Job, MissingPolicy, Project};
+use crate::model::{ColumnType, Dataset, Format, Input, Job, MissingPolicy, Project, ServeWindow};
 use crate::partition::{Granularity, parse_instant};
 use crate::span::Span;
 use crate::sqlcheck;
@@ -42,6 +42,7 @@ const DATASET_KEYS: &[&str] = &[
     "timeout",
     "description",
     "counters",
+    "serve_window",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -366,6 +367,30 @@ impl Cx {
         let end = get(t, "end").and_then(|v| self.instant(v, "end"));
         let delay = self.non_negative(get(t, "delay"), "delay").unwrap_or(Span::ZERO);
         let timeout = self.non_negative(get(t, "timeout"), "timeout");
+        let serve_window = match get(t, "serve_window") {
+            None => ServeWindow::default(),
+            Some(v) => match v.get_ref() {
+                DeValue::Integer(i) => match i.as_str().parse::<u32>() {
+                    Ok(n) if n > 0 => ServeWindow::Partitions(n),
+                    _ => {
+                        self.err(
+                            &v.span(),
+                            "serve_window must be a positive number of partitions or a duration",
+                            Some("e.g. serve_window = 7 or serve_window = \"3d\"".into()),
+                        );
+                        ServeWindow::default()
+                    }
+                },
+                _ => match self.span_value(v, "serve_window") {
+                    Some(sp) if sp.is_positive() => ServeWindow::Span(sp),
+                    Some(_) => {
+                        self.err(&v.span(), "serve_window must be positive", None);
+                        ServeWindow::default()
+                    }
+                    None => ServeWindow::default(),
+                },
+            },
+        };
         let lake = match get(t, "lake") {
             Some(v) => {
                 let l = self.string(v, "lake")?;
@@ -569,6 +594,7 @@ impl Cx {
             timeout,
             description,
             counters,
+            serve_window,
         })
     }
 

@@ -100,6 +100,7 @@ mod tests {
             missing: MissingPolicy::Wait,
             timeout: None,
             description: None,
+            serve_window: Default::default(),
             counters: Default::default(),
         }
     }

@@ -56,6 +56,8 @@ pub struct Dataset {
     pub missing: MissingPolicy,
     pub timeout: Option<Span>,
     pub description: Option<String>,
+    /// How much must be complete before an alias advances to a new version.
+    pub serve_window: ServeWindow,
     /// SQL datasets: counter name → query over the inputs and `output` returning one integer.
     /// Counters measure; they are not part of the fingerprint.
     pub counters: BTreeMap<String, String>,
@@ -167,4 +169,21 @@ pub enum MissingPolicy {
     Wait,
     /// Seal an empty instance: a quiet hour is not an outage.
     Empty,
+}
+
+/// The span of recent partitions that must be complete before consumers are
+/// switched to a new version.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ServeWindow {
+    /// The last N due partitions (the default is 7).
+    Partitions(u32),
+    /// The partitions that start within this span before now.
+    Span(Span),
+}
+
+impl Default for ServeWindow {
+    fn default() -> Self {
+        ServeWindow::Partitions(7)
+    }
 }

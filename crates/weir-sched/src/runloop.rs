@@ -99,7 +99,7 @@ pub async fn run(
 ) -> Result<RunSummary, SchedError> {
     let t0 = Instant::now();
     let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
-    let versions = ws.versions(true, now_ms()).await?;
+    let versions = ws.versions(true, opts.now.timestamp_millis()).await?;
     let mut summary = RunSummary::default();
     // Sweep staging areas of runs that are not alive anywhere.
     let live: HashSet<String> = ws.catalog.live_runs(now_ms()).await?.into_iter().collect();
@@ -370,7 +370,7 @@ async fn prepare(
         weir_core::Span::Months(m) => Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400),
     });
     Ok(TaskContext {
-        dataset: ds.clone(),
+        dataset: materialize(ws, ds)?,
         version,
         run_id: run_id.to_string(),
         partition: task.partition,
@@ -645,4 +645,41 @@ async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError
         }
         Err(e) => Err(e.into()),
     }
+}
+
+/// A command job runs the code that was fingerprinted, not whatever the
+/// working copy holds now: the scripts it names are written once to
+/// `.weir/code/<sha256>/<path>` and its arguments point there.
+fn materialize(ws: &Workspace, ds: &Dataset) -> Result<Dataset, SchedError> {
+    let Job::Command { argv, env, files } = &ds.job else {
+        return Ok(ds.clone());
+    };
+    if files.is_empty() {
+        return Ok(ds.clone());
+    }
+    use sha2::Digest;
+    let mut argv = argv.clone();
+    for (rel, body) in files {
+        let hash = hex::encode(sha2::Sha256::digest(body.as_bytes()));
+        let path = ws.dir.join(".weir/code").join(&hash[..16]).join(rel);
+        if !path.exists() {
+            let io = |e: std::io::Error| SchedError::Other(format!("cannot write {}: {e}", path.display()));
+            if let Some(parent) = path.parent() {
+                std::fs::create_dir_all(parent).map_err(io)?;
+            }
+            let tmp = path.with_extension("tmp");
+            std::fs::write(&tmp, body).map_err(io)?;
+            std::fs::rename(&tmp, &path).map_err(io)?;
+        }
+        for a in argv.iter_mut().filter(|a| *a == rel) {
+            *a = path.display().to_string();
+        }
+    }
+    let mut out = ds.clone();
+    out.job = Job::Command {
+        argv,
+        env: env.clone(),
+        files: files.clone(),
+    };
+    Ok(out)
 }

@@ -26,6 +26,9 @@ pub struct DatasetStatus {
     /// `now` minus that end, in seconds.
     pub delay_seconds: Option<i64>,
     pub fraction: f64,
+    /// In an environment: the version its consumers read.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub serving: Option<u32>,
 }
 
 /// Computes the status of the selected datasets at `now`.
@@ -61,6 +64,7 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
                 d.present as f64 / d.desired as f64
             },
             dataset: d.dataset,
+            serving: None,
         });
     }
     Ok(out)

@@ -20,6 +20,8 @@ pub enum SchedError {
     Catalog(#[from] CatalogError),
     #[error(transparent)]
     Lake(#[from] LakeError),
+    #[error("unknown environment `{env}`")]
+    UnknownEnv { env: String, hint: String },
     #[error("unknown dataset `{name}`{hint}")]
     UnknownDataset { name: String, hint: String },
     #[error("{0}")]

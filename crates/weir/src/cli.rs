@@ -14,6 +14,10 @@ pub struct Cli {
     /// Print machine-readable JSON on stdout.
     #[arg(long, global = true)]
     pub json: bool,
+    /// The environment (a deployed snapshot of the definitions). Without it,
+    /// `run`, `plan` and `status` use the working copy; alias verbs use `prod`.
+    #[arg(long, global = true, value_name = "ENV")]
+    pub env: Option<String>,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -79,6 +83,51 @@ pub enum Command {
     },
     /// The captured output of one run.
     Logs { run_id: String },
+    /// Snapshot the definitions as an environment (default `prod`).
+    Deploy {
+        /// Build only partitions inside this window before now (a cheap candidate), e.g. 3d.
+        #[arg(long, value_name = "SPAN")]
+        window: Option<String>,
+        #[arg(long, short)]
+        message: Option<String>,
+    },
+    /// Environments and their deploy history.
+    Envs,
+    /// Make another environment (default `prod`) adopt ENV's definitions, reusing what was built.
+    Promote {
+        env_name: String,
+        #[arg(long, default_value = "prod")]
+        to: String,
+    },
+    /// Move aliases back to their previous version and pin them there.
+    Revert {
+        datasets: Vec<String>,
+        /// Every dataset of the environment.
+        #[arg(long)]
+        all: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Pin an alias (to its current version, or to --version).
+    Pin {
+        dataset: String,
+        #[arg(long, short)]
+        version: Option<u32>,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Let an alias advance by itself again.
+    Unpin { dataset: String },
+    /// An alias: the version consumers read, and every move with when and why.
+    Alias { dataset: String },
+    /// Lake locations of the version consumers read (for external tools).
+    Path {
+        dataset: String,
+        #[arg(long, short)]
+        partition: Option<String>,
+    },
+    /// Every version of a dataset: fingerprint, what changed, completeness.
+    Versions { dataset: String },
     /// Benchmarks of the planner and the run loop.
     #[command(subcommand)]
     Bench(BenchCmd),

@@ -101,6 +101,7 @@ fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
 
 async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
     let project = cli.project.as_deref();
+    let env = cli.env.as_deref();
     match cli.command {
         Command::Init { dir } => demo::init(dir, p).map(|()| 0),
         Command::Demo {
@@ -116,20 +117,41 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             anomaly,
         } => demo::generate_cmd(project, from.as_deref(), days, seed, anomaly.as_deref(), p).map(|()| 0),
         Command::Validate => cmd::inspect::validate(project, p).map(|()| 0),
-        Command::Plan(a) => cmd::inspect::plan(project, a, p).await.map(|()| 0),
-        Command::Run(a) => cmd::run::run(project, a, p).await,
-        Command::Status { datasets } => cmd::inspect::status(project, &datasets, p).await.map(|()| 0),
+        Command::Plan(a) => cmd::inspect::plan(project, env, a, p).await.map(|()| 0),
+        Command::Run(a) => cmd::run::run(project, env, a, p).await,
+        Command::Status { datasets } => cmd::inspect::status(project, env, &datasets, p).await.map(|()| 0),
         Command::Show {
             dataset,
             partition,
             version,
-        } => cmd::inspect::show(project, &dataset, partition.as_deref(), version, p)
+        } => cmd::inspect::show(project, env, &dataset, partition.as_deref(), version, p)
             .await
             .map(|()| 0),
         Command::Runs { dataset, failed, limit } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
             .await
             .map(|()| 0),
         Command::Logs { run_id } => cmd::inspect::logs(project, &run_id, p).await.map(|()| 0),
+        Command::Deploy { window, message } => cmd::envs::deploy(project, env, window.as_deref(), message, p)
+            .await
+            .map(|()| 0),
+        Command::Envs => cmd::envs::envs(project, p).await.map(|()| 0),
+        Command::Promote { env_name, to } => cmd::envs::promote(project, &env_name, &to, p).await.map(|()| 0),
+        Command::Revert { datasets, all, reason } => cmd::envs::revert(project, env, &datasets, all, reason, p).await,
+        Command::Pin {
+            dataset,
+            version,
+            reason,
+        } => cmd::envs::pin(project, env, &dataset, version, reason, true, p)
+            .await
+            .map(|()| 0),
+        Command::Unpin { dataset } => cmd::envs::pin(project, env, &dataset, None, None, false, p)
+            .await
+            .map(|()| 0),
+        Command::Alias { dataset } => cmd::envs::alias(project, env, &dataset, p).await.map(|()| 0),
+        Command::Path { dataset, partition } => cmd::envs::path(project, env, &dataset, partition.as_deref(), p)
+            .await
+            .map(|()| 0),
+        Command::Versions { dataset } => cmd::envs::versions(project, &dataset, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Plan {
             datasets,
             partitions,

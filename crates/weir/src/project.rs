@@ -50,13 +50,53 @@ pub fn load(dir: &Path) -> Result<Project> {
     load_project(&text, &read).map_err(|d| anyhow::Error::new(crate::Invalid(d)))
 }
 
-/// Opens the workspace: definitions, catalog and lakes.
+/// Opens the workspace of the working copy: definitions, catalog and lakes.
 pub async fn open(dir: &Path) -> Result<Arc<Workspace>> {
-    let project = load(dir)?;
-    let url = catalog_url(dir, &project.catalog_url)?;
-    let catalog = weir_catalog::open(&url).await.context("cannot open the catalog")?;
-    let ws = Workspace::new(dir.to_path_buf(), project, Arc::from(catalog)).context("cannot open the lakes")?;
-    Ok(Arc::new(ws))
+    Ok(open_env(dir, None).await?.0)
+}
+
+/// Opens the catalog named by the working copy's `[catalog] url`. Read
+/// leniently, so a half-edited working copy does not lock out environments.
+pub async fn open_catalog(dir: &Path) -> Result<Arc<dyn weir_catalog::Catalog>> {
+    let text = std::fs::read_to_string(dir.join(PROJECT_FILE))
+        .with_context(|| format!("cannot read {}", dir.join(PROJECT_FILE).display()))?;
+    let url = toml::from_str::<toml::Table>(&text)
+        .ok()
+        .and_then(|t| t.get("catalog")?.get("url")?.as_str().map(str::to_string))
+        .unwrap_or_else(|| "sqlite://.weir/catalog.db".to_string());
+    let url = catalog_url(dir, &url)?;
+    Ok(Arc::from(
+        weir_catalog::open(&url).await.context("cannot open the catalog")?,
+    ))
+}
+
+/// Opens an environment's workspace (its latest deployment), or the working
+/// copy's when `env` is `None`.
+pub async fn open_env(dir: &Path, env: Option<&str>) -> Result<(Arc<Workspace>, Option<weir_catalog::Deployment>)> {
+    let catalog = open_catalog(dir).await?;
+    let (project, deployment) = match env {
+        None => (load(dir)?, None),
+        Some(env) => {
+            let d = weir_sched::env::latest(catalog.as_ref(), env)
+                .await
+                .map_err(env_error)?;
+            let project =
+                weir_sched::env::load_deployment(&d).map_err(|diag| anyhow::Error::new(crate::Invalid(diag)))?;
+            (project, Some(d))
+        }
+    };
+    let ws = Workspace::new(dir.to_path_buf(), project, catalog).context("cannot open the lakes")?;
+    Ok((Arc::new(ws), deployment))
+}
+
+/// Scheduler errors that are the user's to fix become `UserError`s.
+pub fn env_error(e: weir_sched::SchedError) -> anyhow::Error {
+    match e {
+        weir_sched::SchedError::UnknownEnv { env, hint } => {
+            UserError::new(format!("unknown environment `{env}`"), hint).into()
+        }
+        other => other.into(),
+    }
 }
 
 fn catalog_url(dir: &Path, url: &str) -> Result<String> {
@@ -139,4 +179,16 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
         from,
         until,
     })
+}
+
+/// Narrows a selection to an environment's build window (`deploy --window`).
+pub fn with_window(mut sel: Selection, deployment: Option<&weir_catalog::Deployment>, now: DateTime<Utc>) -> Selection {
+    if let Some(w) = deployment
+        .and_then(|d| d.window.as_deref())
+        .and_then(|w| weir_core::Span::parse(w).ok())
+    {
+        let start = w.sub_from(now);
+        sel.from = Some(sel.from.map_or(start, |f| f.max(start)));
+    }
+    sel
 }

@@ -54,11 +54,11 @@ struct BlockedView {
     reason: String,
 }
 
-pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
+pub async fn plan(dir: Option<&Path>, env: Option<&str>, a: PlanArgs, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
-    let ws = project::open(&dir).await?;
+    let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
-    let sel = a.select.selection(&ws.project)?;
+    let sel = project::with_window(a.select.selection(&ws.project)?, deployment.as_ref(), now);
     let versions = ws.versions(false, now.timestamp_millis()).await?;
     let snap = ws.snapshot(&versions, &sel, now, None).await?;
     let order = if a.select.oldest_first {
@@ -180,17 +180,27 @@ pub async fn plan(dir: Option<&Path>, a: PlanArgs, p: Printer) -> Result<()> {
     Ok(())
 }
 
-pub async fn status(dir: Option<&Path>, datasets: &[String], p: Printer) -> Result<()> {
+pub async fn status(dir: Option<&Path>, env: Option<&str>, datasets: &[String], p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
-    let ws = project::open(&dir).await?;
+    let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
-    let sel = project::selection(datasets, None, None, &ws.project)?;
-    let rows = weir_sched::status(&ws, &sel, now).await?;
+    let sel = project::with_window(
+        project::selection(datasets, None, None, &ws.project)?,
+        deployment.as_ref(),
+        now,
+    );
+    let mut rows = weir_sched::status(&ws, &sel, now).await?;
+    if let Some(env) = env {
+        for r in &mut rows {
+            r.serving = ws.catalog.alias(env, &r.dataset).await?.map(|a| a.version);
+        }
+    }
     p.data(&rows, || status_table(&rows, p));
     Ok(())
 }
 
 pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
+    let serving = rows.iter().any(|r| r.serving.is_some());
     let mut t = vec![
         [
             "DATASET",
@@ -207,6 +217,9 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
         .map(|s| s.to_string())
         .collect::<Vec<_>>(),
     ];
+    if serving {
+        t[0].push("SERVING".into());
+    }
     for r in rows {
         let done = format!("{:.0}%", r.fraction * 100.0);
         t.push(vec![
@@ -229,6 +242,9 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
                 p.yellow(&done)
             },
         ]);
+        if serving && let Some(row) = t.last_mut() {
+            row.push(r.serving.map_or_else(|| "-".into(), |v| format!("v{v}")));
+        }
     }
     table(&t)
 }
@@ -253,13 +269,14 @@ struct ShowView {
 
 pub async fn show(
     dir: Option<&Path>,
+    env: Option<&str>,
     dataset: &str,
     partition: Option<&str>,
     version: Option<u32>,
     p: Printer,
 ) -> Result<()> {
     let dir = project::find(dir)?;
-    let ws = project::open(&dir).await?;
+    let (ws, _) = project::open_env(&dir, env).await?;
     let ds = ws.dataset(dataset)?;
     let wanted = partition
         .map(|s| {

@@ -1,4 +1,5 @@
 //! One module per group of verbs.
 
+pub mod envs;
 pub mod inspect;
 pub mod run;

@@ -50,11 +50,11 @@ impl Progress for Bar {
 }
 
 /// Runs the selection; the exit code is 1 if anything failed, 130 if interrupted.
-pub async fn run(dir: Option<&Path>, a: RunArgs, p: Printer) -> Result<u8> {
+pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) -> Result<u8> {
     let dir = project::find(dir)?;
-    let ws = project::open(&dir).await?;
+    let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
-    let selection = a.select.selection(&ws.project)?;
+    let selection = project::with_window(a.select.selection(&ws.project)?, deployment.as_ref(), now);
     let opts = RunOptions {
         selection,
         parallel: a.parallel.unwrap_or_else(num_cpus::get).max(1),
@@ -67,8 +67,19 @@ pub async fn run(dir: Option<&Path>, a: RunArgs, p: Printer) -> Result<u8> {
         now,
         lease: Duration::from_secs(60),
     };
-    let summary = run_with(ws, opts, p).await?;
+    let summary = run_with(ws.clone(), opts, p).await?;
     print_summary(&summary, p);
+    if let (Some(env), Some(d)) = (env, deployment) {
+        let moves = weir_sched::env::advance(&ws, env, &d, now).await?;
+        for m in &moves {
+            p.note(format!(
+                "{env}: {} now serves v{} (was {})",
+                m.dataset,
+                m.to_version,
+                m.from_version.map_or_else(|| "nothing".into(), |v| format!("v{v}"))
+            ));
+        }
+    }
     Ok(if summary.interrupted {
         130
     } else if summary.failed > 0 {

@@ -1,0 +1,254 @@
+//! Environments and aliases: deploying a snapshot of the definitions, loading
+//! a deployed environment, and moving the serving pointers (aliases).
+//!
+//! Deployments are append-only snapshots in the catalog; an alias moves only
+//! through `Catalog::move_alias`, so every move is in its history.
+
+use crate::workspace::{SchedError, Workspace};
+use chrono::{DateTime, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use std::path::Path;
+use weir_catalog::{Alias, AliasMove, Deployment};
+use weir_core::load::{PROJECT_FILE, load_project};
+use weir_core::mapping::due_range;
+use weir_core::model::{Dataset, Job, Project, ServeWindow};
+use weir_core::{Diagnostics, Granularity, Span};
+
+/// The default environment.
+pub const PROD: &str = "prod";
+
+/// Reads the files a project's definitions consist of: `weir.toml`, SQL files
+/// and the scripts command jobs name.
+pub fn snapshot_files(dir: &Path, project: &Project) -> Result<BTreeMap<String, String>, SchedError> {
+    let read = |rel: &str| {
+        std::fs::read_to_string(dir.join(rel)).map_err(|e| SchedError::Other(format!("cannot read {rel}: {e}")))
+    };
+    let mut files = BTreeMap::new();
+    files.insert(PROJECT_FILE.to_string(), read(PROJECT_FILE)?);
+    for ds in project.datasets.values() {
+        match &ds.job {
+            Job::Sql { file: Some(f), text } => {
+                files.insert(f.clone(), text.clone());
+            }
+            Job::Command { files: f, .. } => files.extend(f.iter().map(|(k, v)| (k.clone(), v.clone()))),
+            _ => {}
+        }
+    }
+    Ok(files)
+}
+
+/// The project as deployed.
+pub fn load_deployment(d: &Deployment) -> Result<Project, Diagnostics> {
+    let toml = d.files.get(PROJECT_FILE).cloned().unwrap_or_default();
+    let read = |rel: &str| {
+        d.files
+            .get(rel)
+            .cloned()
+            .ok_or_else(|| format!("not in deployment {}#{}", d.env, d.seq))
+    };
+    load_project(&toml, &read)
+}
+
+/// How a dataset's version in a new deployment relates to what exists.
+#[derive(Clone, Debug, Serialize)]
+pub struct DeployedDataset {
+    pub dataset: String,
+    pub version: u32,
+    /// `new` (changed, or downstream of a change), `unchanged` (same as this
+    /// environment's previous deployment), or `shared` (deployed elsewhere too).
+    pub status: String,
+    /// Other environments whose latest deployment has the same version.
+    pub shared_with: Vec<String>,
+}
+
+/// Records a deployment of `ws`'s definitions to `env` and describes it.
+pub async fn deploy(
+    ws: &Workspace,
+    env: &str,
+    window: Option<Span>,
+    message: Option<String>,
+    files: BTreeMap<String, String>,
+    now: DateTime<Utc>,
+) -> Result<(Deployment, Vec<DeployedDataset>), SchedError> {
+    let versions = ws.versions(true, now.timestamp_millis()).await?;
+    let versions: BTreeMap<String, u32> = versions.into_iter().filter_map(|(k, v)| v.map(|v| (k, v))).collect();
+    let all = ws.catalog.deployments(None).await?;
+    let mut latest: BTreeMap<&str, &Deployment> = BTreeMap::new();
+    for d in &all {
+        latest.insert(d.env.as_str(), d);
+    }
+    let previous = latest.get(env).copied();
+    let mut report = Vec::new();
+    for name in &ws.project.topo_order {
+        let Some(&v) = versions.get(name) else { continue };
+        let shared_with: Vec<String> = latest
+            .iter()
+            .filter(|(e, d)| **e != env && d.versions.get(name) == Some(&v))
+            .map(|(e, _)| e.to_string())
+            .collect();
+        let status = if previous.is_some_and(|p| p.versions.get(name) == Some(&v)) {
+            "unchanged"
+        } else if !shared_with.is_empty() {
+            "shared"
+        } else {
+            "new"
+        };
+        report.push(DeployedDataset {
+            dataset: name.clone(),
+            version: v,
+            status: status.to_string(),
+            shared_with,
+        });
+    }
+    let d = Deployment {
+        env: env.to_string(),
+        seq: 0,
+        deployed_at_ms: now.timestamp_millis(),
+        message,
+        window: window.map(|w| w.to_string()),
+        files,
+        versions,
+    };
+    let d = ws.catalog.deploy(&d).await?;
+    Ok((d, report))
+}
+
+/// The latest deployment of `env`, or a clear error.
+pub async fn latest(ws_catalog: &dyn weir_catalog::Catalog, env: &str) -> Result<Deployment, SchedError> {
+    let all = ws_catalog.deployments(Some(env)).await?;
+    all.into_iter().last().ok_or_else(|| SchedError::UnknownEnv {
+        env: env.to_string(),
+        hint: format!("deploy it first: `weir deploy --env {env}`"),
+    })
+}
+
+/// The partitions `[lo, hi)` of `ds` that must be complete before consumers
+/// are switched to a version: the serve window, clipped to the environment's
+/// build window.
+pub fn serve_range(ds: &Dataset, now: DateTime<Utc>, env_window: Option<Span>) -> (i64, i64) {
+    let (lo, hi) = due_range(ds, now);
+    if ds.granularity == Granularity::Snapshot {
+        return (lo, hi);
+    }
+    let mut start = match ds.serve_window {
+        ServeWindow::Partitions(n) => hi - i64::from(n),
+        ServeWindow::Span(s) => ds.granularity.index_at_or_after(s.sub_from(now)),
+    };
+    if let Some(w) = env_window {
+        start = start.max(ds.granularity.index_at_or_after(w.sub_from(now)));
+    }
+    (start.max(lo).min(hi), hi)
+}
+
+/// Whether blocking checks allow consumers to read `version` over `range`.
+/// The correctness issue plugs check results in here; until then nothing blocks.
+fn checks_allow(_ws: &Workspace, _dataset: &str, _version: u32, _range: (i64, i64)) -> bool {
+    true
+}
+
+/// Advances every unpinned alias of `env` to the deployed version once that
+/// version is complete over its serve range. Returns the moves made.
+pub async fn advance(
+    ws: &Workspace,
+    env: &str,
+    deployment: &Deployment,
+    now: DateTime<Utc>,
+) -> Result<Vec<AliasMove>, SchedError> {
+    let window = deployment.window.as_deref().and_then(|w| Span::parse(w).ok());
+    let mut moves = Vec::new();
+    for name in &ws.project.topo_order {
+        let Some(&v) = deployment.versions.get(name) else {
+            continue;
+        };
+        let current = ws.catalog.alias(env, name).await?;
+        if current.as_ref().is_some_and(|a| a.pinned || a.version == v) {
+            continue;
+        }
+        let ds = ws.dataset(name)?;
+        let (lo, hi) = serve_range(ds, now, window);
+        let present: std::collections::HashSet<i64> = ws.catalog.present(name, v).await?.into_iter().collect();
+        let complete = hi > lo && (lo..hi).all(|i| present.contains(&i));
+        if !complete || !checks_allow(ws, name, v, (lo, hi)) {
+            continue;
+        }
+        let mv = AliasMove {
+            env: env.to_string(),
+            dataset: name.clone(),
+            seq: 0,
+            from_version: current.map(|a| a.version),
+            to_version: v,
+            pinned: false,
+            kind: "advance".into(),
+            reason: Some(format!(
+                "v{v} is complete over its serve window ({} partitions)",
+                hi - lo
+            )),
+            at_ms: now.timestamp_millis(),
+        };
+        ws.catalog.move_alias(&mv).await?;
+        moves.push(mv);
+    }
+    Ok(moves)
+}
+
+/// The version a revert goes back to: the latest version served before the
+/// current one, skipping versions that were themselves reverted away from.
+/// `None` when there is nothing older to go back to.
+pub async fn previous_version(ws: &Workspace, env: &str, alias: &Alias) -> Result<Option<u32>, SchedError> {
+    let history = ws.catalog.alias_history(env, &alias.dataset).await?;
+    Ok(previous_in(&history, alias.version))
+}
+
+fn previous_in(history: &[AliasMove], current: u32) -> Option<u32> {
+    let reverted: std::collections::HashSet<u32> = history
+        .iter()
+        .filter(|m| m.kind == "revert")
+        .filter_map(|m| m.from_version)
+        .collect();
+    history
+        .iter()
+        .rev()
+        .map(|m| m.to_version)
+        .find(|v| *v != current && !reverted.contains(v))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn mv(from: Option<u32>, to: u32, kind: &str) -> AliasMove {
+        AliasMove {
+            env: "prod".into(),
+            dataset: "d".into(),
+            seq: 0,
+            from_version: from,
+            to_version: to,
+            pinned: kind == "revert",
+            kind: kind.into(),
+            reason: None,
+            at_ms: 0,
+        }
+    }
+
+    #[test]
+    fn revert_walks_back_and_never_returns_to_a_reverted_version() {
+        let mut h = vec![
+            mv(None, 1, "advance"),
+            mv(Some(1), 2, "advance"),
+            mv(Some(2), 3, "advance"),
+        ];
+        assert_eq!(previous_in(&h, 3), Some(2));
+        h.push(mv(Some(3), 2, "revert"));
+        assert_eq!(
+            previous_in(&h, 2),
+            Some(1),
+            "v3 was reverted away from, so the next revert goes to v1"
+        );
+        h.push(mv(Some(2), 1, "revert"));
+        assert_eq!(previous_in(&h, 1), None, "nothing older than v1");
+        assert_eq!(previous_in(&[mv(None, 1, "advance")], 1), None);
+        let pinned = vec![mv(None, 1, "advance"), mv(Some(1), 2, "advance"), mv(Some(2), 2, "pin")];
+        assert_eq!(previous_in(&pinned, 2), Some(1), "pins do not count as versions");
+    }
+}
