@@ -4,5 +4,6 @@
 mod cli_errors;
 mod commands;
 mod demo;
+mod envs;
 mod external;
 mod support;

@@ -1,0 +1,177 @@
+//! Dual datasets end to end: deploy prod, deploy a changed `plays.sql` to a
+//! windowed candidate that shares every unchanged upstream version, promote it,
+//! and revert — the serving pointers move, nothing is recomputed.
+
+use crate::support::*;
+
+fn runs_of(dir: &std::path::Path, dataset: &str) -> usize {
+    json(dir, NOW, &["runs", dataset, "--limit", "10000"])
+        .as_array()
+        .map_or(0, Vec::len)
+}
+
+#[test]
+fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantly() {
+    let (_tmp, dir) = demo_project();
+    let deployed = json(&dir, NOW, &["deploy", "-m", "first"]);
+    assert_eq!(deployed["env"], "prod");
+    let built = json(&dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(built["succeeded"], 0, "prod's versions were already built by the demo");
+    let st = status(&dir, NOW);
+    assert_eq!(st["plays"]["version"], 1);
+    let serving = json(&dir, NOW, &["alias", "plays", "--env", "prod"]);
+    assert_eq!(serving["current"]["version"], 1, "{serving}");
+    let raw_runs = runs_of(&dir, "raw_plays");
+
+    // A changed plays.sql, deployed to a cheap candidate.
+    let sql = dir.join("sql/plays.sql");
+    let text = std::fs::read_to_string(&sql).expect("read").replace(
+        "AND ms_played IS NOT NULL",
+        "AND ms_played IS NOT NULL\n  AND ms_played >= 0",
+    );
+    std::fs::write(&sql, text).expect("write");
+    let cand = json(&dir, NOW, &["deploy", "--env", "candidate", "--window", "2d"]);
+    let status_of = |name: &str| {
+        cand["datasets"]
+            .as_array()
+            .and_then(|a| a.iter().find(|d| d["dataset"] == name))
+            .map(|d| d["status"].as_str().unwrap_or("").to_string())
+    };
+    assert_eq!(status_of("raw_plays").as_deref(), Some("shared"));
+    for d in ["plays", "user_daily", "track_daily", "top_tracks_28d", "reco_model"] {
+        assert_eq!(status_of(d).as_deref(), Some("new"), "{d}: {cand}");
+    }
+    let run = json(&dir, NOW, &["run", "--env", "candidate"]);
+    assert_eq!(
+        runs_of(&dir, "raw_plays"),
+        raw_runs,
+        "the shared upstream is not built again"
+    );
+    assert!(run["succeeded"].as_u64() > Some(0));
+    let plays_v2 = json(&dir, NOW, &["show", "plays", "--env", "candidate"]);
+    assert_eq!(plays_v2["version"], 2);
+    let cst = json(&dir, NOW, &["status", "--env", "candidate"]);
+    let row = |name: &str| {
+        cst.as_array()
+            .and_then(|a| a.iter().find(|r| r["dataset"] == name))
+            .cloned()
+            .expect("row")
+    };
+    assert_eq!(
+        row("user_daily")["desired"],
+        2,
+        "the candidate builds only its 2-day window: {cst}"
+    );
+    assert_eq!(
+        row("plays")["desired"],
+        3,
+        "plus what its windowed consumers read (28 days of track_daily): {cst}"
+    );
+    // Prod still serves v1 beside the candidate's v2.
+    assert_eq!(
+        json(&dir, NOW, &["alias", "plays", "--env", "prod"])["current"]["version"],
+        1
+    );
+    let v1_path = json(&dir, NOW, &["path", "plays", "--env", "prod"])["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert!(v1_path.ends_with("plays/v1"), "{v1_path}");
+
+    // Promote: prod adopts the candidate's definitions, builds the rest, and switches.
+    json(&dir, NOW, &["promote", "candidate"]);
+    json(&dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(runs_of(&dir, "raw_plays"), raw_runs);
+    assert_eq!(
+        json(&dir, NOW, &["alias", "plays", "--env", "prod"])["current"]["version"],
+        2
+    );
+    let v2_path = json(&dir, NOW, &["path", "plays"])["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert!(v2_path.ends_with("plays/v2"), "{v2_path}");
+
+    // Revert: a pointer switch back to v1, pinned, with the reason in history.
+    let before =
+        std::fs::read(std::path::Path::new(&v1_path).join("date=2026-01-02/part-00000.parquet")).expect("v1 data");
+    let reverted = json(&dir, NOW, &["revert", "plays", "--reason", "drop rate looks wrong"]);
+    assert_eq!(reverted[0]["to_version"], 1);
+    let alias = json(&dir, NOW, &["alias", "plays"]);
+    assert_eq!(
+        (
+            alias["current"]["version"].as_u64(),
+            alias["current"]["pinned"].as_bool()
+        ),
+        (Some(1), Some(true))
+    );
+    let history = alias["history"].as_array().expect("history");
+    assert_eq!(
+        history.last().map(|m| m["reason"].clone()),
+        Some("drop rate looks wrong".into())
+    );
+    let path = json(&dir, NOW, &["path", "plays", "--partition", "2026-01-02"])["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert_eq!(
+        std::fs::read(std::path::Path::new(&path).join("part-00000.parquet")).expect("served data"),
+        before,
+        "byte-identical to before"
+    );
+    // A pinned alias does not advance when prod runs again.
+    json(&dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(json(&dir, NOW, &["alias", "plays"])["current"]["version"], 1);
+    // Nothing older than v1: a second revert is refused and changes nothing.
+    let (code, _, err) = exec(&dir, NOW, &["revert", "plays"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("no previous version"), "{err}");
+    assert_eq!(
+        json(&dir, NOW, &["alias", "plays"])["history"].as_array().map(Vec::len),
+        Some(history.len())
+    );
+    // Unpin: the alias advances to the deployed version again.
+    json(&dir, NOW, &["unpin", "plays"]);
+    assert_eq!(json(&dir, NOW, &["alias", "plays"])["current"]["version"], 2);
+    let versions = json(&dir, NOW, &["versions", "plays"]);
+    assert!(
+        versions[1]["changed"]
+            .as_array()
+            .is_some_and(|c| c.iter().any(|x| x == "job.sql")),
+        "{versions}"
+    );
+}
+
+#[test]
+fn bad_environment_input_is_refused_and_changes_nothing() {
+    let (_tmp, dir) = demo_project();
+    for (args, expect) in [
+        (vec!["run", "--env", "nope"], "unknown environment `nope`"),
+        (vec!["promote", "nope"], "unknown environment `nope`"),
+        (vec!["alias", "plays"], "unknown environment `prod`"),
+        (vec!["deploy", "--env", "Bad-Name"], "not a valid environment name"),
+        (vec!["deploy", "--window=-3d"], "must be positive"),
+    ] {
+        let (code, _, err) = exec(&dir, NOW, &args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: expected `{expect}` in:\n{err}");
+    }
+    json(&dir, NOW, &["deploy"]);
+    for (args, expect) in [
+        (vec!["revert", "plays"], "has no serving version"),
+        (vec!["revert", "nope"], "unknown dataset"),
+        (vec!["pin", "plays", "--version", "9"], "no version v9"),
+        (vec!["promote", "prod"], "cannot be promoted to itself"),
+    ] {
+        let (code, _, err) = exec(&dir, NOW, &args);
+        assert_eq!(code, 2, "{args:?}: {err}");
+        assert!(err.contains(expect), "{args:?}: expected `{expect}` in:\n{err}");
+    }
+    // Promoting definitions that fail validation is impossible: deploy refuses them.
+    std::fs::write(dir.join("sql/plays.sql"), "SELECT nope FROM missing").expect("write");
+    let (code, _, err) = exec(&dir, NOW, &["deploy", "--env", "broken"]);
+    assert_eq!(code, 2, "{err}");
+    let (code, _, _) = exec(&dir, NOW, &["promote", "broken"]);
+    assert_eq!(code, 2, "no such environment was created");
+    assert_eq!(json(&dir, NOW, &["envs"]).as_array().map(Vec::len), Some(1));
+}
