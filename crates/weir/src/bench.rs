@@ -209,3 +209,120 @@ pub async fn run(tasks: usize, parallel: usize, p: Printer) -> Result<()> {
     });
     Ok(())
 }
+
+#[derive(Serialize)]
+struct RevertBench {
+    datasets: usize,
+    partitions: usize,
+    instances: usize,
+    revert_all_ms_median: f64,
+    revert_all_ms_max: f64,
+}
+
+pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()> {
+    use weir_catalog::{AliasMove, InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
+    let dir = tempfile::tempdir().context("tempdir")?;
+    let now = Utc::now();
+    let start = (now - TimeDelta::days(partitions as i64)).format("%Y-%m-%d");
+    let mut toml = format!("[project]\nname = \"bench\"\nstart = \"{start}\"\n");
+    for i in 0..datasets {
+        let _ = write!(toml, "[datasets.d{i}]\npartition = \"day\"\ncommand = [\"true\"]\n");
+    }
+    std::fs::write(dir.path().join("weir.toml"), toml)?;
+    let ws = crate::project::open(dir.path()).await?;
+    let t0 = Instant::now();
+    let mut instances = 0;
+    for name in ws.project.topo_order.clone() {
+        let v1 = ws
+            .catalog
+            .register_version(&name, &ws.fingerprints[&name], "{}", 0)
+            .await?;
+        let v2 = ws.catalog.register_version(&name, "bench-v2", "{}", 1).await?;
+        let lo = ws.project.datasets[&name].granularity.index_of(now) - partitions as i64;
+        for v in [v1, v2] {
+            let batch: Vec<Outcome> = (lo..lo + partitions as i64)
+                .map(|idx| {
+                    let key = InstanceKey {
+                        dataset: name.clone(),
+                        version: v,
+                        partition: idx,
+                    };
+                    let run_id = format!("{name}-{v}-{idx}");
+                    Outcome {
+                        run: RunRecord {
+                            run_id: run_id.clone(),
+                            key: key.clone(),
+                            state: RunState::Succeeded,
+                            started_at_ms: 0,
+                            ended_at_ms: 0,
+                            error: None,
+                            log: String::new(),
+                            counters: Default::default(),
+                        },
+                        instance: Some(InstanceRecord {
+                            key,
+                            partition_key: idx.to_string(),
+                            run_id,
+                            location: String::new(),
+                            rows: Some(1),
+                            bytes: 1,
+                            files: 1,
+                            committed_at_ms: 0,
+                            inputs: vec![],
+                        }),
+                    }
+                })
+                .collect();
+            ws.catalog.commit(&batch).await?;
+            instances += batch.len();
+        }
+        for (from, to) in [(None, v1), (Some(v1), v2)] {
+            let mv = AliasMove {
+                env: "prod".into(),
+                dataset: name.clone(),
+                seq: 0,
+                from_version: from,
+                to_version: to,
+                pinned: false,
+                kind: "advance".into(),
+                reason: None,
+                at_ms: 0,
+            };
+            ws.catalog.move_alias(&mv).await?;
+        }
+    }
+    let setup = t0.elapsed();
+    let mut times = Vec::new();
+    for round in 0..5 {
+        let t = Instant::now();
+        let moves = crate::cmd::envs::revert_moves(&ws, "prod", &[], true, Some("bench".into()), round).await?;
+        times.push(t.elapsed().as_secs_f64() * 1000.0);
+        anyhow::ensure!(moves.len() == datasets, "reverted {} of {datasets}", moves.len());
+        // Put every alias back on v2 (unpinned) for the next round.
+        for m in moves {
+            let back = AliasMove {
+                from_version: Some(m.to_version),
+                to_version: m.from_version.unwrap_or(m.to_version),
+                pinned: false,
+                kind: "unpin".into(),
+                ..m
+            };
+            ws.catalog.move_alias(&back).await?;
+        }
+    }
+    times.sort_by(f64::total_cmp);
+    let r = RevertBench {
+        datasets,
+        partitions,
+        instances,
+        revert_all_ms_median: times[times.len() / 2],
+        revert_all_ms_max: times[times.len() - 1],
+    };
+    p.data(&r, || {
+        format!(
+            "reverted the aliases of {} datasets ({} instances in the catalog, set up in {:.1} s)\n  revert --all: median {:.1} ms, max {:.1} ms over {} rounds",
+            r.datasets, r.instances, setup.as_secs_f64(), r.revert_all_ms_median, r.revert_all_ms_max, times.len()
+        )
+    });
+    Ok(())
+}

@@ -181,6 +181,13 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         iterations: usize,
     },
+    /// Revert every alias of an environment whose datasets hold many instances.
+    Revert {
+        #[arg(long, default_value_t = 20)]
+        datasets: usize,
+        #[arg(long, default_value_t = 10_000)]
+        partitions: usize,
+    },
     /// Run trivial command tasks and report orchestration overhead per task.
     Run {
         #[arg(long, default_value_t = 1000)]

@@ -157,6 +157,9 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             partitions,
             iterations,
         }) => bench::plan(datasets, partitions, iterations, p).map(|()| 0),
+        Command::Bench(BenchCmd::Revert { datasets, partitions }) => {
+            bench::revert(datasets, partitions, p).await.map(|()| 0)
+        }
         Command::Bench(BenchCmd::Run { tasks, parallel }) => bench::run(tasks, parallel, p).await.map(|()| 0),
     }
 }

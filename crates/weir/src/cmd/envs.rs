@@ -183,6 +183,35 @@ pub async fn revert(
     p: Printer,
 ) -> Result<u8> {
     let (ws, env_name) = env_ws(dir, env_name).await?;
+    let moves = revert_moves(
+        &ws,
+        &env_name,
+        datasets,
+        all,
+        reason,
+        project::now()?.timestamp_millis(),
+    )
+    .await?;
+    p.data(&moves, || {
+        format!(
+            "{}pinned: these aliases stay put until `weir unpin`\n",
+            moves_text(&moves)
+        )
+    });
+    Ok(0)
+}
+
+/// Moves the named aliases (or all with a previous version) back and pins
+/// them: all or none. Only catalog metadata changes.
+pub async fn revert_moves(
+    ws: &Workspace,
+    env_name: &str,
+    datasets: &[String],
+    all: bool,
+    reason: Option<String>,
+    now: i64,
+) -> Result<Vec<AliasMove>> {
+    let env_name = env_name.to_string();
     if datasets.is_empty() && !all {
         return Err(UserError::new(
             "name the datasets to revert, or pass --all",
@@ -195,7 +224,6 @@ pub async fn revert(
     } else {
         datasets.to_vec()
     };
-    let now = project::now()?.timestamp_millis();
     // Check everything first: a revert moves all the named aliases or none.
     let mut planned = Vec::new();
     for name in &names {
@@ -211,7 +239,7 @@ pub async fn revert(
             )
             .into());
         };
-        match env::previous_version(&ws, &env_name, &alias).await? {
+        match env::previous_version(ws, &env_name, &alias).await? {
             Some(prev) => planned.push((alias, prev)),
             None if all => {}
             None => {
@@ -249,13 +277,7 @@ pub async fn revert(
         ws.catalog.move_alias(&mv).await?;
         moves.push(mv);
     }
-    p.data(&moves, || {
-        format!(
-            "{}pinned: these aliases stay put until `weir unpin`\n",
-            moves_text(&moves)
-        )
-    });
-    Ok(0)
+    Ok(moves)
 }
 
 pub async fn pin(
