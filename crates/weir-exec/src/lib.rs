@@ -10,6 +10,7 @@
 mod command;
 mod ingest;
 pub mod jsonl;
+pub mod query;
 mod sql;
 mod write;
 

@@ -36,7 +36,7 @@ fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBu
     Ok(out)
 }
 
-async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, Option<i64>), ExecError> {
+pub(crate) async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, Option<i64>), ExecError> {
     let dirs: Vec<PathBuf> = input.instances.iter().map(|i| i.dir.clone()).collect();
     let known_rows = input.instances.iter().map(|i| i.rows).sum::<Option<i64>>();
     let fail = |e: datafusion::error::DataFusionError| {

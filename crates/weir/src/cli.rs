@@ -126,6 +126,14 @@ pub enum Command {
         #[arg(long, short)]
         partition: Option<String>,
     },
+    /// Query the versions an environment serves (default `prod`) with SQL;
+    /// every served dataset is a table.
+    Sql {
+        query: String,
+        /// Print CSV instead of a table.
+        #[arg(long)]
+        csv: bool,
+    },
     /// Every version of a dataset: fingerprint, what changed, completeness.
     Versions { dataset: String },
     /// Benchmarks of the planner and the run loop.

@@ -151,6 +151,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         Command::Path { dataset, partition } => cmd::envs::path(project, env, &dataset, partition.as_deref(), p)
             .await
             .map(|()| 0),
+        Command::Sql { query, csv } => cmd::envs::sql(project, env, &query, csv, p).await.map(|()| 0),
         Command::Versions { dataset } => cmd::envs::versions(project, &dataset, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Plan {
             datasets,

@@ -533,3 +533,68 @@ fn diff_into(path: &str, a: &serde_json::Value, b: &serde_json::Value, out: &mut
         _ => {}
     }
 }
+
+pub async fn sql(dir: Option<&Path>, env_name: Option<&str>, query: &str, csv: bool, p: Printer) -> Result<()> {
+    use weir_exec::query::{Render, query as run_query, render};
+    let (ws, env_name) = env_ws(dir, env_name).await?;
+    let mut inputs = Vec::new();
+    for name in &ws.project.topo_order {
+        let Some(a) = ws.catalog.alias(&env_name, name).await? else {
+            continue;
+        };
+        let ds = ws.dataset(name)?;
+        if !matches!(
+            ds.format,
+            weir_core::Format::Parquet | weir_core::Format::Jsonl | weir_core::Format::Csv
+        ) {
+            continue;
+        }
+        let lake = ws.lake(ds)?;
+        let instances = ws
+            .catalog
+            .present(name, a.version)
+            .await?
+            .into_iter()
+            .map(|idx| weir_exec::InputInstance {
+                dir: lake.instance_dir(&ws.prefix(ds, a.version, idx)),
+                partition_key: ds.granularity.format_key(idx),
+                rows: None,
+            })
+            .collect();
+        let schema = match &ds.job {
+            weir_core::Job::Ingest { schema, .. } => schema.clone(),
+            _ => None,
+        };
+        inputs.push(weir_exec::ResolvedInput {
+            table: name.clone(),
+            dataset: name.clone(),
+            format: ds.format,
+            schema,
+            instances,
+        });
+    }
+    if inputs.is_empty() {
+        return Err(UserError::new(
+            format!("`{env_name}` serves no tabular dataset yet"),
+            format!("build it: `weir run --env {env_name}`"),
+        )
+        .into());
+    }
+    let served: Vec<String> = inputs.iter().map(|i| i.table.clone()).collect();
+    let batches = run_query(&inputs, query).await.map_err(|e| {
+        UserError::new(
+            format!("query failed: {e}"),
+            format!("tables served in `{env_name}`: {}", served.join(", ")),
+        )
+    })?;
+    let how = if p.json {
+        Render::Json
+    } else if csv {
+        Render::Csv
+    } else {
+        Render::Table
+    };
+    let text = render(&batches, how)?;
+    println!("{}", text.trim_end());
+    Ok(())
+}

@@ -133,6 +133,20 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
     // Unpin: the alias advances to the deployed version again.
     json(&dir, NOW, &["unpin", "plays"]);
     assert_eq!(json(&dir, NOW, &["alias", "plays"])["current"]["version"], 2);
+    // `weir sql` reads the served versions: plays is v2 again.
+    let counted = json(&dir, NOW, &["sql", "SELECT count(*) AS n FROM plays"]);
+    let rows: i64 = ["2026-01-01", "2026-01-02", "2026-01-03"]
+        .iter()
+        .map(|d| {
+            json(&dir, NOW, &["show", "plays", "--version", "2", "--partition", d])["rows"]
+                .as_i64()
+                .unwrap_or(-1)
+        })
+        .sum();
+    assert_eq!(counted[0]["n"].as_i64(), Some(rows), "{counted}");
+    let (code, _, err) = exec(&dir, NOW, &["sql", "SELECT * FROM nope"]);
+    assert_eq!(code, 2);
+    assert!(err.contains("tables served in `prod`"), "{err}");
     let versions = json(&dir, NOW, &["versions", "plays"]);
     assert!(
         versions[1]["changed"]
