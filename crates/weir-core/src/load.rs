@@ -43,6 +43,7 @@ const DATASET_KEYS: &[&str] = &[
     "description",
     "counters",
     "serve_window",
+    "key",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -367,6 +368,21 @@ impl Cx {
         let end = get(t, "end").and_then(|v| self.instant(v, "end"));
         let delay = self.non_negative(get(t, "delay"), "delay").unwrap_or(Span::ZERO);
         let timeout = self.non_negative(get(t, "timeout"), "timeout");
+        let key = match get(t, "key") {
+            None => Vec::new(),
+            Some(v) => match v.get_ref() {
+                DeValue::String(s) => vec![s.to_string()],
+                DeValue::Array(a) => a.iter().filter_map(|x| self.string(x, "a key column")).collect(),
+                _ => {
+                    self.err(
+                        &v.span(),
+                        "key must be a column name or a list of them",
+                        Some("e.g. key = [\"user_id\", \"track_id\"]".into()),
+                    );
+                    Vec::new()
+                }
+            },
+        };
         let serve_window = match get(t, "serve_window") {
             None => ServeWindow::default(),
             Some(v) => match v.get_ref() {
@@ -595,6 +611,7 @@ impl Cx {
             description,
             counters,
             serve_window,
+            key,
         })
     }
 

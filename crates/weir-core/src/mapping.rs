@@ -101,6 +101,7 @@ mod tests {
             timeout: None,
             description: None,
             serve_window: Default::default(),
+            key: vec![],
             counters: Default::default(),
         }
     }

@@ -56,6 +56,8 @@ pub struct Dataset {
     pub missing: MissingPolicy,
     pub timeout: Option<Span>,
     pub description: Option<String>,
+    /// Columns that identify a row (for data diffs); empty if undeclared.
+    pub key: Vec<String>,
     /// How much must be complete before an alias advances to a new version.
     pub serve_window: ServeWindow,
     /// SQL datasets: counter name → query over the inputs and `output` returning one integer.

@@ -8,6 +8,7 @@
 //! is deterministic given the same inputs and code.
 
 mod command;
+pub mod diff;
 mod ingest;
 pub mod jsonl;
 pub mod query;

@@ -134,6 +134,15 @@ pub enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Compare two environments: shared or differing versions, and per common
+    /// partition row counts, schema, counter deltas and a data diff by `key`.
+    Diff {
+        env_a: String,
+        env_b: String,
+        datasets: Vec<String>,
+        #[arg(long, short)]
+        partition: Option<String>,
+    },
     /// Every version of a dataset: fingerprint, what changed, completeness.
     Versions { dataset: String },
     /// Benchmarks of the planner and the run loop.

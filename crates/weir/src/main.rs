@@ -152,6 +152,14 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             .await
             .map(|()| 0),
         Command::Sql { query, csv } => cmd::envs::sql(project, env, &query, csv, p).await.map(|()| 0),
+        Command::Diff {
+            env_a,
+            env_b,
+            datasets,
+            partition,
+        } => cmd::diff::diff(project, &env_a, &env_b, &datasets, partition.as_deref(), p)
+            .await
+            .map(|()| 0),
         Command::Versions { dataset } => cmd::envs::versions(project, &dataset, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Plan {
             datasets,

@@ -1,5 +1,6 @@
 //! One module per group of verbs.
 
+pub mod diff;
 pub mod envs;
 pub mod inspect;
 pub mod run;

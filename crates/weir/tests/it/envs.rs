@@ -27,7 +27,7 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
     let sql = dir.join("sql/plays.sql");
     let text = std::fs::read_to_string(&sql).expect("read").replace(
         "AND ms_played IS NOT NULL",
-        "AND ms_played IS NOT NULL\n  AND ms_played >= 0",
+        "AND ms_played IS NOT NULL\n  AND event_type = 'play'",
     );
     std::fs::write(&sql, text).expect("write");
     let cand = json(&dir, NOW, &["deploy", "--env", "candidate", "--window", "2d"]);
@@ -42,6 +42,46 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
         assert_eq!(status_of(d).as_deref(), Some("new"), "{d}: {cand}");
     }
     let run = json(&dir, NOW, &["run", "--env", "candidate"]);
+    // The diff shows the intended change (skips dropped from plays) and nothing else.
+    let diff = json(&dir, NOW, &["diff", "prod", "candidate", "--partition", "2026-01-02"]);
+    let of = |name: &str| {
+        diff.as_array()
+            .and_then(|a| a.iter().find(|d| d["dataset"] == name))
+            .cloned()
+            .expect("dataset in diff")
+    };
+    assert_eq!(of("raw_plays")["shared"], true);
+    let plays = of("plays");
+    assert_eq!(
+        (plays["version_a"].as_u64(), plays["version_b"].as_u64()),
+        (Some(1), Some(2))
+    );
+    let part = &plays["partitions"][0];
+    let data = &part["data"];
+    assert_eq!(data["key"], serde_json::json!(["event_id"]));
+    assert_eq!(
+        (data["only_in_b"].as_i64(), data["changed"].as_i64()),
+        (Some(0), Some(0)),
+        "{part}"
+    );
+    let dropped = data["only_in_a"].as_i64().expect("only in a");
+    assert!(dropped > 0, "{part}");
+    assert_eq!(
+        part["rows_a"].as_i64().zip(part["rows_b"].as_i64()).map(|(a, b)| a - b),
+        Some(dropped)
+    );
+    assert!(
+        data["sample_only_in_a"]
+            .as_array()
+            .is_some_and(|s| !s.is_empty() && s.iter().all(|r| r["event_type"] == "skip")),
+        "{data}"
+    );
+    let user_daily = of("user_daily");
+    assert_eq!(
+        user_daily["shared"], false,
+        "downstream of the change gets a parallel version"
+    );
+    assert!(user_daily["partitions"][0]["data"]["changed"].as_i64() > Some(0));
     assert_eq!(
         runs_of(&dir, "raw_plays"),
         raw_runs,
