@@ -212,11 +212,8 @@ command = ["sh", "-c", "echo partial > \"$WEIR_OUTPUT/part.txt\"; sleep 300"]
             .any(|f| f.ends_with("part.txt"))
             .then_some(())
     });
-    let killed = std::process::Command::new("kill")
-        .args(["-INT", &child.id().to_string()])
-        .status()
-        .expect("kill");
-    assert!(killed.success());
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("send SIGINT");
     let status = child.wait().expect("wait");
     assert_eq!(status.code(), Some(130), "interrupted runs exit with 130");
     assert!(!dir.join("lake/slow/v1/date=2026-01-03").exists(), "nothing was sealed");
