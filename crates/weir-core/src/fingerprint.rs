@@ -25,6 +25,9 @@ pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
                 .collect();
             json!({ "kind": "command", "argv": argv, "env": env, "files": hashes })
         }
+        Job::Export { from, table, keep, .. } => {
+            json!({ "kind": "export", "from": from, "table": table, "keep": keep })
+        }
         Job::Ingest { path, format, schema } => json!({
             "kind": "ingest", "path": path, "format": format,
             "schema": schema.as_ref().map(|s| s.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),

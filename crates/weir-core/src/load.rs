@@ -44,6 +44,7 @@ const DATASET_KEYS: &[&str] = &[
     "counters",
     "serve_window",
     "key",
+    "export",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -451,7 +452,7 @@ impl Cx {
             Some(v) => self.inputs(name, v, input_refs),
             None => Vec::new(),
         };
-        let kinds: Vec<&str> = ["sql", "command", "ingest"]
+        let kinds: Vec<&str> = ["sql", "command", "ingest", "export"]
             .into_iter()
             .filter(|k| get(t, k).is_some())
             .collect();
@@ -464,7 +465,7 @@ impl Cx {
             self.err(
                 &span,
                 msg,
-                Some("give exactly one of `sql`, `command` or `ingest`".into()),
+                Some("give exactly one of `sql`, `command`, `ingest` or `export`".into()),
             );
             return None;
         }
@@ -582,6 +583,17 @@ impl Cx {
                     }
                 }
                 (Job::Command { argv, env, files }, format.unwrap_or(Format::Files))
+            }
+            "export" => {
+                let v = get(t, "export")?;
+                if !inputs.is_empty() || granularity != Granularity::Snapshot {
+                    self.err(&span, format!("export `{name}` takes no `inputs` or `partition`: it follows the alias of its `from` dataset"), None);
+                }
+                let job = self.export(v)?;
+                if let Job::Export { from, .. } = &job {
+                    input_refs.push((name.to_string(), from.clone(), v.span()));
+                }
+                (job, Format::Files)
             }
             _ => {
                 let v = get(t, "ingest")?;
@@ -741,6 +753,45 @@ impl Cx {
             ),
         }
         out
+    }
+
+    /// `export = { from = "top_tracks_28d", to = "sqlite://serving.db", table = "top_tracks", keep = 3 }`
+    fn export(&mut self, v: &Val<'_>) -> Option<Job> {
+        let t = self.table(v, "export")?;
+        self.check_keys(t, &["from", "to", "table", "keep"], "export");
+        let mut field = |k: &str| match get(t, k) {
+            Some(x) => self.string(x, k),
+            None => {
+                self.err(&v.span(), format!("export has no `{k}`"), Some("e.g. export = { from = \"top_tracks_28d\", to = \"sqlite://serving.db\", table = \"top_tracks\" }".into()));
+                None
+            }
+        };
+        let (from, to, table) = (field("from"), field("to"), field("table"));
+        let (from, to, table) = (from?, to?, table?);
+        if !valid_name(&table) {
+            let span = get(t, "table").map_or(v.span(), |x| x.span());
+            self.err(
+                &span,
+                format!("export table `{table}` is not an identifier"),
+                Some("use lowercase letters, digits and _".into()),
+            );
+        }
+        if !(to.starts_with("sqlite:") || to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+            let span = get(t, "to").map_or(v.span(), |x| x.span());
+            self.err(&span, "an export goes to sqlite://PATH or postgres://…", None);
+        }
+        let keep = match get(t, "keep").map(|x| x.get_ref()) {
+            None => 3,
+            Some(DeValue::Integer(i)) => i.as_str().parse::<u32>().ok().filter(|k| *k > 0).unwrap_or_else(|| {
+                self.err(&v.span(), "keep must be a positive number of table generations", None);
+                3
+            }),
+            Some(_) => {
+                self.err(&v.span(), "keep must be a number", None);
+                3
+            }
+        };
+        Some(Job::Export { from, to, table, keep })
     }
 
     fn ingest(&mut self, v: &Val<'_>, g: Granularity) -> Option<Job> {

@@ -89,6 +89,15 @@ pub enum Job {
         /// Project files named in `argv` (e.g. `scripts/train.py`): path → content.
         files: BTreeMap<String, String>,
     },
+    /// Egress: the newest partition of the version `from`'s alias serves is
+    /// copied into a SQL database as an immutable table, and a view `table`
+    /// is switched to it. Keeps `keep` table generations.
+    Export {
+        from: String,
+        to: String,
+        table: String,
+        keep: u32,
+    },
     /// Files that land outside weir, sealed into the lake unchanged.
     Ingest {
         path: String,
@@ -103,6 +112,7 @@ impl Job {
             Job::Sql { .. } => "sql",
             Job::Command { .. } => "command",
             Job::Ingest { .. } => "ingest",
+            Job::Export { .. } => "export",
         }
     }
 }

@@ -308,6 +308,9 @@ pub fn desired_ranges<'a>(project: &'a Project, now: DateTime<Utc>, sel: &Select
         let Some(ds) = project.datasets.get(name) else {
             continue;
         };
+        if matches!(ds.job, Job::Export { .. }) {
+            continue; // exports follow aliases; they have no partitions to build
+        }
         let (dlo, dhi) = due_range(ds, now);
         let mut acc: Option<(i64, i64)> = None;
         if all || sel.datasets.iter().any(|s| s == name) {

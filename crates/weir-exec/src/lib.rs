@@ -9,6 +9,7 @@
 
 mod command;
 pub mod diff;
+pub mod export;
 mod ingest;
 pub mod jsonl;
 pub mod query;
@@ -28,5 +29,7 @@ pub fn executor_for(job: &Job) -> Box<dyn Executor> {
         Job::Sql { .. } => Box::new(SqlExecutor),
         Job::Command { .. } => Box::new(CommandExecutor),
         Job::Ingest { .. } => Box::new(IngestExecutor),
+        // Never planned: exports are synced when aliases move.
+        Job::Export { .. } => Box::new(IngestExecutor),
     }
 }

@@ -139,6 +139,9 @@ pub async fn promote(dir: Option<&Path>, from: &str, to: &str, p: Printer) -> Re
     let message = Some(format!("promoted from {}#{}", source.env, source.seq));
     let (d, report) = env::deploy(&ws, to, None, message, source.files.clone(), now).await?;
     let moves = env::advance(&ws, to, &d, now).await?;
+    for n in sync_exports(&ws, to).await {
+        p.note(n);
+    }
     p.data(&serde_json::json!({ "env": d.env, "seq": d.seq, "datasets": report, "alias_moves": moves }), || {
         let mut s = format!("{}#{} now runs the definitions of {}#{}\n", d.env, d.seq, source.env, source.seq);
         s.push_str(&moves_text(&moves));
@@ -192,6 +195,9 @@ pub async fn revert(
         project::now()?.timestamp_millis(),
     )
     .await?;
+    for n in sync_exports(&ws, &env_name).await {
+        p.note(n);
+    }
     p.data(&moves, || {
         format!(
             "{}pinned: these aliases stay put until `weir unpin`\n",
@@ -329,6 +335,9 @@ pub async fn pin(
     if !pinned {
         let d = env::latest(ws.catalog.as_ref(), &env_name).await.map_err(env_error)?;
         moves.extend(env::advance(&ws, &env_name, &d, project::now()?).await?);
+    }
+    for n in sync_exports(&ws, &env_name).await {
+        p.note(n);
     }
     p.data(&moves, || moves_text(&moves));
     Ok(())
@@ -597,4 +606,66 @@ pub async fn sql(dir: Option<&Path>, env_name: Option<&str>, query: &str, csv: b
     let text = render(&batches, how)?;
     println!("{}", text.trim_end());
     Ok(())
+}
+
+/// Makes every export of `env` serve the version its source's alias points at.
+/// Returns one line per export for people; failures are reported, not fatal
+/// to the alias move that triggered them.
+pub async fn sync_exports(ws: &Workspace, env_name: &str) -> Vec<String> {
+    let mut notes = Vec::new();
+    for name in &ws.project.topo_order {
+        let Some(weir_core::model::Dataset {
+            job: weir_core::Job::Export { from, to, table, keep },
+            ..
+        }) = ws.project.dataset(name)
+        else {
+            continue;
+        };
+        let result = async {
+            let src = ws.dataset(from)?;
+            let Some(a) = ws.catalog.alias(env_name, from).await? else {
+                return Ok::<_, anyhow::Error>(format!("export {name}: {from} serves nothing in {env_name} yet"));
+            };
+            let Some(&idx) = ws.catalog.present(from, a.version).await?.last() else {
+                return Ok(format!("export {name}: {from} v{} has no instances", a.version));
+            };
+            let input = weir_exec::ResolvedInput {
+                table: from.clone(),
+                dataset: from.clone(),
+                format: src.format,
+                schema: None,
+                instances: vec![weir_exec::InputInstance {
+                    dir: ws.lake(src)?.instance_dir(&ws.prefix(src, a.version, idx)),
+                    partition_key: src.granularity.format_key(idx),
+                    rows: None,
+                }],
+            };
+            let r = weir_exec::export::sync(
+                to,
+                &ws.dir,
+                table,
+                *keep,
+                a.version,
+                &src.granularity.format_value(idx),
+                &input,
+            )
+            .await?;
+            Ok(format!(
+                "export {name}: view {} → {}{}{}",
+                r.view,
+                r.table,
+                r.rows
+                    .map(|n| format!(" ({n} rows loaded)"))
+                    .unwrap_or_else(|| " (already loaded; view switched)".into()),
+                if r.dropped.is_empty() {
+                    String::new()
+                } else {
+                    format!("; dropped {}", r.dropped.join(", "))
+                }
+            ))
+        }
+        .await;
+        notes.push(result.unwrap_or_else(|e| format!("export {name} failed: {e}")));
+    }
+    notes
 }

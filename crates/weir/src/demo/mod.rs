@@ -25,7 +25,7 @@ const FILES: &[(&str, &str)] = &[
     ("scripts/train.py", include_str!("template/scripts/train.py")),
     (
         ".gitignore",
-        "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\n",
+        "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\nserving.db\n",
     ),
 ];
 

@@ -4,6 +4,19 @@
 
 use crate::support::*;
 
+/// What the serving view `top_tracks` points at, and its rows (read with Python's sqlite3).
+fn served(dir: &std::path::Path) -> (String, String) {
+    let script = "import sqlite3, json, sys; c = sqlite3.connect(sys.argv[1]); sql = c.execute(\"SELECT sql FROM sqlite_master WHERE name = 'top_tracks'\").fetchone()[0]; rows = c.execute('SELECT * FROM top_tracks ORDER BY track_id').fetchall(); print(json.dumps([sql, json.dumps(rows)]))";
+    let out = std::process::Command::new("python3")
+        .args(["-c", script])
+        .arg(dir.join("serving.db"))
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let v: (String, String) = serde_json::from_slice(&out.stdout).expect("json");
+    v
+}
+
 fn runs_of(dir: &std::path::Path, dataset: &str) -> usize {
     json(dir, NOW, &["runs", dataset, "--limit", "10000"])
         .as_array()
@@ -22,6 +35,8 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
     let serving = json(&dir, NOW, &["alias", "plays", "--env", "prod"]);
     assert_eq!(serving["current"]["version"], 1, "{serving}");
     let raw_runs = runs_of(&dir, "raw_plays");
+    let (view_v1, rows_v1) = served(&dir);
+    assert!(view_v1.contains("top_tracks__v1__2026_01_03"), "{view_v1}");
 
     // A changed plays.sql, deployed to a cheap candidate.
     let sql = dir.join("sql/plays.sql");
@@ -135,7 +150,22 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
     // Revert: a pointer switch back to v1, pinned, with the reason in history.
     let before =
         std::fs::read(std::path::Path::new(&v1_path).join("date=2026-01-02/part-00000.parquet")).expect("v1 data");
-    let reverted = json(&dir, NOW, &["revert", "plays", "--reason", "drop rate looks wrong"]);
+    let (view_v2, _) = served(&dir);
+    assert!(
+        view_v2.contains("top_tracks__v2__2026_01_03"),
+        "the serving view follows the promoted alias: {view_v2}"
+    );
+    let reverted = json(
+        &dir,
+        NOW,
+        &["revert", "plays", "top_tracks_28d", "--reason", "drop rate looks wrong"],
+    );
+    let (view_back, rows_back) = served(&dir);
+    assert_eq!(
+        (view_back, rows_back),
+        (view_v1.clone(), rows_v1.clone()),
+        "revert switches the view back to the same table and rows"
+    );
     assert_eq!(reverted[0]["to_version"], 1);
     let alias = json(&dir, NOW, &["alias", "plays"]);
     assert_eq!(
