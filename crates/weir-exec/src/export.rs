@@ -11,10 +11,11 @@ use crate::{ExecError, ResolvedInput};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type};
 use serde::Serialize;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions};
+use sqlx::any::{Any, AnyPoolOptions};
+
+type AnyPool = sqlx::Pool<Any>;
 use sqlx::{AssertSqlSafe, Row};
 use std::path::Path;
-use std::str::FromStr;
 
 /// What one export sync did.
 #[derive(Clone, Debug, Serialize)]
@@ -39,25 +40,27 @@ pub fn redact(url: &str) -> String {
     }
 }
 
-async fn connect(url: &str, project_dir: &Path) -> Result<SqlitePool, ExecError> {
-    let Some(path) = url.strip_prefix("sqlite://") else {
+async fn connect(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
+    sqlx::any::install_default_drivers();
+    let target = if let Some(path) = url.strip_prefix("sqlite://") {
+        let path = if Path::new(path).is_absolute() {
+            path.into()
+        } else {
+            project_dir.join(path)
+        };
+        format!("sqlite://{}?mode=rwc", path.display())
+    } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+        url.to_string()
+    } else {
         return Err(ExecError::job(format!(
-            "export target {} is not supported yet: use sqlite://PATH",
+            "export target {} is not supported: use sqlite://PATH or postgres://…",
             redact(url)
         )));
     };
-    let path = if Path::new(path).is_absolute() {
-        path.into()
-    } else {
-        project_dir.join(path)
-    };
-    let opts = SqliteConnectOptions::from_str(&format!("sqlite://{}", path.display()))
-        .map_err(|_| ExecError::job(format!("bad export target {}", redact(url))))?
-        .create_if_missing(true)
-        .busy_timeout(std::time::Duration::from_secs(30));
-    SqlitePoolOptions::new()
+    AnyPoolOptions::new()
         .max_connections(1)
-        .connect_with(opts)
+        .acquire_timeout(std::time::Duration::from_secs(5))
+        .connect(&target)
         .await
         .map_err(|e| {
             ExecError::job(format!(
@@ -68,6 +71,7 @@ async fn connect(url: &str, project_dir: &Path) -> Result<SqlitePool, ExecError>
         })
 }
 
+/// Column types both SQLite and PostgreSQL understand.
 fn sql_type(t: &DataType) -> &'static str {
     match t {
         DataType::Int8
@@ -77,9 +81,9 @@ fn sql_type(t: &DataType) -> &'static str {
         | DataType::UInt8
         | DataType::UInt16
         | DataType::UInt32
-        | DataType::UInt64
-        | DataType::Boolean => "INTEGER",
-        DataType::Float16 | DataType::Float32 | DataType::Float64 => "REAL",
+        | DataType::UInt64 => "BIGINT",
+        DataType::Boolean => "BOOLEAN",
+        DataType::Float16 | DataType::Float32 | DataType::Float64 => "DOUBLE PRECISION",
         _ => "TEXT",
     }
 }
@@ -88,7 +92,12 @@ fn quote(s: &str) -> String {
     format!("\"{}\"", s.replace('"', "\"\""))
 }
 
-async fn load(pool: &SqlitePool, table: &str, batches: &[RecordBatch]) -> Result<i64, ExecError> {
+/// Creates `table` and loads `batches` into it, inside `tx`.
+async fn load(
+    tx: &mut sqlx::Transaction<'static, Any>,
+    table: &str,
+    batches: &[RecordBatch],
+) -> Result<i64, ExecError> {
     let Some(schema) = batches.first().map(|b| b.schema()) else {
         return Err(ExecError::job("export source has no rows and no schema"));
     };
@@ -97,13 +106,12 @@ async fn load(pool: &SqlitePool, table: &str, batches: &[RecordBatch]) -> Result
         .iter()
         .map(|f| format!("{} {}", quote(f.name()), sql_type(f.data_type())))
         .collect();
-    let mut tx = pool.begin().await.map_err(fail)?;
     sqlx::query(AssertSqlSafe(format!(
         "CREATE TABLE {} ({})",
         quote(table),
         cols.join(", ")
     )))
-    .execute(&mut *tx)
+    .execute(&mut **tx)
     .await
     .map_err(fail)?;
     let marks = (1..=schema.fields().len())
@@ -122,29 +130,41 @@ async fn load(pool: &SqlitePool, table: &str, batches: &[RecordBatch]) -> Result
         for row in 0..b.num_rows() {
             let mut q = sqlx::query(AssertSqlSafe(insert.clone()));
             for (c, col) in b.columns().iter().enumerate() {
-                if col.is_null(row) {
-                    q = q.bind(None::<String>);
-                    continue;
-                }
-                q = match col.data_type() {
-                    DataType::Int64 => q.bind(col.as_primitive::<Int64Type>().value(row)),
-                    DataType::Int32 => q.bind(i64::from(col.as_primitive::<Int32Type>().value(row))),
-                    DataType::UInt32 => q.bind(i64::from(col.as_primitive::<UInt32Type>().value(row))),
-                    DataType::UInt64 => {
-                        q.bind(i64::try_from(col.as_primitive::<UInt64Type>().value(row)).unwrap_or(i64::MAX))
-                    }
-                    DataType::Float64 => q.bind(col.as_primitive::<Float64Type>().value(row)),
-                    DataType::Float32 => q.bind(f64::from(col.as_primitive::<Float32Type>().value(row))),
-                    DataType::Boolean => q.bind(col.as_boolean().value(row)),
-                    _ => q.bind(formatters[c].value(row).to_string()),
+                let null = col.is_null(row);
+                q = match sql_type(col.data_type()) {
+                    "BIGINT" => q.bind((!null).then(|| int_at(col.as_ref(), row))),
+                    "DOUBLE PRECISION" => q.bind((!null).then(|| float_at(col.as_ref(), row))),
+                    "BOOLEAN" => q.bind((!null).then(|| col.as_boolean().value(row))),
+                    _ => q.bind((!null).then(|| formatters[c].value(row).to_string())),
                 };
             }
-            q.execute(&mut *tx).await.map_err(fail)?;
+            q.execute(&mut **tx).await.map_err(fail)?;
             n += 1;
         }
     }
-    tx.commit().await.map_err(fail)?;
     Ok(n)
+}
+
+fn int_at(col: &dyn Array, row: usize) -> i64 {
+    match col.data_type() {
+        DataType::Int64 => col.as_primitive::<Int64Type>().value(row),
+        DataType::Int32 => i64::from(col.as_primitive::<Int32Type>().value(row)),
+        DataType::UInt32 => i64::from(col.as_primitive::<UInt32Type>().value(row)),
+        DataType::UInt64 => i64::try_from(col.as_primitive::<UInt64Type>().value(row)).unwrap_or(i64::MAX),
+        _ => arrow::compute::cast(&col.slice(row, 1), &DataType::Int64)
+            .ok()
+            .map_or(0, |a| a.as_primitive::<Int64Type>().value(0)),
+    }
+}
+
+fn float_at(col: &dyn Array, row: usize) -> f64 {
+    match col.data_type() {
+        DataType::Float64 => col.as_primitive::<Float64Type>().value(row),
+        DataType::Float32 => f64::from(col.as_primitive::<Float32Type>().value(row)),
+        _ => arrow::compute::cast(&col.slice(row, 1), &DataType::Float64)
+            .ok()
+            .map_or(0.0, |a| a.as_primitive::<Float64Type>().value(0)),
+    }
 }
 
 /// Makes view `view` in `url` serve `source` (one instance of `version`,
@@ -168,21 +188,27 @@ pub async fn sync(
         .execute(&pool)
         .await
         .map_err(fail)?;
-    let exists = sqlx::query("SELECT 1 FROM sqlite_master WHERE type = 'table' AND name = $1")
+    // weir_exports lists the tables weir loaded; a table is loaded and listed in one transaction.
+    let exists = sqlx::query("SELECT 1 FROM weir_exports WHERE table_name = $1")
         .bind(&table)
         .fetch_optional(&pool)
         .await
         .map_err(fail)?
         .is_some();
-    let mut rows = None;
-    if !exists {
+    let batches = if exists {
+        Vec::new()
+    } else {
         let mut src = source.clone();
         src.table = "export_source".into();
-        let batches = query(std::slice::from_ref(&src), "SELECT * FROM export_source").await?;
-        rows = Some(load(&pool, &table, &batches).await?);
-    }
-    // Switch the view and record the generation in one transaction.
+        query(std::slice::from_ref(&src), "SELECT * FROM export_source").await?
+    };
+    // Load (if new), switch the view and record the generation in one transaction.
     let mut tx = pool.begin().await.map_err(fail)?;
+    let rows = if exists {
+        None
+    } else {
+        Some(load(&mut tx, &table, &batches).await?)
+    };
     sqlx::query(AssertSqlSafe(format!("DROP VIEW IF EXISTS {}", quote(view))))
         .execute(&mut *tx)
         .await
@@ -195,12 +221,15 @@ pub async fn sync(
     .execute(&mut *tx)
     .await
     .map_err(fail)?;
-    sqlx::query("INSERT INTO weir_exports (view, table_name, created_at) VALUES ($1, $2, strftime('%Y-%m-%dT%H:%M:%f', 'now')) ON CONFLICT (table_name) DO NOTHING")
-        .bind(view)
-        .bind(&table)
-        .execute(&mut *tx)
-        .await
-        .map_err(fail)?;
+    if !exists {
+        sqlx::query("INSERT INTO weir_exports (view, table_name, created_at) VALUES ($1, $2, $3)")
+            .bind(view)
+            .bind(&table)
+            .bind(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+            .execute(&mut *tx)
+            .await
+            .map_err(fail)?;
+    }
     tx.commit().await.map_err(fail)?;
     // Keep the newest `keep` generations, and always the one being served.
     let all =
