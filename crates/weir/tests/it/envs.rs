@@ -259,3 +259,63 @@ fn bad_environment_input_is_refused_and_changes_nothing() {
     assert_eq!(code, 2, "no such environment was created");
     assert_eq!(json(&dir, NOW, &["envs"]).as_array().map(Vec::len), Some(1));
 }
+
+/// `psql -tA` output of one query.
+fn psql(url: &str, sql: &str) -> String {
+    let out = std::process::Command::new("psql")
+        .args([url, "-tAc", sql])
+        .output()
+        .expect("psql");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    String::from_utf8_lossy(&out.stdout).trim().to_string()
+}
+
+#[test]
+fn exports_to_a_real_postgresql_follow_aliases_and_revert_without_recomputing() {
+    let url = std::env::var("WEIR_TEST_PG_URL").unwrap_or_default();
+    assert!(
+        !url.is_empty(),
+        "this test needs a PostgreSQL server: run the tests with ./scripts/test, which starts a throwaway cluster (or set WEIR_TEST_PG_URL)"
+    );
+    let (_tmp, dir) = demo_project();
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("read");
+    std::fs::write(
+        dir.join("weir.toml"),
+        toml.replace("to = \"sqlite://serving.db\"", &format!("to = \"{url}\"")),
+    )
+    .expect("write");
+    json(&dir, NOW, &["deploy"]);
+    let (code, _, err) = exec(&dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(err.contains("view top_tracks → top_tracks__v1__2026_01_03"), "{err}");
+    assert!(!err.contains(&url), "the export URL is never printed: {err}");
+    let view_sql = "SELECT definition FROM pg_views WHERE viewname = 'top_tracks'";
+    let rows_sql = "SELECT count(*) || ':' || sum(plays) || ':' || min(track_id) FROM top_tracks";
+    assert!(psql(&url, view_sql).contains("top_tracks__v1__2026_01_03"));
+    let before = psql(&url, rows_sql);
+    assert!(before.starts_with("100:"), "{before}");
+    // A change upstream: prod moves to v2 of top_tracks_28d, and so does the view.
+    let sql = dir.join("sql/plays.sql");
+    let text = std::fs::read_to_string(&sql).expect("read").replace(
+        "AND ms_played IS NOT NULL",
+        "AND ms_played IS NOT NULL\n  AND event_type = 'play'",
+    );
+    std::fs::write(&sql, text).expect("write");
+    json(&dir, NOW, &["deploy", "-m", "plays only"]);
+    let (code, _, err) = exec(&dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(psql(&url, view_sql).contains("top_tracks__v2__2026_01_03"), "{err}");
+    // Revert: the view switches back to the v1 table, which is still there.
+    let (code, _, err) = exec(&dir, NOW, &["revert", "top_tracks_28d"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("already loaded; view switched"),
+        "nothing is recomputed or reloaded: {err}"
+    );
+    assert!(psql(&url, view_sql).contains("top_tracks__v1__2026_01_03"));
+    assert_eq!(
+        psql(&url, rows_sql),
+        before,
+        "the served rows are exactly the ones served before"
+    );
+}
