@@ -251,13 +251,41 @@ fn bad_environment_input_is_refused_and_changes_nothing() {
         assert_eq!(code, 2, "{args:?}: {err}");
         assert!(err.contains(expect), "{args:?}: expected `{expect}` in:\n{err}");
     }
+    // An export target that cannot be reached: the run and the alias moves
+    // stand, the export reports its failure, and the URL's secret is not printed.
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("read");
+    std::fs::write(
+        dir.join("weir.toml"),
+        toml.replace(
+            "to = \"sqlite://serving.db\"",
+            "to = \"postgres://weir:s3cret@127.0.0.1:1/serving\"",
+        ),
+    )
+    .expect("write");
+    json(&dir, NOW, &["deploy", "--env", "unreachable"]);
+    let (code, _, err) = exec(&dir, NOW, &["run", "--env", "unreachable"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(
+        err.contains("export top_tracks_serving failed") && err.contains("cannot reach export target"),
+        "{err}"
+    );
+    assert!(!err.contains("s3cret"), "{err}");
+    assert_eq!(
+        json(&dir, NOW, &["alias", "plays", "--env", "unreachable"])["current"]["version"],
+        1
+    );
+    std::fs::write(dir.join("weir.toml"), toml).expect("restore");
     // Promoting definitions that fail validation is impossible: deploy refuses them.
     std::fs::write(dir.join("sql/plays.sql"), "SELECT nope FROM missing").expect("write");
     let (code, _, err) = exec(&dir, NOW, &["deploy", "--env", "broken"]);
     assert_eq!(code, 2, "{err}");
     let (code, _, _) = exec(&dir, NOW, &["promote", "broken"]);
     assert_eq!(code, 2, "no such environment was created");
-    assert_eq!(json(&dir, NOW, &["envs"]).as_array().map(Vec::len), Some(1));
+    assert_eq!(
+        json(&dir, NOW, &["envs"]).as_array().map(Vec::len),
+        Some(2),
+        "prod and unreachable, nothing else"
+    );
 }
 
 /// `psql -tA` output of one query.
