@@ -172,6 +172,19 @@ pub struct AliasMove {
     pub at_ms: i64,
 }
 
+/// An invalidated instance, kept until `weir gc` deletes its files.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct TrashRecord {
+    pub key: InstanceKey,
+    pub partition_key: String,
+    pub run_id: String,
+    /// Where the instance lived before it was moved to the trash.
+    pub location: String,
+    pub trash_id: String,
+    pub reason: Option<String>,
+    pub trashed_at_ms: i64,
+}
+
 /// The catalog contract. Every implementation guarantees:
 ///
 /// 1. **Versions are numbered once.** `register_version` for a known
@@ -192,6 +205,9 @@ pub struct AliasMove {
 /// 7. **Deployments are append-only**, numbered 1, 2, … per environment.
 /// 8. **Every alias move is recorded**: `move_alias` changes the alias and
 ///    appends its history entry in one transaction; history is never edited.
+/// 9. **Invalidation is atomic**: `invalidate` removes the instances and
+///    records them in the trash in one transaction; an invalidated run's
+///    sealed files are never adopted again (`is_trashed`).
 #[async_trait]
 pub trait Catalog: Send + Sync {
     async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32>;
@@ -230,6 +246,22 @@ pub trait Catalog: Send + Sync {
     async fn move_alias(&self, mv: &AliasMove) -> Result<Alias>;
     /// Every move of `(env, dataset)`, oldest first.
     async fn alias_history(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>>;
+    /// Removes `instances` (and the lineage that records their inputs) and
+    /// records them in the trash under `trash_id`, atomically. Instances that
+    /// do not exist are skipped; returns the records removed.
+    async fn invalidate(
+        &self,
+        instances: &[InstanceKey],
+        trash_id: &str,
+        reason: Option<&str>,
+        now_ms: i64,
+    ) -> Result<Vec<TrashRecord>>;
+    /// Whether the instance sealed by `run_id` was invalidated (and so must not be adopted).
+    async fn is_trashed(&self, run_id: &str) -> Result<bool>;
+    /// Trash entries, oldest first.
+    async fn trash(&self) -> Result<Vec<TrashRecord>>;
+    /// Forgets the trash entries of `trash_id` (after their files are deleted).
+    async fn purge_trash(&self, trash_id: &str) -> Result<()>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.

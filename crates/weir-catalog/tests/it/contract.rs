@@ -264,6 +264,47 @@ pub async fn alias_moves_are_recorded(c: &dyn Catalog) {
     assert_eq!(c.aliases("prod").await.expect("list").len(), 1);
 }
 
+pub async fn invalidation_is_atomic_and_remembered(c: &dyn Catalog) {
+    let raw = key("raw", 1, 0);
+    let day = key("day", 1, 0);
+    c.commit(&[outcome(&raw, "r-raw", true, vec![], 10)])
+        .await
+        .expect("raw");
+    c.commit(&[outcome(&day, "r-day", true, vec![raw.clone()], 20)])
+        .await
+        .expect("day");
+    let gone = c
+        .invalidate(
+            &[day.clone(), raw.clone(), key("raw", 1, 99)],
+            "t1",
+            Some("bad input"),
+            30,
+        )
+        .await
+        .expect("invalidate");
+    assert_eq!(
+        gone.iter().map(|t| t.key.clone()).collect::<Vec<_>>(),
+        vec![day.clone(), raw.clone()],
+        "missing instances are skipped"
+    );
+    assert_eq!(c.instance(&day).await.expect("get"), None);
+    assert!(c.present("raw", 1).await.expect("present").is_empty());
+    assert!(
+        c.consumers(&raw).await.expect("consumers").is_empty(),
+        "the removed instance's lineage goes with it"
+    );
+    assert!(c.is_trashed("r-day").await.expect("trashed"));
+    assert!(!c.is_trashed("r-other").await.expect("trashed"));
+    assert_eq!(c.trash().await.expect("trash").len(), 2);
+    assert_eq!(gone[0].reason.as_deref(), Some("bad input"));
+    // A rebuild commits again.
+    c.commit(&[outcome(&raw, "r-raw2", true, vec![], 40)])
+        .await
+        .expect("rebuild");
+    c.purge_trash("t1").await.expect("purge");
+    assert!(c.trash().await.expect("trash").is_empty());
+}
+
 /// Runs every clause on catalogs from `fresh`.
 #[macro_export]
 macro_rules! contract_suite {
@@ -302,6 +343,11 @@ macro_rules! contract_suite {
         async fn alias_moves_are_recorded() {
             let c = $fresh.await;
             $crate::contract::alias_moves_are_recorded(&*c).await;
+        }
+        #[tokio::test]
+        async fn invalidation_is_atomic_and_remembered() {
+            let c = $fresh.await;
+            $crate::contract::invalidation_is_atomic_and_remembered(&*c).await;
         }
         #[tokio::test]
         async fn failures_clear_when_the_instance_is_built() {
