@@ -27,6 +27,7 @@ use std::sync::Arc;
 /// The name of the seal file.
 pub const SUCCESS: &str = "_SUCCESS";
 const STAGING: &str = "_staging";
+const TRASH: &str = "_trash";
 
 /// Errors from a lake, by whose fault they are.
 #[derive(Debug, thiserror::Error)]
@@ -218,6 +219,29 @@ impl Lake {
         Ok(manifest)
     }
 
+    /// Moves an instance's directory into the trash (`_trash/<trash_id>/<prefix>`),
+    /// where `weir gc` deletes it later. A missing directory is not an error.
+    pub fn move_to_trash(&self, prefix: &str, trash_id: &str) -> Result<()> {
+        let from = self.root.join(prefix);
+        if !from.exists() {
+            return Ok(());
+        }
+        let to = self.root.join(TRASH).join(trash_id).join(prefix);
+        if let Some(parent) = to.parent() {
+            std::fs::create_dir_all(parent).map_err(io(parent))?;
+        }
+        std::fs::rename(&from, &to).map_err(io(&from))
+    }
+
+    /// Deletes the trash of one invalidation for good.
+    pub fn delete_trash(&self, trash_id: &str) -> Result<()> {
+        let dir = self.root.join(TRASH).join(trash_id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
     /// Discards run `run_id`'s staging area (after a failure or cancellation).
     pub fn discard(&self, run_id: &str) {
         let _ = std::fs::remove_dir_all(self.root.join(STAGING).join(run_id));
@@ -272,4 +296,36 @@ fn hash_file(path: &Path) -> Result<(u64, String)> {
         h.update(&buf[..n]);
     }
     Ok((size, hex::encode(h.finalize())))
+}
+
+/// The lake root of an instance directory `<root>/<dataset>/v<N>/<key>`.
+fn root_of(location: &Path) -> Option<&Path> {
+    location.parent()?.parent()?.parent()
+}
+
+/// Moves the instance directory at `location` to `<root>/_trash/<trash_id>/…`.
+/// A missing directory is not an error (it may have been moved already).
+pub fn trash_location(location: &Path, trash_id: &str) -> Result<()> {
+    if !location.exists() {
+        return Ok(());
+    }
+    let Some(root) = root_of(location) else { return Ok(()) };
+    let Ok(rel) = location.strip_prefix(root) else {
+        return Ok(());
+    };
+    let to = root.join(TRASH).join(trash_id).join(rel);
+    if let Some(parent) = to.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::rename(location, &to).map_err(io(location))
+}
+
+/// Deletes `<root>/_trash/<trash_id>` for the lake holding `location`.
+pub fn delete_trash_of(location: &Path, trash_id: &str) -> Result<()> {
+    let Some(root) = root_of(location) else { return Ok(()) };
+    let dir = root.join(TRASH).join(trash_id);
+    match std::fs::remove_dir_all(&dir) {
+        Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir)(e)),
+        _ => Ok(()),
+    }
 }

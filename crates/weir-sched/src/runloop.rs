@@ -447,6 +447,21 @@ async fn build(
         );
         return failed(&report(TaskState::Failed, None), key, msg);
     }
+    // A sealed directory of an invalidated run: the invalidation was cut short
+    // before it moved the files. Finish moving them; never adopt them.
+    let existing = match existing {
+        Ok(Some(m)) if ws.catalog.is_trashed(&m.run_id).await.unwrap_or(false) => {
+            if let Err(e) = lake.move_to_trash(&prefix, &format!("recovered-{}", m.run_id)) {
+                return failed(
+                    &report(TaskState::Failed, None),
+                    key,
+                    format!("cannot move an invalidated instance to the trash: {e}"),
+                );
+            }
+            Ok(None)
+        }
+        other => other,
+    };
     if let Ok(Some(mut m)) = existing {
         m.run_id = ctx.run_id.clone();
         lake.discard(&ctx.run_id);

@@ -134,6 +134,32 @@ pub enum Command {
         #[arg(long)]
         csv: bool,
     },
+    /// Remove instances and, by default, everything built from them; `weir run` rebuilds them.
+    Invalidate {
+        dataset: String,
+        /// The version (default: the current definitions' version).
+        #[arg(long, short)]
+        version: Option<u32>,
+        #[arg(long, short, conflicts_with_all = ["from", "to"])]
+        partition: Option<String>,
+        #[arg(long, value_name = "D")]
+        from: Option<String>,
+        #[arg(long, value_name = "D")]
+        to: Option<String>,
+        /// Only these instances, not what was built from them.
+        #[arg(long)]
+        no_cascade: bool,
+        /// Print what would go, change nothing.
+        #[arg(long)]
+        dry_run: bool,
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Delete invalidated instances' files for good.
+    Gc {
+        #[arg(long, default_value = "7d", value_name = "SPAN")]
+        older_than: String,
+    },
     /// Compare two environments: shared or differing versions, and per common
     /// partition row counts, schema, counter deltas and a data diff by `key`.
     Diff {

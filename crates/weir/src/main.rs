@@ -152,6 +152,29 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             .await
             .map(|()| 0),
         Command::Sql { query, csv } => cmd::envs::sql(project, env, &query, csv, p).await.map(|()| 0),
+        Command::Invalidate {
+            dataset,
+            version,
+            partition,
+            from,
+            to,
+            no_cascade,
+            dry_run,
+            reason,
+        } => {
+            let t = cmd::repair::Target {
+                dataset: &dataset,
+                version,
+                partition: partition.as_deref(),
+                from: from.as_deref(),
+                to: to.as_deref(),
+                cascade: !no_cascade,
+                dry_run,
+                reason,
+            };
+            cmd::repair::invalidate(project, t, p).await.map(|()| 0)
+        }
+        Command::Gc { older_than } => cmd::repair::gc(project, &older_than, p).await.map(|()| 0),
         Command::Diff {
             env_a,
             env_b,

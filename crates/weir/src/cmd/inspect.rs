@@ -415,7 +415,17 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
         limit: Some(limit),
     };
     let runs = ws.catalog.runs(&filter).await?;
-    p.data(&runs, || {
+    let json: Vec<serde_json::Value> = runs
+        .iter()
+        .map(|r| {
+            let mut v = serde_json::to_value(r).unwrap_or_default();
+            if let Some(d) = ws.project.dataset(&r.key.dataset) {
+                v["partition_key"] = d.granularity.format_key(r.key.partition).into();
+            }
+            v
+        })
+        .collect();
+    p.data(&json, || {
         let mut t = vec![
             ["RUN", "DATASET", "PARTITION", "STATE", "TOOK", "ERROR"]
                 .iter()

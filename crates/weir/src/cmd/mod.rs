@@ -3,4 +3,5 @@
 pub mod diff;
 pub mod envs;
 pub mod inspect;
+pub mod repair;
 pub mod run;

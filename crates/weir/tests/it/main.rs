@@ -6,4 +6,5 @@ mod commands;
 mod demo;
 mod envs;
 mod external;
+mod repair;
 mod support;
