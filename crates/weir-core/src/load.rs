@@ -45,6 +45,8 @@ const DATASET_KEYS: &[&str] = &[
     "serve_window",
     "key",
     "export",
+    "retries",
+    "retry_delay",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -369,6 +371,22 @@ impl Cx {
         let end = get(t, "end").and_then(|v| self.instant(v, "end"));
         let delay = self.non_negative(get(t, "delay"), "delay").unwrap_or(Span::ZERO);
         let timeout = self.non_negative(get(t, "timeout"), "timeout");
+        let retry_delay = self
+            .non_negative(get(t, "retry_delay"), "retry_delay")
+            .unwrap_or(Span::Seconds(30));
+        let retries = match get(t, "retries") {
+            None => 0,
+            Some(v) => match v.get_ref() {
+                DeValue::Integer(i) => i.as_str().parse::<u32>().ok().filter(|n| *n <= 100).unwrap_or_else(|| {
+                    self.err(&v.span(), "retries must be a number from 0 to 100", None);
+                    0
+                }),
+                _ => {
+                    self.err(&v.span(), "retries must be a number", Some("e.g. retries = 3".into()));
+                    0
+                }
+            },
+        };
         let key = match get(t, "key") {
             None => Vec::new(),
             Some(v) => match v.get_ref() {
@@ -620,6 +638,8 @@ impl Cx {
             declared_version,
             missing,
             timeout,
+            retries,
+            retry_delay,
             description,
             counters,
             serve_window,

@@ -99,6 +99,8 @@ mod tests {
             declared_version: None,
             missing: MissingPolicy::Wait,
             timeout: None,
+            retries: 0,
+            retry_delay: Span::ZERO,
             description: None,
             serve_window: Default::default(),
             key: vec![],

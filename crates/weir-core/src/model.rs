@@ -55,6 +55,10 @@ pub struct Dataset {
     /// What to do with an ingest partition whose files never landed.
     pub missing: MissingPolicy,
     pub timeout: Option<Span>,
+    /// Further attempts after a failure, within one `weir run`.
+    pub retries: u32,
+    /// The wait before the first retry; it doubles with each attempt (with jitter).
+    pub retry_delay: Span,
     pub description: Option<String>,
     /// Columns that identify a row (for data diffs); empty if undeclared.
     pub key: Vec<String>,

@@ -70,6 +70,8 @@ pub struct RunSummary {
     pub cancelled: usize,
     pub waiting: usize,
     pub adopted: usize,
+    /// Failed attempts that were retried.
+    pub retried: usize,
     pub swept: usize,
     /// The run was cancelled (Ctrl-C) before it finished.
     pub interrupted: bool,
@@ -83,6 +85,7 @@ pub trait Progress: Send + Sync {
     fn planned(&self, _remaining: usize, _done: usize) {}
     fn started(&self, _dataset: &str, _partition: &str) {}
     fn finished(&self, _report: &TaskReport) {}
+    fn retrying(&self, _report: &TaskReport, _attempt: u32, _wait: Duration) {}
 }
 
 fn now_ms() -> i64 {
@@ -168,8 +171,26 @@ async fn run_inner(
     // Instances of the selection that other processes were building at the last plan.
     let mut others_running = 0usize;
     let mut spawned: HashMap<tokio::task::Id, TaskReport> = HashMap::new();
+    let mut attempts: HashMap<(String, i64), u32> = HashMap::new();
+    let mut retry_at: HashMap<(String, i64), Instant> = HashMap::new();
     loop {
         let stopping = *cancel.borrow() || opts.max_tasks.is_some_and(|m| dispatched >= m);
+        // Retries wait their turn: held back as "running" until due.
+        let now_i = Instant::now();
+        let due: Vec<(String, i64)> = retry_at
+            .iter()
+            .filter(|(_, d)| **d <= now_i)
+            .map(|(k, _)| k.clone())
+            .collect();
+        for (ds, idx) in due {
+            retry_at.remove(&(ds.clone(), idx));
+            if let Some(s) = snap.running.get_mut(&ds) {
+                s.remove(idx);
+            }
+        }
+        for (ds, idx) in retry_at.keys() {
+            snap.running.entry(ds.clone()).or_default().insert(*idx);
+        }
         if !stopping && in_flight.len() < parallel {
             for (ds, set) in &session_failed {
                 snap.failed.insert(ds.clone(), set.clone());
@@ -247,10 +268,14 @@ async fn run_inner(
         }
         if jobs.is_empty() {
             // Nothing in flight here. Wait for others' claims, or finish.
-            if stopping || others_running == 0 {
+            if stopping || (others_running == 0 && retry_at.is_empty()) {
                 return Ok(());
             }
-            tokio::time::sleep(backoff).await;
+            let next_retry = retry_at
+                .values()
+                .min()
+                .map(|d| d.saturating_duration_since(Instant::now()));
+            tokio::time::sleep(next_retry.map_or(backoff, |r| r.min(backoff))).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
             snap = ws
                 .snapshot(versions, &opts.selection, opts.now, Some(&session_failed))
@@ -306,9 +331,19 @@ async fn run_inner(
                     snap.present.entry(r.dataset.clone()).or_default().insert(idx);
                 }
                 TaskState::Failed => {
-                    summary.failed += 1;
-                    summary.failures.push(r.clone());
-                    session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                    let ds = ws.dataset(&r.dataset)?;
+                    let attempt = attempts.entry((r.dataset.clone(), idx)).or_insert(0);
+                    *attempt += 1;
+                    if *attempt <= ds.retries && !*cancel.borrow() {
+                        let wait = retry_wait(ds.retry_delay, *attempt, &r.run_id);
+                        progress.retrying(r, *attempt, wait);
+                        summary.retried += 1;
+                        retry_at.insert((r.dataset.clone(), idx), Instant::now() + wait);
+                    } else {
+                        summary.failed += 1;
+                        summary.failures.push(r.clone());
+                        session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                    }
                 }
                 TaskState::Cancelled => summary.cancelled += 1,
                 TaskState::Waiting => {
@@ -697,4 +732,47 @@ fn materialize(ws: &Workspace, ds: &Dataset) -> Result<Dataset, SchedError> {
         files: files.clone(),
     };
     Ok(out)
+}
+
+/// The wait before retry `attempt` (1-based): `delay · 2^(attempt-1)`, capped
+/// at an hour, times a jitter in [0.5, 1.5) drawn from the run id, so that
+/// many failing tasks do not retry in lockstep.
+fn retry_wait(delay: weir_core::Span, attempt: u32, run_id: &str) -> Duration {
+    let base = match delay {
+        weir_core::Span::Seconds(s) => s.max(0) as f64,
+        weir_core::Span::Months(m) => f64::from(m.max(0)) * 30.0 * 86_400.0,
+    };
+    let backoff = (base * 2f64.powi(attempt.saturating_sub(1).min(30) as i32)).min(3600.0);
+    let hash = run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
+    });
+    let jitter = 0.5 + (hash % 1000) as f64 / 1000.0;
+    Duration::from_secs_f64(backoff * jitter)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn retry_waits_double_with_jitter_and_are_capped() {
+        let d = weir_core::Span::Seconds(30);
+        for run in ["a", "b", "c", "0191-x"] {
+            for attempt in 1..=4u32 {
+                let base = 30.0 * 2f64.powi(attempt as i32 - 1);
+                let w = retry_wait(d, attempt, run).as_secs_f64();
+                assert!(w >= base * 0.5 && w < base * 1.5, "attempt {attempt} of {run}: {w}");
+            }
+            assert!(
+                retry_wait(d, 40, run) < Duration::from_secs(5400),
+                "capped at an hour (with jitter)"
+            );
+        }
+        assert_ne!(
+            retry_wait(d, 1, "run-a"),
+            retry_wait(d, 1, "run-b"),
+            "jitter spreads retries"
+        );
+        assert_eq!(retry_wait(weir_core::Span::ZERO, 3, "a"), Duration::ZERO);
+    }
 }

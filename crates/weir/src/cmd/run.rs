@@ -17,6 +17,23 @@ struct Bar {
 }
 
 impl Progress for Bar {
+    fn retrying(&self, r: &TaskReport, attempt: u32, wait: Duration) {
+        let line = format!(
+            "{} {} v{} {} (attempt {attempt} failed: {}); retrying in {:.1}s",
+            self.printer.yellow("retry"),
+            r.dataset,
+            r.version,
+            r.partition,
+            r.error.as_deref().unwrap_or("").lines().next().unwrap_or(""),
+            wait.as_secs_f64()
+        );
+        match &self.bar {
+            Some(b) => b.println(line),
+            None if !self.printer.json => eprintln!("{line}"),
+            None => {}
+        }
+    }
+
     fn planned(&self, runnable: usize, done: usize) {
         if let Some(b) = &self.bar {
             b.set_length((done + runnable) as u64);

@@ -283,3 +283,57 @@ ingest = { path = "landing-quiet/{date}/{hour}.jsonl", format = "jsonl" }
         "{plan}"
     );
 }
+
+#[test]
+fn failed_attempts_are_retried_with_backoff_until_the_limit() {
+    let toml = r#"
+[project]
+name = "r"
+start = "2026-01-03"
+[datasets.flaky]
+partition = "day"
+retries = 3
+retry_delay = "1s"
+command = ["sh", "-c", "n=$(cat flaky.count 2>/dev/null || echo 0); n=$((n+1)); echo $n > flaky.count; echo attempt $n; [ $n -ge 3 ] && echo ok > \"$WEIR_OUTPUT/x\""]
+[datasets.hopeless]
+partition = "day"
+retries = 1
+retry_delay = "0s"
+command = ["sh", "-c", "echo nope >&2; exit 1"]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let (code, out, _) = exec(dir, NOW3, &["run", "--json"]);
+    assert_eq!(code, 1, "hopeless still fails after its retry: {out}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(
+        (
+            summary["succeeded"].as_u64(),
+            summary["failed"].as_u64(),
+            summary["retried"].as_u64()
+        ),
+        (Some(1), Some(1), Some(3)),
+        "{summary}"
+    );
+    let flaky = json(dir, NOW3, &["runs", "flaky"]);
+    let states: Vec<&str> = flaky
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["state"].as_str())
+        .collect();
+    assert_eq!(
+        states,
+        vec!["succeeded", "failed", "failed"],
+        "every attempt is a recorded run, newest first"
+    );
+    assert_eq!(json(dir, NOW3, &["runs", "hopeless"]).as_array().map(Vec::len), Some(2));
+    // The backoff waited between attempts: 1 s, then 2 s, each with jitter in [0.5, 1.5).
+    let ended: Vec<i64> = flaky
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["ended_at_ms"].as_i64())
+        .collect();
+    assert!(ended[1] - ended[2] >= 500 && ended[0] - ended[1] >= 1000, "{ended:?}");
+}
