@@ -155,6 +155,8 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Check the catalog and the lakes against each other.
+    Doctor,
     /// Delete invalidated instances' files for good.
     Gc {
         #[arg(long, default_value = "7d", value_name = "SPAN")]

@@ -192,3 +192,14 @@ pub fn with_window(mut sel: Selection, deployment: Option<&weir_catalog::Deploym
     }
     sel
 }
+
+/// The build-claim lease: 60 s, or `WEIR_LEASE_SECS` (tests that kill
+/// `weir run` use a short lease so the next run takes over quickly).
+pub fn lease() -> std::time::Duration {
+    let secs = std::env::var("WEIR_LEASE_SECS")
+        .ok()
+        .and_then(|s| s.parse::<u64>().ok())
+        .filter(|s| *s > 0)
+        .unwrap_or(60);
+    std::time::Duration::from_secs(secs)
+}

@@ -207,3 +207,36 @@ pub async fn gc(dir: Option<&Path>, older_than: &str, p: Printer) -> Result<()> 
     });
     Ok(())
 }
+
+/// Exit status 1 if an invariant is broken; pending items are reported only.
+pub async fn doctor(dir: Option<&Path>, p: Printer) -> Result<u8> {
+    let dir = project::find(dir)?;
+    let ws = project::open(&dir).await?;
+    let findings = weir_sched::doctor::doctor(&ws).await?;
+    let errors = findings.iter().filter(|f| f.severity == "error").count();
+    p.data(&serde_json::json!({ "errors": errors, "findings": findings }), || {
+        if findings.is_empty() {
+            return "ok: the catalog and the lakes agree".to_string();
+        }
+        let mut rows = vec![vec![
+            "SEVERITY".to_string(),
+            "WHAT".into(),
+            "WHERE".into(),
+            "DETAIL".into(),
+        ]];
+        rows.extend(findings.iter().map(|f| {
+            vec![
+                f.severity.to_string(),
+                f.kind.to_string(),
+                f.path.clone(),
+                f.detail.clone(),
+            ]
+        }));
+        format!(
+            "{}{errors} error(s), {} pending (reconciled by the next `weir run`)",
+            table(&rows),
+            findings.len() - errors
+        )
+    });
+    Ok(if errors > 0 { 1 } else { 0 })
+}

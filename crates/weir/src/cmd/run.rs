@@ -82,7 +82,7 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
         },
         max_tasks: a.limit,
         now,
-        lease: Duration::from_secs(60),
+        lease: crate::project::lease(),
     };
     let summary = run_with(ws.clone(), opts, p).await?;
     print_summary(&summary, p);

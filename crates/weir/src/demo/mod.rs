@@ -10,7 +10,6 @@ use anyhow::{Context, Result};
 use chrono::{DateTime, Datelike, NaiveDate, TimeDelta, Timelike, Utc};
 use generate::{GenConfig, generate_day};
 use std::path::{Path, PathBuf};
-use std::time::Duration;
 use weir_core::planner::{Order, Selection};
 
 const FILES: &[(&str, &str)] = &[
@@ -173,7 +172,7 @@ pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<u
         order: Order::NewestFirst,
         max_tasks: None,
         now,
-        lease: Duration::from_secs(60),
+        lease: crate::project::lease(),
     };
     let summary = crate::cmd::run::run_with(ws.clone(), opts, p).await?;
     crate::cmd::run::print_summary(&summary, p);

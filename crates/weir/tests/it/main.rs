@@ -6,5 +6,6 @@ mod commands;
 mod demo;
 mod envs;
 mod external;
+mod kill;
 mod repair;
 mod support;
