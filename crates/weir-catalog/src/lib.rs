@@ -212,6 +212,16 @@ pub struct TrashRecord {
 pub trait Catalog: Send + Sync {
     async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32>;
     async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>>;
+    /// Records a version with a known number (disaster recovery from manifests).
+    /// Returns false, changing nothing, if the number or fingerprint is taken.
+    async fn import_version(
+        &self,
+        dataset: &str,
+        number: u32,
+        fingerprint: &str,
+        spec: &str,
+        now_ms: i64,
+    ) -> Result<bool>;
     async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>>;
     /// Partitions of `(dataset, version)` that exist.
     async fn present(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;

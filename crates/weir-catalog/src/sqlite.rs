@@ -202,6 +202,27 @@ impl Catalog for SqliteCatalog {
         Ok(u32::try_from(n).unwrap_or(0))
     }
 
+    async fn import_version(
+        &self,
+        dataset: &str,
+        number: u32,
+        fingerprint: &str,
+        spec: &str,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO versions (dataset, number, fingerprint, spec, created_at_ms) VALUES ($1, $2, $3, $4, $5) ON CONFLICT DO NOTHING",
+        )
+        .bind(dataset)
+        .bind(i64::from(number))
+        .bind(fingerprint)
+        .bind(spec)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
     async fn version_number(&self, dataset: &str, fingerprint: &str) -> Result<Option<u32>> {
         let row = sqlx::query("SELECT number FROM versions WHERE dataset = $1 AND fingerprint = $2")
             .bind(dataset)

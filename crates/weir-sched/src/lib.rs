@@ -8,6 +8,7 @@ pub mod doctor;
 pub mod env;
 pub mod exec_api;
 pub mod landing;
+pub mod rebuild;
 mod runloop;
 mod status;
 mod workspace;

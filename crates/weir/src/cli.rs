@@ -157,6 +157,9 @@ pub enum Command {
     },
     /// Check the catalog and the lakes against each other.
     Doctor,
+    /// Catalog maintenance.
+    #[command(subcommand)]
+    Catalog(CatalogCmd),
     /// Delete invalidated instances' files for good.
     Gc {
         #[arg(long, default_value = "7d", value_name = "SPAN")]
@@ -240,4 +243,11 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         parallel: usize,
     },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum CatalogCmd {
+    /// Reconstruct versions, instances and lineage from the lakes' _SUCCESS manifests
+    /// (disaster recovery when the catalog is lost). Idempotent.
+    Rebuild,
 }

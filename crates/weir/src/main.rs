@@ -174,6 +174,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             };
             cmd::repair::invalidate(project, t, p).await.map(|()| 0)
         }
+        Command::Catalog(cli::CatalogCmd::Rebuild) => cmd::repair::rebuild(project, p).await.map(|()| 0),
         Command::Doctor => cmd::repair::doctor(project, p).await,
         Command::Gc { older_than } => cmd::repair::gc(project, &older_than, p).await.map(|()| 0),
         Command::Diff {

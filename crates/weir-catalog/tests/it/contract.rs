@@ -51,6 +51,20 @@ pub async fn versions_are_numbered_once(c: &dyn Catalog) {
     assert_eq!(c.register_version("b", "f1", "{}", 4).await.expect("other dataset"), 1);
     assert_eq!(c.version_number("a", "f2").await.expect("lookup"), Some(2));
     assert_eq!(c.version_number("a", "nope").await.expect("lookup"), None);
+    assert!(
+        c.import_version("z", 7, "fz", "{}", 5).await.expect("import"),
+        "an imported version keeps its number"
+    );
+    assert!(
+        !c.import_version("z", 7, "other", "{}", 5).await.expect("import"),
+        "a taken number is refused"
+    );
+    assert_eq!(c.version_number("z", "fz").await.expect("lookup"), Some(7));
+    assert_eq!(
+        c.register_version("z", "fz2", "{}", 6).await.expect("next"),
+        8,
+        "numbering continues after imports"
+    );
     let vs = c.versions("a").await.expect("list");
     assert_eq!(
         vs.iter()

@@ -240,3 +240,23 @@ pub async fn doctor(dir: Option<&Path>, p: Printer) -> Result<u8> {
     });
     Ok(if errors > 0 { 1 } else { 0 })
 }
+
+pub async fn rebuild(dir: Option<&Path>, p: Printer) -> Result<()> {
+    let dir = project::find(dir)?;
+    let ws = project::open(&dir).await?;
+    let r = weir_sched::rebuild::rebuild(&ws, project::now()?.timestamp_millis()).await?;
+    p.data(&r, || {
+        let mut s = format!(
+            "read {} manifests: imported {} instances and {} versions ({} were already in the catalog)",
+            r.manifests, r.instances_imported, r.versions_imported, r.already_known
+        );
+        if !r.unreadable.is_empty() {
+            s.push_str(&format!(
+                "\nunreadable manifests (left alone): {}",
+                r.unreadable.join(", ")
+            ));
+        }
+        s
+    });
+    Ok(())
+}

@@ -136,3 +136,35 @@ fn invalidating_nothing_or_unknown_things_is_a_clear_error() {
     }
     assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 0, "nothing was removed");
 }
+
+#[test]
+fn a_lost_catalog_is_rebuilt_from_the_manifests() {
+    let (_tmp, dir) = demo_project();
+    let before = status(&dir, NOW);
+    let lineage = json(&dir, NOW, &["show", "plays", "--partition", "2026-01-02"])["inputs"].clone();
+    for f in ["catalog.db", "catalog.db-wal", "catalog.db-shm"] {
+        let _ = std::fs::remove_file(dir.join(".weir").join(f));
+    }
+    let r = json(&dir, NOW, &["catalog", "rebuild"]);
+    assert_eq!(r["instances_imported"], 72 + 3 * 6, "{r}");
+    assert_eq!(r["versions_imported"], 7);
+    let after = status(&dir, NOW);
+    for (name, row) in &before {
+        assert_eq!(after[name]["complete"], row["complete"], "{name}");
+        assert_eq!(after[name]["version"], row["version"], "{name}");
+    }
+    assert_eq!(
+        json(&dir, NOW, &["show", "plays", "--partition", "2026-01-02"])["inputs"],
+        lineage,
+        "lineage is back"
+    );
+    assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 0, "nothing needs rebuilding");
+    let again = json(&dir, NOW, &["catalog", "rebuild"]);
+    assert_eq!(
+        (again["instances_imported"].as_u64(), again["already_known"].as_u64()),
+        (Some(0), Some(90)),
+        "idempotent"
+    );
+    let doctor = json(&dir, NOW, &["doctor"]);
+    assert_eq!(doctor["errors"], 0, "{doctor}");
+}

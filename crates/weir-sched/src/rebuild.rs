@@ -1,0 +1,116 @@
+//! `weir catalog rebuild`: disaster recovery. Reconstructs versions, instances,
+//! their runs' counters and lineage from the `_SUCCESS` manifests in the lakes.
+//! Idempotent: instances the catalog already has are left alone.
+
+use crate::workspace::{SchedError, Workspace};
+use serde::Serialize;
+use weir_catalog::{InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
+use weir_lake::{Manifest, SUCCESS};
+
+/// What a rebuild found and did.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RebuildReport {
+    pub manifests: usize,
+    pub versions_imported: usize,
+    pub instances_imported: usize,
+    pub already_known: usize,
+    pub unreadable: Vec<String>,
+}
+
+fn dirs(p: &std::path::Path) -> Vec<std::path::PathBuf> {
+    let mut v: Vec<_> = std::fs::read_dir(p)
+        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .unwrap_or_default();
+    v.sort();
+    v
+}
+
+/// Imports every sealed instance of every lake into the catalog.
+pub async fn rebuild(ws: &Workspace, now_ms: i64) -> Result<RebuildReport, SchedError> {
+    let mut report = RebuildReport::default();
+    let mut batch = Vec::new();
+    for lake in ws.lakes.values() {
+        for ds_dir in dirs(lake.root()) {
+            if ds_dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')) {
+                continue;
+            }
+            for v_dir in dirs(&ds_dir) {
+                for inst in dirs(&v_dir) {
+                    let Ok(bytes) = std::fs::read(inst.join(SUCCESS)) else {
+                        continue;
+                    };
+                    let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
+                        report.unreadable.push(inst.display().to_string());
+                        continue;
+                    };
+                    report.manifests += 1;
+                    // The current definitions' spec, when this is their fingerprint.
+                    let spec = ws
+                        .project
+                        .dataset(&m.dataset)
+                        .filter(|_| ws.fingerprints.get(&m.dataset) == Some(&m.fingerprint))
+                        .map(|d| weir_core::fingerprint::canonical_spec(d, &ws.fingerprints).to_string())
+                        .unwrap_or_else(|| "{}".into());
+                    if ws
+                        .catalog
+                        .import_version(&m.dataset, m.version, &m.fingerprint, &spec, now_ms)
+                        .await?
+                    {
+                        report.versions_imported += 1;
+                    }
+                    let key = InstanceKey {
+                        dataset: m.dataset.clone(),
+                        version: m.version,
+                        partition: m.partition_index,
+                    };
+                    if ws.catalog.instance(&key).await?.is_some() {
+                        report.already_known += 1;
+                        continue;
+                    }
+                    let at =
+                        chrono::DateTime::parse_from_rfc3339(&m.created_at).map_or(now_ms, |t| t.timestamp_millis());
+                    let run = RunRecord {
+                        run_id: m.run_id.clone(),
+                        key: key.clone(),
+                        state: RunState::Succeeded,
+                        started_at_ms: at,
+                        ended_at_ms: at,
+                        error: None,
+                        log: "rebuilt from its _SUCCESS manifest".into(),
+                        counters: m.counters.clone(),
+                    };
+                    let instance = InstanceRecord {
+                        key,
+                        partition_key: m.partition.clone(),
+                        run_id: m.run_id.clone(),
+                        location: inst.display().to_string(),
+                        rows: m.rows,
+                        bytes: m.bytes() as i64,
+                        files: m.files.len() as i64,
+                        committed_at_ms: at,
+                        inputs: m
+                            .inputs
+                            .iter()
+                            .map(|i| InstanceKey {
+                                dataset: i.dataset.clone(),
+                                version: i.version,
+                                partition: i.partition_index,
+                            })
+                            .collect(),
+                    };
+                    batch.push(Outcome {
+                        run,
+                        instance: Some(instance),
+                    });
+                    report.instances_imported += 1;
+                    if batch.len() >= 500 {
+                        ws.catalog.commit(&batch).await?;
+                        batch.clear();
+                    }
+                }
+            }
+        }
+    }
+    ws.catalog.commit(&batch).await?;
+    Ok(report)
+}
