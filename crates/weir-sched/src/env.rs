@@ -111,6 +111,26 @@ pub async fn deploy(
         versions,
     };
     let d = ws.catalog.deploy(&d).await?;
+    // Shipping new code for a dataset ends a pin on it (a revert pins only
+    // until the next deployment changes that dataset).
+    for r in report.iter().filter(|r| r.status != "unchanged") {
+        if let Some(a) = ws.catalog.alias(env, &r.dataset).await?
+            && a.pinned
+        {
+            let mv = AliasMove {
+                env: env.to_string(),
+                dataset: r.dataset.clone(),
+                seq: 0,
+                from_version: Some(a.version),
+                to_version: a.version,
+                pinned: false,
+                kind: "unpin".into(),
+                reason: Some(format!("deployment {}#{} changes it", d.env, d.seq)),
+                at_ms: now.timestamp_millis(),
+            };
+            ws.catalog.move_alias(&mv).await?;
+        }
+    }
     Ok((d, report))
 }
 

@@ -168,3 +168,90 @@ fn a_lost_catalog_is_rebuilt_from_the_manifests() {
     let doctor = json(&dir, NOW, &["doctor"]);
     assert_eq!(doctor["errors"], 0, "{doctor}");
 }
+
+/// Writes `user_daily.sql` with `plays` computed by `expr`.
+fn user_daily_sql(dir: &std::path::Path, expr: &str) {
+    let path = dir.join("sql/user_daily.sql");
+    let text = std::fs::read_to_string(&path).expect("read");
+    let start = text
+        .find("sum(CASE WHEN event_type = 'play'")
+        .expect("plays expression");
+    let end = start + text[start..].find(" AS plays").expect("alias");
+    std::fs::write(&path, format!("{}{}{}", &text[..start], expr, &text[end..])).expect("write");
+}
+
+#[test]
+fn the_faulty_code_drill_takes_four_commands_besides_run() {
+    let (_tmp, dir) = demo_project();
+    json(&dir, NOW, &["deploy"]);
+    json(&dir, NOW, &["run", "--env", "prod"]);
+    let good = std::fs::read(dir.join("lake/user_daily/v1/date=2026-01-02/part-00000.parquet")).expect("v1");
+    // A buggy change ships: plays are double counted.
+    user_daily_sql(&dir, "sum(CASE WHEN event_type = 'play' THEN 2 ELSE 0 END)");
+    let mut commands = 0;
+    json(&dir, NOW, &["deploy", "-m", "buggy"]);
+    commands += 1;
+    json(&dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(
+        json(&dir, NOW, &["alias", "user_daily"])["current"]["version"],
+        2,
+        "the bug is served"
+    );
+    // 1. Revert serving datasets: consumers read the good data again at once.
+    json(&dir, NOW, &["revert", "user_daily", "--reason", "plays double counted"]);
+    commands += 1;
+    let served = json(&dir, NOW, &["path", "user_daily", "--partition", "2026-01-02"])["path"]
+        .as_str()
+        .expect("path")
+        .to_string();
+    assert_eq!(
+        std::fs::read(std::path::Path::new(&served).join("part-00000.parquet")).expect("served"),
+        good
+    );
+    // 2. Fix the code (written differently from v1, so it is a new version).
+    user_daily_sql(&dir, "count(CASE WHEN event_type = 'play' THEN 1 END)");
+    json(&dir, NOW, &["deploy", "-m", "fix"]);
+    commands += 1;
+    // 3. Invalidate the faulty instances and everything derived from them.
+    json(
+        &dir,
+        NOW,
+        &[
+            "invalidate",
+            "user_daily",
+            "--version",
+            "2",
+            "--reason",
+            "double counting",
+        ],
+    );
+    commands += 1;
+    // 4. The rebuild happens by itself.
+    json(&dir, NOW, &["run", "--env", "prod"]);
+    assert!(commands <= 4);
+    let alias = json(&dir, NOW, &["alias", "user_daily"]);
+    assert_eq!(
+        (
+            alias["current"]["version"].as_u64(),
+            alias["current"]["pinned"].as_bool()
+        ),
+        (Some(3), Some(false)),
+        "{alias}"
+    );
+    assert!(
+        !dir.join("lake/user_daily/v2")
+            .read_dir()
+            .is_ok_and(|mut d| d.next().is_some()),
+        "the faulty v2 instances are gone"
+    );
+    // The final outputs equal a clean run of the fixed code in a fresh project.
+    let (_fresh_tmp, fresh) = demo_project();
+    user_daily_sql(&fresh, "count(CASE WHEN event_type = 'play' THEN 1 END)");
+    json(&fresh, NOW, &["run"]);
+    for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
+        let ours = std::fs::read(dir.join(format!("lake/user_daily/v3/date={day}/part-00000.parquet"))).expect("ours");
+        let theirs =
+            std::fs::read(fresh.join(format!("lake/user_daily/v2/date={day}/part-00000.parquet"))).expect("fresh");
+        assert_eq!(ours, theirs, "user_daily {day} equals a clean build of the fixed code");
+    }
+}
