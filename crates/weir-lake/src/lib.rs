@@ -329,3 +329,26 @@ pub fn delete_trash_of(location: &Path, trash_id: &str) -> Result<()> {
         _ => Ok(()),
     }
 }
+
+/// Moves an instance back from `<root>/_trash/<trash_id>/…` to `location`.
+/// Returns false if the trash no longer holds it (deleted by `weir gc`).
+pub fn untrash_location(location: &Path, trash_id: &str) -> Result<bool> {
+    let Some(root) = root_of(location) else {
+        return Ok(false);
+    };
+    let Ok(rel) = location.strip_prefix(root) else {
+        return Ok(false);
+    };
+    let from = root.join(TRASH).join(trash_id).join(rel);
+    if !from.join(SUCCESS).is_file() {
+        return Ok(false);
+    }
+    if location.exists() {
+        std::fs::remove_dir_all(location).map_err(io(location))?;
+    }
+    if let Some(parent) = location.parent() {
+        std::fs::create_dir_all(parent).map_err(io(parent))?;
+    }
+    std::fs::rename(&from, location).map_err(io(&from))?;
+    Ok(true)
+}

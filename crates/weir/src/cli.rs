@@ -160,6 +160,9 @@ pub enum Command {
     /// Catalog maintenance.
     #[command(subcommand)]
     Catalog(CatalogCmd),
+    /// Bring back what an invalidation removed (until `weir gc` deletes it).
+    /// Without TRASH_ID, lists the trash.
+    Restore { trash_id: Option<String> },
     /// Delete invalidated instances' files for good.
     Gc {
         #[arg(long, default_value = "7d", value_name = "SPAN")]

@@ -260,3 +260,103 @@ pub async fn rebuild(dir: Option<&Path>, p: Printer) -> Result<()> {
     });
     Ok(())
 }
+
+/// Restores the instances of one invalidation that have not been rebuilt since.
+pub async fn restore(dir: Option<&Path>, trash_id: Option<&str>, p: Printer) -> Result<()> {
+    use weir_catalog::{InstanceRecord, Outcome, RunRecord, RunState};
+    let dir = project::find(dir)?;
+    let ws = project::open(&dir).await?;
+    let trash = ws.catalog.trash().await?;
+    let Some(id) = trash_id else {
+        let mut ids: BTreeMap<String, (usize, i64, Option<String>)> = BTreeMap::new();
+        for r in &trash {
+            let e = ids
+                .entry(r.trash_id.clone())
+                .or_insert((0, r.trashed_at_ms, r.reason.clone()));
+            e.0 += 1;
+        }
+        let rows: Vec<serde_json::Value> = ids.iter().map(|(id, (n, at, why))| serde_json::json!({ "trash_id": id, "instances": n, "trashed_at_ms": at, "reason": why })).collect();
+        p.data(&rows, || {
+            if rows.is_empty() {
+                return "the trash is empty".to_string();
+            }
+            let mut t = vec![vec!["TRASH".to_string(), "INSTANCES".into(), "WHY".into()]];
+            t.extend(
+                ids.iter()
+                    .map(|(id, (n, _, why))| vec![id.clone(), n.to_string(), why.clone().unwrap_or_default()]),
+            );
+            format!("{}restore one with `weir restore TRASH`", table(&t))
+        });
+        return Ok(());
+    };
+    let records: Vec<_> = trash.into_iter().filter(|r| r.trash_id == id).collect();
+    if records.is_empty() {
+        return Err(UserError::new(
+            format!("no trash `{id}`"),
+            "`weir restore` lists the trash; `weir gc` may have deleted it",
+        )
+        .into());
+    }
+    let now = project::now()?.timestamp_millis();
+    let (mut restored, mut skipped) = (Vec::new(), Vec::new());
+    let mut batch = Vec::new();
+    for r in &records {
+        let label = format!("{} v{} {}", r.key.dataset, r.key.version, r.partition_key);
+        if ws.catalog.instance(&r.key).await?.is_some() {
+            skipped.push(format!("{label} (rebuilt since: the rebuild stays)"));
+            continue;
+        }
+        let location = Path::new(&r.location);
+        if !weir_lake::untrash_location(location, id)? {
+            skipped.push(format!("{label} (its files were deleted by gc)"));
+            continue;
+        }
+        let m: weir_lake::Manifest = serde_json::from_slice(&std::fs::read(location.join(weir_lake::SUCCESS))?)?;
+        let run = RunRecord {
+            run_id: format!("restore-{}-{}", id, batch.len()),
+            key: r.key.clone(),
+            state: RunState::Succeeded,
+            started_at_ms: now,
+            ended_at_ms: now,
+            error: None,
+            log: format!("restored from trash {id}"),
+            counters: m.counters.clone(),
+        };
+        let instance = InstanceRecord {
+            key: r.key.clone(),
+            partition_key: r.partition_key.clone(),
+            run_id: m.run_id.clone(),
+            location: r.location.clone(),
+            rows: m.rows,
+            bytes: m.bytes() as i64,
+            files: m.files.len() as i64,
+            committed_at_ms: now,
+            inputs: m
+                .inputs
+                .iter()
+                .map(|i| InstanceKey {
+                    dataset: i.dataset.clone(),
+                    version: i.version,
+                    partition: i.partition_index,
+                })
+                .collect(),
+        };
+        batch.push(Outcome {
+            run,
+            instance: Some(instance),
+        });
+        restored.push(label);
+    }
+    ws.catalog.commit(&batch).await?;
+    if skipped.is_empty() {
+        ws.catalog.purge_trash(id).await?;
+    }
+    p.data(&serde_json::json!({ "restored": restored, "skipped": skipped }), || {
+        let mut s = format!("restored {} instance(s)\n", restored.len());
+        for k in &skipped {
+            s.push_str(&format!("  skipped {k}\n"));
+        }
+        s
+    });
+    Ok(())
+}

@@ -255,3 +255,30 @@ fn the_faulty_code_drill_takes_four_commands_besides_run() {
         assert_eq!(ours, theirs, "user_daily {day} equals a clean build of the fixed code");
     }
 }
+
+#[test]
+fn an_invalidation_can_be_restored_until_gc() {
+    let (_tmp, dir) = demo_project();
+    let before = status(&dir, NOW);
+    let gone = json(
+        &dir,
+        NOW,
+        &["invalidate", "plays", "--partition", "2026-01-03", "--reason", "oops"],
+    );
+    let id = gone["trash_id"].as_str().expect("trash id").to_string();
+    let listed = json(&dir, NOW, &["restore"]);
+    assert_eq!(listed[0]["trash_id"], id.as_str());
+    let restored = json(&dir, NOW, &["restore", &id]);
+    assert_eq!(
+        restored["restored"].as_array().map(Vec::len),
+        gone["instances"].as_u64().map(|n| n as usize)
+    );
+    let after = status(&dir, NOW);
+    for (name, row) in &before {
+        assert_eq!(after[name]["complete"], row["complete"], "{name} is whole again");
+    }
+    assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 0, "nothing to rebuild");
+    assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
+    let (code, _, err) = exec(&dir, NOW, &["restore", &id]);
+    assert_eq!(code, 2, "a restored trash is gone: {err}");
+}
