@@ -79,25 +79,7 @@ pub async fn rebuild(ws: &Workspace, now_ms: i64) -> Result<RebuildReport, Sched
                         log: "rebuilt from its _SUCCESS manifest".into(),
                         counters: m.counters.clone(),
                     };
-                    let instance = InstanceRecord {
-                        key,
-                        partition_key: m.partition.clone(),
-                        run_id: m.run_id.clone(),
-                        location: inst.display().to_string(),
-                        rows: m.rows,
-                        bytes: m.bytes() as i64,
-                        files: m.files.len() as i64,
-                        committed_at_ms: at,
-                        inputs: m
-                            .inputs
-                            .iter()
-                            .map(|i| InstanceKey {
-                                dataset: i.dataset.clone(),
-                                version: i.version,
-                                partition: i.partition_index,
-                            })
-                            .collect(),
-                    };
+                    let instance = instance_from_manifest(&m, key, inst.display().to_string(), at);
                     batch.push(Outcome {
                         run,
                         instance: Some(instance),
@@ -113,4 +95,32 @@ pub async fn rebuild(ws: &Workspace, now_ms: i64) -> Result<RebuildReport, Sched
     }
     ws.catalog.commit(&batch).await?;
     Ok(report)
+}
+
+/// The catalog record of a sealed instance, read from its manifest.
+pub fn instance_from_manifest(
+    m: &Manifest,
+    key: InstanceKey,
+    location: String,
+    committed_at_ms: i64,
+) -> InstanceRecord {
+    InstanceRecord {
+        key,
+        partition_key: m.partition.clone(),
+        run_id: m.run_id.clone(),
+        location,
+        rows: m.rows,
+        bytes: m.bytes() as i64,
+        files: m.files.len() as i64,
+        committed_at_ms,
+        inputs: m
+            .inputs
+            .iter()
+            .map(|i| InstanceKey {
+                dataset: i.dataset.clone(),
+                version: i.version,
+                partition: i.partition_index,
+            })
+            .collect(),
+    }
 }

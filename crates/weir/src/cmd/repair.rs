@@ -263,7 +263,7 @@ pub async fn rebuild(dir: Option<&Path>, p: Printer) -> Result<()> {
 
 /// Restores the instances of one invalidation that have not been rebuilt since.
 pub async fn restore(dir: Option<&Path>, trash_id: Option<&str>, p: Printer) -> Result<()> {
-    use weir_catalog::{InstanceRecord, Outcome, RunRecord, RunState};
+    use weir_catalog::{Outcome, RunRecord, RunState};
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
     let trash = ws.catalog.trash().await?;
@@ -322,25 +322,7 @@ pub async fn restore(dir: Option<&Path>, trash_id: Option<&str>, p: Printer) -> 
             log: format!("restored from trash {id}"),
             counters: m.counters.clone(),
         };
-        let instance = InstanceRecord {
-            key: r.key.clone(),
-            partition_key: r.partition_key.clone(),
-            run_id: m.run_id.clone(),
-            location: r.location.clone(),
-            rows: m.rows,
-            bytes: m.bytes() as i64,
-            files: m.files.len() as i64,
-            committed_at_ms: now,
-            inputs: m
-                .inputs
-                .iter()
-                .map(|i| InstanceKey {
-                    dataset: i.dataset.clone(),
-                    version: i.version,
-                    partition: i.partition_index,
-                })
-                .collect(),
-        };
+        let instance = weir_sched::rebuild::instance_from_manifest(&m, r.key.clone(), r.location.clone(), now);
         batch.push(Outcome {
             run,
             instance: Some(instance),
