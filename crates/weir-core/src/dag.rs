@@ -19,6 +19,13 @@ pub fn topo_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, V
             .map_or(0, |m| m + 1);
         depth.insert(name.as_str(), d);
     }
+    // An export follows its `from` dataset, so it is listed after it.
+    for name in &order {
+        if let crate::model::Job::Export { from, .. } = &datasets[name].job {
+            let d = depth.get(from.as_str()).map_or(0, |m| m + 1);
+            depth.insert(name.as_str(), d);
+        }
+    }
     let mut layered = order.clone();
     layered.sort_by_key(|n| (depth.get(n.as_str()).copied().unwrap_or(0), n.clone()));
     Ok(layered)
