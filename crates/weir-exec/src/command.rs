@@ -137,6 +137,7 @@ impl Executor for CommandExecutor {
             schema: None,
             counters,
             log,
+            profile: None,
         })
     }
 }

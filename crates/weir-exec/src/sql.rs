@@ -93,6 +93,68 @@ async fn register_output(session: &SessionContext, ctx: &TaskContext) -> Result<
     register(session, &input).await.map(|_| ())
 }
 
+/// Profiles table `output` in one aggregate query: row count, and per column
+/// the null fraction, min, max and an approximate distinct count.
+async fn profile(session: &SessionContext, schema: &arrow::datatypes::SchemaRef) -> Result<serde_json::Value, String> {
+    use arrow::datatypes::DataType;
+    let cols: Vec<&arrow::datatypes::Field> = schema
+        .fields()
+        .iter()
+        .map(|f| f.as_ref())
+        .filter(|f| {
+            !matches!(
+                f.data_type(),
+                DataType::List(_)
+                    | DataType::LargeList(_)
+                    | DataType::Struct(_)
+                    | DataType::Map(_, _)
+                    | DataType::Binary
+                    | DataType::LargeBinary
+            )
+        })
+        .collect();
+    let mut select = vec!["count(*) AS n".to_string()];
+    for (i, f) in cols.iter().enumerate() {
+        let c = format!("\"{}\"", f.name().replace('"', "\"\""));
+        select.push(format!(
+            "count({c}) AS nn{i}, min({c}) AS lo{i}, max({c}) AS hi{i}, approx_distinct({c}) AS d{i}"
+        ));
+    }
+    let batches = session
+        .sql(&format!("SELECT {} FROM output", select.join(", ")))
+        .await
+        .map_err(|e| e.to_string())?
+        .collect()
+        .await
+        .map_err(|e| e.to_string())?;
+    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+        return Ok(serde_json::Value::Null);
+    };
+    let text = |i: usize| -> Option<String> {
+        let col = b.column(i);
+        if col.is_null(0) {
+            return None;
+        }
+        arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
+            .ok()
+            .map(|f| f.value(0).to_string())
+    };
+    let num = |i: usize| text(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
+    let rows = num(0);
+    let mut columns = serde_json::Map::new();
+    for (i, f) in cols.iter().enumerate() {
+        let base = 1 + i * 4;
+        let non_null = num(base);
+        let null_fraction = if rows == 0 {
+            0.0
+        } else {
+            (rows - non_null) as f64 / rows as f64
+        };
+        columns.insert(f.name().clone(), serde_json::json!({ "null_fraction": null_fraction, "min": text(base + 1), "max": text(base + 2), "distinct": num(base + 3) }));
+    }
+    Ok(serde_json::json!({ "rows": rows, "columns": columns }))
+}
+
 /// Runs a query that returns one integer.
 async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
     let batches = session
@@ -165,8 +227,13 @@ impl Executor for SqlExecutor {
             ));
             out.counters.insert("rows_out".into(), written.rows);
             out.counters.insert("bytes_out".into(), written.bytes);
+            register_output(&session, ctx).await?;
+            out.profile = Some(
+                profile(&session, &written.schema)
+                    .await
+                    .map_err(|e| ExecError::job(format!("profiling the output failed: {e}")))?,
+            );
             if !ctx.dataset.counters.is_empty() {
-                register_output(&session, ctx).await?;
                 for (name, q) in &ctx.dataset.counters {
                     out.counters.insert(
                         name.clone(),

@@ -20,6 +20,9 @@ pub struct Manifest {
     /// The Arrow schema, as text, for tabular formats.
     pub schema: Option<String>,
     pub counters: BTreeMap<String, i64>,
+    /// Per column: null fraction, min, max and approximate distinct count.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub profile: Option<serde_json::Value>,
     pub inputs: Vec<ManifestInput>,
     pub created_at: String,
 }

@@ -58,6 +58,8 @@ pub struct ExecOutput {
     pub schema: Option<String>,
     pub counters: BTreeMap<String, i64>,
     pub log: String,
+    /// A cheap profile of tabular output: per column nulls, min, max, distinct.
+    pub profile: Option<serde_json::Value>,
 }
 
 /// Why an execution did not produce an instance.

@@ -527,6 +527,7 @@ async fn build(
                 schema,
                 mut counters,
                 log,
+                profile,
             } = out;
             let manifest = Manifest {
                 manifest_version: 1,
@@ -541,6 +542,7 @@ async fn build(
                 rows,
                 schema,
                 counters: BTreeMap::new(),
+                profile,
                 inputs: inputs
                     .iter()
                     .map(|k| ManifestInput {

@@ -263,6 +263,7 @@ struct ShowView {
     files: Vec<weir_lake::FileEntry>,
     schema: Option<String>,
     counters: std::collections::BTreeMap<String, i64>,
+    profile: Option<serde_json::Value>,
     inputs: Vec<String>,
     consumers: Vec<String>,
 }
@@ -357,6 +358,7 @@ pub async fn show(
             .unwrap_or_default(),
         files: manifest.as_ref().map(|m| m.files.clone()).unwrap_or_default(),
         schema: manifest.as_ref().and_then(|m| m.schema.clone()),
+        profile: manifest.as_ref().and_then(|m| m.profile.clone()),
         counters: run.map(|r| r.counters).unwrap_or_default(),
         inputs: inst.inputs.iter().map(name_of).collect(),
         consumers: consumers.iter().map(name_of).collect(),
@@ -387,6 +389,39 @@ pub async fn show(
         s.push_str("counters:\n");
         for (k, v) in &view.counters {
             s.push_str(&format!("  {k} = {v}\n"));
+        }
+        if let Some(cols) = view
+            .profile
+            .as_ref()
+            .and_then(|p| p.get("columns"))
+            .and_then(|c| c.as_object())
+        {
+            let mut t = vec![vec![
+                "  COLUMN".to_string(),
+                "NULLS".into(),
+                "MIN".into(),
+                "MAX".into(),
+                "~DISTINCT".into(),
+            ]];
+            for (name, c) in cols {
+                let cell = |k: &str| {
+                    c.get(k)
+                        .and_then(|v| v.as_str())
+                        .map_or_else(|| "-".to_string(), |v| v.chars().take(32).collect())
+                };
+                t.push(vec![
+                    format!("  {name}"),
+                    format!(
+                        "{:.1}%",
+                        c.get("null_fraction").and_then(|v| v.as_f64()).unwrap_or(0.0) * 100.0
+                    ),
+                    cell("min"),
+                    cell("max"),
+                    c.get("distinct").map(|v| v.to_string()).unwrap_or_default(),
+                ]);
+            }
+            s.push_str("profile:\n");
+            s.push_str(&table(&t));
         }
         s.push_str(&format!("inputs ({}):\n", view.inputs.len()));
         for i in &view.inputs {

@@ -50,6 +50,24 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
             .as_str()
             .is_some_and(|n| n.ends_with(".parquet"))
     );
+    // A cheap profile of the output, computed while it is written.
+    let profile = &show["profile"]["columns"];
+    assert_eq!(profile["user_id"]["null_fraction"], 0.0, "{profile}");
+    assert!(
+        profile["user_id"]["distinct"]
+            .as_i64()
+            .is_some_and(|d| (950..=1050).contains(&d)),
+        "about 1000 users: {profile}"
+    );
+    assert_eq!(profile["event_type"]["distinct"], 2);
+    assert_eq!(
+        (
+            profile["event_type"]["min"].as_str(),
+            profile["event_type"]["max"].as_str()
+        ),
+        (Some("play"), Some("skip"))
+    );
+    assert_eq!(show["profile"]["rows"], show["rows"]);
 
     // A second run builds nothing.
     let again = json(&dir, NOW, &["run"]);
