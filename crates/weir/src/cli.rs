@@ -81,6 +81,17 @@ pub enum Command {
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },
+    /// A counter's time series over a dataset's partitions, with a sparkline.
+    Counters {
+        dataset: String,
+        /// Counter names to show (a glob, e.g. 'dropped.*'; default: all).
+        #[arg(long)]
+        name: Option<String>,
+        #[arg(long, value_name = "D")]
+        from: Option<String>,
+        #[arg(long, value_name = "D")]
+        to: Option<String>,
+    },
     /// The captured output of one run.
     Logs { run_id: String },
     /// Snapshot the definitions as an environment (default `prod`).

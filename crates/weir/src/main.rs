@@ -130,6 +130,22 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         Command::Runs { dataset, failed, limit } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
             .await
             .map(|()| 0),
+        Command::Counters {
+            dataset,
+            name,
+            from,
+            to,
+        } => cmd::inspect::counters(
+            project,
+            env,
+            &dataset,
+            name.as_deref(),
+            from.as_deref(),
+            to.as_deref(),
+            p,
+        )
+        .await
+        .map(|()| 0),
         Command::Logs { run_id } => cmd::inspect::logs(project, &run_id, p).await.map(|()| 0),
         Command::Deploy { window, message } => cmd::envs::deploy(project, env, window.as_deref(), message, p)
             .await

@@ -69,6 +69,28 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
     );
     assert_eq!(show["profile"]["rows"], show["rows"]);
 
+    // Counters as a time series over the partitions.
+    let series = json(&dir, NOW, &["counters", "plays", "--name", "dropped.*"]);
+    let series = series.as_array().expect("series");
+    assert_eq!(series.len(), 3);
+    for point in series {
+        let names: Vec<&String> = point["counters"].as_object().expect("counters").keys().collect();
+        assert!(
+            !names.is_empty() && names.iter().all(|n| n.starts_with("dropped.")),
+            "{point}"
+        );
+    }
+    assert_eq!(
+        series[1]["counters"]["dropped.duplicate"], show["counters"]["dropped.duplicate"],
+        "the same numbers as `show`"
+    );
+    let one = json(
+        &dir,
+        NOW,
+        &["counters", "plays", "--from", "2026-01-02", "--to", "2026-01-02"],
+    );
+    assert_eq!(one.as_array().map(Vec::len), Some(1));
+    assert_eq!(one[0]["partition"], "date=2026-01-02");
     // A second run builds nothing.
     let again = json(&dir, NOW, &["run"]);
     assert_eq!(again["succeeded"], 0);
