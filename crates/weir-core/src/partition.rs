@@ -196,6 +196,9 @@ pub fn parse_instant(s: &str) -> Option<DateTime<Utc>> {
             return Some(t.and_utc());
         }
     }
+    if !s.is_ascii() {
+        return None;
+    }
     if let Some((date, time)) = s.split_once('T') {
         let d = NaiveDate::parse_from_str(date, "%Y-%m-%d").ok()?;
         let (h, m) = match time.len() {
@@ -255,6 +258,10 @@ mod tests {
         assert_eq!(Granularity::parse("60m"), Ok(Granularity::Hour));
         assert!(Granularity::Day.parse_partition("hour=2026-01-01T00").is_err());
         assert!(Granularity::Day.parse_partition("yesterday").is_err());
+        assert!(
+            Granularity::Day.parse_partition("2026-01-03Taé1").is_err(),
+            "non-ASCII is refused, not sliced"
+        );
     }
 
     #[test]
@@ -292,6 +299,16 @@ mod tests {
             prop_assume!(g.start_of(idx).year() < 10_000);
             let key = g.format_key(idx);
             prop_assert_eq!(g.parse_partition(&key), Ok(idx));
+        }
+
+        #[test]
+        fn any_text_parses_or_is_refused_without_panicking(s in "\\PC{0,24}") {
+            let _ = parse_instant(&s);
+            for g in [Granularity::Hour, Granularity::Day, Granularity::Month, Granularity::Minutes(15)] {
+                let _ = g.parse_partition(&s);
+            }
+            let _ = Granularity::parse(&s);
+            let _ = crate::span::Span::parse(&s);
         }
 
         #[test]
