@@ -120,14 +120,7 @@ async fn profile(session: &SessionContext, schema: &arrow::datatypes::SchemaRef)
             "count({c}) AS nn{i}, min({c}) AS lo{i}, max({c}) AS hi{i}, approx_distinct({c}) AS d{i}"
         ));
     }
-    let batches = session
-        .sql(&format!("SELECT {} FROM output", select.join(", ")))
-        .await
-        .map_err(|e| e.to_string())?
-        .collect()
-        .await
-        .map_err(|e| e.to_string())?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+    let Some(b) = first_rows(session, &format!("SELECT {} FROM output", select.join(", "))).await? else {
         return Ok(serde_json::Value::Null);
     };
     let text = |i: usize| -> Option<String> {
@@ -155,8 +148,8 @@ async fn profile(session: &SessionContext, schema: &arrow::datatypes::SchemaRef)
     Ok(serde_json::json!({ "rows": rows, "columns": columns }))
 }
 
-/// Runs a query that returns one integer.
-async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
+/// Runs a query and returns its first non-empty batch.
+async fn first_rows(session: &SessionContext, sql: &str) -> Result<Option<arrow::array::RecordBatch>, String> {
     let batches = session
         .sql(sql)
         .await
@@ -164,7 +157,12 @@ async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
         .collect()
         .await
         .map_err(|e| e.to_string())?;
-    let Some(b) = batches.iter().find(|b| b.num_rows() > 0) else {
+    Ok(batches.into_iter().find(|b| b.num_rows() > 0))
+}
+
+/// Runs a query that returns one integer.
+async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
+    let Some(b) = first_rows(session, sql).await? else {
         return Ok(0);
     };
     if b.num_columns() != 1 {
