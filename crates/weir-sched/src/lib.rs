@@ -11,6 +11,7 @@ pub mod landing;
 pub mod rebuild;
 mod runloop;
 mod status;
+mod task;
 mod workspace;
 
 pub use runloop::{ExecutorFor, Progress, RunOptions, RunSummary, TaskReport, TaskState, run};

@@ -9,7 +9,8 @@
 //! - finished runs are committed in batches (one transaction per wake-up), so
 //!   the catalog does not cost one fsync per task.
 
-use crate::exec_api::{ExecError, ExecOutput, Executor, InputInstance, ResolvedInput, TaskContext};
+use crate::exec_api::Executor;
+use crate::task::{build, failed, lineage, prepare};
 use crate::workspace::{SchedError, Workspace};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -17,11 +18,10 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use weir_catalog::{InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
-use weir_core::model::{Job, Project};
-use weir_core::planner::{Order, Reason, Selection, Task, plan};
-use weir_core::{Dataset, PartSet};
-use weir_lake::{Manifest, ManifestInput};
+use weir_catalog::Outcome;
+use weir_core::PartSet;
+use weir_core::model::Job;
+use weir_core::planner::{Order, Reason, Selection, plan};
 
 /// Builds the executor for a job (supplied by the binary, so this crate needs no DataFusion).
 pub type ExecutorFor = fn(&Job) -> Box<dyn Executor>;
@@ -88,7 +88,7 @@ pub trait Progress: Send + Sync {
     fn retrying(&self, _report: &TaskReport, _attempt: u32, _wait: Duration) {}
 }
 
-fn now_ms() -> i64 {
+pub(crate) fn now_ms() -> i64 {
     Utc::now().timestamp_millis()
 }
 
@@ -141,10 +141,10 @@ fn spawn_renewer(ws: Arc<Workspace>, owner: String, lease: Duration) -> tokio::t
     })
 }
 
-struct Finished {
-    outcome: Option<Outcome>,
-    report: TaskReport,
-    adopted: bool,
+pub(crate) struct Finished {
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) report: TaskReport,
+    pub(crate) adopted: bool,
 }
 
 #[allow(clippy::too_many_arguments)]
@@ -359,316 +359,6 @@ async fn run_inner(
     }
 }
 
-/// Resolves a planned task into an executor context: input directories, rows, staging.
-async fn prepare(
-    ws: &Workspace,
-    ds: &Dataset,
-    version: u32,
-    run_id: &str,
-    task: &Task,
-    versions: &BTreeMap<String, Option<u32>>,
-) -> Result<TaskContext, SchedError> {
-    let g = ds.granularity;
-    let mut inputs = Vec::new();
-    for ti in &task.inputs {
-        let up = ws.dataset(&ti.dataset)?;
-        let uv = versions.get(&ti.dataset).copied().flatten().unwrap_or(0);
-        let lake = ws.lake(up)?;
-        let mut instances = Vec::new();
-        for idx in ti.lo..ti.hi {
-            let rows = ws
-                .catalog
-                .instance(&ws.key(&up.name, uv, idx))
-                .await?
-                .and_then(|r| r.rows);
-            instances.push(InputInstance {
-                dir: lake.instance_dir(&ws.prefix(up, uv, idx)),
-                partition_key: up.granularity.format_key(idx),
-                rows,
-            });
-        }
-        let schema = match &up.job {
-            Job::Ingest { schema, .. } => schema.clone(),
-            _ => None,
-        };
-        inputs.push(ResolvedInput {
-            table: ti.table.clone(),
-            dataset: up.name.clone(),
-            format: up.format,
-            schema,
-            instances,
-        });
-    }
-    let output_dir = ws.lake(ds)?.staging_dir(run_id)?;
-    let timeout = ds.timeout.map(|t| match t {
-        weir_core::Span::Seconds(s) => Duration::from_secs(s.unsigned_abs()),
-        weir_core::Span::Months(m) => Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400),
-    });
-    Ok(TaskContext {
-        dataset: materialize(ws, ds)?,
-        version,
-        run_id: run_id.to_string(),
-        partition: task.partition,
-        partition_key: g.format_key(task.partition),
-        partition_start: g.start_of(task.partition),
-        partition_end: if g == weir_core::Granularity::Snapshot {
-            g.start_of(0)
-        } else {
-            g.end_of(task.partition)
-        },
-        inputs,
-        output_dir,
-        project_dir: ws.dir.clone(),
-        timeout,
-        seal_empty: task.seal_empty,
-    })
-}
-
-fn lineage(project: &Project, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Vec<InstanceKey> {
-    let mut out = Vec::new();
-    for ti in &task.inputs {
-        if project.dataset(&ti.dataset).is_none() {
-            continue;
-        }
-        let v = versions.get(&ti.dataset).copied().flatten().unwrap_or(0);
-        out.extend((ti.lo..ti.hi).map(|p| InstanceKey {
-            dataset: ti.dataset.clone(),
-            version: v,
-            partition: p,
-        }));
-    }
-    out
-}
-
-/// Executes, seals and describes one task. Never returns an error: every
-/// failure becomes a failed run with its message and log.
-async fn build(
-    ws: Arc<Workspace>,
-    exec: Box<dyn Executor>,
-    ctx: TaskContext,
-    key: InstanceKey,
-    inputs: Vec<InstanceKey>,
-    cancel: watch::Receiver<bool>,
-) -> Finished {
-    let started = now_ms();
-    let ds = ctx.dataset.clone();
-    let fingerprint = ws.fingerprints.get(&ds.name).cloned().unwrap_or_default();
-    let prefix = ws.prefix(&ds, ctx.version, ctx.partition);
-    let report = |state, error: Option<String>| TaskReport {
-        dataset: ds.name.clone(),
-        version: ctx.version,
-        partition: ctx.partition_key.clone(),
-        run_id: ctx.run_id.clone(),
-        state,
-        error,
-        duration_ms: now_ms() - started,
-    };
-    let lake = match ws.lake(&ds) {
-        Ok(l) => l,
-        Err(e) => return failed(&report(TaskState::Failed, None), key, e.to_string()),
-    };
-    // A sealed directory the catalog does not know: a crash between seal and
-    // commit. If it was built by this same code, adopt it instead of rebuilding.
-    let existing = lake.manifest(&prefix).await;
-    if let Ok(Some(m)) = &existing
-        && m.fingerprint != fingerprint
-    {
-        lake.discard(&ctx.run_id);
-        let msg = format!(
-            "{} is sealed by other code (fingerprint {}, expected {}); was the catalog replaced? Move that directory away to rebuild it",
-            lake.instance_dir(&prefix).display(),
-            weir_core::fingerprint::short(&m.fingerprint),
-            weir_core::fingerprint::short(&fingerprint)
-        );
-        return failed(&report(TaskState::Failed, None), key, msg);
-    }
-    // A sealed directory of an invalidated run: the invalidation was cut short
-    // before it moved the files. Finish moving them; never adopt them.
-    let existing = match existing {
-        Ok(Some(m)) if ws.catalog.is_trashed(&m.run_id).await.unwrap_or(false) => {
-            if let Err(e) = lake.move_to_trash(&prefix, &format!("recovered-{}", m.run_id)) {
-                return failed(
-                    &report(TaskState::Failed, None),
-                    key,
-                    format!("cannot move an invalidated instance to the trash: {e}"),
-                );
-            }
-            Ok(None)
-        }
-        other => other,
-    };
-    if let Ok(Some(mut m)) = existing {
-        m.run_id = ctx.run_id.clone();
-        lake.discard(&ctx.run_id);
-        let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
-        let run = run_record(
-            &ctx,
-            &key,
-            RunState::Succeeded,
-            started,
-            None,
-            "adopted a sealed instance left by an earlier run".into(),
-            m.counters.clone(),
-        );
-        return Finished {
-            outcome: Some(Outcome {
-                run,
-                instance: Some(rec),
-            }),
-            report: report(TaskState::Succeeded, None),
-            adopted: true,
-        };
-    }
-    let result = exec.execute(&ctx, cancel).await;
-    let (state, error, log, counters) = match result {
-        Ok(out) => {
-            let ExecOutput {
-                rows,
-                schema,
-                mut counters,
-                log,
-                profile,
-            } = out;
-            let manifest = Manifest {
-                manifest_version: 1,
-                dataset: ds.name.clone(),
-                version: ctx.version,
-                fingerprint: fingerprint.clone(),
-                partition: ctx.partition_key.clone(),
-                partition_index: ctx.partition,
-                run_id: ctx.run_id.clone(),
-                format: ds.format.as_str().to_string(),
-                files: Vec::new(),
-                rows,
-                schema,
-                counters: BTreeMap::new(),
-                profile,
-                inputs: inputs
-                    .iter()
-                    .map(|k| ManifestInput {
-                        dataset: k.dataset.clone(),
-                        version: k.version,
-                        partition: ws
-                            .project
-                            .dataset(&k.dataset)
-                            .map(|d| d.granularity.format_key(k.partition))
-                            .unwrap_or_default(),
-                        partition_index: k.partition,
-                    })
-                    .collect(),
-                created_at: Utc::now().to_rfc3339(),
-            };
-            counters.insert("duration_ms".into(), now_ms() - started);
-            let mut manifest = manifest;
-            manifest.counters = counters.clone();
-            match lake.seal(&ctx.run_id, &prefix, manifest).await {
-                Ok(m) => {
-                    let mut counters = counters;
-                    counters.entry("bytes_out".into()).or_insert(m.bytes() as i64);
-                    counters.insert("files_out".into(), m.files.len() as i64);
-                    let rec = instance_record(&ctx, &key, &m, lake.instance_dir(&prefix).display().to_string(), inputs);
-                    let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
-                    return Finished {
-                        outcome: Some(Outcome {
-                            run,
-                            instance: Some(rec),
-                        }),
-                        report: report(TaskState::Succeeded, None),
-                        adopted: false,
-                    };
-                }
-                Err(e) => (RunState::Failed, format!("sealing failed: {e}"), log, counters),
-            }
-        }
-        Err(ExecError::NotLanded { pattern }) => {
-            lake.discard(&ctx.run_id);
-            return Finished {
-                outcome: None,
-                report: report(TaskState::Waiting, Some(format!("waiting for {pattern}"))),
-                adopted: false,
-            };
-        }
-        Err(e @ ExecError::Cancelled(_)) => (RunState::Cancelled, e.to_string(), e.log().to_string(), BTreeMap::new()),
-        Err(e) => (RunState::Failed, e.to_string(), e.log().to_string(), BTreeMap::new()),
-    };
-    lake.discard(&ctx.run_id);
-    let task_state = if state == RunState::Cancelled {
-        TaskState::Cancelled
-    } else {
-        TaskState::Failed
-    };
-    let run = run_record(&ctx, &key, state, started, Some(error.clone()), log, counters);
-    Finished {
-        outcome: Some(Outcome { run, instance: None }),
-        report: report(task_state, Some(error)),
-        adopted: false,
-    }
-}
-
-fn instance_record(
-    ctx: &TaskContext,
-    key: &InstanceKey,
-    m: &Manifest,
-    location: String,
-    inputs: Vec<InstanceKey>,
-) -> InstanceRecord {
-    InstanceRecord {
-        key: key.clone(),
-        partition_key: ctx.partition_key.clone(),
-        run_id: m.run_id.clone(),
-        location,
-        rows: m.rows,
-        bytes: m.bytes() as i64,
-        files: m.files.len() as i64,
-        committed_at_ms: now_ms(),
-        inputs,
-    }
-}
-
-fn run_record(
-    ctx: &TaskContext,
-    key: &InstanceKey,
-    state: RunState,
-    started: i64,
-    error: Option<String>,
-    log: String,
-    counters: BTreeMap<String, i64>,
-) -> RunRecord {
-    RunRecord {
-        run_id: ctx.run_id.clone(),
-        key: key.clone(),
-        state,
-        started_at_ms: started,
-        ended_at_ms: now_ms(),
-        error,
-        log,
-        counters,
-    }
-}
-
-/// A failed task with no instance, recorded like any other failed run.
-fn failed(template: &TaskReport, key: InstanceKey, error: String) -> Finished {
-    let now = now_ms();
-    let run = RunRecord {
-        run_id: template.run_id.clone(),
-        key,
-        state: RunState::Failed,
-        started_at_ms: now,
-        ended_at_ms: now,
-        error: Some(error.clone()),
-        log: String::new(),
-        counters: BTreeMap::new(),
-    };
-    let mut report = template.clone();
-    report.state = TaskState::Failed;
-    report.error = Some(error);
-    Finished {
-        outcome: Some(Outcome { run, instance: None }),
-        report,
-        adopted: false,
-    }
-}
-
 /// Commits a batch in one transaction. If another run committed one of these
 /// instances first (its lease was lost, e.g. after a long stall), that outcome
 /// becomes a failed run and the rest is committed.
@@ -697,43 +387,6 @@ async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError
         }
         Err(e) => Err(e.into()),
     }
-}
-
-/// A command job runs the code that was fingerprinted, not whatever the
-/// working copy holds now: the scripts it names are written once to
-/// `.weir/code/<sha256>/<path>` and its arguments point there.
-fn materialize(ws: &Workspace, ds: &Dataset) -> Result<Dataset, SchedError> {
-    let Job::Command { argv, env, files } = &ds.job else {
-        return Ok(ds.clone());
-    };
-    if files.is_empty() {
-        return Ok(ds.clone());
-    }
-    use sha2::Digest;
-    let mut argv = argv.clone();
-    for (rel, body) in files {
-        let hash = hex::encode(sha2::Sha256::digest(body.as_bytes()));
-        let path = ws.dir.join(".weir/code").join(&hash[..16]).join(rel);
-        if !path.exists() {
-            let io = |e: std::io::Error| SchedError::Other(format!("cannot write {}: {e}", path.display()));
-            if let Some(parent) = path.parent() {
-                std::fs::create_dir_all(parent).map_err(io)?;
-            }
-            let tmp = path.with_extension("tmp");
-            std::fs::write(&tmp, body).map_err(io)?;
-            std::fs::rename(&tmp, &path).map_err(io)?;
-        }
-        for a in argv.iter_mut().filter(|a| *a == rel) {
-            *a = path.display().to_string();
-        }
-    }
-    let mut out = ds.clone();
-    out.job = Job::Command {
-        argv,
-        env: env.clone(),
-        files: files.clone(),
-    };
-    Ok(out)
 }
 
 /// The wait before retry `attempt` (1-based): `delay · 2^(attempt-1)`, capped

@@ -135,7 +135,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             name,
             from,
             to,
-        } => cmd::inspect::counters(
+        } => cmd::counters::counters(
             project,
             env,
             &dataset,
@@ -167,7 +167,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         Command::Path { dataset, partition } => cmd::envs::path(project, env, &dataset, partition.as_deref(), p)
             .await
             .map(|()| 0),
-        Command::Sql { query, csv } => cmd::envs::sql(project, env, &query, csv, p).await.map(|()| 0),
+        Command::Sql { query, csv } => cmd::serve::sql(project, env, &query, csv, p).await.map(|()| 0),
         Command::Invalidate {
             dataset,
             version,

@@ -1,7 +1,9 @@
 //! One module per group of verbs.
 
+pub mod counters;
 pub mod diff;
 pub mod envs;
 pub mod inspect;
 pub mod repair;
 pub mod run;
+pub mod serve;

@@ -96,7 +96,7 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
                 m.from_version.map_or_else(|| "nothing".into(), |v| format!("v{v}"))
             ));
         }
-        for n in crate::cmd::envs::sync_exports(&ws, env).await {
+        for n in crate::cmd::serve::sync_exports(&ws, env).await {
             p.note(n);
         }
     }

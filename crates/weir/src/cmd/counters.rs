@@ -1,0 +1,118 @@
+//! `weir counters`: a counter's time series over a dataset's partitions.
+
+use crate::UserError;
+use crate::output::{Printer, table};
+use crate::project;
+use anyhow::Result;
+use std::path::Path;
+
+/// `▁▂▃▄▅▆▇█` for a series, scaled between its min and max.
+pub fn sparkline(values: &[i64]) -> String {
+    const BARS: [char; 8] = ['▁', '▂', '▃', '▄', '▅', '▆', '▇', '█'];
+    let (lo, hi) = (
+        values.iter().min().copied().unwrap_or(0),
+        values.iter().max().copied().unwrap_or(0),
+    );
+    values
+        .iter()
+        .map(|v| {
+            if hi == lo {
+                BARS[3]
+            } else {
+                BARS[(((v - lo) as f64 / (hi - lo) as f64) * 7.0).round() as usize]
+            }
+        })
+        .collect()
+}
+
+pub async fn counters(
+    dir: Option<&Path>,
+    env: Option<&str>,
+    dataset: &str,
+    name: Option<&str>,
+    from: Option<&str>,
+    to: Option<&str>,
+    p: Printer,
+) -> Result<()> {
+    let dir = project::find(dir)?;
+    let (ws, _) = project::open_env(&dir, env).await?;
+    let ds = ws.dataset(dataset)?;
+    let pattern = name
+        .map(|n| {
+            glob::Pattern::new(n)
+                .map_err(|e| UserError::new(format!("--name `{n}` is not a pattern: {e}"), "e.g. --name 'dropped.*'"))
+        })
+        .transpose()?;
+    let Some(version) = ws.catalog.version_number(dataset, &ws.fingerprints[dataset]).await? else {
+        return Err(UserError::new(
+            format!("`{dataset}`'s current definitions have never been built"),
+            format!("run `weir run {dataset}`"),
+        )
+        .into());
+    };
+    let sel = project::selection(&[], from, to, &ws.project)?;
+    let g = ds.granularity;
+    let mut series: Vec<(String, std::collections::BTreeMap<String, i64>)> = Vec::new();
+    for idx in ws.catalog.present(dataset, version).await? {
+        if sel.from.is_some_and(|f| g.start_of(idx) < g.start_of(g.index_of(f)))
+            || sel.until.is_some_and(|u| g.start_of(idx) >= u)
+        {
+            continue;
+        }
+        let Some(inst) = ws.catalog.instance(&ws.key(dataset, version, idx)).await? else {
+            continue;
+        };
+        let counters = ws
+            .catalog
+            .run(&inst.run_id)
+            .await?
+            .map(|r| r.counters)
+            .unwrap_or_default();
+        let counters = counters
+            .into_iter()
+            .filter(|(k, _)| pattern.as_ref().is_none_or(|pat| pat.matches(k)))
+            .collect();
+        series.push((g.format_key(idx), counters));
+    }
+    let json: Vec<serde_json::Value> = series
+        .iter()
+        .map(|(part, c)| serde_json::json!({ "partition": part, "counters": c }))
+        .collect();
+    p.data(&json, || {
+        if series.is_empty() {
+            return format!("no instances of {dataset} v{version} in that range");
+        }
+        let names: std::collections::BTreeSet<&String> = series.iter().flat_map(|(_, c)| c.keys()).collect();
+        let mut t = vec![vec![
+            "COUNTER".to_string(),
+            format!("{} .. {}", series[0].0, series[series.len() - 1].0),
+            "MIN".into(),
+            "MAX".into(),
+            "LAST".into(),
+        ]];
+        for n in names {
+            let values: Vec<i64> = series.iter().map(|(_, c)| c.get(n).copied().unwrap_or(0)).collect();
+            t.push(vec![
+                n.clone(),
+                sparkline(&values),
+                values.iter().min().copied().unwrap_or(0).to_string(),
+                values.iter().max().copied().unwrap_or(0).to_string(),
+                values.last().copied().unwrap_or(0).to_string(),
+            ]);
+        }
+        format!("{dataset} v{version}, {} partitions\n{}", series.len(), table(&t))
+    });
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::sparkline;
+
+    #[test]
+    fn sparklines_scale_between_min_and_max() {
+        assert_eq!(sparkline(&[0, 7, 14]), "▁▅█");
+        assert_eq!(sparkline(&[5, 5]), "▄▄");
+        assert_eq!(sparkline(&[]), "");
+    }
+}
