@@ -5,6 +5,7 @@
 //! here is a function of its arguments, so it can be tested exhaustively and
 //! benchmarked in isolation. A CI check (`.ci/check-core-pure`) keeps it so.
 
+pub mod check;
 pub mod dag;
 pub mod diag;
 pub mod fingerprint;
