@@ -11,10 +11,8 @@ pub fn topo_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, V
     let order = dfs_order(datasets)?;
     let mut depth: BTreeMap<&str, usize> = BTreeMap::new();
     for name in &order {
-        let d = datasets[name]
-            .inputs
-            .iter()
-            .filter_map(|i| depth.get(i.dataset.as_str()))
+        let d = deps(datasets, name)
+            .filter_map(|i| depth.get(i))
             .max()
             .map_or(0, |m| m + 1);
         depth.insert(name.as_str(), d);
@@ -29,6 +27,24 @@ pub fn topo_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, V
     let mut layered = order.clone();
     layered.sort_by_key(|n| (depth.get(n.as_str()).copied().unwrap_or(0), n.clone()));
     Ok(layered)
+}
+
+/// What `name` waits for: its inputs, and the metrics datasets with blocking
+/// checks that gate them (a consumer of `plays` waits for `plays_quality`),
+/// except where `name` is itself a metrics dataset of that input.
+fn deps<'a>(datasets: &'a BTreeMap<String, Dataset>, name: &'a str) -> impl Iterator<Item = &'a str> + 'a {
+    let ds = datasets.get(name);
+    let inputs = ds.into_iter().flat_map(|d| d.inputs.iter());
+    inputs.flat_map(move |i| {
+        let measures = ds.and_then(|d| d.metrics_of.as_deref()) == Some(i.dataset.as_str());
+        let gates = datasets
+            .values()
+            .filter(move |m| {
+                !measures && m.metrics_of.as_deref() == Some(i.dataset.as_str()) && m.has_blocking_checks()
+            })
+            .map(|m| m.name.as_str());
+        std::iter::once(i.dataset.as_str()).chain(gates)
+    })
 }
 
 fn dfs_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, Vec<String>> {
@@ -49,10 +65,8 @@ fn dfs_order(datasets: &BTreeMap<String, Dataset>) -> Result<Vec<String>, Vec<St
         let mut stack: Vec<(&str, usize)> = vec![(root.as_str(), 0)];
         mark.insert(root.as_str(), Mark::Active);
         while let Some((node, i)) = stack.last_mut() {
-            let ds = &datasets[*node];
-            if let Some(input) = ds.inputs.get(*i) {
+            if let Some(next) = deps(datasets, node).nth(*i) {
                 *i += 1;
-                let next = input.dataset.as_str();
                 match mark.get(next) {
                     Some(Mark::New) => {
                         mark.insert(next, Mark::Active);

@@ -47,6 +47,8 @@ const DATASET_KEYS: &[&str] = &[
     "export",
     "retries",
     "retry_delay",
+    "checks",
+    "metrics_of",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -298,6 +300,7 @@ impl Cx {
             return None;
         }
         self.check_mappings(&datasets, &input_spans);
+        self.check_metrics(&datasets, &input_spans);
         let topo_order = match dag::topo_order(&datasets) {
             Ok(order) => order,
             Err(cycle) => {
@@ -466,9 +469,26 @@ impl Cx {
             None => MissingPolicy::Wait,
         };
         let description = get(t, "description").and_then(|v| self.string(v, "description"));
-        let inputs = match get(t, "inputs") {
+        let mut inputs = match get(t, "inputs") {
             Some(v) => self.inputs(name, v, input_refs),
             None => Vec::new(),
+        };
+        // A metrics dataset reads what it measures, partition by partition.
+        let metrics_of = match get(t, "metrics_of") {
+            Some(v) => {
+                let of = self.string(v, "metrics_of")?;
+                if !inputs.iter().any(|i| i.dataset == of) {
+                    input_refs.push((name.to_string(), of.clone(), v.span()));
+                    inputs.push(Input {
+                        table: of.clone(),
+                        dataset: of.clone(),
+                        window: None,
+                        offset: Span::ZERO,
+                    });
+                }
+                Some(of)
+            }
+            None => None,
         };
         let kinds: Vec<&str> = ["sql", "command", "ingest", "export"]
             .into_iter()
@@ -488,6 +508,7 @@ impl Cx {
             return None;
         }
         let mut counters = BTreeMap::new();
+        let mut sql_tables = None;
         if kinds[0] != "sql"
             && let Some(cv) = get(t, "counters")
         {
@@ -550,6 +571,7 @@ impl Cx {
                 if let Some(cv) = get(t, "counters") {
                     counters = self.counters(cv, &tables);
                 }
+                sql_tables = Some(tables);
                 let f = format.unwrap_or(Format::Parquet);
                 if !matches!(f, Format::Parquet | Format::Jsonl) {
                     self.err(
@@ -625,6 +647,17 @@ impl Cx {
             Job::Ingest { format, .. } => *format,
             _ => format,
         };
+        if metrics_of.is_some() && sql_tables.is_none() {
+            self.err(
+                &span,
+                format!("metrics dataset `{name}` must be computed by SQL"),
+                Some("e.g. sql = \"SELECT count(*) AS plays FROM plays\"".into()),
+            );
+        }
+        let checks = match get(t, "checks") {
+            Some(v) => self.checks(v, &inputs, &counters, sql_tables.as_ref(), metrics_of.is_some()),
+            None => Vec::new(),
+        };
         (self.diags.len() == before).then(|| Dataset {
             name: name.to_string(),
             granularity,
@@ -644,6 +677,8 @@ impl Cx {
             counters,
             serve_window,
             key,
+            checks,
+            metrics_of,
         })
     }
 }
@@ -695,6 +730,7 @@ pub fn safe_relative(p: &str) -> bool {
             .all(|c| matches!(c, std::path::Component::Normal(_) | std::path::Component::CurDir))
 }
 
+mod checks;
 mod parts;
 
 pub use parts::check_path_template;

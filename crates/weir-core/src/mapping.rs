@@ -105,6 +105,8 @@ mod tests {
             serve_window: Default::default(),
             key: vec![],
             counters: Default::default(),
+            checks: vec![],
+            metrics_of: None,
         }
     }
 

@@ -3,6 +3,7 @@
 //!
 //! Built only by [`crate::load`]; every other crate consumes it read-only.
 
+use crate::check::{Check, Severity};
 use crate::partition::Granularity;
 use crate::span::Span;
 use chrono::{DateTime, Utc};
@@ -25,6 +26,14 @@ pub struct Project {
 impl Project {
     pub fn dataset(&self, name: &str) -> Option<&Dataset> {
         self.datasets.get(name)
+    }
+
+    /// Metrics datasets of `name` with blocking checks: `name`'s instance is
+    /// consumable only once theirs exist and pass.
+    pub fn gates<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Dataset> + 'a {
+        self.datasets
+            .values()
+            .filter(move |d| d.metrics_of.as_deref() == Some(name) && d.has_blocking_checks())
     }
 
     /// Datasets that read `name` directly.
@@ -67,6 +76,19 @@ pub struct Dataset {
     /// SQL datasets: counter name → query over the inputs and `output` returning one integer.
     /// Counters measure; they are not part of the fingerprint.
     pub counters: BTreeMap<String, String>,
+    /// Rules that decide whether an instance may be consumed. Like counters,
+    /// they measure and are not part of the fingerprint.
+    pub checks: Vec<Check>,
+    /// A metrics dataset measures another, partition by partition; its
+    /// blocking checks gate that dataset's consumers.
+    pub metrics_of: Option<String>,
+}
+
+impl Dataset {
+    /// Whether any check blocks on failure.
+    pub fn has_blocking_checks(&self) -> bool {
+        self.checks.iter().any(|c| c.severity == Severity::Block)
+    }
 }
 
 /// One input of a job: which dataset, under which table name, over which slots.

@@ -23,6 +23,55 @@ pub struct Snapshot {
     pub failed: HashMap<String, PartSet>,
     /// For ingest datasets: partitions whose landing files exist.
     pub landed: HashMap<String, PartSet>,
+    /// Present instances held back by a failing blocking check (not accepted).
+    pub blocked: HashMap<String, PartSet>,
+}
+
+impl Snapshot {
+    /// Partitions of `name` that consumers may read: present, not blocked,
+    /// and passed by every gating metrics dataset. `None` means all present ones.
+    fn usable(&self, project: &Project, name: &str) -> Option<PartSet> {
+        let empty = PartSet::new();
+        let blocked = self.blocked.get(name).filter(|b| !b.is_empty());
+        let gates: Vec<&str> = project.gates(name).map(|m| m.name.as_str()).collect();
+        if blocked.is_none() && gates.is_empty() {
+            return None;
+        }
+        let present = self.present.get(name).unwrap_or(&empty);
+        let mut out = PartSet::new();
+        for idx in present.iter() {
+            if self.hold(name, &gates, idx).is_none() {
+                out.insert(idx);
+            }
+        }
+        Some(out)
+    }
+
+    /// Why a present instance of `name` may not be consumed, if it may not.
+    fn hold(&self, name: &str, gates: &[&str], idx: i64) -> Option<Reason> {
+        let blocked = |d: &str| self.blocked.get(d).is_some_and(|b| b.contains(idx));
+        if blocked(name) {
+            return Some(Reason::InputBlocked {
+                dataset: name.to_string(),
+                partition: idx,
+            });
+        }
+        for g in gates {
+            if !self.present.get(*g).is_some_and(|p| p.contains(idx)) {
+                return Some(Reason::WaitingFor {
+                    dataset: g.to_string(),
+                    partition: idx,
+                });
+            }
+            if blocked(g) {
+                return Some(Reason::InputBlocked {
+                    dataset: g.to_string(),
+                    partition: idx,
+                });
+            }
+        }
+        None
+    }
 }
 
 /// Which datasets and which time range to plan for.
@@ -73,6 +122,9 @@ pub enum Reason {
     WaitingFor { dataset: String, partition: i64 },
     /// An input instance failed.
     InputFailed { dataset: String, partition: i64 },
+    /// An input instance exists but a blocking check failed on it (or on its
+    /// metrics dataset); `weir accept` releases it.
+    InputBlocked { dataset: String, partition: i64 },
     /// Ingest: the landing files have not arrived.
     NotLanded,
     /// Another worker is building it.
@@ -104,6 +156,8 @@ pub struct DatasetPlan {
     pub running: usize,
     pub waiting: usize,
     pub failed: usize,
+    /// Present instances held back by a failing blocking check.
+    pub blocked: usize,
     pub first_missing: Option<i64>,
     pub last_present: Option<i64>,
 }
@@ -132,6 +186,13 @@ pub fn plan(
     let empty = PartSet::new();
     let mut runnable: Vec<(i64, usize, i64)> = Vec::new();
     let mut out = Plan::default();
+    // What consumers may read, where that differs from what is present.
+    let usable: HashMap<&str, PartSet> = project
+        .topo_order
+        .iter()
+        .filter(|n| ranges.contains_key(n.as_str()))
+        .filter_map(|n| snap.usable(project, n).map(|u| (n.as_str(), u)))
+        .collect();
     for (ri, name) in project.topo_order.iter().enumerate() {
         let Some(&(lo, hi)) = ranges.get(name.as_str()) else {
             continue;
@@ -150,10 +211,12 @@ pub fn plan(
             hi,
             ..Default::default()
         };
+        if let Some(b) = snap.blocked.get(name) {
+            stats.blocked = b.count_in(lo, hi);
+        }
         let mut current: Option<Blocked> = None;
         let mut idx = lo;
         while idx < hi {
-            // Skip runs of present partitions a word at a time.
             if present.contains(idx) {
                 stats.present += 1;
                 stats.desired += 1;
@@ -182,8 +245,19 @@ pub fn plan(
                         break;
                     }
                     let up_present = snap.present.get(&input.dataset).unwrap_or(&empty);
-                    if let Some(m) = up_present.first_missing(a, b) {
+                    // A metrics dataset reads what it measures even when it is held back.
+                    let measures = ds.metrics_of.as_deref() == Some(input.dataset.as_str());
+                    let up_usable = match usable.get(input.dataset.as_str()) {
+                        Some(u) if !measures => u,
+                        _ => up_present,
+                    };
+                    if let Some(m) = up_usable.first_missing(a, b) {
                         let up_failed = snap.failed.get(&input.dataset).is_some_and(|f| f.contains(m));
+                        if up_present.contains(m) {
+                            let gates: Vec<&str> = project.gates(&input.dataset).map(|g| g.name.as_str()).collect();
+                            reason = snap.hold(&input.dataset, &gates, m);
+                            break;
+                        }
                         reason = Some(if up_failed {
                             Reason::InputFailed {
                                 dataset: input.dataset.clone(),
@@ -287,7 +361,8 @@ pub fn plan(
 fn same_kind(a: &Reason, b: &Reason) -> bool {
     match (a, b) {
         (Reason::WaitingFor { dataset: x, .. }, Reason::WaitingFor { dataset: y, .. })
-        | (Reason::InputFailed { dataset: x, .. }, Reason::InputFailed { dataset: y, .. }) => x == y,
+        | (Reason::InputFailed { dataset: x, .. }, Reason::InputFailed { dataset: y, .. })
+        | (Reason::InputBlocked { dataset: x, .. }, Reason::InputBlocked { dataset: y, .. }) => x == y,
         _ => std::mem::discriminant(a) == std::mem::discriminant(b),
     }
 }
@@ -332,6 +407,23 @@ pub fn desired_ranges<'a>(project: &'a Project, now: DateTime<Utc>, sel: &Select
                 let (a, b) = (a.max(dlo), b.min(dhi));
                 if a < b {
                     acc = Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                }
+            }
+        }
+        // A gating metrics dataset is needed wherever what it measures is read.
+        if let Some(of) = ds.metrics_of.as_deref().filter(|_| ds.has_blocking_checks())
+            && let Some(measured) = project.datasets.get(of)
+        {
+            for consumer in project.consumers(of).filter(|c| c.metrics_of.as_deref() != Some(of)) {
+                let Some(&(clo, chi)) = ranges.get(consumer.name.as_str()) else {
+                    continue;
+                };
+                for input in consumer.inputs.iter().filter(|i| i.dataset == of) {
+                    let (a, b) = needed_range(consumer, input, measured, clo, chi);
+                    let (a, b) = (a.max(dlo), b.min(dhi));
+                    if a < b {
+                        acc = Some(acc.map_or((a, b), |(x, y)| (x.min(a), y.max(b))));
+                    }
                 }
             }
         }

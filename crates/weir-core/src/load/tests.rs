@@ -233,3 +233,82 @@ fn scripts_named_by_a_command_are_part_of_its_version() {
         other => panic!("{other:?}"),
     }
 }
+
+const CHECKED: &str = r#"
+[project]
+name = "music"
+start = "2026-01-01"
+
+[datasets.raw]
+partition = "day"
+ingest = { path = "landing/{date}.jsonl", format = "jsonl" }
+
+[datasets.plays]
+partition = "day"
+inputs = ["raw"]
+sql = "SELECT * FROM raw"
+counters = { "dropped.no_user" = "SELECT count(*) FROM raw WHERE user_id IS NULL" }
+checks = [
+  "rows_out > 0",
+  "counter(\"dropped.*\") / rows_in.raw < 0.01",
+  { check = "abs(pct_change(rows_out, 1)) < 0.5", severity = "warn", name = "steady" },
+  "unique(play_id)",
+  "SELECT count(*) = 0 FROM output WHERE ms < 0",
+]
+
+[datasets.plays_quality]
+partition = "day"
+metrics_of = "plays"
+sql = "SELECT count(DISTINCT user_id) AS users FROM plays"
+checks = ["users >= 0.5 * median(users, 28)"]
+
+[datasets.top]
+partition = "day"
+inputs = ["plays"]
+sql = "SELECT 1 AS x FROM plays"
+"#;
+
+#[test]
+fn checks_and_metrics_datasets_load() {
+    let p = load_project(CHECKED, &files).expect("valid");
+    let plays = p.dataset("plays").expect("plays");
+    assert_eq!(plays.checks.len(), 5);
+    assert_eq!(plays.checks[2].name, "steady");
+    assert_eq!(plays.checks[2].severity, crate::check::Severity::Warn);
+    assert!(matches!(plays.checks[3].rule, crate::check::Rule::Data(_)));
+    let q = p.dataset("plays_quality").expect("quality");
+    assert_eq!(q.metrics_of.as_deref(), Some("plays"));
+    assert_eq!(q.inputs[0].dataset, "plays");
+    assert_eq!(q.checks[0].lookback(), 28);
+    // The gate comes before what consumes the measured dataset.
+    let pos = |n: &str| p.topo_order.iter().position(|x| x == n).expect(n);
+    assert!(pos("plays_quality") < pos("top"), "{:?}", p.topo_order);
+    assert_eq!(p.gates("plays").map(|d| d.name.as_str()).collect::<Vec<_>>(), ["plays_quality"]);
+}
+
+#[test]
+fn bad_checks_are_located() {
+    let bad = |from: &str, to: &str| errors(&CHECKED.replacen(from, to, 1));
+    // A parse error points inside the string: line 16 is `  "rows_out > 0",`.
+    let e = bad("\"rows_out > 0\"", "\"rows_out >\"");
+    assert_eq!((e[0].line, e[0].col), (16, 14), "{e:?}"); // at the closing quote
+    assert!(e[0].message.contains("check does not parse"), "{e:?}");
+    let e = bad("\"rows_out > 0\"", "\"rows_ot > 0\"");
+    assert!(e[0].message.contains("`rows_ot`"), "{e:?}");
+    assert_eq!(e[0].hint.as_deref(), Some("did you mean `rows_out`?"));
+    let e = bad("rows_in.raw < 0.01", "rows_in.rwa < 0.01");
+    assert!(e[0].message.contains("`rwa` is not an input"), "{e:?}");
+    let e = bad("severity = \"warn\"", "severity = \"loud\"");
+    assert!(e[0].message.contains("unknown severity"), "{e:?}");
+    let e = bad("FROM output WHERE ms < 0", "FROM outptu WHERE ms < 0");
+    assert!(e[0].message.contains("outptu"), "{e:?}");
+    let e = bad("metrics_of = \"plays\"", "metrics_of = \"plasy\"");
+    assert!(e[0].message.contains("unknown dataset `plasy`"), "{e:?}");
+    let e = bad("partition = \"day\"\nmetrics_of", "partition = \"hour\"\nmetrics_of");
+    assert!(e[0].message.contains("must be partitioned like `plays`"), "{e:?}");
+    let ok = load_project(&CHECKED.replacen("checks = [\"users", "checks = [\"unique(x)\", \"users", 1), &files);
+    assert!(ok.is_ok(), "data checks are allowed on SQL metrics datasets: {:?}", ok.err());
+    // A metrics dataset may not measure what its own consumers produce (a cycle).
+    let e = bad("metrics_of = \"plays\"", "metrics_of = \"plays\"\ninputs = [\"plays\", \"top\"]");
+    assert!(e[0].message.contains("cycle"), "{e:?}");
+}

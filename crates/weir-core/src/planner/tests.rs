@@ -146,3 +146,64 @@ fn the_limit_keeps_the_first_tasks_in_order() {
     assert_eq!(some.runnable, 72);
     assert_eq!(some.tasks, all.tasks[..5].to_vec());
 }
+
+#[test]
+fn a_blocked_instance_is_present_but_not_consumed() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 72));
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    snap.present.insert("daily".into(), (d1..d1 + 3).collect());
+    snap.blocked.insert("daily".into(), [d1 + 1].into_iter().collect());
+    let plan = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+    // daily is complete (the blocked one is not rebuilt) …
+    let daily = plan.datasets.iter().find(|d| d.dataset == "daily").expect("daily");
+    assert_eq!((daily.present, daily.runnable, daily.blocked), (3, 0, 1));
+    // … and weekly builds only day 1, whose 7-day window does not reach the blocked day.
+    let weekly: Vec<i64> = plan.tasks.iter().filter(|t| t.dataset == "weekly").map(|t| t.partition).collect();
+    assert_eq!(weekly, vec![d1]);
+    let b = plan.blocked.iter().find(|b| b.dataset == "weekly").expect("weekly held");
+    assert_eq!(
+        b.reason,
+        Reason::InputBlocked {
+            dataset: "daily".into(),
+            partition: d1 + 1
+        }
+    );
+    assert_eq!(b.count, 2);
+}
+
+#[test]
+fn a_metrics_dataset_gates_the_consumers_of_what_it_measures() {
+    let text = format!(
+        "{PROJECT}[datasets.daily_quality]\npartition = \"day\"\nmetrics_of = \"daily\"\nsql = \"SELECT sum(n) AS total FROM daily\"\nchecks = [\"total > 0\"]\n"
+    );
+    let p = load_project(&text, &|_| Err("no files".into())).expect("valid");
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 72));
+    snap.present.insert("daily".into(), (d1..d1 + 3).collect());
+    // Selecting only weekly still builds the gate over what weekly reads.
+    let sel = Selection {
+        datasets: vec!["weekly".into()],
+        ..Default::default()
+    };
+    let plan1 = plan(&p, &snap, now(), &sel, Order::OldestFirst, None);
+    let runnable: Vec<&str> = plan1.tasks.iter().map(|t| t.dataset.as_str()).collect();
+    assert_eq!(runnable, vec!["daily_quality", "daily_quality", "daily_quality"]);
+    assert!(matches!(
+        &plan1.blocked.iter().find(|b| b.dataset == "weekly").expect("waits").reason,
+        Reason::WaitingFor { dataset, .. } if dataset == "daily_quality"
+    ));
+    // The gate built: day 2 failed its check, so weekly is held from day 2 on;
+    // the metrics dataset itself still reads the blocked day.
+    snap.present.insert("daily_quality".into(), (d1..d1 + 3).collect());
+    snap.blocked.insert("daily_quality".into(), [d1 + 1].into_iter().collect());
+    let plan2 = plan(&p, &snap, now(), &sel, Order::OldestFirst, None);
+    let weekly: Vec<i64> = plan2.tasks.iter().map(|t| t.partition).collect();
+    assert_eq!(weekly, vec![d1]);
+    assert!(matches!(
+        &plan2.blocked.iter().find(|b| b.dataset == "weekly").expect("held").reason,
+        Reason::InputBlocked { dataset, partition } if dataset == "daily_quality" && *partition == d1 + 1
+    ));
+}

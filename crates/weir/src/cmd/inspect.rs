@@ -115,6 +115,14 @@ pub async fn plan(dir: Option<&Path>, env: Option<&str>, a: PlanArgs, p: Printer
                 Reason::InputFailed { dataset, partition } => {
                     format!("input {dataset} {} failed", key(dataset, *partition))
                 }
+                Reason::InputBlocked { dataset, partition } => format!(
+                    "input {dataset} {} is blocked by a failing check (`weir accept {dataset} --partition {}` releases it)",
+                    key(dataset, *partition),
+                    ws.project
+                        .dataset(dataset)
+                        .map(|d| d.granularity.format_value(*partition))
+                        .unwrap_or_default()
+                ),
                 Reason::NotLanded => match ws.project.dataset(&b.dataset).map(|d| (&d.job, d.granularity)) {
                     Some((weir_core::Job::Ingest { path, .. }, g)) => {
                         format!(
