@@ -12,6 +12,7 @@ pub use sqlite::SqliteCatalog;
 use async_trait::async_trait;
 use serde::Serialize;
 use std::collections::BTreeMap;
+use weir_core::check::CheckResult;
 
 /// Errors from a catalog, by whose fault they are.
 #[derive(Debug, thiserror::Error)]
@@ -72,6 +73,8 @@ pub struct InstanceRecord {
     pub committed_at_ms: i64,
     /// The exact input instances it was built from.
     pub inputs: Vec<InstanceKey>,
+    /// A blocking check failed and no one has accepted it: consumers do not read it.
+    pub blocked: bool,
 }
 
 /// The final state of a run.
@@ -102,7 +105,7 @@ impl RunState {
 }
 
 /// One finished attempt to build one instance.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub key: InstanceKey,
@@ -113,6 +116,10 @@ pub struct RunRecord {
     /// The tail of the job's captured output.
     pub log: String,
     pub counters: BTreeMap<String, i64>,
+    /// A metrics dataset's measurements (its output's first row).
+    pub metrics: BTreeMap<String, f64>,
+    /// The results of the dataset's checks on what this run built.
+    pub checks: Vec<CheckResult>,
 }
 
 /// What a worker reports when a run ends: the run, and the instance if it succeeded.
@@ -185,6 +192,27 @@ pub struct TrashRecord {
     pub trashed_at_ms: i64,
 }
 
+/// A recorded override of a blocked instance's checks.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Acceptance {
+    pub key: InstanceKey,
+    /// The run whose instance was accepted.
+    pub run_id: String,
+    pub reason: String,
+    /// Who accepted it (the OS user).
+    pub by: String,
+    /// The failing checks that were overridden.
+    pub checks: Vec<String>,
+    pub at_ms: i64,
+}
+
+/// The counters and metrics of one earlier instance, for checks over history.
+#[derive(Clone, Debug, PartialEq)]
+pub struct HistoryPoint {
+    pub partition: i64,
+    pub values: BTreeMap<String, f64>,
+}
+
 /// The catalog contract. Every implementation guarantees:
 ///
 /// 1. **Versions are numbered once.** `register_version` for a known
@@ -205,6 +233,9 @@ pub struct TrashRecord {
 /// 7. **Deployments are append-only**, numbered 1, 2, … per environment.
 /// 8. **Every alias move is recorded**: `move_alias` changes the alias and
 ///    appends its history entry in one transaction; history is never edited.
+/// 10. **Blocking is recorded with the instance.** An instance commits with
+///     `blocked` set when a blocking check failed; `accept` clears it and
+///     records who, why and which checks in one transaction.
 /// 9. **Invalidation is atomic**: `invalidate` removes the instances and
 ///    records them in the trash in one transaction; an invalidated run's
 ///    sealed files are never adopted again (`is_trashed`).
@@ -272,6 +303,16 @@ pub trait Catalog: Send + Sync {
     async fn trash(&self) -> Result<Vec<TrashRecord>>;
     /// Forgets the trash entries of `trash_id` (after their files are deleted).
     async fn purge_trash(&self, trash_id: &str) -> Result<()>;
+    /// Partitions of `(dataset, version)` that exist and are blocked.
+    async fn blocked(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;
+    /// Releases a blocked instance, recording the override. Returns `None`,
+    /// changing nothing, if the instance does not exist or is not blocked.
+    async fn accept(&self, key: &InstanceKey, reason: &str, by: &str, now_ms: i64) -> Result<Option<Acceptance>>;
+    /// Recorded overrides, oldest first (of one dataset, or all).
+    async fn acceptances(&self, dataset: Option<&str>) -> Result<Vec<Acceptance>>;
+    /// Counters and metrics of the unblocked instances of `(dataset, version)`
+    /// in partitions `[lo, hi)`, as recorded by the runs that built them.
+    async fn history(&self, dataset: &str, version: u32, lo: i64, hi: i64) -> Result<Vec<HistoryPoint>>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.

@@ -2,8 +2,10 @@
 //! NORMAL`, so a commit costs no fsync (the WAL is synced at checkpoints), and
 //! a batch of finished runs is one transaction.
 
+mod quality;
+
 use crate::{
-    Alias, AliasMove, Catalog, CatalogError, Deployment, InstanceKey, InstanceRecord, Outcome, Result, RunFilter,
+    Acceptance, Alias, AliasMove, HistoryPoint, Catalog, CatalogError, Deployment, InstanceKey, InstanceRecord, Outcome, Result, RunFilter,
     RunRecord, RunState, TrashRecord, VersionRecord,
 };
 use async_trait::async_trait;
@@ -67,6 +69,22 @@ CREATE TABLE trash (
     trash_id TEXT NOT NULL, reason TEXT, trashed_at_ms INTEGER NOT NULL,
     PRIMARY KEY (trash_id, dataset, version, partition));
 CREATE INDEX trash_by_run ON trash (run_id);
+"#,
+    r#"
+ALTER TABLE instances ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
+CREATE INDEX instances_blocked ON instances (dataset, version) WHERE blocked = 1;
+CREATE TABLE checks (
+    run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, severity TEXT NOT NULL,
+    status TEXT NOT NULL, detail TEXT NOT NULL,
+    PRIMARY KEY (run_id, seq));
+CREATE TABLE metrics (
+    run_id TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
+    PRIMARY KEY (run_id, name));
+CREATE TABLE acceptances (
+    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
+    run_id TEXT NOT NULL, reason TEXT NOT NULL, accepted_by TEXT NOT NULL,
+    checks TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE INDEX acceptances_by_dataset ON acceptances (dataset, at_ms);
 "#,
 ];
 
@@ -161,7 +179,10 @@ impl SqliteCatalog {
             .iter()
             .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
             .collect::<Result<BTreeMap<_, _>>>()?;
+        let (metrics, checks) = self.quality_of(&run_id).await?;
         Ok(RunRecord {
+            metrics,
+            checks,
             key: key_of(row, "")?,
             state: RunState::parse(&row.try_get::<String, _>("state")?),
             started_at_ms: row.try_get("started_at_ms")?,
@@ -267,7 +288,7 @@ impl Catalog for SqliteCatalog {
 
     async fn instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>> {
         let Some(r) = sqlx::query(
-            "SELECT dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms
+            "SELECT dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms, blocked
              FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3",
         )
         .bind(&key.dataset)
@@ -299,6 +320,7 @@ impl Catalog for SqliteCatalog {
             bytes: r.try_get("bytes")?,
             files: r.try_get("files")?,
             committed_at_ms: r.try_get("committed_at_ms")?,
+            blocked: r.try_get::<i64, _>("blocked")? != 0,
             inputs,
         }))
     }
@@ -403,11 +425,32 @@ impl Catalog for SqliteCatalog {
                     .execute(&mut *tx)
                     .await?;
             }
+            for (name, value) in &r.metrics {
+                sqlx::query("INSERT INTO metrics (run_id, name, value) VALUES ($1, $2, $3)")
+                    .bind(&r.run_id)
+                    .bind(name)
+                    .bind(value)
+                    .execute(&mut *tx)
+                    .await?;
+            }
+            for (seq, c) in r.checks.iter().enumerate() {
+                sqlx::query(
+                    "INSERT INTO checks (run_id, seq, name, severity, status, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+                )
+                .bind(&r.run_id)
+                .bind(seq as i64)
+                .bind(&c.name)
+                .bind(c.severity.as_str())
+                .bind(c.status.as_str())
+                .bind(&c.detail)
+                .execute(&mut *tx)
+                .await?;
+            }
             if let Some(i) = &o.instance {
                 let k = &i.key;
                 let ins = sqlx::query(
-                    "INSERT INTO instances (dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10) ON CONFLICT DO NOTHING",
+                    "INSERT INTO instances (dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms, blocked)
+                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
                 )
                 .bind(&k.dataset)
                 .bind(i64::from(k.version))
@@ -419,6 +462,7 @@ impl Catalog for SqliteCatalog {
                 .bind(i.bytes)
                 .bind(i.files)
                 .bind(i.committed_at_ms)
+                .bind(i64::from(i.blocked))
                 .execute(&mut *tx)
                 .await?;
                 if ins.rows_affected() != 1 {
@@ -738,6 +782,22 @@ impl Catalog for SqliteCatalog {
                 })
             })
             .collect()
+    }
+
+    async fn blocked(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
+        self.blocked_impl(dataset, version).await
+    }
+
+    async fn accept(&self, key: &InstanceKey, reason: &str, by: &str, now_ms: i64) -> Result<Option<Acceptance>> {
+        self.accept_impl(key, reason, by, now_ms).await
+    }
+
+    async fn acceptances(&self, dataset: Option<&str>) -> Result<Vec<Acceptance>> {
+        self.acceptances_impl(dataset).await
+    }
+
+    async fn history(&self, dataset: &str, version: u32, lo: i64, hi: i64) -> Result<Vec<HistoryPoint>> {
+        self.history_impl(dataset, version, lo, hi).await
     }
 
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {

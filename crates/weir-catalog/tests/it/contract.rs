@@ -29,6 +29,8 @@ fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i
             error: (!ok).then(|| "boom".to_string()),
             log: "log line".into(),
             counters,
+            metrics: BTreeMap::new(),
+            checks: Vec::new(),
         },
         instance: ok.then(|| InstanceRecord {
             key: k.clone(),
@@ -40,6 +42,7 @@ fn outcome(k: &InstanceKey, run: &str, ok: bool, inputs: Vec<InstanceKey>, at: i
             files: 1,
             committed_at_ms: at,
             inputs,
+            blocked: false,
         }),
     }
 }
@@ -319,6 +322,53 @@ pub async fn invalidation_is_atomic_and_remembered(c: &dyn Catalog) {
     assert!(c.trash().await.expect("trash").is_empty());
 }
 
+pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
+    use weir_core::check::{CheckResult, Severity, Status};
+    let result = |name: &str, severity, status| CheckResult {
+        name: name.into(),
+        severity,
+        status,
+        detail: "rows_out = 0".into(),
+    };
+    let mut batch = Vec::new();
+    for p in 1..=4 {
+        let mut o = outcome(&key("a", 1, p), &format!("r{p}"), true, vec![], 100 + p);
+        o.run.counters.insert("rows_out".into(), p * 10);
+        o.run.metrics.insert("share".into(), p as f64 / 8.0);
+        o.run.checks = vec![
+            result("rows_out > 0", Severity::Block, if p == 3 { Status::Fail } else { Status::Pass }),
+            result("steady", Severity::Warn, Status::Fail),
+        ];
+        if let Some(i) = o.instance.as_mut() {
+            i.blocked = p == 3;
+        }
+        batch.push(o);
+    }
+    c.commit(&batch).await.expect("commit");
+    assert_eq!(c.blocked("a", 1).await.expect("blocked"), vec![3]);
+    let run = c.run("r3").await.expect("run").expect("r3");
+    assert_eq!(run.checks.len(), 2);
+    assert_eq!((run.checks[0].status, run.checks[1].severity), (Status::Fail, Severity::Warn));
+    assert_eq!(run.metrics.get("share"), Some(&0.375));
+    assert!(c.instance(&key("a", 1, 3)).await.expect("get").expect("i").blocked);
+    // History skips the blocked instance and carries counters and metrics as numbers.
+    let h = c.history("a", 1, 1, 5).await.expect("history");
+    assert_eq!(h.iter().map(|p| p.partition).collect::<Vec<_>>(), vec![1, 2, 4]);
+    assert_eq!(h[1].values.get("rows_out"), Some(&20.0));
+    assert_eq!(h[1].values.get("share"), Some(&0.25));
+    // Accept: recorded with who, why and which checks; the instance is released.
+    assert_eq!(c.accept(&key("a", 1, 2), "not blocked", "me", 200).await.expect("noop"), None);
+    assert_eq!(c.accept(&key("a", 1, 9), "missing", "me", 200).await.expect("noop"), None);
+    let acc = c.accept(&key("a", 1, 3), "a known replay", "ana", 300).await.expect("accept").expect("accepted");
+    assert_eq!((acc.run_id.as_str(), acc.checks.clone()), ("r3", vec!["rows_out > 0".to_string()]));
+    assert!(c.blocked("a", 1).await.expect("blocked").is_empty());
+    assert!(!c.instance(&key("a", 1, 3)).await.expect("get").expect("i").blocked);
+    let all = c.acceptances(Some("a")).await.expect("list");
+    assert_eq!(all, vec![acc]);
+    assert!(c.acceptances(Some("b")).await.expect("list").is_empty());
+    assert_eq!(c.history("a", 1, 1, 5).await.expect("history").len(), 4);
+}
+
 /// Runs every clause on catalogs from `fresh`.
 #[macro_export]
 macro_rules! contract_suite {
@@ -362,6 +412,11 @@ macro_rules! contract_suite {
         async fn invalidation_is_atomic_and_remembered() {
             let c = $fresh.await;
             $crate::contract::invalidation_is_atomic_and_remembered(&*c).await;
+        }
+        #[tokio::test]
+        async fn blocking_is_recorded_and_accept_releases_it() {
+            let c = $fresh.await;
+            $crate::contract::blocking_is_recorded_and_accept_releases_it(&*c).await;
         }
         #[tokio::test]
         async fn failures_clear_when_the_instance_is_built() {
