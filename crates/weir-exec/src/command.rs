@@ -137,7 +137,7 @@ impl Executor for CommandExecutor {
             schema: None,
             counters,
             log,
-            profile: None,
+            ..Default::default()
         })
     }
 }

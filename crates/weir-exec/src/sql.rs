@@ -123,15 +123,7 @@ async fn profile(session: &SessionContext, schema: &arrow::datatypes::SchemaRef)
     let Some(b) = first_rows(session, &format!("SELECT {} FROM output", select.join(", "))).await? else {
         return Ok(serde_json::Value::Null);
     };
-    let text = |i: usize| -> Option<String> {
-        let col = b.column(i);
-        if col.is_null(0) {
-            return None;
-        }
-        arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
-            .ok()
-            .map(|f| f.value(0).to_string())
-    };
+    let text = |i: usize| cell_text(&b, i);
     let num = |i: usize| text(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
     let rows = num(0);
     let mut columns = serde_json::Map::new();
@@ -158,6 +150,36 @@ async fn first_rows(session: &SessionContext, sql: &str) -> Result<Option<arrow:
         .await
         .map_err(|e| e.to_string())?;
     Ok(batches.into_iter().find(|b| b.num_rows() > 0))
+}
+
+/// The first row's value in column `i`, as text (`None` for null).
+fn cell_text(b: &arrow::array::RecordBatch, i: usize) -> Option<String> {
+    let col = b.column(i);
+    if col.is_null(0) {
+        return None;
+    }
+    arrow::util::display::ArrayFormatter::try_new(col.as_ref(), &Default::default())
+        .ok()
+        .map(|f| f.value(0).to_string())
+}
+
+/// A metrics dataset's measurements: the numeric columns of its output's first row.
+async fn metrics(session: &SessionContext) -> Result<std::collections::BTreeMap<String, f64>, String> {
+    let mut out = std::collections::BTreeMap::new();
+    let Some(b) = first_rows(session, "SELECT * FROM output LIMIT 1").await? else {
+        return Ok(out);
+    };
+    let schema = b.schema();
+    for (i, f) in schema.fields().iter().enumerate() {
+        if !f.data_type().is_numeric() || b.column(i).is_null(0) {
+            continue;
+        }
+        let col = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Float64).map_err(|e| e.to_string())?;
+        if let Some(v) = col.as_any().downcast_ref::<arrow::array::Float64Array>() {
+            out.insert(f.name().clone(), v.value(0));
+        }
+    }
+    Ok(out)
 }
 
 /// Runs a query that returns one integer.
@@ -231,6 +253,21 @@ impl Executor for SqlExecutor {
                     .await
                     .map_err(|e| ExecError::job(format!("profiling the output failed: {e}")))?,
             );
+            if ctx.dataset.metrics_of.is_some() {
+                out.metrics = metrics(&session)
+                    .await
+                    .map_err(|e| ExecError::job(format!("reading the metrics failed: {e}")))?;
+            }
+            for check in &ctx.dataset.checks {
+                if let weir_core::check::Rule::Data(dc) = &check.rule {
+                    let value = match first_rows(&session, &substitute(&dc.sql(), &params)).await {
+                        Ok(Some(b)) if b.num_columns() > 0 => Ok(cell_text(&b, 0)),
+                        Ok(_) => Ok(None),
+                        Err(e) => Err(e),
+                    };
+                    out.check_values.insert(check.name.clone(), value);
+                }
+            }
             if !ctx.dataset.counters.is_empty() {
                 for (name, q) in &ctx.dataset.counters {
                     out.counters.insert(

@@ -5,7 +5,7 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
 /// The JSON document in `_SUCCESS`.
-#[derive(Clone, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
 pub struct Manifest {
     pub manifest_version: u32,
     pub dataset: String,
@@ -23,6 +23,12 @@ pub struct Manifest {
     /// Per column: null fraction, min, max and approximate distinct count.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<serde_json::Value>,
+    /// A metrics dataset's measurements.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub metrics: BTreeMap<String, f64>,
+    /// The dataset's checks on this instance, as evaluated before sealing.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub checks: Vec<weir_core::check::CheckResult>,
     pub inputs: Vec<ManifestInput>,
     pub created_at: String,
 }

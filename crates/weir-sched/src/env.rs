@@ -161,10 +161,32 @@ pub fn serve_range(ds: &Dataset, now: DateTime<Utc>, env_window: Option<Span>) -
     (start.max(lo).min(hi), hi)
 }
 
-/// Whether blocking checks allow consumers to read `version` over `range`.
-/// The correctness issue plugs check results in here; until then nothing blocks.
-fn checks_allow(_ws: &Workspace, _dataset: &str, _version: u32, _range: (i64, i64)) -> bool {
-    true
+/// Why blocking checks keep consumers from reading `version` over `range`:
+/// a blocked instance, or a gating metrics dataset (of the deployed version)
+/// that is missing or blocked there. `None` when nothing holds it back.
+async fn checks_hold(
+    ws: &Workspace,
+    deployment: &Deployment,
+    dataset: &str,
+    version: u32,
+    (lo, hi): (i64, i64),
+) -> Result<Option<String>, SchedError> {
+    if let Some(p) = ws.catalog.blocked(dataset, version).await?.into_iter().find(|p| (lo..hi).contains(p)) {
+        return Ok(Some(format!("{dataset} v{version} #{p} is blocked by a failing check")));
+    }
+    for gate in ws.project.gates(dataset) {
+        let Some(&gv) = deployment.versions.get(&gate.name) else {
+            continue;
+        };
+        let present: std::collections::HashSet<i64> = ws.catalog.present(&gate.name, gv).await?.into_iter().collect();
+        if let Some(p) = (lo..hi).find(|p| !present.contains(p)) {
+            return Ok(Some(format!("its metrics dataset {} has not measured #{p} yet", gate.name)));
+        }
+        if let Some(p) = ws.catalog.blocked(&gate.name, gv).await?.into_iter().find(|p| (lo..hi).contains(p)) {
+            return Ok(Some(format!("its metrics dataset {} is blocked at #{p}", gate.name)));
+        }
+    }
+    Ok(None)
 }
 
 /// Advances every unpinned alias of `env` to the deployed version once that
@@ -189,7 +211,7 @@ pub async fn advance(
         let (lo, hi) = serve_range(ds, now, window);
         let present: std::collections::HashSet<i64> = ws.catalog.present(name, v).await?.into_iter().collect();
         let complete = hi > lo && (lo..hi).all(|i| present.contains(&i));
-        if !complete || !checks_allow(ws, name, v, (lo, hi)) {
+        if !complete || checks_hold(ws, deployment, name, v, (lo, hi)).await?.is_some() {
             continue;
         }
         let mv = AliasMove {

@@ -60,6 +60,11 @@ pub struct ExecOutput {
     pub log: String,
     /// A cheap profile of tabular output: per column nulls, min, max, distinct.
     pub profile: Option<serde_json::Value>,
+    /// Metrics datasets: the numeric columns of the output's first row.
+    pub metrics: BTreeMap<String, f64>,
+    /// Data checks (by check name): the first value their query returned, as
+    /// text (`None` for null or no row), or why the query failed.
+    pub check_values: BTreeMap<String, Result<Option<String>, String>>,
 }
 
 /// Why an execution did not produce an instance.

@@ -4,6 +4,7 @@
 //!
 //! Never depends on DataFusion: executors arrive through [`exec_api`].
 
+pub mod checks;
 pub mod doctor;
 pub mod env;
 pub mod exec_api;

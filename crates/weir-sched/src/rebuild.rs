@@ -78,6 +78,8 @@ pub async fn rebuild(ws: &Workspace, now_ms: i64) -> Result<RebuildReport, Sched
                         error: None,
                         log: "rebuilt from its _SUCCESS manifest".into(),
                         counters: m.counters.clone(),
+                        metrics: m.metrics.clone(),
+                        checks: m.checks.clone(),
                     };
                     let instance = instance_from_manifest(&m, key, inst.display().to_string(), at);
                     batch.push(Outcome {
@@ -122,5 +124,8 @@ pub fn instance_from_manifest(
                 partition: i.partition_index,
             })
             .collect(),
+        // Acceptances live in the catalog only: a rebuilt catalog blocks again
+        // what the manifest's checks blocked.
+        blocked: weir_core::check::blocks(&m.checks),
     }
 }

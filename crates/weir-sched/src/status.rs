@@ -20,6 +20,8 @@ pub struct DatasetStatus {
     pub waiting: usize,
     pub running: usize,
     pub failed: usize,
+    /// Complete instances held back by a failing blocking check.
+    pub blocked: usize,
     pub first_missing: Option<String>,
     /// End of the newest complete partition.
     pub newest_complete_end: Option<DateTime<Utc>>,
@@ -53,6 +55,7 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
             waiting: d.waiting,
             running: d.running,
             failed: d.failed,
+            blocked: d.blocked,
             first_missing: d.first_missing.map(|i| g.format_key(i)),
             newest_complete_end: newest_end.filter(|_| g != weir_core::Granularity::Snapshot),
             delay_seconds: newest_end

@@ -164,7 +164,7 @@ pub(crate) async fn build(
             lake.instance_dir(&prefix).display().to_string(),
             now_ms(),
         );
-        let run = run_record(
+        let mut run = run_record(
             &ctx,
             &key,
             RunState::Succeeded,
@@ -173,6 +173,8 @@ pub(crate) async fn build(
             "adopted a sealed instance left by an earlier run".into(),
             m.counters.clone(),
         );
+        run.metrics = m.metrics.clone();
+        run.checks = m.checks.clone();
         return Finished {
             outcome: Some(Outcome {
                 run,
@@ -185,12 +187,17 @@ pub(crate) async fn build(
     let result = exec.execute(&ctx, cancel).await;
     let (state, error, log, counters) = match result {
         Ok(out) => {
+            let mut counters = out.counters.clone();
+            counters.insert("duration_ms".into(), now_ms() - started);
+            counters.insert("files_out".into(), crate::checks::count_files(&ctx.output_dir));
+            let checks = crate::checks::evaluate(&ws, &ds, ctx.version, ctx.partition, &counters, &out).await;
             let ExecOutput {
                 rows,
                 schema,
-                mut counters,
                 log,
                 profile,
+                metrics,
+                ..
             } = out;
             let manifest = Manifest {
                 manifest_version: 1,
@@ -206,6 +213,8 @@ pub(crate) async fn build(
                 schema,
                 counters: BTreeMap::new(),
                 profile,
+                metrics,
+                checks,
                 inputs: inputs
                     .iter()
                     .map(|k| ManifestInput {
@@ -221,7 +230,6 @@ pub(crate) async fn build(
                     .collect(),
                 created_at: Utc::now().to_rfc3339(),
             };
-            counters.insert("duration_ms".into(), now_ms() - started);
             let mut manifest = manifest;
             manifest.counters = counters.clone();
             match lake.seal(&ctx.run_id, &prefix, manifest).await {
@@ -235,7 +243,9 @@ pub(crate) async fn build(
                         lake.instance_dir(&prefix).display().to_string(),
                         now_ms(),
                     );
-                    let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
+                    let mut run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
+                    run.metrics = m.metrics.clone();
+                    run.checks = m.checks.clone();
                     return Finished {
                         outcome: Some(Outcome {
                             run,
@@ -291,6 +301,8 @@ fn run_record(
         error,
         log,
         counters,
+        metrics: BTreeMap::new(),
+        checks: Vec::new(),
     }
 }
 
@@ -306,6 +318,8 @@ pub(crate) fn failed(template: &TaskReport, key: InstanceKey, error: String) -> 
         error: Some(error.clone()),
         log: String::new(),
         counters: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+        checks: Vec::new(),
     };
     let mut report = template.clone();
     report.state = TaskState::Failed;

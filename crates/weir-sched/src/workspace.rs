@@ -106,6 +106,10 @@ impl Workspace {
             let Some(v) = *v else { continue };
             snap.present
                 .insert(name.clone(), self.catalog.present(name, v).await?.into_iter().collect());
+            let blocked: PartSet = self.catalog.blocked(name, v).await?.into_iter().collect();
+            if !blocked.is_empty() {
+                snap.blocked.insert(name.clone(), blocked);
+            }
             let claimed: PartSet = self.catalog.claimed(name, v, now_ms).await?.into_iter().collect();
             if !claimed.is_empty() {
                 snap.running.insert(name.clone(), claimed);

@@ -258,6 +258,8 @@ pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()
                             error: None,
                             log: String::new(),
                             counters: Default::default(),
+                            metrics: Default::default(),
+                            checks: Vec::new(),
                         },
                         instance: Some(InstanceRecord {
                             key,
@@ -269,6 +271,7 @@ pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()
                             files: 1,
                             committed_at_ms: 0,
                             inputs: vec![],
+                            blocked: false,
                         }),
                     }
                 })

@@ -321,6 +321,8 @@ pub async fn restore(dir: Option<&Path>, trash_id: Option<&str>, p: Printer) -> 
             error: None,
             log: format!("restored from trash {id}"),
             counters: m.counters.clone(),
+            metrics: m.metrics.clone(),
+            checks: m.checks.clone(),
         };
         let instance = weir_sched::rebuild::instance_from_manifest(&m, r.key.clone(), r.location.clone(), now);
         batch.push(Outcome {
