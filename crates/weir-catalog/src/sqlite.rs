@@ -5,8 +5,8 @@
 mod quality;
 
 use crate::{
-    Acceptance, Alias, AliasMove, HistoryPoint, Catalog, CatalogError, Deployment, InstanceKey, InstanceRecord, Outcome, Result, RunFilter,
-    RunRecord, RunState, TrashRecord, VersionRecord,
+    Acceptance, Alias, AliasMove, Catalog, CatalogError, Deployment, HistoryPoint, InstanceKey, InstanceRecord,
+    Outcome, Result, RunFilter, RunRecord, RunState, TrashRecord, VersionRecord,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{

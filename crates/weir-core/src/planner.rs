@@ -193,6 +193,7 @@ pub fn plan(
         .filter(|n| ranges.contains_key(n.as_str()))
         .filter_map(|n| snap.usable(project, n).map(|u| (n.as_str(), u)))
         .collect();
+    let mut pending: HashMap<&str, PartSet> = HashMap::new();
     for (ri, name) in project.topo_order.iter().enumerate() {
         let Some(&(lo, hi)) = ranges.get(name.as_str()) else {
             continue;
@@ -214,10 +215,18 @@ pub fn plan(
         if let Some(b) = snap.blocked.get(name) {
             stats.blocked = b.count_in(lo, hi);
         }
+        // Checks over history see it complete: such a dataset builds its
+        // partitions one at a time, oldest first (a partition waits while the
+        // one before it is runnable or running, but not when that one failed
+        // or waits for inputs).
+        let in_order = ds.checks.iter().any(|c| c.lookback() > 0);
+        let mut prev_pending = false;
+        let mut my_pending = PartSet::new();
         let mut current: Option<Blocked> = None;
         let mut idx = lo;
         while idx < hi {
             if present.contains(idx) {
+                prev_pending = false;
                 stats.present += 1;
                 stats.desired += 1;
                 stats.last_present = Some(idx);
@@ -274,8 +283,31 @@ pub fn plan(
                 }
             }
             if out_of_range {
+                prev_pending = false;
                 idx += 1;
                 continue;
+            }
+            // Pending: it will be built in this run (runnable, running, or
+            // waiting for inputs that are themselves pending).
+            let is_pending = match &reason {
+                None | Some(Reason::Running) => true,
+                Some(Reason::WaitingFor { dataset, partition }) => {
+                    pending.get(dataset.as_str()).is_some_and(|s| s.contains(*partition))
+                }
+                _ => false,
+            };
+            if is_pending {
+                my_pending.insert(idx);
+            }
+            if in_order {
+                let pending = is_pending;
+                if reason.is_none() && prev_pending {
+                    reason = Some(Reason::WaitingFor {
+                        dataset: name.clone(),
+                        partition: idx - 1,
+                    });
+                }
+                prev_pending = pending;
             }
             stats.desired += 1;
             stats.first_missing.get_or_insert(idx);
@@ -317,6 +349,7 @@ pub fn plan(
             idx += 1;
         }
         flush(&mut current, &mut out.blocked);
+        pending.insert(name.as_str(), my_pending);
         out.datasets.push(stats);
     }
     out.runnable = runnable.len();

@@ -116,8 +116,18 @@ async fn profile(session: &SessionContext, schema: &arrow::datatypes::SchemaRef)
     let mut select = vec!["count(*) AS n".to_string()];
     for (i, f) in cols.iter().enumerate() {
         let c = format!("\"{}\"", f.name().replace('"', "\"\""));
+        // approx_distinct hashes integers, strings and times; others go through text.
+        let t = f.data_type();
+        let distinct_of = if t.is_integer()
+            || t.is_temporal()
+            || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
+        {
+            c.clone()
+        } else {
+            format!("CAST({c} AS VARCHAR)")
+        };
         select.push(format!(
-            "count({c}) AS nn{i}, min({c}) AS lo{i}, max({c}) AS hi{i}, approx_distinct({c}) AS d{i}"
+            "count({c}) AS nn{i}, min({c}) AS lo{i}, max({c}) AS hi{i}, approx_distinct({distinct_of}) AS d{i}"
         ));
     }
     let Some(b) = first_rows(session, &format!("SELECT {} FROM output", select.join(", "))).await? else {

@@ -11,7 +11,11 @@ use weir_core::Dataset;
 use weir_core::check::{self, CheckResult, Facts, Rule, Status};
 
 /// The facts of the instance being built: counters and metrics as numbers, and its profile.
-pub fn facts_of(counters: &BTreeMap<String, i64>, metrics: &BTreeMap<String, f64>, profile: Option<&serde_json::Value>) -> Facts {
+pub fn facts_of(
+    counters: &BTreeMap<String, i64>,
+    metrics: &BTreeMap<String, f64>,
+    profile: Option<&serde_json::Value>,
+) -> Facts {
     let mut values: BTreeMap<String, f64> = counters.iter().map(|(k, v)| (k.clone(), *v as f64)).collect();
     values.extend(metrics.iter().map(|(k, v)| (k.clone(), *v)));
     Facts {

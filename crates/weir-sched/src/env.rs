@@ -171,7 +171,13 @@ async fn checks_hold(
     version: u32,
     (lo, hi): (i64, i64),
 ) -> Result<Option<String>, SchedError> {
-    if let Some(p) = ws.catalog.blocked(dataset, version).await?.into_iter().find(|p| (lo..hi).contains(p)) {
+    if let Some(p) = ws
+        .catalog
+        .blocked(dataset, version)
+        .await?
+        .into_iter()
+        .find(|p| (lo..hi).contains(p))
+    {
         return Ok(Some(format!("{dataset} v{version} #{p} is blocked by a failing check")));
     }
     for gate in ws.project.gates(dataset) {
@@ -180,9 +186,18 @@ async fn checks_hold(
         };
         let present: std::collections::HashSet<i64> = ws.catalog.present(&gate.name, gv).await?.into_iter().collect();
         if let Some(p) = (lo..hi).find(|p| !present.contains(p)) {
-            return Ok(Some(format!("its metrics dataset {} has not measured #{p} yet", gate.name)));
+            return Ok(Some(format!(
+                "its metrics dataset {} has not measured #{p} yet",
+                gate.name
+            )));
         }
-        if let Some(p) = ws.catalog.blocked(&gate.name, gv).await?.into_iter().find(|p| (lo..hi).contains(p)) {
+        if let Some(p) = ws
+            .catalog
+            .blocked(&gate.name, gv)
+            .await?
+            .into_iter()
+            .find(|p| (lo..hi).contains(p))
+        {
             return Ok(Some(format!("its metrics dataset {} is blocked at #{p}", gate.name)));
         }
     }

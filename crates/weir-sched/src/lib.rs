@@ -4,6 +4,7 @@
 //!
 //! Never depends on DataFusion: executors arrive through [`exec_api`].
 
+pub mod alert;
 pub mod checks;
 pub mod doctor;
 pub mod env;
@@ -16,5 +17,5 @@ mod task;
 mod workspace;
 
 pub use runloop::{ExecutorFor, Progress, RunOptions, RunSummary, TaskReport, TaskState, run};
-pub use status::{DatasetStatus, status};
+pub use status::{DatasetStatus, HeldInstance, status};
 pub use workspace::{SchedError, Workspace};

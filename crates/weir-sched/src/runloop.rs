@@ -9,6 +9,7 @@
 //! - finished runs are committed in batches (one transaction per wake-up), so
 //!   the catalog does not cost one fsync per task.
 
+use crate::alert::AlertEvent;
 use crate::exec_api::Executor;
 use crate::task::{build, failed, lineage, prepare};
 use crate::workspace::{SchedError, Workspace};
@@ -20,6 +21,7 @@ use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weir_catalog::Outcome;
 use weir_core::PartSet;
+use weir_core::check::Status;
 use weir_core::model::Job;
 use weir_core::planner::{Order, Reason, Selection, plan};
 
@@ -76,6 +78,8 @@ pub struct RunSummary {
     /// The run was cancelled (Ctrl-C) before it finished.
     pub interrupted: bool,
     pub failures: Vec<TaskReport>,
+    /// Instances built in this run whose checks failed (blocked or warned).
+    pub check_failures: Vec<AlertEvent>,
     pub elapsed_ms: u128,
 }
 
@@ -85,6 +89,8 @@ pub trait Progress: Send + Sync {
     fn planned(&self, _remaining: usize, _done: usize) {}
     fn started(&self, _dataset: &str, _partition: &str) {}
     fn finished(&self, _report: &TaskReport) {}
+    /// Something a human should hear about now (deliver it without blocking).
+    fn alert(&self, _event: &AlertEvent) {}
     fn retrying(&self, _report: &TaskReport, _attempt: u32, _wait: Duration) {}
 }
 
@@ -329,6 +335,31 @@ async fn run_inner(
                     summary.succeeded += 1;
                     summary.adopted += usize::from(f.adopted);
                     snap.present.entry(r.dataset.clone()).or_default().insert(idx);
+                    if let Some(o) = &f.outcome {
+                        let blocked = o.instance.as_ref().is_some_and(|i| i.blocked);
+                        if blocked {
+                            snap.blocked.entry(r.dataset.clone()).or_default().insert(idx);
+                        }
+                        let failing: Vec<_> = o
+                            .run
+                            .checks
+                            .iter()
+                            .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+                            .cloned()
+                            .collect();
+                        if !failing.is_empty() && !f.adopted {
+                            let event = AlertEvent::CheckFailed {
+                                dataset: r.dataset.clone(),
+                                version: r.version,
+                                partition: r.partition.clone(),
+                                run_id: r.run_id.clone(),
+                                blocked,
+                                checks: failing,
+                            };
+                            progress.alert(&event);
+                            summary.check_failures.push(event);
+                        }
+                    }
                 }
                 TaskState::Failed => {
                     let ds = ws.dataset(&r.dataset)?;
@@ -342,6 +373,13 @@ async fn run_inner(
                     } else {
                         summary.failed += 1;
                         summary.failures.push(r.clone());
+                        progress.alert(&AlertEvent::RunFailed {
+                            dataset: r.dataset.clone(),
+                            version: r.version,
+                            partition: r.partition.clone(),
+                            run_id: r.run_id.clone(),
+                            error: r.error.clone().unwrap_or_default(),
+                        });
                         session_failed.entry(r.dataset.clone()).or_default().insert(idx);
                     }
                 }

@@ -28,9 +28,21 @@ pub struct DatasetStatus {
     /// `now` minus that end, in seconds.
     pub delay_seconds: Option<i64>,
     pub fraction: f64,
+    /// The blocked instances (newest first, at most 10) and the checks that failed.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub held: Vec<HeldInstance>,
     /// In an environment: the version its consumers read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<u32>,
+}
+
+/// A blocked instance and why.
+#[derive(Clone, Debug, Serialize)]
+pub struct HeldInstance {
+    /// The partition value (`2026-03-14`), as `weir accept --partition` takes it.
+    pub partition: String,
+    /// The failing blocking checks, with the values behind them.
+    pub checks: Vec<weir_core::check::CheckResult>,
 }
 
 /// Computes the status of the selected datasets at `now`.
@@ -44,8 +56,28 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
         let g = ds.granularity;
         let newest_end = d.last_present.map(|i| g.end_of(i));
         let missing = d.desired - d.present;
+        let version = versions.get(&d.dataset).copied().flatten();
+        let mut held = Vec::new();
+        if let (Some(v), true) = (version, d.blocked > 0) {
+            for idx in ws.catalog.blocked(&d.dataset, v).await?.into_iter().rev().take(10) {
+                let Some(inst) = ws.catalog.instance(&ws.key(&d.dataset, v, idx)).await? else {
+                    continue;
+                };
+                let checks = ws
+                    .catalog
+                    .run(&inst.run_id)
+                    .await?
+                    .map(|r| r.checks.into_iter().filter(|c| c.blocks()).collect())
+                    .unwrap_or_default();
+                held.push(HeldInstance {
+                    partition: g.format_value(idx),
+                    checks,
+                });
+            }
+        }
         out.push(DatasetStatus {
-            version: versions.get(&d.dataset).copied().flatten(),
+            version,
+            held,
             fingerprint: weir_core::fingerprint::short(&ws.fingerprints[&d.dataset]).to_string(),
             partition: g.to_string(),
             desired: d.desired,

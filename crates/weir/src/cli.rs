@@ -166,6 +166,18 @@ pub enum Command {
         #[arg(long)]
         reason: Option<String>,
     },
+    /// Release an instance that a blocking check holds back; the override is recorded.
+    Accept {
+        dataset: String,
+        #[arg(long, short)]
+        partition: String,
+        /// Why the data is right despite the check (kept with the record).
+        #[arg(long, short)]
+        reason: String,
+        /// The version (default: the current definitions' version).
+        #[arg(long, short)]
+        version: Option<u32>,
+    },
     /// Check the catalog and the lakes against each other.
     Doctor,
     /// Catalog maintenance.

@@ -191,6 +191,14 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             cmd::repair::invalidate(project, t, p).await.map(|()| 0)
         }
         Command::Catalog(cli::CatalogCmd::Rebuild) => cmd::repair::rebuild(project, p).await.map(|()| 0),
+        Command::Accept {
+            dataset,
+            partition,
+            reason,
+            version,
+        } => cmd::quality::accept(project, env, &dataset, &partition, version, &reason, p)
+            .await
+            .map(|()| 0),
         Command::Doctor => cmd::repair::doctor(project, p).await,
         Command::Restore { trash_id } => cmd::repair::restore(project, trash_id.as_deref(), p).await.map(|()| 0),
         Command::Gc { older_than } => cmd::repair::gc(project, &older_than, p).await.map(|()| 0),

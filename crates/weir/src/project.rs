@@ -85,7 +85,9 @@ pub async fn open_env(dir: &Path, env: Option<&str>) -> Result<(Arc<Workspace>, 
             (project, Some(d))
         }
     };
-    let ws = Workspace::new(dir.to_path_buf(), project, catalog).context("cannot open the lakes")?;
+    // Absolute, so jobs that run in other directories resolve the same paths.
+    let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
+    let ws = Workspace::new(dir, project, catalog).context("cannot open the lakes")?;
     Ok((Arc::new(ws), deployment))
 }
 

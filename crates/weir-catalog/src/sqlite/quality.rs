@@ -129,7 +129,13 @@ impl SqliteCatalog {
         .collect()
     }
 
-    pub(super) async fn history_impl(&self, dataset: &str, version: u32, lo: i64, hi: i64) -> Result<Vec<HistoryPoint>> {
+    pub(super) async fn history_impl(
+        &self,
+        dataset: &str,
+        version: u32,
+        lo: i64,
+        hi: i64,
+    ) -> Result<Vec<HistoryPoint>> {
         let rows = sqlx::query(
             "SELECT i.partition, c.name, CAST(c.value AS REAL) FROM instances i JOIN counters c ON c.run_id = i.run_id
              WHERE i.dataset = $1 AND i.version = $2 AND i.partition >= $3 AND i.partition < $4 AND i.blocked = 0

@@ -336,7 +336,11 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
         o.run.counters.insert("rows_out".into(), p * 10);
         o.run.metrics.insert("share".into(), p as f64 / 8.0);
         o.run.checks = vec![
-            result("rows_out > 0", Severity::Block, if p == 3 { Status::Fail } else { Status::Pass }),
+            result(
+                "rows_out > 0",
+                Severity::Block,
+                if p == 3 { Status::Fail } else { Status::Pass },
+            ),
             result("steady", Severity::Warn, Status::Fail),
         ];
         if let Some(i) = o.instance.as_mut() {
@@ -348,7 +352,10 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
     assert_eq!(c.blocked("a", 1).await.expect("blocked"), vec![3]);
     let run = c.run("r3").await.expect("run").expect("r3");
     assert_eq!(run.checks.len(), 2);
-    assert_eq!((run.checks[0].status, run.checks[1].severity), (Status::Fail, Severity::Warn));
+    assert_eq!(
+        (run.checks[0].status, run.checks[1].severity),
+        (Status::Fail, Severity::Warn)
+    );
     assert_eq!(run.metrics.get("share"), Some(&0.375));
     assert!(c.instance(&key("a", 1, 3)).await.expect("get").expect("i").blocked);
     // History skips the blocked instance and carries counters and metrics as numbers.
@@ -357,10 +364,23 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
     assert_eq!(h[1].values.get("rows_out"), Some(&20.0));
     assert_eq!(h[1].values.get("share"), Some(&0.25));
     // Accept: recorded with who, why and which checks; the instance is released.
-    assert_eq!(c.accept(&key("a", 1, 2), "not blocked", "me", 200).await.expect("noop"), None);
-    assert_eq!(c.accept(&key("a", 1, 9), "missing", "me", 200).await.expect("noop"), None);
-    let acc = c.accept(&key("a", 1, 3), "a known replay", "ana", 300).await.expect("accept").expect("accepted");
-    assert_eq!((acc.run_id.as_str(), acc.checks.clone()), ("r3", vec!["rows_out > 0".to_string()]));
+    assert_eq!(
+        c.accept(&key("a", 1, 2), "not blocked", "me", 200).await.expect("noop"),
+        None
+    );
+    assert_eq!(
+        c.accept(&key("a", 1, 9), "missing", "me", 200).await.expect("noop"),
+        None
+    );
+    let acc = c
+        .accept(&key("a", 1, 3), "a known replay", "ana", 300)
+        .await
+        .expect("accept")
+        .expect("accepted");
+    assert_eq!(
+        (acc.run_id.as_str(), acc.checks.clone()),
+        ("r3", vec!["rows_out > 0".to_string()])
+    );
     assert!(c.blocked("a", 1).await.expect("blocked").is_empty());
     assert!(!c.instance(&key("a", 1, 3)).await.expect("get").expect("i").blocked);
     let all = c.acceptances(Some("a")).await.expect("list");

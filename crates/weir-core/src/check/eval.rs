@@ -97,7 +97,11 @@ impl Cx<'_> {
         let known: Vec<&str> = facts.values.keys().map(String::as_str).collect();
         Err(format!(
             "counter `{name}` was not recorded (recorded: {})",
-            if known.is_empty() { "none".to_string() } else { known.join(", ") }
+            if known.is_empty() {
+                "none".to_string()
+            } else {
+                known.join(", ")
+            }
         ))
     }
 
@@ -111,7 +115,10 @@ impl Cx<'_> {
                 .and_then(|c| c.as_object())
                 .map(|o| o.keys().cloned().collect())
                 .unwrap_or_default();
-            return Err(format!("the output has no column `{col}` (columns: {})", cols.join(", ")));
+            return Err(format!(
+                "the output has no column `{col}` (columns: {})",
+                cols.join(", ")
+            ));
         };
         Ok(c.get(field)
             .and_then(|v| v.as_f64())
@@ -286,13 +293,7 @@ fn render_call(f: Func, args: &[Expr]) -> String {
 
 /// Evaluates a check expression. `history[k - 1]` holds the facts of the
 /// partition `k` before this one (`None` where it does not exist or is blocked).
-pub fn evaluate(
-    name: &str,
-    severity: Severity,
-    expr: &Expr,
-    now: &Facts,
-    history: &[Option<Facts>],
-) -> CheckResult {
+pub fn evaluate(name: &str, severity: Severity, expr: &Expr, now: &Facts, history: &[Option<Facts>]) -> CheckResult {
     let mut cx = Cx {
         now,
         history,

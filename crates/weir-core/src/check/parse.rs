@@ -108,7 +108,11 @@ impl<'a> Lexer<'a> {
                     }
                     let word = &text[start..i];
                     if word.ends_with('.') || word.contains("..") {
-                        return Err(err(start, format!("`{word}` is not a valid name"), Some("names are dotted words, e.g. rows_in.raw")));
+                        return Err(err(
+                            start,
+                            format!("`{word}` is not a valid name"),
+                            Some("names are dotted words, e.g. rows_in.raw"),
+                        ));
                     }
                     lx.toks.push((Tok::Ident(word.to_string()), start));
                 }
@@ -121,7 +125,11 @@ impl<'a> Lexer<'a> {
                         "!=" => "!=",
                         "&&" | "||" => {
                             let word = if two == "&&" { "and" } else { "or" };
-                            return Err(err(i, format!("`{two}` is not an operator here"), Some(&format!("write `{word}`"))));
+                            return Err(err(
+                                i,
+                                format!("`{two}` is not an operator here"),
+                                Some(&format!("write `{word}`")),
+                            ));
                         }
                         _ => match c {
                             b'<' => "<",
@@ -205,7 +213,11 @@ impl Parser {
 
     fn logic(&self, op: Op, l: (Expr, Ty), r: (Expr, Ty), at: usize) -> Result<(Expr, Ty), ParseError> {
         if l.1 != Ty::Bool || r.1 != Ty::Bool {
-            return Err(err(at, format!("`{}` joins comparisons, not numbers", op.symbol()), Some("e.g. rows_out > 0 and rows_out < 1e9")));
+            return Err(err(
+                at,
+                format!("`{}` joins comparisons, not numbers", op.symbol()),
+                Some("e.g. rows_out > 0 and rows_out < 1e9"),
+            ));
         }
         Ok((Expr::Bin(op, Box::new(l.0), Box::new(r.0)), Ty::Bool))
     }
@@ -241,7 +253,11 @@ impl Parser {
             return Err(err(at, format!("`{}` compares numbers", op.symbol()), None));
         }
         if matches!(self.peek(), Tok::Op("<" | "<=" | ">" | ">=" | "==" | "!=")) {
-            return Err(err(self.at(), "comparisons do not chain", Some("write `a < b and b < c`")));
+            return Err(err(
+                self.at(),
+                "comparisons do not chain",
+                Some("write `a < b and b < c`"),
+            ));
         }
         Ok((Expr::Bin(op, Box::new(left.0), Box::new(right.0)), Ty::Bool))
     }
@@ -305,7 +321,11 @@ impl Parser {
                 Err(err(at, format!("expected a value before `{w}`"), None))
             }
             Tok::Ident(w) => Ok((Expr::Name(w), Ty::Num)),
-            Tok::End => Err(err(at, "the check ends too early", Some("a check is a comparison, e.g. rows_out > 0"))),
+            Tok::End => Err(err(
+                at,
+                "the check ends too early",
+                Some("a check is a comparison, e.g. rows_out > 0"),
+            )),
             Tok::RParen => Err(err(at, "unexpected `)`", None)),
             Tok::Comma => Err(err(at, "unexpected `,`", None)),
             Tok::Op(o) => Err(err(at, format!("expected a value, found `{o}`"), None)),
@@ -318,7 +338,11 @@ impl Parser {
                 self.bump();
                 Ok(())
             }
-            _ => Err(err(self.at(), "expected `)`", Some(&format!("to close the `(` at column {}", open + 1)))),
+            _ => Err(err(
+                self.at(),
+                "expected `)`",
+                Some(&format!("to close the `(` at column {}", open + 1)),
+            )),
         }
     }
 
@@ -380,7 +404,11 @@ impl Parser {
             _ => match args.as_slice() {
                 [((e, Ty::Num), _), ((Expr::Num(n), _), n_at)] => {
                     if n.fract() != 0.0 || *n < 1.0 || *n > 1000.0 {
-                        return Err(err(*n_at, format!("{name}() looks back a whole number of partitions from 1 to 1000, not {n}"), Some(&format!("e.g. {usage}"))));
+                        return Err(err(
+                            *n_at,
+                            format!("{name}() looks back a whole number of partitions from 1 to 1000, not {n}"),
+                            Some(&format!("e.g. {usage}")),
+                        ));
                     }
                     if e.lookback() > 0 {
                         return Err(bad(format!("{name}() cannot nest another function over history")));
@@ -388,7 +416,11 @@ impl Parser {
                     Expr::Call(func, vec![e.clone(), Expr::Num(*n)])
                 }
                 [_, (_, n_at)] => {
-                    return Err(err(*n_at, format!("{name}()'s second argument is a number of partitions"), Some(&format!("e.g. {usage}"))));
+                    return Err(err(
+                        *n_at,
+                        format!("{name}()'s second argument is a number of partitions"),
+                        Some(&format!("e.g. {usage}")),
+                    ));
                 }
                 _ => return Err(bad(format!("{name}() takes a value and a number of partitions"))),
             },
@@ -410,7 +442,11 @@ pub fn parse(text: &str) -> Result<Expr, ParseError> {
     let mut p = Parser { toks, pos: 0 };
     let (e, t) = p.or()?;
     if !matches!(p.peek(), Tok::End) {
-        return Err(err(p.at(), "unexpected text after the check", Some("join conditions with `and` / `or`")));
+        return Err(err(
+            p.at(),
+            "unexpected text after the check",
+            Some("join conditions with `and` / `or`"),
+        ));
     }
     if t != Ty::Bool {
         return Err(err(0, "a check must be a comparison", Some("e.g. rows_out > 0")));

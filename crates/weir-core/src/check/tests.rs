@@ -35,7 +35,10 @@ fn comparisons_at_their_boundaries() {
     assert_eq!(status("-rows_out < 0 and not rows_out > 100", &f, &[]), Status::Pass);
     assert_eq!(status("rows_out > 100 or rows_out < 11", &f, &[]), Status::Pass);
     assert_eq!(status("(rows_out + 2) * 3 - 6 / 2 == 33", &f, &[]), Status::Pass);
-    assert_eq!(status("rows_out > 1_000", &facts(&[("rows_out", 1001.0)]), &[]), Status::Pass);
+    assert_eq!(
+        status("rows_out > 1_000", &facts(&[("rows_out", 1001.0)]), &[]),
+        Status::Pass
+    );
 }
 
 #[test]
@@ -48,8 +51,14 @@ fn dotted_names_sum_their_children_and_globs_sum_matches() {
     ]);
     assert_eq!(status("rows_in == 1050", &f, &[]), Status::Pass);
     assert_eq!(status("counter(\"dropped.*\") == 9", &f, &[]), Status::Pass);
-    assert_eq!(status("counter(\"dropped.*\") / rows_in.raw < 0.01", &f, &[]), Status::Pass);
-    assert_eq!(status("counter(\"dropped.*\") / rows_in.raw < 0.009", &f, &[]), Status::Fail);
+    assert_eq!(
+        status("counter(\"dropped.*\") / rows_in.raw < 0.01", &f, &[]),
+        Status::Pass
+    );
+    assert_eq!(
+        status("counter(\"dropped.*\") / rows_in.raw < 0.009", &f, &[]),
+        Status::Fail
+    );
     assert_eq!(status("counter(\"nothing.*\") == 0", &f, &[]), Status::Pass);
     assert_eq!(status("counter(\"dropped.no_?ser\") == 4", &f, &[]), Status::Pass);
     assert!(glob("a*c", "abbbc") && glob("*", "") && !glob("a*c", "abd") && glob("a.*.c", "a.x.y.c"));
@@ -60,7 +69,11 @@ fn an_unrecorded_counter_is_an_error_that_blocks() {
     let r = run("dropped.typo < 5", &facts(&[("rows_out", 1.0)]), &[]);
     assert_eq!(r.status, Status::Error);
     assert!(r.blocks());
-    assert!(r.detail.contains("was not recorded") && r.detail.contains("rows_out"), "{}", r.detail);
+    assert!(
+        r.detail.contains("was not recorded") && r.detail.contains("rows_out"),
+        "{}",
+        r.detail
+    );
     let warn = CheckResult {
         severity: Severity::Warn,
         ..r
@@ -76,8 +89,14 @@ fn division_by_zero_is_unknown_and_skipped() {
     assert!(r.detail.contains("division by zero"), "{}", r.detail);
     assert!(!r.blocks());
     // A decided side of `or` / `and` still decides.
-    assert_eq!(status("rows_in.raw == 0 or dropped.x / rows_in.raw < 0.01", &f, &[]), Status::Pass);
-    assert_eq!(status("rows_in.raw > 0 and dropped.x / rows_in.raw < 0.01", &f, &[]), Status::Fail);
+    assert_eq!(
+        status("rows_in.raw == 0 or dropped.x / rows_in.raw < 0.01", &f, &[]),
+        Status::Pass
+    );
+    assert_eq!(
+        status("rows_in.raw > 0 and dropped.x / rows_in.raw < 0.01", &f, &[]),
+        Status::Fail
+    );
 }
 
 #[test]
@@ -85,9 +104,16 @@ fn median_over_full_partial_and_missing_history() {
     let now = facts(&[("rows_out", 70.0)]);
     let full: Vec<Option<Facts>> = [100.0, 90.0, 110.0, 100.0, 95.0, 105.0, 100.0].map(rows).to_vec();
     // median = 100: 70 >= 70 passes at the boundary, 69 fails.
-    assert_eq!(status("rows_out >= 0.7 * median(rows_out, 7)", &now, &full), Status::Pass);
     assert_eq!(
-        status("rows_out >= 0.7 * median(rows_out, 7)", &facts(&[("rows_out", 69.0)]), &full),
+        status("rows_out >= 0.7 * median(rows_out, 7)", &now, &full),
+        Status::Pass
+    );
+    assert_eq!(
+        status(
+            "rows_out >= 0.7 * median(rows_out, 7)",
+            &facts(&[("rows_out", 69.0)]),
+            &full
+        ),
         Status::Fail
     );
     // Only partitions that exist count: two of seven → median of two (even: mean of the middle).
@@ -99,7 +125,10 @@ fn median_over_full_partial_and_missing_history() {
     let r = run("rows_out >= 0.7 * median(rows_out, 7)", &now, &[None, None]);
     assert_eq!(r.status, Status::Skipped);
     assert!(r.detail.contains("no history"), "{}", r.detail);
-    assert_eq!(status("rows_out >= 0.7 * median(rows_out, 7)", &now, &[]), Status::Skipped);
+    assert_eq!(
+        status("rows_out >= 0.7 * median(rows_out, 7)", &now, &[]),
+        Status::Skipped
+    );
     // Only the first n are read.
     let far = vec![None, None, rows(1000.0)];
     assert_eq!(status("rows_out > median(rows_out, 2)", &now, &far), Status::Skipped);
@@ -127,11 +156,24 @@ fn lag_and_pct_change() {
     assert_eq!(status("abs(pct_change(rows_out, 2)) < 0.5", &now, &h), Status::Fail);
     assert_eq!(status("abs(pct_change(rows_out, 2)) <= 0.5", &now, &h), Status::Pass);
     // The partition asked for is missing → skipped.
-    assert_eq!(status("abs(pct_change(rows_out, 1)) < 0.5", &now, &[None, rows(1.0)]), Status::Skipped);
+    assert_eq!(
+        status("abs(pct_change(rows_out, 1)) < 0.5", &now, &[None, rows(1.0)]),
+        Status::Skipped
+    );
     assert_eq!(status("abs(pct_change(rows_out, 3)) < 0.5", &now, &h), Status::Skipped);
     // From zero: unchanged zero is 0%, anything else is unknown.
-    assert_eq!(status("pct_change(rows_out, 1) == 0", &facts(&[("rows_out", 0.0)]), &[rows(0.0)]), Status::Pass);
-    assert_eq!(status("pct_change(rows_out, 1) < 1", &now, &[rows(0.0)]), Status::Skipped);
+    assert_eq!(
+        status(
+            "pct_change(rows_out, 1) == 0",
+            &facts(&[("rows_out", 0.0)]),
+            &[rows(0.0)]
+        ),
+        Status::Pass
+    );
+    assert_eq!(
+        status("pct_change(rows_out, 1) < 1", &now, &[rows(0.0)]),
+        Status::Skipped
+    );
     // A counter absent in history is a gap, not an error.
     let odd = vec![Some(facts(&[("other", 1.0)]))];
     assert_eq!(status("pct_change(rows_out, 1) < 1", &now, &odd), Status::Skipped);
@@ -155,9 +197,16 @@ fn profile_functions() {
     assert_eq!(status("distinct(user_id) >= 3", &f, &[]), Status::Pass);
     let r = run("null_fraction(nope) == 0", &f, &[]);
     assert_eq!(r.status, Status::Error);
-    assert!(r.detail.contains("no column `nope`") && r.detail.contains("user_id"), "{}", r.detail);
+    assert!(
+        r.detail.contains("no column `nope`") && r.detail.contains("user_id"),
+        "{}",
+        r.detail
+    );
     // No profile (a command job) → skipped.
-    assert_eq!(status("null_fraction(user_id) == 0", &Facts::default(), &[]), Status::Skipped);
+    assert_eq!(
+        status("null_fraction(user_id) == 0", &Facts::default(), &[]),
+        Status::Skipped
+    );
 }
 
 #[test]
@@ -195,7 +244,10 @@ fn parse_errors_point_at_the_offending_column() {
     ];
     for (text, offset, msg) in cases {
         let e = parse(text).expect_err(text);
-        assert!(e.message.contains(msg) || e.hint.as_deref().unwrap_or("").contains(msg), "{text}: {e:?}");
+        assert!(
+            e.message.contains(msg) || e.hint.as_deref().unwrap_or("").contains(msg),
+            "{text}: {e:?}"
+        );
         assert_eq!(e.offset, *offset, "{text}: {e:?}");
     }
     assert_eq!(

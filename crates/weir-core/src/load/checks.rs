@@ -6,13 +6,25 @@ use crate::check::{self, Check, Rule, Severity};
 
 const CHECK_KEYS: &[&str] = &["check", "severity", "name"];
 /// Counters every SQL run records (`rows_in` and `malformed` sum over inputs).
-const BUILTIN: &[&str] = &["rows_out", "bytes_out", "files_out", "duration_ms", "rows_in", "malformed"];
+const BUILTIN: &[&str] = &[
+    "rows_out",
+    "bytes_out",
+    "files_out",
+    "duration_ms",
+    "rows_in",
+    "malformed",
+];
 
 impl Cx {
     /// Byte offset where a string value's content starts (after its quotes).
     fn content_start(&self, span: &Range<usize>) -> usize {
         let rest = self.src.text.get(span.start..).unwrap_or("");
-        span.start + if rest.starts_with("\"\"\"") || rest.starts_with("'''") { 3 } else { 1 }
+        span.start
+            + if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
+                3
+            } else {
+                1
+            }
     }
 
     pub(super) fn checks(
@@ -38,7 +50,11 @@ impl Cx {
                 DeValue::Table(t) => {
                     self.check_keys(t, CHECK_KEYS, "a check");
                     let Some(cv) = get(t, "check") else {
-                        self.err(&item.span(), "a check table needs `check`", Some("e.g. { check = \"rows_out > 0\", severity = \"warn\" }".into()));
+                        self.err(
+                            &item.span(),
+                            "a check table needs `check`",
+                            Some("e.g. { check = \"rows_out > 0\", severity = \"warn\" }".into()),
+                        );
                         continue;
                     };
                     let severity = match get(t, "severity") {
@@ -46,7 +62,11 @@ impl Cx {
                         Some(sv) => match self.string(sv, "severity").as_deref().map(Severity::parse) {
                             Some(Some(s)) => s,
                             Some(None) => {
-                                self.err(&sv.span(), "unknown severity", Some("use \"block\" (the default) or \"warn\"".into()));
+                                self.err(
+                                    &sv.span(),
+                                    "unknown severity",
+                                    Some("use \"block\" (the default) or \"warn\"".into()),
+                                );
                                 continue;
                             }
                             None => continue,
@@ -56,7 +76,11 @@ impl Cx {
                     (cv, severity, name)
                 }
                 other => {
-                    self.err(&item.span(), format!("a check must be a string or a table, not {}", type_name(other)), None);
+                    self.err(
+                        &item.span(),
+                        format!("a check must be a string or a table, not {}", type_name(other)),
+                        None,
+                    );
                     continue;
                 }
             };
@@ -66,7 +90,11 @@ impl Cx {
             let span = text_v.span();
             let rule = if let Some(dc) = check::parse_data(&text) {
                 let Some(tables) = sql_tables else {
-                    self.err(&span, "data checks run SQL over the output, so only SQL datasets can have them", Some("check counters instead, e.g. \"rows_out > 0\"".into()));
+                    self.err(
+                        &span,
+                        "data checks run SQL over the output, so only SQL datasets can have them",
+                        Some("check counters instead, e.g. \"rows_out > 0\"".into()),
+                    );
                     continue;
                 };
                 if let check::DataCheck::Query(q) = &dc {
@@ -100,10 +128,19 @@ impl Cx {
             };
             let name = name.unwrap_or_else(|| text.trim().to_string());
             if out.iter().any(|c| c.name == name) {
-                self.err(&span, format!("two checks are named `{name}`"), Some("give one a different `name`".into()));
+                self.err(
+                    &span,
+                    format!("two checks are named `{name}`"),
+                    Some("give one a different `name`".into()),
+                );
                 continue;
             }
-            out.push(Check { name, text, severity, rule });
+            out.push(Check {
+                name,
+                text,
+                severity,
+                rule,
+            });
         }
         out
     }
@@ -125,7 +162,11 @@ impl Cx {
                         Some(s) => format!("did you mean `{head}.{s}`?"),
                         None => format!("the inputs are: {}", tables.join(", ")),
                     };
-                    self.err(span, format!("check reads `{n}`, but `{table}` is not an input"), Some(hint));
+                    self.err(
+                        span,
+                        format!("check reads `{n}`, but `{table}` is not an input"),
+                        Some(hint),
+                    );
                     return false;
                 }
                 continue;
@@ -135,12 +176,20 @@ impl Cx {
             }
             let declared = counters.keys().any(|c| c == n || c.starts_with(&format!("{n}.")));
             if !BUILTIN.contains(&n.as_str()) && !declared {
-                let known: Vec<&str> = BUILTIN.iter().copied().chain(counters.keys().map(String::as_str)).collect();
+                let known: Vec<&str> = BUILTIN
+                    .iter()
+                    .copied()
+                    .chain(counters.keys().map(String::as_str))
+                    .collect();
                 let hint = match did_you_mean(n, known.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("declare it under `counters`, or use one of: {}", known.join(", ")),
                 };
-                self.err(span, format!("check reads counter `{n}`, which this dataset does not record"), Some(hint));
+                self.err(
+                    span,
+                    format!("check reads counter `{n}`, which this dataset does not record"),
+                    Some(hint),
+                );
                 return false;
             }
         }
@@ -148,7 +197,11 @@ impl Cx {
     }
 
     /// A metrics dataset measures a dataset that exists, partition by partition.
-    pub(super) fn check_metrics(&mut self, datasets: &BTreeMap<String, Dataset>, spans: &BTreeMap<String, Range<usize>>) {
+    pub(super) fn check_metrics(
+        &mut self,
+        datasets: &BTreeMap<String, Dataset>,
+        spans: &BTreeMap<String, Range<usize>>,
+    ) {
         for ds in datasets.values() {
             let Some(of) = &ds.metrics_of else { continue };
             let Some(up) = datasets.get(of) else { continue };
@@ -158,15 +211,17 @@ impl Cx {
                     &span,
                     format!(
                         "metrics dataset `{}` must be partitioned like `{of}` ({}), not {}",
-                        ds.name,
-                        up.granularity,
-                        ds.granularity
+                        ds.name, up.granularity, ds.granularity
                     ),
                     Some(format!("set partition = \"{}\"", up.granularity)),
                 );
             }
             if up.metrics_of.is_some() {
-                self.err(&span, format!("`{of}` is itself a metrics dataset; measure the dataset it measures"), None);
+                self.err(
+                    &span,
+                    format!("`{of}` is itself a metrics dataset; measure the dataset it measures"),
+                    None,
+                );
             }
         }
     }

@@ -283,7 +283,10 @@ fn checks_and_metrics_datasets_load() {
     // The gate comes before what consumes the measured dataset.
     let pos = |n: &str| p.topo_order.iter().position(|x| x == n).expect(n);
     assert!(pos("plays_quality") < pos("top"), "{:?}", p.topo_order);
-    assert_eq!(p.gates("plays").map(|d| d.name.as_str()).collect::<Vec<_>>(), ["plays_quality"]);
+    assert_eq!(
+        p.gates("plays").map(|d| d.name.as_str()).collect::<Vec<_>>(),
+        ["plays_quality"]
+    );
 }
 
 #[test]
@@ -306,9 +309,19 @@ fn bad_checks_are_located() {
     assert!(e[0].message.contains("unknown dataset `plasy`"), "{e:?}");
     let e = bad("partition = \"day\"\nmetrics_of", "partition = \"hour\"\nmetrics_of");
     assert!(e[0].message.contains("must be partitioned like `plays`"), "{e:?}");
-    let ok = load_project(&CHECKED.replacen("checks = [\"users", "checks = [\"unique(x)\", \"users", 1), &files);
-    assert!(ok.is_ok(), "data checks are allowed on SQL metrics datasets: {:?}", ok.err());
+    let ok = load_project(
+        &CHECKED.replacen("checks = [\"users", "checks = [\"unique(x)\", \"users", 1),
+        &files,
+    );
+    assert!(
+        ok.is_ok(),
+        "data checks are allowed on SQL metrics datasets: {:?}",
+        ok.err()
+    );
     // A metrics dataset may not measure what its own consumers produce (a cycle).
-    let e = bad("metrics_of = \"plays\"", "metrics_of = \"plays\"\ninputs = [\"plays\", \"top\"]");
+    let e = bad(
+        "metrics_of = \"plays\"",
+        "metrics_of = \"plays\"\ninputs = [\"plays\", \"top\"]",
+    );
     assert!(e[0].message.contains("cycle"), "{e:?}");
 }

@@ -160,9 +160,18 @@ fn a_blocked_instance_is_present_but_not_consumed() {
     let daily = plan.datasets.iter().find(|d| d.dataset == "daily").expect("daily");
     assert_eq!((daily.present, daily.runnable, daily.blocked), (3, 0, 1));
     // … and weekly builds only day 1, whose 7-day window does not reach the blocked day.
-    let weekly: Vec<i64> = plan.tasks.iter().filter(|t| t.dataset == "weekly").map(|t| t.partition).collect();
+    let weekly: Vec<i64> = plan
+        .tasks
+        .iter()
+        .filter(|t| t.dataset == "weekly")
+        .map(|t| t.partition)
+        .collect();
     assert_eq!(weekly, vec![d1]);
-    let b = plan.blocked.iter().find(|b| b.dataset == "weekly").expect("weekly held");
+    let b = plan
+        .blocked
+        .iter()
+        .find(|b| b.dataset == "weekly")
+        .expect("weekly held");
     assert_eq!(
         b.reason,
         Reason::InputBlocked {
@@ -198,7 +207,8 @@ fn a_metrics_dataset_gates_the_consumers_of_what_it_measures() {
     // The gate built: day 2 failed its check, so weekly is held from day 2 on;
     // the metrics dataset itself still reads the blocked day.
     snap.present.insert("daily_quality".into(), (d1..d1 + 3).collect());
-    snap.blocked.insert("daily_quality".into(), [d1 + 1].into_iter().collect());
+    snap.blocked
+        .insert("daily_quality".into(), [d1 + 1].into_iter().collect());
     let plan2 = plan(&p, &snap, now(), &sel, Order::OldestFirst, None);
     let weekly: Vec<i64> = plan2.tasks.iter().map(|t| t.partition).collect();
     assert_eq!(weekly, vec![d1]);
@@ -206,4 +216,58 @@ fn a_metrics_dataset_gates_the_consumers_of_what_it_measures() {
         &plan2.blocked.iter().find(|b| b.dataset == "weekly").expect("held").reason,
         Reason::InputBlocked { dataset, partition } if dataset == "daily_quality" && *partition == d1 + 1
     ));
+}
+
+#[test]
+fn a_dataset_with_history_checks_builds_oldest_first_one_at_a_time() {
+    let text = PROJECT.replace(
+        "sql = \"SELECT count(*) AS n FROM raw\"",
+        "sql = \"SELECT count(*) AS n FROM raw\"\nchecks = [\"rows_out >= 0.5 * median(rows_out, 7)\"]",
+    );
+    let p = load_project(&text, &|_| Err("no files".into())).expect("valid");
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 72));
+    let plan1 = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
+    let daily: Vec<i64> = plan1
+        .tasks
+        .iter()
+        .filter(|t| t.dataset == "daily")
+        .map(|t| t.partition)
+        .collect();
+    assert_eq!(daily, vec![d1], "only the oldest runs; the rest wait for it");
+    // While it runs, the next one still waits; once it failed, the next one goes.
+    snap.running.insert("daily".into(), [d1].into_iter().collect());
+    let plan2 = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
+    assert!(plan2.tasks.iter().all(|t| t.dataset != "daily"));
+    snap.running.clear();
+    snap.failed.insert("daily".into(), [d1].into_iter().collect());
+    let plan3 = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
+    let daily: Vec<i64> = plan3
+        .tasks
+        .iter()
+        .filter(|t| t.dataset == "daily")
+        .map(|t| t.partition)
+        .collect();
+    assert_eq!(daily, vec![d1 + 1]);
+    // Inputs still being built count as pending: newest-first upstream does
+    // not let the newest day jump ahead of its history.
+    let mut snap = Snapshot::default();
+    snap.landed.insert("raw".into(), hours("2026-01-01", 72));
+    snap.present.insert("raw".into(), hours("2026-01-03", 24));
+    let plan4 = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
+    assert!(
+        plan4.tasks.iter().all(|t| t.dataset != "daily"),
+        "day 3 waits for days 1–2"
+    );
+    // But a gap that will not fill (files never landed) does not stall it.
+    snap.landed.clear();
+    let plan5 = plan(&p, &snap, now(), &Selection::default(), Order::NewestFirst, None);
+    let daily: Vec<i64> = plan5
+        .tasks
+        .iter()
+        .filter(|t| t.dataset == "daily")
+        .map(|t| t.partition)
+        .collect();
+    assert_eq!(daily, vec![d1 + 2]);
 }

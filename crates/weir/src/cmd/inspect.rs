@@ -207,6 +207,28 @@ pub async fn status(dir: Option<&Path>, env: Option<&str>, datasets: &[String], 
     Ok(())
 }
 
+/// Check results, one per line: a mark, the name, severity and the values behind it.
+pub fn check_lines(checks: &[weir_core::check::CheckResult], p: Printer) -> String {
+    use weir_core::check::Status;
+    let mut s = String::new();
+    for c in checks {
+        let mark = match c.status {
+            Status::Pass => p.green("✓"),
+            Status::Fail | Status::Error if c.severity == weir_core::check::Severity::Warn => p.yellow("!"),
+            Status::Fail | Status::Error => p.red("✗"),
+            Status::Skipped => "-".to_string(),
+        };
+        s.push_str(&format!(
+            "  {mark} {} [{}, {}]  {}\n",
+            c.name,
+            c.severity.as_str(),
+            c.status.as_str(),
+            c.detail
+        ));
+    }
+    s
+}
+
 pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
     let serving = rows.iter().any(|r| r.serving.is_some());
     let mut t = vec![
@@ -217,6 +239,7 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
             "MISSING",
             "WAITING",
             "FAILED",
+            "BLOCKED",
             "FIRST MISSING",
             "DELAY",
             "DONE",
@@ -242,6 +265,11 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
             } else {
                 "0".into()
             },
+            if r.blocked > 0 {
+                p.red(&r.blocked.to_string())
+            } else {
+                "0".into()
+            },
             r.first_missing.clone().unwrap_or_else(|| "-".into()),
             r.delay_seconds.map_or_else(|| "-".into(), human_duration),
             if r.fraction >= 1.0 {
@@ -254,7 +282,25 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
             row.push(r.serving.map_or_else(|| "-".into(), |v| format!("v{v}")));
         }
     }
-    table(&t)
+    let mut s = table(&t);
+    for r in rows {
+        for h in &r.held {
+            s.push_str(&format!(
+                "{} {} {} is blocked; consumers do not read it:\n",
+                p.red("blocked:"),
+                r.dataset,
+                h.partition
+            ));
+            for c in &h.checks {
+                s.push_str(&format!("  ✗ {}  ({})\n", c.name, c.detail));
+            }
+            s.push_str(&format!(
+                "  release it with `weir accept {} --partition {} --reason \"…\"`, or fix and `weir invalidate` it\n",
+                r.dataset, h.partition
+            ));
+        }
+    }
+    s
 }
 
 #[derive(Serialize)]
@@ -271,6 +317,11 @@ struct ShowView {
     files: Vec<weir_lake::FileEntry>,
     schema: Option<String>,
     counters: std::collections::BTreeMap<String, i64>,
+    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    metrics: std::collections::BTreeMap<String, f64>,
+    blocked: bool,
+    checks: Vec<weir_core::check::CheckResult>,
+    accepted: Vec<weir_catalog::Acceptance>,
     profile: Option<serde_json::Value>,
     inputs: Vec<String>,
     consumers: Vec<String>,
@@ -367,7 +418,17 @@ pub async fn show(
         files: manifest.as_ref().map(|m| m.files.clone()).unwrap_or_default(),
         schema: manifest.as_ref().and_then(|m| m.schema.clone()),
         profile: manifest.as_ref().and_then(|m| m.profile.clone()),
+        metrics: run.as_ref().map(|r| r.metrics.clone()).unwrap_or_default(),
+        checks: run.as_ref().map(|r| r.checks.clone()).unwrap_or_default(),
         counters: run.map(|r| r.counters).unwrap_or_default(),
+        blocked: inst.blocked,
+        accepted: ws
+            .catalog
+            .acceptances(Some(dataset))
+            .await?
+            .into_iter()
+            .filter(|a| a.run_id == inst.run_id)
+            .collect(),
         inputs: inst.inputs.iter().map(name_of).collect(),
         consumers: consumers.iter().map(name_of).collect(),
     };
@@ -397,6 +458,33 @@ pub async fn show(
         s.push_str("counters:\n");
         for (k, v) in &view.counters {
             s.push_str(&format!("  {k} = {v}\n"));
+        }
+        if !view.metrics.is_empty() {
+            s.push_str("metrics:\n");
+            for (k, v) in &view.metrics {
+                s.push_str(&format!("  {k} = {v}\n"));
+            }
+        }
+        if !view.checks.is_empty() {
+            let state = if view.blocked {
+                p.red("BLOCKED")
+            } else if view.accepted.is_empty() {
+                "ok".to_string()
+            } else {
+                p.yellow("accepted")
+            };
+            s.push_str(&format!("checks ({state}):\n"));
+            s.push_str(&check_lines(&view.checks, p));
+        }
+        for a in &view.accepted {
+            s.push_str(&format!(
+                "  accepted by {} at {}: {}\n",
+                a.by,
+                DateTime::<Utc>::from_timestamp_millis(a.at_ms)
+                    .map(|t| t.to_rfc3339())
+                    .unwrap_or_default(),
+                a.reason
+            ));
         }
         if let Some(cols) = view
             .profile

@@ -185,6 +185,33 @@ pub fn print_summary(s: &RunSummary, p: Printer) {
             out.push_str(&table(&t));
             out.push_str("see a failure's output with `weir logs RUN`\n");
         }
+        for e in s.check_failures.iter().take(20) {
+            if let weir_sched::alert::AlertEvent::CheckFailed {
+                dataset,
+                version,
+                partition,
+                blocked,
+                checks,
+                ..
+            } = e
+            {
+                let what = if *blocked {
+                    p.red("blocked")
+                } else {
+                    p.yellow("warning")
+                };
+                out.push_str(&format!("{what}: {dataset} v{version} {partition}\n"));
+                out.push_str(&crate::cmd::inspect::check_lines(checks, p));
+            }
+        }
+        if s.check_failures
+            .iter()
+            .any(|e| matches!(e, weir_sched::alert::AlertEvent::CheckFailed { blocked: true, .. }))
+        {
+            out.push_str(
+                "consumers do not read blocked instances; `weir status` lists them, `weir accept` releases one\n",
+            );
+        }
         out
     });
 }

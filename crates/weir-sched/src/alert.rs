@@ -1,0 +1,119 @@
+//! What is worth telling a human right away: a check that failed, or a run
+//! that failed for good. The run loop emits these through
+//! [`crate::Progress::alert`]; delivering them (a webhook) is the caller's
+//! business and must never hold the pipeline up.
+
+use serde::Serialize;
+use weir_core::check::{CheckResult, Severity};
+
+/// One alert.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+#[serde(tag = "kind", rename_all = "snake_case")]
+pub enum AlertEvent {
+    /// Checks failed on a freshly built instance.
+    CheckFailed {
+        dataset: String,
+        version: u32,
+        partition: String,
+        run_id: String,
+        /// A blocking check failed: consumers do not read the instance.
+        blocked: bool,
+        /// The failing checks (any severity).
+        checks: Vec<CheckResult>,
+    },
+    /// A run failed and will not be retried in this `weir run`.
+    RunFailed {
+        dataset: String,
+        version: u32,
+        partition: String,
+        run_id: String,
+        error: String,
+    },
+}
+
+impl AlertEvent {
+    /// One message, in Slack's markdown, that reads well as plain text too.
+    pub fn text(&self, project: &str) -> String {
+        match self {
+            AlertEvent::CheckFailed {
+                dataset,
+                version,
+                partition,
+                blocked,
+                checks,
+                ..
+            } => {
+                let head = if *blocked {
+                    format!(
+                        ":no_entry: *{project}*: `{dataset}` v{version} {partition} is *blocked*: consumers do not read it"
+                    )
+                } else {
+                    format!(":warning: *{project}*: `{dataset}` v{version} {partition} failed a warning check")
+                };
+                let mut lines = vec![head];
+                for c in checks {
+                    let sev = if c.severity == Severity::Block { "block" } else { "warn" };
+                    lines.push(format!("• `{}` ({sev}, {}): {}", c.name, c.status.as_str(), c.detail));
+                }
+                if *blocked {
+                    let value = partition.split_once('=').map_or(partition.as_str(), |(_, v)| v);
+                    lines.push(format!(
+                        "Release it with `weir accept {dataset} --partition {value} --reason \"…\"`, or fix the data and `weir invalidate` it."
+                    ));
+                }
+                lines.join("\n")
+            }
+            AlertEvent::RunFailed {
+                dataset,
+                version,
+                partition,
+                run_id,
+                error,
+            } => {
+                let first = error.lines().next().unwrap_or("");
+                format!(
+                    ":x: *{project}*: `{dataset}` v{version} {partition} failed: {first}\nSee `weir logs {run_id}`; `weir run` tries it again."
+                )
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use weir_core::check::Status;
+
+    #[test]
+    fn texts_name_the_instance_the_checks_and_what_to_do() {
+        let e = AlertEvent::CheckFailed {
+            dataset: "plays".into(),
+            version: 2,
+            partition: "date=2026-03-14".into(),
+            run_id: "r1".into(),
+            blocked: true,
+            checks: vec![CheckResult {
+                name: "drop rate".into(),
+                severity: Severity::Block,
+                status: Status::Fail,
+                detail: "rows_in.raw = 10".into(),
+            }],
+        };
+        let t = e.text("music");
+        assert!(t.contains("`plays` v2 date=2026-03-14 is *blocked*"), "{t}");
+        assert!(t.contains("`drop rate` (block, fail): rows_in.raw = 10"), "{t}");
+        assert!(t.contains("weir accept plays --partition 2026-03-14"), "{t}");
+        let f = AlertEvent::RunFailed {
+            dataset: "plays".into(),
+            version: 1,
+            partition: "date=2026-03-14".into(),
+            run_id: "r9".into(),
+            error: "SQL failed: boom\nmore".into(),
+        };
+        let t = f.text("music");
+        assert!(
+            t.contains("failed: SQL failed: boom\n") && t.contains("weir logs r9"),
+            "{t}"
+        );
+    }
+}
