@@ -7,7 +7,7 @@
 
 use crate::dag;
 use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
-use crate::model::{ColumnType, Dataset, Format, Input, Job, MissingPolicy, Project, ServeWindow};
+use crate::model::{Alerts, ColumnType, Dataset, Format, Input, Job, MissingPolicy, Project, ServeWindow};
 use crate::partition::{Granularity, parse_instant};
 use crate::span::Span;
 use crate::sqlcheck;
@@ -22,7 +22,7 @@ type Val<'i> = Spanned<DeValue<'i>>;
 /// The name of the definitions file.
 pub const PROJECT_FILE: &str = "weir.toml";
 
-const ROOT_KEYS: &[&str] = &["project", "lakes", "catalog", "datasets"];
+const ROOT_KEYS: &[&str] = &["project", "lakes", "catalog", "datasets", "alerts"];
 const PROJECT_KEYS: &[&str] = &["name", "start", "description"];
 const CATALOG_KEYS: &[&str] = &["url"];
 const DATASET_KEYS: &[&str] = &[
@@ -317,8 +317,10 @@ impl Cx {
                 return None;
             }
         };
+        let alerts = get(root, "alerts").and_then(|v| self.alerts(v));
         let name = name?;
         Some(Project {
+            alerts,
             name,
             start,
             lakes,

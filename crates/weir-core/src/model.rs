@@ -21,6 +21,25 @@ pub struct Project {
     pub datasets: BTreeMap<String, Dataset>,
     /// Dataset names with every input before its consumers.
     pub topo_order: Vec<String>,
+    /// Where to send alerts, if anywhere.
+    pub alerts: Option<Alerts>,
+}
+
+/// `[alerts]`: a webhook that hears about failing checks and failed runs.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct Alerts {
+    /// The URL, or `env:NAME` to read it from the environment (keeps secrets out of the file).
+    pub webhook: String,
+    /// What to send: `block`, `warn` and `failure` (all by default).
+    pub on: Vec<String>,
+}
+
+impl Alerts {
+    pub const KINDS: &[&str] = &["block", "warn", "failure"];
+
+    pub fn wants(&self, kind: &str) -> bool {
+        self.on.iter().any(|k| k == kind)
+    }
 }
 
 impl Project {

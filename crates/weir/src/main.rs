@@ -2,6 +2,7 @@
 //! library crates, and prints through one printer. Errors print their chain and
 //! a `hint:`; exit codes: 0 ok, 1 something failed, 2 bad input, 130 interrupted.
 
+mod alerts;
 mod bench;
 mod cli;
 mod cmd;

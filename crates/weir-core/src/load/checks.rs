@@ -226,3 +226,56 @@ impl Cx {
         }
     }
 }
+
+impl Cx {
+    /// `[alerts] webhook = "https://…" | "env:NAME"`, `on = ["block", "warn", "failure"]`.
+    pub(super) fn alerts(&mut self, v: &Val<'_>) -> Option<Alerts> {
+        let t = self.table(v, "[alerts]")?;
+        self.check_keys(t, &["webhook", "on"], "[alerts]");
+        let Some(wv) = get(t, "webhook") else {
+            self.err(
+                &v.span(),
+                "[alerts] has no `webhook`",
+                Some("e.g. webhook = \"env:SLACK_WEBHOOK_URL\"".into()),
+            );
+            return None;
+        };
+        let webhook = self.string(wv, "webhook")?;
+        let ok = webhook.starts_with("https://")
+            || webhook.starts_with("http://")
+            || webhook.strip_prefix("env:").is_some_and(|n| !n.is_empty());
+        if !ok {
+            self.err(
+                &wv.span(),
+                "a webhook is an http(s) URL, or env:NAME to read one from the environment",
+                Some("keep secrets out of weir.toml: webhook = \"env:SLACK_WEBHOOK_URL\"".into()),
+            );
+            return None;
+        }
+        let mut on: Vec<String> = Alerts::KINDS.iter().map(|k| k.to_string()).collect();
+        if let Some(ov) = get(t, "on") {
+            let DeValue::Array(items) = ov.get_ref() else {
+                self.err(
+                    &ov.span(),
+                    "`on` must be a list",
+                    Some("e.g. on = [\"block\", \"failure\"]".into()),
+                );
+                return None;
+            };
+            on.clear();
+            for item in items {
+                let k = self.string(item, "an alert kind")?;
+                if !Alerts::KINDS.contains(&k.as_str()) {
+                    self.err(
+                        &item.span(),
+                        format!("unknown alert kind `{k}`"),
+                        Some("use block, warn or failure".into()),
+                    );
+                    return None;
+                }
+                on.push(k);
+            }
+        }
+        Some(Alerts { webhook, on })
+    }
+}

@@ -14,9 +14,16 @@ use weir_sched::{Progress, RunOptions, RunSummary, TaskReport, TaskState};
 struct Bar {
     bar: Option<ProgressBar>,
     printer: Printer,
+    alerts: Option<crate::alerts::Webhook>,
 }
 
 impl Progress for Bar {
+    fn alert(&self, event: &weir_sched::alert::AlertEvent) {
+        if let Some(w) = &self.alerts {
+            w.send(event);
+        }
+    }
+
     fn retrying(&self, r: &TaskReport, attempt: u32, wait: Duration) {
         let line = format!(
             "{} {} v{} {} (attempt {attempt} failed: {}); retrying in {:.1}s",
@@ -123,6 +130,7 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
     let progress = Bar {
         bar: bar.clone(),
         printer: p,
+        alerts: crate::alerts::Webhook::start(&ws.project),
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
@@ -135,6 +143,10 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
     ctrl_c.abort();
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if let Some(w) = progress.alerts {
+        // Queued alerts get a few seconds to go out; the run's result is already final.
+        w.finish(Duration::from_secs(15)).await;
     }
     Ok(result?)
 }

@@ -4,9 +4,10 @@
 
 use crate::support::*;
 
-const DATASETS: [&str; 7] = [
+const DATASETS: [&str; 8] = [
     "raw_plays",
     "plays",
+    "plays_quality",
     "user_daily",
     "track_daily",
     "user_tracks",
@@ -107,10 +108,10 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
     let run = json(&dir, later, &["run"]);
     assert_eq!(
         run["succeeded"],
-        24 + 6,
-        "24 hours and one day of each of 6 daily datasets: {run}"
+        24 + 7,
+        "24 hours and one day of each of 7 daily datasets: {run}"
     );
-    let runs = json(&dir, later, &["runs", "--limit", "30"]);
+    let runs = json(&dir, later, &["runs", "--limit", "31"]);
     for r in runs.as_array().expect("runs") {
         let ds = r["key"]["dataset"].as_str().expect("dataset");
         let part = r["key"]["partition"].as_i64().expect("partition");

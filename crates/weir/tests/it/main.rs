@@ -7,5 +7,6 @@ mod demo;
 mod envs;
 mod external;
 mod kill;
+mod quality;
 mod repair;
 mod support;

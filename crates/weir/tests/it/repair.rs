@@ -34,7 +34,7 @@ fn invalidation_cascades_along_lineage_and_the_rebuild_is_exactly_what_was_remov
         NOW,
         &["invalidate", "raw_plays", "--partition", "2026-01-02T07", "--dry-run"],
     );
-    assert_eq!(dry["instances"], 9, "{dry}");
+    assert_eq!(dry["instances"], 10, "{dry}");
     assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 0);
 
     // The hour's file arrives corrupt: replace it, invalidate, rebuild.
@@ -76,7 +76,7 @@ fn invalidation_cascades_along_lineage_and_the_rebuild_is_exactly_what_was_remov
         Some(removed.len() as u64),
         "the rebuild is exactly the removed set"
     );
-    let rebuilt: BTreeSet<String> = json(&dir, NOW, &["runs", "--limit", "9"])
+    let rebuilt: BTreeSet<String> = json(&dir, NOW, &["runs", "--limit", "10"])
         .as_array()
         .expect("runs")
         .iter()
@@ -146,8 +146,8 @@ fn a_lost_catalog_is_rebuilt_from_the_manifests() {
         let _ = std::fs::remove_file(dir.join(".weir").join(f));
     }
     let r = json(&dir, NOW, &["catalog", "rebuild"]);
-    assert_eq!(r["instances_imported"], 72 + 3 * 6, "{r}");
-    assert_eq!(r["versions_imported"], 7);
+    assert_eq!(r["instances_imported"], 72 + 3 * 7, "{r}");
+    assert_eq!(r["versions_imported"], 8);
     let after = status(&dir, NOW);
     for (name, row) in &before {
         assert_eq!(after[name]["complete"], row["complete"], "{name}");
@@ -162,7 +162,7 @@ fn a_lost_catalog_is_rebuilt_from_the_manifests() {
     let again = json(&dir, NOW, &["catalog", "rebuild"]);
     assert_eq!(
         (again["instances_imported"].as_u64(), again["already_known"].as_u64()),
-        (Some(0), Some(90)),
+        (Some(0), Some(93)),
         "idempotent"
     );
     let doctor = json(&dir, NOW, &["doctor"]);

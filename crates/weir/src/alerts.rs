@@ -1,0 +1,152 @@
+//! Alert delivery: a webhook that gets one JSON message (`{"text": …}`, which
+//! Slack's incoming webhooks accept) per failing check or failed run.
+//!
+//! Delivery never holds the pipeline up: `send` only queues, a background
+//! task posts with retries, and `finish` waits a bounded time for what is
+//! still queued when the run ends. The URL usually holds a secret (Slack puts
+//! it in the path), so only its scheme and host are ever printed.
+
+use std::time::Duration;
+use tokio::sync::mpsc;
+use tokio::task::JoinHandle;
+use weir_core::model::Alerts;
+use weir_sched::alert::AlertEvent;
+
+/// Attempts per message, with 0.5 s, 1 s, 2 s … between them.
+const ATTEMPTS: u32 = 4;
+const QUEUE: usize = 256;
+
+/// `https://hooks.slack.com/…`: scheme and host only.
+pub fn redact(url: &str) -> String {
+    match url.split_once("://") {
+        Some((scheme, rest)) => {
+            let host = rest.split(['/', '?', '#']).next().unwrap_or("");
+            let host = host.rsplit('@').next().unwrap_or(host);
+            format!("{scheme}://{host}/…")
+        }
+        None => "(webhook)".into(),
+    }
+}
+
+/// A running webhook sender.
+pub struct Webhook {
+    tx: mpsc::Sender<String>,
+    worker: JoinHandle<Report>,
+    target: String,
+    project: String,
+    alerts: Alerts,
+}
+
+/// What the sender managed.
+#[derive(Debug, Default, Clone, Copy)]
+pub struct Report {
+    pub delivered: usize,
+    pub failed: usize,
+}
+
+impl Webhook {
+    /// Starts a sender for the project's `[alerts]`, if any. An `env:NAME`
+    /// webhook whose variable is unset is reported and skipped.
+    pub fn start(project: &weir_core::Project) -> Option<Webhook> {
+        let alerts = project.alerts.clone()?;
+        let url = match alerts.webhook.strip_prefix("env:") {
+            Some(var) => match std::env::var(var) {
+                Ok(u) if !u.trim().is_empty() => u,
+                _ => {
+                    eprintln!("warning: [alerts] webhook reads ${var}, which is not set; alerts are off for this run");
+                    return None;
+                }
+            },
+            None => alerts.webhook.clone(),
+        };
+        let target = redact(&url);
+        let client = reqwest::Client::builder()
+            .timeout(Duration::from_secs(10))
+            .build()
+            .ok()?;
+        let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
+        let shown = target.clone();
+        let worker = tokio::spawn(async move {
+            let mut report = Report::default();
+            while let Some(body) = rx.recv().await {
+                let mut wait = Duration::from_millis(500);
+                let mut last = String::new();
+                let mut ok = false;
+                for attempt in 1..=ATTEMPTS {
+                    let sent = client
+                        .post(&url)
+                        .header("content-type", "application/json")
+                        .body(body.clone())
+                        .send()
+                        .await;
+                    match sent {
+                        Ok(r) if r.status().is_success() => {
+                            ok = true;
+                            break;
+                        }
+                        // Never print reqwest's error: it carries the URL.
+                        Ok(r) => last = format!("HTTP {}", r.status()),
+                        Err(e) if e.is_timeout() => last = "timed out".into(),
+                        Err(e) if e.is_connect() => last = "could not connect".into(),
+                        Err(_) => last = "request failed".into(),
+                    }
+                    if attempt < ATTEMPTS {
+                        tokio::time::sleep(wait).await;
+                        wait *= 2;
+                    }
+                }
+                if ok {
+                    report.delivered += 1;
+                } else {
+                    report.failed += 1;
+                    eprintln!("warning: alert to {shown} not delivered after {ATTEMPTS} attempts ({last})");
+                }
+            }
+            report
+        });
+        Some(Webhook {
+            tx,
+            worker,
+            target,
+            project: project.name.clone(),
+            alerts,
+        })
+    }
+
+    /// Queues an alert if `[alerts] on` wants it; never waits.
+    pub fn send(&self, event: &AlertEvent) {
+        let kind = match event {
+            AlertEvent::CheckFailed { blocked: true, .. } => "block",
+            AlertEvent::CheckFailed { .. } => "warn",
+            AlertEvent::RunFailed { .. } => "failure",
+        };
+        if !self.alerts.wants(kind) {
+            return;
+        }
+        let body = serde_json::json!({ "text": event.text(&self.project) }).to_string();
+        if self.tx.try_send(body).is_err() {
+            eprintln!("warning: alert queue full; an alert to {} was dropped", self.target);
+        }
+    }
+
+    /// Waits up to `grace` for queued alerts to go out.
+    pub async fn finish(self, grace: Duration) -> Option<Report> {
+        drop(self.tx);
+        tokio::time::timeout(grace, self.worker).await.ok()?.ok()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redaction_keeps_only_scheme_and_host() {
+        assert_eq!(
+            redact("https://hooks.slack.com/services/T000/B000/XXXXSECRET"),
+            "https://hooks.slack.com/…"
+        );
+        assert_eq!(redact("http://user:pw@127.0.0.1:9/x?token=s"), "http://127.0.0.1:9/…");
+        assert_eq!(redact("garbage"), "(webhook)");
+    }
+}
