@@ -26,7 +26,65 @@ struct PartitionDiff {
     schema_b: Option<String>,
     /// Counter → (a, b) where they differ.
     counters: BTreeMap<String, (Option<i64>, Option<i64>)>,
+    /// Metric → (a, b) where they differ (metrics datasets).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    metrics: BTreeMap<String, (Option<f64>, Option<f64>)>,
+    /// Every check, side by side.
+    checks: Vec<CheckPair>,
+    blocked_a: bool,
+    blocked_b: bool,
+    /// Column → stat → (a, b), where the profiles differ.
+    profile: BTreeMap<String, BTreeMap<String, (serde_json::Value, serde_json::Value)>>,
     data: Option<DataDiff>,
+}
+
+#[derive(Serialize)]
+struct CheckPair {
+    name: String,
+    a: Option<weir_core::check::CheckResult>,
+    b: Option<weir_core::check::CheckResult>,
+}
+
+/// The per-column stats that differ between two profiles.
+fn profile_deltas(
+    a: Option<&serde_json::Value>,
+    b: Option<&serde_json::Value>,
+) -> BTreeMap<String, BTreeMap<String, (serde_json::Value, serde_json::Value)>> {
+    let cols = |p: Option<&serde_json::Value>| {
+        p.and_then(|p| p.get("columns"))
+            .and_then(|c| c.as_object())
+            .cloned()
+            .unwrap_or_default()
+    };
+    let (ca, cb) = (cols(a), cols(b));
+    let mut out = BTreeMap::new();
+    for name in ca.keys().chain(cb.keys()).collect::<BTreeSet<_>>() {
+        let (x, y) = (ca.get(name), cb.get(name));
+        let mut stats = BTreeMap::new();
+        for stat in ["null_fraction", "distinct", "min", "max"] {
+            let get = |c: Option<&serde_json::Value>| c.and_then(|c| c.get(stat)).cloned().unwrap_or_default();
+            let (u, v) = (get(x), get(y));
+            if u != v {
+                stats.insert(stat.to_string(), (u, v));
+            }
+        }
+        if !stats.is_empty() {
+            out.insert(name.clone(), stats);
+        }
+    }
+    out
+}
+
+fn show_value(v: &serde_json::Value) -> String {
+    match v {
+        serde_json::Value::Null => "-".into(),
+        serde_json::Value::String(s) => s.chars().take(24).collect(),
+        serde_json::Value::Number(n) => match n.as_f64() {
+            Some(f) if f.fract() != 0.0 => format!("{f:.4}"),
+            _ => n.to_string(),
+        },
+        other => other.to_string(),
+    }
 }
 
 #[derive(Serialize)]
@@ -40,8 +98,23 @@ struct DatasetDiff {
     partitions: Vec<PartitionDiff>,
 }
 
-async fn counters(c: &dyn Catalog, run_id: &str) -> Result<BTreeMap<String, i64>> {
-    Ok(c.run(run_id).await?.map(|r| r.counters).unwrap_or_default())
+async fn run_of(c: &dyn Catalog, run_id: &str) -> Result<weir_catalog::RunRecord> {
+    Ok(c.run(run_id).await?.unwrap_or_else(|| weir_catalog::RunRecord {
+        run_id: run_id.to_string(),
+        key: InstanceKey {
+            dataset: String::new(),
+            version: 0,
+            partition: 0,
+        },
+        state: weir_catalog::RunState::Succeeded,
+        started_at_ms: 0,
+        ended_at_ms: 0,
+        error: None,
+        log: String::new(),
+        counters: BTreeMap::new(),
+        metrics: BTreeMap::new(),
+        checks: Vec::new(),
+    }))
 }
 
 fn input(ws: &Workspace, ds: &weir_core::Dataset, version: u32, idx: i64) -> Result<weir_exec::ResolvedInput> {
@@ -148,10 +221,11 @@ pub async fn diff(
             };
             let ma = wa.lake(dsa)?.manifest(&wa.prefix(dsa, va, *idx)).await?;
             let mb = wb.lake(dsb)?.manifest(&wb.prefix(dsb, vb, *idx)).await?;
-            let (ca, cb) = (
-                counters(catalog.as_ref(), &ia.run_id).await?,
-                counters(catalog.as_ref(), &ib.run_id).await?,
+            let (ra, rb) = (
+                run_of(catalog.as_ref(), &ia.run_id).await?,
+                run_of(catalog.as_ref(), &ib.run_id).await?,
             );
+            let (ca, cb) = (&ra.counters, &rb.counters);
             let mut deltas = BTreeMap::new();
             for k in ca.keys().chain(cb.keys()) {
                 let (x, y) = (ca.get(k).copied(), cb.get(k).copied());
@@ -159,6 +233,32 @@ pub async fn diff(
                     deltas.insert(k.clone(), (x, y));
                 }
             }
+            let mut metrics = BTreeMap::new();
+            for k in ra.metrics.keys().chain(rb.metrics.keys()) {
+                let (x, y) = (ra.metrics.get(k).copied(), rb.metrics.get(k).copied());
+                if x != y {
+                    metrics.insert(k.clone(), (x, y));
+                }
+            }
+            let mut names: Vec<&String> = ra.checks.iter().map(|c| &c.name).collect();
+            names.extend(
+                rb.checks
+                    .iter()
+                    .map(|c| &c.name)
+                    .filter(|n| !ra.checks.iter().any(|c| &c.name == *n)),
+            );
+            let checks = names
+                .into_iter()
+                .map(|n| CheckPair {
+                    name: n.clone(),
+                    a: ra.checks.iter().find(|c| &c.name == n).cloned(),
+                    b: rb.checks.iter().find(|c| &c.name == n).cloned(),
+                })
+                .collect();
+            let profile = profile_deltas(
+                ma.as_ref().and_then(|m| m.profile.as_ref()),
+                mb.as_ref().and_then(|m| m.profile.as_ref()),
+            );
             let tabular = matches!(
                 dsb.format,
                 weir_core::Format::Parquet | weir_core::Format::Jsonl | weir_core::Format::Csv
@@ -175,6 +275,11 @@ pub async fn diff(
                 schema_a: ma.and_then(|m| m.schema),
                 schema_b: mb.and_then(|m| m.schema),
                 counters: deltas,
+                metrics,
+                checks,
+                blocked_a: ia.blocked,
+                blocked_b: ib.blocked,
+                profile,
                 data,
             });
         }
@@ -225,6 +330,49 @@ fn text(out: &[DatasetDiff], a: &str, b: &str) -> String {
             s.push_str(&format!("  {}  {rows}{schema}", pd.partition));
             if !counters.is_empty() {
                 s.push_str(&format!("; counters: {}", counters.join(", ")));
+            }
+            let metrics: Vec<String> = pd
+                .metrics
+                .iter()
+                .map(|(k, (x, y))| {
+                    let f = |v: &Option<f64>| match v {
+                        Some(v) if v.fract() == 0.0 && v.abs() < 1e15 => format!("{}", *v as i64),
+                        Some(v) => format!("{v:.4}"),
+                        None => "-".into(),
+                    };
+                    format!("{k} {} → {}", f(x), f(y))
+                })
+                .collect();
+            if !metrics.is_empty() {
+                s.push_str(&format!("; metrics: {}", metrics.join(", ")));
+            }
+            let status = |c: &Option<weir_core::check::CheckResult>| c.as_ref().map_or("-", |c| c.status.as_str());
+            let checks: Vec<String> = pd
+                .checks
+                .iter()
+                .filter(|c| status(&c.a) != status(&c.b) || status(&c.b) != "pass")
+                .map(|c| format!("{} {} → {}", c.name, status(&c.a), status(&c.b)))
+                .collect();
+            if !checks.is_empty() {
+                s.push_str(&format!("; checks: {}", checks.join(", ")));
+            }
+            if pd.blocked_a != pd.blocked_b {
+                let word = |b: bool| if b { "blocked" } else { "ok" };
+                s.push_str(&format!("; {} → {}", word(pd.blocked_a), word(pd.blocked_b)));
+            }
+            let profile: Vec<String> = pd
+                .profile
+                .iter()
+                .map(|(col, stats)| {
+                    let parts: Vec<String> = stats
+                        .iter()
+                        .map(|(k, (x, y))| format!("{k} {} → {}", show_value(x), show_value(y)))
+                        .collect();
+                    format!("{col} {}", parts.join(", "))
+                })
+                .collect();
+            if !profile.is_empty() {
+                s.push_str(&format!("; profile: {}", profile.join("; ")));
             }
             if let Some(data) = &pd.data {
                 s.push_str(&format!(

@@ -91,6 +91,32 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
             .is_some_and(|s| !s.is_empty() && s.iter().all(|r| r["event_type"] == "skip")),
         "{data}"
     );
+    // Checks, profiles and metrics of both versions, side by side.
+    let drop_rate = part["checks"]
+        .as_array()
+        .and_then(|c| c.iter().find(|c| c["name"] == "drop rate"))
+        .expect("drop rate in both");
+    assert_eq!(
+        (&drop_rate["a"]["status"], &drop_rate["b"]["status"]),
+        (&"pass".into(), &"pass".into())
+    );
+    assert_eq!(
+        part["profile"]["event_type"]["distinct"],
+        serde_json::json!([2, 1]),
+        "{part}"
+    );
+    let quality = &of("plays_quality")["partitions"][0];
+    let share = &quality["metrics"]["skip_share"];
+    assert!(
+        share[0].as_f64() > Some(0.1) && share[1].as_f64() == Some(0.0),
+        "{quality}"
+    );
+    let (_, text, _) = exec(&dir, NOW, &["diff", "prod", "candidate", "--partition", "2026-01-02"]);
+    assert!(
+        text.contains("; profile: ") && text.contains("event_type distinct 2 → 1"),
+        "{text}"
+    );
+    assert!(text.contains("metrics: plays 19861 → 15944, skip_share 0.19"), "{text}");
     let user_daily = of("user_daily");
     assert_eq!(
         user_daily["shared"], false,
