@@ -12,13 +12,14 @@ pub mod diff;
 pub mod export;
 mod ingest;
 pub mod jsonl;
+pub mod profile;
 pub mod query;
 mod sql;
 mod write;
 
 pub use command::CommandExecutor;
 pub use ingest::IngestExecutor;
-pub use sql::SqlExecutor;
+pub use sql::{BareSqlExecutor, SqlExecutor};
 pub use weir_sched::exec_api::*;
 
 use weir_core::model::Job;

@@ -18,6 +18,12 @@ use weir_core::sqlcheck::{SqlParams, substitute};
 #[derive(Debug, Clone, Copy)]
 pub struct SqlExecutor;
 
+/// The SQL executor without measurement: no declared counters, profile,
+/// metrics or data checks. Only `weir bench checks` uses it, as the baseline
+/// that measurement's cost is taken against.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct BareSqlExecutor;
+
 fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     for d in dirs {
@@ -77,6 +83,10 @@ pub(crate) async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Res
     }
 }
 
+/// Outputs up to this size stay in memory for the queries that read `output`
+/// (declared counters, data checks, metrics); larger ones are read back.
+const KEEP_OUTPUT_BYTES: usize = 256 << 20;
+
 /// Registers what was just written as table `output`, for declared counters.
 async fn register_output(session: &SessionContext, ctx: &TaskContext) -> Result<(), ExecError> {
     let input = ResolvedInput {
@@ -91,63 +101,6 @@ async fn register_output(session: &SessionContext, ctx: &TaskContext) -> Result<
         }],
     };
     register(session, &input).await.map(|_| ())
-}
-
-/// Profiles table `output` in one aggregate query: row count, and per column
-/// the null fraction, min, max and an approximate distinct count.
-async fn profile(session: &SessionContext, schema: &arrow::datatypes::SchemaRef) -> Result<serde_json::Value, String> {
-    use arrow::datatypes::DataType;
-    let cols: Vec<&arrow::datatypes::Field> = schema
-        .fields()
-        .iter()
-        .map(|f| f.as_ref())
-        .filter(|f| {
-            !matches!(
-                f.data_type(),
-                DataType::List(_)
-                    | DataType::LargeList(_)
-                    | DataType::Struct(_)
-                    | DataType::Map(_, _)
-                    | DataType::Binary
-                    | DataType::LargeBinary
-            )
-        })
-        .collect();
-    let mut select = vec!["count(*) AS n".to_string()];
-    for (i, f) in cols.iter().enumerate() {
-        let c = format!("\"{}\"", f.name().replace('"', "\"\""));
-        // approx_distinct hashes integers, strings and times; others go through text.
-        let t = f.data_type();
-        let distinct_of = if t.is_integer()
-            || t.is_temporal()
-            || matches!(t, DataType::Utf8 | DataType::LargeUtf8 | DataType::Utf8View)
-        {
-            c.clone()
-        } else {
-            format!("CAST({c} AS VARCHAR)")
-        };
-        select.push(format!(
-            "count({c}) AS nn{i}, min({c}) AS lo{i}, max({c}) AS hi{i}, approx_distinct({distinct_of}) AS d{i}"
-        ));
-    }
-    let Some(b) = first_rows(session, &format!("SELECT {} FROM output", select.join(", "))).await? else {
-        return Ok(serde_json::Value::Null);
-    };
-    let text = |i: usize| cell_text(&b, i);
-    let num = |i: usize| text(i).and_then(|s| s.parse::<i64>().ok()).unwrap_or(0);
-    let rows = num(0);
-    let mut columns = serde_json::Map::new();
-    for (i, f) in cols.iter().enumerate() {
-        let base = 1 + i * 4;
-        let non_null = num(base);
-        let null_fraction = if rows == 0 {
-            0.0
-        } else {
-            (rows - non_null) as f64 / rows as f64
-        };
-        columns.insert(f.name().clone(), serde_json::json!({ "null_fraction": null_fraction, "min": text(base + 1), "max": text(base + 2), "distinct": num(base + 3) }));
-    }
-    Ok(serde_json::json!({ "rows": rows, "columns": columns }))
 }
 
 /// Runs a query and returns its first non-empty batch.
@@ -214,87 +167,136 @@ async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
 #[async_trait]
 impl Executor for SqlExecutor {
     async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
-        let Job::Sql { text, .. } = &ctx.dataset.job else {
-            return Err(ExecError::job("not a SQL job"));
-        };
-        let work = async {
-            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-            let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
-            let mut out = ExecOutput::default();
-            for input in &ctx.inputs {
-                let (rows, malformed) = register(&session, input).await?;
-                out.counters.insert(format!("rows_in.{}", input.table), rows);
-                if let Some(m) = malformed {
-                    out.counters.insert(format!("malformed.{}", input.table), m);
-                }
+        run_sql(ctx, cancel, true).await
+    }
+}
+
+#[async_trait]
+impl Executor for BareSqlExecutor {
+    async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
+        run_sql(ctx, cancel, false).await
+    }
+}
+
+async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool) -> Result<ExecOutput, ExecError> {
+    let Job::Sql { text, .. } = &ctx.dataset.job else {
+        return Err(ExecError::job("not a SQL job"));
+    };
+    let work = async {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+        let mut out = ExecOutput::default();
+        for input in &ctx.inputs {
+            let (rows, malformed) = register(&session, input).await?;
+            out.counters.insert(format!("rows_in.{}", input.table), rows);
+            if let Some(m) = malformed {
+                out.counters.insert(format!("malformed.{}", input.table), m);
             }
-            let params = SqlParams {
-                partition_start: ctx.partition_start.to_rfc3339(),
-                partition_end: ctx.partition_end.to_rfc3339(),
-                partition: ctx.partition_key.clone(),
-            };
-            let sql = substitute(text, &params);
-            let df = session
-                .sql(&sql)
-                .await
-                .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
-            let stream = df
-                .execute_stream()
-                .await
-                .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
-            let written = write_stream(stream, &ctx.output_dir, ctx.dataset.format)
-                .await
-                .map_err(|e| ExecError::job(format!("SQL failed while writing: {e}")))?;
-            out.rows = Some(written.rows);
-            out.schema = Some(format!(
-                "{:?}",
-                written
-                    .schema
-                    .fields()
-                    .iter()
-                    .map(|f| format!("{}: {}", f.name(), f.data_type()))
-                    .collect::<Vec<_>>()
-            ));
-            out.counters.insert("rows_out".into(), written.rows);
-            out.counters.insert("bytes_out".into(), written.bytes);
-            register_output(&session, ctx).await?;
-            out.profile = Some(
-                profile(&session, &written.schema)
-                    .await
-                    .map_err(|e| ExecError::job(format!("profiling the output failed: {e}")))?,
-            );
-            if ctx.dataset.metrics_of.is_some() {
-                out.metrics = metrics(&session)
-                    .await
-                    .map_err(|e| ExecError::job(format!("reading the metrics failed: {e}")))?;
-            }
-            for check in &ctx.dataset.checks {
-                if let weir_core::check::Rule::Data(dc) = &check.rule {
-                    let value = match first_rows(&session, &substitute(&dc.sql(), &params)).await {
-                        Ok(Some(b)) if b.num_columns() > 0 => Ok(cell_text(&b, 0)),
-                        Ok(_) => Ok(None),
-                        Err(e) => Err(e),
-                    };
-                    out.check_values.insert(check.name.clone(), value);
-                }
-            }
-            if !ctx.dataset.counters.is_empty() {
-                for (name, q) in &ctx.dataset.counters {
-                    out.counters.insert(
-                        name.clone(),
-                        scalar(&session, &substitute(q, &params))
-                            .await
-                            .map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))?,
-                    );
-                }
-            }
-            Ok(out)
-        };
-        tokio::select! {
-            r = work => r,
-            _ = cancelled(cancel) => Err(ExecError::Cancelled(String::new())),
-            _ = sleep_opt(ctx.timeout) => Err(ExecError::Timeout(ctx.timeout.unwrap_or_default(), String::new())),
         }
+        let params = SqlParams {
+            partition_start: ctx.partition_start.to_rfc3339(),
+            partition_end: ctx.partition_end.to_rfc3339(),
+            partition: ctx.partition_key.clone(),
+        };
+        let sql = substitute(text, &params);
+        let df = session
+            .sql(&sql)
+            .await
+            .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
+        let stream = df
+            .execute_stream()
+            .await
+            .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
+        let mut profiler = measure.then(|| crate::profile::Profiler::new(&stream.schema()));
+        let keep = if measure { KEEP_OUTPUT_BYTES } else { 0 };
+        let written = write_stream(stream, &ctx.output_dir, ctx.dataset.format, profiler.as_mut(), keep)
+            .await
+            .map_err(|e| ExecError::job(format!("SQL failed while writing: {e}")))?;
+        out.rows = Some(written.rows);
+        out.schema = Some(format!(
+            "{:?}",
+            written
+                .schema
+                .fields()
+                .iter()
+                .map(|f| format!("{}: {}", f.name(), f.data_type()))
+                .collect::<Vec<_>>()
+        ));
+        out.counters.insert("rows_out".into(), written.rows);
+        out.counters.insert("bytes_out".into(), written.bytes);
+        if !measure {
+            return Ok(out);
+        }
+        let output_read = ctx.dataset.metrics_of.is_some()
+            || ctx
+                .dataset
+                .checks
+                .iter()
+                .any(|c| matches!(c.rule, weir_core::check::Rule::Data(_)))
+            || ctx
+                .dataset
+                .counters
+                .values()
+                .any(|q| q.to_ascii_lowercase().contains("output"));
+        if output_read {
+            match written.kept {
+                Some(batches) => {
+                    let table = MemTable::try_new(written.schema.clone(), vec![batches])
+                        .map_err(|e| ExecError::job(format!("registering the output failed: {e}")))?;
+                    session
+                        .register_table("output", Arc::new(table))
+                        .map_err(|e| ExecError::job(format!("registering the output failed: {e}")))?;
+                }
+                None => register_output(&session, ctx).await?,
+            }
+        }
+        // Measurement is read-only queries over the inputs and the output:
+        // run them together, so they share the cores instead of queueing.
+
+        let metrics_q = async {
+            if ctx.dataset.metrics_of.is_none() {
+                return Ok(Default::default());
+            }
+            metrics(&session)
+                .await
+                .map_err(|e| ExecError::job(format!("reading the metrics failed: {e}")))
+        };
+        let checks_q = futures::future::join_all(ctx.dataset.checks.iter().filter_map(|check| {
+            let weir_core::check::Rule::Data(dc) = &check.rule else {
+                return None;
+            };
+            let sql = substitute(&dc.sql(), &params);
+            let session = &session;
+            Some(async move {
+                let value = match first_rows(session, &sql).await {
+                    Ok(Some(b)) if b.num_columns() > 0 => Ok(cell_text(&b, 0)),
+                    Ok(_) => Ok(None),
+                    Err(e) => Err(e),
+                };
+                (check.name.clone(), value)
+            })
+        }));
+        let counters_q = futures::future::try_join_all(ctx.dataset.counters.iter().map(|(name, q)| {
+            let sql = substitute(q, &params);
+            let session = &session;
+            async move {
+                scalar(session, &sql)
+                    .await
+                    .map(|v| (name.clone(), v))
+                    .map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))
+            }
+        }));
+        let (metrics, checks, counters) = tokio::join!(metrics_q, checks_q, counters_q);
+        out.profile = profiler.map(crate::profile::Profiler::finish);
+        out.metrics = metrics?;
+        out.check_values.extend(checks);
+        out.counters.extend(counters?);
+        Ok(out)
+    };
+    tokio::select! {
+        r = work => r,
+        _ = cancelled(cancel) => Err(ExecError::Cancelled(String::new())),
+        _ = sleep_opt(ctx.timeout) => Err(ExecError::Timeout(ctx.timeout.unwrap_or_default(), String::new())),
     }
 }
 

@@ -17,14 +17,19 @@ pub struct Written {
     pub rows: i64,
     pub bytes: i64,
     pub schema: SchemaRef,
+    /// The batches themselves, if they fit the memory budget asked for.
+    pub kept: Option<Vec<RecordBatch>>,
 }
 
 /// Writes a stream into `dir/part-00000.<ext>`. An empty result still writes a
-/// file, so readers always find the schema.
+/// file, so readers always find the schema. Each batch also feeds `profiler`,
+/// and is kept in memory while the kept batches stay under `keep_bytes`.
 pub async fn write_stream(
     mut stream: SendableRecordBatchStream,
     dir: &Path,
     format: Format,
+    mut profiler: Option<&mut crate::profile::Profiler>,
+    keep_bytes: usize,
 ) -> Result<Written, String> {
     let schema = stream.schema();
     let (path, mut sink) = match format {
@@ -48,14 +53,32 @@ pub async fn write_stream(
         }
     };
     let mut rows = 0i64;
+    let mut kept = (keep_bytes > 0).then(Vec::new);
+    let mut kept_bytes = 0usize;
     while let Some(batch) = stream.next().await {
         let batch = batch.map_err(|e| e.to_string())?;
         rows += batch.num_rows() as i64;
         sink.write(&batch)?;
+        if let Some(p) = profiler.as_deref_mut() {
+            p.update(&batch)?;
+        }
+        if let Some(k) = &mut kept {
+            kept_bytes += batch.get_array_memory_size();
+            if kept_bytes > keep_bytes {
+                kept = None;
+            } else {
+                k.push(batch);
+            }
+        }
     }
     sink.finish()?;
     let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
-    Ok(Written { rows, bytes, schema })
+    Ok(Written {
+        rows,
+        bytes,
+        schema,
+        kept,
+    })
 }
 
 enum Sink {

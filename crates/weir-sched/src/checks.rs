@@ -25,7 +25,7 @@ pub fn facts_of(
 }
 
 /// Evaluates every check of `ds` on the instance at `partition` of `version`.
-pub(crate) async fn evaluate(
+pub async fn evaluate(
     ws: &Workspace,
     ds: &Dataset,
     version: u32,

@@ -14,6 +14,7 @@ pub mod rebuild;
 mod runloop;
 mod status;
 mod task;
+pub use task::context_for;
 mod workspace;
 
 pub use runloop::{ExecutorFor, Progress, RunOptions, RunSummary, TaskReport, TaskState, run};

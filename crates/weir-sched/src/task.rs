@@ -82,6 +82,40 @@ pub(crate) async fn prepare(
     })
 }
 
+/// The executor context for one partition of a dataset's current version, as
+/// the run loop would build it (for benchmarks and tools; inputs must exist).
+pub async fn context_for(
+    ws: &Workspace,
+    dataset: &str,
+    partition: i64,
+    run_id: &str,
+) -> Result<TaskContext, SchedError> {
+    let ds = ws.dataset(dataset)?;
+    let versions = ws.versions(false, now_ms()).await?;
+    let version = versions.get(dataset).copied().flatten().unwrap_or(0);
+    let inputs = ds
+        .inputs
+        .iter()
+        .filter_map(|i| {
+            let up = ws.project.dataset(&i.dataset)?;
+            let (lo, hi) = weir_core::mapping::input_range(ds, i, up, partition);
+            Some(weir_core::planner::TaskInput {
+                table: i.table.clone(),
+                dataset: i.dataset.clone(),
+                lo,
+                hi,
+            })
+        })
+        .collect();
+    let task = Task {
+        dataset: dataset.to_string(),
+        partition,
+        inputs,
+        seal_empty: false,
+    };
+    prepare(ws, ds, version, run_id, &task, &versions).await
+}
+
 pub(crate) fn lineage(project: &Project, task: &Task, versions: &BTreeMap<String, Option<u32>>) -> Vec<InstanceKey> {
     let mut out = Vec::new();
     for ti in &task.inputs {

@@ -1,6 +1,10 @@
 //! `weir bench`: the planner on a synthetic DAG, and the run loop's overhead
 //! per task on trivial command jobs. The figures go to docs/benchmarks.md.
 
+mod checks;
+
+pub use checks::checks;
+
 use crate::output::Printer;
 use anyhow::{Context, Result};
 use chrono::{TimeDelta, Utc};

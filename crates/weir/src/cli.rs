@@ -269,6 +269,13 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 2)]
         parallel: usize,
     },
+    /// What counters, profiles and checks add to a SQL job's wall time (the demo's plays).
+    Checks {
+        #[arg(long, default_value_t = 7)]
+        days: u32,
+        #[arg(long, default_value_t = 5)]
+        rounds: usize,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -221,5 +221,6 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             bench::revert(datasets, partitions, p).await.map(|()| 0)
         }
         Command::Bench(BenchCmd::Run { tasks, parallel }) => bench::run(tasks, parallel, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
     }
 }

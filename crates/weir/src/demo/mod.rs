@@ -30,7 +30,7 @@ const FILES: &[(&str, &str)] = &[
 
 /// Writes the example project into `dir`, starting at `start`. Refuses to
 /// overwrite an existing project.
-fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
+pub(crate) fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
     if dir.join("weir.toml").exists() {
         return Err(UserError::new(
             format!("{} already has a weir.toml", dir.display()),
@@ -70,7 +70,7 @@ fn gen_config(start: NaiveDate, seed: u64) -> GenConfig {
 
 /// Lands days `[from, from + days)` and, if `now` falls inside the last day,
 /// only its hours that have ended.
-fn land(
+pub(crate) fn land(
     dir: &Path,
     start: NaiveDate,
     from: NaiveDate,

@@ -1,0 +1,130 @@
+//! `weir bench checks`: what measurement costs a SQL job. The demo's `plays`
+//! (24 hourly JSON-lines inputs → deduplicated Parquet) runs on the demo data
+//! twice per partition: bare (no declared counters, profile or checks) and
+//! measured (its four drop counters, the profile, its data check and the
+//! evaluation of every check). The overhead is the difference in wall time.
+
+use crate::output::{Printer, table};
+use anyhow::{Context, Result};
+use chrono::{TimeDelta, Utc};
+use serde::Serialize;
+use std::time::{Duration, Instant};
+use weir_core::planner::{Order, Selection};
+use weir_exec::{BareSqlExecutor, Executor, SqlExecutor};
+
+#[derive(Serialize)]
+struct ChecksBench {
+    partitions: usize,
+    rounds: usize,
+    rows_per_partition: i64,
+    bare_ms_median: f64,
+    measured_ms_median: f64,
+    overhead_pct: f64,
+    counters: usize,
+    checks: usize,
+}
+
+fn median(v: &mut [f64]) -> f64 {
+    v.sort_by(f64::total_cmp);
+    v.get(v.len() / 2).copied().unwrap_or(0.0)
+}
+
+pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
+    let tmp = tempfile::tempdir().context("tempdir")?;
+    let dir = tmp.path().join("demo");
+    let now = Utc::now();
+    let start = now.date_naive() - TimeDelta::days(i64::from(days));
+    crate::demo::scaffold(&dir, start)?;
+    crate::demo::land(&dir, start, start, days, 42, None, None)?;
+    let ws = crate::project::open(&dir).await?;
+    let quiet = Printer {
+        json: true,
+        color: false,
+        interactive: false,
+    };
+    let opts = weir_sched::RunOptions {
+        selection: Selection {
+            datasets: vec!["plays".into()],
+            ..Default::default()
+        },
+        parallel: num_cpus::get().max(1),
+        order: Order::NewestFirst,
+        max_tasks: None,
+        now,
+        lease: Duration::from_secs(60),
+    };
+    let summary = crate::cmd::run::run_with(ws.clone(), opts, quiet).await?;
+    anyhow::ensure!(summary.failed == 0, "building the inputs failed");
+    let plays = ws.dataset("plays")?.clone();
+    let version = ws
+        .versions(false, now.timestamp_millis())
+        .await?
+        .get("plays")
+        .copied()
+        .flatten()
+        .unwrap_or(0);
+    let partitions = ws.catalog.present("plays", version).await?;
+    anyhow::ensure!(!partitions.is_empty(), "no plays partitions were built");
+    let lake = ws.lake(&plays)?;
+    let (_tx, cancel) = tokio::sync::watch::channel(false);
+    let (mut bare, mut measured) = (Vec::new(), Vec::new());
+    let mut rows = 0;
+    for round in 0..rounds {
+        let (mut b, mut m) = (0.0, 0.0);
+        for (i, idx) in partitions.iter().enumerate() {
+            // Alternate which goes first, so caches favour neither.
+            for variant in if (round + i) % 2 == 0 {
+                [false, true]
+            } else {
+                [true, false]
+            } {
+                let run_id = format!("bench-{round}-{idx}-{variant}");
+                let mut ctx = weir_sched::context_for(&ws, "plays", *idx, &run_id).await?;
+                let t = Instant::now();
+                if variant {
+                    let out = SqlExecutor.execute(&ctx, cancel.clone()).await?;
+                    let results = weir_sched::checks::evaluate(&ws, &plays, version, *idx, &out.counters, &out).await;
+                    anyhow::ensure!(results.len() == plays.checks.len(), "every check is evaluated");
+                    rows = out.rows.unwrap_or(0);
+                    m += t.elapsed().as_secs_f64() * 1000.0;
+                } else {
+                    ctx.dataset.counters.clear();
+                    ctx.dataset.checks.clear();
+                    BareSqlExecutor.execute(&ctx, cancel.clone()).await?;
+                    b += t.elapsed().as_secs_f64() * 1000.0;
+                }
+                lake.discard(&run_id);
+            }
+        }
+        bare.push(b / partitions.len() as f64);
+        measured.push(m / partitions.len() as f64);
+    }
+    let (b, m) = (median(&mut bare), median(&mut measured));
+    let r = ChecksBench {
+        partitions: partitions.len(),
+        rounds,
+        rows_per_partition: rows,
+        bare_ms_median: b,
+        measured_ms_median: m,
+        overhead_pct: (m - b) / b * 100.0,
+        counters: plays.counters.len(),
+        checks: plays.checks.len(),
+    };
+    p.data(&r, || {
+        let mut s = format!(
+            "plays on the demo data: {} partitions of ~{} rows, {} rounds; {} declared counters, {} checks\n",
+            r.partitions, r.rows_per_partition, r.rounds, r.counters, r.checks
+        );
+        s.push_str(&table(&[
+            vec!["".into(), "MS PER PARTITION (MEDIAN ROUND)".into()],
+            vec!["bare SQL job".into(), format!("{:.1}", r.bare_ms_median)],
+            vec![
+                "with counters, profile and checks".into(),
+                format!("{:.1}", r.measured_ms_median),
+            ],
+            vec!["overhead".into(), format!("{:+.1}%", r.overhead_pct)],
+        ]));
+        s
+    });
+    Ok(())
+}
