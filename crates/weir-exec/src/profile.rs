@@ -15,6 +15,7 @@ use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as ColumnExpr;
+use std::collections::HashSet;
 use std::sync::Arc;
 
 struct Column {
@@ -45,13 +46,35 @@ fn distinct_accumulator() -> Option<Box<dyn Accumulator>> {
     ApproxDistinct::new().accumulator(args).ok()
 }
 
+/// A `unique(cols)` data check, decided on the way: if every key's hash is
+/// new, no two rows share a key. A repeated hash may be a collision, so then
+/// (only then) the exact query decides.
+struct Unique {
+    name: String,
+    cols: Result<Vec<usize>, String>,
+    seen: HashSet<u64>,
+    repeated: bool,
+}
+
 /// Accumulates a profile batch by batch.
 pub struct Profiler {
     rows: i64,
     /// (index in the schema, its accumulators); nested and binary columns are skipped.
     columns: Vec<(usize, Column)>,
+    uniques: Vec<Unique>,
     hashes: Vec<u64>,
     state: RandomState,
+}
+
+/// What the profiler knows about a `unique` check.
+#[derive(Debug, PartialEq, Eq)]
+pub enum UniqueVerdict {
+    /// No key repeats.
+    Unique,
+    /// A key hash repeated: ask the exact query.
+    Unsure,
+    /// The check names columns the output does not have.
+    Invalid(String),
 }
 
 fn profiled(t: &DataType) -> bool {
@@ -70,6 +93,11 @@ fn profiled(t: &DataType) -> bool {
     )
 }
 
+fn missing_column(schema: &SchemaRef, col: &str) -> String {
+    let names: Vec<&str> = schema.fields().iter().map(|f| f.name().as_str()).collect();
+    format!("the output has no column `{col}` (columns: {})", names.join(", "))
+}
+
 fn text(v: &ScalarValue) -> Option<String> {
     if v.is_null() {
         return None;
@@ -81,7 +109,20 @@ fn text(v: &ScalarValue) -> Option<String> {
 }
 
 impl Profiler {
-    pub fn new(schema: &SchemaRef) -> Self {
+    /// A profiler for `schema` that also watches the `unique` checks `(name, columns)`.
+    pub fn new(schema: &SchemaRef, uniques: &[(String, Vec<String>)]) -> Self {
+        let uniques = uniques
+            .iter()
+            .map(|(name, cols)| Unique {
+                name: name.clone(),
+                cols: cols
+                    .iter()
+                    .map(|c| schema.index_of(c).map_err(|_| missing_column(schema, c)))
+                    .collect(),
+                seen: HashSet::new(),
+                repeated: false,
+            })
+            .collect();
         let columns = schema
             .fields()
             .iter()
@@ -103,6 +144,7 @@ impl Profiler {
         Profiler {
             rows: 0,
             columns,
+            uniques,
             hashes: Vec::new(),
             state: RandomState::with_seed(0),
         }
@@ -110,6 +152,24 @@ impl Profiler {
 
     pub fn update(&mut self, batch: &RecordBatch) -> Result<(), String> {
         self.rows += batch.num_rows() as i64;
+        for u in &mut self.uniques {
+            let Ok(cols) = &u.cols else { continue };
+            if u.repeated {
+                continue;
+            }
+            self.hashes.clear();
+            self.hashes.resize(batch.num_rows(), 0);
+            create_hashes(
+                cols.iter().map(|i| batch.column(*i).as_ref()),
+                &self.state,
+                &mut self.hashes,
+            )
+            .map_err(|e| e.to_string())?;
+            u.repeated = !self.hashes.iter().all(|h| u.seen.insert(*h));
+            if u.repeated {
+                u.seen = HashSet::new();
+            }
+        }
         for (i, c) in &mut self.columns {
             let arr: &ArrayRef = batch.column(*i);
             c.nulls += arr.logical_null_count() as i64;
@@ -136,6 +196,29 @@ impl Profiler {
             }
         }
         Ok(())
+    }
+
+    pub fn unique(&self, name: &str) -> UniqueVerdict {
+        match self.uniques.iter().find(|u| u.name == name) {
+            None => UniqueVerdict::Unsure,
+            Some(u) => match &u.cols {
+                Err(e) => UniqueVerdict::Invalid(e.clone()),
+                Ok(_) if u.repeated => UniqueVerdict::Unsure,
+                Ok(_) => UniqueVerdict::Unique,
+            },
+        }
+    }
+
+    /// Null values in `col` so far (exact), or why not known.
+    pub fn nulls(&self, col: &str) -> Result<i64, String> {
+        self.columns
+            .iter()
+            .find(|(_, c)| c.name == col)
+            .map(|(_, c)| c.nulls)
+            .ok_or_else(|| {
+                let names: Vec<&str> = self.columns.iter().map(|(_, c)| c.name.as_str()).collect();
+                format!("the output has no column `{col}` (columns: {})", names.join(", "))
+            })
     }
 
     /// `{"rows": n, "columns": {col: {"null_fraction", "min", "max", "distinct"}}}`.
@@ -183,11 +266,23 @@ mod tests {
             )
             .expect("batch")
         };
-        let mut p = Profiler::new(&schema);
+        let uniques = [
+            ("id".to_string(), vec!["id".to_string()]),
+            ("name".to_string(), vec!["name".to_string()]),
+            ("both".to_string(), vec!["name".to_string(), "score".to_string()]),
+            ("bad".to_string(), vec!["nope".to_string()]),
+        ];
+        let mut p = Profiler::new(&schema, &uniques);
         p.update(&batch(vec![3, 1], vec![Some("b"), None], vec![Some(0.5), Some(0.5)]))
             .expect("update");
         p.update(&batch(vec![2, 9], vec![Some("a"), Some("b")], vec![None, Some(-1.0)]))
             .expect("update");
+        assert_eq!(p.unique("id"), UniqueVerdict::Unique);
+        assert_eq!(p.unique("name"), UniqueVerdict::Unsure, "`b` repeats across batches");
+        assert_eq!(p.unique("both"), UniqueVerdict::Unique);
+        assert!(matches!(p.unique("bad"), UniqueVerdict::Invalid(e) if e.contains("no column `nope`")));
+        assert_eq!(p.nulls("name"), Ok(1));
+        assert!(p.nulls("nope").is_err());
         let v = p.finish();
         assert_eq!(v["rows"], 4);
         let c = &v["columns"];

@@ -2,6 +2,7 @@
 //! (a window is one table), written as zstd Parquet or JSON lines.
 
 use crate::jsonl::{declared_schema, read_files};
+use crate::profile::UniqueVerdict;
 use crate::write::write_stream;
 use crate::{ExecError, ExecOutput, Executor, ResolvedInput, TaskContext};
 use arrow::array::Array;
@@ -11,6 +12,7 @@ use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, Ses
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
+use weir_core::check::{DataCheck, Rule};
 use weir_core::model::{Format, Job};
 use weir_core::sqlcheck::{SqlParams, substitute};
 
@@ -145,6 +147,26 @@ async fn metrics(session: &SessionContext) -> Result<std::collections::BTreeMap<
     Ok(out)
 }
 
+/// Aborts a spawned task when dropped (the job was cancelled or failed).
+struct AbortOnDrop<T>(tokio::task::JoinHandle<T>);
+
+impl<T> Drop for AbortOnDrop<T> {
+    fn drop(&mut self) {
+        self.0.abort();
+    }
+}
+
+/// Declared counters `(name, query)`, run together.
+async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> Result<Vec<(String, i64)>, ExecError> {
+    futures::future::try_join_all(queries.into_iter().map(|(name, sql)| async move {
+        scalar(session, &sql)
+            .await
+            .map(|v| (name.clone(), v))
+            .map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))
+    }))
+    .await
+}
+
 /// Runs a query that returns one integer.
 async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
     let Some(b) = first_rows(session, sql).await? else {
@@ -198,6 +220,19 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
             partition_end: ctx.partition_end.to_rfc3339(),
             partition: ctx.partition_key.clone(),
         };
+        // Declared counters over the inputs alone run beside the job itself.
+        let reads_output = |q: &str| q.to_ascii_lowercase().contains("output");
+        let early = measure.then(|| {
+            let qs: Vec<(String, String)> = ctx
+                .dataset
+                .counters
+                .iter()
+                .filter(|(_, q)| !reads_output(q))
+                .map(|(n, q)| (n.clone(), substitute(q, &params)))
+                .collect();
+            let session = session.clone();
+            AbortOnDrop(tokio::spawn(async move { counters(&session, qs).await }))
+        });
         let sql = substitute(text, &params);
         let df = session
             .sql(&sql)
@@ -207,9 +242,18 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
             .execute_stream()
             .await
             .map_err(|e| ExecError::job(format!("SQL failed: {e}")))?;
-        let mut profiler = measure.then(|| crate::profile::Profiler::new(&stream.schema()));
+        let uniques: Vec<(String, Vec<String>)> = ctx
+            .dataset
+            .checks
+            .iter()
+            .filter_map(|c| match &c.rule {
+                Rule::Data(DataCheck::Unique(cols)) => Some((c.name.clone(), cols.clone())),
+                _ => None,
+            })
+            .collect();
+        let profiler = measure.then(|| crate::profile::Profiler::new(&stream.schema(), &uniques));
         let keep = if measure { KEEP_OUTPUT_BYTES } else { 0 };
-        let written = write_stream(stream, &ctx.output_dir, ctx.dataset.format, profiler.as_mut(), keep)
+        let mut written = write_stream(stream, &ctx.output_dir, ctx.dataset.format, profiler, keep)
             .await
             .map_err(|e| ExecError::job(format!("SQL failed while writing: {e}")))?;
         out.rows = Some(written.rows);
@@ -227,18 +271,43 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
         if !measure {
             return Ok(out);
         }
-        let output_read = ctx.dataset.metrics_of.is_some()
-            || ctx
-                .dataset
-                .checks
-                .iter()
-                .any(|c| matches!(c.rule, weir_core::check::Rule::Data(_)))
-            || ctx
-                .dataset
-                .counters
-                .values()
-                .any(|q| q.to_ascii_lowercase().contains("output"));
-        if output_read {
+        let Some(profiler) = written.profiler.take() else {
+            return Ok(out);
+        };
+        // unique() and not_null() are decided from what the profiler saw;
+        // only a repeated key hash (maybe a collision) needs the exact query.
+        let mut queries: Vec<(String, String)> = Vec::new();
+        for c in &ctx.dataset.checks {
+            let Rule::Data(dc) = &c.rule else { continue };
+            let value = match dc {
+                DataCheck::Unique(_) => match profiler.unique(&c.name) {
+                    UniqueVerdict::Unique => Ok(Some("0".to_string())),
+                    UniqueVerdict::Invalid(e) => Err(e),
+                    UniqueVerdict::Unsure => {
+                        queries.push((c.name.clone(), substitute(&dc.sql(), &params)));
+                        continue;
+                    }
+                },
+                DataCheck::NotNull(cols) => cols
+                    .iter()
+                    .map(|col| profiler.nulls(col))
+                    .sum::<Result<i64, String>>()
+                    .map(|n| Some(n.to_string())),
+                DataCheck::Query(_) => {
+                    queries.push((c.name.clone(), substitute(&dc.sql(), &params)));
+                    continue;
+                }
+            };
+            out.check_values.insert(c.name.clone(), value);
+        }
+        let late: Vec<(String, String)> = ctx
+            .dataset
+            .counters
+            .iter()
+            .filter(|(_, q)| reads_output(q))
+            .map(|(n, q)| (n.clone(), substitute(q, &params)))
+            .collect();
+        if ctx.dataset.metrics_of.is_some() || !queries.is_empty() || !late.is_empty() {
             match written.kept {
                 Some(batches) => {
                     let table = MemTable::try_new(written.schema.clone(), vec![batches])
@@ -250,9 +319,7 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 None => register_output(&session, ctx).await?,
             }
         }
-        // Measurement is read-only queries over the inputs and the output:
-        // run them together, so they share the cores instead of queueing.
-
+        // What reads the output runs together, sharing the cores.
         let metrics_q = async {
             if ctx.dataset.metrics_of.is_none() {
                 return Ok(Default::default());
@@ -261,36 +328,29 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 .await
                 .map_err(|e| ExecError::job(format!("reading the metrics failed: {e}")))
         };
-        let checks_q = futures::future::join_all(ctx.dataset.checks.iter().filter_map(|check| {
-            let weir_core::check::Rule::Data(dc) = &check.rule else {
-                return None;
-            };
-            let sql = substitute(&dc.sql(), &params);
+        let checks_q = futures::future::join_all(queries.into_iter().map(|(name, sql)| {
             let session = &session;
-            Some(async move {
+            async move {
                 let value = match first_rows(session, &sql).await {
                     Ok(Some(b)) if b.num_columns() > 0 => Ok(cell_text(&b, 0)),
                     Ok(_) => Ok(None),
                     Err(e) => Err(e),
                 };
-                (check.name.clone(), value)
-            })
-        }));
-        let counters_q = futures::future::try_join_all(ctx.dataset.counters.iter().map(|(name, q)| {
-            let sql = substitute(q, &params);
-            let session = &session;
-            async move {
-                scalar(session, &sql)
-                    .await
-                    .map(|v| (name.clone(), v))
-                    .map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))
+                (name, value)
             }
         }));
-        let (metrics, checks, counters) = tokio::join!(metrics_q, checks_q, counters_q);
-        out.profile = profiler.map(crate::profile::Profiler::finish);
+        let (metrics, checks, late) = tokio::join!(metrics_q, checks_q, counters(&session, late));
+        let early = match early {
+            Some(mut h) => (&mut h.0)
+                .await
+                .map_err(|e| ExecError::job(format!("a counter query crashed: {e}")))??,
+            None => Vec::new(),
+        };
         out.metrics = metrics?;
         out.check_values.extend(checks);
-        out.counters.extend(counters?);
+        out.counters.extend(late?);
+        out.counters.extend(early);
+        out.profile = Some(profiler.finish());
         Ok(out)
     };
     tokio::select! {

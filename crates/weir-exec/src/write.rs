@@ -19,18 +19,30 @@ pub struct Written {
     pub schema: SchemaRef,
     /// The batches themselves, if they fit the memory budget asked for.
     pub kept: Option<Vec<RecordBatch>>,
+    /// The profiler, back from its thread, having seen every batch.
+    pub profiler: Option<crate::profile::Profiler>,
 }
 
 /// Writes a stream into `dir/part-00000.<ext>`. An empty result still writes a
-/// file, so readers always find the schema. Each batch also feeds `profiler`,
-/// and is kept in memory while the kept batches stay under `keep_bytes`.
+/// file, so readers always find the schema. Each batch also feeds `profiler`
+/// (on a thread of its own, beside the encoder), and is kept in memory while
+/// the kept batches stay under `keep_bytes`.
 pub async fn write_stream(
     mut stream: SendableRecordBatchStream,
     dir: &Path,
     format: Format,
-    mut profiler: Option<&mut crate::profile::Profiler>,
+    profiler: Option<crate::profile::Profiler>,
     keep_bytes: usize,
 ) -> Result<Written, String> {
+    let (to_profiler, batches) = std::sync::mpsc::channel::<RecordBatch>();
+    let profiling = profiler.map(|mut p| {
+        tokio::task::spawn_blocking(move || {
+            for b in batches {
+                p.update(&b)?;
+            }
+            Ok::<_, String>(p)
+        })
+    });
     let schema = stream.schema();
     let (path, mut sink) = match format {
         Format::Jsonl => {
@@ -59,8 +71,9 @@ pub async fn write_stream(
         let batch = batch.map_err(|e| e.to_string())?;
         rows += batch.num_rows() as i64;
         sink.write(&batch)?;
-        if let Some(p) = profiler.as_deref_mut() {
-            p.update(&batch)?;
+        if profiling.is_some() {
+            // A clone shares the arrays; a closed channel means the profiler failed (reported below).
+            let _ = to_profiler.send(batch.clone());
         }
         if let Some(k) = &mut kept {
             kept_bytes += batch.get_array_memory_size();
@@ -72,12 +85,18 @@ pub async fn write_stream(
         }
     }
     sink.finish()?;
+    drop(to_profiler);
+    let profiler = match profiling {
+        Some(h) => Some(h.await.map_err(|e| format!("the profiler crashed: {e}"))??),
+        None => None,
+    };
     let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
     Ok(Written {
         rows,
         bytes,
         schema,
         kept,
+        profiler,
     })
 }
 
