@@ -178,6 +178,112 @@ impl Visitor for TableRefs {
     }
 }
 
+/// Declared counters of the form `SELECT <aggregates> FROM t [WHERE c]` that
+/// read the same table are merged into one scan: each aggregate gets
+/// `FILTER (WHERE c)`, so `count(*) … WHERE a` and `count(*) … WHERE b`
+/// become `SELECT count(*) FILTER (WHERE a), count(*) FILTER (WHERE b) FROM t`.
+/// Returns `(sql, names)` groups in which column `i` answers `names[i]`;
+/// counters of any other shape stay alone, their SQL unchanged.
+pub fn merge_counters(counters: &[(String, String)]) -> Vec<(String, Vec<String>)> {
+    use std::collections::BTreeMap;
+    let mut by_table: BTreeMap<String, Vec<(String, String)>> = BTreeMap::new();
+    let mut alone = Vec::new();
+    for (name, sql) in counters {
+        match simple_aggregate(sql) {
+            Some((table, expr)) => by_table.entry(table).or_default().push((name.clone(), expr)),
+            None => alone.push((sql.clone(), vec![name.clone()])),
+        }
+    }
+    let mut out: Vec<(String, Vec<String>)> = by_table
+        .into_iter()
+        .map(|(table, items)| {
+            let cols: Vec<String> = items
+                .iter()
+                .enumerate()
+                .map(|(i, (_, e))| format!("{e} AS c{i}"))
+                .collect();
+            let names = items.into_iter().map(|(n, _)| n).collect();
+            (format!("SELECT {} FROM {table}", cols.join(", ")), names)
+        })
+        .collect();
+    out.extend(alone);
+    out
+}
+
+/// `SELECT <expr over aggregates> FROM <table> [WHERE <cond>]` and nothing
+/// else: the table, and the expression with the condition moved into each
+/// aggregate's `FILTER`.
+fn simple_aggregate(sql: &str) -> Option<(String, String)> {
+    use sqlparser::ast::{SelectItem, SetExpr, TableFactor};
+    let mut stmts = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
+    if stmts.len() != 1 {
+        return None;
+    }
+    let Statement::Query(q) = stmts.pop()? else {
+        return None;
+    };
+    let rendered = q.to_string();
+    let SetExpr::Select(select) = *q.body else {
+        return None;
+    };
+    let [item] = select.projection.as_slice() else {
+        return None;
+    };
+    let expr = match item {
+        SelectItem::UnnamedExpr(e) => e.clone(),
+        SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
+        _ => return None,
+    };
+    let [from] = select.from.as_slice() else {
+        return None;
+    };
+    let TableFactor::Table { name, alias: None, .. } = &from.relation else {
+        return None;
+    };
+    if !from.joins.is_empty() {
+        return None;
+    }
+    // Nothing else in the query: rebuilt from these parts, it renders the same.
+    let mut plain = format!("SELECT {item} FROM {}", from.relation);
+    if let Some(w) = &select.selection {
+        plain.push_str(&format!(" WHERE {w}"));
+    }
+    if plain != rendered {
+        return None;
+    }
+    let mut expr = expr;
+    if !filter_aggregates(&mut expr, select.selection.as_ref(), false) {
+        return None;
+    }
+    Some((name.to_string(), expr.to_string()))
+}
+
+/// Adds `FILTER (WHERE cond)` to every aggregate in `e`; false if `e` has
+/// anything but aggregates, literals and arithmetic over them.
+fn filter_aggregates(e: &mut sqlparser::ast::Expr, cond: Option<&sqlparser::ast::Expr>, inside: bool) -> bool {
+    use sqlparser::ast::Expr;
+    match e {
+        Expr::Value(_) => true,
+        Expr::Identifier(_) | Expr::CompoundIdentifier(_) => inside,
+        Expr::Nested(x) | Expr::UnaryOp { expr: x, .. } => filter_aggregates(x, cond, inside),
+        Expr::BinaryOp { left, right, .. } => {
+            filter_aggregates(left, cond, inside) && filter_aggregates(right, cond, inside)
+        }
+        Expr::Function(f) => {
+            let name = f.name.to_string().to_ascii_lowercase();
+            let aggregate = matches!(name.as_str(), "count" | "sum" | "min" | "max" | "avg");
+            if inside || !aggregate || f.filter.is_some() || f.over.is_some() || !f.within_group.is_empty() {
+                return false;
+            }
+            if let Some(c) = cond {
+                f.filter = Some(Box::new(c.clone()));
+            }
+            true
+        }
+        _ => false,
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -222,5 +328,35 @@ mod tests {
     fn canonical_ignores_whitespace_and_comments() {
         assert_eq!(canonical("SELECT  a\nFROM t -- note"), canonical("select a from t"));
         assert_ne!(canonical("SELECT a FROM t"), canonical("SELECT b FROM t"));
+    }
+
+    #[test]
+    fn same_table_counters_merge_into_one_scan() {
+        let c = |n: &str, q: &str| (n.to_string(), q.to_string());
+        let merged = merge_counters(&[
+            c("a", "SELECT count(*) FROM raw WHERE user_id IS NULL"),
+            c(
+                "b",
+                "select count(*) - count(DISTINCT event_id) from raw where ts >= TIMESTAMP '2026-01-01T00:00:00Z'",
+            ),
+            c("c", "SELECT sum(ms) FROM other"),
+            c("d", "SELECT count(*) FROM raw GROUP BY x"),
+            c("e", "SELECT count(*) FROM raw r JOIN other o ON r.id = o.id"),
+            c("f", "SELECT coalesce(count(*), 0) FROM raw"),
+            c("g", "SELECT count(*) FROM raw LIMIT 1"),
+        ]);
+        assert_eq!(
+            merged[1],
+            (
+                "SELECT count(*) FILTER (WHERE user_id IS NULL) AS c0, count(*) FILTER (WHERE ts >= TIMESTAMP '2026-01-01T00:00:00Z') - count(DISTINCT event_id) FILTER (WHERE ts >= TIMESTAMP '2026-01-01T00:00:00Z') AS c1 FROM raw".to_string(),
+                vec!["a".to_string(), "b".to_string()]
+            )
+        );
+        assert_eq!(
+            merged[0],
+            ("SELECT sum(ms) AS c0 FROM other".to_string(), vec!["c".to_string()])
+        );
+        let alone: Vec<&str> = merged[2..].iter().map(|(_, n)| n[0].as_str()).collect();
+        assert_eq!(alone, vec!["d", "e", "f", "g"]);
     }
 }

@@ -14,7 +14,7 @@ use std::sync::Arc;
 use tokio::sync::watch;
 use weir_core::check::{DataCheck, Rule};
 use weir_core::model::{Format, Job};
-use weir_core::sqlcheck::{SqlParams, substitute};
+use weir_core::sqlcheck::{SqlParams, merge_counters, substitute};
 
 /// Runs `sql` jobs in-process with DataFusion.
 #[derive(Debug, Clone, Copy)]
@@ -156,34 +156,59 @@ impl<T> Drop for AbortOnDrop<T> {
     }
 }
 
-/// Declared counters `(name, query)`, run together.
+/// Declared counters `(name, query)`: those over the same table merged into
+/// one scan (see [`merge_counters`]), the groups run together. A merged group
+/// that fails is retried query by query, so an error names its counter.
 async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> Result<Vec<(String, i64)>, ExecError> {
-    futures::future::try_join_all(queries.into_iter().map(|(name, sql)| async move {
-        scalar(session, &sql)
+    let one = |name: String, sql: String| async move {
+        ints(session, &sql, 1)
             .await
-            .map(|v| (name.clone(), v))
+            .map(|v| (name.clone(), v.first().copied().unwrap_or(0)))
             .map_err(|e| ExecError::job(format!("counter `{name}` failed: {e}")))
+    };
+    let groups = merge_counters(&queries);
+    let results = futures::future::try_join_all(groups.into_iter().map(|(sql, names)| {
+        let queries = &queries;
+        async move {
+            if names.len() == 1 {
+                let name = names.into_iter().next().unwrap_or_default();
+                return one(name, sql).await.map(|r| vec![r]);
+            }
+            match ints(session, &sql, names.len()).await {
+                Ok(values) => Ok(names.into_iter().zip(values).collect()),
+                Err(_) => {
+                    let alone = queries.iter().filter(|(n, _)| names.contains(n)).cloned();
+                    futures::future::try_join_all(alone.map(|(n, q)| one(n, q))).await
+                }
+            }
+        }
     }))
-    .await
+    .await?;
+    Ok(results.into_iter().flatten().collect())
 }
 
-/// Runs a query that returns one integer.
-async fn scalar(session: &SessionContext, sql: &str) -> Result<i64, String> {
+/// Runs a query whose first row holds `n` integers (nulls and no row count as 0).
+async fn ints(session: &SessionContext, sql: &str, n: usize) -> Result<Vec<i64>, String> {
     let Some(b) = first_rows(session, sql).await? else {
-        return Ok(0);
+        return Ok(vec![0; n]);
     };
-    if b.num_columns() != 1 {
+    if b.num_columns() != n {
         return Err(format!(
             "a counter query must return one column, not {}",
             b.num_columns()
         ));
     }
-    let col = arrow::compute::cast(b.column(0), &arrow::datatypes::DataType::Int64).map_err(|e| e.to_string())?;
-    let ints = col
-        .as_any()
-        .downcast_ref::<arrow::array::Int64Array>()
-        .ok_or("not an integer")?;
-    Ok(if ints.is_null(0) { 0 } else { ints.value(0) })
+    (0..n)
+        .map(|i| {
+            let col =
+                arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Int64).map_err(|e| e.to_string())?;
+            let v = col
+                .as_any()
+                .downcast_ref::<arrow::array::Int64Array>()
+                .ok_or("not an integer")?;
+            Ok(if v.is_null(0) { 0 } else { v.value(0) })
+        })
+        .collect()
 }
 
 #[async_trait]
