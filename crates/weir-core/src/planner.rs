@@ -193,6 +193,12 @@ pub fn plan(
         .filter(|n| ranges.contains_key(n.as_str()))
         .filter_map(|n| snap.usable(project, n).map(|u| (n.as_str(), u)))
         .collect();
+    // Which missing instances this run will build: only needed (and only
+    // tracked) when some dataset builds in order for its history checks.
+    let track_pending = project
+        .datasets
+        .values()
+        .any(|d| d.checks.iter().any(|c| c.lookback() > 0));
     let mut pending: HashMap<&str, PartSet> = HashMap::new();
     for (ri, name) in project.topo_order.iter().enumerate() {
         let Some(&(lo, hi)) = ranges.get(name.as_str()) else {
@@ -219,6 +225,23 @@ pub fn plan(
         // partitions one at a time, oldest first (a partition waits while the
         // one before it is runnable or running, but not when that one failed
         // or waits for inputs).
+        // Each input's dataset and sets, looked up once rather than per partition.
+        let upstream: Vec<_> = ds
+            .inputs
+            .iter()
+            .filter_map(|input| {
+                let up = project.datasets.get(&input.dataset)?;
+                let up_present = snap.present.get(&input.dataset).unwrap_or(&empty);
+                // A metrics dataset reads what it measures even when it is held back.
+                let measures = ds.metrics_of.as_deref() == Some(input.dataset.as_str());
+                let up_usable = match usable.get(input.dataset.as_str()) {
+                    Some(u) if !measures => u,
+                    _ => up_present,
+                };
+                let up_failed = snap.failed.get(&input.dataset).unwrap_or(&empty);
+                Some((input, up, up_present, up_usable, up_failed))
+            })
+            .collect();
         let in_order = ds.checks.iter().any(|c| c.lookback() > 0);
         let mut prev_pending = false;
         let mut my_pending = PartSet::new();
@@ -244,24 +267,14 @@ pub fn plan(
                     reason = Some(Reason::NotLanded);
                 }
             } else {
-                for input in &ds.inputs {
-                    let Some(up) = project.datasets.get(&input.dataset) else {
-                        continue;
-                    };
+                for &(input, up, up_present, up_usable, up_failed) in &upstream {
                     let (a, b) = input_range(ds, input, up, idx);
                     if a >= b {
                         out_of_range = true;
                         break;
                     }
-                    let up_present = snap.present.get(&input.dataset).unwrap_or(&empty);
-                    // A metrics dataset reads what it measures even when it is held back.
-                    let measures = ds.metrics_of.as_deref() == Some(input.dataset.as_str());
-                    let up_usable = match usable.get(input.dataset.as_str()) {
-                        Some(u) if !measures => u,
-                        _ => up_present,
-                    };
                     if let Some(m) = up_usable.first_missing(a, b) {
-                        let up_failed = snap.failed.get(&input.dataset).is_some_and(|f| f.contains(m));
+                        let up_failed = up_failed.contains(m);
                         if up_present.contains(m) {
                             let gates: Vec<&str> = project.gates(&input.dataset).map(|g| g.name.as_str()).collect();
                             reason = snap.hold(&input.dataset, &gates, m);
@@ -289,13 +302,14 @@ pub fn plan(
             }
             // Pending: it will be built in this run (runnable, running, or
             // waiting for inputs that are themselves pending).
-            let is_pending = match &reason {
-                None | Some(Reason::Running) => true,
-                Some(Reason::WaitingFor { dataset, partition }) => {
-                    pending.get(dataset.as_str()).is_some_and(|s| s.contains(*partition))
-                }
-                _ => false,
-            };
+            let is_pending = track_pending
+                && match &reason {
+                    None | Some(Reason::Running) => true,
+                    Some(Reason::WaitingFor { dataset, partition }) => {
+                        pending.get(dataset.as_str()).is_some_and(|s| s.contains(*partition))
+                    }
+                    _ => false,
+                };
             if is_pending {
                 my_pending.insert(idx);
             }

@@ -212,7 +212,7 @@ impl Cx<'_> {
                 };
                 let n = *n as usize;
                 if matches!(f, Func::Lag | Func::PctChange) {
-                    let Some(Some(then)) = self.history.get(n - 1) else {
+                    let Some(Some(then)) = n.checked_sub(1).and_then(|i| self.history.get(i)) else {
                         return Ok(V::Unknown(format!("no partition {n} back")));
                     };
                     let past = match self.eval(x, then, false) {
