@@ -2,7 +2,11 @@
 //! NORMAL`, so a commit costs no fsync (the WAL is synced at checkpoints), and
 //! a batch of finished runs is one transaction.
 
+mod envs;
+mod migrations;
 mod quality;
+
+use migrations::MIGRATIONS;
 
 use crate::{
     Acceptance, Alias, AliasMove, Catalog, CatalogError, Deployment, HistoryPoint, InstanceKey, InstanceRecord,
@@ -16,77 +20,6 @@ use sqlx::{Row, Sqlite, Transaction};
 use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
-
-/// Schema migrations, applied in order; the index + 1 is the schema version.
-const MIGRATIONS: &[&str] = &[
-    r#"
-CREATE TABLE versions (
-    dataset TEXT NOT NULL, number INTEGER NOT NULL, fingerprint TEXT NOT NULL,
-    spec TEXT NOT NULL, created_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (dataset, number), UNIQUE (dataset, fingerprint));
-CREATE TABLE instances (
-    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
-    partition_key TEXT NOT NULL, run_id TEXT NOT NULL, location TEXT NOT NULL,
-    rows INTEGER, bytes INTEGER NOT NULL, files INTEGER NOT NULL, committed_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (dataset, version, partition));
-CREATE TABLE lineage (
-    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
-    in_dataset TEXT NOT NULL, in_version INTEGER NOT NULL, in_partition INTEGER NOT NULL,
-    PRIMARY KEY (dataset, version, partition, in_dataset, in_version, in_partition));
-CREATE INDEX lineage_by_input ON lineage (in_dataset, in_version, in_partition);
-CREATE TABLE runs (
-    run_id TEXT PRIMARY KEY, dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
-    state TEXT NOT NULL, started_at_ms INTEGER NOT NULL, ended_at_ms INTEGER NOT NULL,
-    error TEXT, log TEXT NOT NULL);
-CREATE INDEX runs_by_instance ON runs (dataset, version, partition, ended_at_ms);
-CREATE TABLE counters (
-    run_id TEXT NOT NULL, name TEXT NOT NULL, value INTEGER NOT NULL,
-    PRIMARY KEY (run_id, name));
-CREATE TABLE claims (
-    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
-    run_id TEXT NOT NULL, owner TEXT NOT NULL, expires_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (dataset, version, partition));
-"#,
-    r#"
-CREATE TABLE deployments (
-    env TEXT NOT NULL, seq INTEGER NOT NULL, deployed_at_ms INTEGER NOT NULL,
-    message TEXT, window_span TEXT, files TEXT NOT NULL, versions TEXT NOT NULL,
-    PRIMARY KEY (env, seq));
-CREATE TABLE aliases (
-    env TEXT NOT NULL, dataset TEXT NOT NULL, version INTEGER NOT NULL,
-    pinned INTEGER NOT NULL, updated_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (env, dataset));
-CREATE TABLE alias_moves (
-    env TEXT NOT NULL, dataset TEXT NOT NULL, seq INTEGER NOT NULL,
-    from_version INTEGER, to_version INTEGER NOT NULL, pinned INTEGER NOT NULL,
-    kind TEXT NOT NULL, reason TEXT, at_ms INTEGER NOT NULL,
-    PRIMARY KEY (env, dataset, seq));
-"#,
-    r#"
-CREATE TABLE trash (
-    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
-    partition_key TEXT NOT NULL, run_id TEXT NOT NULL, location TEXT NOT NULL,
-    trash_id TEXT NOT NULL, reason TEXT, trashed_at_ms INTEGER NOT NULL,
-    PRIMARY KEY (trash_id, dataset, version, partition));
-CREATE INDEX trash_by_run ON trash (run_id);
-"#,
-    r#"
-ALTER TABLE instances ADD COLUMN blocked INTEGER NOT NULL DEFAULT 0;
-CREATE INDEX instances_blocked ON instances (dataset, version) WHERE blocked = 1;
-CREATE TABLE checks (
-    run_id TEXT NOT NULL, seq INTEGER NOT NULL, name TEXT NOT NULL, severity TEXT NOT NULL,
-    status TEXT NOT NULL, detail TEXT NOT NULL,
-    PRIMARY KEY (run_id, seq));
-CREATE TABLE metrics (
-    run_id TEXT NOT NULL, name TEXT NOT NULL, value REAL NOT NULL,
-    PRIMARY KEY (run_id, name));
-CREATE TABLE acceptances (
-    dataset TEXT NOT NULL, version INTEGER NOT NULL, partition INTEGER NOT NULL,
-    run_id TEXT NOT NULL, reason TEXT NOT NULL, accepted_by TEXT NOT NULL,
-    checks TEXT NOT NULL, at_ms INTEGER NOT NULL);
-CREATE INDEX acceptances_by_dataset ON acceptances (dataset, at_ms);
-"#,
-];
 
 /// The embedded catalog.
 #[derive(Clone, Debug)]
@@ -547,151 +480,27 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn deploy(&self, d: &Deployment) -> Result<Deployment> {
-        let mut tx = begin_immediate(&self.pool).await?;
-        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments WHERE env = $1")
-            .bind(&d.env)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO deployments (env, seq, deployed_at_ms, message, window_span, files, versions)
-             VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(&d.env)
-        .bind(seq)
-        .bind(d.deployed_at_ms)
-        .bind(&d.message)
-        .bind(&d.window)
-        .bind(serde_json::to_string(&d.files).unwrap_or_default())
-        .bind(serde_json::to_string(&d.versions).unwrap_or_default())
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Deployment {
-            seq: u32::try_from(seq).unwrap_or(0),
-            ..d.clone()
-        })
+        self.deploy_impl(d).await
     }
 
     async fn deployments(&self, env: Option<&str>) -> Result<Vec<Deployment>> {
-        let rows = sqlx::query(
-            "SELECT env, seq, deployed_at_ms, message, window_span, files, versions FROM deployments
-             WHERE ($1 IS NULL OR env = $1) ORDER BY deployed_at_ms, env, seq",
-        )
-        .bind(env)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(Deployment {
-                    env: r.try_get(0)?,
-                    seq: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
-                    deployed_at_ms: r.try_get(2)?,
-                    message: r.try_get(3)?,
-                    window: r.try_get(4)?,
-                    files: serde_json::from_str(&r.try_get::<String, _>(5)?).unwrap_or_default(),
-                    versions: serde_json::from_str(&r.try_get::<String, _>(6)?).unwrap_or_default(),
-                })
-            })
-            .collect()
+        self.deployments_impl(env).await
     }
 
     async fn alias(&self, env: &str, dataset: &str) -> Result<Option<Alias>> {
-        let row = sqlx::query(
-            "SELECT env, dataset, version, pinned, updated_at_ms FROM aliases WHERE env = $1 AND dataset = $2",
-        )
-        .bind(env)
-        .bind(dataset)
-        .fetch_optional(&self.pool)
-        .await?;
-        row.as_ref().map(alias_of).transpose()
+        self.alias_impl(env, dataset).await
     }
 
     async fn aliases(&self, env: &str) -> Result<Vec<Alias>> {
-        let rows = sqlx::query(
-            "SELECT env, dataset, version, pinned, updated_at_ms FROM aliases WHERE env = $1 ORDER BY dataset",
-        )
-        .bind(env)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter().map(alias_of).collect()
+        self.aliases_impl(env).await
     }
 
     async fn move_alias(&self, mv: &AliasMove) -> Result<Alias> {
-        let mut tx = begin_immediate(&self.pool).await?;
-        let from: Option<i64> = sqlx::query("SELECT version FROM aliases WHERE env = $1 AND dataset = $2")
-            .bind(&mv.env)
-            .bind(&mv.dataset)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
-        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM alias_moves WHERE env = $1 AND dataset = $2")
-            .bind(&mv.env)
-            .bind(&mv.dataset)
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        sqlx::query(
-            "INSERT INTO aliases (env, dataset, version, pinned, updated_at_ms) VALUES ($1, $2, $3, $4, $5)
-             ON CONFLICT (env, dataset) DO UPDATE SET version = excluded.version, pinned = excluded.pinned, updated_at_ms = excluded.updated_at_ms",
-        )
-        .bind(&mv.env)
-        .bind(&mv.dataset)
-        .bind(i64::from(mv.to_version))
-        .bind(i64::from(mv.pinned))
-        .bind(mv.at_ms)
-        .execute(&mut *tx)
-        .await?;
-        sqlx::query(
-            "INSERT INTO alias_moves (env, dataset, seq, from_version, to_version, pinned, kind, reason, at_ms)
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-        )
-        .bind(&mv.env)
-        .bind(&mv.dataset)
-        .bind(seq)
-        .bind(from)
-        .bind(i64::from(mv.to_version))
-        .bind(i64::from(mv.pinned))
-        .bind(&mv.kind)
-        .bind(&mv.reason)
-        .bind(mv.at_ms)
-        .execute(&mut *tx)
-        .await?;
-        tx.commit().await?;
-        Ok(Alias {
-            env: mv.env.clone(),
-            dataset: mv.dataset.clone(),
-            version: mv.to_version,
-            pinned: mv.pinned,
-            updated_at_ms: mv.at_ms,
-        })
+        self.move_alias_impl(mv).await
     }
 
     async fn alias_history(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>> {
-        let rows = sqlx::query(
-            "SELECT env, dataset, seq, from_version, to_version, pinned, kind, reason, at_ms FROM alias_moves
-             WHERE env = $1 AND dataset = $2 ORDER BY seq",
-        )
-        .bind(env)
-        .bind(dataset)
-        .fetch_all(&self.pool)
-        .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(AliasMove {
-                    env: r.try_get(0)?,
-                    dataset: r.try_get(1)?,
-                    seq: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
-                    from_version: r.try_get::<Option<i64>, _>(3)?.map(|v| u32::try_from(v).unwrap_or(0)),
-                    to_version: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
-                    pinned: r.try_get::<i64, _>(5)? != 0,
-                    kind: r.try_get(6)?,
-                    reason: r.try_get(7)?,
-                    at_ms: r.try_get(8)?,
-                })
-            })
-            .collect()
+        self.alias_history_impl(env, dataset).await
     }
 
     async fn invalidate(
@@ -807,14 +616,4 @@ impl Catalog for SqliteCatalog {
             .await?;
         Ok(())
     }
-}
-
-fn alias_of(r: &SqliteRow) -> Result<Alias> {
-    Ok(Alias {
-        env: r.try_get(0)?,
-        dataset: r.try_get(1)?,
-        version: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
-        pinned: r.try_get::<i64, _>(3)? != 0,
-        updated_at_ms: r.try_get(4)?,
-    })
 }

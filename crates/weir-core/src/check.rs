@@ -60,7 +60,6 @@ impl Severity {
 pub struct Check {
     /// A stable name: the one given, or the text itself.
     pub name: String,
-    pub text: String,
     pub severity: Severity,
     pub rule: Rule,
 }

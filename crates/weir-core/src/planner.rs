@@ -378,20 +378,7 @@ pub fn plan(
         .filter_map(|(_, ri, idx)| {
             let name = project.topo_order.get(ri)?;
             let ds = project.datasets.get(name)?;
-            let inputs = ds
-                .inputs
-                .iter()
-                .filter_map(|i| {
-                    let up = project.datasets.get(&i.dataset)?;
-                    let (lo, hi) = input_range(ds, i, up, idx);
-                    Some(TaskInput {
-                        table: i.table.clone(),
-                        dataset: i.dataset.clone(),
-                        lo,
-                        hi,
-                    })
-                })
-                .collect();
+            let inputs = task_inputs(project, ds, idx);
             let seal_empty =
                 matches!(ds.job, Job::Ingest { .. }) && !snap.landed.get(name).is_some_and(|l| l.contains(idx));
             Some(Task {
@@ -403,6 +390,23 @@ pub fn plan(
         })
         .collect();
     out
+}
+
+/// The input partitions partition `idx` of `ds` reads, per input.
+pub fn task_inputs(project: &Project, ds: &crate::model::Dataset, idx: i64) -> Vec<TaskInput> {
+    ds.inputs
+        .iter()
+        .filter_map(|i| {
+            let up = project.datasets.get(&i.dataset)?;
+            let (lo, hi) = input_range(ds, i, up, idx);
+            Some(TaskInput {
+                table: i.table.clone(),
+                dataset: i.dataset.clone(),
+                lo,
+                hi,
+            })
+        })
+        .collect()
 }
 
 fn same_kind(a: &Reason, b: &Reason) -> bool {

@@ -93,20 +93,7 @@ pub async fn context_for(
     let ds = ws.dataset(dataset)?;
     let versions = ws.versions(false, now_ms()).await?;
     let version = versions.get(dataset).copied().flatten().unwrap_or(0);
-    let inputs = ds
-        .inputs
-        .iter()
-        .filter_map(|i| {
-            let up = ws.project.dataset(&i.dataset)?;
-            let (lo, hi) = weir_core::mapping::input_range(ds, i, up, partition);
-            Some(weir_core::planner::TaskInput {
-                table: i.table.clone(),
-                dataset: i.dataset.clone(),
-                lo,
-                hi,
-            })
-        })
-        .collect();
+    let inputs = weir_core::planner::task_inputs(&ws.project, ds, partition);
     let task = Task {
         dataset: dataset.to_string(),
         partition,

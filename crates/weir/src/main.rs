@@ -120,7 +120,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         Command::Validate => cmd::inspect::validate(project, p).map(|()| 0),
         Command::Plan(a) => cmd::inspect::plan(project, env, a, p).await.map(|()| 0),
         Command::Run(a) => cmd::run::run(project, env, a, p).await,
-        Command::Status { datasets } => cmd::inspect::status(project, env, &datasets, p).await.map(|()| 0),
+        Command::Status { datasets } => cmd::status::status(project, env, &datasets, p).await.map(|()| 0),
         Command::Show {
             dataset,
             partition,

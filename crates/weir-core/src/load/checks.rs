@@ -135,12 +135,7 @@ impl Cx {
                 );
                 continue;
             }
-            out.push(Check {
-                name,
-                text,
-                severity,
-                rule,
-            });
+            out.push(Check { name, severity, rule });
         }
         out
     }

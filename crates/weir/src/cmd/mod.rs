@@ -8,3 +8,4 @@ pub mod quality;
 pub mod repair;
 pub mod run;
 pub mod serve;
+pub mod status;

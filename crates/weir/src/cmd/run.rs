@@ -213,7 +213,7 @@ pub fn print_summary(s: &RunSummary, p: Printer) {
                     p.yellow("warning")
                 };
                 out.push_str(&format!("{what}: {dataset} v{version} {partition}\n"));
-                out.push_str(&crate::cmd::inspect::check_lines(checks, p));
+                out.push_str(&crate::cmd::status::check_lines(checks, p));
             }
         }
         if s.check_failures

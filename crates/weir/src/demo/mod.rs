@@ -178,7 +178,7 @@ pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<u
     crate::cmd::run::print_summary(&summary, p);
     let rows = weir_sched::status(&ws, &Selection::default(), now).await?;
     if !p.json {
-        println!("\n{}", crate::cmd::inspect::status_table(&rows, p));
+        println!("\n{}", crate::cmd::status::status_table(&rows, p));
         let d = dir.display();
         println!(
             "next, from {d}:\n  weir status                      what exists, per dataset and version\n  weir show plays                  the newest instance: files, rows, counters, lineage\n  weir plan                        what would run and why (nothing, now)\n  edit sql/user_daily.sql, then `weir plan`: user_daily gets a new version; plays does not\n  weir generate --from {today} --days 1 && weir run   land a new day: exactly its partitions build\n  weir deploy && weir run --env prod                  serve it: aliases, and the view top_tracks in serving.db"

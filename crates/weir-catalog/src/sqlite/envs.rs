@@ -1,0 +1,167 @@
+//! Environments in the SQLite catalog: deployments (append-only snapshots),
+//! aliases and their move history.
+
+use super::{SqliteCatalog, begin_immediate};
+use crate::{Alias, AliasMove, Deployment, Result};
+use sqlx::Row;
+use sqlx::sqlite::SqliteRow;
+
+impl SqliteCatalog {
+    pub(super) async fn deploy_impl(&self, d: &Deployment) -> Result<Deployment> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments WHERE env = $1")
+            .bind(&d.env)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO deployments (env, seq, deployed_at_ms, message, window_span, files, versions)
+             VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(&d.env)
+        .bind(seq)
+        .bind(d.deployed_at_ms)
+        .bind(&d.message)
+        .bind(&d.window)
+        .bind(serde_json::to_string(&d.files).unwrap_or_default())
+        .bind(serde_json::to_string(&d.versions).unwrap_or_default())
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Deployment {
+            seq: u32::try_from(seq).unwrap_or(0),
+            ..d.clone()
+        })
+    }
+
+    pub(super) async fn deployments_impl(&self, env: Option<&str>) -> Result<Vec<Deployment>> {
+        let rows = sqlx::query(
+            "SELECT env, seq, deployed_at_ms, message, window_span, files, versions FROM deployments
+             WHERE ($1 IS NULL OR env = $1) ORDER BY deployed_at_ms, env, seq",
+        )
+        .bind(env)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(Deployment {
+                    env: r.try_get(0)?,
+                    seq: u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0),
+                    deployed_at_ms: r.try_get(2)?,
+                    message: r.try_get(3)?,
+                    window: r.try_get(4)?,
+                    files: serde_json::from_str(&r.try_get::<String, _>(5)?).unwrap_or_default(),
+                    versions: serde_json::from_str(&r.try_get::<String, _>(6)?).unwrap_or_default(),
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn alias_impl(&self, env: &str, dataset: &str) -> Result<Option<Alias>> {
+        let row = sqlx::query(
+            "SELECT env, dataset, version, pinned, updated_at_ms FROM aliases WHERE env = $1 AND dataset = $2",
+        )
+        .bind(env)
+        .bind(dataset)
+        .fetch_optional(&self.pool)
+        .await?;
+        row.as_ref().map(alias_of).transpose()
+    }
+
+    pub(super) async fn aliases_impl(&self, env: &str) -> Result<Vec<Alias>> {
+        let rows = sqlx::query(
+            "SELECT env, dataset, version, pinned, updated_at_ms FROM aliases WHERE env = $1 ORDER BY dataset",
+        )
+        .bind(env)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter().map(alias_of).collect()
+    }
+
+    pub(super) async fn move_alias_impl(&self, mv: &AliasMove) -> Result<Alias> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let from: Option<i64> = sqlx::query("SELECT version FROM aliases WHERE env = $1 AND dataset = $2")
+            .bind(&mv.env)
+            .bind(&mv.dataset)
+            .fetch_optional(&mut *tx)
+            .await?
+            .map(|r| r.try_get(0))
+            .transpose()?;
+        let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM alias_moves WHERE env = $1 AND dataset = $2")
+            .bind(&mv.env)
+            .bind(&mv.dataset)
+            .fetch_one(&mut *tx)
+            .await?
+            .try_get(0)?;
+        sqlx::query(
+            "INSERT INTO aliases (env, dataset, version, pinned, updated_at_ms) VALUES ($1, $2, $3, $4, $5)
+             ON CONFLICT (env, dataset) DO UPDATE SET version = excluded.version, pinned = excluded.pinned, updated_at_ms = excluded.updated_at_ms",
+        )
+        .bind(&mv.env)
+        .bind(&mv.dataset)
+        .bind(i64::from(mv.to_version))
+        .bind(i64::from(mv.pinned))
+        .bind(mv.at_ms)
+        .execute(&mut *tx)
+        .await?;
+        sqlx::query(
+            "INSERT INTO alias_moves (env, dataset, seq, from_version, to_version, pinned, kind, reason, at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
+        )
+        .bind(&mv.env)
+        .bind(&mv.dataset)
+        .bind(seq)
+        .bind(from)
+        .bind(i64::from(mv.to_version))
+        .bind(i64::from(mv.pinned))
+        .bind(&mv.kind)
+        .bind(&mv.reason)
+        .bind(mv.at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(Alias {
+            env: mv.env.clone(),
+            dataset: mv.dataset.clone(),
+            version: mv.to_version,
+            pinned: mv.pinned,
+            updated_at_ms: mv.at_ms,
+        })
+    }
+
+    pub(super) async fn alias_history_impl(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>> {
+        let rows = sqlx::query(
+            "SELECT env, dataset, seq, from_version, to_version, pinned, kind, reason, at_ms FROM alias_moves
+             WHERE env = $1 AND dataset = $2 ORDER BY seq",
+        )
+        .bind(env)
+        .bind(dataset)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(AliasMove {
+                    env: r.try_get(0)?,
+                    dataset: r.try_get(1)?,
+                    seq: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+                    from_version: r.try_get::<Option<i64>, _>(3)?.map(|v| u32::try_from(v).unwrap_or(0)),
+                    to_version: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
+                    pinned: r.try_get::<i64, _>(5)? != 0,
+                    kind: r.try_get(6)?,
+                    reason: r.try_get(7)?,
+                    at_ms: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}
+
+fn alias_of(r: &SqliteRow) -> Result<Alias> {
+    Ok(Alias {
+        env: r.try_get(0)?,
+        dataset: r.try_get(1)?,
+        version: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+        pinned: r.try_get::<i64, _>(3)? != 0,
+        updated_at_ms: r.try_get(4)?,
+    })
+}
