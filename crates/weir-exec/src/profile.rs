@@ -1,9 +1,9 @@
 //! The profile of an output, taken while it is written: row count and, per
 //! column, nulls, min, max and an approximate distinct count. It rides on the
 //! batches the writer already holds, so it costs no second read: DataFusion's
-//! min/max accumulators, and its `approx_distinct` (HyperLogLog) accumulator
-//! fed with vectorised 64-bit hashes of each column, so every type is counted
-//! the same way.
+//! min/max accumulators, and its `approx_distinct` (HyperLogLog) accumulator,
+//! fed the column itself where it takes that type and vectorised 64-bit
+//! hashes of the column where it does not (floats, for one).
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, SchemaRef};
@@ -16,6 +16,7 @@ use datafusion::logical_expr::{Accumulator, AggregateUDFImpl};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as ColumnExpr;
 use std::collections::HashSet;
+use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
 
 struct Column {
@@ -24,14 +25,16 @@ struct Column {
     min: Option<MinAccumulator>,
     max: Option<MaxAccumulator>,
     distinct: Option<Box<dyn Accumulator>>,
+    /// The distinct accumulator takes the column's hashes, not its values.
+    hashed: bool,
 }
 
-/// An `approx_distinct` accumulator over `UInt64` (the column hashes).
-fn distinct_accumulator() -> Option<Box<dyn Accumulator>> {
+/// An `approx_distinct` accumulator over values of `data_type`.
+fn distinct_accumulator(data_type: &DataType) -> Option<Box<dyn Accumulator>> {
     use arrow::datatypes::{Field, Schema};
-    let field = Arc::new(Field::new("h", DataType::UInt64, true));
+    let field = Arc::new(Field::new("v", data_type.clone(), true));
     let schema = Schema::new(vec![field.as_ref().clone()]);
-    let exprs: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(ColumnExpr::new("h", 0))];
+    let exprs: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(ColumnExpr::new("v", 0))];
     let args = AccumulatorArgs {
         return_field: Arc::new(Field::new("d", DataType::UInt64, false)),
         schema: &schema,
@@ -46,13 +49,35 @@ fn distinct_accumulator() -> Option<Box<dyn Accumulator>> {
     ApproxDistinct::new().accumulator(args).ok()
 }
 
+/// Hashes a `u64` that is already a hash: to itself.
+#[derive(Default)]
+struct Prehashed(u64);
+
+impl Hasher for Prehashed {
+    fn finish(&self) -> u64 {
+        self.0
+    }
+
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 = self.0.rotate_left(8) ^ u64::from(*b);
+        }
+    }
+
+    fn write_u64(&mut self, v: u64) {
+        self.0 = v;
+    }
+}
+
+type HashSet64 = HashSet<u64, BuildHasherDefault<Prehashed>>;
+
 /// A `unique(cols)` data check, decided on the way: if every key's hash is
 /// new, no two rows share a key. A repeated hash may be a collision, so then
 /// (only then) the exact query decides.
 struct Unique {
     name: String,
     cols: Result<Vec<usize>, String>,
-    seen: HashSet<u64>,
+    seen: HashSet64,
     repeated: bool,
 }
 
@@ -119,7 +144,7 @@ impl Profiler {
                     .iter()
                     .map(|c| schema.index_of(c).map_err(|_| missing_column(schema, c)))
                     .collect(),
-                seen: HashSet::new(),
+                seen: HashSet64::default(),
                 repeated: false,
             })
             .collect();
@@ -129,6 +154,8 @@ impl Profiler {
             .enumerate()
             .filter(|(_, f)| profiled(f.data_type()))
             .map(|(i, f)| {
+                let native = distinct_accumulator(f.data_type());
+                let hashed = native.is_none();
                 (
                     i,
                     Column {
@@ -136,7 +163,8 @@ impl Profiler {
                         nulls: 0,
                         min: MinAccumulator::try_new(f.data_type()).ok(),
                         max: MaxAccumulator::try_new(f.data_type()).ok(),
-                        distinct: distinct_accumulator(),
+                        distinct: native.or_else(|| distinct_accumulator(&DataType::UInt64)),
+                        hashed,
                     },
                 )
             })
@@ -165,9 +193,10 @@ impl Profiler {
                 &mut self.hashes,
             )
             .map_err(|e| e.to_string())?;
+            u.seen.reserve(self.hashes.len());
             u.repeated = !self.hashes.iter().all(|h| u.seen.insert(*h));
             if u.repeated {
-                u.seen = HashSet::new();
+                u.seen = HashSet64::default();
             }
         }
         for (i, c) in &mut self.columns {
@@ -184,7 +213,11 @@ impl Profiler {
             {
                 c.max = None;
             }
-            if let Some(d) = &mut c.distinct {
+            if let Some(d) = &mut c.distinct
+                && !c.hashed
+            {
+                d.update_batch(values).map_err(|e| e.to_string())?;
+            } else if let Some(d) = &mut c.distinct {
                 self.hashes.clear();
                 self.hashes.resize(arr.len(), 0);
                 create_hashes([arr.as_ref()], &self.state, &mut self.hashes).map_err(|e| e.to_string())?;

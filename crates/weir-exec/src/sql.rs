@@ -89,6 +89,30 @@ pub(crate) async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Res
 /// (declared counters, data checks, metrics); larger ones are read back.
 const KEEP_OUTPUT_BYTES: usize = 256 << 20;
 
+/// Inputs under this many rows in all are measured in one partition.
+const SMALL_INPUT_ROWS: i64 = 1_000_000;
+
+/// The session that declared counters, data checks and metrics run in: the
+/// job's input tables (shared, not read again), with `partitions` target
+/// partitions. On small inputs that is one: a measuring query over a few
+/// thousand rows spends more on splitting them across cores and merging the
+/// parts than on the rows, and it runs beside the job, whose cores it takes.
+async fn measurement_session(
+    job: &SessionContext,
+    ctx: &TaskContext,
+    partitions: usize,
+) -> Result<SessionContext, ExecError> {
+    let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    for input in &ctx.inputs {
+        let fail = |e: datafusion::error::DataFusionError| {
+            ExecError::job(format!("cannot share input `{}` with the counters: {e}", input.table))
+        };
+        let table = job.table_provider(input.table.as_str()).await.map_err(fail)?;
+        session.register_table(input.table.as_str(), table).map_err(fail)?;
+    }
+    Ok(session)
+}
+
 /// Registers what was just written as table `output`, for declared counters.
 async fn register_output(session: &SessionContext, ctx: &TaskContext) -> Result<(), ExecError> {
     let input = ResolvedInput {
@@ -233,13 +257,30 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
         let mut out = ExecOutput::default();
+        let mut input_rows = Some(0i64);
         for input in &ctx.inputs {
             let (rows, malformed) = register(&session, input).await?;
             out.counters.insert(format!("rows_in.{}", input.table), rows);
+            let known = match malformed {
+                Some(_) => Some(rows),
+                None => input.instances.iter().map(|i| i.rows).sum::<Option<i64>>(),
+            };
+            input_rows = input_rows.zip(known).map(|(a, b)| a + b);
             if let Some(m) = malformed {
                 out.counters.insert(format!("malformed.{}", input.table), m);
             }
         }
+        // Only a job that runs measuring queries needs their session.
+        let queries_run = measure
+            && (!ctx.dataset.counters.is_empty()
+                || ctx.dataset.metrics_of.is_some()
+                || ctx.dataset.checks.iter().any(|c| matches!(c.rule, Rule::Data(_))));
+        let measuring = if queries_run {
+            let small = input_rows.is_some_and(|n| n < SMALL_INPUT_ROWS);
+            measurement_session(&session, ctx, if small { 1 } else { cores }).await?
+        } else {
+            session.clone()
+        };
         let params = SqlParams {
             partition_start: ctx.partition_start.to_rfc3339(),
             partition_end: ctx.partition_end.to_rfc3339(),
@@ -247,7 +288,7 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
         };
         // Declared counters over the inputs alone run beside the job itself.
         let reads_output = |q: &str| q.to_ascii_lowercase().contains("output");
-        let early = measure.then(|| {
+        let early = (measure && !ctx.dataset.counters.is_empty()).then(|| {
             let qs: Vec<(String, String)> = ctx
                 .dataset
                 .counters
@@ -255,7 +296,7 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 .filter(|(_, q)| !reads_output(q))
                 .map(|(n, q)| (n.clone(), substitute(q, &params)))
                 .collect();
-            let session = session.clone();
+            let session = measuring.clone();
             AbortOnDrop(tokio::spawn(async move { counters(&session, qs).await }))
         });
         let sql = substitute(text, &params);
@@ -337,11 +378,11 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 Some(batches) => {
                     let table = MemTable::try_new(written.schema.clone(), vec![batches])
                         .map_err(|e| ExecError::job(format!("registering the output failed: {e}")))?;
-                    session
+                    measuring
                         .register_table("output", Arc::new(table))
                         .map_err(|e| ExecError::job(format!("registering the output failed: {e}")))?;
                 }
-                None => register_output(&session, ctx).await?,
+                None => register_output(&measuring, ctx).await?,
             }
         }
         // What reads the output runs together, sharing the cores.
@@ -349,12 +390,12 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
             if ctx.dataset.metrics_of.is_none() {
                 return Ok(Default::default());
             }
-            metrics(&session)
+            metrics(&measuring)
                 .await
                 .map_err(|e| ExecError::job(format!("reading the metrics failed: {e}")))
         };
         let checks_q = futures::future::join_all(queries.into_iter().map(|(name, sql)| {
-            let session = &session;
+            let session = &measuring;
             async move {
                 let value = match first_rows(session, &sql).await {
                     Ok(Some(b)) if b.num_columns() > 0 => Ok(cell_text(&b, 0)),
@@ -364,7 +405,7 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 (name, value)
             }
         }));
-        let (metrics, checks, late) = tokio::join!(metrics_q, checks_q, counters(&session, late));
+        let (metrics, checks, late) = tokio::join!(metrics_q, checks_q, counters(&measuring, late));
         let early = match early {
             Some(mut h) => (&mut h.0)
                 .await

@@ -15,6 +15,12 @@ use cli::{BenchCmd, Cli, Command};
 use output::Printer;
 use std::process::ExitCode;
 
+/// mimalloc instead of the system allocator: DataFusion and arrow allocate
+/// and free many short-lived buffers across threads, where glibc's malloc
+/// spent about a quarter of a SQL job's CPU time (see docs/benchmarks.md).
+#[global_allocator]
+static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 /// A mistake in what the user asked for, with what to do about it.
 #[derive(Debug)]
 pub struct UserError {
