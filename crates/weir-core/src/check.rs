@@ -22,8 +22,8 @@ mod parse;
 #[cfg(test)]
 mod tests;
 
-pub use eval::{Facts, evaluate};
-pub use parse::{ParseError, parse};
+pub use eval::{Facts, evaluate, value};
+pub use parse::{ParseError, parse, parse_number};
 
 use serde::{Deserialize, Serialize};
 
@@ -253,6 +253,17 @@ impl Expr {
             Expr::Neg(e) | Expr::Not(e) => e.lookback(),
             Expr::Bin(_, a, b) => a.lookback().max(b.lookback()),
             _ => 0,
+        }
+    }
+
+    /// Whether it reads the profile (`null_fraction`, `distinct`).
+    pub fn reads_profile(&self) -> bool {
+        match self {
+            Expr::Call(Func::NullFraction | Func::Distinct, _) => true,
+            Expr::Call(_, args) => args.iter().any(Expr::reads_profile),
+            Expr::Neg(e) | Expr::Not(e) => e.reads_profile(),
+            Expr::Bin(_, a, b) => a.reads_profile() || b.reads_profile(),
+            _ => false,
         }
     }
 

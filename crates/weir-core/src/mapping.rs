@@ -105,6 +105,7 @@ mod tests {
             serve_window: Default::default(),
             key: vec![],
             counters: Default::default(),
+            derived: Default::default(),
             checks: vec![],
             metrics_of: None,
         }

@@ -95,6 +95,10 @@ pub struct Dataset {
     /// SQL datasets: counter name → query over the inputs and `output` returning one integer.
     /// Counters measure; they are not part of the fingerprint.
     pub counters: BTreeMap<String, String>,
+    /// Derived counters, on any job: name → arithmetic over the counters the
+    /// run recorded (`{ expr = "valid - rows_out" }`), computed after it.
+    /// Like declared counters, not part of the fingerprint.
+    pub derived: BTreeMap<String, crate::check::Expr>,
     /// Rules that decide whether an instance may be consumed. Like counters,
     /// they measure and are not part of the fingerprint.
     pub checks: Vec<Check>,

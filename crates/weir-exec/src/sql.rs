@@ -270,17 +270,13 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 out.counters.insert(format!("malformed.{}", input.table), m);
             }
         }
-        // Only a job that runs measuring queries needs their session.
-        let queries_run = measure
-            && (!ctx.dataset.counters.is_empty()
-                || ctx.dataset.metrics_of.is_some()
-                || ctx.dataset.checks.iter().any(|c| matches!(c.rule, Rule::Data(_))));
-        let measuring = if queries_run {
-            let small = input_rows.is_some_and(|n| n < SMALL_INPUT_ROWS);
-            measurement_session(&session, ctx, if small { 1 } else { cores }).await?
+        // Measuring queries get a session of their own, made only if one runs.
+        let partitions = if input_rows.is_some_and(|n| n < SMALL_INPUT_ROWS) {
+            1
         } else {
-            session.clone()
+            cores
         };
+        let mut measuring: Option<SessionContext> = None;
         let params = SqlParams {
             partition_start: ctx.partition_start.to_rfc3339(),
             partition_end: ctx.partition_end.to_rfc3339(),
@@ -288,17 +284,20 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
         };
         // Declared counters over the inputs alone run beside the job itself.
         let reads_output = |q: &str| q.to_ascii_lowercase().contains("output");
-        let early = (measure && !ctx.dataset.counters.is_empty()).then(|| {
-            let qs: Vec<(String, String)> = ctx
-                .dataset
-                .counters
-                .iter()
-                .filter(|(_, q)| !reads_output(q))
-                .map(|(n, q)| (n.clone(), substitute(q, &params)))
-                .collect();
-            let session = measuring.clone();
-            AbortOnDrop(tokio::spawn(async move { counters(&session, qs).await }))
-        });
+        let early_qs: Vec<(String, String)> = ctx
+            .dataset
+            .counters
+            .iter()
+            .filter(|(_, q)| measure && !reads_output(q))
+            .map(|(n, q)| (n.clone(), substitute(q, &params)))
+            .collect();
+        let early = if early_qs.is_empty() {
+            None
+        } else {
+            let m = measurement_session(&session, ctx, partitions).await?;
+            measuring = Some(m.clone());
+            Some(AbortOnDrop(tokio::spawn(async move { counters(&m, early_qs).await })))
+        };
         let sql = substitute(text, &params);
         let df = session
             .sql(&sql)
@@ -373,18 +372,24 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
             .filter(|(_, q)| reads_output(q))
             .map(|(n, q)| (n.clone(), substitute(q, &params)))
             .collect();
-        if ctx.dataset.metrics_of.is_some() || !queries.is_empty() || !late.is_empty() {
+        let measuring = if ctx.dataset.metrics_of.is_some() || !queries.is_empty() || !late.is_empty() {
+            let m = match measuring {
+                Some(m) => m,
+                None => measurement_session(&session, ctx, partitions).await?,
+            };
             match written.kept {
                 Some(batches) => {
                     let table = MemTable::try_new(written.schema.clone(), vec![batches])
                         .map_err(|e| ExecError::job(format!("registering the output failed: {e}")))?;
-                    measuring
-                        .register_table("output", Arc::new(table))
+                    m.register_table("output", Arc::new(table))
                         .map_err(|e| ExecError::job(format!("registering the output failed: {e}")))?;
                 }
-                None => register_output(&measuring, ctx).await?,
+                None => register_output(&m, ctx).await?,
             }
-        }
+            m
+        } else {
+            session.clone() // nothing below runs a query
+        };
         // What reads the output runs together, sharing the cores.
         let metrics_q = async {
             if ctx.dataset.metrics_of.is_none() {

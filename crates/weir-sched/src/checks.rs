@@ -24,6 +24,28 @@ pub fn facts_of(
     }
 }
 
+/// Adds the derived counters of `ds` to `counters`, each computed from what
+/// the run recorded (never from another derived counter) and rounded to an
+/// integer. One whose value cannot be known (a division by zero) is left out,
+/// so a check that reads it errs; one that reads a counter the run did not
+/// record fails the run, naming both.
+pub fn derive(ds: &Dataset, counters: &mut BTreeMap<String, i64>) -> Result<(), String> {
+    if ds.derived.is_empty() {
+        return Ok(());
+    }
+    let recorded = facts_of(counters, &BTreeMap::new(), None);
+    for (name, e) in &ds.derived {
+        match check::value(e, &recorded) {
+            Ok(Some(v)) if v.is_finite() => {
+                counters.insert(name.clone(), v.round() as i64);
+            }
+            Ok(_) => {}
+            Err(why) => return Err(format!("derived counter `{name}` cannot be computed: {why}")),
+        }
+    }
+    Ok(())
+}
+
 /// Evaluates every check of `ds` on the instance at `partition` of `version`.
 pub async fn evaluate(
     ws: &Workspace,

@@ -207,10 +207,13 @@ pub(crate) async fn build(
     }
     let result = exec.execute(&ctx, cancel).await;
     let (state, error, log, counters) = match result {
-        Ok(out) => {
+        Ok(out) => 'ran: {
             let mut counters = out.counters.clone();
             counters.insert("duration_ms".into(), now_ms() - started);
             counters.insert("files_out".into(), crate::checks::count_files(&ctx.output_dir));
+            if let Err(e) = crate::checks::derive(&ds, &mut counters) {
+                break 'ran (RunState::Failed, e, out.log, counters);
+            }
             let checks = crate::checks::evaluate(&ws, &ds, ctx.version, ctx.partition, &counters, &out).await;
             let ExecOutput {
                 rows,

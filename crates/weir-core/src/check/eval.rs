@@ -321,6 +321,22 @@ pub fn evaluate(name: &str, severity: Severity, expr: &Expr, now: &Facts, histor
     }
 }
 
+/// The value of a derived counter's expression over this run's recorded
+/// counters: `Ok(None)` when it cannot be known (a division by zero), an
+/// error when it reads a counter that was not recorded or is not a number.
+pub fn value(expr: &Expr, now: &Facts) -> Result<Option<f64>, String> {
+    let mut cx = Cx {
+        now,
+        history: &[],
+        seen: Vec::new(),
+    };
+    match cx.eval(expr, now, false)? {
+        V::Num(x) => Ok(Some(x)),
+        V::Unknown(_) => Ok(None),
+        V::Bool(_) => Err("it is a comparison, not a number".into()),
+    }
+}
+
 #[cfg(test)]
 pub(super) fn glob_for_tests(p: &str, n: &str) -> bool {
     glob(p, n)

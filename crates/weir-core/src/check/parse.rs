@@ -438,18 +438,36 @@ fn arith(op: Op, l: (Expr, Ty), r: (Expr, Ty), at: usize) -> Result<(Expr, Ty), 
 
 /// Parses a check expression; it must be a comparison (a boolean).
 pub fn parse(text: &str) -> Result<Expr, ParseError> {
+    let (e, t) = parse_any(text)?;
+    if t != Ty::Bool {
+        return Err(err(0, "a check must be a comparison", Some("e.g. rows_out > 0")));
+    }
+    Ok(e)
+}
+
+/// Parses a derived counter's expression; it must be a number.
+pub fn parse_number(text: &str) -> Result<Expr, ParseError> {
+    let (e, t) = parse_any(text)?;
+    if t != Ty::Num {
+        return Err(err(
+            0,
+            "a derived counter is a number, not a comparison",
+            Some("comparisons belong in checks; e.g. valid - rows_out"),
+        ));
+    }
+    Ok(e)
+}
+
+fn parse_any(text: &str) -> Result<(Expr, Ty), ParseError> {
     let toks = Lexer::run(text)?;
     let mut p = Parser { toks, pos: 0 };
     let (e, t) = p.or()?;
     if !matches!(p.peek(), Tok::End) {
         return Err(err(
             p.at(),
-            "unexpected text after the check",
+            "unexpected text after the expression",
             Some("join conditions with `and` / `or`"),
         ));
     }
-    if t != Ty::Bool {
-        return Err(err(0, "a check must be a comparison", Some("e.g. rows_out > 0")));
-    }
-    Ok(e)
+    Ok((e, t))
 }

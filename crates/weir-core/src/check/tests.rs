@@ -309,3 +309,25 @@ proptest::proptest! {
         }
     }
 }
+
+#[test]
+fn derived_counter_values() {
+    let now = facts(&[
+        ("valid", 120.0),
+        ("rows_out", 100.0),
+        ("dropped.a", 3.0),
+        ("dropped.b", 4.0),
+    ]);
+    let v = |text: &str| super::value(&super::parse_number(text).expect("parses"), &now);
+    assert_eq!(v("valid - rows_out"), Ok(Some(20.0)));
+    assert_eq!(v("dropped"), Ok(Some(7.0)), "a dotted prefix sums its children");
+    assert_eq!(v("counter(\"dropped.*\") * 2"), Ok(Some(14.0)));
+    assert_eq!(v("abs(rows_out - valid) / 3"), Ok(Some(20.0 / 3.0)));
+    assert_eq!(v("valid / (rows_out - 100)"), Ok(None), "a division by zero is unknown");
+    assert!(v("valid - nope").is_err_and(|e| e.contains("`nope` was not recorded")));
+    assert!(
+        super::parse_number("valid > 1").is_err_and(|e| e.message.contains("not a comparison")),
+        "a derived counter is a number"
+    );
+    assert!(parse("valid - 1").is_err_and(|e| e.message.contains("must be a comparison")));
+}

@@ -6,7 +6,7 @@ use crate::check::{self, Check, Rule, Severity};
 
 const CHECK_KEYS: &[&str] = &["check", "severity", "name"];
 /// Counters every SQL run records (`rows_in` and `malformed` sum over inputs).
-const BUILTIN: &[&str] = &[
+pub(super) const BUILTIN_COUNTERS: &[&str] = &[
     "rows_out",
     "bytes_out",
     "files_out",
@@ -17,7 +17,7 @@ const BUILTIN: &[&str] = &[
 
 impl Cx {
     /// Byte offset where a string value's content starts (after its quotes).
-    fn content_start(&self, span: &Range<usize>) -> usize {
+    pub(super) fn content_start(&self, span: &Range<usize>) -> usize {
         let rest = self.src.text.get(span.start..).unwrap_or("");
         span.start
             + if rest.starts_with("\"\"\"") || rest.starts_with("'''") {
@@ -31,7 +31,7 @@ impl Cx {
         &mut self,
         v: &Val<'_>,
         inputs: &[Input],
-        counters: &BTreeMap<String, String>,
+        counters: &BTreeSet<String>,
         sql_tables: Option<&BTreeSet<String>>,
         is_metrics: bool,
     ) -> Vec<Check> {
@@ -140,12 +140,13 @@ impl Cx {
         out
     }
 
-    /// Every name a check reads must be something the dataset records.
-    fn check_names(
+    /// Every name a check (or a derived counter) reads must be something the
+    /// dataset records: a built-in counter or one of `counters`.
+    pub(super) fn check_names(
         &mut self,
         names: &[String],
         inputs: &[Input],
-        counters: &BTreeMap<String, String>,
+        counters: &BTreeSet<String>,
         strict: bool,
         span: &Range<usize>,
     ) -> bool {
@@ -169,22 +170,18 @@ impl Cx {
             if !strict {
                 continue; // command jobs and metrics datasets record names we cannot know here
             }
-            let declared = counters.keys().any(|c| c == n || c.starts_with(&format!("{n}.")));
-            if !BUILTIN.contains(&n.as_str()) && !declared {
-                let known: Vec<&str> = BUILTIN
+            let declared = counters.iter().any(|c| c == n || c.starts_with(&format!("{n}.")));
+            if !BUILTIN_COUNTERS.contains(&n.as_str()) && !declared {
+                let known: Vec<&str> = BUILTIN_COUNTERS
                     .iter()
                     .copied()
-                    .chain(counters.keys().map(String::as_str))
+                    .chain(counters.iter().map(String::as_str))
                     .collect();
                 let hint = match did_you_mean(n, known.iter().copied()) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => format!("declare it under `counters`, or use one of: {}", known.join(", ")),
                 };
-                self.err(
-                    span,
-                    format!("check reads counter `{n}`, which this dataset does not record"),
-                    Some(hint),
-                );
+                self.err(span, format!("`{n}` is not a counter this dataset records"), Some(hint));
                 return false;
             }
         }

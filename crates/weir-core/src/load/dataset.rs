@@ -184,15 +184,12 @@ impl Cx {
             return None;
         }
         let mut counters = BTreeMap::new();
+        let mut derived = Vec::new();
         let mut sql_tables = None;
         if kinds[0] != "sql"
             && let Some(cv) = get(t, "counters")
         {
-            self.err(
-                &cv.span(),
-                "declared counters are SQL queries, so only SQL datasets can have them",
-                Some("command jobs write counters to the file named by WEIR_COUNTERS".into()),
-            );
+            (_, derived) = self.counters(cv, None);
         }
         let format_v = get(t, "format");
         let format = match format_v {
@@ -245,7 +242,7 @@ impl Cx {
                     self.diags.push(d);
                 }
                 if let Some(cv) = get(t, "counters") {
-                    counters = self.counters(cv, &tables);
+                    (counters, derived) = self.counters(cv, Some(&tables));
                 }
                 sql_tables = Some(tables);
                 let f = format.unwrap_or(Format::Parquet);
@@ -330,8 +327,10 @@ impl Cx {
                 Some("e.g. sql = \"SELECT count(*) AS plays FROM plays\"".into()),
             );
         }
+        let derived = self.derived_names(derived, &inputs, &counters, sql_tables.is_some());
+        let recorded: BTreeSet<String> = counters.keys().chain(derived.keys()).cloned().collect();
         let checks = match get(t, "checks") {
-            Some(v) => self.checks(v, &inputs, &counters, sql_tables.as_ref(), metrics_of.is_some()),
+            Some(v) => self.checks(v, &inputs, &recorded, sql_tables.as_ref(), metrics_of.is_some()),
             None => Vec::new(),
         };
         (self.diags.len() == before).then(|| Dataset {
@@ -351,6 +350,7 @@ impl Cx {
             retry_delay,
             description,
             counters,
+            derived,
             serve_window,
             key,
             checks,

@@ -1,18 +1,35 @@
 //! The parts of a dataset definition: inputs, declared counters, ingest and
 //! export specs, and the checks that need the whole graph (impossible mappings).
 
+use super::checks::BUILTIN_COUNTERS;
 use super::*;
+use crate::check::{self, Expr};
+
+/// A derived counter as written: its name, expression, and the expression's span.
+pub(super) type Derived = (String, Expr, Range<usize>);
 
 impl Cx {
     /// `counters = { "dropped.x" = "SELECT count(*) FROM raw WHERE …" }`: each a
-    /// query over the inputs and `output` that returns one integer.
-    pub(super) fn counters(&mut self, v: &Val<'_>, inputs: &BTreeSet<String>) -> BTreeMap<String, String> {
+    /// query over the inputs and `output` that returns one integer (SQL jobs
+    /// only: `sql_inputs` holds their input tables), or a derived counter,
+    /// `{ expr = "valid - rows_out" }`, arithmetic over what the run recorded.
+    /// Returns the queries and the derived counters with their spans (whose
+    /// names the caller checks, knowing the inputs).
+    pub(super) fn counters(
+        &mut self,
+        v: &Val<'_>,
+        sql_inputs: Option<&BTreeSet<String>>,
+    ) -> (BTreeMap<String, String>, Vec<Derived>) {
         let mut out = BTreeMap::new();
+        let mut derived = Vec::new();
         let Some(t) = self.table(v, "counters") else {
-            return out;
+            return (out, derived);
         };
-        let mut tables = inputs.clone();
-        tables.insert("output".to_string());
+        let tables = sql_inputs.map(|inputs| {
+            let mut tables = inputs.clone();
+            tables.insert("output".to_string());
+            tables
+        });
         for (k, qv) in t {
             let name = k.get_ref().to_string();
             let ok = !name.is_empty()
@@ -27,17 +44,120 @@ impl Cx {
                 );
                 continue;
             }
+            if BUILTIN_COUNTERS.contains(&name.as_str()) {
+                self.err(
+                    &k.span(),
+                    format!("`{name}` is recorded by every run, so it cannot be declared"),
+                    Some("choose another name".into()),
+                );
+                continue;
+            }
+            if let DeValue::Table(dt) = qv.get_ref() {
+                if let Some((e, span)) = self.derived_counter(dt, &qv.span()) {
+                    derived.push((name, e, span));
+                }
+                continue;
+            }
+            let Some(tables) = &tables else {
+                self.err(
+                    &qv.span(),
+                    "counter queries are SQL, so only SQL datasets can declare them",
+                    Some(
+                        "command jobs write counters to the file named by WEIR_COUNTERS; \
+                         a derived counter, { expr = \"a - b\" }, works on any job"
+                            .into(),
+                    ),
+                );
+                continue;
+            };
             let Some(q) = self.string(qv, "a counter query") else {
                 continue;
             };
             let (line, col) = self.src.line_col(qv.span().start);
-            if let Err(d) = sqlcheck::check(&q, &tables, &self.src.clone(), Some((line, col))) {
+            if let Err(d) = sqlcheck::check(&q, tables, &self.src.clone(), Some((line, col))) {
                 self.diags.push(d);
                 continue;
             }
             out.insert(name, q);
         }
+        (out, derived)
+    }
+
+    /// A derived counter reads what the run records (on SQL jobs: built-in or
+    /// declared queries), never another derived counter, whose value is not
+    /// known yet when it is computed.
+    pub(super) fn derived_names(
+        &mut self,
+        derived: Vec<Derived>,
+        inputs: &[Input],
+        queries: &BTreeMap<String, String>,
+        strict: bool,
+    ) -> BTreeMap<String, Expr> {
+        let names: BTreeSet<String> = derived.iter().map(|(n, _, _)| n.clone()).collect();
+        let recorded: BTreeSet<String> = queries.keys().cloned().collect();
+        let mut out = BTreeMap::new();
+        for (name, e, span) in derived {
+            let mut reads = Vec::new();
+            e.names(&mut reads);
+            if let Some(other) = reads.iter().find(|r| names.contains(*r)) {
+                self.err(
+                    &span,
+                    format!("derived counter `{name}` reads `{other}`, another derived counter"),
+                    Some(format!("write out what `{other}` computes instead")),
+                );
+                continue;
+            }
+            if self.check_names(&reads, inputs, &recorded, strict, &span) {
+                out.insert(name, e);
+            }
+        }
         out
+    }
+
+    /// `{ expr = "…" }`: a number computed from the run's counters, so no
+    /// history and no profile (and, as the parser sees, no comparison).
+    fn derived_counter(&mut self, t: &DeTable<'_>, span: &Range<usize>) -> Option<(Expr, Range<usize>)> {
+        self.check_keys(t, &["expr"], "a derived counter");
+        let Some(ev) = get(t, "expr") else {
+            self.err(
+                span,
+                "a derived counter needs `expr`",
+                Some("e.g. \"dropped.duplicate\" = { expr = \"valid - rows_out\" }".into()),
+            );
+            return None;
+        };
+        let text = self.string(ev, "a derived counter's expression")?;
+        let espan = ev.span();
+        let e = match check::parse_number(&text) {
+            Ok(e) => e,
+            Err(e) => {
+                let at = self.content_start(&espan) + e.offset;
+                let mut d = self
+                    .src
+                    .at(at, format!("derived counter does not parse: {}", e.message));
+                d.hint = e.hint.or(Some(
+                    "a derived counter is arithmetic, e.g. \"valid - rows_out\"".into(),
+                ));
+                self.diags.push(d);
+                return None;
+            }
+        };
+        let why = if e.lookback() > 0 {
+            Some("it reads earlier partitions; history belongs in checks")
+        } else if e.reads_profile() {
+            Some("it reads the profile, which a counter cannot; compare it in a check")
+        } else {
+            None
+        };
+        if let Some(why) = why {
+            self.err(
+                &espan,
+                format!("derived counter `{text}` is not arithmetic over counters: {why}"),
+                None,
+            );
+            return None;
+        }
+        Some((e, espan))
     }
 
     pub(super) fn inputs(

@@ -210,6 +210,79 @@ fn declared_counters_are_checked_like_sql() {
 }
 
 #[test]
+fn derived_counters_are_arithmetic_over_what_the_run_records() {
+    let with = |counters: &str| {
+        GOOD.replace(
+            "sql = \"sql/plays.sql\"",
+            &format!("sql = \"sql/plays.sql\"\ncounters = {{ {counters} }}\nchecks = [\"counter(\\\"dropped.*\\\") < 10\", \"dup < 5\"]"),
+        )
+    };
+    let p = load_project(
+        &with("valid = \"SELECT count(*) FROM raw\", dup = { expr = \"valid - rows_out\" }, \"dropped.x\" = { expr = \"rows_in.raw - rows_out\" }"),
+        &files,
+    )
+    .expect("valid");
+    let ds = &p.datasets["plays"];
+    assert_eq!(ds.counters.keys().collect::<Vec<_>>(), vec!["valid"]);
+    assert_eq!(ds.derived.keys().collect::<Vec<_>>(), vec!["dropped.x", "dup"]);
+    assert_eq!(
+        crate::fingerprint::fingerprints(&p)["plays"],
+        crate::fingerprint::fingerprints(&load_project(GOOD, &files).expect("valid"))["plays"],
+        "counters measure; they do not make a new version"
+    );
+    // Command jobs may derive counters from what they write to WEIR_COUNTERS.
+    let cmd = GOOD.replace(
+        "command = [\"python3\", \"train.py\"]",
+        "command = [\"python3\", \"train.py\"]\ncounters = { loss_pct = { expr = \"100 * loss\" } }",
+    );
+    let p = load_project(&cmd, &files).expect("valid");
+    assert!(p.datasets["model"].derived.contains_key("loss_pct"));
+    let cases = [
+        (
+            with("dup = { expr = \"valid - rows_out\" }"),
+            "`valid` is not a counter this dataset records",
+            (18, 29),
+        ),
+        (
+            with("dup = { expr = \"rows_out - \" }"),
+            "derived counter does not parse",
+            (18, 41),
+        ),
+        (with("dup = { expr = \"rows_out > 0\" }"), "not a comparison", (18, 30)),
+        (
+            with("dup = { expr = \"median(rows_out, 7)\" }"),
+            "history belongs in checks",
+            (18, 29),
+        ),
+        (
+            with("dup = { expr = \"null_fraction(user_id)\" }"),
+            "reads the profile",
+            (18, 29),
+        ),
+        (with("dup = { exp = \"rows_out\" }"), "needs `expr`", (18, 20)),
+        (
+            with("a = { expr = \"rows_out\" }, b = { expr = \"a + 1\" }"),
+            "another derived counter",
+            (18, 54),
+        ),
+        (with("rows_out = \"SELECT 1\""), "recorded by every run", (18, 14)),
+        (
+            GOOD.replace(
+                "command = [\"python3\", \"train.py\"]",
+                "command = [\"python3\", \"train.py\"]\ncounters = { n = \"SELECT 1\" }",
+            ),
+            "only SQL datasets can declare them",
+            (28, 18),
+        ),
+    ];
+    for (text, want, at) in cases {
+        let d = &errors(&text)[0];
+        assert!(d.message.contains(want), "want {want:?}: {d}");
+        assert_eq!((d.line, d.col), at, "{d}");
+    }
+}
+
+#[test]
 fn scripts_named_by_a_command_are_part_of_its_version() {
     let a = load_project(GOOD, &files).expect("valid");
     let edited = |path: &str| -> Result<String, String> {

@@ -99,6 +99,7 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
                 let mut ctx = weir_sched::context_for(&ws, "plays", *idx, &run_id).await?;
                 if variant != Variant::Measured {
                     ctx.dataset.counters.clear();
+                    ctx.dataset.derived.clear();
                 }
                 let t = Instant::now();
                 if variant == Variant::Bare {
@@ -106,8 +107,9 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
                     BareSqlExecutor.execute(&ctx, cancel.clone()).await?;
                 } else {
                     let out = SqlExecutor.execute(&ctx, cancel.clone()).await?;
-                    let results =
-                        weir_sched::checks::evaluate(&ws, &ctx.dataset, version, *idx, &out.counters, &out).await;
+                    let mut counters = out.counters.clone();
+                    weir_sched::checks::derive(&ctx.dataset, &mut counters).map_err(anyhow::Error::msg)?;
+                    let results = weir_sched::checks::evaluate(&ws, &ctx.dataset, version, *idx, &counters, &out).await;
                     anyhow::ensure!(results.len() == plays.checks.len(), "every check is evaluated");
                     rows = out.rows.unwrap_or(0);
                 }
@@ -132,7 +134,7 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
         overhead_pct: d / b * 100.0,
         profile_checks_ms_median: nc,
         profile_checks_pct: nc / b * 100.0,
-        counters: plays.counters.len(),
+        counters: plays.counters.len() + plays.derived.len(),
         checks: plays.checks.len(),
     };
     p.data(&r, || {

@@ -84,6 +84,7 @@ end = "2026-01-03"
 inputs = { hours = "up" }
 env = { GREETING = "hi" }
 command = ["sh", "-c", "env | grep -E '^(WEIR_|GREETING)' | sort > \"$WEIR_OUTPUT/env.txt\"; echo '{\"things.seen\": 7}' > \"$WEIR_COUNTERS\""]
+counters = { "things.per_file" = { expr = "things / files_out" } }
 "#;
     let tmp = project(toml, &[]);
     let dir = tmp.path();
@@ -112,7 +113,40 @@ command = ["sh", "-c", "env | grep -E '^(WEIR_|GREETING)' | sort > \"$WEIR_OUTPU
     );
     let show = json(dir, NOW3, &["show", "env"]);
     assert_eq!(show["counters"]["things.seen"], 7);
+    assert_eq!(
+        show["counters"]["things.per_file"], 7,
+        "derived from what the job wrote: 7 things over its one file"
+    );
     assert_eq!(show["inputs"].as_array().map(Vec::len), Some(2));
+}
+
+#[test]
+fn a_derived_counter_over_an_unrecorded_counter_fails_the_run_and_seals_nothing() {
+    let toml = r#"
+[project]
+name = "d"
+start = "2026-01-02"
+[datasets.d]
+partition = "day"
+end = "2026-01-03"
+command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x.txt\"; echo '{\"seen\": 3}' > \"$WEIR_COUNTERS\""]
+counters = { total = { expr = "seen + unseen" } }
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let (code, out, _) = exec(dir, NOW3, &["run", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    let runs = json(dir, NOW3, &["runs"]);
+    let error = runs[0]["error"].as_str().unwrap_or_default();
+    assert!(
+        error.contains("derived counter `total` cannot be computed") && error.contains("`unseen` was not recorded"),
+        "{runs}"
+    );
+    assert_eq!(
+        runs[0]["counters"]["seen"], 3,
+        "what the job recorded is kept with the failed run"
+    );
+    assert!(!dir.join("lake/d/v1/date=2026-01-02").exists(), "nothing was sealed");
 }
 
 #[test]
