@@ -40,10 +40,19 @@ pub fn declared_schema(cols: &[(String, ColumnType)]) -> SchemaRef {
 }
 
 /// Reads every line of `files`. With `schema`, lines that do not fit it are
-/// malformed; without, the schema is inferred from the well-formed lines.
+/// malformed, and lines are decoded every [`CHUNK`], so the parsed values of
+/// no more than one chunk are held at once; without, the schema is inferred
+/// from all the well-formed lines.
 pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std::io::Result<JsonlRead> {
     let mut values = Vec::new();
     let mut malformed = 0i64;
+    let mut batches = Vec::new();
+    let decoded = |schema: &SchemaRef, values: &mut Vec<Value>, batches: &mut Vec<RecordBatch>| {
+        let (more, bad) = decode(schema, values)?;
+        values.clear();
+        batches.extend(more);
+        Ok::<i64, std::io::Error>(bad)
+    };
     for f in files {
         let reader = BufReader::new(std::fs::File::open(f.as_ref())?);
         for line in reader.split(b'\n') {
@@ -56,6 +65,11 @@ pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std:
                 Ok(v @ Value::Object(_)) => values.push(v),
                 _ => malformed += 1,
             }
+            if let Some(s) = &schema
+                && values.len() == CHUNK
+            {
+                malformed += decoded(s, &mut values, &mut batches)?;
+            }
         }
     }
     let schema = match schema {
@@ -66,8 +80,7 @@ pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std:
             Arc::new(inferred)
         }
     };
-    let (batches, bad) = decode(&schema, &values)?;
-    malformed += bad;
+    malformed += decoded(&schema, &mut values, &mut batches)?;
     let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
     Ok(JsonlRead {
         schema,
@@ -161,5 +174,43 @@ mod tests {
             Some(DataType::Utf8)
         );
         assert_eq!(count_lines(&f).expect("count"), (3, 3));
+    }
+
+    #[test]
+    fn declared_schemas_are_decoded_chunk_by_chunk_in_order() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let n = 2 * CHUNK + 3;
+        let mut text = String::new();
+        for i in 0..n {
+            if i == CHUNK {
+                text.push_str("{\"a\": \"not a number\"}\n");
+            }
+            text.push_str(&format!("{{\"a\": {i}}}\n"));
+        }
+        let (f, g) = (dir.path().join("a.jsonl"), dir.path().join("b.jsonl"));
+        let (first, second) = text.split_at(text.len() / 3);
+        let cut = first.rfind('\n').map_or(0, |i| i + 1);
+        std::fs::write(&f, &text[..cut]).expect("write");
+        std::fs::write(&g, format!("{}{second}", &first[cut..])).expect("write");
+        let schema = declared_schema(&[("a".into(), ColumnType::Int64)]);
+        let r = read_files(&[&f, &g], Some(schema)).expect("read");
+        assert_eq!((r.rows, r.malformed), (n as i64, 1));
+        assert!(
+            r.batches.iter().all(|b| b.num_rows() <= CHUNK),
+            "chunks stay chunk-sized"
+        );
+        let values: Vec<i64> = r
+            .batches
+            .iter()
+            .flat_map(|b| {
+                let col = b
+                    .column(0)
+                    .as_any()
+                    .downcast_ref::<arrow::array::Int64Array>()
+                    .expect("int64");
+                col.values().to_vec()
+            })
+            .collect();
+        assert_eq!(values, (0..n as i64).collect::<Vec<_>>(), "every line, in file order");
     }
 }
