@@ -14,7 +14,7 @@ pub mod rebuild;
 mod runloop;
 mod status;
 mod task;
-pub use task::context_for;
+pub use task::{build_uncommitted, context_for};
 mod workspace;
 
 pub use runloop::{ExecutorFor, Progress, RunOptions, RunSummary, TaskReport, TaskState, run};

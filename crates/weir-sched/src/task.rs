@@ -119,6 +119,19 @@ pub(crate) fn lineage(project: &Project, task: &Task, versions: &BTreeMap<String
     out
 }
 
+/// Builds one partition as `weir run` does, up to its sealed instance
+/// (execute, derive counters, check, seal), without writing the catalog, and
+/// reports how it ended. For `weir bench`, which removes the instance again.
+pub async fn build_uncommitted(ws: Arc<Workspace>, exec: Box<dyn Executor>, ctx: TaskContext) -> TaskReport {
+    let key = InstanceKey {
+        dataset: ctx.dataset.name.clone(),
+        version: ctx.version,
+        partition: ctx.partition,
+    };
+    let (_tx, cancel) = watch::channel(false);
+    build(ws, exec, ctx, key, Vec::new(), cancel).await.report
+}
+
 /// Executes, seals and describes one task. Never returns an error: every
 /// failure becomes a failed run with its message and log.
 pub(crate) async fn build(

@@ -319,3 +319,25 @@ fn an_unreachable_webhook_never_fails_the_pipeline() {
     let st = status(tmp.path(), "2026-01-02T00:30:00Z");
     assert_eq!(st["clean"]["blocked"], 1);
 }
+
+/// `weir bench checks` runs every variant (the executor alone, and built up to
+/// a sealed instance under a version of its own that it removes again: the
+/// second round refuses to build where the first left an instance).
+#[test]
+fn bench_checks_measures_every_variant_and_cleans_up_its_sealed_instances() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let r = json(tmp.path(), NOW, &["bench", "checks", "--days", "2", "--rounds", "2"]);
+    assert!(r["partitions"].as_u64().is_some_and(|n| n >= 2), "{r}");
+    assert_eq!(
+        (r["counters"].as_u64(), r["checks"].as_u64()),
+        (Some(4), Some(4)),
+        "{r}"
+    );
+    assert!(r["rows_per_partition"].as_i64().is_some_and(|n| n > 1000), "{r}");
+    for field in ["bare_ms_median", "measured_ms_median", "sealed_bare_ms_median"] {
+        assert!(r[field].as_f64().is_some_and(|ms| ms > 0.0), "{field}: {r}");
+    }
+    for field in ["overhead_pct", "profile_checks_pct", "sealed_overhead_pct"] {
+        assert!(r[field].as_f64().is_some_and(f64::is_finite), "{field}: {r}");
+    }
+}
