@@ -192,13 +192,7 @@ pub(crate) async fn build(
     if let Ok(Some(mut m)) = existing {
         m.run_id = ctx.run_id.clone();
         lake.discard(&ctx.run_id);
-        let rec = crate::rebuild::instance_from_manifest(
-            &m,
-            key.clone(),
-            lake.instance_dir(&prefix).display().to_string(),
-            now_ms(),
-        );
-        let mut run = run_record(
+        let run = run_record(
             &ctx,
             &key,
             RunState::Succeeded,
@@ -207,16 +201,8 @@ pub(crate) async fn build(
             "adopted a sealed instance left by an earlier run".into(),
             m.counters.clone(),
         );
-        run.metrics = m.metrics.clone();
-        run.checks = m.checks.clone();
-        return Finished {
-            outcome: Some(Outcome {
-                run,
-                instance: Some(rec),
-            }),
-            report: report(TaskState::Succeeded, None),
-            adopted: true,
-        };
+        let dir = lake.instance_dir(&prefix).display().to_string();
+        return sealed(&m, &key, dir, run, report(TaskState::Succeeded, None), true);
     }
     let result = exec.execute(&ctx, cancel).await;
     let (state, error, log, counters) = match result {
@@ -274,23 +260,9 @@ pub(crate) async fn build(
                     let mut counters = counters;
                     counters.entry("bytes_out".into()).or_insert(m.bytes() as i64);
                     counters.insert("files_out".into(), m.files.len() as i64);
-                    let rec = crate::rebuild::instance_from_manifest(
-                        &m,
-                        key.clone(),
-                        lake.instance_dir(&prefix).display().to_string(),
-                        now_ms(),
-                    );
-                    let mut run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
-                    run.metrics = m.metrics.clone();
-                    run.checks = m.checks.clone();
-                    return Finished {
-                        outcome: Some(Outcome {
-                            run,
-                            instance: Some(rec),
-                        }),
-                        report: report(TaskState::Succeeded, None),
-                        adopted: false,
-                    };
+                    let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
+                    let dir = lake.instance_dir(&prefix).display().to_string();
+                    return sealed(&m, &key, dir, run, report(TaskState::Succeeded, None), false);
                 }
                 Err(e) => (RunState::Failed, format!("sealing failed: {e}"), log, counters),
             }
@@ -317,6 +289,28 @@ pub(crate) async fn build(
         outcome: Some(Outcome { run, instance: None }),
         report: report(task_state, Some(error)),
         adopted: false,
+    }
+}
+
+/// A run that ended in sealed instance `m` at `dir`, built by it or adopted.
+fn sealed(
+    m: &Manifest,
+    key: &InstanceKey,
+    dir: String,
+    mut run: RunRecord,
+    report: TaskReport,
+    adopted: bool,
+) -> Finished {
+    run.metrics = m.metrics.clone();
+    run.checks = m.checks.clone();
+    let instance = crate::rebuild::instance_from_manifest(m, key.clone(), dir, now_ms());
+    Finished {
+        outcome: Some(Outcome {
+            run,
+            instance: Some(instance),
+        }),
+        report,
+        adopted,
     }
 }
 
