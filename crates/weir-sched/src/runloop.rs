@@ -83,6 +83,15 @@ pub struct RunSummary {
     pub elapsed_ms: u128,
 }
 
+impl RunSummary {
+    /// Whether a failing `block` check held an instance of this run back.
+    pub fn blocked(&self) -> bool {
+        self.check_failures
+            .iter()
+            .any(|e| matches!(e, AlertEvent::CheckFailed { blocked: true, .. }))
+    }
+}
+
 /// Progress callbacks (a progress bar in the CLI).
 pub trait Progress: Send + Sync {
     /// `remaining` instances may still be built by this run; `done` have finished.

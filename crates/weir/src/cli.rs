@@ -60,6 +60,9 @@ pub enum Command {
     /// What would run, and why, without running it.
     Plan(PlanArgs),
     /// Build every missing instance until the selection is complete.
+    ///
+    /// Exit status: 0 all built, 1 a job failed, 3 nothing failed but a check
+    /// blocked an instance, 130 interrupted.
     Run(RunArgs),
     /// Per dataset and version: complete, missing, waiting, failed, delay.
     Status { datasets: Vec<String> },

@@ -73,7 +73,8 @@ impl Progress for Bar {
     }
 }
 
-/// Runs the selection; the exit code is 1 if anything failed, 130 if interrupted.
+/// Runs the selection; the exit code is 1 if anything failed, [`BLOCKED`] if
+/// a check blocked an instance, 130 if interrupted.
 pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) -> Result<u8> {
     let dir = project::find(dir)?;
     let (ws, deployment) = project::open_env(&dir, env).await?;
@@ -111,10 +112,17 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
         130
     } else if summary.failed > 0 {
         1
+    } else if summary.blocked() {
+        BLOCKED
     } else {
         0
     })
 }
+
+/// The exit code of a run in which nothing failed but a `block` check held an
+/// instance back: distinct from 1, so a scheduler calling `weir run` can page
+/// on bad data as well as on broken jobs, and tell the two apart.
+pub const BLOCKED: u8 = 3;
 
 /// Runs with a progress bar and Ctrl-C handling; shared by `run` and `demo`.
 pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOptions, p: Printer) -> Result<RunSummary> {
@@ -216,10 +224,7 @@ pub fn print_summary(s: &RunSummary, p: Printer) {
                 out.push_str(&crate::cmd::status::check_lines(checks, p));
             }
         }
-        if s.check_failures
-            .iter()
-            .any(|e| matches!(e, weir_sched::alert::AlertEvent::CheckFailed { blocked: true, .. }))
-        {
+        if s.blocked() {
             out.push_str(
                 "consumers do not read blocked instances; `weir status` lists them, `weir accept` releases one\n",
             );

@@ -41,7 +41,9 @@ fn an_anomaly_is_held_from_consumers_and_serving_until_accepted() {
     )
     .expect("write");
     json(&dir, LATER, &["deploy", "-m", "stricter"]);
-    let run = json(&dir, LATER, &["run", "--env", "prod"]);
+    let (code, out, err) = exec(&dir, LATER, &["run", "--env", "prod", "--json"]);
+    assert_eq!(code, 3, "a run that blocked an instance exits 3:\n{err}");
+    let run: serde_json::Value = serde_json::from_str(&out).expect("the run's JSON");
     let failures = run["check_failures"].as_array().expect("list");
     let plays_block = failures
         .iter()
@@ -310,7 +312,11 @@ fn an_unreachable_webhook_never_fails_the_pipeline() {
         .output()
         .expect("run");
     let stderr = String::from_utf8_lossy(&out.stderr);
-    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    assert_eq!(
+        out.status.code(),
+        Some(3),
+        "the block, not the webhook, decides the exit code:\n{stderr}"
+    );
     assert!(
         stderr.contains("alert to http://127.0.0.1:9/… not delivered"),
         "{stderr}"
