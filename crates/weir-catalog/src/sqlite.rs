@@ -5,6 +5,7 @@
 mod envs;
 mod migrations;
 mod quality;
+mod runs;
 mod trash;
 
 use migrations::MIGRATIONS;
@@ -18,7 +19,6 @@ use sqlx::sqlite::{
     SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
 };
 use sqlx::{Row, Sqlite, Transaction};
-use std::collections::BTreeMap;
 use std::str::FromStr;
 use std::time::Duration;
 
@@ -101,32 +101,6 @@ fn ints(rows: Vec<SqliteRow>) -> Result<Vec<i64>> {
     rows.iter()
         .map(|r| r.try_get::<i64, _>(0).map_err(CatalogError::from))
         .collect()
-}
-
-impl SqliteCatalog {
-    async fn run_from_row(&self, row: &SqliteRow) -> Result<RunRecord> {
-        let run_id: String = row.try_get("run_id")?;
-        let counters = sqlx::query("SELECT name, value FROM counters WHERE run_id = $1 ORDER BY name")
-            .bind(&run_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<i64, _>(1)?)))
-            .collect::<Result<BTreeMap<_, _>>>()?;
-        let (metrics, checks) = self.quality_of(&run_id).await?;
-        Ok(RunRecord {
-            metrics,
-            checks,
-            key: key_of(row, "")?,
-            state: RunState::parse(&row.try_get::<String, _>("state")?),
-            started_at_ms: row.try_get("started_at_ms")?,
-            ended_at_ms: row.try_get("ended_at_ms")?,
-            error: row.try_get("error")?,
-            log: row.try_get("log")?,
-            counters,
-            run_id,
-        })
-    }
 }
 
 #[async_trait]
@@ -452,11 +426,7 @@ impl Catalog for SqliteCatalog {
         .bind(i64::from(filter.limit.unwrap_or(u32::MAX)))
         .fetch_all(&self.pool)
         .await?;
-        let mut out = Vec::with_capacity(rows.len());
-        for r in &rows {
-            out.push(self.run_from_row(r).await?);
-        }
-        Ok(out)
+        self.runs_from_rows(&rows).await
     }
 
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>> {
@@ -465,7 +435,7 @@ impl Catalog for SqliteCatalog {
             .fetch_optional(&self.pool)
             .await?;
         match row {
-            Some(r) => Ok(Some(self.run_from_row(&r).await?)),
+            Some(r) => Ok(self.runs_from_rows(&[r]).await?.pop()),
             None => Ok(None),
         }
     }

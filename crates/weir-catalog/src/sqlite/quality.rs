@@ -5,35 +5,8 @@ use super::{SqliteCatalog, begin_immediate, ints, key_of};
 use crate::{Acceptance, HistoryPoint, InstanceKey, Result};
 use sqlx::Row;
 use std::collections::BTreeMap;
-use weir_core::check::{CheckResult, Severity, Status};
 
 impl SqliteCatalog {
-    /// Metrics and check results recorded with a run.
-    pub(super) async fn quality_of(&self, run_id: &str) -> Result<(BTreeMap<String, f64>, Vec<CheckResult>)> {
-        let metrics = sqlx::query("SELECT name, value FROM metrics WHERE run_id = $1 ORDER BY name")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| Ok((r.try_get::<String, _>(0)?, r.try_get::<f64, _>(1)?)))
-            .collect::<Result<BTreeMap<_, _>>>()?;
-        let checks = sqlx::query("SELECT name, severity, status, detail FROM checks WHERE run_id = $1 ORDER BY seq")
-            .bind(run_id)
-            .fetch_all(&self.pool)
-            .await?
-            .iter()
-            .map(|r| {
-                Ok(CheckResult {
-                    name: r.try_get(0)?,
-                    severity: Severity::parse(&r.try_get::<String, _>(1)?).unwrap_or_default(),
-                    status: Status::parse(&r.try_get::<String, _>(2)?),
-                    detail: r.try_get(3)?,
-                })
-            })
-            .collect::<Result<Vec<_>>>()?;
-        Ok((metrics, checks))
-    }
-
     pub(super) async fn blocked_impl(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
         ints(
             sqlx::query(

@@ -357,6 +357,28 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
         (Status::Fail, Severity::Warn)
     );
     assert_eq!(run.metrics.get("share"), Some(&0.375));
+    // A listing gives each run what was recorded with it, and nothing of another's.
+    let listed = c
+        .runs(&RunFilter {
+            dataset: Some("a".into()),
+            ..Default::default()
+        })
+        .await
+        .expect("runs");
+    assert_eq!(listed.len(), 4);
+    for r in &listed {
+        let p: i64 = r.run_id.trim_start_matches('r').parse().expect("r<p>");
+        assert_eq!(r.counters.get("rows_out"), Some(&(p * 10)), "{}", r.run_id);
+        assert_eq!(r.metrics.get("share"), Some(&(p as f64 / 8.0)), "{}", r.run_id);
+        let statuses: Vec<Status> = r.checks.iter().map(|c| c.status).collect();
+        let first = if p == 3 { Status::Fail } else { Status::Pass };
+        assert_eq!(
+            statuses,
+            vec![first, Status::Fail],
+            "{}: in the order recorded",
+            r.run_id
+        );
+    }
     assert!(c.instance(&key("a", 1, 3)).await.expect("get").expect("i").blocked);
     // History skips the blocked instance and carries counters and metrics as numbers.
     let h = c.history("a", 1, 1, 5).await.expect("history");
