@@ -324,6 +324,10 @@ fn an_unreachable_webhook_never_fails_the_pipeline() {
     assert!(!stderr.contains("SECRETTOKEN"), "{stderr}");
     let st = status(tmp.path(), "2026-01-02T00:30:00Z");
     assert_eq!(st["clean"]["blocked"], 1);
+    // The exit status reports what a run found: one that builds nothing new exits 0.
+    let (code, _, err) = exec(tmp.path(), "2026-01-02T00:30:00Z", &["run"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(status(tmp.path(), "2026-01-02T00:30:00Z")["clean"]["blocked"], 1);
 }
 
 /// `weir bench checks` runs every variant (the executor alone, and built up to
