@@ -40,19 +40,15 @@ pub fn declared_schema(cols: &[(String, ColumnType)]) -> SchemaRef {
 }
 
 /// Reads every line of `files`. With `schema`, lines that do not fit it are
-/// malformed, and lines are decoded every [`CHUNK`], so the parsed values of
-/// no more than one chunk are held at once; without, the schema is inferred
-/// from all the well-formed lines.
+/// malformed, and lines are decoded every [`CHUNK`] straight from their text
+/// (see [`read_declared`]); without, the schema is inferred from all the
+/// well-formed lines.
 pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std::io::Result<JsonlRead> {
+    if let Some(schema) = schema {
+        return read_declared(files, schema);
+    }
     let mut values = Vec::new();
     let mut malformed = 0i64;
-    let mut batches = Vec::new();
-    let decoded = |schema: &SchemaRef, values: &mut Vec<Value>, batches: &mut Vec<RecordBatch>| {
-        let (more, bad) = decode(schema, values)?;
-        values.clear();
-        batches.extend(more);
-        Ok::<i64, std::io::Error>(bad)
-    };
     for f in files {
         let reader = BufReader::new(std::fs::File::open(f.as_ref())?);
         for line in reader.split(b'\n') {
@@ -65,22 +61,61 @@ pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std:
                 Ok(v @ Value::Object(_)) => values.push(v),
                 _ => malformed += 1,
             }
-            if let Some(s) = &schema
-                && values.len() == CHUNK
-            {
-                malformed += decoded(s, &mut values, &mut batches)?;
+        }
+    }
+    let inferred = infer_json_schema_from_iterator(values.iter().map(Ok::<_, arrow::error::ArrowError>))
+        .map_err(std::io::Error::other)?;
+    let schema = Arc::new(inferred);
+    let (batches, bad) = decode(&schema, &values)?;
+    let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
+    Ok(JsonlRead {
+        schema,
+        batches,
+        rows,
+        malformed: malformed + bad,
+    })
+}
+
+/// The declared-schema read. Each line is first checked to be one JSON
+/// object (a syntax check that builds nothing), and the lines that are go to
+/// Arrow's JSON decoder as text, [`CHUNK`] at a time: no `serde_json::Value`
+/// is built, and no more than one chunk's text is held. A chunk with a line
+/// that does not fit the schema is decoded again line by line, so only those
+/// lines are dropped.
+fn read_declared(files: &[impl AsRef<Path>], schema: SchemaRef) -> std::io::Result<JsonlRead> {
+    let mut chunk: Vec<u8> = Vec::new();
+    let mut lines = 0usize;
+    let mut malformed = 0i64;
+    let mut batches = Vec::new();
+    let mut line = Vec::new();
+    for f in files {
+        let mut reader = BufReader::new(std::fs::File::open(f.as_ref())?);
+        loop {
+            line.clear();
+            if reader.read_until(b'\n', &mut line)? == 0 {
+                break;
+            }
+            let text = line.trim_ascii();
+            if text.is_empty() {
+                continue;
+            }
+            if !is_object(text) {
+                malformed += 1;
+                continue;
+            }
+            chunk.extend_from_slice(text);
+            chunk.push(b'\n');
+            lines += 1;
+            if lines == CHUNK {
+                malformed += decode_text(&schema, &chunk, &mut batches)?;
+                chunk.clear();
+                lines = 0;
             }
         }
     }
-    let schema = match schema {
-        Some(s) => s,
-        None => {
-            let inferred = infer_json_schema_from_iterator(values.iter().map(Ok::<_, arrow::error::ArrowError>))
-                .map_err(std::io::Error::other)?;
-            Arc::new(inferred)
-        }
-    };
-    malformed += decoded(&schema, &mut values, &mut batches)?;
+    if lines > 0 {
+        malformed += decode_text(&schema, &chunk, &mut batches)?;
+    }
     let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
     Ok(JsonlRead {
         schema,
@@ -90,10 +125,63 @@ pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std:
     })
 }
 
+/// One JSON object and nothing after it.
+fn is_object(text: &[u8]) -> bool {
+    text.starts_with(b"{") && serde_json::from_slice::<serde::de::IgnoredAny>(text).is_ok()
+}
+
+fn text_decoder(schema: &SchemaRef) -> std::io::Result<arrow::json::reader::Decoder> {
+    // One more than a chunk holds, so a chunk's text is taken in one call.
+    ReaderBuilder::new(schema.clone())
+        .with_batch_size(CHUNK + 1)
+        .with_coerce_primitive(true)
+        .build_decoder()
+        .map_err(std::io::Error::other)
+}
+
+/// Decodes `text` (JSON objects, one per line) into one batch; returns how
+/// many lines did not fit the schema and were left out.
+fn decode_text(schema: &SchemaRef, text: &[u8], batches: &mut Vec<RecordBatch>) -> std::io::Result<i64> {
+    let whole = |text: &[u8]| -> std::io::Result<Option<Option<RecordBatch>>> {
+        let mut dec = text_decoder(schema)?;
+        let taken = dec.decode(text);
+        Ok(match taken {
+            Ok(n) if n == text.len() => dec.flush().ok(),
+            _ => None,
+        })
+    };
+    if let Some(batch) = whole(text)? {
+        batches.extend(batch);
+        return Ok(0);
+    }
+    // Some line does not fit: find which, and decode the others together.
+    let mut fitting = Vec::with_capacity(text.len());
+    let mut bad = 0i64;
+    let mut dec = text_decoder(schema)?;
+    for line in text.split_inclusive(|b| *b == b'\n') {
+        let fits = dec.decode(line).is_ok_and(|n| n == line.len()) && dec.flush().is_ok();
+        if fits {
+            fitting.extend_from_slice(line);
+        } else {
+            bad += 1;
+            dec = text_decoder(schema)?;
+        }
+    }
+    match whole(&fitting)? {
+        Some(batch) => batches.extend(batch),
+        None => {
+            return Err(std::io::Error::other(
+                "lines that fit the schema one by one did not fit it together",
+            ));
+        }
+    }
+    Ok(bad)
+}
+
 const CHUNK: usize = 8192;
 
-/// Decodes values in chunks; a chunk that fails is retried line by line so
-/// only the lines that do not fit are dropped.
+/// Decodes values (of an inferred schema) in chunks; a chunk that fails is
+/// retried line by line so only the lines that do not fit are dropped.
 fn decode(schema: &SchemaRef, values: &[Value]) -> std::io::Result<(Vec<RecordBatch>, i64)> {
     let mut batches = Vec::new();
     let mut bad = 0i64;
@@ -142,9 +230,10 @@ pub fn count_lines(path: &Path) -> std::io::Result<(i64, i64)> {
         if line.iter().all(u8::is_ascii_whitespace) {
             continue;
         }
-        match serde_json::from_slice::<serde::de::IgnoredAny>(&line) {
-            Ok(_) if line.trim_ascii_start().starts_with(b"{") => good += 1,
-            _ => bad += 1,
+        if is_object(line.trim_ascii()) {
+            good += 1;
+        } else {
+            bad += 1;
         }
     }
     Ok((good, bad))
@@ -174,6 +263,35 @@ mod tests {
             Some(DataType::Utf8)
         );
         assert_eq!(count_lines(&f).expect("count"), (3, 3));
+    }
+
+    #[test]
+    fn a_line_is_one_object_or_malformed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("a.jsonl");
+        // Two objects on a line, an object across two lines, trailing text,
+        // a lone `{`, then a good line with CRLF and surrounding spaces.
+        std::fs::write(
+            &f,
+            "{\"a\":1} {\"a\":2}\n{\"a\":\n3}\n{\"a\":4} x\n{\n  {\"a\": 5}  \r\n{\"a\":\"6\",\"b\":[1]}\n",
+        )
+        .expect("write");
+        let schema = declared_schema(&[("a".into(), ColumnType::Int64)]);
+        let r = read_files(&[&f], Some(schema)).expect("read");
+        assert_eq!((r.rows, r.malformed), (2, 5), "only the lone objects are rows");
+        let col = r.batches[0]
+            .column(0)
+            .as_any()
+            .downcast_ref::<arrow::array::Int64Array>()
+            .expect("int64")
+            .values()
+            .to_vec();
+        assert_eq!(
+            col,
+            vec![5, 6],
+            "a number in a string is coerced; unknown fields are ignored"
+        );
+        assert_eq!(count_lines(&f).expect("count"), (2, 5));
     }
 
     #[test]
