@@ -6,7 +6,7 @@
 //! hashes of the column where it does not (floats, for one).
 
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
-use arrow::datatypes::{DataType, SchemaRef};
+use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::functions_aggregate::approx_distinct::ApproxDistinct;
@@ -15,6 +15,9 @@ use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl};
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_expr::expressions::Column as ColumnExpr;
+use parquet::arrow::arrow_reader::statistics::StatisticsConverter;
+use parquet::file::metadata::{ParquetMetaData, RowGroupMetaData};
+use parquet::schema::types::SchemaDescriptor;
 use std::collections::HashSet;
 use std::hash::{BuildHasherDefault, Hasher};
 use std::sync::Arc;
@@ -27,6 +30,9 @@ struct Column {
     distinct: Option<Box<dyn Accumulator>>,
     /// The distinct accumulator takes the column's hashes, not its values.
     hashed: bool,
+    /// Min and max as text, when they come from the Parquet file's statistics
+    /// instead of the accumulators.
+    bounds: Option<(Option<String>, Option<String>)>,
 }
 
 /// An `approx_distinct` accumulator over values of `data_type`.
@@ -133,6 +139,39 @@ fn text(v: &ScalarValue) -> Option<String> {
         .map(|f| f.value(0).to_string())
 }
 
+/// A column's min and max over the row groups' statistics, or `None` when
+/// some row group holding values has no exact statistics for it.
+fn column_bounds(
+    name: &str,
+    schema: &Schema,
+    descr: &SchemaDescriptor,
+    groups: &[RowGroupMetaData],
+) -> Option<(Option<String>, Option<String>)> {
+    let conv = StatisticsConverter::try_new(name, schema, descr).ok()?;
+    let mins = conv.row_group_mins(groups).ok()?;
+    let maxes = conv.row_group_maxes(groups).ok()?;
+    let min_exact = conv.row_group_is_min_value_exact(groups).ok()?;
+    let max_exact = conv.row_group_is_max_value_exact(groups).ok()?;
+    let nulls = conv.row_group_null_counts(groups).ok()?;
+    let exact = |a: &arrow::array::BooleanArray, i: usize| a.is_valid(i) && a.value(i);
+    for (i, g) in groups.iter().enumerate() {
+        let all_null = nulls.is_valid(i) && nulls.value(i) == u64::try_from(g.num_rows()).ok()?;
+        let known = mins.is_valid(i) && maxes.is_valid(i) && exact(&min_exact, i) && exact(&max_exact, i);
+        if !all_null && !known {
+            return None;
+        }
+    }
+    let data_type = mins.data_type();
+    let mut min = MinAccumulator::try_new(data_type).ok()?;
+    let mut max = MaxAccumulator::try_new(data_type).ok()?;
+    min.update_batch(&[mins]).ok()?;
+    max.update_batch(&[maxes]).ok()?;
+    Some((
+        min.evaluate().ok().and_then(|v| text(&v)),
+        max.evaluate().ok().and_then(|v| text(&v)),
+    ))
+}
+
 impl Profiler {
     /// A profiler for `schema` that also watches the `unique` checks `(name, columns)`.
     pub fn new(schema: &SchemaRef, uniques: &[(String, Vec<String>)]) -> Self {
@@ -165,6 +204,7 @@ impl Profiler {
                         max: MaxAccumulator::try_new(f.data_type()).ok(),
                         distinct: native.or_else(|| distinct_accumulator(&DataType::UInt64)),
                         hashed,
+                        bounds: None,
                     },
                 )
             })
@@ -175,6 +215,31 @@ impl Profiler {
             uniques,
             hashes: Vec::new(),
             state: RandomState::with_seed(0),
+        }
+    }
+
+    /// Leaves min and max to [`Profiler::bounds_from_parquet`]: the Parquet
+    /// writer computes them for its statistics anyway, so the profile need
+    /// not compare every value a second time.
+    pub fn without_bounds(mut self) -> Self {
+        for (_, c) in &mut self.columns {
+            c.min = None;
+            c.max = None;
+            c.bounds = Some((None, None));
+        }
+        self
+    }
+
+    /// Min and max of each column from the row-group statistics of the
+    /// Parquet file just written (with untruncated statistics, so exact). A
+    /// row group without exact statistics for a column that holds values
+    /// leaves that column's min and max unknown rather than wrong.
+    pub fn bounds_from_parquet(&mut self, meta: &ParquetMetaData, schema: &Schema) {
+        let descr = meta.file_metadata().schema_descr();
+        let groups = meta.row_groups();
+        for (_, c) in &mut self.columns {
+            let Some(bounds) = &mut c.bounds else { continue };
+            *bounds = column_bounds(&c.name, schema, descr, groups).unwrap_or((None, None));
         }
     }
 
@@ -259,8 +324,13 @@ impl Profiler {
         let rows = self.rows;
         let mut columns = serde_json::Map::new();
         for (_, c) in &mut self.columns {
-            let min = c.min.as_mut().and_then(|m| m.evaluate().ok()).and_then(|v| text(&v));
-            let max = c.max.as_mut().and_then(|m| m.evaluate().ok()).and_then(|v| text(&v));
+            let (min, max) = match c.bounds.take() {
+                Some(bounds) => bounds,
+                None => (
+                    c.min.as_mut().and_then(|m| m.evaluate().ok()).and_then(|v| text(&v)),
+                    c.max.as_mut().and_then(|m| m.evaluate().ok()).and_then(|v| text(&v)),
+                ),
+            };
             let null_fraction = if rows == 0 { 0.0 } else { c.nulls as f64 / rows as f64 };
             let distinct = match c.distinct.as_mut().and_then(|d| d.evaluate().ok()) {
                 Some(ScalarValue::UInt64(Some(n))) => n,

@@ -6,6 +6,7 @@ use datafusion::physical_plan::SendableRecordBatchStream;
 use futures::StreamExt;
 use parquet::arrow::ArrowWriter;
 use parquet::basic::{Compression, ZstdLevel};
+use parquet::file::metadata::ParquetMetaData;
 use parquet::file::properties::WriterProperties;
 use std::fs::File;
 use std::io::BufWriter;
@@ -35,14 +36,18 @@ pub async fn write_stream(
     keep_bytes: usize,
 ) -> Result<Written, String> {
     let (to_profiler, batches) = std::sync::mpsc::channel::<RecordBatch>();
-    let profiling = profiler.map(|mut p| {
-        tokio::task::spawn_blocking(move || {
-            for b in batches {
-                p.update(&b)?;
-            }
-            Ok::<_, String>(p)
-        })
-    });
+    // Parquet's statistics give min and max (see `Profiler::bounds_from_parquet`).
+    let parquet = !matches!(format, Format::Jsonl);
+    let profiling = profiler
+        .map(|p| if parquet { p.without_bounds() } else { p })
+        .map(|mut p| {
+            tokio::task::spawn_blocking(move || {
+                for b in batches {
+                    p.update(&b)?;
+                }
+                Ok::<_, String>(p)
+            })
+        });
     let schema = stream.schema();
     let (path, mut sink) = match format {
         Format::Jsonl => {
@@ -53,8 +58,10 @@ pub async fn write_stream(
         _ => {
             let p = dir.join("part-00000.parquet");
             let f = File::create(&p).map_err(|e| e.to_string())?;
+            // Untruncated row-group statistics: they are the profile's exact min and max.
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
+                .set_statistics_truncate_length(None)
                 .build();
             (
                 p,
@@ -84,10 +91,16 @@ pub async fn write_stream(
             }
         }
     }
-    sink.finish()?;
+    let meta = sink.finish()?;
     drop(to_profiler);
     let profiler = match profiling {
-        Some(h) => Some(h.await.map_err(|e| format!("the profiler crashed: {e}"))??),
+        Some(h) => {
+            let mut p = h.await.map_err(|e| format!("the profiler crashed: {e}"))??;
+            if let Some(meta) = &meta {
+                p.bounds_from_parquet(meta, &schema);
+            }
+            Some(p)
+        }
         None => None,
     };
     let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
@@ -113,10 +126,149 @@ impl Sink {
         }
     }
 
-    fn finish(self) -> Result<(), String> {
+    /// Closes the file; a Parquet file's metadata comes back.
+    fn finish(self) -> Result<Option<ParquetMetaData>, String> {
         match self {
-            Sink::Parquet(w) => w.close().map(|_| ()).map_err(|e| e.to_string()),
-            Sink::Json(mut w) => w.finish().map_err(|e| e.to_string()),
+            Sink::Parquet(w) => w.close().map(Some).map_err(|e| e.to_string()),
+            Sink::Json(mut w) => w.finish().map(|()| None).map_err(|e| e.to_string()),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::profile::Profiler;
+    use arrow::array::{ArrayRef, BooleanArray, Float64Array, Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{DataType, Field, Schema, TimeUnit};
+    use datafusion::physical_plan::stream::RecordBatchStreamAdapter;
+    use std::sync::Arc;
+
+    fn batches() -> (SchemaRef, Vec<RecordBatch>) {
+        let schema: SchemaRef = Arc::new(Schema::new(vec![
+            Field::new("n", DataType::Int64, true),
+            Field::new("s", DataType::Utf8, true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("f", DataType::Float64, true),
+            Field::new("b", DataType::Boolean, true),
+            Field::new("none", DataType::Utf8, true),
+        ]));
+        let long = |c: char| c.to_string().repeat(100);
+        let batch = |n: Vec<Option<i64>>,
+                     s: Vec<Option<String>>,
+                     ts: Vec<Option<i64>>,
+                     f: Vec<Option<f64>>,
+                     b: Vec<Option<bool>>| {
+            let rows = n.len();
+            let cols: Vec<ArrayRef> = vec![
+                Arc::new(Int64Array::from(n)),
+                Arc::new(StringArray::from(s)),
+                Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+                Arc::new(Float64Array::from(f)),
+                Arc::new(BooleanArray::from(b)),
+                Arc::new(StringArray::from(vec![None::<&str>; rows])),
+            ];
+            RecordBatch::try_new(schema.clone(), cols).expect("batch")
+        };
+        let b1 = batch(
+            vec![Some(5), None, Some(-3)],
+            vec![Some(long('m')), Some(long('z')), None],
+            vec![Some(1_700_000_000_000_000), None, Some(1_600_000_000_000_000)],
+            vec![Some(0.5), Some(-2.25), None],
+            vec![Some(true), None, Some(true)],
+        );
+        let b2 = batch(
+            vec![Some(40)],
+            vec![Some(format!("{}a", long('z')))],
+            vec![Some(1_800_000_000_000_000)],
+            vec![Some(9.0)],
+            vec![Some(false)],
+        );
+        (schema, vec![b1, b2])
+    }
+
+    async fn profile(format: Format, schema: &SchemaRef, batches: Vec<RecordBatch>) -> serde_json::Value {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stream = RecordBatchStreamAdapter::new(schema.clone(), futures::stream::iter(batches.into_iter().map(Ok)));
+        let w = write_stream(
+            Box::pin(stream),
+            dir.path(),
+            format,
+            Some(Profiler::new(schema, &[])),
+            0,
+        )
+        .await
+        .expect("write");
+        w.profiler.expect("profiler").finish()
+    }
+
+    #[tokio::test]
+    async fn parquet_statistics_give_the_same_min_and_max_as_comparing_every_value() {
+        let (schema, batches) = batches();
+        let from_stats = profile(Format::Parquet, &schema, batches.clone()).await;
+        let compared = profile(Format::Jsonl, &schema, batches).await;
+        assert_eq!(from_stats, compared);
+        let s = &from_stats["columns"]["s"];
+        assert_eq!(s["max"].as_str().map(str::len), Some(101), "not truncated to 64 bytes");
+        assert_eq!(from_stats["columns"]["n"]["min"], "-3");
+        assert_eq!(from_stats["columns"]["b"]["min"], "false");
+        assert!(from_stats["columns"]["none"]["min"].is_null());
+        // No rows: no row groups, no bounds, same as the accumulators.
+        let empty = profile(Format::Parquet, &schema, vec![]).await;
+        assert_eq!(empty, profile(Format::Jsonl, &schema, vec![]).await);
+        assert!(empty["columns"]["n"]["max"].is_null());
+    }
+
+    #[test]
+    fn truncated_or_missing_statistics_leave_bounds_unknown_not_wrong() {
+        let (schema, batches) = batches();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let write = |name: &str, props: WriterProperties| {
+            let f = File::create(dir.path().join(name)).expect("create");
+            let mut w = ArrowWriter::try_new(f, schema.clone(), Some(props)).expect("writer");
+            for b in &batches {
+                w.write(b).expect("write");
+            }
+            w.close().expect("close")
+        };
+        let bounds = |meta: &ParquetMetaData| {
+            let mut p = Profiler::new(&schema, &[]).without_bounds();
+            p.bounds_from_parquet(meta, &schema);
+            p.finish()
+        };
+        // Row groups of two rows: bounds are folded over all of them.
+        let meta = write(
+            "groups.parquet",
+            WriterProperties::builder()
+                .set_max_row_group_row_count(Some(2))
+                .set_statistics_truncate_length(None)
+                .build(),
+        );
+        assert!(meta.num_row_groups() > 1);
+        let v = bounds(&meta);
+        assert_eq!(
+            (v["columns"]["n"]["min"].as_str(), v["columns"]["n"]["max"].as_str()),
+            (Some("-3"), Some("40"))
+        );
+        // Truncated string statistics are not exact: unknown, while exact columns still have theirs.
+        let meta = write(
+            "short.parquet",
+            WriterProperties::builder()
+                .set_statistics_truncate_length(Some(8))
+                .build(),
+        );
+        let v = bounds(&meta);
+        assert!(v["columns"]["s"]["min"].is_null() && v["columns"]["s"]["max"].is_null());
+        assert_eq!(v["columns"]["n"]["max"], "40");
+        // No statistics at all: unknown.
+        let none = WriterProperties::builder()
+            .set_statistics_enabled(parquet::file::properties::EnabledStatistics::None)
+            .build();
+        let v = bounds(&write("none.parquet", none));
+        assert!(v["columns"]["n"]["min"].is_null() && v["columns"]["ts"]["max"].is_null());
     }
 }
