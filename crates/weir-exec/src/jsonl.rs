@@ -294,6 +294,65 @@ mod tests {
         assert_eq!(count_lines(&f).expect("count"), (2, 5));
     }
 
+    /// Reading from text gives what parsing every line into a
+    /// `serde_json::Value` and decoding those gave (the way lines were read
+    /// before), on lines of every kind, across chunk boundaries.
+    #[test]
+    fn text_decoding_matches_decoding_parsed_values() {
+        let kinds = [
+            r#"{"id": "e1", "n": 7, "ts": "2026-01-01T00:00:00Z", "f": 0.5, "ok": true}"#,
+            r#"{"id": "e2", "n": "8", "ts": "2026-01-01T01:00:00+02:00", "f": 3, "extra": [1, {"x": 2}]}"#,
+            r#"{"id": null, "n": -9223372036854775808, "ts": "2026-01-01T00:00:00.123456Z"}"#,
+            r#"{"id": "été "q"", "n": 1.0, "f": -1e-300, "ok": false}"#,
+            r#"{"id": 12, "n": "not a number"}"#,
+            r#"{"ts": "yesterday"}"#,
+            r#"{"n": 1e400}"#,
+            r#"{"ok": "maybe"}"#,
+            r#"{"id": "dup", "id": "twice"}"#,
+            "{}",
+            "garbage",
+            "{",
+            "[1, 2]",
+            "  ",
+            "{\"id\": \"crlf\"}\r",
+        ];
+        let mut text = String::new();
+        let mut x = 42u64;
+        for _ in 0..(CHUNK * 2 + 500) {
+            x = x.wrapping_mul(6364136223846793005).wrapping_add(1442695040888963407);
+            text.push_str(kinds[(x >> 33) as usize % kinds.len()]);
+            text.push('\n');
+        }
+        let dir = tempfile::tempdir().expect("tempdir");
+        let f = dir.path().join("a.jsonl");
+        std::fs::write(&f, &text).expect("write");
+        let schema = declared_schema(&[
+            ("id".into(), ColumnType::String),
+            ("n".into(), ColumnType::Int64),
+            ("ts".into(), ColumnType::Timestamp),
+            ("f".into(), ColumnType::Float64),
+            ("ok".into(), ColumnType::Bool),
+        ]);
+        let mut values = Vec::new();
+        let mut not_objects = 0i64;
+        for line in text.lines() {
+            let line = line.trim();
+            if line.is_empty() {
+                continue;
+            }
+            match serde_json::from_str::<Value>(line) {
+                Ok(v @ Value::Object(_)) => values.push(v),
+                _ => not_objects += 1,
+            }
+        }
+        let (expected, bad) = decode(&schema, &values).expect("decode");
+        let got = read_files(&[&f], Some(schema.clone())).expect("read");
+        assert_eq!(got.malformed, not_objects + bad);
+        let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&schema, b).expect("concat");
+        assert_eq!(concat(&got.batches), concat(&expected));
+        assert!(got.rows > 0 && got.malformed > 0);
+    }
+
     #[test]
     fn declared_schemas_are_decoded_chunk_by_chunk_in_order() {
         let dir = tempfile::tempdir().expect("tempdir");
