@@ -39,41 +39,54 @@ pub fn declared_schema(cols: &[(String, ColumnType)]) -> SchemaRef {
     ))
 }
 
-/// Reads every line of `files`. With `schema`, lines that do not fit it are
-/// malformed, and lines are decoded every [`CHUNK`] straight from their text
-/// (see [`read_declared`]); without, the schema is inferred from all the
-/// well-formed lines.
+/// Reads every line of `files`. Lines that are not one JSON object, or do not
+/// fit `schema`, are malformed; lines are decoded every [`CHUNK`] straight from
+/// their text (see [`read_declared`]). Without `schema`, it is inferred from
+/// every well-formed line first (see [`infer`]).
 pub fn read_files(files: &[impl AsRef<Path>], schema: Option<SchemaRef>) -> std::io::Result<JsonlRead> {
-    if let Some(schema) = schema {
-        return read_declared(files, schema);
+    let schema = match schema {
+        Some(s) => s,
+        None => infer(files)?,
+    };
+    read_declared(files, schema)
+}
+
+/// The schema of the JSON objects in `files`, inferred over every line that
+/// is one. Lines are parsed one at a time and none is kept, so memory does not
+/// grow with the input; the lines are then read again with this schema.
+fn infer(files: &[impl AsRef<Path>]) -> std::io::Result<SchemaRef> {
+    let mut failed = None;
+    let inferred = {
+        let failed = &mut failed;
+        let lines = files
+            .iter()
+            .flat_map(|f| -> Box<dyn Iterator<Item = std::io::Result<Vec<u8>>>> {
+                match std::fs::File::open(f.as_ref()) {
+                    Ok(file) => Box::new(BufReader::new(file).split(b'\n')),
+                    Err(e) => Box::new(std::iter::once(Err(e))),
+                }
+            });
+        let objects = lines
+            .filter_map(|line| match line {
+                Err(e) => Some(Err(e)),
+                Ok(line) => match serde_json::from_slice::<Value>(line.trim_ascii()) {
+                    Ok(v @ Value::Object(_)) => Some(Ok(v)),
+                    _ => None,
+                },
+            })
+            .map_while(|r| match r {
+                Ok(v) => Some(Ok::<_, arrow::error::ArrowError>(v)),
+                Err(e) => {
+                    *failed = Some(e);
+                    None
+                }
+            });
+        infer_json_schema_from_iterator(objects)
+    };
+    if let Some(e) = failed {
+        return Err(e);
     }
-    let mut values = Vec::new();
-    let mut malformed = 0i64;
-    for f in files {
-        let reader = BufReader::new(std::fs::File::open(f.as_ref())?);
-        for line in reader.split(b'\n') {
-            let line = line?;
-            let text = line.strip_suffix(b"\r").unwrap_or(&line);
-            if text.iter().all(u8::is_ascii_whitespace) {
-                continue;
-            }
-            match serde_json::from_slice::<Value>(text) {
-                Ok(v @ Value::Object(_)) => values.push(v),
-                _ => malformed += 1,
-            }
-        }
-    }
-    let inferred = infer_json_schema_from_iterator(values.iter().map(Ok::<_, arrow::error::ArrowError>))
-        .map_err(std::io::Error::other)?;
-    let schema = Arc::new(inferred);
-    let (batches, bad) = decode(&schema, &values)?;
-    let rows = batches.iter().map(|b| b.num_rows() as i64).sum();
-    Ok(JsonlRead {
-        schema,
-        batches,
-        rows,
-        malformed: malformed + bad,
-    })
+    inferred.map(Arc::new).map_err(std::io::Error::other)
 }
 
 /// The declared-schema read. Each line is first checked to be one JSON
@@ -180,47 +193,6 @@ fn decode_text(schema: &SchemaRef, text: &[u8], batches: &mut Vec<RecordBatch>) 
 
 const CHUNK: usize = 8192;
 
-/// Decodes values (of an inferred schema) in chunks; a chunk that fails is
-/// retried line by line so only the lines that do not fit are dropped.
-fn decode(schema: &SchemaRef, values: &[Value]) -> std::io::Result<(Vec<RecordBatch>, i64)> {
-    let mut batches = Vec::new();
-    let mut bad = 0i64;
-    let builder = || {
-        ReaderBuilder::new(schema.clone())
-            .with_batch_size(CHUNK)
-            .with_coerce_primitive(true)
-            .build_decoder()
-            .map_err(std::io::Error::other)
-    };
-    for chunk in values.chunks(CHUNK) {
-        let mut dec = builder()?;
-        let whole = dec.serialize(chunk).and_then(|()| dec.flush());
-        match whole {
-            Ok(Some(b)) => batches.push(b),
-            Ok(None) => {}
-            Err(_) => {
-                let mut dec = builder()?;
-                for v in chunk {
-                    if dec.serialize(std::slice::from_ref(v)).is_err() {
-                        bad += 1;
-                        dec = builder()?;
-                        continue;
-                    }
-                    match dec.flush() {
-                        Ok(Some(b)) => batches.push(b),
-                        Ok(None) => {}
-                        Err(_) => {
-                            bad += 1;
-                            dec = builder()?;
-                        }
-                    }
-                }
-            }
-        }
-    }
-    Ok((batches, bad))
-}
-
 /// Counts well-formed (JSON object) and malformed lines of one file, cheaply.
 pub fn count_lines(path: &Path) -> std::io::Result<(i64, i64)> {
     let reader = BufReader::new(std::fs::File::open(path)?);
@@ -294,6 +266,47 @@ mod tests {
         assert_eq!(count_lines(&f).expect("count"), (2, 5));
     }
 
+    /// How lines were decoded before they were decoded from their text: parsed
+    /// `serde_json::Value`s in chunks, a chunk that fails retried value by value.
+    fn decode(schema: &SchemaRef, values: &[Value]) -> std::io::Result<(Vec<RecordBatch>, i64)> {
+        let mut batches = Vec::new();
+        let mut bad = 0i64;
+        let builder = || {
+            ReaderBuilder::new(schema.clone())
+                .with_batch_size(CHUNK)
+                .with_coerce_primitive(true)
+                .build_decoder()
+                .map_err(std::io::Error::other)
+        };
+        for chunk in values.chunks(CHUNK) {
+            let mut dec = builder()?;
+            let whole = dec.serialize(chunk).and_then(|()| dec.flush());
+            match whole {
+                Ok(Some(b)) => batches.push(b),
+                Ok(None) => {}
+                Err(_) => {
+                    let mut dec = builder()?;
+                    for v in chunk {
+                        if dec.serialize(std::slice::from_ref(v)).is_err() {
+                            bad += 1;
+                            dec = builder()?;
+                            continue;
+                        }
+                        match dec.flush() {
+                            Ok(Some(b)) => batches.push(b),
+                            Ok(None) => {}
+                            Err(_) => {
+                                bad += 1;
+                                dec = builder()?;
+                            }
+                        }
+                    }
+                }
+            }
+        }
+        Ok((batches, bad))
+    }
+
     /// Reading from text gives what parsing every line into a
     /// `serde_json::Value` and decoding those gave (the way lines were read
     /// before), on lines of every kind, across chunk boundaries.
@@ -301,7 +314,7 @@ mod tests {
     fn text_decoding_matches_decoding_parsed_values() {
         let kinds = [
             r#"{"id": "e1", "n": 7, "ts": "2026-01-01T00:00:00Z", "f": 0.5, "ok": true}"#,
-            r#"{"id": "e2", "n": "8", "ts": "2026-01-01T01:00:00+02:00", "f": 3, "extra": [1, {"x": 2}]}"#,
+            r#"{"id": "e2", "n": "8", "ts": "2026-01-01T01:00:00+02:00", "f": 3, "extra": {"x": [1, 2]}}"#,
             r#"{"id": null, "n": -9223372036854775808, "ts": "2026-01-01T00:00:00.123456Z"}"#,
             r#"{"id": "été "q"", "n": 1.0, "f": -1e-300, "ok": false}"#,
             r#"{"id": 12, "n": "not a number"}"#,
@@ -348,9 +361,30 @@ mod tests {
         let (expected, bad) = decode(&schema, &values).expect("decode");
         let got = read_files(&[&f], Some(schema.clone())).expect("read");
         assert_eq!(got.malformed, not_objects + bad);
-        let concat = |b: &[RecordBatch]| arrow::compute::concat_batches(&schema, b).expect("concat");
-        assert_eq!(concat(&got.batches), concat(&expected));
+        let concat = |schema: &SchemaRef, b: &[RecordBatch]| arrow::compute::concat_batches(schema, b).expect("concat");
+        assert_eq!(concat(&schema, &got.batches), concat(&schema, &expected));
         assert!(got.rows > 0 && got.malformed > 0);
+
+        // Inferred: the same schema, rows and malformed count. (Except for a
+        // number beyond f64, which is valid JSON: parsed into a `Value` it was
+        // an error and the line dropped; as text it is read like any number.)
+        let kept: String = text
+            .lines()
+            .filter(|l| !l.contains("1e400"))
+            .map(|l| format!("{l}\n"))
+            .collect();
+        std::fs::write(&f, &kept).expect("write");
+        let dropped = (text.lines().count() - kept.lines().count()) as i64;
+        let inferred: SchemaRef = Arc::new(
+            infer_json_schema_from_iterator(values.iter().map(Ok::<_, arrow::error::ArrowError>)).expect("infer"),
+        );
+        let (expected, bad) = decode(&inferred, &values).expect("decode");
+        let got = read_files(&[&f], None).expect("read");
+        assert_eq!(got.schema, inferred);
+        assert!(dropped > 0);
+        assert_eq!(got.malformed, not_objects - dropped + bad);
+        assert_eq!(concat(&inferred, &got.batches), concat(&inferred, &expected));
+        assert!(got.rows > 0);
     }
 
     #[test]
