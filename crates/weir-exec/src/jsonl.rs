@@ -89,7 +89,7 @@ fn infer(files: &[impl AsRef<Path>]) -> std::io::Result<SchemaRef> {
     inferred.map(Arc::new).map_err(std::io::Error::other)
 }
 
-/// The declared-schema read. Each line is first checked to be one JSON
+/// Reads `files` with a known `schema`. Each line is first checked to be one JSON
 /// object (a syntax check that builds nothing), and the lines that are go to
 /// Arrow's JSON decoder as text, [`CHUNK`] at a time: no `serde_json::Value`
 /// is built, and no more than one chunk's text is held. A chunk with a line
