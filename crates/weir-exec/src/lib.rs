@@ -8,6 +8,7 @@
 //! is deterministic given the same inputs and code.
 
 mod command;
+mod counting;
 pub mod diff;
 pub mod export;
 mod ingest;

@@ -31,8 +31,10 @@ struct Column {
     /// The distinct accumulator takes the column's hashes, not its values.
     hashed: bool,
     /// Min and max as text, when they come from the Parquet file's statistics
-    /// instead of the accumulators.
+    /// instead of the accumulators (or the accumulators were settled).
     bounds: Option<(Option<String>, Option<String>)>,
+    /// The distinct estimate, once settled.
+    distinct_count: Option<u64>,
 }
 
 /// An `approx_distinct` accumulator over values of `data_type`.
@@ -205,6 +207,7 @@ impl Profiler {
                         distinct: native.or_else(|| distinct_accumulator(&DataType::UInt64)),
                         hashed,
                         bounds: None,
+                        distinct_count: None,
                     },
                 )
             })
@@ -296,6 +299,29 @@ impl Profiler {
         Ok(())
     }
 
+    /// Turns the accumulators into their results and lets go of them and of
+    /// the key hashes. Called on the profiler's thread after the last batch,
+    /// so this work is done while the writer closes its file rather than
+    /// after; no batch may follow.
+    pub fn settle(&mut self) {
+        for (_, c) in &mut self.columns {
+            if let Some(mut d) = c.distinct.take() {
+                c.distinct_count = match d.evaluate() {
+                    Ok(ScalarValue::UInt64(Some(n))) => Some(n),
+                    _ => Some(0),
+                };
+            }
+            if c.bounds.is_none() {
+                let min = c.min.take().and_then(|mut m| m.evaluate().ok()).and_then(|v| text(&v));
+                let max = c.max.take().and_then(|mut m| m.evaluate().ok()).and_then(|v| text(&v));
+                c.bounds = Some((min, max));
+            }
+        }
+        for u in &mut self.uniques {
+            u.seen = HashSet64::default();
+        }
+    }
+
     pub fn unique(&self, name: &str) -> UniqueVerdict {
         match self.uniques.iter().find(|u| u.name == name) {
             None => UniqueVerdict::Unsure,
@@ -332,8 +358,8 @@ impl Profiler {
                 ),
             };
             let null_fraction = if rows == 0 { 0.0 } else { c.nulls as f64 / rows as f64 };
-            let distinct = match c.distinct.as_mut().and_then(|d| d.evaluate().ok()) {
-                Some(ScalarValue::UInt64(Some(n))) => n,
+            let distinct = match (c.distinct_count, c.distinct.as_mut().and_then(|d| d.evaluate().ok())) {
+                (Some(n), _) | (None, Some(ScalarValue::UInt64(Some(n)))) => n,
                 _ => 0,
             };
             columns.insert(
@@ -402,5 +428,19 @@ mod tests {
         assert_eq!(c["name"]["distinct"], 2, "nulls are not a value");
         assert_eq!(c["score"]["distinct"], 2);
         assert_eq!(c["score"]["min"].as_str(), Some("-1.0"));
+        // Settled on the profiler's thread, it is the same profile, and the
+        // verdicts it had stay.
+        let mut settled = Profiler::new(&schema, &uniques);
+        settled
+            .update(&batch(vec![3, 1], vec![Some("b"), None], vec![Some(0.5), Some(0.5)]))
+            .expect("update");
+        settled
+            .update(&batch(vec![2, 9], vec![Some("a"), Some("b")], vec![None, Some(-1.0)]))
+            .expect("update");
+        settled.settle();
+        assert_eq!(settled.unique("id"), UniqueVerdict::Unique);
+        assert_eq!(settled.unique("name"), UniqueVerdict::Unsure);
+        assert_eq!(settled.nulls("name"), Ok(1));
+        assert_eq!(settled.finish(), v);
     }
 }

@@ -1,6 +1,7 @@
 //! The SQL executor: DataFusion over the task's inputs, one table per input
 //! (a window is one table), written as zstd Parquet or JSON lines.
 
+use crate::counting::Counting;
 use crate::jsonl::{declared_schema, read_files};
 use crate::profile::UniqueVerdict;
 use crate::write::write_stream;
@@ -181,8 +182,10 @@ impl<T> Drop for AbortOnDrop<T> {
 }
 
 /// Declared counters `(name, query)`: those over the same table merged into
-/// one scan (see [`merge_counters`]), the groups run together. A merged group
-/// that fails is retried query by query, so an error names its counter.
+/// one scan (see [`merge_counters`]), the groups run together, each counted
+/// without planning where it has the form [`Counting`] takes and as SQL
+/// otherwise. A merged group that fails is retried query by query, so an
+/// error names its counter.
 async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> Result<Vec<(String, i64)>, ExecError> {
     let one = |name: String, sql: String| async move {
         ints(session, &sql, 1)
@@ -194,6 +197,12 @@ async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> R
     let results = futures::future::try_join_all(groups.into_iter().map(|(sql, names)| {
         let queries = &queries;
         async move {
+            if let Some(c) = Counting::compile(session, &sql).await
+                && let Ok(values) = c.run(session).await
+                && values.len() == names.len()
+            {
+                return Ok(names.into_iter().zip(values).collect());
+            }
             if names.len() == 1 {
                 let name = names.into_iter().next().unwrap_or_default();
                 return one(name, sql).await.map(|r| vec![r]);

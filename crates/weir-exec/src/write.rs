@@ -45,6 +45,7 @@ pub async fn write_stream(
                 for b in batches {
                     p.update(&b)?;
                 }
+                p.settle();
                 Ok::<_, String>(p)
             })
         });
@@ -91,8 +92,9 @@ pub async fn write_stream(
             }
         }
     }
-    let meta = sink.finish()?;
+    // The profiler settles while the writer closes its file.
     drop(to_profiler);
+    let meta = sink.finish()?;
     let profiler = match profiling {
         Some(h) => {
             let mut p = h.await.map_err(|e| format!("the profiler crashed: {e}"))??;

@@ -1,0 +1,572 @@
+//! Declared counters that DataFusion need not plan. Nearly every counter is a
+//! `count` with a condition, and planning such a query (SQL to a logical
+//! plan, the optimizer, the physical plan) costs more than running it over a
+//! day of data. So a query of the form
+//!
+//! ```sql
+//! SELECT <e>, … FROM t [WHERE c]
+//! ```
+//!
+//! where each `<e>` is integer arithmetic (`+ - *`) over integer literals and
+//! `count(*)`, `count(x)` or `count(DISTINCT x)`, each with an optional
+//! `FILTER (WHERE …)`, is compiled straight to DataFusion physical
+//! expressions (with the type coercion SQL gets) and counted in one scan of
+//! the table. `count(DISTINCT x)` uses DataFusion's own accumulator. A query
+//! of any other form, or one that fails here, runs as SQL, so what a counter
+//! means and its error messages are DataFusion's either way.
+
+use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use arrow::compute::{and, filter, is_not_null, prep_null_mask_filter};
+use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
+use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::execution::SessionState;
+use datafusion::functions_aggregate::count::Count;
+use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Expr as LogicalExpr};
+use datafusion::physical_expr::PhysicalExpr;
+use datafusion::prelude::SessionContext;
+use datafusion::sql::sqlparser::ast::{
+    self, BinaryOperator, DuplicateTreatment, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments,
+    SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
+};
+use datafusion::sql::sqlparser::dialect::GenericDialect;
+use datafusion::sql::sqlparser::parser::Parser;
+use futures::StreamExt;
+use std::collections::BTreeSet;
+use std::sync::Arc;
+
+/// A column of the query: integer arithmetic over counts.
+#[derive(Debug, PartialEq)]
+enum Term {
+    Lit(i64),
+    /// The count at this index of [`Counting::counts`].
+    Count(usize),
+    Neg(Box<Term>),
+    Add(Box<Term>, Box<Term>),
+    Sub(Box<Term>, Box<Term>),
+    Mul(Box<Term>, Box<Term>),
+}
+
+impl Term {
+    fn value(&self, counts: &[i64]) -> Option<i64> {
+        match self {
+            Term::Lit(v) => Some(*v),
+            Term::Count(i) => counts.get(*i).copied(),
+            Term::Neg(a) => a.value(counts)?.checked_neg(),
+            Term::Add(a, b) => a.value(counts)?.checked_add(b.value(counts)?),
+            Term::Sub(a, b) => a.value(counts)?.checked_sub(b.value(counts)?),
+            Term::Mul(a, b) => a.value(counts)?.checked_mul(b.value(counts)?),
+        }
+    }
+}
+
+/// One `count(…)` as written: its argument (`None` for `*`), `DISTINCT`, and `FILTER` condition.
+struct CountSpec {
+    arg: Option<LogicalExpr>,
+    distinct: bool,
+    filter: Option<LogicalExpr>,
+}
+
+/// One `count(…)`, compiled.
+struct CountExec {
+    arg: Option<Arc<dyn PhysicalExpr>>,
+    filter: Option<Arc<dyn PhysicalExpr>>,
+    /// For `count(DISTINCT x)`: DataFusion's accumulator, fed the rows that qualify.
+    distinct: Option<Box<dyn Accumulator>>,
+    n: i64,
+}
+
+/// A counter query compiled for one scan of its table.
+pub(crate) struct Counting {
+    table: String,
+    /// The table's columns that the query reads.
+    projection: Vec<usize>,
+    schema: SchemaRef,
+    condition: Option<Arc<dyn PhysicalExpr>>,
+    counts: Vec<CountExec>,
+    columns: Vec<Term>,
+}
+
+/// The parts of `SELECT <items> FROM <table> [WHERE <cond>]`, if the query is
+/// exactly that (no joins, aliases, grouping, ordering or anything else).
+fn parts(sql: &str) -> Option<(String, Vec<ast::Expr>, Option<ast::Expr>)> {
+    let mut stmts = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
+    if stmts.len() != 1 {
+        return None;
+    }
+    let Statement::Query(q) = stmts.pop()? else {
+        return None;
+    };
+    let rendered = q.to_string();
+    let SetExpr::Select(select) = *q.body else {
+        return None;
+    };
+    let [from] = select.from.as_slice() else {
+        return None;
+    };
+    let TableFactor::Table { name, alias: None, .. } = &from.relation else {
+        return None;
+    };
+    if !from.joins.is_empty() || name.0.len() != 1 {
+        return None;
+    }
+    let items: Vec<String> = select.projection.iter().map(|i| i.to_string()).collect();
+    // Nothing else in the query: rebuilt from these parts, it renders the same.
+    let mut plain = format!("SELECT {} FROM {}", items.join(", "), from.relation);
+    if let Some(w) = &select.selection {
+        plain.push_str(&format!(" WHERE {w}"));
+    }
+    if plain != rendered {
+        return None;
+    }
+    let exprs = select
+        .projection
+        .into_iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    let table = name.0.first()?.as_ident()?.value.clone();
+    Some((table, exprs, select.selection))
+}
+
+/// An expression of the query as DataFusion's logical expression over `schema`.
+fn logical(state: &SessionState, e: &ast::Expr, schema: &DFSchema) -> Option<LogicalExpr> {
+    let e = ExprWithAlias {
+        expr: e.clone(),
+        alias: None,
+    };
+    state.create_logical_expr_from_sql_expr(e, schema).ok()
+}
+
+/// A column of the query as a [`Term`], its counts appended to `counts`.
+fn term(state: &SessionState, e: &ast::Expr, schema: &DFSchema, counts: &mut Vec<CountSpec>) -> Option<Term> {
+    Some(match e {
+        ast::Expr::Value(v) => match &v.value {
+            ast::Value::Number(n, false) => Term::Lit(n.parse().ok()?),
+            _ => return None,
+        },
+        ast::Expr::Nested(x) => term(state, x, schema, counts)?,
+        ast::Expr::UnaryOp {
+            op: UnaryOperator::Minus,
+            expr,
+        } => Term::Neg(Box::new(term(state, expr, schema, counts)?)),
+        ast::Expr::UnaryOp {
+            op: UnaryOperator::Plus,
+            expr,
+        } => term(state, expr, schema, counts)?,
+        ast::Expr::BinaryOp { left, op, right } => {
+            let (a, b) = (
+                Box::new(term(state, left, schema, counts)?),
+                Box::new(term(state, right, schema, counts)?),
+            );
+            match op {
+                BinaryOperator::Plus => Term::Add(a, b),
+                BinaryOperator::Minus => Term::Sub(a, b),
+                BinaryOperator::Multiply => Term::Mul(a, b),
+                _ => return None,
+            }
+        }
+        ast::Expr::Function(f) => {
+            let plain = f.over.is_none()
+                && f.within_group.is_empty()
+                && f.null_treatment.is_none()
+                && !f.uses_odbc_syntax
+                && matches!(f.parameters, FunctionArguments::None);
+            let is_count = f.name.0.len() == 1 && f.name.0.first()?.as_ident()?.value.eq_ignore_ascii_case("count");
+            let FunctionArguments::List(list) = &f.args else {
+                return None;
+            };
+            let ([FunctionArg::Unnamed(arg)], []) = (list.args.as_slice(), list.clauses.as_slice()) else {
+                return None;
+            };
+            if !plain || !is_count {
+                return None;
+            }
+            let distinct = match list.duplicate_treatment {
+                None | Some(DuplicateTreatment::All) => false,
+                Some(DuplicateTreatment::Distinct) => true,
+            };
+            let arg = match arg {
+                FunctionArgExpr::Wildcard if !distinct => None,
+                FunctionArgExpr::Expr(x) => Some(logical(state, x, schema)?),
+                _ => return None,
+            };
+            let filter = match &f.filter {
+                Some(c) => Some(logical(state, c, schema)?),
+                None => None,
+            };
+            counts.push(CountSpec { arg, distinct, filter });
+            Term::Count(counts.len() - 1)
+        }
+        _ => return None,
+    })
+}
+
+/// DataFusion's `count(DISTINCT x)` accumulator for values of `field`'s type.
+fn distinct_accumulator(field: FieldRef, schema: &arrow::datatypes::Schema) -> Option<Box<dyn Accumulator>> {
+    let exprs: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(datafusion::physical_expr::expressions::Column::new(
+        field.name(),
+        0,
+    ))];
+    let args = AccumulatorArgs {
+        return_field: Arc::new(Field::new("count", DataType::Int64, false)),
+        schema,
+        ignore_nulls: false,
+        order_bys: &[],
+        is_reversed: false,
+        name: "count",
+        is_distinct: true,
+        exprs: &exprs,
+        expr_fields: std::slice::from_ref(&field),
+    };
+    Count::new().accumulator(args).ok()
+}
+
+/// Which rows of `batch` satisfy `cond` (null counts as false).
+fn mask(cond: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<BooleanArray, String> {
+    let v = cond
+        .evaluate(batch)
+        .and_then(|v| v.into_array(batch.num_rows()))
+        .map_err(|e| e.to_string())?;
+    let b = v
+        .as_any()
+        .downcast_ref::<BooleanArray>()
+        .ok_or("a condition is not boolean")?;
+    Ok(if b.null_count() > 0 {
+        prep_null_mask_filter(b)
+    } else {
+        b.clone()
+    })
+}
+
+fn both(a: Option<&BooleanArray>, b: Option<BooleanArray>) -> Result<Option<BooleanArray>, String> {
+    Ok(match (a, b) {
+        (Some(a), Some(b)) => Some(and(a, &b).map_err(|e| e.to_string())?),
+        (Some(a), None) => Some(a.clone()),
+        (None, b) => b,
+    })
+}
+
+impl Counting {
+    /// Compiles `sql` against the session's tables, or `None` if it is not of
+    /// the form this counts (see the module's doc) or does not compile here.
+    pub(crate) async fn compile(session: &SessionContext, sql: &str) -> Option<Counting> {
+        let (table, items, cond) = parts(sql)?;
+        let provider = session.table_provider(table.as_str()).await.ok()?;
+        let schema = provider.schema();
+        let state = session.state();
+        let full = DFSchema::try_from_qualified_schema(table.as_str(), &schema).ok()?;
+        let mut specs = Vec::new();
+        let columns = items
+            .iter()
+            .map(|e| term(&state, e, &full, &mut specs))
+            .collect::<Option<Vec<_>>>()?;
+        if specs.is_empty() {
+            // Without an aggregate, SQL gives a row per row of the table.
+            return None;
+        }
+        let cond = match &cond {
+            Some(c) => Some(logical(&state, c, &full)?),
+            None => None,
+        };
+        // Read only the columns the query names.
+        let mut used: BTreeSet<usize> = BTreeSet::new();
+        let mut note = |e: &LogicalExpr| -> Option<()> {
+            for c in e.column_refs() {
+                used.insert(full.index_of_column(c).ok()?);
+            }
+            Some(())
+        };
+        for s in &specs {
+            s.arg.iter().chain(&s.filter).try_for_each(&mut note)?;
+        }
+        cond.iter().try_for_each(&mut note)?;
+        let projection: Vec<usize> = used.into_iter().collect();
+        let projected = Arc::new(schema.project(&projection).ok()?);
+        let df = DFSchema::try_from_qualified_schema(table.as_str(), &projected).ok()?;
+        let physical = |e: LogicalExpr, boolean: bool| -> Option<Arc<dyn PhysicalExpr>> {
+            let p = state.create_physical_expr(e, &df).ok()?;
+            let t = p.data_type(&projected).ok()?;
+            (!boolean || t == DataType::Boolean).then_some(p)
+        };
+        let condition = match cond {
+            Some(c) => Some(physical(c, true)?),
+            None => None,
+        };
+        let mut counts = Vec::with_capacity(specs.len());
+        for s in specs {
+            let arg = match s.arg {
+                Some(a) => Some(physical(a, false)?),
+                None => None,
+            };
+            let distinct = match (&arg, s.distinct) {
+                (Some(a), true) => {
+                    let field = Arc::new(Field::new("v", a.data_type(&projected).ok()?, true));
+                    Some(distinct_accumulator(field, &projected)?)
+                }
+                _ => None,
+            };
+            let filter = match s.filter {
+                Some(f) => Some(physical(f, true)?),
+                None => None,
+            };
+            counts.push(CountExec {
+                arg,
+                filter,
+                distinct,
+                n: 0,
+            });
+        }
+        Some(Counting {
+            table,
+            projection,
+            schema: projected,
+            condition,
+            counts,
+            columns,
+        })
+    }
+
+    fn update(&mut self, batch: &RecordBatch) -> Result<(), String> {
+        let rows = batch.num_rows();
+        let base = match &self.condition {
+            Some(c) => Some(mask(c, batch)?),
+            None => None,
+        };
+        for c in &mut self.counts {
+            let own = match &c.filter {
+                Some(f) => Some(mask(f, batch)?),
+                None => None,
+            };
+            let keep = both(base.as_ref(), own)?;
+            let Some(arg) = &c.arg else {
+                c.n += keep.map_or(rows, |k| k.true_count()) as i64;
+                continue;
+            };
+            let values: ArrayRef = arg
+                .evaluate(batch)
+                .and_then(|v| v.into_array(rows))
+                .map_err(|e| e.to_string())?;
+            match &mut c.distinct {
+                Some(acc) => {
+                    let values = match &keep {
+                        Some(k) => filter(&values, k).map_err(|e| e.to_string())?,
+                        None => values,
+                    };
+                    acc.update_batch(&[values]).map_err(|e| e.to_string())?;
+                }
+                None => {
+                    c.n += match &keep {
+                        Some(k) => {
+                            let present = is_not_null(&values).map_err(|e| e.to_string())?;
+                            and(k, &present).map_err(|e| e.to_string())?.true_count()
+                        }
+                        None => rows - values.logical_null_count(),
+                    } as i64;
+                }
+            }
+        }
+        Ok(())
+    }
+
+    /// Scans the table once and returns each column's value.
+    pub(crate) async fn run(mut self, session: &SessionContext) -> Result<Vec<i64>, String> {
+        let provider = session
+            .table_provider(self.table.as_str())
+            .await
+            .map_err(|e| e.to_string())?;
+        let state = session.state();
+        let plan = provider
+            .scan(&state, Some(&self.projection), &[], None)
+            .await
+            .map_err(|e| e.to_string())?;
+        if plan.schema().fields().len() != self.schema.fields().len() {
+            return Err("the scan returned other columns than asked for".into());
+        }
+        let mut stream =
+            datafusion::physical_plan::execute_stream(plan, session.task_ctx()).map_err(|e| e.to_string())?;
+        while let Some(batch) = stream.next().await {
+            self.update(&batch.map_err(|e| e.to_string())?)?;
+        }
+        let counts = self
+            .counts
+            .iter_mut()
+            .map(|c| match &mut c.distinct {
+                None => Ok(c.n),
+                Some(acc) => match acc.evaluate().map_err(|e| e.to_string())? {
+                    ScalarValue::Int64(Some(n)) => Ok(n),
+                    other => Err(format!("count(DISTINCT …) gave {other}")),
+                },
+            })
+            .collect::<Result<Vec<i64>, String>>()?;
+        self.columns
+            .iter()
+            .map(|t| {
+                t.value(&counts)
+                    .ok_or_else(|| "a counter overflowed 64 bits".to_string())
+            })
+            .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
+    use arrow::datatypes::{Schema, TimeUnit};
+    use datafusion::datasource::MemTable;
+    use datafusion::prelude::ParquetReadOptions;
+
+    fn batches() -> (SchemaRef, Vec<RecordBatch>) {
+        let schema = Arc::new(Schema::new(vec![
+            Field::new("id", DataType::Int64, true),
+            Field::new("name", DataType::Utf8, true),
+            Field::new(
+                "ts",
+                DataType::Timestamp(TimeUnit::Microsecond, Some("UTC".into())),
+                true,
+            ),
+            Field::new("flag", DataType::Boolean, true),
+        ]));
+        let hour = 3_600_000_000i64;
+        let day0 = 1_767_225_600_000_000i64; // 2026-01-01T00:00:00Z
+        let batch = |k: i64| {
+            let n = 40 + k * 7;
+            let ids: Vec<Option<i64>> = (0..n).map(|i| (i % 5 != 0).then_some((i * k) % 13)).collect();
+            let names: Vec<Option<String>> = (0..n)
+                .map(|i| (i % 7 != 3).then(|| ["a", "b", "bb", "", "ä"][((i + k) % 5) as usize].to_string()))
+                .collect();
+            let ts: Vec<Option<i64>> = (0..n)
+                .map(|i| (i % 11 != 0).then_some(day0 + (i % 30) * hour))
+                .collect();
+            let flags: Vec<Option<bool>> = (0..n).map(|i| (i % 3 != 0).then_some(i % 2 == 0)).collect();
+            RecordBatch::try_new(
+                schema.clone(),
+                vec![
+                    Arc::new(Int64Array::from(ids)),
+                    Arc::new(StringArray::from(names)),
+                    Arc::new(TimestampMicrosecondArray::from(ts).with_timezone("UTC")),
+                    Arc::new(BooleanArray::from(flags)),
+                ],
+            )
+            .expect("batch")
+        };
+        let bs = (1..=4).map(batch).collect();
+        (schema, bs)
+    }
+
+    /// `t` as the executor registers a JSON-lines input (in memory), `p` as
+    /// it registers a Parquet one (a view over the files), `e` empty.
+    async fn session(dir: &std::path::Path) -> SessionContext {
+        let ctx = SessionContext::new();
+        let (schema, bs) = batches();
+        let path = dir.join("t.parquet");
+        let file = std::fs::File::create(&path).expect("create");
+        let mut w = parquet::arrow::ArrowWriter::try_new(file, schema.clone(), None).expect("writer");
+        for b in &bs {
+            w.write(b).expect("write");
+        }
+        w.close().expect("close");
+        ctx.register_table("t", Arc::new(MemTable::try_new(schema.clone(), vec![bs]).expect("mem")))
+            .expect("register");
+        ctx.register_table("e", Arc::new(MemTable::try_new(schema, vec![vec![]]).expect("mem")))
+            .expect("register");
+        let df = ctx
+            .read_parquet(vec![format!("{}/", dir.display())], ParquetReadOptions::default())
+            .await
+            .expect("parquet");
+        ctx.register_table("p", df.into_view()).expect("register");
+        ctx
+    }
+
+    async fn by_sql(ctx: &SessionContext, sql: &str) -> Vec<i64> {
+        let out = ctx.sql(sql).await.expect(sql).collect().await.expect(sql);
+        let b = out.iter().find(|b| b.num_rows() > 0).expect("a row");
+        (0..b.num_columns())
+            .map(|i| {
+                let c = arrow::compute::cast(b.column(i), &DataType::Int64).expect("cast");
+                c.as_any().downcast_ref::<Int64Array>().expect("ints").value(0)
+            })
+            .collect()
+    }
+
+    #[tokio::test]
+    async fn counts_equal_what_sql_gives() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = session(dir.path()).await;
+        let queries = [
+            "SELECT count(*) FROM {t}",
+            "SELECT count(*) FROM {t} WHERE name IS NULL",
+            "SELECT count(name) FROM {t}",
+            "SELECT count(DISTINCT name) FROM {t} WHERE id > 2",
+            "SELECT count(*) - count(DISTINCT name) FROM {t} WHERE id IS NOT NULL AND ts IS NOT NULL",
+            "SELECT count(*) FILTER (WHERE flag) AS c0, count(id) FILTER (WHERE name = 'b') AS c1, \
+             count(DISTINCT id) FILTER (WHERE NOT flag) AS c2 FROM {t} \
+             WHERE ts < TIMESTAMP '2026-01-01T12:00:00+00:00'",
+            "SELECT 2 * count(*) + 1 - count(id) FROM {t}",
+            "SELECT -(count(*) - 3) FROM {t}",
+            "SELECT count(1) FROM {t} WHERE flag",
+            "SELECT count(*) FROM {t} WHERE id + 1 > '3'",
+            "SELECT count(*) FROM {t} WHERE lower(name) LIKE 'b%' OR ts >= TIMESTAMP '2026-01-01T20:00:00Z'",
+            "SELECT count(DISTINCT ts) FROM {t}",
+            "SELECT COUNT(*) FROM {t} WHERE {t}.id BETWEEN 2 AND 6",
+            "SELECT count(NULL) FROM {t}",
+        ];
+        for table in ["t", "p", "e"] {
+            for q in queries {
+                let q = q.replace("{t}", table);
+                let c = Counting::compile(&ctx, &q).await;
+                let c = c.unwrap_or_else(|| panic!("{q} compiles"));
+                assert_eq!(c.run(&ctx).await, Ok(by_sql(&ctx, &q).await), "{q}");
+            }
+        }
+        // The fixture has what the queries tell apart.
+        assert_eq!(
+            by_sql(&ctx, "SELECT count(*), count(DISTINCT name) FROM t").await,
+            vec![230, 5]
+        );
+    }
+
+    #[tokio::test]
+    async fn other_queries_are_left_to_sql() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = session(dir.path()).await;
+        for q in [
+            "SELECT sum(id) FROM t",
+            "SELECT count(*) / 2 FROM t",
+            "SELECT 5 FROM t",
+            "SELECT count(*) FROM t GROUP BY name",
+            "SELECT count(*) FROM t LIMIT 1",
+            "SELECT count(*) FROM t a",
+            "SELECT count(*) FROM t JOIN p ON t.id = p.id",
+            "SELECT count(*) FROM t WHERE id IN (SELECT id FROM p)",
+            "SELECT count(*) OVER () FROM t",
+            "SELECT count(*) FROM t WHERE id",
+            "SELECT count(*) FROM nope",
+            "SELECT count(*) FROM t WHERE nope = 1",
+            "SELECT count(DISTINCT *) FROM t",
+            "SELECT count(id, name) FROM t",
+            "WITH x AS (SELECT * FROM t) SELECT count(*) FROM x",
+            "SELECT count(*) FROM t; SELECT count(*) FROM t",
+            "not sql",
+        ] {
+            assert!(Counting::compile(&ctx, q).await.is_none(), "{q}");
+        }
+    }
+
+    #[tokio::test]
+    async fn an_error_while_counting_is_reported_not_guessed() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let ctx = session(dir.path()).await;
+        let c = Counting::compile(&ctx, "SELECT count(*) FROM t WHERE CAST(name AS INT) > 0")
+            .await
+            .expect("compiles");
+        assert!(c.run(&ctx).await.is_err());
+        let c = Counting::compile(&ctx, "SELECT count(*) * 9223372036854775807 FROM t")
+            .await
+            .expect("compiles");
+        assert_eq!(c.run(&ctx).await, Err("a counter overflowed 64 bits".into()));
+    }
+}
