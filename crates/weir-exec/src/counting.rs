@@ -11,18 +11,24 @@
 //! `count(*)`, `count(x)` or `count(DISTINCT x)`, each with an optional
 //! `FILTER (WHERE …)`, is compiled straight to DataFusion physical
 //! expressions (with the type coercion SQL gets) and counted in one scan of
-//! the table. `count(DISTINCT x)` uses DataFusion's own accumulator. A query
+//! the table. `count(DISTINCT x)` keeps strings and binaries in an exact set
+//! of its own ([`DistinctBytes`]) and other types in DataFusion's
+//! accumulator. A query
 //! of any other form, or one that fails here, runs as SQL, so what a counter
 //! means and its error messages are DataFusion's either way.
 
-use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
+use crate::profile::Prehashed;
+use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{and, filter, is_not_null, prep_null_mask_filter};
 use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
+use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::{DFSchema, ScalarValue};
 use datafusion::execution::SessionState;
 use datafusion::functions_aggregate::count::Count;
 use datafusion::logical_expr::function::AccumulatorArgs;
+use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Expr as LogicalExpr};
+use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
@@ -32,7 +38,9 @@ use datafusion::sql::sqlparser::ast::{
 use datafusion::sql::sqlparser::dialect::GenericDialect;
 use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
-use std::collections::BTreeSet;
+use std::collections::hash_map::Entry;
+use std::collections::{BTreeSet, HashMap};
+use std::hash::BuildHasherDefault;
 use std::sync::Arc;
 
 /// A column of the query: integer arithmetic over counts.
@@ -67,13 +75,137 @@ struct CountSpec {
     filter: Option<LogicalExpr>,
 }
 
+/// The index of `e` in `list`, appended if new.
+fn index_of<T: PartialEq>(list: &mut Vec<T>, e: T) -> usize {
+    match list.iter().position(|x| *x == e) {
+        Some(i) => i,
+        None => {
+            list.push(e);
+            list.len() - 1
+        }
+    }
+}
+
 /// One `count(…)`, compiled.
 struct CountExec {
     arg: Option<Arc<dyn PhysicalExpr>>,
-    filter: Option<Arc<dyn PhysicalExpr>>,
-    /// For `count(DISTINCT x)`: DataFusion's accumulator, fed the rows that qualify.
-    distinct: Option<Box<dyn Accumulator>>,
+    /// Index into [`Counting::filters`].
+    filter: Option<usize>,
+    /// For `count(DISTINCT x)`: the distinct values of the rows that qualify.
+    distinct: Option<Distinct>,
     n: i64,
+}
+
+/// The distinct values seen so far.
+enum Distinct {
+    Bytes(DistinctBytes),
+    /// DataFusion's accumulator, for every other type.
+    Other(Box<dyn Accumulator>),
+}
+
+/// Exactly the distinct values of string or binary arrays. DataFusion's
+/// accumulator copies each new value into a set of its own and hashes it
+/// one by one; this hashes each array at once (vectorised) and keeps where a
+/// value first occurred, comparing bytes only when hashes are equal, which
+/// is about three times faster. Two different values with the same 64-bit
+/// hash are both kept (see `more`), so the count is exact.
+struct DistinctBytes {
+    arrays: Vec<ArrayRef>,
+    /// Hash → (array, row) of the first value with that hash.
+    first: HashMap<u64, (u32, u32), BuildHasherDefault<Prehashed>>,
+    /// Further distinct values whose hash an earlier one already had.
+    more: Vec<(u64, u32, u32)>,
+    hashes: Vec<u64>,
+    state: RandomState,
+}
+
+/// The bytes of value `i` of a string or binary array (`None` for other types).
+fn bytes_at(a: &dyn Array, i: usize) -> Option<&[u8]> {
+    Some(match a.data_type() {
+        DataType::Utf8 => a.as_string::<i32>().value(i).as_bytes(),
+        DataType::LargeUtf8 => a.as_string::<i64>().value(i).as_bytes(),
+        DataType::Utf8View => a.as_string_view().value(i).as_bytes(),
+        DataType::Binary => a.as_binary::<i32>().value(i),
+        DataType::LargeBinary => a.as_binary::<i64>().value(i),
+        DataType::BinaryView => a.as_binary_view().value(i),
+        _ => return None,
+    })
+}
+
+impl DistinctBytes {
+    fn takes(t: &DataType) -> bool {
+        matches!(
+            t,
+            DataType::Utf8
+                | DataType::LargeUtf8
+                | DataType::Utf8View
+                | DataType::Binary
+                | DataType::LargeBinary
+                | DataType::BinaryView
+        )
+    }
+
+    fn new() -> Self {
+        DistinctBytes {
+            arrays: Vec::new(),
+            first: HashMap::default(),
+            more: Vec::new(),
+            hashes: Vec::new(),
+            state: RandomState::with_seed(0),
+        }
+    }
+
+    /// Adds the non-null values of `values` at the rows `keep` selects (all without it).
+    fn update(&mut self, values: &ArrayRef, keep: Option<&BooleanArray>) -> Result<(), String> {
+        self.hashes.clear();
+        self.hashes.resize(values.len(), 0);
+        create_hashes([values.as_ref()], &self.state, &mut self.hashes).map_err(|e| e.to_string())?;
+        let hashes = std::mem::take(&mut self.hashes);
+        let rows = (0..values.len()).filter(|&i| values.is_valid(i) && keep.is_none_or(|k| k.value(i)));
+        let r = self.insert(values, &hashes, rows);
+        self.hashes = hashes;
+        r
+    }
+
+    /// Adds the values of `values` at `rows`, whose hashes are `hashes`.
+    fn insert(&mut self, values: &ArrayRef, hashes: &[u64], rows: impl Iterator<Item = usize>) -> Result<(), String> {
+        let at = u32::try_from(self.arrays.len()).map_err(|_| "too many batches")?;
+        self.arrays.push(values.clone());
+        self.first.reserve(values.len());
+        let mut used = false;
+        for i in rows {
+            let h = hashes[i];
+            let row = u32::try_from(i).map_err(|_| "batch too large")?;
+            let v = bytes_at(values.as_ref(), i).ok_or("not a string or binary array")?;
+            match self.first.entry(h) {
+                Entry::Vacant(e) => {
+                    e.insert((at, row));
+                    used = true;
+                }
+                Entry::Occupied(e) => {
+                    let same = |(a, r): (u32, u32)| {
+                        self.arrays
+                            .get(a as usize)
+                            .and_then(|arr| bytes_at(arr.as_ref(), r as usize))
+                            == Some(v)
+                    };
+                    let known = same(*e.get()) || self.more.iter().any(|&(mh, a, r)| mh == h && same((a, r)));
+                    if !known {
+                        self.more.push((h, at, row));
+                        used = true;
+                    }
+                }
+            }
+        }
+        if !used {
+            self.arrays.pop();
+        }
+        Ok(())
+    }
+
+    fn len(&self) -> i64 {
+        (self.first.len() + self.more.len()) as i64
+    }
 }
 
 /// A counter query compiled for one scan of its table.
@@ -83,6 +215,8 @@ pub(crate) struct Counting {
     projection: Vec<usize>,
     schema: SchemaRef,
     condition: Option<Arc<dyn PhysicalExpr>>,
+    /// The counts' `FILTER` conditions, each distinct one once.
+    filters: Vec<Arc<dyn PhysicalExpr>>,
     counts: Vec<CountExec>,
     columns: Vec<Term>,
 }
@@ -286,7 +420,17 @@ impl Counting {
         let projection: Vec<usize> = used.into_iter().collect();
         let projected = Arc::new(schema.project(&projection).ok()?);
         let df = DFSchema::try_from_qualified_schema(table.as_str(), &projected).ok()?;
+        // Coerced and simplified as SQL's analyzer and optimizer would (some
+        // functions, `arrow_cast` for one, exist only until simplified).
+        let simplifier = ExprSimplifier::new(
+            SimplifyContext::builder()
+                .with_schema(Arc::new(df.clone()))
+                .with_config_options(Arc::clone(state.config_options()))
+                .with_current_time()
+                .build(),
+        );
         let physical = |e: LogicalExpr, boolean: bool| -> Option<Arc<dyn PhysicalExpr>> {
+            let e = simplifier.simplify(simplifier.coerce(e, &df).ok()?).ok()?;
             let p = state.create_physical_expr(e, &df).ok()?;
             let t = p.data_type(&projected).ok()?;
             (!boolean || t == DataType::Boolean).then_some(p)
@@ -296,6 +440,8 @@ impl Counting {
             None => None,
         };
         let mut counts = Vec::with_capacity(specs.len());
+        // Conditions are compared as logical expressions, so each is evaluated once per batch.
+        let mut conditions: Vec<LogicalExpr> = Vec::new();
         for s in specs {
             let arg = match s.arg {
                 Some(a) => Some(physical(a, false)?),
@@ -303,15 +449,16 @@ impl Counting {
             };
             let distinct = match (&arg, s.distinct) {
                 (Some(a), true) => {
-                    let field = Arc::new(Field::new("v", a.data_type(&projected).ok()?, true));
-                    Some(distinct_accumulator(field, &projected)?)
+                    let t = a.data_type(&projected).ok()?;
+                    Some(if DistinctBytes::takes(&t) {
+                        Distinct::Bytes(DistinctBytes::new())
+                    } else {
+                        Distinct::Other(distinct_accumulator(Arc::new(Field::new("v", t, true)), &projected)?)
+                    })
                 }
                 _ => None,
             };
-            let filter = match s.filter {
-                Some(f) => Some(physical(f, true)?),
-                None => None,
-            };
+            let filter = s.filter.map(|f| index_of(&mut conditions, f));
             counts.push(CountExec {
                 arg,
                 filter,
@@ -319,11 +466,16 @@ impl Counting {
                 n: 0,
             });
         }
+        let filters = conditions
+            .into_iter()
+            .map(|c| physical(c, true))
+            .collect::<Option<Vec<_>>>()?;
         Some(Counting {
             table,
             projection,
             schema: projected,
             condition,
+            filters,
             counts,
             columns,
         })
@@ -335,12 +487,16 @@ impl Counting {
             Some(c) => Some(mask(c, batch)?),
             None => None,
         };
+        let filtered = self
+            .filters
+            .iter()
+            .map(|f| both(base.as_ref(), Some(mask(f, batch)?)))
+            .collect::<Result<Vec<_>, String>>()?;
         for c in &mut self.counts {
-            let own = match &c.filter {
-                Some(f) => Some(mask(f, batch)?),
-                None => None,
+            let keep = match c.filter {
+                Some(i) => filtered.get(i).cloned().flatten(),
+                None => base.clone(),
             };
-            let keep = both(base.as_ref(), own)?;
             let Some(arg) = &c.arg else {
                 c.n += keep.map_or(rows, |k| k.true_count()) as i64;
                 continue;
@@ -350,7 +506,8 @@ impl Counting {
                 .and_then(|v| v.into_array(rows))
                 .map_err(|e| e.to_string())?;
             match &mut c.distinct {
-                Some(acc) => {
+                Some(Distinct::Bytes(set)) => set.update(&values, keep.as_ref())?,
+                Some(Distinct::Other(acc)) => {
                     let values = match &keep {
                         Some(k) => filter(&values, k).map_err(|e| e.to_string())?,
                         None => values,
@@ -395,7 +552,8 @@ impl Counting {
             .iter_mut()
             .map(|c| match &mut c.distinct {
                 None => Ok(c.n),
-                Some(acc) => match acc.evaluate().map_err(|e| e.to_string())? {
+                Some(Distinct::Bytes(set)) => Ok(set.len()),
+                Some(Distinct::Other(acc)) => match acc.evaluate().map_err(|e| e.to_string())? {
                     ScalarValue::Int64(Some(n)) => Ok(n),
                     other => Err(format!("count(DISTINCT …) gave {other}")),
                 },
@@ -513,6 +671,9 @@ mod tests {
             "SELECT count(DISTINCT ts) FROM {t}",
             "SELECT COUNT(*) FROM {t} WHERE {t}.id BETWEEN 2 AND 6",
             "SELECT count(NULL) FROM {t}",
+            "SELECT count(DISTINCT arrow_cast(name, 'LargeUtf8')) - count(DISTINCT arrow_cast(name, 'Utf8View')) \
+             FILTER (WHERE flag) AS c0, count(DISTINCT CAST(name AS BYTEA)) FILTER (WHERE id < 9) AS c1, \
+             count(DISTINCT lower(name)) FILTER (WHERE flag) AS c2 FROM {t} WHERE id IS NOT NULL",
         ];
         for table in ["t", "p", "e"] {
             for q in queries {
@@ -527,6 +688,24 @@ mod tests {
             by_sql(&ctx, "SELECT count(*), count(DISTINCT name) FROM t").await,
             vec![230, 5]
         );
+    }
+
+    #[test]
+    fn distinct_bytes_stay_exact_when_hashes_collide() {
+        let a: ArrayRef = Arc::new(StringArray::from(vec![Some("a"), Some("b"), None, Some("a")]));
+        let b: ArrayRef = Arc::new(StringArray::from(vec![Some("c"), Some("b"), Some("a"), Some("d")]));
+        let mut set = DistinctBytes::new();
+        // Every value has the same hash: only comparing bytes tells them apart.
+        set.insert(&a, &[7; 4], [0, 1, 3].into_iter()).expect("insert");
+        set.insert(&b, &[7; 4], 0..4).expect("insert");
+        assert_eq!(set.len(), 4);
+        // With real hashes, rows left out by the filter are not counted, nor nulls.
+        let mut set = DistinctBytes::new();
+        set.update(&a, None).expect("update");
+        set.update(&b, Some(&BooleanArray::from(vec![false, true, true, true])))
+            .expect("update");
+        assert_eq!(set.len(), 3);
+        assert_eq!(set.arrays.len(), 2, "an array none of whose values is new is not kept");
     }
 
     #[tokio::test]

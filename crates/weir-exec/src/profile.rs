@@ -59,7 +59,7 @@ fn distinct_accumulator(data_type: &DataType) -> Option<Box<dyn Accumulator>> {
 
 /// Hashes a `u64` that is already a hash: to itself.
 #[derive(Default)]
-struct Prehashed(u64);
+pub(crate) struct Prehashed(u64);
 
 impl Hasher for Prehashed {
     fn finish(&self) -> u64 {
