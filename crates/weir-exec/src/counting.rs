@@ -22,7 +22,7 @@ use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{and, filter, is_not_null, prep_null_mask_filter};
 use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
 use datafusion::common::hash_utils::{RandomState, create_hashes};
-use datafusion::common::{DFSchema, ScalarValue};
+use datafusion::common::{DFSchema, ScalarValue, TableReference};
 use datafusion::execution::SessionState;
 use datafusion::functions_aggregate::count::Count;
 use datafusion::logical_expr::function::AccumulatorArgs;
@@ -261,7 +261,12 @@ fn parts(sql: &str) -> Option<(String, Vec<ast::Expr>, Option<ast::Expr>)> {
             _ => None,
         })
         .collect::<Option<Vec<_>>>()?;
-    let table = name.0.first()?.as_ident()?.value.clone();
+    // Named as SQL resolves it: unquoted names in lower case.
+    let ident = name.0.first()?.as_ident()?;
+    let table = match ident.quote_style {
+        None => ident.value.to_lowercase(),
+        Some(_) => ident.value.clone(),
+    };
     Some((table, exprs, select.selection))
 }
 
@@ -388,10 +393,13 @@ impl Counting {
     /// the form this counts (see the module's doc) or does not compile here.
     pub(crate) async fn compile(session: &SessionContext, sql: &str) -> Option<Counting> {
         let (table, items, cond) = parts(sql)?;
-        let provider = session.table_provider(table.as_str()).await.ok()?;
+        let provider = session
+            .table_provider(TableReference::bare(table.as_str()))
+            .await
+            .ok()?;
         let schema = provider.schema();
         let state = session.state();
-        let full = DFSchema::try_from_qualified_schema(table.as_str(), &schema).ok()?;
+        let full = DFSchema::try_from_qualified_schema(TableReference::bare(table.as_str()), &schema).ok()?;
         let mut specs = Vec::new();
         let columns = items
             .iter()
@@ -419,7 +427,7 @@ impl Counting {
         cond.iter().try_for_each(&mut note)?;
         let projection: Vec<usize> = used.into_iter().collect();
         let projected = Arc::new(schema.project(&projection).ok()?);
-        let df = DFSchema::try_from_qualified_schema(table.as_str(), &projected).ok()?;
+        let df = DFSchema::try_from_qualified_schema(TableReference::bare(table.as_str()), &projected).ok()?;
         // Coerced and simplified as SQL's analyzer and optimizer would (some
         // functions, `arrow_cast` for one, exist only until simplified).
         let simplifier = ExprSimplifier::new(
@@ -531,7 +539,7 @@ impl Counting {
     /// Scans the table once and returns each column's value.
     pub(crate) async fn run(mut self, session: &SessionContext) -> Result<Vec<i64>, String> {
         let provider = session
-            .table_provider(self.table.as_str())
+            .table_provider(TableReference::bare(self.table.as_str()))
             .await
             .map_err(|e| e.to_string())?;
         let state = session.state();
@@ -671,13 +679,14 @@ mod tests {
             "SELECT count(DISTINCT ts) FROM {t}",
             "SELECT COUNT(*) FROM {t} WHERE {t}.id BETWEEN 2 AND 6",
             "SELECT count(NULL) FROM {t}",
+            "SELECT count(*) FROM {T} WHERE {T}.ID > 2 AND \"{t}\".id < 9",
             "SELECT count(DISTINCT arrow_cast(name, 'LargeUtf8')) - count(DISTINCT arrow_cast(name, 'Utf8View')) \
              FILTER (WHERE flag) AS c0, count(DISTINCT CAST(name AS BYTEA)) FILTER (WHERE id < 9) AS c1, \
              count(DISTINCT lower(name)) FILTER (WHERE flag) AS c2 FROM {t} WHERE id IS NOT NULL",
         ];
         for table in ["t", "p", "e"] {
             for q in queries {
-                let q = q.replace("{t}", table);
+                let q = q.replace("{t}", table).replace("{T}", &table.to_uppercase());
                 let c = Counting::compile(&ctx, &q).await;
                 let c = c.unwrap_or_else(|| panic!("{q} compiles"));
                 assert_eq!(c.run(&ctx).await, Ok(by_sql(&ctx, &q).await), "{q}");

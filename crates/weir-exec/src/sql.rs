@@ -100,18 +100,35 @@ const SMALL_INPUT_ROWS: i64 = 1_000_000;
 /// parts than on the rows, and it runs beside the job, whose cores it takes.
 async fn measurement_session(
     job: &SessionContext,
-    ctx: &TaskContext,
+    tables: &[String],
     partitions: usize,
 ) -> Result<SessionContext, ExecError> {
     let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
-    for input in &ctx.inputs {
+    for name in tables {
         let fail = |e: datafusion::error::DataFusionError| {
-            ExecError::job(format!("cannot share input `{}` with the counters: {e}", input.table))
+            ExecError::job(format!("cannot share input `{name}` with the counters: {e}"))
         };
-        let table = job.table_provider(input.table.as_str()).await.map_err(fail)?;
-        session.register_table(input.table.as_str(), table).map_err(fail)?;
+        let table = job.table_provider(name.as_str()).await.map_err(fail)?;
+        session.register_table(name.as_str(), table).map_err(fail)?;
     }
     Ok(session)
+}
+
+/// The measuring session, made the first time a query needs it: counters
+/// that [`Counting`] takes need none.
+struct Measuring {
+    job: SessionContext,
+    tables: Vec<String>,
+    partitions: usize,
+    made: tokio::sync::OnceCell<SessionContext>,
+}
+
+impl Measuring {
+    async fn session(&self) -> Result<&SessionContext, ExecError> {
+        self.made
+            .get_or_try_init(|| measurement_session(&self.job, &self.tables, self.partitions))
+            .await
+    }
 }
 
 /// Registers what was just written as table `output`, for declared counters.
@@ -186,8 +203,13 @@ impl<T> Drop for AbortOnDrop<T> {
 /// without planning where it has the form [`Counting`] takes and as SQL
 /// otherwise. A merged group that fails is retried query by query, so an
 /// error names its counter.
-async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> Result<Vec<(String, i64)>, ExecError> {
+async fn counters(
+    tables: &SessionContext,
+    measuring: &Measuring,
+    queries: Vec<(String, String)>,
+) -> Result<Vec<(String, i64)>, ExecError> {
     let one = |name: String, sql: String| async move {
+        let session = measuring.session().await?;
         ints(session, &sql, 1)
             .await
             .map(|v| (name.clone(), v.first().copied().unwrap_or(0)))
@@ -197,8 +219,8 @@ async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> R
     let results = futures::future::try_join_all(groups.into_iter().map(|(sql, names)| {
         let queries = &queries;
         async move {
-            if let Some(c) = Counting::compile(session, &sql).await
-                && let Ok(values) = c.run(session).await
+            if let Some(c) = Counting::compile(tables, &sql).await
+                && let Ok(values) = c.run(tables).await
                 && values.len() == names.len()
             {
                 return Ok(names.into_iter().zip(values).collect());
@@ -207,7 +229,7 @@ async fn counters(session: &SessionContext, queries: Vec<(String, String)>) -> R
                 let name = names.into_iter().next().unwrap_or_default();
                 return one(name, sql).await.map(|r| vec![r]);
             }
-            match ints(session, &sql, names.len()).await {
+            match ints(measuring.session().await?, &sql, names.len()).await {
                 Ok(values) => Ok(names.into_iter().zip(values).collect()),
                 Err(_) => {
                     let alone = queries.iter().filter(|(n, _)| names.contains(n)).cloned();
@@ -285,7 +307,13 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
         } else {
             cores
         };
-        let mut measuring: Option<SessionContext> = None;
+        let tables: Vec<String> = ctx.inputs.iter().map(|i| i.table.clone()).collect();
+        let lazy = Arc::new(Measuring {
+            job: session.clone(),
+            tables,
+            partitions,
+            made: tokio::sync::OnceCell::new(),
+        });
         let params = SqlParams {
             partition_start: ctx.partition_start.to_rfc3339(),
             partition_end: ctx.partition_end.to_rfc3339(),
@@ -303,9 +331,10 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
         let early = if early_qs.is_empty() {
             None
         } else {
-            let m = measurement_session(&session, ctx, partitions).await?;
-            measuring = Some(m.clone());
-            Some(AbortOnDrop(tokio::spawn(async move { counters(&m, early_qs).await })))
+            let (job, m) = (session.clone(), lazy.clone());
+            Some(AbortOnDrop(tokio::spawn(
+                async move { counters(&job, &m, early_qs).await },
+            )))
         };
         let sql = substitute(text, &params);
         let df = session
@@ -382,10 +411,7 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
             .map(|(n, q)| (n.clone(), substitute(q, &params)))
             .collect();
         let measuring = if ctx.dataset.metrics_of.is_some() || !queries.is_empty() || !late.is_empty() {
-            let m = match measuring {
-                Some(m) => m,
-                None => measurement_session(&session, ctx, partitions).await?,
-            };
+            let m = lazy.session().await?.clone();
             match written.kept {
                 Some(batches) => {
                     let table = MemTable::try_new(written.schema.clone(), vec![batches])
@@ -419,7 +445,13 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 (name, value)
             }
         }));
-        let (metrics, checks, late) = tokio::join!(metrics_q, checks_q, counters(&measuring, late));
+        let made = Measuring {
+            job: session.clone(),
+            tables: Vec::new(),
+            partitions,
+            made: tokio::sync::OnceCell::new_with(Some(measuring.clone())),
+        };
+        let (metrics, checks, late) = tokio::join!(metrics_q, checks_q, counters(&measuring, &made, late));
         let early = match early {
             Some(mut h) => (&mut h.0)
                 .await
