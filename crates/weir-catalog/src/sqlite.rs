@@ -15,9 +15,7 @@ use crate::{
     Outcome, Result, RunFilter, RunRecord, RunState, TrashRecord, VersionRecord,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::{
-    SqliteConnectOptions, SqliteJournalMode, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous,
-};
+use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
 use sqlx::{Row, Sqlite, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
@@ -37,7 +35,6 @@ impl SqliteCatalog {
                 reason: e.to_string(),
             })?
             .create_if_missing(true)
-            .journal_mode(SqliteJournalMode::Wal)
             .synchronous(SqliteSynchronous::Normal)
             .busy_timeout(Duration::from_secs(30))
             .foreign_keys(true);
@@ -46,6 +43,9 @@ impl SqliteCatalog {
             .max_connections(if in_memory { 1 } else { 4 })
             .connect_with(opts)
             .await?;
+        if !in_memory {
+            wal(&pool).await?;
+        }
         let cat = Self { pool };
         cat.migrate().await?;
         Ok(cat)
@@ -80,6 +80,34 @@ impl SqliteCatalog {
         }
         tx.commit().await?;
         Ok(())
+    }
+}
+
+/// How long opening a catalog waits for another process to let go of it.
+const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Puts the database in WAL mode. That is a property of the file, set by the
+/// first process to open it; switching needs an exclusive lock that SQLite's
+/// busy timeout does not wait for, so two processes opening a new catalog at
+/// once would see one fail with "database is locked". This retries until the
+/// switch is made (by this process or the other) or [`OPEN_TIMEOUT`] passes.
+async fn wal(pool: &SqlitePool) -> Result<()> {
+    let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
+    let mut pause = Duration::from_millis(5);
+    loop {
+        match sqlx::query("PRAGMA journal_mode = WAL").fetch_one(pool).await {
+            Ok(_) => return Ok(()),
+            Err(sqlx::Error::Database(e))
+                if e.code()
+                    .and_then(|c| c.parse::<i32>().ok())
+                    .is_some_and(|c| c & 0xff == 5)
+                    && std::time::Instant::now() < deadline =>
+            {
+                tokio::time::sleep(pause).await;
+                pause = (pause * 2).min(Duration::from_millis(100));
+            }
+            Err(e) => return Err(e.into()),
+        }
     }
 }
 

@@ -75,3 +75,53 @@ async fn bad_urls_are_user_errors() {
         .expect("unsupported");
     assert!(!err.to_string().contains("secret"), "{err}");
 }
+
+#[tokio::test]
+async fn processes_opening_a_new_file_at_once_all_succeed_in_wal_mode() {
+    // Switching a new file to WAL needs a lock that SQLite's busy timeout does
+    // not wait for; before opening retried it, one of two `weir run`s started
+    // together often failed with "database is locked". File locks only
+    // conflict between processes, so each handle is this test run again as a
+    // child process that opens the catalog and exits.
+    const CHILD: &str = "WEIR_TEST_OPEN_CATALOG";
+    if let Ok(url) = std::env::var(CHILD) {
+        SqliteCatalog::open(&url).await.expect("open in a child process");
+        return;
+    }
+    let exe = std::env::current_exe().expect("test binary");
+    for round in 0..8 {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let url = format!("sqlite://{}", dir.path().join("c.db").display());
+        let children: Vec<_> = (0..4)
+            .map(|_| {
+                std::process::Command::new(&exe)
+                    .args([
+                        "--exact",
+                        "sqlite::processes_opening_a_new_file_at_once_all_succeed_in_wal_mode",
+                        "--nocapture",
+                    ])
+                    .env(CHILD, &url)
+                    .stdout(std::process::Stdio::piped())
+                    .stderr(std::process::Stdio::piped())
+                    .spawn()
+                    .expect("spawn")
+            })
+            .collect();
+        for (i, c) in children.into_iter().enumerate() {
+            let out = c.wait_with_output().expect("wait");
+            assert!(
+                out.status.success(),
+                "round {round}, process {i}: {}{}",
+                String::from_utf8_lossy(&out.stdout),
+                String::from_utf8_lossy(&out.stderr)
+            );
+        }
+        let conn = sqlx::sqlite::SqliteConnectOptions::new().filename(dir.path().join("c.db"));
+        let mut conn = sqlx::ConnectOptions::connect(&conn).await.expect("connect");
+        let mode: String = sqlx::query_scalar("PRAGMA journal_mode")
+            .fetch_one(&mut conn)
+            .await
+            .expect("pragma");
+        assert_eq!(mode, "wal");
+    }
+}

@@ -198,12 +198,21 @@ command = ["sh", "-c", "ls \"$WEIR_OUTPUT\" > /dev/null"]
         weir_std(dir)
             .args(["run", "--json", "--parallel", "2"])
             .stdout(Stdio::piped())
+            .stderr(Stdio::piped())
             .spawn()
             .expect("spawn")
     };
     let (a, b) = (spawn(), spawn());
     let (a, b) = (a.wait_with_output().expect("a"), b.wait_with_output().expect("b"));
-    assert!(a.status.success() && b.status.success());
+    for out in [&a, &b] {
+        assert!(
+            out.status.success(),
+            "{}\n{}\n{}",
+            out.status,
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
     let sa: serde_json::Value = serde_json::from_slice(&a.stdout).expect("json a");
     let sb: serde_json::Value = serde_json::from_slice(&b.stdout).expect("json b");
     let total = sa["succeeded"].as_u64().unwrap_or(0) + sb["succeeded"].as_u64().unwrap_or(0);
