@@ -17,7 +17,7 @@
 //! of any other form, or one that fails here, runs as SQL, so what a counter
 //! means and its error messages are DataFusion's either way.
 
-use crate::profile::Prehashed;
+use crate::profile::{PRESIZE_ROWS, Prehashed};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{and, filter, is_not_null, prep_null_mask_filter};
 use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
@@ -30,6 +30,7 @@ use datafusion::logical_expr::simplify::SimplifyContext;
 use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Expr as LogicalExpr};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
+use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     self, BinaryOperator, DuplicateTreatment, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments,
@@ -549,6 +550,18 @@ impl Counting {
             .map_err(|e| e.to_string())?;
         if plan.schema().fields().len() != self.schema.fields().len() {
             return Err("the scan returned other columns than asked for".into());
+        }
+        // Distinct sets sized for the table's rows, where it knows them.
+        let rows = {
+            let stats = StatisticsContext::new().compute(plan.as_ref(), &StatisticsArgs::new());
+            stats.ok().and_then(|s| s.num_rows.get_value().copied())
+        };
+        if let Some(rows) = rows {
+            for c in &mut self.counts {
+                if let Some(Distinct::Bytes(set)) = &mut c.distinct {
+                    set.first.reserve(rows.min(PRESIZE_ROWS));
+                }
+            }
         }
         let mut stream =
             datafusion::physical_plan::execute_stream(plan, session.task_ctx()).map_err(|e| e.to_string())?;

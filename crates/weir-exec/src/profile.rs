@@ -79,6 +79,11 @@ impl Hasher for Prehashed {
 
 type HashSet64 = HashSet<u64, BuildHasherDefault<Prehashed>>;
 
+/// Sets of key hashes are sized up front for at most this many rows (about
+/// 1 MiB): enough for a day of the demo's plays without a rehash, and not a
+/// large allocation when a big input yields a small output.
+pub(crate) const PRESIZE_ROWS: usize = 1 << 16;
+
 /// A `unique(cols)` data check, decided on the way: if every key's hash is
 /// new, no two rows share a key. A repeated hash may be a collision, so then
 /// (only then) the exact query decides.
@@ -219,6 +224,15 @@ impl Profiler {
             hashes: Vec::new(),
             state: RandomState::with_seed(0),
         }
+    }
+
+    /// Sizes the `unique` checks' sets for about `rows` rows up front (at
+    /// most [`PRESIZE_ROWS`]), so they are not rehashed as they grow.
+    pub fn expecting(mut self, rows: usize) -> Self {
+        for u in &mut self.uniques {
+            u.seen.reserve(rows.min(PRESIZE_ROWS));
+        }
+        self
     }
 
     /// Leaves min and max to [`Profiler::bounds_from_parquet`]: the Parquet

@@ -354,7 +354,9 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 _ => None,
             })
             .collect();
-        let profiler = measure.then(|| crate::profile::Profiler::new(&stream.schema(), &uniques));
+        // A row in is about a row out in most jobs; a guess, for sizing.
+        let expected = input_rows.and_then(|n| usize::try_from(n).ok()).unwrap_or(0);
+        let profiler = measure.then(|| crate::profile::Profiler::new(&stream.schema(), &uniques).expecting(expected));
         let keep = if measure { KEEP_OUTPUT_BYTES } else { 0 };
         let mut written = write_stream(stream, &ctx.output_dir, ctx.dataset.format, profiler, keep)
             .await
