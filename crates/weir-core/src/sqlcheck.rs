@@ -210,10 +210,18 @@ pub fn merge_counters(counters: &[(String, String)]) -> Vec<(String, Vec<String>
     out
 }
 
-/// `SELECT <expr over aggregates> FROM <table> [WHERE <cond>]` and nothing
-/// else: the table, and the expression with the condition moved into each
-/// aggregate's `FILTER`.
-fn simple_aggregate(sql: &str) -> Option<(String, String)> {
+/// The parts of `SELECT <items> FROM <table> [WHERE <cond>]`.
+pub struct PlainSelect {
+    pub table: ObjectName,
+    /// Each item's expression (its alias, if any, dropped).
+    pub items: Vec<sqlparser::ast::Expr>,
+    pub condition: Option<sqlparser::ast::Expr>,
+}
+
+/// `sql`'s parts if it is exactly `SELECT <expressions> FROM <table> [WHERE
+/// <cond>]`: one statement, one table without an alias or joins, and nothing
+/// else (no grouping, ordering, limit, `DISTINCT`, CTE or wildcard).
+pub fn plain_select(sql: &str) -> Option<PlainSelect> {
     use sqlparser::ast::{SelectItem, SetExpr, TableFactor};
     let mut stmts = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
     if stmts.len() != 1 {
@@ -226,14 +234,6 @@ fn simple_aggregate(sql: &str) -> Option<(String, String)> {
     let SetExpr::Select(select) = *q.body else {
         return None;
     };
-    let [item] = select.projection.as_slice() else {
-        return None;
-    };
-    let expr = match item {
-        SelectItem::UnnamedExpr(e) => e.clone(),
-        SelectItem::ExprWithAlias { expr, .. } => expr.clone(),
-        _ => return None,
-    };
     let [from] = select.from.as_slice() else {
         return None;
     };
@@ -244,18 +244,44 @@ fn simple_aggregate(sql: &str) -> Option<(String, String)> {
         return None;
     }
     // Nothing else in the query: rebuilt from these parts, it renders the same.
-    let mut plain = format!("SELECT {item} FROM {}", from.relation);
+    let items: Vec<String> = select.projection.iter().map(|i| i.to_string()).collect();
+    let mut plain = format!("SELECT {} FROM {}", items.join(", "), from.relation);
     if let Some(w) = &select.selection {
         plain.push_str(&format!(" WHERE {w}"));
     }
     if plain != rendered {
         return None;
     }
-    let mut expr = expr;
-    if !filter_aggregates(&mut expr, select.selection.as_ref(), false) {
+    let table = name.clone();
+    let items = select
+        .projection
+        .into_iter()
+        .map(|item| match item {
+            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
+            _ => None,
+        })
+        .collect::<Option<Vec<_>>>()?;
+    Some(PlainSelect {
+        table,
+        items,
+        condition: select.selection,
+    })
+}
+
+/// `SELECT <expr over aggregates> FROM <table> [WHERE <cond>]` and nothing
+/// else: the table, and the expression with the condition moved into each
+/// aggregate's `FILTER`.
+fn simple_aggregate(sql: &str) -> Option<(String, String)> {
+    let PlainSelect {
+        table,
+        items,
+        condition,
+    } = plain_select(sql)?;
+    let [mut expr] = <[sqlparser::ast::Expr; 1]>::try_from(items).ok()?;
+    if !filter_aggregates(&mut expr, condition.as_ref(), false) {
         return None;
     }
-    Some((name.to_string(), expr.to_string()))
+    Some((table.to_string(), expr.to_string()))
 }
 
 /// Adds `FILTER (WHERE cond)` to every aggregate in `e`; false if `e` has

@@ -17,32 +17,30 @@
 //! here, runs as SQL, so what a counter means and its error messages are
 //! DataFusion's either way.
 
-use crate::profile::{PRESIZE_ROWS, Prehashed};
+use crate::profile::{PRESIZE_ROWS, Prehashed, one_column_accumulator};
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray, RecordBatch};
 use arrow::compute::{and, filter, is_not_null, prep_null_mask_filter};
-use arrow::datatypes::{DataType, Field, FieldRef, SchemaRef};
+use arrow::datatypes::{DataType, SchemaRef};
 use datafusion::common::hash_utils::{RandomState, create_hashes};
 use datafusion::common::{DFSchema, ScalarValue, TableReference};
 use datafusion::execution::SessionState;
 use datafusion::functions_aggregate::count::Count;
-use datafusion::logical_expr::function::AccumulatorArgs;
 use datafusion::logical_expr::simplify::SimplifyContext;
-use datafusion::logical_expr::{Accumulator, AggregateUDFImpl, Expr as LogicalExpr};
+use datafusion::logical_expr::{Accumulator, Expr as LogicalExpr};
 use datafusion::optimizer::simplify_expressions::ExprSimplifier;
 use datafusion::physical_expr::PhysicalExpr;
 use datafusion::physical_plan::{StatisticsArgs, StatisticsContext};
 use datafusion::prelude::SessionContext;
 use datafusion::sql::sqlparser::ast::{
     self, BinaryOperator, DuplicateTreatment, ExprWithAlias, FunctionArg, FunctionArgExpr, FunctionArguments,
-    SelectItem, SetExpr, Statement, TableFactor, UnaryOperator,
+    UnaryOperator,
 };
-use datafusion::sql::sqlparser::dialect::GenericDialect;
-use datafusion::sql::sqlparser::parser::Parser;
 use futures::StreamExt;
 use std::collections::hash_map::Entry;
 use std::collections::{BTreeSet, HashMap};
 use std::hash::BuildHasherDefault;
 use std::sync::Arc;
+use weir_core::sqlcheck::plain_select;
 
 /// A column of the query: integer arithmetic over counts.
 #[derive(Debug, PartialEq)]
@@ -222,53 +220,20 @@ pub(crate) struct Counting {
     columns: Vec<Term>,
 }
 
-/// The parts of `SELECT <items> FROM <table> [WHERE <cond>]`, if the query is
-/// exactly that (no joins, aliases, grouping, ordering or anything else).
+/// The table, columns and condition of `SELECT <items> FROM <table> [WHERE
+/// <cond>]`, if the query is exactly that (see [`plain_select`]).
 fn parts(sql: &str) -> Option<(String, Vec<ast::Expr>, Option<ast::Expr>)> {
-    let mut stmts = Parser::parse_sql(&GenericDialect {}, sql).ok()?;
-    if stmts.len() != 1 {
-        return None;
-    }
-    let Statement::Query(q) = stmts.pop()? else {
+    let q = plain_select(sql)?;
+    let [part] = q.table.0.as_slice() else {
         return None;
     };
-    let rendered = q.to_string();
-    let SetExpr::Select(select) = *q.body else {
-        return None;
-    };
-    let [from] = select.from.as_slice() else {
-        return None;
-    };
-    let TableFactor::Table { name, alias: None, .. } = &from.relation else {
-        return None;
-    };
-    if !from.joins.is_empty() || name.0.len() != 1 {
-        return None;
-    }
-    let items: Vec<String> = select.projection.iter().map(|i| i.to_string()).collect();
-    // Nothing else in the query: rebuilt from these parts, it renders the same.
-    let mut plain = format!("SELECT {} FROM {}", items.join(", "), from.relation);
-    if let Some(w) = &select.selection {
-        plain.push_str(&format!(" WHERE {w}"));
-    }
-    if plain != rendered {
-        return None;
-    }
-    let exprs = select
-        .projection
-        .into_iter()
-        .map(|item| match item {
-            SelectItem::UnnamedExpr(e) | SelectItem::ExprWithAlias { expr: e, .. } => Some(e),
-            _ => None,
-        })
-        .collect::<Option<Vec<_>>>()?;
     // Named as SQL resolves it: unquoted names in lower case.
-    let ident = name.0.first()?.as_ident()?;
+    let ident = part.as_ident()?;
     let table = match ident.quote_style {
         None => ident.value.to_lowercase(),
         Some(_) => ident.value.clone(),
     };
-    Some((table, exprs, select.selection))
+    Some((table, q.items, q.condition))
 }
 
 /// An expression of the query as DataFusion's logical expression over `schema`.
@@ -342,26 +307,6 @@ fn term(state: &SessionState, e: &ast::Expr, schema: &DFSchema, counts: &mut Vec
         }
         _ => return None,
     })
-}
-
-/// DataFusion's `count(DISTINCT x)` accumulator for values of `field`'s type.
-fn distinct_accumulator(field: FieldRef, schema: &arrow::datatypes::Schema) -> Option<Box<dyn Accumulator>> {
-    let exprs: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(datafusion::physical_expr::expressions::Column::new(
-        field.name(),
-        0,
-    ))];
-    let args = AccumulatorArgs {
-        return_field: Arc::new(Field::new("count", DataType::Int64, false)),
-        schema,
-        ignore_nulls: false,
-        order_bys: &[],
-        is_reversed: false,
-        name: "count",
-        is_distinct: true,
-        exprs: &exprs,
-        expr_fields: std::slice::from_ref(&field),
-    };
-    Count::new().accumulator(args).ok()
 }
 
 /// Which rows of `batch` satisfy `cond` (null counts as false).
@@ -462,7 +407,7 @@ impl Counting {
                     Some(if DistinctBytes::takes(&t) {
                         Distinct::Bytes(DistinctBytes::new())
                     } else {
-                        Distinct::Other(distinct_accumulator(Arc::new(Field::new("v", t, true)), &projected)?)
+                        Distinct::Other(one_column_accumulator(&Count::new(), &t, DataType::Int64, true)?)
                     })
                 }
                 _ => None,
@@ -594,7 +539,7 @@ impl Counting {
 mod tests {
     use super::*;
     use arrow::array::{Int64Array, StringArray, TimestampMicrosecondArray};
-    use arrow::datatypes::{Schema, TimeUnit};
+    use arrow::datatypes::{Field, Schema, TimeUnit};
     use datafusion::datasource::MemTable;
     use datafusion::prelude::ParquetReadOptions;
 

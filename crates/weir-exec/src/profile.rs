@@ -39,22 +39,33 @@ struct Column {
 
 /// An `approx_distinct` accumulator over values of `data_type`.
 fn distinct_accumulator(data_type: &DataType) -> Option<Box<dyn Accumulator>> {
-    use arrow::datatypes::{Field, Schema};
+    one_column_accumulator(&ApproxDistinct::new(), data_type, DataType::UInt64, false)
+}
+
+/// DataFusion's `udaf` accumulator over one column of `data_type` (as
+/// `udaf(DISTINCT v)` when `distinct`), fed that column's arrays.
+pub(crate) fn one_column_accumulator(
+    udaf: &dyn AggregateUDFImpl,
+    data_type: &DataType,
+    returns: DataType,
+    distinct: bool,
+) -> Option<Box<dyn Accumulator>> {
+    use arrow::datatypes::Field;
     let field = Arc::new(Field::new("v", data_type.clone(), true));
     let schema = Schema::new(vec![field.as_ref().clone()]);
     let exprs: Vec<Arc<dyn PhysicalExpr>> = vec![Arc::new(ColumnExpr::new("v", 0))];
     let args = AccumulatorArgs {
-        return_field: Arc::new(Field::new("d", DataType::UInt64, false)),
+        return_field: Arc::new(Field::new(udaf.name(), returns, false)),
         schema: &schema,
         ignore_nulls: false,
         order_bys: &[],
         is_reversed: false,
-        name: "approx_distinct",
-        is_distinct: false,
+        name: udaf.name(),
+        is_distinct: distinct,
         exprs: &exprs,
         expr_fields: std::slice::from_ref(&field),
     };
-    ApproxDistinct::new().accumulator(args).ok()
+    udaf.accumulator(args).ok()
 }
 
 /// Hashes a `u64` that is already a hash: to itself.
