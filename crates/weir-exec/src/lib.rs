@@ -10,6 +10,7 @@
 mod command;
 mod counting;
 pub mod diff;
+mod distinct;
 pub mod export;
 mod ingest;
 pub mod jsonl;

@@ -327,7 +327,8 @@ impl Profiler {
     /// Turns the accumulators into their results and lets go of them and of
     /// the key hashes. Called on the profiler's thread after the last batch,
     /// so this work is done while the writer closes its file rather than
-    /// after; no batch may follow.
+    /// after; no batch may follow. [`Profiler::finish`] settles what is not
+    /// settled yet.
     pub fn settle(&mut self) {
         for (_, c) in &mut self.columns {
             if let Some(mut d) = c.distinct.take() {
@@ -372,21 +373,13 @@ impl Profiler {
 
     /// `{"rows": n, "columns": {col: {"null_fraction", "min", "max", "distinct"}}}`.
     pub fn finish(mut self) -> serde_json::Value {
+        self.settle();
         let rows = self.rows;
         let mut columns = serde_json::Map::new();
         for (_, c) in &mut self.columns {
-            let (min, max) = match c.bounds.take() {
-                Some(bounds) => bounds,
-                None => (
-                    c.min.as_mut().and_then(|m| m.evaluate().ok()).and_then(|v| text(&v)),
-                    c.max.as_mut().and_then(|m| m.evaluate().ok()).and_then(|v| text(&v)),
-                ),
-            };
+            let (min, max) = c.bounds.take().unwrap_or_default();
             let null_fraction = if rows == 0 { 0.0 } else { c.nulls as f64 / rows as f64 };
-            let distinct = match (c.distinct_count, c.distinct.as_mut().and_then(|d| d.evaluate().ok())) {
-                (Some(n), _) | (None, Some(ScalarValue::UInt64(Some(n)))) => n,
-                _ => 0,
-            };
+            let distinct = c.distinct_count.unwrap_or(0);
             columns.insert(
                 c.name.clone(),
                 serde_json::json!({ "null_fraction": null_fraction, "min": min, "max": max, "distinct": distinct }),
