@@ -173,10 +173,51 @@ pub struct AliasMove {
     pub from_version: Option<u32>,
     pub to_version: u32,
     pub pinned: bool,
-    /// `advance`, `promote`, `revert`, `pin`, `unpin`.
-    pub kind: String,
+    pub kind: MoveKind,
     pub reason: Option<String>,
     pub at_ms: i64,
+}
+
+/// Why an alias moved.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum MoveKind {
+    /// The deployed version became complete over its serve window.
+    Advance,
+    /// Moved back to an earlier version (and pinned there).
+    Revert,
+    /// Pinned by hand.
+    Pin,
+    /// Unpinned by hand, or by a deployment that changes the dataset.
+    Unpin,
+}
+
+impl MoveKind {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            MoveKind::Advance => "advance",
+            MoveKind::Revert => "revert",
+            MoveKind::Pin => "pin",
+            MoveKind::Unpin => "unpin",
+        }
+    }
+
+    /// Reads a stored kind; `None` for one this weir does not know.
+    pub fn parse(s: &str) -> Option<Self> {
+        Some(match s {
+            "advance" | "promote" => MoveKind::Advance,
+            "revert" => MoveKind::Revert,
+            "pin" => MoveKind::Pin,
+            "unpin" => MoveKind::Unpin,
+            _ => return None,
+        })
+    }
+}
+
+impl std::fmt::Display for MoveKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
 }
 
 /// An invalidated instance, kept until `weir gc` deletes its files.

@@ -1,8 +1,11 @@
-//! Serving exports: copy the newest partition of the version an alias serves
-//! into a SQL database as an immutable table (`top_tracks__v3__2026_03_14`)
-//! and switch a view (`top_tracks`) to it in one transaction. A revert of the
+//! Serving exports: copy one instance into a SQL database as an immutable
+//! table named by the instance (`top_tracks__v3__2026_03_14__1f2e3d4c`) and
+//! switch a view (`top_tracks`) to it in one transaction. A revert of the
 //! alias switches the view back to a table that is still there: nothing is
-//! recomputed. Old tables are kept for `keep` generations.
+//! recomputed. Each view keeps `keep` generations; a table is dropped only
+//! when no view keeps it.
+//!
+//! Which instance a view serves is not decided here: `weir_ops::serving` does.
 //!
 //! Export URLs may hold secrets: this module never puts them in errors or logs.
 
@@ -32,12 +35,36 @@ fn fail(e: impl std::fmt::Display) -> ExecError {
     ExecError::job(format!("export failed: {e}"))
 }
 
-/// The URL without credentials, for messages.
+/// The URL without credentials, for messages: no user info, and the values
+/// of secret-looking query parameters (`password`, `token`, …) masked.
 pub fn redact(url: &str) -> String {
-    match url.split_once("://") {
+    let (head, query) = match url.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (url, None),
+    };
+    let mut out = match head.split_once("://") {
         Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
-        None => url.to_string(),
+        None => head.to_string(),
+    };
+    if let Some(q) = query {
+        let params: Vec<String> = q
+            .split('&')
+            .map(|kv| match kv.split_once('=') {
+                Some((k, _)) if is_secret_key(k) => format!("{k}=***"),
+                _ => kv.to_string(),
+            })
+            .collect();
+        out.push('?');
+        out.push_str(&params.join("&"));
     }
+    out
+}
+
+fn is_secret_key(k: &str) -> bool {
+    let k = k.to_ascii_lowercase();
+    ["pass", "pwd", "secret", "token", "key", "auth", "credential"]
+        .iter()
+        .any(|s| k.contains(s))
 }
 
 async fn connect(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
@@ -167,30 +194,68 @@ fn float_at(col: &dyn Array, row: usize) -> f64 {
     }
 }
 
-/// Makes view `view` in `url` serve `source` (one instance of `version`,
-/// partition value `partition`), creating its table if needed.
-pub async fn sync(
-    url: &str,
-    project_dir: &Path,
-    view: &str,
-    keep: u32,
-    version: u32,
-    partition: &str,
-    source: &ResolvedInput,
-) -> Result<ExportResult, ExecError> {
-    let pool = connect(url, project_dir).await?;
+/// PostgreSQL truncates identifiers beyond 63 bytes, so longer names would collide.
+pub const MAX_IDENTIFIER: usize = 63;
+
+/// The table that holds one instance: `<table>__v<N>__<partition>__<hash8>`,
+/// where `hash8` is the first 8 hex digits of the instance manifest's sha256,
+/// so a rebuilt instance is a new table. A name over [`MAX_IDENTIFIER`] bytes
+/// is shortened in its prefix, never in the hash.
+pub fn instance_table(table: &str, version: u32, partition: &str, manifest_sha256: &str) -> String {
     let suffix: String = partition
         .chars()
         .map(|c| if c.is_ascii_alphanumeric() { c } else { '_' })
         .collect();
-    let table = format!("{view}__v{version}__{suffix}");
-    sqlx::query("CREATE TABLE IF NOT EXISTS weir_exports (view TEXT NOT NULL, table_name TEXT NOT NULL PRIMARY KEY, created_at TEXT NOT NULL)")
-        .execute(&pool)
-        .await
-        .map_err(fail)?;
-    // weir_exports lists the tables weir loaded; a table is loaded and listed in one transaction.
-    let exists = sqlx::query("SELECT 1 FROM weir_exports WHERE table_name = $1")
-        .bind(&table)
+    let hash: String = manifest_sha256.chars().take(8).collect();
+    let mut prefix = format!("{table}__v{version}__{suffix}");
+    let room = MAX_IDENTIFIER - (2 + hash.len());
+    if prefix.len() > room {
+        let mut cut = room;
+        while !prefix.is_char_boundary(cut) {
+            cut -= 1;
+        }
+        prefix.truncate(cut);
+    }
+    format!("{prefix}__{hash}")
+}
+
+/// What one sync is asked to do: make `view` serve `table`, loading it from
+/// `source` if it is not there yet, and keep `keep` generations of `view`.
+#[derive(Clone, Debug)]
+pub struct ExportRequest<'a> {
+    pub url: &'a str,
+    pub project_dir: &'a Path,
+    pub view: &'a str,
+    pub table: &'a str,
+    pub keep: u32,
+    pub source: &'a ResolvedInput,
+}
+
+const GENERATIONS: &str = "CREATE TABLE IF NOT EXISTS weir_export_generations (view TEXT NOT NULL, table_name TEXT NOT NULL, created_at TEXT NOT NULL, PRIMARY KEY (view, table_name))";
+
+/// Opens the target and makes sure the generations table exists. Tables that
+/// an older weir listed in `weir_exports` (one view per table) are carried over.
+async fn open_target(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
+    let pool = connect(url, project_dir).await?;
+    sqlx::query(GENERATIONS).execute(&pool).await.map_err(fail)?;
+    // Best effort: the old table may not exist.
+    let _ = sqlx::query(
+        "INSERT INTO weir_export_generations (view, table_name, created_at) SELECT view, table_name, created_at FROM weir_exports WHERE NOT EXISTS (SELECT 1 FROM weir_export_generations g WHERE g.view = weir_exports.view AND g.table_name = weir_exports.table_name)",
+    )
+    .execute(&pool)
+    .await;
+    Ok(pool)
+}
+
+/// Makes the view serve the requested table, creating and loading it if
+/// needed, in one transaction; then drops generations beyond `keep` that no
+/// view keeps.
+pub async fn sync(req: &ExportRequest<'_>) -> Result<ExportResult, ExecError> {
+    let pool = open_target(req.url, req.project_dir).await?;
+    let (view, table) = (req.view, req.table);
+    // A table is loaded and listed in one transaction, so a listed table is whole.
+    let exists = sqlx::query("SELECT 1 FROM weir_export_generations WHERE table_name = $1")
+        .bind(table)
         .fetch_optional(&pool)
         .await
         .map_err(fail)?
@@ -198,16 +263,15 @@ pub async fn sync(
     let batches = if exists {
         Vec::new()
     } else {
-        let mut src = source.clone();
+        let mut src = req.source.clone();
         src.table = "export_source".into();
         query(std::slice::from_ref(&src), "SELECT * FROM export_source").await?
     };
-    // Load (if new), switch the view and record the generation in one transaction.
     let mut tx = pool.begin().await.map_err(fail)?;
     let rows = if exists {
         None
     } else {
-        Some(load(&mut tx, &table, &batches).await?)
+        Some(load(&mut tx, table, &batches).await?)
     };
     sqlx::query(AssertSqlSafe(format!("DROP VIEW IF EXISTS {}", quote(view))))
         .execute(&mut *tx)
@@ -216,53 +280,86 @@ pub async fn sync(
     sqlx::query(AssertSqlSafe(format!(
         "CREATE VIEW {} AS SELECT * FROM {}",
         quote(view),
-        quote(&table)
+        quote(table)
     )))
     .execute(&mut *tx)
     .await
     .map_err(fail)?;
-    if !exists {
-        sqlx::query("INSERT INTO weir_exports (view, table_name, created_at) VALUES ($1, $2, $3)")
-            .bind(view)
-            .bind(&table)
-            .bind(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
-            .execute(&mut *tx)
-            .await
-            .map_err(fail)?;
-    }
+    sqlx::query("DELETE FROM weir_export_generations WHERE view = $1 AND table_name = $2")
+        .bind(view)
+        .bind(table)
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
+    sqlx::query("INSERT INTO weir_export_generations (view, table_name, created_at) VALUES ($1, $2, $3)")
+        .bind(view)
+        .bind(table)
+        .bind(chrono::Utc::now().format("%Y-%m-%dT%H:%M:%S%.6f").to_string())
+        .execute(&mut *tx)
+        .await
+        .map_err(fail)?;
     tx.commit().await.map_err(fail)?;
-    // Keep the newest `keep` generations, and always the one being served.
-    let all =
-        sqlx::query("SELECT table_name FROM weir_exports WHERE view = $1 ORDER BY created_at DESC, table_name DESC")
-            .bind(view)
-            .fetch_all(&pool)
-            .await
-            .map_err(fail)?;
-    let mut dropped = Vec::new();
-    for (i, r) in all.iter().enumerate() {
-        let name: String = r.try_get(0).map_err(fail)?;
-        if i < keep as usize || name == table {
-            continue;
-        }
-        sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", quote(&name))))
-            .execute(&pool)
-            .await
-            .map_err(fail)?;
-        sqlx::query("DELETE FROM weir_exports WHERE table_name = $1")
-            .bind(&name)
-            .execute(&pool)
-            .await
-            .map_err(fail)?;
-        dropped.push(name);
-    }
+    let dropped = prune(&pool, view, table, req.keep).await?;
     pool.close().await;
     Ok(ExportResult {
         view: view.to_string(),
-        table,
+        table: table.to_string(),
         created: !exists,
         rows,
         dropped,
     })
+}
+
+/// Forgets the generations of `view` beyond the newest `keep` (never the one
+/// it serves), and drops each forgotten table that no other view keeps: a
+/// candidate's view never drops the table production's revert needs.
+async fn prune(pool: &AnyPool, view: &str, serving: &str, keep: u32) -> Result<Vec<String>, ExecError> {
+    let all = sqlx::query(
+        "SELECT table_name FROM weir_export_generations WHERE view = $1 ORDER BY created_at DESC, table_name DESC",
+    )
+    .bind(view)
+    .fetch_all(pool)
+    .await
+    .map_err(fail)?;
+    let mut dropped = Vec::new();
+    for (i, r) in all.iter().enumerate() {
+        let name: String = r.try_get(0).map_err(fail)?;
+        if i < keep.max(1) as usize || name == serving {
+            continue;
+        }
+        sqlx::query("DELETE FROM weir_export_generations WHERE view = $1 AND table_name = $2")
+            .bind(view)
+            .bind(&name)
+            .execute(pool)
+            .await
+            .map_err(fail)?;
+        let kept_elsewhere = sqlx::query("SELECT 1 FROM weir_export_generations WHERE table_name = $1")
+            .bind(&name)
+            .fetch_optional(pool)
+            .await
+            .map_err(fail)?
+            .is_some();
+        if !kept_elsewhere {
+            sqlx::query(AssertSqlSafe(format!("DROP TABLE IF EXISTS {}", quote(&name))))
+                .execute(pool)
+                .await
+                .map_err(fail)?;
+            dropped.push(name);
+        }
+    }
+    Ok(dropped)
+}
+
+/// Drops `view` (its tables stay, for a revert): its source serves nothing
+/// that may be read.
+pub async fn unserve(url: &str, project_dir: &Path, view: &str) -> Result<(), ExecError> {
+    let pool = open_target(url, project_dir).await?;
+    sqlx::query(AssertSqlSafe(format!("DROP VIEW IF EXISTS {}", quote(view))))
+        .execute(&pool)
+        .await
+        .map_err(fail)?;
+    pool.close().await;
+    Ok(())
 }
 
 #[cfg(test)]
@@ -276,6 +373,27 @@ mod tests {
             "postgres://db:5432/serving"
         );
         assert_eq!(redact("sqlite://serving.db"), "sqlite://serving.db");
+        assert_eq!(
+            redact("postgres://db/serving?user=u&password=s3cret&sslmode=require"),
+            "postgres://db/serving?user=u&password=***&sslmode=require"
+        );
+    }
+
+    #[test]
+    fn instance_tables_fit_postgresql_and_keep_their_hash() {
+        let sha = "1f2e3d4c5b6a79880000";
+        assert_eq!(
+            instance_table("daily", 3, "2026-03-14", sha),
+            "daily__v3__2026_03_14__1f2e3d4c"
+        );
+        let long = "a_very_long_serving_table_name_that_goes_on_and_on_forever";
+        let a = instance_table(long, 12, "2026-03-14T05", sha);
+        let b = instance_table(long, 12, "2026-03-14T05", "99999999");
+        assert!(a.len() <= MAX_IDENTIFIER && b.len() <= MAX_IDENTIFIER, "{a}");
+        assert!(a.ends_with("__1f2e3d4c") && b.ends_with("__99999999"), "{a} {b}");
+        assert_ne!(a, b, "two instances never share a table");
+        let accented = instance_table(&"é".repeat(40), 1, "all", sha);
+        assert!(accented.len() <= MAX_IDENTIFIER && accented.ends_with("__1f2e3d4c"));
     }
 
     #[tokio::test]

@@ -14,7 +14,6 @@ mod manifest;
 
 pub use manifest::{FileEntry, Manifest, ManifestInput};
 
-use futures::TryStreamExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -40,6 +39,9 @@ pub enum LakeError {
     Store(#[from] object_store::Error),
     #[error("lake I/O error on {path}: {source}")]
     Io { path: String, source: std::io::Error },
+    /// A job left something in its output that cannot become sealed data.
+    #[error("output entry `{entry}` refused: {reason}")]
+    Refused { entry: String, reason: String },
     #[error("corrupt manifest {path}: {reason}")]
     BadManifest { path: String, reason: String },
 }
@@ -138,22 +140,30 @@ impl Lake {
             })
     }
 
+    /// The sha256 of a sealed instance's `_SUCCESS` (hex): it names what
+    /// the seal vouches for, so a rebuilt instance has another digest.
+    pub async fn manifest_sha256(&self, prefix: &str) -> Result<Option<String>> {
+        let path = ObjPath::from(format!("{prefix}/{SUCCESS}"));
+        match self.store.get(&path).await {
+            Ok(r) => Ok(Some(hex::encode(Sha256::digest(&r.bytes().await?)))),
+            Err(object_store::Error::NotFound { .. }) => Ok(None),
+            Err(e) => Err(e.into()),
+        }
+    }
+
     /// Moves everything in run `run_id`'s staging directory to `prefix` and seals
     /// it with `manifest` (whose `files` are filled in here). Refuses to touch a
     /// sealed instance; removes unsealed leftovers of crashed attempts first.
+    ///
+    /// A job is untrusted: only regular files inside the staging directory
+    /// move, under exactly the names the job gave them. A symlink, a file
+    /// hard-linked from elsewhere, a socket, a FIFO or a device, a name
+    /// starting with `_` (those are weir's, like `_SUCCESS`) or a name that is
+    /// not UTF-8 is refused before anything moves, and nothing outside the
+    /// staging directory is read or touched.
     pub async fn seal(&self, run_id: &str, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
         if self.is_sealed(prefix).await? {
             return Err(LakeError::AlreadySealed(prefix.to_string()));
-        }
-        let target = ObjPath::from(prefix);
-        let leftovers: Vec<ObjPath> = self
-            .store
-            .list(Some(&target))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await?;
-        for l in leftovers {
-            self.store.delete(&l).await?;
         }
         let staging_dir = self.root.join(STAGING).join(run_id);
         if !staging_dir.is_dir() {
@@ -162,36 +172,40 @@ impl Lake {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "the run's staging directory is gone"),
             });
         }
-        let staged = ObjPath::from(format!("{STAGING}/{run_id}"));
-        let mut files: Vec<ObjPath> = self
-            .store
-            .list(Some(&staged))
-            .map_ok(|m| m.location)
-            .try_collect()
-            .await?;
-        files.sort();
-        manifest.files.clear();
-        for f in files {
-            let staged_dir = format!("{staged}/");
-            let rel = f
-                .as_ref()
-                .strip_prefix(staged_dir.as_str())
-                .unwrap_or(f.as_ref())
-                .to_string();
-            let local = staging_dir.join(&rel);
-            let (size, sha256) = tokio::task::spawn_blocking(move || hash_file(&local))
-                .await
-                .map_err(|e| LakeError::Io {
-                    path: rel.clone(),
-                    source: std::io::Error::other(e),
-                })??;
-            self.store.rename(&f, &ObjPath::from(format!("{prefix}/{rel}"))).await?;
-            manifest.files.push(FileEntry {
-                name: rel,
-                size,
-                sha256,
-            });
-        }
+        let target = self.root.join(prefix);
+        let files = {
+            let (staging_dir, target) = (staging_dir.clone(), target.clone());
+            tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
+                let files = staged_files(&staging_dir)?;
+                // Leftovers of a crashed attempt: the directory is not sealed, so it is not data.
+                if target.exists() {
+                    std::fs::remove_dir_all(&target).map_err(io(&target))?;
+                }
+                std::fs::create_dir_all(&target).map_err(io(&target))?;
+                let mut entries = Vec::with_capacity(files.len());
+                for rel in files {
+                    let from = staging_dir.join(&rel);
+                    let (size, sha256) = hash_file(&from)?;
+                    let to = target.join(&rel);
+                    if let Some(parent) = to.parent() {
+                        std::fs::create_dir_all(parent).map_err(io(parent))?;
+                    }
+                    std::fs::rename(&from, &to).map_err(io(&from))?;
+                    entries.push(FileEntry {
+                        name: rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"),
+                        size,
+                        sha256,
+                    });
+                }
+                Ok(entries)
+            })
+            .await
+            .map_err(|e| LakeError::Io {
+                path: prefix.to_string(),
+                source: std::io::Error::other(e),
+            })??
+        };
+        manifest.files = files;
         let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::BadManifest {
             path: prefix.to_string(),
             reason: e.to_string(),
@@ -233,15 +247,6 @@ impl Lake {
         std::fs::rename(&from, &to).map_err(io(&from))
     }
 
-    /// Deletes the trash of one invalidation for good.
-    pub fn delete_trash(&self, trash_id: &str) -> Result<()> {
-        let dir = self.root.join(TRASH).join(trash_id);
-        match std::fs::remove_dir_all(&dir) {
-            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir)(e)),
-            _ => Ok(()),
-        }
-    }
-
     /// Discards run `run_id`'s staging area (after a failure or cancellation).
     pub fn discard(&self, run_id: &str) {
         let _ = std::fs::remove_dir_all(self.root.join(STAGING).join(run_id));
@@ -280,6 +285,62 @@ impl Lake {
         }
         Ok(n)
     }
+}
+
+/// The regular files under `dir` (relative paths, sorted), or the first
+/// entry that may not become part of an instance.
+fn staged_files(dir: &Path) -> Result<Vec<PathBuf>> {
+    let mut out = Vec::new();
+    let mut stack = vec![PathBuf::new()];
+    while let Some(rel) = stack.pop() {
+        let here = dir.join(&rel);
+        for e in std::fs::read_dir(&here).map_err(io(&here))? {
+            let e = e.map_err(io(&here))?;
+            let name = e.file_name();
+            let path = rel.join(&name);
+            let refuse = |reason: &str| LakeError::Refused {
+                entry: path.to_string_lossy().into_owned(),
+                reason: reason.to_string(),
+            };
+            let Some(text) = name.to_str() else {
+                return Err(refuse("its name is not UTF-8; name outputs in UTF-8"));
+            };
+            if text.starts_with('_') {
+                return Err(refuse(
+                    "names starting with `_` are weir's (`_SUCCESS` seals an instance); rename the output",
+                ));
+            }
+            // Not followed: the entry itself, never what a link points at.
+            let meta = std::fs::symlink_metadata(e.path()).map_err(io(&e.path()))?;
+            let kind = meta.file_type();
+            if kind.is_symlink() {
+                return Err(refuse("it is a symbolic link; write a regular file (copy the data)"));
+            } else if kind.is_dir() {
+                stack.push(path);
+            } else if !kind.is_file() {
+                return Err(refuse("it is not a regular file (a socket, FIFO or device)"));
+            } else if hard_linked(&meta) {
+                return Err(refuse(
+                    "it is hard-linked to a file elsewhere; write a regular file of its own (copy the data)",
+                ));
+            } else {
+                out.push(path);
+            }
+        }
+    }
+    out.sort();
+    Ok(out)
+}
+
+#[cfg(unix)]
+fn hard_linked(meta: &std::fs::Metadata) -> bool {
+    use std::os::unix::fs::MetadataExt;
+    meta.nlink() > 1
+}
+
+#[cfg(not(unix))]
+fn hard_linked(_meta: &std::fs::Metadata) -> bool {
+    false
 }
 
 fn hash_file(path: &Path) -> Result<(u64, String)> {
@@ -330,16 +391,19 @@ pub fn delete_trash_of(location: &Path, trash_id: &str) -> Result<()> {
     }
 }
 
+/// Where the instance directory at `location` lies in trash `trash_id`.
+pub fn trashed_dir(location: &Path, trash_id: &str) -> Option<PathBuf> {
+    let root = root_of(location)?;
+    let rel = location.strip_prefix(root).ok()?;
+    Some(root.join(TRASH).join(trash_id).join(rel))
+}
+
 /// Moves an instance back from `<root>/_trash/<trash_id>/…` to `location`.
 /// Returns false if the trash no longer holds it (deleted by `weir gc`).
 pub fn untrash_location(location: &Path, trash_id: &str) -> Result<bool> {
-    let Some(root) = root_of(location) else {
+    let Some(from) = trashed_dir(location, trash_id) else {
         return Ok(false);
     };
-    let Ok(rel) = location.strip_prefix(root) else {
-        return Ok(false);
-    };
-    let from = root.join(TRASH).join(trash_id).join(rel);
     if !from.join(SUCCESS).is_file() {
         return Ok(false);
     }

@@ -9,7 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use std::path::Path;
-use weir_catalog::{Alias, AliasMove, Deployment};
+use weir_catalog::{Alias, AliasMove, Deployment, MoveKind};
 use weir_core::load::{PROJECT_FILE, load_project};
 use weir_core::mapping::due_range;
 use weir_core::model::{Dataset, Job, Project, ServeWindow};
@@ -124,7 +124,7 @@ pub async fn deploy(
                 from_version: Some(a.version),
                 to_version: a.version,
                 pinned: false,
-                kind: "unpin".into(),
+                kind: MoveKind::Unpin,
                 reason: Some(format!("deployment {}#{} changes it", d.env, d.seq)),
                 at_ms: now.timestamp_millis(),
             };
@@ -204,9 +204,11 @@ async fn checks_hold(
     Ok(None)
 }
 
-/// Advances every unpinned alias of `env` to the deployed version once that
-/// version is complete over its serve range. Returns the moves made.
-pub async fn advance(
+/// The moves that would advance every unpinned alias of `env` to the
+/// deployed version, where that version is complete over its serve range and
+/// no blocking check holds it back. Plans only: the operations layer
+/// (`weir_ops::aliases`) applies them together with the export sync.
+pub async fn advances(
     ws: &Workspace,
     env: &str,
     deployment: &Deployment,
@@ -229,22 +231,20 @@ pub async fn advance(
         if !complete || checks_hold(ws, deployment, name, v, (lo, hi)).await?.is_some() {
             continue;
         }
-        let mv = AliasMove {
+        moves.push(AliasMove {
             env: env.to_string(),
             dataset: name.clone(),
             seq: 0,
             from_version: current.map(|a| a.version),
             to_version: v,
             pinned: false,
-            kind: "advance".into(),
+            kind: MoveKind::Advance,
             reason: Some(format!(
                 "v{v} is complete over its serve window ({} partitions)",
                 hi - lo
             )),
             at_ms: now.timestamp_millis(),
-        };
-        ws.catalog.move_alias(&mv).await?;
-        moves.push(mv);
+        });
     }
     Ok(moves)
 }
@@ -260,7 +260,7 @@ pub async fn previous_version(ws: &Workspace, env: &str, alias: &Alias) -> Resul
 fn previous_in(history: &[AliasMove], current: u32) -> Option<u32> {
     let reverted: std::collections::HashSet<u32> = history
         .iter()
-        .filter(|m| m.kind == "revert")
+        .filter(|m| m.kind == MoveKind::Revert)
         .filter_map(|m| m.from_version)
         .collect();
     history
@@ -275,14 +275,15 @@ mod tests {
     use super::*;
 
     fn mv(from: Option<u32>, to: u32, kind: &str) -> AliasMove {
+        let kind = MoveKind::parse(kind).expect("a kind");
         AliasMove {
             env: "prod".into(),
             dataset: "d".into(),
             seq: 0,
             from_version: from,
             to_version: to,
-            pinned: kind == "revert",
-            kind: kind.into(),
+            pinned: kind == MoveKind::Revert,
+            kind,
             reason: None,
             at_ms: 0,
         }

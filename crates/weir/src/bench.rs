@@ -291,7 +291,7 @@ pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()
                 from_version: from,
                 to_version: to,
                 pinned: false,
-                kind: "advance".into(),
+                kind: weir_catalog::MoveKind::Advance,
                 reason: None,
                 at_ms: 0,
             };
@@ -302,7 +302,13 @@ pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()
     let mut times = Vec::new();
     for round in 0..5 {
         let t = Instant::now();
-        let moves = crate::cmd::envs::revert_moves(&ws, "prod", &[], true, Some("bench".into()), round).await?;
+        let args = weir_ops::aliases::RevertArgs {
+            datasets: Vec::new(),
+            all: true,
+            reason: Some("bench".into()),
+        };
+        let at = chrono::DateTime::from_timestamp_millis(round).unwrap_or_default();
+        let moves = weir_ops::aliases::revert(&ws, "prod", &args, at).await?.moves;
         times.push(t.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(moves.len() == datasets, "reverted {} of {datasets}", moves.len());
         // Put every alias back on v2 (unpinned) for the next round.
@@ -311,7 +317,7 @@ pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()
                 from_version: Some(m.to_version),
                 to_version: m.from_version.unwrap_or(m.to_version),
                 pinned: false,
-                kind: "unpin".into(),
+                kind: weir_catalog::MoveKind::Unpin,
                 ..m
             };
             ws.catalog.move_alias(&back).await?;

@@ -22,29 +22,7 @@ use std::process::ExitCode;
 #[global_allocator]
 static GLOBAL: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// A mistake in what the user asked for, with what to do about it.
-#[derive(Debug)]
-pub struct UserError {
-    pub message: String,
-    pub hint: String,
-}
-
-impl UserError {
-    pub fn new(message: impl Into<String>, hint: impl Into<String>) -> Self {
-        Self {
-            message: message.into(),
-            hint: hint.into(),
-        }
-    }
-}
-
-impl std::fmt::Display for UserError {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(&self.message)
-    }
-}
-
-impl std::error::Error for UserError {}
+pub use weir_ops::UserError;
 
 /// Definitions that failed validation.
 #[derive(Debug)]
@@ -57,9 +35,6 @@ impl std::fmt::Display for Invalid {
 }
 
 impl std::error::Error for Invalid {}
-
-/// Exit status of a command that ran but found failures.
-pub struct Failed(pub u8);
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
@@ -82,7 +57,11 @@ fn main() -> ExitCode {
 }
 
 fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
-    if let Some(Invalid(d)) = e.downcast_ref::<Invalid>() {
+    let invalid = match e.downcast_ref::<weir_ops::OpsError>() {
+        Some(weir_ops::OpsError::Invalid(d)) => Some(d),
+        _ => e.downcast_ref::<Invalid>().map(|i| &i.0),
+    };
+    if let Some(d) = invalid {
         if p.json {
             p.data(&serde_json::json!({ "valid": false, "errors": d.0 }), String::new);
         }
@@ -97,7 +76,10 @@ fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
     for cause in e.chain().skip(1) {
         eprintln!("  caused by: {cause}");
     }
-    if let Some(u) = e.downcast_ref::<UserError>() {
+    let user = e
+        .downcast_ref::<UserError>()
+        .or_else(|| e.downcast_ref::<weir_ops::OpsError>().and_then(|o| o.as_user()));
+    if let Some(u) = user {
         eprintln!("  hint: {}", u.hint);
         return ExitCode::from(2);
     }
@@ -175,7 +157,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         Command::Path { dataset, partition } => cmd::envs::path(project, env, &dataset, partition.as_deref(), p)
             .await
             .map(|()| 0),
-        Command::Sql { query, csv } => cmd::serve::sql(project, env, &query, csv, p).await.map(|()| 0),
+        Command::Sql { query, csv } => cmd::query::sql(project, env, &query, csv, p).await.map(|()| 0),
         Command::Invalidate {
             dataset,
             version,

@@ -74,31 +74,31 @@ pub async fn open_catalog(dir: &Path) -> Result<Arc<dyn weir_catalog::Catalog>> 
 /// copy's when `env` is `None`.
 pub async fn open_env(dir: &Path, env: Option<&str>) -> Result<(Arc<Workspace>, Option<weir_catalog::Deployment>)> {
     let catalog = open_catalog(dir).await?;
-    let (project, deployment) = match env {
-        None => (load(dir)?, None),
-        Some(env) => {
-            let d = weir_sched::env::latest(catalog.as_ref(), env)
-                .await
-                .map_err(env_error)?;
-            let project =
-                weir_sched::env::load_deployment(&d).map_err(|diag| anyhow::Error::new(crate::Invalid(diag)))?;
-            (project, Some(d))
-        }
-    };
     // Absolute, so jobs that run in other directories resolve the same paths.
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
-    let ws = Workspace::new(dir, project, catalog).context("cannot open the lakes")?;
-    Ok((Arc::new(ws), deployment))
+    match env {
+        None => {
+            let ws = Workspace::new(dir.clone(), load(&dir)?, catalog).context("cannot open the lakes")?;
+            Ok((Arc::new(ws), None))
+        }
+        Some(env) => {
+            let (ws, d) = weir_ops::open_env(&dir, catalog, env).await?;
+            Ok((ws, Some(d)))
+        }
+    }
 }
 
-/// Scheduler errors that are the user's to fix become `UserError`s.
-pub fn env_error(e: weir_sched::SchedError) -> anyhow::Error {
-    match e {
-        weir_sched::SchedError::UnknownEnv { env, hint } => {
-            UserError::new(format!("unknown environment `{env}`"), hint).into()
-        }
-        other => other.into(),
-    }
+/// An environment's workspace (default `prod`) and its name, for the verbs
+/// that read or move its aliases.
+pub async fn env_ws(
+    dir: Option<&Path>,
+    env: Option<&str>,
+) -> Result<(Arc<Workspace>, weir_catalog::Deployment, String)> {
+    let dir = find(dir)?;
+    let env = env.unwrap_or(weir_sched::env::PROD).to_string();
+    let (ws, d) = open_env(&dir, Some(&env)).await?;
+    let d = d.ok_or_else(|| UserError::new(format!("unknown environment `{env}`"), "`weir envs` lists them"))?;
+    Ok((ws, d, env))
 }
 
 fn catalog_url(dir: &Path, url: &str) -> Result<String> {

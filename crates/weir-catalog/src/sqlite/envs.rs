@@ -2,7 +2,7 @@
 //! aliases and their move history.
 
 use super::{SqliteCatalog, begin_immediate};
-use crate::{Alias, AliasMove, Deployment, Result};
+use crate::{Alias, AliasMove, Deployment, MoveKind, Result};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -114,7 +114,7 @@ impl SqliteCatalog {
         .bind(from)
         .bind(i64::from(mv.to_version))
         .bind(i64::from(mv.pinned))
-        .bind(&mv.kind)
+        .bind(mv.kind.as_str())
         .bind(&mv.reason)
         .bind(mv.at_ms)
         .execute(&mut *tx)
@@ -147,7 +147,11 @@ impl SqliteCatalog {
                     from_version: r.try_get::<Option<i64>, _>(3)?.map(|v| u32::try_from(v).unwrap_or(0)),
                     to_version: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
                     pinned: r.try_get::<i64, _>(5)? != 0,
-                    kind: r.try_get(6)?,
+                    kind: {
+                        let k: String = r.try_get(6)?;
+                        // A kind written by a newer weir reads as a pin: it never counts as a revert.
+                        MoveKind::parse(&k).unwrap_or(MoveKind::Pin)
+                    },
                     reason: r.try_get(7)?,
                     at_ms: r.try_get(8)?,
                 })

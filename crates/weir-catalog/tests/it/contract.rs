@@ -240,7 +240,7 @@ pub async fn alias_moves_are_recorded(c: &dyn Catalog) {
         from_version: None,
         to_version: to,
         pinned,
-        kind: kind.into(),
+        kind: weir_catalog::MoveKind::parse(kind).expect("a kind"),
         reason: Some(kind.to_uppercase()),
         at_ms: at,
     };

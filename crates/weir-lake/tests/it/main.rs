@@ -94,3 +94,99 @@ async fn corrupt_manifests_and_unsupported_roots_are_clear_errors() {
     let err = Lake::open("red", "s3://key:secret@bucket/x", dir.path()).expect_err("unsupported");
     assert!(!err.to_string().contains("secret"), "{err}");
 }
+
+/// Seals upstream instance `up` with one file, for the tests below.
+async fn sealed_upstream(lake: &Lake) -> (String, std::path::PathBuf) {
+    let stage = lake.staging_dir("up").expect("staging");
+    std::fs::write(stage.join("data.csv"), b"a\n1\n").expect("write");
+    let prefix = instance_prefix("up", 1, "date=2026-01-01");
+    lake.seal("up", &prefix, manifest("up")).await.expect("seal");
+    (prefix.clone(), lake.instance_dir(&prefix))
+}
+
+#[cfg(unix)]
+#[tokio::test]
+async fn a_job_cannot_seal_links_devices_or_weirs_names_and_nothing_outside_staging_moves() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open("default", "lake", dir.path()).expect("open");
+    let (up_prefix, up_dir) = sealed_upstream(&lake).await;
+    let before: Vec<_> = std::fs::read_dir(&up_dir)
+        .expect("list")
+        .map(|e| e.expect("entry").file_name())
+        .collect();
+    type Plant = Box<dyn Fn(&std::path::Path, &std::path::Path)>;
+    let cases: Vec<(&str, Plant)> = vec![
+        (
+            "symbolic link",
+            Box::new(|stage, up| std::os::unix::fs::symlink(up, stage.join("up")).expect("link")),
+        ),
+        (
+            "symbolic link",
+            Box::new(|stage, up| {
+                std::fs::create_dir_all(stage.join("d")).expect("mkdir");
+                std::os::unix::fs::symlink(up.join("data.csv"), stage.join("d/x.csv")).expect("link")
+            }),
+        ),
+        (
+            "hard-linked",
+            Box::new(|stage, up| std::fs::hard_link(up.join("data.csv"), stage.join("x.csv")).expect("link")),
+        ),
+        (
+            "not a regular file",
+            Box::new(|stage, _| {
+                std::os::unix::net::UnixListener::bind(stage.join("sock")).expect("socket");
+            }),
+        ),
+        (
+            "weir's",
+            Box::new(|stage, _| std::fs::write(stage.join("_SUCCESS"), b"{}").expect("write")),
+        ),
+        (
+            "weir's",
+            Box::new(|stage, _| std::fs::write(stage.join("_tmp"), b"x").expect("write")),
+        ),
+    ];
+    for (i, (expect, plant)) in cases.iter().enumerate() {
+        let run = format!("down{i}");
+        let stage = lake.staging_dir(&run).expect("staging");
+        std::fs::write(stage.join("ok.csv"), b"fine").expect("write");
+        plant(&stage, &up_dir);
+        let prefix = instance_prefix("down", 1, &format!("date=2026-01-0{}", i + 1));
+        let err = lake.seal(&run, &prefix, manifest(&run)).await.expect_err("refused");
+        assert!(
+            matches!(&err, LakeError::Refused { reason, .. } if reason.contains(expect)),
+            "case {i}: {err}"
+        );
+        assert!(!lake.is_sealed(&prefix).await.expect("head"), "case {i}");
+        let after: Vec<_> = std::fs::read_dir(&up_dir)
+            .expect("list")
+            .map(|e| e.expect("entry").file_name())
+            .collect();
+        assert_eq!(after, before, "case {i}: the upstream instance is untouched");
+        assert_eq!(std::fs::read(up_dir.join("data.csv")).expect("read"), b"a\n1\n");
+        assert!(lake.manifest(&up_prefix).await.expect("manifest").is_some());
+    }
+}
+
+#[tokio::test]
+async fn file_names_are_kept_exactly_as_the_job_wrote_them() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open("default", "lake", dir.path()).expect("open");
+    let stage = lake.staging_dir("r").expect("staging");
+    let names = ["r[1].csv", "a#1", "sp ace %20.txt", "é ü.json", "x?y=z&w", ".hidden"];
+    for n in names {
+        std::fs::write(stage.join(n), n.as_bytes()).expect("write");
+    }
+    let prefix = instance_prefix("odd", 1, "date=2026-01-01");
+    let m = lake.seal("r", &prefix, manifest("r")).await.expect("seal");
+    let mut want: Vec<&str> = names.to_vec();
+    want.sort();
+    assert_eq!(m.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), want);
+    for n in names {
+        assert_eq!(
+            std::fs::read(lake.instance_dir(&prefix).join(n)).expect(n),
+            n.as_bytes(),
+            "{n} is stored under its own name"
+        );
+    }
+}

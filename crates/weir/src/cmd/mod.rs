@@ -5,7 +5,7 @@ pub mod diff;
 pub mod envs;
 pub mod inspect;
 pub mod quality;
+pub mod query;
 pub mod repair;
 pub mod run;
-pub mod serve;
 pub mod status;

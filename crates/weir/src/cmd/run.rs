@@ -95,8 +95,8 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
     let summary = run_with(ws.clone(), opts, p).await?;
     print_summary(&summary, p);
     if let (Some(env), Some(d)) = (env, deployment) {
-        let moves = weir_sched::env::advance(&ws, env, &d, now).await?;
-        for m in &moves {
+        let r = weir_ops::aliases::advance(&ws, env, &d, now).await?;
+        for m in &r.moves {
             p.note(format!(
                 "{env}: {} now serves v{} (was {})",
                 m.dataset,
@@ -104,9 +104,7 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
                 m.from_version.map_or_else(|| "nothing".into(), |v| format!("v{v}"))
             ));
         }
-        for n in crate::cmd::serve::sync_exports(&ws, env).await {
-            p.note(n);
-        }
+        crate::cmd::envs::notes(&r.exports, p);
     }
     Ok(if summary.interrupted {
         130

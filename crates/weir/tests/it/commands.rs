@@ -380,3 +380,40 @@ command = ["sh", "-c", "echo nope >&2; exit 1"]
         .collect();
     assert!(ended[1] - ended[2] >= 500 && ended[0] - ended[1] >= 1000, "{ended:?}");
 }
+
+/// A downstream job that links its upstream's sealed directory into its output.
+const LINKING: &str = r#"
+[project]
+name = "l"
+start = "2026-01-03"
+[datasets.up]
+partition = "day"
+command = ["sh", "-c", "echo ok > \"$WEIR_OUTPUT/data.txt\""]
+format = "files"
+[datasets.down]
+partition = "day"
+inputs = ["up"]
+command = ["sh", "-c", "ln -s \"$WEIR_INPUT_UP\" \"$WEIR_OUTPUT/up\""]
+format = "files"
+"#;
+
+#[test]
+fn a_job_that_links_sealed_data_into_its_output_fails_and_damages_nothing() {
+    let tmp = project(LINKING, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW3, &["run"]);
+    assert_eq!(code, 1, "{err}");
+    assert!(
+        err.contains("output entry `up` refused") && err.contains("symbolic link"),
+        "the error names the entry: {err}"
+    );
+    let up = dir.join("lake/up/v1/date=2026-01-03");
+    assert_eq!(
+        std::fs::read_to_string(up.join("data.txt")).expect("upstream data"),
+        "ok\n"
+    );
+    assert!(up.join("_SUCCESS").is_file(), "the upstream's seal is where it was");
+    assert!(!dir.join("lake/down/v1/date=2026-01-03/_SUCCESS").exists());
+    let (code, out, err) = exec(dir, NOW3, &["doctor"]);
+    assert_eq!(code, 0, "doctor finds nothing broken:\n{out}{err}");
+}

@@ -153,11 +153,16 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
         json(&dir, NOW, &["alias", "plays", "--env", "prod"])["current"]["version"],
         1
     );
-    let v1_path = json(&dir, NOW, &["path", "plays", "--env", "prod"])["path"]
-        .as_str()
-        .expect("path")
-        .to_string();
-    assert!(v1_path.ends_with("plays/v1"), "{v1_path}");
+    // `weir path` lists the served partitions, never the version directory.
+    let v1 = json(&dir, NOW, &["path", "plays", "--env", "prod"]);
+    let v1_paths: Vec<&str> = v1["partitions"]
+        .as_array()
+        .expect("partitions")
+        .iter()
+        .filter_map(|p| p["path"].as_str())
+        .collect();
+    assert_eq!(v1_paths.len(), 3, "{v1}");
+    assert!(v1_paths[0].ends_with("plays/v1/date=2026-01-01"), "{v1}");
 
     // Promote: prod adopts the candidate's definitions, builds the rest, and switches.
     json(&dir, NOW, &["promote", "candidate"]);
@@ -167,15 +172,16 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
         json(&dir, NOW, &["alias", "plays", "--env", "prod"])["current"]["version"],
         2
     );
-    let v2_path = json(&dir, NOW, &["path", "plays"])["path"]
-        .as_str()
-        .expect("path")
-        .to_string();
-    assert!(v2_path.ends_with("plays/v2"), "{v2_path}");
+    let v2 = json(&dir, NOW, &["path", "plays"]);
+    assert!(
+        v2["partitions"][2]["path"]
+            .as_str()
+            .is_some_and(|p| p.ends_with("plays/v2/date=2026-01-03")),
+        "{v2}"
+    );
 
     // Revert: a pointer switch back to v1, pinned, with the reason in history.
-    let before =
-        std::fs::read(std::path::Path::new(&v1_path).join("date=2026-01-02/part-00000.parquet")).expect("v1 data");
+    let before = std::fs::read(std::path::Path::new(v1_paths[1]).join("part-00000.parquet")).expect("v1 data");
     let (view_v2, _) = served(&dir);
     assert!(
         view_v2.contains("top_tracks__v2__2026_01_03"),

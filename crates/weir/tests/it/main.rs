@@ -9,4 +9,5 @@ mod external;
 mod kill;
 mod quality;
 mod repair;
+mod serving;
 mod support;
