@@ -115,7 +115,7 @@ fn blocked_and_invalidated_instances_are_never_served_and_rebuilds_are_reexporte
     let db = dir.join("serving.db");
     let day1 = "2026-01-02T00:30:00Z";
     let day2 = "2026-01-03T00:30:00Z";
-    json(&dir, day1, &["deploy"]);
+    json(dir, day1, &["deploy"]);
     let (code, _, err) = exec(dir, day1, &["run", "--env", "prod"]);
     assert_eq!(code, 0, "{err}");
     assert!(view_sql(&db, "src").contains("src__v1__2026_01_01__"), "{err}");
