@@ -116,7 +116,8 @@ pub struct RunRecord {
     /// The tail of the job's captured output.
     pub log: String,
     pub counters: BTreeMap<String, i64>,
-    /// A metrics dataset's measurements (its output's first row).
+    /// A metrics dataset's measurements (its output's first row). NaN stands
+    /// for null: a value the job measured as NaN or ±infinity.
     pub metrics: BTreeMap<String, f64>,
     /// The results of the dataset's checks on what this run built.
     pub checks: Vec<CheckResult>,

@@ -365,7 +365,8 @@ impl Catalog for SqliteCatalog {
                 sqlx::query("INSERT INTO metrics (run_id, name, value) VALUES ($1, $2, $3)")
                     .bind(&r.run_id)
                     .bind(name)
-                    .bind(value)
+                    // NaN and ±infinity are recorded as null (and read back as NaN).
+                    .bind(value.is_finite().then_some(*value))
                     .execute(&mut *tx)
                     .await?;
             }

@@ -170,7 +170,8 @@ fn cell_text(b: &arrow::array::RecordBatch, i: usize) -> Option<String> {
         .map(|f| f.value(0).to_string())
 }
 
-/// A metrics dataset's measurements: the numeric columns of its output's first row.
+/// A metrics dataset's measurements: the numeric columns of its output's
+/// first row. NULL, NaN and ±infinity are kept as NaN, which stands for null.
 async fn metrics(session: &SessionContext) -> Result<std::collections::BTreeMap<String, f64>, String> {
     let mut out = std::collections::BTreeMap::new();
     let Some(b) = first_rows(session, "SELECT * FROM output LIMIT 1").await? else {
@@ -178,7 +179,12 @@ async fn metrics(session: &SessionContext) -> Result<std::collections::BTreeMap<
     };
     let schema = b.schema();
     for (i, f) in schema.fields().iter().enumerate() {
-        if !f.data_type().is_numeric() || b.column(i).is_null(0) {
+        if !f.data_type().is_numeric() {
+            continue;
+        }
+        if b.column(i).is_null(0) {
+            // Null is recorded as null (NaN in memory), like NaN and ±infinity.
+            out.insert(f.name().clone(), f64::NAN);
             continue;
         }
         let col = arrow::compute::cast(b.column(i), &arrow::datatypes::DataType::Float64).map_err(|e| e.to_string())?;
@@ -461,6 +467,11 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
             None => Vec::new(),
         };
         out.metrics = metrics?;
+        for (name, _) in out.metrics.iter().filter(|(_, v)| !v.is_finite()) {
+            out.log.push_str(&format!(
+                "warning: metric `{name}` is null (NULL, NaN or ±infinity); a check that reads it fails\n"
+            ));
+        }
         out.check_values.extend(checks);
         out.counters.extend(late?);
         out.counters.extend(early);

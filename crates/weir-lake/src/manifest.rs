@@ -24,7 +24,8 @@ pub struct Manifest {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub profile: Option<serde_json::Value>,
     /// A metrics dataset's measurements.
-    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    /// NaN stands for null (NaN or ±infinity measured), written as JSON `null`.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty", with = "nullable")]
     pub metrics: BTreeMap<String, f64>,
     /// The dataset's checks on this instance, as evaluated before sealing.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -53,5 +54,22 @@ pub struct ManifestInput {
 impl Manifest {
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
+    }
+}
+
+/// Metrics as JSON: a non-finite number is written as `null` and read back as
+/// NaN, so every manifest weir writes parses back.
+mod nullable {
+    use serde::{Deserialize, Deserializer, Serialize, Serializer};
+    use std::collections::BTreeMap;
+
+    pub fn serialize<S: Serializer>(m: &BTreeMap<String, f64>, s: S) -> Result<S::Ok, S::Error> {
+        let out: BTreeMap<&String, Option<f64>> = m.iter().map(|(k, v)| (k, v.is_finite().then_some(*v))).collect();
+        out.serialize(s)
+    }
+
+    pub fn deserialize<'de, D: Deserializer<'de>>(d: D) -> Result<BTreeMap<String, f64>, D::Error> {
+        let m = BTreeMap::<String, Option<f64>>::deserialize(d)?;
+        Ok(m.into_iter().map(|(k, v)| (k, v.unwrap_or(f64::NAN))).collect())
     }
 }

@@ -406,34 +406,36 @@ async fn run_inner(
     }
 }
 
-/// Commits a batch in one transaction. If another run committed one of these
-/// instances first (its lease was lost, e.g. after a long stall), that outcome
-/// becomes a failed run and the rest is committed.
+/// Commits a batch in one transaction. If that fails, each outcome is
+/// committed alone: one that fails becomes a failed run carrying the
+/// database's message (or, when another run committed the instance first
+/// because this run's lease was lost, says so), and the rest stand. Only a
+/// catalog that cannot record even the failed run stops the run loop.
 async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError> {
     let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
-    match ws.catalog.commit(&outcomes).await {
-        Ok(()) => Ok(()),
-        Err(weir_catalog::CatalogError::InstanceExists(_)) => {
-            for f in batch.iter_mut() {
-                let Some(o) = f.outcome.clone() else { continue };
-                if let Err(weir_catalog::CatalogError::InstanceExists(what)) =
-                    ws.catalog.commit(std::slice::from_ref(&o)).await
-                {
-                    let lost = failed(
-                        &f.report,
-                        o.run.key.clone(),
-                        format!("another run committed {what} first; this run's claim had expired"),
-                    );
-                    if let Some(lo) = &lost.outcome {
-                        ws.catalog.commit(std::slice::from_ref(lo)).await?;
-                    }
-                    *f = lost;
-                }
+    let Err(first) = ws.catalog.commit(&outcomes).await else {
+        return Ok(());
+    };
+    tracing::warn!(
+        "a batch of {} outcomes failed to commit ({first}); committing them one by one",
+        outcomes.len()
+    );
+    for f in batch.iter_mut() {
+        let Some(o) = f.outcome.clone() else { continue };
+        let why = match ws.catalog.commit(std::slice::from_ref(&o)).await {
+            Ok(()) => continue,
+            Err(weir_catalog::CatalogError::InstanceExists(what)) => {
+                format!("another run committed {what} first; this run's claim had expired")
             }
-            Ok(())
+            Err(e) => format!("the catalog refused this run's outcome: {e}"),
+        };
+        let lost = failed(&f.report, o.run.key.clone(), why);
+        if let Some(lo) = &lost.outcome {
+            ws.catalog.commit(std::slice::from_ref(lo)).await?;
         }
-        Err(e) => Err(e.into()),
+        *f = lost;
     }
+    Ok(())
 }
 
 /// The wait before retry `attempt` (1-based): `delay · 2^(attempt-1)`, capped

@@ -1,6 +1,7 @@
 //! The SQLite catalog's schema, as the migrations that build it.
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
+/// The fifth lets a metric be null (the job measured NaN or ±infinity).
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE versions (
@@ -68,5 +69,13 @@ CREATE TABLE acceptances (
     run_id TEXT NOT NULL, reason TEXT NOT NULL, accepted_by TEXT NOT NULL,
     checks TEXT NOT NULL, at_ms INTEGER NOT NULL);
 CREATE INDEX acceptances_by_dataset ON acceptances (dataset, at_ms);
+"#,
+    r#"
+CREATE TABLE metrics_nullable (
+    run_id TEXT NOT NULL, name TEXT NOT NULL, value REAL,
+    PRIMARY KEY (run_id, name));
+INSERT INTO metrics_nullable (run_id, name, value) SELECT run_id, name, value FROM metrics;
+DROP TABLE metrics;
+ALTER TABLE metrics_nullable RENAME TO metrics;
 "#,
 ];

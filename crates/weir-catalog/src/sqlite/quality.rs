@@ -126,7 +126,8 @@ impl SqliteCatalog {
         let mut out: Vec<HistoryPoint> = Vec::new();
         for r in rows {
             let p: i64 = r.try_get(0)?;
-            let (name, value): (String, f64) = (r.try_get(1)?, r.try_get(2)?);
+            let name: String = r.try_get(1)?;
+            let value = r.try_get::<Option<f64>, _>(2)?.unwrap_or(f64::NAN);
             match out.last_mut() {
                 Some(h) if h.partition == p => {
                     h.values.insert(name, value);

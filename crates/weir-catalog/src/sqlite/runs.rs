@@ -50,7 +50,9 @@ impl SqliteCatalog {
             }
             for r in rows_for(&self.pool, &metrics, chunk).await? {
                 if let Some(i) = run_of(&r)? {
-                    out[i].metrics.insert(r.try_get(1)?, r.try_get(2)?);
+                    out[i]
+                        .metrics
+                        .insert(r.try_get(1)?, r.try_get::<Option<f64>, _>(2)?.unwrap_or(f64::NAN));
                 }
             }
             for r in rows_for(&self.pool, &checks, chunk).await? {

@@ -335,6 +335,10 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
         let mut o = outcome(&key("a", 1, p), &format!("r{p}"), true, vec![], 100 + p);
         o.run.counters.insert("rows_out".into(), p * 10);
         o.run.metrics.insert("share".into(), p as f64 / 8.0);
+        // Null (NaN, ±infinity) is recorded as null and read back as NaN.
+        o.run
+            .metrics
+            .insert("nan".into(), if p == 2 { f64::INFINITY } else { f64::NAN });
         o.run.checks = vec![
             result(
                 "rows_out > 0",
@@ -357,6 +361,12 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
         (Status::Fail, Severity::Warn)
     );
     assert_eq!(run.metrics.get("share"), Some(&0.375));
+    assert!(run.metrics.get("nan").is_some_and(|v| v.is_nan()), "{:?}", run.metrics);
+    let history = c.history("a", 1, 1, 3).await.expect("history");
+    assert!(
+        history.iter().all(|h| h.values.get("nan").is_some_and(|v| v.is_nan())),
+        "{history:?}"
+    );
     // A listing gives each run what was recorded with it, and nothing of another's.
     let listed = c
         .runs(&RunFilter {

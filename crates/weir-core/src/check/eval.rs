@@ -77,8 +77,9 @@ impl Cx<'_> {
     }
 
     fn name(&self, facts: &Facts, name: &str) -> R {
+        let null = |n: &str| Err(format!("`{n}` is null: the job measured NaN or ±infinity"));
         if let Some(v) = facts.values.get(name) {
-            return Ok(V::Num(*v));
+            return if v.is_finite() { Ok(V::Num(*v)) } else { null(name) };
         }
         // `dropped` sums every `dropped.*`; `rows_in` every input.
         let prefix = format!("{name}.");
@@ -87,6 +88,9 @@ impl Cx<'_> {
         for (k, v) in facts.values.range(prefix.clone()..) {
             if !k.starts_with(&prefix) {
                 break;
+            }
+            if !v.is_finite() {
+                return null(k);
             }
             found = true;
             sum += v;

@@ -190,3 +190,55 @@ async fn file_names_are_kept_exactly_as_the_job_wrote_them() {
         );
     }
 }
+
+mod manifests_parse_back {
+    use proptest::prelude::*;
+    use std::collections::BTreeMap;
+    use weir_lake::{FileEntry, Manifest};
+
+    fn any_f64() -> impl Strategy<Value = f64> {
+        prop_oneof![
+            any::<f64>(),
+            Just(f64::NAN),
+            Just(f64::INFINITY),
+            Just(f64::NEG_INFINITY),
+            Just(-0.0),
+            Just(f64::MAX),
+            Just(f64::MIN_POSITIVE),
+        ]
+    }
+
+    proptest! {
+        /// Whatever a job measured or named, the manifest weir writes reads
+        /// back as what was written (a non-finite metric as null, i.e. NaN).
+        #[test]
+        fn every_manifest_weir_writes_parses_back(
+            dataset in "\\PC{0,12}",
+            names in proptest::collection::vec("\\PC{1,16}", 0..4),
+            counters in proptest::collection::btree_map("\\PC{0,8}", any::<i64>(), 0..4),
+            metrics in proptest::collection::btree_map("\\PC{0,8}", any_f64(), 0..4),
+            rows in proptest::option::of(any::<i64>()),
+            size in any::<u64>(),
+        ) {
+            let m = Manifest {
+                manifest_version: 1,
+                dataset,
+                rows,
+                counters,
+                metrics: metrics.clone(),
+                files: names.into_iter().map(|name| FileEntry { name, size, sha256: "0".repeat(64) }).collect(),
+                ..Default::default()
+            };
+            let text = serde_json::to_vec_pretty(&m).expect("serialise");
+            let back: Manifest = serde_json::from_slice(&text).expect("a manifest weir wrote parses back");
+            let normal = |x: &BTreeMap<String, f64>| -> BTreeMap<String, Option<u64>> {
+                x.iter().map(|(k, v)| (k.clone(), v.is_finite().then(|| v.to_bits()))).collect()
+            };
+            prop_assert_eq!(normal(&back.metrics), normal(&metrics));
+            let (mut a, mut b) = (back, m);
+            a.metrics.clear();
+            b.metrics.clear();
+            prop_assert_eq!(a, b);
+        }
+    }
+}

@@ -351,3 +351,54 @@ fn bench_checks_measures_every_variant_and_cleans_up_its_sealed_instances() {
         assert!(r[field].as_f64().is_some_and(f64::is_finite), "{field}: {r}");
     }
 }
+
+const NAN_METRICS: &str = r#"
+[project]
+name  = "nan"
+start = "2026-01-02"
+
+[datasets.src]
+partition = "day"
+sql       = "SELECT x FROM (VALUES (1), (2)) AS t(x)"
+
+[datasets.metrics]
+partition  = "day"
+metrics_of = "src"
+sql        = "SELECT cast('NaN' AS double) AS bad, cast('Infinity' AS double) AS big, count(*) AS n FROM src"
+checks     = ["bad < 1", { check = "n == 2", severity = "warn" }]
+
+[datasets.other]
+partition = "day"
+sql       = "SELECT 1 AS one"
+"#;
+
+#[test]
+fn nan_metrics_are_null_a_check_on_them_errors_and_nothing_aborts() {
+    let tmp = project(NAN_METRICS, &[]);
+    let dir = tmp.path();
+    let (code, out, err) = exec(dir, NOW, &["run", "--json"]);
+    assert_eq!(code, 3, "the NaN metric's check blocks, nothing aborts:\n{out}\n{err}");
+    let st = status(dir, NOW);
+    for d in ["src", "metrics", "other"] {
+        assert_eq!(st[d]["complete"], 2, "{d} is built: {}", st[d]);
+    }
+    assert_eq!(st["metrics"]["blocked"], 2);
+    let shown = json(dir, NOW, &["show", "metrics", "--partition", "2026-01-03"]);
+    assert!(shown["metrics"]["bad"].is_null(), "recorded as null: {shown}");
+    assert!(shown["metrics"]["big"].is_null(), "{shown}");
+    assert_eq!(shown["metrics"]["n"], 2.0);
+    let check = &shown["checks"][0];
+    assert_eq!(check["status"], "error", "{shown}");
+    assert!(
+        check["detail"].as_str().is_some_and(|d| d.contains("`bad` is null")),
+        "{shown}"
+    );
+    // The manifest parses back: a second run adopts nothing, builds nothing, fails nothing.
+    let (code, _, err) = exec(dir, NOW, &["run"]);
+    assert_eq!(code, 0, "{err}");
+    assert_eq!(json(dir, NOW, &["doctor"])["errors"], 0);
+    let logs = json(dir, NOW, &["runs", "metrics"]);
+    let run_id = logs[0]["run_id"].as_str().expect("run id").to_string();
+    let (_, log, _) = exec(dir, NOW, &["logs", &run_id]);
+    assert!(log.contains("metric `bad` is null"), "{log}");
+}
