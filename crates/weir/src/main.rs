@@ -1,7 +1,7 @@
 //! The `weir` binary: parses the command line, opens the project, calls the
 //! library crates, and prints through one printer. Errors print their chain and
 //! a `hint:`; exit codes: 0 ok, 1 something failed, 2 bad input, 3 (`weir run`) a check
-//! blocked an instance, 130 interrupted.
+//! blocked an instance, 128 + the signal when interrupted (130 Ctrl-C, 143 TERM, 129 HUP).
 
 mod alerts;
 mod bench;

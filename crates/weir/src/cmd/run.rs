@@ -74,7 +74,8 @@ impl Progress for Bar {
 }
 
 /// Runs the selection; the exit code is 1 if anything failed, [`BLOCKED`] if
-/// a check blocked an instance, 130 if interrupted.
+/// a check blocked an instance, 128 + the signal if interrupted (130 Ctrl-C,
+/// 143 SIGTERM, 129 SIGHUP).
 pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) -> Result<u8> {
     let dir = project::find(dir)?;
     let (ws, deployment) = project::open_env(&dir, env).await?;
@@ -107,7 +108,7 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
         crate::cmd::envs::notes(&r.exports, p);
     }
     Ok(if summary.interrupted {
-        130
+        interrupted_status()
     } else if summary.failed > 0 {
         1
     } else if summary.blocked() {
@@ -122,7 +123,40 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
 /// on bad data as well as on broken jobs, and tell the two apart.
 pub const BLOCKED: u8 = 3;
 
-/// Runs with a progress bar and Ctrl-C handling; shared by `run` and `demo`.
+/// The signal that stopped the run (2 INT, 15 TERM, 1 HUP), or 0.
+static STOPPED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
+
+/// Waits for SIGINT, SIGTERM or SIGHUP (a terminal closing): each stops a
+/// run the same way. Returns the signal's number.
+async fn stop_signal() -> Option<i32> {
+    #[cfg(unix)]
+    {
+        use tokio::signal::unix::{SignalKind, signal};
+        let (mut int, mut term, mut hup) = (
+            signal(SignalKind::interrupt()).ok()?,
+            signal(SignalKind::terminate()).ok()?,
+            signal(SignalKind::hangup()).ok()?,
+        );
+        tokio::select! {
+            _ = int.recv() => Some(2),
+            _ = term.recv() => Some(15),
+            _ = hup.recv() => Some(1),
+        }
+    }
+    #[cfg(not(unix))]
+    {
+        tokio::signal::ctrl_c().await.ok().map(|()| 2)
+    }
+}
+
+/// The exit status of a run stopped by a signal: 128 + its number (130 for
+/// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), as shells report it.
+pub fn interrupted_status() -> u8 {
+    let signal = STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst);
+    128 + u8::try_from(if signal > 0 { signal } else { 2 }).unwrap_or(2)
+}
+
+/// Runs with a progress bar and Ctrl-C/TERM/HUP handling; shared by `run` and `demo`.
 pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOptions, p: Printer) -> Result<RunSummary> {
     let bar = p.interactive.then(|| {
         let b = ProgressBar::new(0);
@@ -140,7 +174,8 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
     };
     let (tx, rx) = tokio::sync::watch::channel(false);
     let ctrl_c = tokio::spawn(async move {
-        if tokio::signal::ctrl_c().await.is_ok() {
+        if let Some(signal) = stop_signal().await {
+            STOPPED_BY.store(signal, std::sync::atomic::Ordering::SeqCst);
             eprintln!("\ninterrupted: cancelling running jobs (nothing half-made is committed)");
             let _ = tx.send(true);
         }

@@ -232,42 +232,52 @@ fn weir_std(dir: &std::path::Path) -> std::process::Command {
 }
 
 #[test]
-fn ctrl_c_cancels_running_jobs_and_commits_nothing_half_made() {
+fn int_term_and_hup_cancel_running_jobs_kill_them_and_commit_nothing_half_made() {
+    use nix::sys::signal::Signal;
     let toml = r#"
 [project]
 name = "i"
 start = "2026-01-03"
 [datasets.slow]
 partition = "day"
-command = ["sh", "-c", "echo partial > \"$WEIR_OUTPUT/part.txt\"; sleep 300"]
+command = ["sh", "-c", "echo $$ > \"$WEIR_OUTPUT/part.txt\"; exec sleep 300"]
 "#;
-    let tmp = project(toml, &[]);
-    let dir = tmp.path();
-    let mut child = weir_std(dir)
-        .args(["run"])
-        .stdout(Stdio::null())
-        .stderr(Stdio::null())
-        .spawn()
-        .expect("spawn");
-    poll(30, "the job to start writing", || {
-        files_under(&dir.join("lake/_staging"))
-            .iter()
-            .any(|f| f.ends_with("part.txt"))
-            .then_some(())
-    });
-    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
-    nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGINT).expect("send SIGINT");
-    let status = child.wait().expect("wait");
-    assert_eq!(status.code(), Some(130), "interrupted runs exit with 130");
-    assert!(!dir.join("lake/slow/v1/date=2026-01-03").exists(), "nothing was sealed");
-    assert!(
-        files_under(&dir.join("lake/_staging")).is_empty(),
-        "the half-made output was discarded"
-    );
-    let st = status_of(dir);
-    assert_eq!(st["slow"]["complete"], 0);
-    let runs = json(dir, NOW3, &["runs"]);
-    assert_eq!(runs[0]["state"], "cancelled");
+    for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
+        let tmp = project(toml, &[]);
+        let dir = tmp.path();
+        let mut child = weir_std(dir)
+            .args(["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::null())
+            .spawn()
+            .expect("spawn");
+        // The job's pid, once it has written it (the shell execs into sleep).
+        let job = poll(30, "the job to start writing", || {
+            files_under(&dir.join("lake/_staging"))
+                .iter()
+                .find(|f| f.ends_with("part.txt"))
+                .and_then(|f| std::fs::read_to_string(dir.join("lake/_staging").join(f)).ok())
+                .and_then(|t| t.trim().parse::<i32>().ok())
+        });
+        let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+        nix::sys::signal::kill(pid, signal).expect("send the signal");
+        let status = child.wait().expect("wait");
+        assert_eq!(status.code(), Some(code), "{signal:?} exits with {code}");
+        poll(10, "the job's process to be gone", || {
+            nix::sys::signal::kill(nix::unistd::Pid::from_raw(job), None)
+                .is_err()
+                .then_some(())
+        });
+        assert!(!dir.join("lake/slow/v1/date=2026-01-03").exists(), "nothing was sealed");
+        assert!(
+            files_under(&dir.join("lake/_staging")).is_empty(),
+            "the half-made output was discarded"
+        );
+        let st = status_of(dir);
+        assert_eq!(st["slow"]["complete"], 0);
+        let runs = json(dir, NOW3, &["runs"]);
+        assert_eq!(runs[0]["state"], "cancelled", "{signal:?}");
+    }
 }
 
 fn status_of(dir: &std::path::Path) -> std::collections::BTreeMap<String, serde_json::Value> {
