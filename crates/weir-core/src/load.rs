@@ -87,6 +87,21 @@ struct Cx {
     diags: Vec<Diagnostic>,
 }
 
+/// Keys that belong inside another key's table, and where: `schema` next to
+/// `ingest` on a dataset belongs in `ingest = { …, schema = {…} }`.
+const NESTED_KEYS: &[(&str, &str, &str)] = &[
+    (
+        "schema",
+        "ingest",
+        "ingest = { path = \"…\", format = \"jsonl\", schema = { user_id = \"string\" } }",
+    ),
+    (
+        "keep",
+        "export",
+        "export = { from = \"…\", to = \"…\", table = \"…\", keep = 3 }",
+    ),
+];
+
 impl Cx {
     fn err(&mut self, span: &Range<usize>, msg: impl Into<String>, hint: Option<String>) {
         let mut d = self.src.at(span.start, msg);
@@ -98,9 +113,13 @@ impl Cx {
         for key in table.keys() {
             let k: &str = key.get_ref();
             if !allowed.contains(&k) {
-                let hint = match did_you_mean(k, allowed.iter().copied()) {
-                    Some(s) => format!("did you mean `{s}`?"),
-                    None => format!("allowed keys here: {}", allowed.join(", ")),
+                let elsewhere = NESTED_KEYS
+                    .iter()
+                    .find(|(key, parent, _)| *key == k && table.contains_key(*parent));
+                let hint = match (elsewhere, did_you_mean(k, allowed.iter().copied())) {
+                    (Some((_, _, example)), _) => format!("`{k}` belongs inside it: {example}"),
+                    (None, Some(s)) => format!("did you mean `{s}`?"),
+                    (None, None) => format!("allowed keys here: {}", allowed.join(", ")),
                 };
                 self.err(&key.span(), format!("unknown key `{k}` in {place}"), Some(hint));
             }

@@ -20,8 +20,39 @@ pub enum Render {
 /// (`CREATE EXTERNAL TABLE … LOCATION`), DML, `COPY … TO` and statements like
 /// `SET` are refused before anything runs, and URL tables are off, so a query
 /// reads only the tables given and writes nothing.
+///
+/// The query is user input, and DataFusion plans, names and evaluates
+/// expressions recursively (not all of it under `recursive_protection`), so it
+/// runs on threads with deep stacks: a 60,000-term expression is answered,
+/// not a crash. The stacks are reserved address space; only what a query
+/// touches is committed.
 pub async fn query(inputs: &[ResolvedInput], sql: &str) -> Result<Vec<RecordBatch>, ExecError> {
-    let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+    let (inputs, sql) = (inputs.to_vec(), sql.to_string());
+    let (tx, rx) = tokio::sync::oneshot::channel();
+    std::thread::Builder::new()
+        .name("weir-query".into())
+        .stack_size(DEEP_STACK)
+        .spawn(move || {
+            let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+            let result = tokio::runtime::Builder::new_multi_thread()
+                .worker_threads(cores)
+                .thread_stack_size(DEEP_STACK)
+                .enable_all()
+                .build()
+                .map_err(ExecError::Io)
+                .and_then(|rt| rt.block_on(run(&inputs, &sql, cores)));
+            let _ = tx.send(result);
+        })
+        .map_err(ExecError::Io)?;
+    rx.await
+        .map_err(|_| ExecError::job("the query failed: its thread ended without an answer"))?
+}
+
+/// The stack of query threads: enough for about 60,000 nested terms.
+const DEEP_STACK: usize = 1 << 30;
+
+async fn run(inputs: &[ResolvedInput], sql: &str, cores: usize) -> Result<Vec<RecordBatch>, ExecError> {
+    weir_core::sqlcheck::depth_guard(sql).map_err(ExecError::job)?;
     let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
     for input in inputs {
         register(&session, input).await?;
@@ -73,6 +104,7 @@ pub fn render(batches: &[RecordBatch], how: Render) -> Result<String, ExecError>
 #[cfg(test)]
 mod tests {
     use super::*;
+    use arrow::array::AsArray;
 
     #[tokio::test]
     async fn only_queries_run_and_nothing_is_read_or_written_outside() {
@@ -101,5 +133,23 @@ mod tests {
         ] {
             query(&[], ok).await.unwrap_or_else(|e| panic!("{ok}: {e}"));
         }
+    }
+
+    /// DataFusion's `recursive_protection` grows the stack on deep plans, so a
+    /// 60,000-term expression is an answer or a clean error, never a crash.
+    #[tokio::test]
+    async fn a_very_deep_expression_does_not_overflow_the_stack() {
+        let sum = |n: usize| format!("SELECT {} AS n", vec!["1"; n].join(" + "));
+        let err = query(&[], &sum(60_000)).await.expect_err("refused");
+        assert!(err.to_string().contains("nests expressions 60000 deep"), "{err}");
+        // Deep but allowed: answered on the deep stack (2 MB overflowed at ~300 in a debug build).
+        let batches = query(&[], &sum(800)).await.expect("answered");
+        assert_eq!(
+            batches[0]
+                .column(0)
+                .as_primitive::<arrow::datatypes::Int64Type>()
+                .value(0),
+            800
+        );
     }
 }

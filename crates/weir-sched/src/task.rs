@@ -384,6 +384,13 @@ fn materialize(ws: &Workspace, ds: &Dataset) -> Result<Dataset, SchedError> {
             }
             let tmp = path.with_extension("tmp");
             std::fs::write(&tmp, body).map_err(io)?;
+            // Executable, so `command = ["./scripts/x.sh"]` runs the copy as it
+            // ran the original (the snapshot keeps content, not modes).
+            #[cfg(unix)]
+            {
+                use std::os::unix::fs::PermissionsExt;
+                std::fs::set_permissions(&tmp, std::fs::Permissions::from_mode(0o755)).map_err(io)?;
+            }
             std::fs::rename(&tmp, &path).map_err(io)?;
         }
         for a in argv.iter_mut().filter(|a| *a == rel) {

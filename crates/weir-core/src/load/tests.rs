@@ -398,3 +398,18 @@ fn bad_checks_are_located() {
     );
     assert!(e[0].message.contains("cycle"), "{e:?}");
 }
+
+#[test]
+fn a_schema_beside_ingest_says_it_belongs_inside() {
+    let text = "[project]\nname = \"s\"\nstart = \"2026-01-01\"\n[datasets.raw]\npartition = \"hour\"\ningest = { path = \"landing/{date}/{hour}.jsonl\", format = \"jsonl\" }\nschema = { user_id = \"string\" }\n";
+    let e = errors(text);
+    let d = &e[0];
+    assert_eq!((d.line, d.col), (7, 1), "{d}");
+    assert!(d.message.contains("unknown key `schema`"), "{d}");
+    assert!(
+        d.hint
+            .as_deref()
+            .is_some_and(|h| h.contains("ingest = {") && h.contains("schema = {")),
+        "{d:?}"
+    );
+}

@@ -19,7 +19,9 @@ pub fn sparkline(values: &[i64]) -> String {
             if hi == lo {
                 BARS[3]
             } else {
-                BARS[(((v - lo) as f64 / (hi - lo) as f64) * 7.0).round() as usize]
+                // In i128: the span of i64::MIN..i64::MAX does not fit an i64.
+                let share = (i128::from(*v) - i128::from(lo)) as f64 / (i128::from(hi) - i128::from(lo)) as f64;
+                BARS[((share * 7.0).round() as usize).min(7)]
             }
         })
         .collect()
@@ -112,6 +114,7 @@ mod tests {
     #[test]
     fn sparklines_scale_between_min_and_max() {
         assert_eq!(sparkline(&[0, 7, 14]), "▁▅█");
+        assert_eq!(sparkline(&[i64::MIN, 0, i64::MAX]), "▁▅█", "extremes do not overflow");
         assert_eq!(sparkline(&[5, 5]), "▄▄");
         assert_eq!(sparkline(&[]), "");
     }

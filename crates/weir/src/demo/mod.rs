@@ -28,13 +28,27 @@ const FILES: &[(&str, &str)] = &[
     ),
 ];
 
-/// Writes the example project into `dir`, starting at `start`. Refuses to
-/// overwrite an existing project.
+/// Writes the example project into `dir`, starting at `start`. Never
+/// overwrites: an existing `weir.toml`, SQL file or script stops it before
+/// anything is written; an existing `.gitignore` gets weir's lines appended
+/// (those it lacks).
 pub(crate) fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
     if dir.join("weir.toml").exists() {
         return Err(UserError::new(
             format!("{} already has a weir.toml", dir.display()),
             "pick an empty directory; nothing was changed",
+        )
+        .into());
+    }
+    let taken: Vec<&str> = FILES
+        .iter()
+        .map(|(rel, _)| *rel)
+        .filter(|rel| *rel != GITIGNORE && dir.join(rel).exists())
+        .collect();
+    if !taken.is_empty() {
+        return Err(UserError::new(
+            format!("{} already has {}", dir.display(), taken.join(", ")),
+            "move them away or pick another directory; nothing was changed",
         )
         .into());
     }
@@ -44,10 +58,31 @@ pub(crate) fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
         let body = body.replace("{{START}}", &start.format("%Y-%m-%d").to_string());
+        let body = match std::fs::read_to_string(&path) {
+            Ok(existing) if *rel == GITIGNORE => {
+                let have: std::collections::HashSet<&str> = existing.lines().map(str::trim).collect();
+                let missing: Vec<&str> = body
+                    .lines()
+                    .filter(|l| !l.starts_with('#') && !have.contains(l.trim()))
+                    .collect();
+                if missing.is_empty() {
+                    continue;
+                }
+                let sep = if existing.ends_with('\n') || existing.is_empty() {
+                    ""
+                } else {
+                    "\n"
+                };
+                format!("{existing}{sep}# weir's local state and data\n{}\n", missing.join("\n"))
+            }
+            _ => body,
+        };
         std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(())
 }
+
+const GITIGNORE: &str = ".gitignore";
 
 pub fn init(dir: Option<PathBuf>, p: Printer) -> Result<()> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));

@@ -145,3 +145,20 @@ fn sql_that_fails_at_run_time_fails_the_run_with_the_engine_message() {
         "{runs}"
     );
 }
+
+#[test]
+fn a_query_nested_60000_deep_is_a_located_error_not_a_crash() {
+    let deep = format!("SELECT {} AS n", vec!["1"; 60_000].join(" + "));
+    let tmp = project(
+        "[project]\nname = \"deep\"\nstart = \"2026-01-01\"\n[datasets.d]\npartition = \"day\"\nsql = \"sql/d.sql\"\n",
+        &[("sql/d.sql", deep.as_str())],
+    );
+    let (code, _, err) = exec(tmp.path(), NOW, &["validate"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("sql/d.sql:1:1") && err.contains("nests expressions 60000 deep"),
+        "{err}"
+    );
+    let (code, _, err) = exec(tmp.path(), NOW, &["plan"]);
+    assert_eq!(code, 2, "{err}");
+}

@@ -427,3 +427,56 @@ fn a_job_that_links_sealed_data_into_its_output_fails_and_damages_nothing() {
     let (code, out, err) = exec(dir, NOW3, &["doctor"]);
     assert_eq!(code, 0, "doctor finds nothing broken:\n{out}{err}");
 }
+
+#[test]
+fn a_script_named_by_path_runs_from_its_fingerprinted_copy() {
+    let toml = r#"
+[project]
+name = "x"
+start = "2026-01-03"
+[datasets.s]
+partition = "day"
+command = ["./scripts/x.sh"]
+format = "files"
+"#;
+    let tmp = project(
+        toml,
+        &[("scripts/x.sh", "#!/bin/sh\necho hi > \"$WEIR_OUTPUT/out.txt\"\n")],
+    );
+    let dir = tmp.path();
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::set_permissions(dir.join("scripts/x.sh"), std::fs::Permissions::from_mode(0o755)).expect("chmod");
+    let (code, _, err) = exec(dir, NOW3, &["run"]);
+    assert_eq!(code, 0, "the copy in .weir/code keeps the exec bit:\n{err}");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("lake/s/v1/date=2026-01-03/out.txt")).expect("output"),
+        "hi\n"
+    );
+}
+
+#[test]
+fn init_never_overwrites_and_adds_to_an_existing_gitignore() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    std::fs::write(dir.join(".gitignore"), "node_modules/\nlake/\n").expect("write");
+    std::fs::create_dir_all(dir.join("sql")).expect("mkdir");
+    std::fs::write(dir.join("sql/plays.sql"), "-- mine").expect("write");
+    let (code, _, err) = exec(dir, NOW3, &["init", "."]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("sql/plays.sql"), "{err}");
+    assert!(!dir.join("weir.toml").exists(), "nothing was written");
+    assert_eq!(
+        std::fs::read_to_string(dir.join("sql/plays.sql")).expect("read"),
+        "-- mine"
+    );
+    std::fs::remove_file(dir.join("sql/plays.sql")).expect("rm");
+    let (code, _, err) = exec(dir, NOW3, &["init", "."]);
+    assert_eq!(code, 0, "{err}");
+    let ignore = std::fs::read_to_string(dir.join(".gitignore")).expect("read");
+    assert!(ignore.starts_with("node_modules/\nlake/\n"), "kept: {ignore}");
+    assert!(
+        ignore.contains(".weir/") && ignore.contains("serving.db"),
+        "added: {ignore}"
+    );
+    assert_eq!(ignore.matches("lake/").count(), 1, "no duplicate lines: {ignore}");
+}
