@@ -60,6 +60,27 @@ pub fn redact(url: &str) -> String {
     out
 }
 
+/// `message` without `url` or any password inside it.
+fn scrub(message: &str, url: &str) -> String {
+    let mut out = message.replace(url, "<url>");
+    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
+    if let Some((userinfo, _)) = after_scheme.rsplit_once('@')
+        && let Some((_, password)) = userinfo.split_once(':')
+        && !password.is_empty()
+    {
+        out = out.replace(password, "***");
+    }
+    for kv in url.split_once('?').map_or("", |(_, q)| q).split('&') {
+        if let Some((k, v)) = kv.split_once('=')
+            && is_secret_key(k)
+            && !v.is_empty()
+        {
+            out = out.replace(v, "***");
+        }
+    }
+    out
+}
+
 fn is_secret_key(k: &str) -> bool {
     let k = k.to_ascii_lowercase();
     ["pass", "pwd", "secret", "token", "key", "auth", "credential"]
@@ -67,8 +88,25 @@ fn is_secret_key(k: &str) -> bool {
         .any(|s| k.contains(s))
 }
 
-async fn connect(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
+/// An export target as declared: a URL, or `env:NAME` to read it from the
+/// environment (so the secret stays out of `weir.toml` and deployment
+/// snapshots). Returns the URL and how messages may show it.
+pub fn resolve(spec: &str) -> Result<(String, String), ExecError> {
+    match spec.strip_prefix("env:") {
+        Some(var) => match std::env::var(var) {
+            Ok(url) if !url.trim().is_empty() => Ok((url, spec.to_string())),
+            _ => Err(ExecError::job(format!(
+                "export target {spec}: ${var} is not set; export it before running weir"
+            ))),
+        },
+        None => Ok((spec.to_string(), redact(spec))),
+    }
+}
+
+async fn connect(spec: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
     sqlx::any::install_default_drivers();
+    let (url, shown) = resolve(spec)?;
+    let url = url.as_str();
     let target = if let Some(path) = url.strip_prefix("sqlite://") {
         let path = if Path::new(path).is_absolute() {
             path.into()
@@ -80,8 +118,7 @@ async fn connect(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
         url.to_string()
     } else {
         return Err(ExecError::job(format!(
-            "export target {} is not supported: use sqlite://PATH or postgres://…",
-            redact(url)
+            "export target {shown} is not supported: use sqlite://PATH, postgres://… or env:NAME"
         )));
     };
     AnyPoolOptions::new()
@@ -91,9 +128,8 @@ async fn connect(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
         .await
         .map_err(|e| {
             ExecError::job(format!(
-                "cannot reach export target {}: {}",
-                redact(url),
-                e.to_string().replace(url, "<url>")
+                "cannot reach export target {shown}: {}",
+                scrub(&e.to_string(), url)
             ))
         })
 }
@@ -403,6 +439,17 @@ mod tests {
             .await
             .expect_err("unsupported");
         assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = connect("postgres://127.0.0.1:1/db?user=u&password=s3cret", dir.path())
+            .await
+            .expect_err("unreachable");
+        assert!(!err.to_string().contains("s3cret"), "{err}");
+        let err = connect("env:WEIR_TEST_SURELY_UNSET_VAR", dir.path())
+            .await
+            .expect_err("unset");
+        assert!(
+            err.to_string().contains("$WEIR_TEST_SURELY_UNSET_VAR is not set"),
+            "{err}"
+        );
         let err = connect("sqlite:///nonexistent-dir/deeper/x.db", dir.path())
             .await
             .expect_err("unreachable");

@@ -64,10 +64,21 @@ pub async fn open_catalog(dir: &Path) -> Result<Arc<dyn weir_catalog::Catalog>> 
         .ok()
         .and_then(|t| t.get("catalog")?.get("url")?.as_str().map(str::to_string))
         .unwrap_or_else(|| "sqlite://.weir/catalog.db".to_string());
+    // `env:NAME` keeps a catalog password out of weir.toml (and deployment snapshots).
+    let url = match url.strip_prefix("env:") {
+        Some(var) => std::env::var(var).map_err(|_| {
+            UserError::new(
+                format!("[catalog] url reads ${var}, which is not set"),
+                format!("export {var}=postgres://… (or sqlite://PATH) before running weir"),
+            )
+        })?,
+        None => url,
+    };
     let url = catalog_url(dir, &url)?;
-    Ok(Arc::from(
-        weir_catalog::open(&url).await.context("cannot open the catalog")?,
-    ))
+    let shown = weir_exec::export::redact(&url);
+    Ok(Arc::from(weir_catalog::open(&url).await.map_err(|e| {
+        anyhow::anyhow!("{}", e.to_string().replace(&url, &shown)).context(format!("cannot open the catalog {shown}"))
+    })?))
 }
 
 /// Opens an environment's workspace (its latest deployment), or the working

@@ -278,9 +278,15 @@ impl Cx {
                 Some("use lowercase letters, digits and _".into()),
             );
         }
-        if !(to.starts_with("sqlite:") || to.starts_with("postgres://") || to.starts_with("postgresql://")) {
+        let from_env = to.strip_prefix("env:").is_some_and(|n| !n.is_empty());
+        if !(from_env || to.starts_with("sqlite:") || to.starts_with("postgres://") || to.starts_with("postgresql://"))
+        {
             let span = get(t, "to").map_or(v.span(), |x| x.span());
-            self.err(&span, "an export goes to sqlite://PATH or postgres://…", None);
+            self.err(
+                &span,
+                "an export goes to sqlite://PATH, postgres://… or env:NAME",
+                Some("keep a password out of weir.toml: to = \"env:SERVING_URL\"".into()),
+            );
         }
         let keep = match get(t, "keep").map(|x| x.get_ref()) {
             None => 3,

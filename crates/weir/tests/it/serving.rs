@@ -197,3 +197,53 @@ fn blocked_and_invalidated_instances_are_never_served_and_rebuilds_are_reexporte
     );
     assert_eq!(sqlite(&db, "SELECT count(*) FROM src"), "[[3]]");
 }
+
+#[test]
+fn a_planted_secret_never_reaches_output_logs_or_the_catalog() {
+    const SECRET: &str = "PLANTED_S3CRET_42";
+    let toml = CHECKED
+        .replace("to = \"sqlite://serving.db\"", "to = \"env:SERVING_URL\"")
+        .replace("checks    = [\"rows_out < 2\"]\n", "")
+        + "\n[alerts]\nwebhook = \"env:HOOK_URL\"\n";
+    let tmp = project(&toml, &[]);
+    let dir = tmp.path();
+    let run = |args: &[&str]| {
+        let out = weir(dir, "2026-01-03T00:30:00Z")
+            .env(
+                "SERVING_URL",
+                format!("postgres://weir:{SECRET}@127.0.0.1:1/serving?sslmode=disable&password={SECRET}"),
+            )
+            .env("HOOK_URL", format!("http://127.0.0.1:1/hooks/{SECRET}"))
+            .args(args)
+            .output()
+            .expect("run weir");
+        format!(
+            "{}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        )
+    };
+    let mut seen = String::new();
+    seen += &run(&["deploy"]);
+    let out = run(&["run", "--env", "prod"]);
+    assert!(
+        out.contains("export src_serving failed") && out.contains("env:SERVING_URL"),
+        "{out}"
+    );
+    seen += &out;
+    seen += &run(&["envs", "--json"]);
+    seen += &run(&["runs", "--json"]);
+    seen += &run(&["sql", "SELECT count(*) FROM src"]);
+    let runs: serde_json::Value = serde_json::from_str(&run(&["runs", "--json"])).expect("runs");
+    for r in runs.as_array().expect("list") {
+        seen += &run(&["logs", r["run_id"].as_str().expect("id")]);
+    }
+    assert!(!seen.contains(SECRET), "the secret leaked:\n{seen}");
+    for f in files_under(&dir.join(".weir")) {
+        let bytes = std::fs::read(dir.join(".weir").join(&f)).unwrap_or_default();
+        assert!(
+            !String::from_utf8_lossy(&bytes).contains(SECRET),
+            "the secret is in .weir/{f}"
+        );
+    }
+}
