@@ -26,6 +26,14 @@ pub enum CatalogError {
     /// A sealed instance already exists and would be overwritten (a bug upstream).
     #[error("instance {0} already exists; sealed instances are never overwritten")]
     InstanceExists(String),
+    /// The run lost its build claim to another run (its lease expired while it
+    /// stalled): its outcome may not become the instance (the fencing token).
+    #[error("run {run_id} lost its claim on {key} to run {holder}; it may not commit the instance")]
+    LostClaim {
+        key: String,
+        run_id: String,
+        holder: String,
+    },
     /// The catalog was written by a newer weir.
     #[error("catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir")]
     TooNew { found: i64, supported: i64 },
@@ -267,7 +275,11 @@ pub struct HistoryPoint {
 ///    counters and lineage of a batch, and releases their claims, or none of it.
 /// 4. **One builder per instance.** `claim` succeeds for at most one run while
 ///    the lease is unexpired, and never for an instance that exists. An expired
-///    claim can be taken over. `renew` extends only the owner's claims.
+///    claim can be taken over. `renew` extends only the owner's claims. The
+///    claim's run id is a fencing token: `holds` says whether a run still
+///    holds its claim, and `commit` refuses an instance on which another run
+///    holds a claim unexpired when this run ended ([`CatalogError::LostClaim`]),
+///    changing nothing.
 /// 5. **Lineage is exact.** An instance's `inputs` are returned as committed,
 ///    and `consumers` is their inverse.
 /// 6. Times are milliseconds since the Unix epoch, supplied by the caller, so
@@ -303,6 +315,10 @@ pub trait Catalog: Send + Sync {
     async fn consumers(&self, key: &InstanceKey) -> Result<Vec<InstanceKey>>;
     /// Takes the build claim on `key` for `run_id` until `now_ms + lease_ms`.
     async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
+    /// Whether `run_id` may still build `key`: no other run holds a claim on
+    /// it that is unexpired at `now_ms` (its own lease may have expired with
+    /// no one taking it over).
+    async fn holds(&self, key: &InstanceKey, run_id: &str, now_ms: i64) -> Result<bool>;
     /// Partitions of `(dataset, version)` with an unexpired claim.
     async fn claimed(&self, dataset: &str, version: u32, now_ms: i64) -> Result<Vec<i64>>;
     /// Extends every claim held by `owner`.

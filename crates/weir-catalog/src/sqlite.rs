@@ -297,6 +297,10 @@ impl Catalog for SqliteCatalog {
         Ok(done.rows_affected() == 1)
     }
 
+    async fn holds(&self, key: &InstanceKey, run_id: &str, now_ms: i64) -> Result<bool> {
+        Ok(claim_holder(&self.pool, key, now_ms).await?.is_none_or(|h| h == run_id))
+    }
+
     async fn claimed(&self, dataset: &str, version: u32, now_ms: i64) -> Result<Vec<i64>> {
         ints(sqlx::query("SELECT partition FROM claims WHERE dataset = $1 AND version = $2 AND expires_at_ms > $3 ORDER BY partition")
             .bind(dataset)
@@ -385,6 +389,17 @@ impl Catalog for SqliteCatalog {
             }
             if let Some(i) = &o.instance {
                 let k = &i.key;
+                // The fence: a run whose claim another run took over never commits.
+                if let Some(holder) = claim_holder(&mut *tx, k, r.ended_at_ms).await?
+                    && holder != r.run_id
+                {
+                    tx.rollback().await?;
+                    return Err(CatalogError::LostClaim {
+                        key: k.to_string(),
+                        run_id: r.run_id.clone(),
+                        holder,
+                    });
+                }
                 let ins = sqlx::query(
                     "INSERT INTO instances (dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms, blocked)
                      VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
@@ -540,4 +555,23 @@ impl Catalog for SqliteCatalog {
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }
+}
+
+/// The run holding a claim on `key` that is unexpired at `now_ms`, if any.
+async fn claim_holder<'e>(
+    db: impl sqlx::Executor<'e, Database = Sqlite>,
+    key: &InstanceKey,
+    now_ms: i64,
+) -> Result<Option<String>> {
+    Ok(sqlx::query(
+        "SELECT run_id FROM claims WHERE dataset = $1 AND version = $2 AND partition = $3 AND expires_at_ms > $4",
+    )
+    .bind(&key.dataset)
+    .bind(i64::from(key.version))
+    .bind(key.partition)
+    .bind(now_ms)
+    .fetch_optional(db)
+    .await?
+    .map(|r| r.try_get(0))
+    .transpose()?)
 }

@@ -11,22 +11,22 @@
 //! This crate never decides *what* to build and never writes the catalog.
 
 mod manifest;
+mod seal;
+mod staging;
 
 pub use manifest::{FileEntry, Manifest, ManifestInput};
 
+use object_store::ObjectStoreExt;
 use object_store::local::LocalFileSystem;
 use object_store::path::Path as ObjPath;
-use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
 use sha2::{Digest, Sha256};
-use std::collections::HashSet;
-use std::io::Read;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 
 /// The name of the seal file.
 pub const SUCCESS: &str = "_SUCCESS";
-const STAGING: &str = "_staging";
-const TRASH: &str = "_trash";
+pub(crate) const STAGING: &str = "_staging";
+pub(crate) const TRASH: &str = "_trash";
 
 /// Errors from a lake, by whose fault they are.
 #[derive(Debug, thiserror::Error)]
@@ -48,7 +48,7 @@ pub enum LakeError {
 
 pub type Result<T> = std::result::Result<T, LakeError>;
 
-fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
+pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
     move |source| LakeError::Io {
         path: path.display().to_string(),
         source,
@@ -61,6 +61,10 @@ pub struct Lake {
     pub name: String,
     root: PathBuf,
     store: Arc<LocalFileSystem>,
+    /// fsync data, seal and directories before an instance may be committed.
+    durable: bool,
+    /// Staging locks this process holds, by run id (see `staging`).
+    locks: Arc<std::sync::Mutex<std::collections::HashMap<String, std::fs::File>>>,
 }
 
 /// Where one instance lives inside a lake: `<dataset>/v<N>/<partition key>`.
@@ -92,7 +96,16 @@ impl Lake {
             name: name.to_string(),
             root: path,
             store: Arc::new(store),
+            durable: true,
+            locks: Arc::default(),
         })
+    }
+
+    /// With `false`, seals skip fsync (`durability = "fast"`: scratch
+    /// projects, where a power loss may cost a committed instance's data).
+    pub fn with_durability(mut self, durable: bool) -> Self {
+        self.durable = durable;
+        self
     }
 
     /// The lake's root directory.
@@ -103,16 +116,6 @@ impl Lake {
     /// The directory of an instance (for readers and command jobs).
     pub fn instance_dir(&self, prefix: &str) -> PathBuf {
         self.root.join(prefix)
-    }
-
-    /// A fresh, empty local directory where run `run_id` writes its output.
-    pub fn staging_dir(&self, run_id: &str) -> Result<PathBuf> {
-        let dir = self.root.join(STAGING).join(run_id);
-        if dir.exists() {
-            std::fs::remove_dir_all(&dir).map_err(io(&dir))?;
-        }
-        std::fs::create_dir_all(&dir).map_err(io(&dir))?;
-        Ok(dir)
     }
 
     /// Whether the instance at `prefix` is sealed.
@@ -151,88 +154,6 @@ impl Lake {
         }
     }
 
-    /// Moves everything in run `run_id`'s staging directory to `prefix` and seals
-    /// it with `manifest` (whose `files` are filled in here). Refuses to touch a
-    /// sealed instance; removes unsealed leftovers of crashed attempts first.
-    ///
-    /// A job is untrusted: only regular files inside the staging directory
-    /// move, under exactly the names the job gave them. A symlink, a file
-    /// hard-linked from elsewhere, a socket, a FIFO or a device, a name
-    /// starting with `_` (those are weir's, like `_SUCCESS`) or a name that is
-    /// not UTF-8 is refused before anything moves, and nothing outside the
-    /// staging directory is read or touched.
-    pub async fn seal(&self, run_id: &str, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
-        if self.is_sealed(prefix).await? {
-            return Err(LakeError::AlreadySealed(prefix.to_string()));
-        }
-        let staging_dir = self.root.join(STAGING).join(run_id);
-        if !staging_dir.is_dir() {
-            return Err(LakeError::Io {
-                path: staging_dir.display().to_string(),
-                source: std::io::Error::new(std::io::ErrorKind::NotFound, "the run's staging directory is gone"),
-            });
-        }
-        let target = self.root.join(prefix);
-        let files = {
-            let (staging_dir, target) = (staging_dir.clone(), target.clone());
-            tokio::task::spawn_blocking(move || -> Result<Vec<FileEntry>> {
-                let files = staged_files(&staging_dir)?;
-                // Leftovers of a crashed attempt: the directory is not sealed, so it is not data.
-                if target.exists() {
-                    std::fs::remove_dir_all(&target).map_err(io(&target))?;
-                }
-                std::fs::create_dir_all(&target).map_err(io(&target))?;
-                let mut entries = Vec::with_capacity(files.len());
-                for rel in files {
-                    let from = staging_dir.join(&rel);
-                    let (size, sha256) = hash_file(&from)?;
-                    let to = target.join(&rel);
-                    if let Some(parent) = to.parent() {
-                        std::fs::create_dir_all(parent).map_err(io(parent))?;
-                    }
-                    std::fs::rename(&from, &to).map_err(io(&from))?;
-                    entries.push(FileEntry {
-                        name: rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"),
-                        size,
-                        sha256,
-                    });
-                }
-                Ok(entries)
-            })
-            .await
-            .map_err(|e| LakeError::Io {
-                path: prefix.to_string(),
-                source: std::io::Error::other(e),
-            })??
-        };
-        manifest.files = files;
-        let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::BadManifest {
-            path: prefix.to_string(),
-            reason: e.to_string(),
-        })?;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(
-                &ObjPath::from(format!("{prefix}/{SUCCESS}")),
-                PutPayload::from(body),
-                opts,
-            )
-            .await
-        {
-            Ok(_) => {}
-            Err(object_store::Error::AlreadyExists { .. }) => {
-                return Err(LakeError::AlreadySealed(prefix.to_string()));
-            }
-            Err(e) => return Err(e.into()),
-        }
-        let _ = std::fs::remove_dir_all(&staging_dir);
-        Ok(manifest)
-    }
-
     /// Moves an instance's directory into the trash (`_trash/<trash_id>/<prefix>`),
     /// where `weir gc` deletes it later. A missing directory is not an error.
     pub fn move_to_trash(&self, prefix: &str, trash_id: &str) -> Result<()> {
@@ -246,117 +167,6 @@ impl Lake {
         }
         std::fs::rename(&from, &to).map_err(io(&from))
     }
-
-    /// Discards run `run_id`'s staging area (after a failure or cancellation).
-    pub fn discard(&self, run_id: &str) {
-        let _ = std::fs::remove_dir_all(self.root.join(STAGING).join(run_id));
-    }
-
-    /// Removes staging entries (`<run_id>` directories and `<run_id>.*` files)
-    /// of runs not in `live` that are at least `min_age` old; returns how many.
-    /// The age guard protects a run that claimed after `live` was read.
-    pub fn sweep(&self, live: &HashSet<String>, min_age: std::time::Duration) -> Result<usize> {
-        let dir = self.root.join(STAGING);
-        let Ok(entries) = std::fs::read_dir(&dir) else {
-            return Ok(0);
-        };
-        let mut n = 0;
-        for e in entries {
-            let e = e.map_err(io(&dir))?;
-            let name = e.file_name().to_string_lossy().to_string();
-            let run = name.split('.').next().unwrap_or(&name);
-            let age = e
-                .metadata()
-                .and_then(|m| m.modified())
-                .ok()
-                .and_then(|t| t.elapsed().ok())
-                .unwrap_or_default();
-            if live.contains(run) || age < min_age {
-                continue;
-            }
-            let p = e.path();
-            if p.is_dir() {
-                std::fs::remove_dir_all(&p)
-            } else {
-                std::fs::remove_file(&p)
-            }
-            .map_err(io(&p))?;
-            n += 1;
-        }
-        Ok(n)
-    }
-}
-
-/// The regular files under `dir` (relative paths, sorted), or the first
-/// entry that may not become part of an instance.
-fn staged_files(dir: &Path) -> Result<Vec<PathBuf>> {
-    let mut out = Vec::new();
-    let mut stack = vec![PathBuf::new()];
-    while let Some(rel) = stack.pop() {
-        let here = dir.join(&rel);
-        for e in std::fs::read_dir(&here).map_err(io(&here))? {
-            let e = e.map_err(io(&here))?;
-            let name = e.file_name();
-            let path = rel.join(&name);
-            let refuse = |reason: &str| LakeError::Refused {
-                entry: path.to_string_lossy().into_owned(),
-                reason: reason.to_string(),
-            };
-            let Some(text) = name.to_str() else {
-                return Err(refuse("its name is not UTF-8; name outputs in UTF-8"));
-            };
-            if text.starts_with('_') {
-                return Err(refuse(
-                    "names starting with `_` are weir's (`_SUCCESS` seals an instance); rename the output",
-                ));
-            }
-            // Not followed: the entry itself, never what a link points at.
-            let meta = std::fs::symlink_metadata(e.path()).map_err(io(&e.path()))?;
-            let kind = meta.file_type();
-            if kind.is_symlink() {
-                return Err(refuse("it is a symbolic link; write a regular file (copy the data)"));
-            } else if kind.is_dir() {
-                stack.push(path);
-            } else if !kind.is_file() {
-                return Err(refuse("it is not a regular file (a socket, FIFO or device)"));
-            } else if hard_linked(&meta) {
-                return Err(refuse(
-                    "it is hard-linked to a file elsewhere; write a regular file of its own (copy the data)",
-                ));
-            } else {
-                out.push(path);
-            }
-        }
-    }
-    out.sort();
-    Ok(out)
-}
-
-#[cfg(unix)]
-fn hard_linked(meta: &std::fs::Metadata) -> bool {
-    use std::os::unix::fs::MetadataExt;
-    meta.nlink() > 1
-}
-
-#[cfg(not(unix))]
-fn hard_linked(_meta: &std::fs::Metadata) -> bool {
-    false
-}
-
-fn hash_file(path: &Path) -> Result<(u64, String)> {
-    let mut f = std::fs::File::open(path).map_err(io(path))?;
-    let mut h = Sha256::new();
-    let mut buf = vec![0u8; 1 << 16];
-    let mut size = 0u64;
-    loop {
-        let n = f.read(&mut buf).map_err(io(path))?;
-        if n == 0 {
-            break;
-        }
-        size += n as u64;
-        h.update(&buf[..n]);
-    }
-    Ok((size, hex::encode(h.finalize())))
 }
 
 /// The lake root of an instance directory `<root>/<dataset>/v<N>/<key>`.

@@ -1,121 +1,163 @@
-//! `weir doctor`: checks the catalog and the lakes against each other.
+//! `weir doctor`: checks the catalog and the lakes against each other, and
+//! `--repair` fixes what it safely can.
 //!
-//! Problems are of two kinds. *Errors* break an invariant: a catalog instance
-//! whose sealed files are missing or belong to another run. *Pending* items
-//! are what a crash legitimately leaves behind and the next `weir run`
-//! reconciles: staging areas of dead runs, unsealed directories, and sealed
-//! directories the catalog never committed (adopted by the next run).
+//! Findings are of three severities. *Errors* break an invariant: a committed
+//! instance whose files are missing, torn (sizes or, with `--deep`, hashes
+//! differ from its manifest) or belong to another run. *Pending* items are
+//! what a crash legitimately leaves behind and the next `weir run`
+//! reconciles. *Notices* are leftovers nothing reconciles by itself: directories
+//! moved aside into `_trash/` outside any invalidation, stray files, and data of
+//! datasets that are no longer in `weir.toml`.
 
 use crate::workspace::{SchedError, Workspace};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::path::Path;
+use std::path::{Path, PathBuf};
 use weir_lake::{Manifest, SUCCESS};
+
+/// How bad a finding is.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Severity {
+    /// An invariant is broken.
+    Error,
+    /// The next `weir run` reconciles it.
+    Pending,
+    /// Nothing reconciles it by itself; `--repair` or a person may.
+    Notice,
+}
+
+/// What a finding is about.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum FindingKind {
+    DeadStagingArea,
+    UnsealedDirectory,
+    BadManifest,
+    RunMismatch,
+    SealedNotCommitted,
+    MissingFiles,
+    TornInstance,
+    StrayFile,
+    SetAside,
+    UnknownDataset,
+}
+
+impl std::fmt::Display for Severity {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Severity::Error => "error",
+            Severity::Pending => "pending",
+            Severity::Notice => "notice",
+        })
+    }
+}
+
+impl std::fmt::Display for FindingKind {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            FindingKind::DeadStagingArea => "dead staging area",
+            FindingKind::UnsealedDirectory => "unsealed directory",
+            FindingKind::BadManifest => "bad manifest",
+            FindingKind::RunMismatch => "run mismatch",
+            FindingKind::SealedNotCommitted => "sealed, not committed",
+            FindingKind::MissingFiles => "missing files",
+            FindingKind::TornInstance => "torn instance",
+            FindingKind::StrayFile => "stray file",
+            FindingKind::SetAside => "set aside",
+            FindingKind::UnknownDataset => "unknown dataset",
+        })
+    }
+}
 
 /// One disagreement between catalog and lake.
 #[derive(Clone, Debug, Serialize)]
 pub struct Finding {
-    /// `error` or `pending`.
-    pub severity: &'static str,
-    pub kind: &'static str,
+    pub severity: Severity,
+    pub kind: FindingKind,
     pub path: String,
     pub detail: String,
 }
 
-fn subdirs(p: &Path) -> Vec<std::path::PathBuf> {
+fn finding(severity: Severity, kind: FindingKind, path: &Path, detail: impl Into<String>) -> Finding {
+    Finding {
+        severity,
+        kind,
+        path: path.display().to_string(),
+        detail: detail.into(),
+    }
+}
+
+fn entries(p: &Path) -> Vec<PathBuf> {
     let mut out: Vec<_> = std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
+        .map(|rd| rd.flatten().map(|e| e.path()).collect())
         .unwrap_or_default();
     out.sort();
     out
 }
 
-/// Checks every lake of the workspace against the catalog.
-pub async fn doctor(ws: &Workspace) -> Result<Vec<Finding>, SchedError> {
+fn subdirs(p: &Path) -> Vec<PathBuf> {
+    entries(p).into_iter().filter(|p| p.is_dir()).collect()
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+/// Checks every lake of the workspace against the catalog. With `deep`, the
+/// files of every committed instance are hashed against its manifest (sizes
+/// are always checked).
+pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedError> {
     let mut out = Vec::new();
     let now_ms = chrono::Utc::now().timestamp_millis();
     let live: HashSet<String> = ws.catalog.live_runs(now_ms).await?.into_iter().collect();
-    let mut seen_locations = HashSet::new();
     for lake in ws.lakes.values() {
         let root = lake.root();
-        for entry in std::fs::read_dir(root.join("_staging"))
-            .map(|rd| rd.flatten().collect::<Vec<_>>())
-            .unwrap_or_default()
-        {
-            let name = entry.file_name().to_string_lossy().to_string();
+        for entry in entries(&root.join("_staging")) {
+            let name = name_of(&entry);
             let run = name.split('.').next().unwrap_or(&name).to_string();
             if !live.contains(&run) {
-                out.push(Finding {
-                    severity: "pending",
-                    kind: "dead staging area",
-                    path: entry.path().display().to_string(),
-                    detail: "left by a run that died; the next `weir run` sweeps it".into(),
-                });
+                out.push(finding(
+                    Severity::Pending,
+                    FindingKind::DeadStagingArea,
+                    &entry,
+                    "left by a run that died (or one stalled past its lease); the next `weir run` sweeps it once no live process holds it",
+                ));
+            }
+        }
+        for aside in subdirs(&root.join("_trash")) {
+            let id = name_of(&aside);
+            if ["recovered-", "leftover-", "torn-"].iter().any(|p| id.starts_with(p)) {
+                out.push(finding(
+                    Severity::Notice,
+                    FindingKind::SetAside,
+                    &aside,
+                    "moved aside by a build (a cut-short invalidation, an unsealed leftover or a torn instance); no invalidation owns it, so `weir gc` never deletes it; `weir doctor --repair` does",
+                ));
             }
         }
         for ds_dir in subdirs(root) {
-            let Some(dataset) = ds_dir.file_name().map(|n| n.to_string_lossy().to_string()) else {
-                continue;
-            };
+            let dataset = name_of(&ds_dir);
             if dataset.starts_with('_') {
                 continue;
             }
+            if ws.project.dataset(&dataset).is_none() {
+                out.push(finding(
+                    Severity::Notice,
+                    FindingKind::UnknownDataset,
+                    &ds_dir,
+                    format!("`{dataset}` is not in weir.toml (removed or renamed); its data stays until you delete it"),
+                ));
+                continue;
+            }
             for v_dir in subdirs(&ds_dir) {
-                let Some(version) = v_dir
-                    .file_name()
-                    .and_then(|n| n.to_str())
-                    .and_then(|n| n.strip_prefix('v'))
-                    .and_then(|n| n.parse::<u32>().ok())
-                else {
+                let Some(version) = name_of(&v_dir).strip_prefix('v').and_then(|n| n.parse::<u32>().ok()) else {
                     continue;
                 };
                 for inst in subdirs(&v_dir) {
-                    let path = inst.display().to_string();
-                    seen_locations.insert(path.clone());
-                    let manifest: Option<Manifest> = std::fs::read(inst.join(SUCCESS))
-                        .ok()
-                        .and_then(|b| serde_json::from_slice(&b).ok());
-                    let Some(m) = manifest else {
-                        let detail = if inst.join(SUCCESS).exists() {
-                            "its _SUCCESS is not a valid manifest"
-                        } else {
-                            "files without _SUCCESS: never data; the next build of it removes them"
-                        };
-                        let severity = if inst.join(SUCCESS).exists() {
-                            "error"
-                        } else {
-                            "pending"
-                        };
-                        out.push(Finding {
-                            severity,
-                            kind: "unsealed directory",
-                            path,
-                            detail: detail.into(),
-                        });
-                        continue;
-                    };
-                    let key = ws.key(&dataset, version, m.partition_index);
-                    match ws.catalog.instance(&key).await? {
-                        Some(i)
-                            if i.run_id == m.run_id
-                                || ws
-                                    .catalog
-                                    .run(&i.run_id)
-                                    .await?
-                                    .is_some_and(|r| r.log.contains("adopted")) => {}
-                        Some(i) => out.push(Finding {
-                            severity: "error",
-                            kind: "run mismatch",
-                            path,
-                            detail: format!("sealed by run {} but the catalog records run {}", m.run_id, i.run_id),
-                        }),
-                        None => out.push(Finding {
-                            severity: "pending",
-                            kind: "sealed, not committed",
-                            path,
-                            detail: "a crash between seal and commit; the next `weir run` adopts it".into(),
-                        }),
-                    }
+                    instance(ws, &dataset, version, &inst, deep, &mut out).await?;
                 }
             }
         }
@@ -128,10 +170,176 @@ pub async fn doctor(ws: &Workspace) -> Result<Vec<Finding>, SchedError> {
                     continue;
                 };
                 if !Path::new(&inst.location).join(SUCCESS).is_file() {
-                    out.push(Finding { severity: "error", kind: "missing files", path: inst.location.clone(), detail: format!("{name} v{} {} is in the catalog but its sealed files are gone; `weir invalidate` it to rebuild", v.number, inst.partition_key) });
+                    out.push(finding(
+                        Severity::Error,
+                        FindingKind::MissingFiles,
+                        Path::new(&inst.location),
+                        format!(
+                            "{name} v{} {} is in the catalog but its sealed files are gone; `weir invalidate` it to rebuild",
+                            v.number, inst.partition_key
+                        ),
+                    ));
                 }
             }
         }
     }
+    // Code copies half-written by a crash.
+    for f in entries(&ws.dir.join(".weir/code")).iter().flat_map(|d| entries(d)) {
+        if f.extension().is_some_and(|e| e == "tmp") {
+            out.push(finding(
+                Severity::Notice,
+                FindingKind::StrayFile,
+                &f,
+                "a script copy half-written by a crash; `weir doctor --repair` removes it",
+            ));
+        }
+    }
+    out.sort_by_key(|f| f.severity);
     Ok(out)
+}
+
+/// Checks one instance directory against its manifest and the catalog.
+async fn instance(
+    ws: &Workspace,
+    dataset: &str,
+    version: u32,
+    inst: &Path,
+    deep: bool,
+    out: &mut Vec<Finding>,
+) -> Result<(), SchedError> {
+    let seal = inst.join(SUCCESS);
+    let manifest: Option<Manifest> = std::fs::read(&seal).ok().and_then(|b| serde_json::from_slice(&b).ok());
+    let Some(m) = manifest else {
+        out.push(if seal.exists() {
+            finding(
+                Severity::Error,
+                FindingKind::BadManifest,
+                inst,
+                "its _SUCCESS is not a valid manifest",
+            )
+        } else {
+            finding(
+                Severity::Pending,
+                FindingKind::UnsealedDirectory,
+                inst,
+                "files without _SUCCESS: never data; the next build of it moves them aside",
+            )
+        });
+        return Ok(());
+    };
+    let key = ws.key(dataset, version, m.partition_index);
+    let committed = match ws.catalog.instance(&key).await? {
+        Some(i)
+            if i.run_id == m.run_id
+                || ws
+                    .catalog
+                    .run(&i.run_id)
+                    .await?
+                    .is_some_and(|r| r.log.contains("adopted")) =>
+        {
+            true
+        }
+        Some(i) => {
+            out.push(finding(
+                Severity::Error,
+                FindingKind::RunMismatch,
+                inst,
+                format!("sealed by run {} but the catalog records run {}", m.run_id, i.run_id),
+            ));
+            return Ok(());
+        }
+        None => {
+            out.push(finding(
+                Severity::Pending,
+                FindingKind::SealedNotCommitted,
+                inst,
+                "a crash between seal and commit; the next `weir run` adopts it (after checking its files)",
+            ));
+            false
+        }
+    };
+    let Ok(ds) = ws.dataset(dataset) else { return Ok(()) };
+    let Ok(lake) = ws.lake(ds) else { return Ok(()) };
+    let prefix = ws.prefix(ds, version, m.partition_index);
+    let problems = lake.verify(&prefix, &m, deep);
+    if committed && !problems.is_empty() {
+        out.push(finding(
+            Severity::Error,
+            FindingKind::TornInstance,
+            inst,
+            format!(
+                "{}; `weir invalidate {dataset} --version {version} --partition {}` rebuilds it",
+                problems.join("; "),
+                m.partition
+            ),
+        ));
+    }
+    let listed: HashSet<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
+    let mut stack = vec![inst.to_path_buf()];
+    while let Some(d) = stack.pop() {
+        for e in entries(&d) {
+            if e.is_dir() {
+                stack.push(e);
+                continue;
+            }
+            let rel = e
+                .strip_prefix(inst)
+                .map(|r| r.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"))
+                .unwrap_or_default();
+            if rel != SUCCESS && !listed.contains(rel.as_str()) {
+                out.push(finding(
+                    Severity::Notice,
+                    FindingKind::StrayFile,
+                    &e,
+                    "not in the instance's manifest, so no reader of weir's should trust it; `weir doctor --repair` removes it",
+                ));
+            }
+        }
+    }
+    Ok(())
+}
+
+/// What `--repair` did about one finding.
+#[derive(Clone, Debug, Serialize)]
+pub struct Repair {
+    pub path: String,
+    pub action: String,
+}
+
+/// Fixes what is safe to fix without a person: removes dead staging areas
+/// (never one a live process holds), directories set aside in `_trash/` by
+/// builds, stray files and half-written code copies. Errors in committed
+/// instances are left for `weir invalidate`: repairing data is a decision.
+pub async fn repair(ws: &Workspace, findings: &[Finding]) -> Result<Vec<Repair>, SchedError> {
+    let mut done = Vec::new();
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    let live: HashSet<String> = ws.catalog.live_runs(now_ms).await?.into_iter().collect();
+    for lake in ws.lakes.values() {
+        let swept = lake.sweep(&live, std::time::Duration::ZERO)?;
+        if swept > 0 {
+            done.push(Repair {
+                path: lake.root().join("_staging").display().to_string(),
+                action: format!(
+                    "removed {swept} dead staging entr{}",
+                    if swept == 1 { "y" } else { "ies" }
+                ),
+            });
+        }
+    }
+    for f in findings {
+        let path = Path::new(&f.path);
+        let action = match f.kind {
+            FindingKind::SetAside => std::fs::remove_dir_all(path).map(|()| "deleted"),
+            FindingKind::StrayFile => std::fs::remove_file(path).map(|()| "deleted"),
+            _ => continue,
+        };
+        done.push(Repair {
+            path: f.path.clone(),
+            action: match action {
+                Ok(a) => a.to_string(),
+                Err(e) => format!("could not delete it: {e}"),
+            },
+        });
+    }
+    Ok(done)
 }

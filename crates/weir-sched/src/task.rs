@@ -189,6 +189,32 @@ pub(crate) async fn build(
         }
         other => other,
     };
+    // A sealed directory is adopted only if its files match its manifest
+    // (sizes and hashes): one torn by a crash or power loss is moved aside and
+    // rebuilt.
+    let existing = match existing {
+        Ok(Some(m)) => {
+            let problems = lake.verify(&prefix, &m, true);
+            if problems.is_empty() {
+                Ok(Some(m))
+            } else {
+                tracing::warn!(
+                    "{} does not match its manifest ({}); moving it aside and rebuilding",
+                    lake.instance_dir(&prefix).display(),
+                    problems.join("; ")
+                );
+                if let Err(e) = lake.move_to_trash(&prefix, &format!("torn-{}", ctx.run_id)) {
+                    return failed(
+                        &report(TaskState::Failed, None),
+                        key,
+                        format!("cannot move a torn instance aside: {e}"),
+                    );
+                }
+                Ok(None)
+            }
+        }
+        other => other,
+    };
     if let Ok(Some(mut m)) = existing {
         m.run_id = ctx.run_id.clone();
         lake.discard(&ctx.run_id);
@@ -255,6 +281,28 @@ pub(crate) async fn build(
             };
             let mut manifest = manifest;
             manifest.counters = counters.clone();
+            // The fence: a builder that stalled past its lease and lost its
+            // claim to another run stops here, before anything is sealed.
+            match ws.catalog.holds(&key, &ctx.run_id, now_ms()).await {
+                Ok(true) => {}
+                Ok(false) => {
+                    break 'ran (
+                        RunState::Failed,
+                        "this run lost its build claim to another run (it stalled past its lease); nothing was sealed"
+                            .into(),
+                        log,
+                        counters,
+                    );
+                }
+                Err(e) => {
+                    break 'ran (
+                        RunState::Failed,
+                        format!("cannot check the build claim: {e}"),
+                        log,
+                        counters,
+                    );
+                }
+            }
             match lake.seal(&ctx.run_id, &prefix, manifest).await {
                 Ok(m) => {
                     let mut counters = counters;

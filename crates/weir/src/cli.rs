@@ -182,7 +182,16 @@ pub enum Command {
         version: Option<u32>,
     },
     /// Check the catalog and the lakes against each other.
-    Doctor,
+    Doctor {
+        /// Also hash every committed instance's files against its manifest
+        /// (sizes are always checked).
+        #[arg(long)]
+        deep: bool,
+        /// Fix what is safe to fix (dead staging areas, directories set aside,
+        /// stray files) and say what was done.
+        #[arg(long)]
+        repair: bool,
+    },
     /// Catalog maintenance.
     #[command(subcommand)]
     Catalog(CatalogCmd),

@@ -189,7 +189,7 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         } => cmd::quality::accept(project, env, &dataset, &partition, version, &reason, p)
             .await
             .map(|()| 0),
-        Command::Doctor => cmd::repair::doctor(project, p).await,
+        Command::Doctor { deep, repair } => cmd::repair::doctor(project, deep, repair, p).await,
         Command::Restore { trash_id } => cmd::repair::restore(project, trash_id.as_deref(), p).await.map(|()| 0),
         Command::Gc { older_than } => cmd::repair::gc(project, &older_than, p).await.map(|()| 0),
         Command::Diff {

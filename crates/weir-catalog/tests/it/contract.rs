@@ -140,8 +140,21 @@ pub async fn one_claim_per_instance(c: &dyn Catalog) {
         "renewed lease holds"
     );
     assert!(
+        c.holds(&k, "r1", 1189).await.expect("holds"),
+        "an expired lease no one took over still holds"
+    );
+    assert!(
         c.claim(&k, "r2", "w2", 1190, 100).await.expect("claim"),
         "an expired lease is taken over"
+    );
+    // The fence: r1 lost its claim to r2; it may neither seal nor commit.
+    assert!(!c.holds(&k, "r1", 1195).await.expect("holds"));
+    assert!(c.holds(&k, "r2", 1195).await.expect("holds"));
+    let late = c.commit(&[outcome(&k, "r1", true, vec![], 1195)]).await;
+    assert!(matches!(late, Err(CatalogError::LostClaim { .. })), "{late:?}");
+    assert!(
+        c.instance(&k).await.expect("instance").is_none(),
+        "the refused commit changed nothing"
     );
     c.commit(&[outcome(&k, "r2", true, vec![], 1200)])
         .await

@@ -57,8 +57,16 @@ async fn stage_move_seal_then_never_overwrite() {
 async fn sweep_removes_only_dead_staging_areas() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::open("default", "lake", dir.path()).expect("open");
-    for r in ["dead", "live"] {
+    // "dead": left by a process that crashed (its lock file is there, unheld).
+    std::fs::create_dir_all(lake.root().join("_staging/dead")).expect("mkdir");
+    std::fs::write(lake.root().join("_staging/dead/f"), b"x").expect("write");
+    std::fs::write(lake.root().join("_staging/dead.lock"), b"").expect("write");
+    // "live": its claim is live. "stalled": its claim expired, but its process
+    // (this one) lives and holds the lock: a stopped builder's files stay.
+    for r in ["live", "stalled"] {
         std::fs::write(lake.staging_dir(r).expect("staging").join("f"), b"x").expect("write");
+    }
+    for r in ["dead", "live", "stalled"] {
         std::fs::write(lake.root().join(format!("_staging/{r}.counters.json")), b"{}").expect("write");
     }
     let live: HashSet<String> = ["live".to_string()].into();
@@ -67,14 +75,25 @@ async fn sweep_removes_only_dead_staging_areas() {
         0,
         "young entries are kept"
     );
-    assert_eq!(lake.sweep(&live, Duration::ZERO).expect("sweep"), 2);
-    assert!(lake.root().join("_staging/live/f").exists());
-    assert!(
-        lake.root().join("_staging/live.counters.json").exists(),
-        "a live run's side files are kept"
+    assert_eq!(
+        lake.sweep(&live, Duration::ZERO).expect("sweep"),
+        3,
+        "dead/, dead.lock, dead.counters.json"
     );
+    for kept in [
+        "live/f",
+        "live.counters.json",
+        "stalled/f",
+        "stalled.counters.json",
+        "stalled.lock",
+    ] {
+        assert!(lake.root().join("_staging").join(kept).exists(), "{kept} is kept");
+    }
     assert!(!lake.root().join("_staging/dead").exists());
     assert!(!lake.root().join("_staging/dead.counters.json").exists());
+    // Once the stalled run lets go (its process ends or it discards), it is dead.
+    lake.discard("stalled");
+    assert!(!lake.root().join("_staging/stalled.lock").exists());
     let err = lake.seal("dead", "x/v1/all", manifest("dead")).await;
     assert!(
         err.is_err(),

@@ -86,36 +86,61 @@ pub async fn gc(dir: Option<&Path>, older_than: &str, p: Printer) -> Result<()> 
     Ok(())
 }
 
-/// Exit status 1 if an invariant is broken; pending items are reported only.
-pub async fn doctor(dir: Option<&Path>, p: Printer) -> Result<u8> {
+/// Exit status 1 if an invariant is broken (after `--repair`, if asked);
+/// pending items and notices are reported only.
+pub async fn doctor(dir: Option<&Path>, deep: bool, repair: bool, p: Printer) -> Result<u8> {
+    use weir_sched::doctor::{self, Severity};
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
-    let findings = weir_sched::doctor::doctor(&ws).await?;
-    let errors = findings.iter().filter(|f| f.severity == "error").count();
-    p.data(&serde_json::json!({ "errors": errors, "findings": findings }), || {
-        if findings.is_empty() {
-            return "ok: the catalog and the lakes agree".to_string();
-        }
-        let mut rows = vec![vec![
-            "SEVERITY".to_string(),
-            "WHAT".into(),
-            "WHERE".into(),
-            "DETAIL".into(),
-        ]];
-        rows.extend(findings.iter().map(|f| {
-            vec![
-                f.severity.to_string(),
-                f.kind.to_string(),
-                f.path.clone(),
-                f.detail.clone(),
-            ]
-        }));
-        format!(
-            "{}{errors} error(s), {} pending (reconciled by the next `weir run`)",
-            table(&rows),
-            findings.len() - errors
-        )
-    });
+    let mut findings = doctor::doctor(&ws, deep).await?;
+    let repairs = if repair {
+        let done = doctor::repair(&ws, &findings).await?;
+        findings = doctor::doctor(&ws, deep).await?;
+        done
+    } else {
+        Vec::new()
+    };
+    let count = |s: Severity| findings.iter().filter(|f| f.severity == s).count();
+    let errors = count(Severity::Error);
+    p.data(
+        &serde_json::json!({ "errors": errors, "findings": findings, "repairs": repairs }),
+        || {
+            let mut s = String::new();
+            for r in &repairs {
+                s.push_str(&format!("repaired {}: {}\n", r.path, r.action));
+            }
+            if findings.is_empty() {
+                s.push_str("ok: the catalog and the lakes agree");
+                return s;
+            }
+            let mut rows = vec![vec![
+                "SEVERITY".to_string(),
+                "WHAT".into(),
+                "WHERE".into(),
+                "DETAIL".into(),
+            ]];
+            rows.extend(findings.iter().map(|f| {
+                vec![
+                    f.severity.to_string(),
+                    f.kind.to_string(),
+                    f.path.clone(),
+                    f.detail.clone(),
+                ]
+            }));
+            s.push_str(&format!(
+                "{}{errors} error(s), {} pending (reconciled by the next `weir run`), {} notice(s){}",
+                table(&rows),
+                count(Severity::Pending),
+                count(Severity::Notice),
+                if repair || count(Severity::Notice) == 0 {
+                    ""
+                } else {
+                    "; `weir doctor --repair` fixes what is safe to fix"
+                }
+            ));
+            s
+        },
+    );
     Ok(if errors > 0 { 1 } else { 0 })
 }
 

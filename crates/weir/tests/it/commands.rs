@@ -480,3 +480,96 @@ fn init_never_overwrites_and_adds_to_an_existing_gitignore() {
     );
     assert_eq!(ignore.matches("lake/").count(), 1, "no duplicate lines: {ignore}");
 }
+
+#[test]
+fn a_builder_stopped_past_its_lease_never_seals_and_its_files_are_never_swept() {
+    use nix::sys::signal::{Signal, kill};
+    let toml = r#"
+[project]
+name = "fence"
+start = "2026-01-03"
+[datasets.slow]
+partition = "day"
+format = "files"
+command = ["sh", "-c", "touch \"$WEIR_OUTPUT/started\"; sleep 5; for i in $(seq 1 300); do echo $i > \"$WEIR_OUTPUT/f$i.txt\"; done"]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let spawn = || {
+        weir_std(dir)
+            .env("WEIR_LEASE_SECS", "2")
+            .args(["run"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .expect("spawn")
+    };
+    let staging = dir.join("lake/_staging");
+    let mut a = spawn();
+    let a_stage = poll(30, "A's job to start", || {
+        files_under(&staging)
+            .iter()
+            .find(|f| f.ends_with("started"))
+            .map(|f| staging.join(f).parent().expect("dir").to_path_buf())
+    });
+    let a_pid = nix::unistd::Pid::from_raw(i32::try_from(a.id()).expect("pid"));
+    kill(a_pid, Signal::SIGSTOP).expect("SIGSTOP");
+    // Past two leases, a sweep by age alone would take A's live staging area.
+    poll(30, "A's staging area to be older than two leases", || {
+        std::fs::metadata(&a_stage)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.elapsed().ok())
+            .is_some_and(|age| age > std::time::Duration::from_millis(4500))
+            .then_some(())
+    });
+    let b = spawn().wait_with_output().expect("B");
+    assert_eq!(
+        b.status.code(),
+        Some(0),
+        "B builds the instance: {}",
+        String::from_utf8_lossy(&b.stderr)
+    );
+    kill(a_pid, Signal::SIGCONT).expect("SIGCONT");
+    let a_out = {
+        let status = a.wait().expect("A");
+        let mut err = String::new();
+        if let Some(mut e) = a.stderr.take() {
+            use std::io::Read;
+            let _ = e.read_to_string(&mut err);
+        }
+        (status.code(), err)
+    };
+    assert_eq!(a_out.0, Some(1), "A's run fails: {}", a_out.1);
+    assert!(
+        !a_out.1.contains("No such file"),
+        "A's job kept its staging area: {}",
+        a_out.1
+    );
+    // Exactly one sealed instance, and its files are its manifest's.
+    let inst = dir.join("lake/slow/v1/date=2026-01-03");
+    let m: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(inst.join("_SUCCESS")).expect("manifest")).expect("json");
+    let files = m["files"].as_array().expect("files");
+    assert_eq!(files.len(), 301, "started + 300 files");
+    for f in files {
+        let name = f["name"].as_str().expect("name");
+        let size = std::fs::metadata(inst.join(name)).expect(name).len();
+        assert_eq!(Some(size), f["size"].as_u64(), "{name}");
+    }
+    assert_eq!(
+        std::fs::read_dir(&inst).expect("list").count(),
+        302,
+        "no file of A's mixed in"
+    );
+    let runs = json(dir, NOW3, &["runs"]);
+    let ok = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|r| r["state"] == "succeeded")
+        .count();
+    assert_eq!(ok, 1, "{runs}");
+    let (code, out, err) = exec(dir, NOW3, &["doctor"]);
+    assert_eq!(code, 0, "{out}{err}");
+}

@@ -282,3 +282,79 @@ fn an_invalidation_can_be_restored_until_gc() {
     let (code, _, err) = exec(&dir, NOW, &["restore", &id]);
     assert_eq!(code, 2, "a restored trash is gone: {err}");
 }
+
+#[test]
+fn doctor_checks_sizes_and_hashes_reports_leftovers_and_repairs_what_is_safe() {
+    let (_tmp, dir) = demo_project();
+    assert_eq!(json(&dir, NOW, &["doctor", "--deep"])["errors"], 0);
+    let kinds = |v: &serde_json::Value| -> Vec<String> {
+        v["findings"]
+            .as_array()
+            .expect("findings")
+            .iter()
+            .map(|f| {
+                format!(
+                    "{}:{}",
+                    f["severity"].as_str().unwrap_or(""),
+                    f["kind"].as_str().unwrap_or("")
+                )
+            })
+            .collect()
+    };
+    // Same size, other bytes: only --deep sees it. Shorter: sizes catch it.
+    let inst = dir.join("lake/plays/v1/date=2026-01-02");
+    let part = inst.join("part-00000.parquet");
+    let mut bytes = std::fs::read(&part).expect("read");
+    let mid = bytes.len() / 2;
+    bytes[mid] ^= 0xff;
+    std::fs::write(&part, &bytes).expect("write");
+    assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0, "sizes still match");
+    let (code, out, _) = exec(&dir, NOW, &["doctor", "--deep", "--json"]);
+    assert_eq!(code, 1);
+    let deep: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(kinds(&deep).contains(&"error:torn_instance".to_string()), "{deep}");
+    assert!(
+        out.contains("weir invalidate plays --version 1 --partition date=2026-01-02"),
+        "{out}"
+    );
+    std::fs::write(&part, &bytes[..mid]).expect("truncate");
+    let (code, out, _) = exec(&dir, NOW, &["doctor", "--json"]);
+    assert_eq!(code, 1, "{out}");
+    assert!(out.contains("bytes, the manifest says"), "{out}");
+    // Leftovers nothing reconciles by itself.
+    std::fs::write(inst.join("extra.tmp"), b"x").expect("write");
+    std::fs::create_dir_all(dir.join("lake/_trash/recovered-r1/plays/v1/x")).expect("mkdir");
+    std::fs::create_dir_all(dir.join("lake/gone_dataset/v1/date=2026-01-01")).expect("mkdir");
+    let (_, out, _) = exec(&dir, NOW, &["doctor", "--json"]);
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let found = kinds(&report);
+    for want in ["notice:stray_file", "notice:set_aside", "notice:unknown_dataset"] {
+        assert!(found.contains(&want.to_string()), "{want} in {report}");
+    }
+    // --repair removes what is safe and says so; the torn instance is a decision left to the user.
+    let (code, out, _) = exec(&dir, NOW, &["doctor", "--repair", "--json"]);
+    assert_eq!(code, 1, "the torn instance is still an error: {out}");
+    let repaired: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(repaired["repairs"].as_array().map(Vec::len), Some(2), "{repaired}");
+    assert!(!inst.join("extra.tmp").exists());
+    assert!(!dir.join("lake/_trash/recovered-r1").exists());
+    assert!(
+        dir.join("lake/gone_dataset").exists(),
+        "another dataset's data is never deleted"
+    );
+    // The remedy the error names works.
+    json(
+        &dir,
+        NOW,
+        &[
+            "invalidate",
+            "plays",
+            "--version",
+            "1",
+            "--partition",
+            "date=2026-01-02",
+        ],
+    );
+    json(&dir, NOW, &["run"]);
+    assert_eq!(json(&dir, NOW, &["doctor", "--deep"])["errors"], 0);
+}
