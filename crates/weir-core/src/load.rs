@@ -7,7 +7,7 @@
 
 use crate::dag;
 use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
-use crate::model::{Alerts, ColumnType, Dataset, Format, Input, Job, MissingPolicy, Project, ServeWindow};
+use crate::model::{Alerts, ColumnType, Dataset, Durability, Format, Input, Job, MissingPolicy, Project, ServeWindow};
 use crate::partition::{Granularity, parse_instant};
 use crate::span::Span;
 use crate::sqlcheck;
@@ -23,7 +23,7 @@ type Val<'i> = Spanned<DeValue<'i>>;
 pub const PROJECT_FILE: &str = "weir.toml";
 
 const ROOT_KEYS: &[&str] = &["project", "lakes", "catalog", "datasets", "alerts"];
-const PROJECT_KEYS: &[&str] = &["name", "start", "description"];
+const PROJECT_KEYS: &[&str] = &["name", "start", "description", "durability"];
 const CATALOG_KEYS: &[&str] = &["url"];
 const DATASET_KEYS: &[&str] = &[
     "partition",
@@ -206,6 +206,7 @@ impl Cx {
     fn build(&mut self, root: &DeTable<'_>, read: ReadFile<'_>) -> Option<Project> {
         let mut name = None;
         let mut start = None;
+        let mut durability = Durability::default();
         match get(root, "project") {
             Some(v) => {
                 if let Some(t) = self.table(v, "[project]") {
@@ -220,6 +221,21 @@ impl Cx {
                     }
                     if let Some(s) = get(t, "start") {
                         start = self.instant(s, "project start");
+                    }
+                    if let Some(d) = get(t, "durability") {
+                        match self.string(d, "durability").as_deref() {
+                            Some("durable") => durability = Durability::Durable,
+                            Some("fast") => durability = Durability::Fast,
+                            Some(other) => self.err(
+                                &d.span(),
+                                format!("durability `{other}` is not known"),
+                                Some(
+                                    "use \"durable\" (fsync before commit, the default) or \"fast\" (scratch projects)"
+                                        .into(),
+                                ),
+                            ),
+                            None => {}
+                        }
                     }
                 }
             }
@@ -340,6 +356,7 @@ impl Cx {
         let name = name?;
         Some(Project {
             alerts,
+            durability,
             name,
             start,
             lakes,

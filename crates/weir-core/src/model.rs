@@ -23,6 +23,18 @@ pub struct Project {
     pub topo_order: Vec<String>,
     /// Where to send alerts, if anywhere.
     pub alerts: Option<Alerts>,
+    /// `[project] durability`: whether seals fsync before commit.
+    pub durability: Durability,
+}
+
+/// `durability = "durable"` (the default: data, seal and directories are
+/// fsynced before the catalog commit, so a power loss never leaves a committed
+/// instance empty) or `"fast"` (no fsync: for scratch projects).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub enum Durability {
+    #[default]
+    Durable,
+    Fast,
 }
 
 /// `[alerts]`: a webhook that hears about failing checks and failed runs.

@@ -42,7 +42,8 @@ impl Workspace {
     pub fn new(dir: PathBuf, project: Project, catalog: Arc<dyn Catalog>) -> Result<Self, SchedError> {
         let mut lakes = BTreeMap::new();
         for (name, root) in &project.lakes {
-            lakes.insert(name.clone(), Lake::open(name, root, &dir)?);
+            let durable = project.durability == weir_core::model::Durability::Durable;
+            lakes.insert(name.clone(), Lake::open(name, root, &dir)?.with_durability(durable));
         }
         let fingerprints = fingerprints(&project);
         Ok(Self {

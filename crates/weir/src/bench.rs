@@ -129,12 +129,18 @@ struct RunBench {
     noop_replan_ms_median: f64,
 }
 
-pub async fn run(tasks: usize, parallel: usize, p: Printer) -> Result<()> {
+pub async fn run(tasks: usize, parallel: usize, durability: &str, files: usize, p: Printer) -> Result<()> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let now = Utc::now();
     let start = now - TimeDelta::hours(tasks as i64);
+    // Each task writes `files` small files, so sealing has data to fsync.
+    let command = if files == 0 {
+        "[\"true\"]".to_string()
+    } else {
+        format!("[\"sh\", \"-c\", \"for i in $(seq 1 {files}); do echo $i > \\\"$WEIR_OUTPUT/f$i\\\"; done\"]")
+    };
     let toml = format!(
-        "[project]\nname = \"bench\"\nstart = \"{}\"\n[datasets.t]\npartition = \"hour\"\ncommand = [\"true\"]\n",
+        "[project]\nname = \"bench\"\nstart = \"{}\"\ndurability = \"{durability}\"\n[datasets.t]\npartition = \"hour\"\ncommand = {command}\nformat = \"files\"\n",
         start.format("%Y-%m-%dT%H:00:00Z")
     );
     std::fs::write(dir.path().join("weir.toml"), toml)?;
@@ -207,7 +213,7 @@ pub async fn run(tasks: usize, parallel: usize, p: Printer) -> Result<()> {
     };
     p.data(&r, || {
         format!(
-            "ran {} trivial command tasks at --parallel {} in {:.0} ms\n  {:.2} ms per task (wall)\n  {:.2} ms per task spawning the same processes bare\n  {:.2} ms per task of orchestration overhead (claim, stage, seal, commit)\n  no-op re-plan of the complete project: {:.1} ms (median of 10)",
+            "ran {} command tasks ({files} files each, durability {durability}) at --parallel {} in {:.0} ms\n  {:.2} ms per task (wall)\n  {:.2} ms per task spawning the same processes bare\n  {:.2} ms per task of orchestration overhead (claim, stage, seal, commit)\n  no-op re-plan of the complete project: {:.1} ms (median of 10)",
             r.tasks, r.parallel, r.wall_ms, r.per_task_ms, r.spawn_only_per_task_ms, r.overhead_per_task_ms, r.noop_replan_ms_median
         )
     });

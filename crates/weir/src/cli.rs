@@ -280,6 +280,12 @@ pub enum BenchCmd {
         tasks: usize,
         #[arg(long, default_value_t = 2)]
         parallel: usize,
+        /// `durable` (fsync before commit, the default) or `fast`.
+        #[arg(long, default_value = "durable", value_parser = ["durable", "fast"])]
+        durability: String,
+        /// Small files each task writes (0: the task is `true`).
+        #[arg(long, default_value_t = 0)]
+        files: usize,
     },
     /// What counters, profiles and checks add to a SQL job's wall time (the demo's plays).
     Checks {

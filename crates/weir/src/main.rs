@@ -209,7 +209,12 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         Command::Bench(BenchCmd::Revert { datasets, partitions }) => {
             bench::revert(datasets, partitions, p).await.map(|()| 0)
         }
-        Command::Bench(BenchCmd::Run { tasks, parallel }) => bench::run(tasks, parallel, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Run {
+            tasks,
+            parallel,
+            durability,
+            files,
+        }) => bench::run(tasks, parallel, &durability, files, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
     }
 }
