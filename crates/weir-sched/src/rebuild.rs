@@ -14,6 +14,9 @@ pub struct RebuildReport {
     pub versions_imported: usize,
     pub instances_imported: usize,
     pub already_known: usize,
+    /// Sealed directories of invalidated runs (an invalidation cut short
+    /// before it moved the files): never brought back.
+    pub trashed: Vec<String>,
     pub unreadable: Vec<String>,
 }
 
@@ -65,6 +68,10 @@ pub async fn rebuild(ws: &Workspace, now_ms: i64) -> Result<RebuildReport, Sched
                     };
                     if ws.catalog.instance(&key).await?.is_some() {
                         report.already_known += 1;
+                        continue;
+                    }
+                    if ws.catalog.is_trashed(&m.run_id).await? {
+                        report.trashed.push(inst.display().to_string());
                         continue;
                     }
                     let at =

@@ -153,6 +153,12 @@ pub async fn rebuild(dir: Option<&Path>, p: Printer) -> Result<()> {
             "read {} manifests: imported {} instances and {} versions ({} were already in the catalog)",
             r.manifests, r.instances_imported, r.versions_imported, r.already_known
         );
+        if !r.trashed.is_empty() {
+            s.push_str(&format!(
+                "\ninvalidated, not brought back (the next `weir run` moves them to the trash): {}",
+                r.trashed.join(", ")
+            ));
+        }
         if !r.unreadable.is_empty() {
             s.push_str(&format!(
                 "\nunreadable manifests (left alone): {}",

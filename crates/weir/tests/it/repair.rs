@@ -358,3 +358,20 @@ fn doctor_checks_sizes_and_hashes_reports_leftovers_and_repairs_what_is_safe() {
     json(&dir, NOW, &["run"]);
     assert_eq!(json(&dir, NOW, &["doctor", "--deep"])["errors"], 0);
 }
+
+#[test]
+fn a_catalog_rebuild_never_resurrects_an_invalidated_instance() {
+    let (_tmp, dir) = demo_project();
+    let gone = json(&dir, NOW, &["invalidate", "plays", "--partition", "2026-01-03", "--no-cascade"]);
+    let id = gone["trash_id"].as_str().expect("trash id").to_string();
+    // An invalidation cut short after the catalog commit, before the files moved.
+    let inst = "plays/v1/date=2026-01-03";
+    std::fs::rename(dir.join("lake/_trash").join(&id).join(inst), dir.join("lake").join(inst)).expect("move back");
+    let r = json(&dir, NOW, &["catalog", "rebuild"]);
+    assert_eq!(r["instances_imported"], 0, "{r}");
+    assert_eq!(r["trashed"].as_array().map(Vec::len), Some(1), "{r}");
+    assert_eq!(status(&dir, NOW)["plays"]["missing"], 1, "still invalidated");
+    // The next run finishes the move and rebuilds it.
+    assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 1);
+    assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
+}
