@@ -35,20 +35,40 @@ impl Executor for IngestExecutor {
             };
             let dest = ctx.output_dir.join(&name);
             bytes += std::fs::copy(f, &dest)? as i64;
-            if *format == Format::Jsonl {
-                let (good, bad) = count_lines(&dest)?;
-                rows += good;
-                malformed += bad;
+            match format {
+                Format::Jsonl => {
+                    let (good, bad) = count_lines(&dest)?;
+                    rows += good;
+                    malformed += bad;
+                }
+                Format::Parquet => rows += parquet_rows(&dest)?,
+                _ => {}
             }
         }
         out.counters.insert("files_in".into(), files.len() as i64);
         out.counters.insert("bytes_out".into(), bytes);
-        if *format == Format::Jsonl {
+        if matches!(format, Format::Jsonl | Format::Parquet) {
             out.rows = Some(rows);
             out.counters.insert("rows_out".into(), rows);
+        }
+        if *format == Format::Jsonl {
             out.counters.insert("malformed".into(), malformed);
         }
         out.log = format!("ingested {} file(s) matching {pattern}", files.len());
         Ok(out)
     }
+}
+
+/// The rows of a Parquet file, from its footer (no data is read). A file that
+/// is not Parquet fails the ingest with a clear error.
+fn parquet_rows(path: &std::path::Path) -> Result<i64, ExecError> {
+    use parquet::file::reader::{FileReader, SerializedFileReader};
+    let file = std::fs::File::open(path)?;
+    let reader = SerializedFileReader::new(file).map_err(|e| {
+        ExecError::job(format!(
+            "landed file {} is not valid Parquet: {e}",
+            path.file_name().map(|n| n.to_string_lossy()).unwrap_or_default()
+        ))
+    })?;
+    Ok(reader.metadata().file_metadata().num_rows())
 }

@@ -573,3 +573,35 @@ command = ["sh", "-c", "touch \"$WEIR_OUTPUT/started\"; sleep 5; for i in $(seq 
     let (code, out, err) = exec(dir, NOW3, &["doctor"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn a_parquet_ingest_counts_its_rows_and_its_consumers_rows_in() {
+    // A real Parquet file to land: what a weir SQL job writes.
+    let src = project(
+        "[project]\nname = \"p\"\nstart = \"2026-01-03\"\n[datasets.gen]\npartition = \"day\"\nsql = \"SELECT x FROM (VALUES (1), (2), (3)) AS t(x)\"\n",
+        &[],
+    );
+    json(src.path(), NOW3, &["run"]);
+    let parquet = std::fs::read(src.path().join("lake/gen/v1/date=2026-01-03/part-00000.parquet")).expect("parquet");
+    let toml = r#"
+[project]
+name = "ingest"
+start = "2026-01-03"
+[datasets.raw]
+partition = "day"
+ingest = { path = "landing/{date}.parquet", format = "parquet" }
+[datasets.down]
+partition = "day"
+inputs = ["raw"]
+sql = "SELECT count(*) AS n FROM raw"
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    std::fs::create_dir_all(dir.join("landing")).expect("mkdir");
+    std::fs::write(dir.join("landing/2026-01-03.parquet"), parquet).expect("land");
+    json(dir, NOW3, &["run"]);
+    let raw = json(dir, NOW3, &["show", "raw", "--partition", "2026-01-03"]);
+    assert_eq!(raw["rows"], 3, "{raw}");
+    let down = json(dir, NOW3, &["show", "down", "--partition", "2026-01-03"]);
+    assert_eq!(down["counters"]["rows_in.raw"], 3, "{down}");
+}

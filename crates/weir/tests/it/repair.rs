@@ -362,11 +362,19 @@ fn doctor_checks_sizes_and_hashes_reports_leftovers_and_repairs_what_is_safe() {
 #[test]
 fn a_catalog_rebuild_never_resurrects_an_invalidated_instance() {
     let (_tmp, dir) = demo_project();
-    let gone = json(&dir, NOW, &["invalidate", "plays", "--partition", "2026-01-03", "--no-cascade"]);
+    let gone = json(
+        &dir,
+        NOW,
+        &["invalidate", "plays", "--partition", "2026-01-03", "--no-cascade"],
+    );
     let id = gone["trash_id"].as_str().expect("trash id").to_string();
     // An invalidation cut short after the catalog commit, before the files moved.
     let inst = "plays/v1/date=2026-01-03";
-    std::fs::rename(dir.join("lake/_trash").join(&id).join(inst), dir.join("lake").join(inst)).expect("move back");
+    std::fs::rename(
+        dir.join("lake/_trash").join(&id).join(inst),
+        dir.join("lake").join(inst),
+    )
+    .expect("move back");
     let r = json(&dir, NOW, &["catalog", "rebuild"]);
     assert_eq!(r["instances_imported"], 0, "{r}");
     assert_eq!(r["trashed"].as_array().map(Vec::len), Some(1), "{r}");
