@@ -7,11 +7,13 @@
 //! - [`aliases`]: every alias move (advance, revert, pin, unpin, promote,
 //!   accept), each followed by the export sync in the same function;
 //! - [`invalidate`]: invalidate with its cascade, restore, gc;
-//! - [`versions`]: what changed between a dataset's versions.
+//! - [`versions`]: what changed between a dataset's versions;
+//! - [`diff`]: two environments compared, down to the rows.
 //!
 //! This crate never parses command lines and never prints.
 
 pub mod aliases;
+pub mod diff;
 pub mod invalidate;
 pub mod serving;
 pub mod versions;

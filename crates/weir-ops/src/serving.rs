@@ -55,6 +55,24 @@ pub fn instance_dir(ws: &Workspace, ds: &Dataset, version: u32, partition: i64) 
     Ok(ws.lake(ds)?.instance_dir(&ws.prefix(ds, version, partition)))
 }
 
+/// One instance as a query input (a table named after its dataset).
+pub fn instance_input(ws: &Workspace, ds: &Dataset, version: u32, partition: i64) -> Result<ResolvedInput> {
+    Ok(ResolvedInput {
+        table: ds.name.clone(),
+        dataset: ds.name.clone(),
+        format: ds.format,
+        schema: match &ds.job {
+            Job::Ingest { schema, .. } => schema.clone(),
+            _ => None,
+        },
+        instances: vec![InputInstance {
+            dir: instance_dir(ws, ds, version, partition)?,
+            partition_key: ds.granularity.format_key(partition),
+            rows: None,
+        }],
+    })
+}
+
 /// Every tabular dataset `env` serves, as tables for a query.
 pub async fn served_tables(ws: &Workspace, env: &str) -> Result<Vec<ResolvedInput>> {
     let mut tables = Vec::new();
@@ -314,17 +332,7 @@ async fn sync_one(
         )
     })?;
     let target = export::instance_table(table, s.version, &src.granularity.format_value(idx), &digest);
-    let input = ResolvedInput {
-        table: from.to_string(),
-        dataset: from.to_string(),
-        format: src.format,
-        schema: None,
-        instances: vec![InputInstance {
-            dir: lake.instance_dir(&prefix),
-            partition_key: src.granularity.format_key(idx),
-            rows: None,
-        }],
-    };
+    let input = instance_input(ws, src, s.version, idx)?;
     let r = export::sync(&ExportRequest {
         url: to,
         project_dir: &ws.dir,
