@@ -14,11 +14,16 @@ pub enum Span {
     Months(i32),
 }
 
+/// A duration in a definition or argument that cannot be read (the user's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct SpanError(pub String);
+
 impl Span {
     pub const ZERO: Span = Span::Seconds(0);
 
     /// Parses `[-+]<n><unit>` with unit `s`, `m`, `h`, `d`, `w` or `mo`.
-    pub fn parse(s: &str) -> Result<Self, String> {
+    pub fn parse(s: &str) -> Result<Self, SpanError> {
         let t = s.trim();
         let (neg, body) = match t.strip_prefix('-') {
             Some(rest) => (true, rest),
@@ -28,7 +33,7 @@ impl Span {
         let (num, unit) = body.split_at(digits_end);
         let n: i64 = num
             .parse()
-            .map_err(|_| format!("`{s}` is not a duration: write e.g. `28d`, `-1d`, `2h`, `15m`"))?;
+            .map_err(|_| SpanError(format!("`{s}` is not a duration: write e.g. `28d`, `-1d`, `2h`, `15m`")))?;
         let n = if neg { -n } else { n };
         let secs = match unit {
             "s" => 1,
@@ -41,16 +46,18 @@ impl Span {
                     .ok()
                     .filter(|m| m.unsigned_abs() <= 12_000)
                     .map(Span::Months)
-                    .ok_or_else(|| format!("`{s}` is too large (at most 1000 years)"));
+                    .ok_or_else(|| SpanError(format!("`{s}` is too large (at most 1000 years)")));
             }
             _ => {
-                return Err(format!("`{s}` has an unknown unit `{unit}`: use s, m, h, d, w or mo"));
+                return Err(SpanError(format!(
+                    "`{s}` has an unknown unit `{unit}`: use s, m, h, d, w or mo"
+                )));
             }
         };
         n.checked_mul(secs)
             .filter(|v| v.unsigned_abs() <= MAX_SECONDS)
             .map(Span::Seconds)
-            .ok_or_else(|| format!("`{s}` is too large (at most 1000 years)"))
+            .ok_or_else(|| SpanError(format!("`{s}` is too large (at most 1000 years)")))
     }
 
     pub fn is_positive(self) -> bool {

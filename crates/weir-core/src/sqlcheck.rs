@@ -183,6 +183,11 @@ pub fn expr_depth(stmt: &Statement) -> usize {
     d.max
 }
 
+/// A query nested deeper than [`MAX_EXPR_DEPTH`] (the user's).
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[error("{0}")]
+pub struct TooDeep(pub String);
+
 /// The error for a query nested deeper than [`MAX_EXPR_DEPTH`], if it is.
 pub fn too_deep(stmts: &[Statement]) -> Option<String> {
     let depth = stmts.iter().map(expr_depth).max().unwrap_or(0);
@@ -195,9 +200,9 @@ pub fn too_deep(stmts: &[Statement]) -> Option<String> {
 
 /// Parses `sql` with the grammar DataFusion uses and refuses one nested
 /// deeper than [`MAX_EXPR_DEPTH`]; the parse error is left to DataFusion.
-pub fn depth_guard(sql: &str) -> Result<(), String> {
+pub fn depth_guard(sql: &str) -> Result<(), TooDeep> {
     match Parser::parse_sql(&GenericDialect {}, sql) {
-        Ok(stmts) => too_deep(&stmts).map_or(Ok(()), Err),
+        Ok(stmts) => too_deep(&stmts).map_or(Ok(()), |why| Err(TooDeep(why))),
         Err(_) => Ok(()),
     }
 }

@@ -17,6 +17,7 @@
 //! here, runs as SQL, so what a counter means and its error messages are
 //! DataFusion's either way.
 
+use crate::EngineError;
 use crate::distinct::DistinctBytes;
 use crate::profile::{PRESIZE_ROWS, one_column_accumulator};
 use arrow::array::{Array, ArrayRef, BooleanArray, RecordBatch};
@@ -203,15 +204,15 @@ fn term(state: &SessionState, e: &ast::Expr, schema: &DFSchema, counts: &mut Vec
 }
 
 /// Which rows of `batch` satisfy `cond` (null counts as false).
-fn mask(cond: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<BooleanArray, String> {
+fn mask(cond: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<BooleanArray, EngineError> {
     let v = cond
         .evaluate(batch)
         .and_then(|v| v.into_array(batch.num_rows()))
-        .map_err(|e| e.to_string())?;
+        .map_err(EngineError::from)?;
     let b = v
         .as_any()
         .downcast_ref::<BooleanArray>()
-        .ok_or("a condition is not boolean")?;
+        .ok_or_else(|| EngineError::Unexpected("a condition is not boolean".into()))?;
     Ok(if b.null_count() > 0 {
         prep_null_mask_filter(b)
     } else {
@@ -219,9 +220,9 @@ fn mask(cond: &Arc<dyn PhysicalExpr>, batch: &RecordBatch) -> Result<BooleanArra
     })
 }
 
-fn both(a: Option<&BooleanArray>, b: Option<BooleanArray>) -> Result<Option<BooleanArray>, String> {
+fn both(a: Option<&BooleanArray>, b: Option<BooleanArray>) -> Result<Option<BooleanArray>, EngineError> {
     Ok(match (a, b) {
-        (Some(a), Some(b)) => Some(and(a, &b).map_err(|e| e.to_string())?),
+        (Some(a), Some(b)) => Some(and(a, &b).map_err(EngineError::from)?),
         (Some(a), None) => Some(a.clone()),
         (None, b) => b,
     })
@@ -328,7 +329,7 @@ impl Counting {
         })
     }
 
-    fn update(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    fn update(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
         let rows = batch.num_rows();
         let base = match &self.condition {
             Some(c) => Some(mask(c, batch)?),
@@ -338,7 +339,7 @@ impl Counting {
             .filters
             .iter()
             .map(|f| both(base.as_ref(), Some(mask(f, batch)?)))
-            .collect::<Result<Vec<_>, String>>()?;
+            .collect::<Result<Vec<_>, EngineError>>()?;
         for c in &mut self.counts {
             let keep = match c.filter {
                 Some(i) => filtered.get(i).cloned().flatten(),
@@ -351,21 +352,21 @@ impl Counting {
             let values: ArrayRef = arg
                 .evaluate(batch)
                 .and_then(|v| v.into_array(rows))
-                .map_err(|e| e.to_string())?;
+                .map_err(EngineError::from)?;
             match &mut c.distinct {
                 Some(Distinct::Bytes(set)) => set.update(&values, keep.as_ref())?,
                 Some(Distinct::Other(acc)) => {
                     let values = match &keep {
-                        Some(k) => filter(&values, k).map_err(|e| e.to_string())?,
+                        Some(k) => filter(&values, k).map_err(EngineError::from)?,
                         None => values,
                     };
-                    acc.update_batch(&[values]).map_err(|e| e.to_string())?;
+                    acc.update_batch(&[values]).map_err(EngineError::from)?;
                 }
                 None => {
                     c.n += match &keep {
                         Some(k) => {
-                            let present = is_not_null(&values).map_err(|e| e.to_string())?;
-                            and(k, &present).map_err(|e| e.to_string())?.true_count()
+                            let present = is_not_null(&values).map_err(EngineError::from)?;
+                            and(k, &present).map_err(EngineError::from)?.true_count()
                         }
                         None => rows - values.logical_null_count(),
                     } as i64;
@@ -376,18 +377,20 @@ impl Counting {
     }
 
     /// Scans the table once and returns each column's value.
-    pub(crate) async fn run(mut self, session: &SessionContext) -> Result<Vec<i64>, String> {
+    pub(crate) async fn run(mut self, session: &SessionContext) -> Result<Vec<i64>, EngineError> {
         let provider = session
             .table_provider(TableReference::bare(self.table.as_str()))
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(EngineError::from)?;
         let state = session.state();
         let plan = provider
             .scan(&state, Some(&self.projection), &[], None)
             .await
-            .map_err(|e| e.to_string())?;
+            .map_err(EngineError::from)?;
         if plan.schema().fields().len() != self.schema.fields().len() {
-            return Err("the scan returned other columns than asked for".into());
+            return Err(EngineError::Unexpected(
+                "the scan returned other columns than asked for".into(),
+            ));
         }
         // Distinct sets sized for the table's rows, where it knows them.
         let rows = {
@@ -402,9 +405,9 @@ impl Counting {
             }
         }
         let mut stream =
-            datafusion::physical_plan::execute_stream(plan, session.task_ctx()).map_err(|e| e.to_string())?;
+            datafusion::physical_plan::execute_stream(plan, session.task_ctx()).map_err(EngineError::from)?;
         while let Some(batch) = stream.next().await {
-            self.update(&batch.map_err(|e| e.to_string())?)?;
+            self.update(&batch.map_err(EngineError::from)?)?;
         }
         let counts = self
             .counts
@@ -412,17 +415,17 @@ impl Counting {
             .map(|c| match &mut c.distinct {
                 None => Ok(c.n),
                 Some(Distinct::Bytes(set)) => Ok(set.len()),
-                Some(Distinct::Other(acc)) => match acc.evaluate().map_err(|e| e.to_string())? {
+                Some(Distinct::Other(acc)) => match acc.evaluate().map_err(EngineError::from)? {
                     ScalarValue::Int64(Some(n)) => Ok(n),
-                    other => Err(format!("count(DISTINCT …) gave {other}")),
+                    other => Err(EngineError::Unexpected(format!("count(DISTINCT …) gave {other}"))),
                 },
             })
-            .collect::<Result<Vec<i64>, String>>()?;
+            .collect::<Result<Vec<i64>, EngineError>>()?;
         self.columns
             .iter()
             .map(|t| {
                 t.value(&counts)
-                    .ok_or_else(|| "a counter overflowed 64 bits".to_string())
+                    .ok_or_else(|| EngineError::Unexpected("a counter overflowed 64 bits".into()))
             })
             .collect()
     }
@@ -540,7 +543,8 @@ mod tests {
                 let q = q.replace("{t}", table).replace("{T}", &table.to_uppercase());
                 let c = Counting::compile(&ctx, &q).await;
                 let c = c.unwrap_or_else(|| panic!("{q} compiles"));
-                assert_eq!(c.run(&ctx).await, Ok(by_sql(&ctx, &q).await), "{q}");
+                let counted = c.run(&ctx).await.unwrap_or_else(|e| panic!("{q}: {e}"));
+                assert_eq!(counted, by_sql(&ctx, &q).await, "{q}");
             }
         }
         // The fixture has what the queries tell apart.
@@ -588,6 +592,7 @@ mod tests {
         let c = Counting::compile(&ctx, "SELECT count(*) * 9223372036854775807 FROM t")
             .await
             .expect("compiles");
-        assert_eq!(c.run(&ctx).await, Err("a counter overflowed 64 bits".into()));
+        let err = c.run(&ctx).await.expect_err("overflow");
+        assert_eq!(err.to_string(), "a counter overflowed 64 bits");
     }
 }

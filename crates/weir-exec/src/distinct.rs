@@ -1,6 +1,7 @@
 //! An exact `count(DISTINCT x)` for strings and binaries, used by
 //! [`crate::counting`].
 
+use crate::EngineError;
 use crate::profile::Prehashed;
 use arrow::array::{Array, ArrayRef, AsArray, BooleanArray};
 use arrow::datatypes::DataType;
@@ -62,10 +63,10 @@ impl DistinctBytes {
     }
 
     /// Adds the non-null values of `values` at the rows `keep` selects (all without it).
-    pub(crate) fn update(&mut self, values: &ArrayRef, keep: Option<&BooleanArray>) -> Result<(), String> {
+    pub(crate) fn update(&mut self, values: &ArrayRef, keep: Option<&BooleanArray>) -> Result<(), EngineError> {
         self.hashes.clear();
         self.hashes.resize(values.len(), 0);
-        create_hashes([values.as_ref()], &self.state, &mut self.hashes).map_err(|e| e.to_string())?;
+        create_hashes([values.as_ref()], &self.state, &mut self.hashes).map_err(EngineError::from)?;
         let hashes = std::mem::take(&mut self.hashes);
         let rows = (0..values.len()).filter(|&i| values.is_valid(i) && keep.is_none_or(|k| k.value(i)));
         let r = self.insert(values, &hashes, rows);
@@ -74,15 +75,21 @@ impl DistinctBytes {
     }
 
     /// Adds the values of `values` at `rows`, whose hashes are `hashes`.
-    fn insert(&mut self, values: &ArrayRef, hashes: &[u64], rows: impl Iterator<Item = usize>) -> Result<(), String> {
-        let at = u32::try_from(self.arrays.len()).map_err(|_| "too many batches")?;
+    fn insert(
+        &mut self,
+        values: &ArrayRef,
+        hashes: &[u64],
+        rows: impl Iterator<Item = usize>,
+    ) -> Result<(), EngineError> {
+        let at = u32::try_from(self.arrays.len()).map_err(|_| EngineError::Unexpected("too many batches".into()))?;
         self.arrays.push(values.clone());
         self.first.reserve(values.len());
         let mut used = false;
         for i in rows {
             let h = hashes[i];
-            let row = u32::try_from(i).map_err(|_| "batch too large")?;
-            let v = bytes_at(values.as_ref(), i).ok_or("not a string or binary array")?;
+            let row = u32::try_from(i).map_err(|_| EngineError::Unexpected("batch too large".into()))?;
+            let v = bytes_at(values.as_ref(), i)
+                .ok_or_else(|| EngineError::Unexpected("not a string or binary array".into()))?;
             match self.first.entry(h) {
                 Entry::Vacant(e) => {
                     e.insert((at, row));

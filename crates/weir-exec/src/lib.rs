@@ -24,6 +24,32 @@ pub use ingest::IngestExecutor;
 pub use sql::{BareSqlExecutor, SqlExecutor};
 pub use weir_sched::exec_api::*;
 
+/// What the engine underneath a job failed with (DataFusion, arrow, Parquet,
+/// I/O), typed until it becomes the job's [`ExecError`].
+#[derive(Debug, thiserror::Error)]
+pub enum EngineError {
+    #[error(transparent)]
+    DataFusion(#[from] datafusion::error::DataFusionError),
+    #[error(transparent)]
+    Arrow(#[from] arrow::error::ArrowError),
+    #[error(transparent)]
+    Parquet(#[from] parquet::errors::ParquetError),
+    #[error(transparent)]
+    Io(#[from] std::io::Error),
+    /// A check or counter names a column the output does not have (the user's).
+    #[error("the output has no column `{column}` (columns: {columns})")]
+    NoColumn { column: String, columns: String },
+    /// A value the engine returned that weir cannot use.
+    #[error("{0}")]
+    Unexpected(String),
+}
+
+impl From<EngineError> for ExecError {
+    fn from(e: EngineError) -> Self {
+        ExecError::job(e.to_string())
+    }
+}
+
 use weir_core::model::Job;
 
 /// The executor for a dataset's job.

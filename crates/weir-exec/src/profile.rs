@@ -5,6 +5,7 @@
 //! fed the column itself where it takes that type and vectorised 64-bit
 //! hashes of the column where it does not (floats, for one).
 
+use crate::EngineError;
 use arrow::array::{Array, ArrayRef, RecordBatch, UInt64Array};
 use arrow::datatypes::{DataType, Schema, SchemaRef};
 use datafusion::common::ScalarValue;
@@ -100,6 +101,7 @@ pub(crate) const PRESIZE_ROWS: usize = 1 << 16;
 /// (only then) the exact query decides.
 struct Unique {
     name: String,
+    /// The key's columns, or why the key cannot be checked (kept as the verdict's text).
     cols: Result<Vec<usize>, String>,
     seen: HashSet64,
     repeated: bool,
@@ -271,7 +273,7 @@ impl Profiler {
         }
     }
 
-    pub fn update(&mut self, batch: &RecordBatch) -> Result<(), String> {
+    pub fn update(&mut self, batch: &RecordBatch) -> Result<(), EngineError> {
         self.rows += batch.num_rows() as i64;
         for u in &mut self.uniques {
             let Ok(cols) = &u.cols else { continue };
@@ -285,7 +287,7 @@ impl Profiler {
                 &self.state,
                 &mut self.hashes,
             )
-            .map_err(|e| e.to_string())?;
+            .map_err(EngineError::from)?;
             u.seen.reserve(self.hashes.len());
             u.repeated = !self.hashes.iter().all(|h| u.seen.insert(*h));
             if u.repeated {
@@ -309,16 +311,16 @@ impl Profiler {
             if let Some(d) = &mut c.distinct
                 && !c.hashed
             {
-                d.update_batch(values).map_err(|e| e.to_string())?;
+                d.update_batch(values).map_err(EngineError::from)?;
             } else if let Some(d) = &mut c.distinct {
                 self.hashes.clear();
                 self.hashes.resize(arr.len(), 0);
-                create_hashes([arr.as_ref()], &self.state, &mut self.hashes).map_err(|e| e.to_string())?;
+                create_hashes([arr.as_ref()], &self.state, &mut self.hashes).map_err(EngineError::from)?;
                 let hashes: ArrayRef = Arc::new(UInt64Array::new(
                     std::mem::take(&mut self.hashes).into(),
                     arr.logical_nulls(),
                 ));
-                d.update_batch(&[hashes]).map_err(|e| e.to_string())?;
+                d.update_batch(&[hashes]).map_err(EngineError::from)?;
             }
         }
         Ok(())
@@ -360,14 +362,17 @@ impl Profiler {
     }
 
     /// Null values in `col` so far (exact), or why not known.
-    pub fn nulls(&self, col: &str) -> Result<i64, String> {
+    pub fn nulls(&self, col: &str) -> Result<i64, EngineError> {
         self.columns
             .iter()
             .find(|(_, c)| c.name == col)
             .map(|(_, c)| c.nulls)
             .ok_or_else(|| {
                 let names: Vec<&str> = self.columns.iter().map(|(_, c)| c.name.as_str()).collect();
-                format!("the output has no column `{col}` (columns: {})", names.join(", "))
+                EngineError::NoColumn {
+                    column: col.to_string(),
+                    columns: names.join(", "),
+                }
             })
     }
 
@@ -428,7 +433,7 @@ mod tests {
         assert_eq!(p.unique("name"), UniqueVerdict::Unsure, "`b` repeats across batches");
         assert_eq!(p.unique("both"), UniqueVerdict::Unique);
         assert!(matches!(p.unique("bad"), UniqueVerdict::Invalid(e) if e.contains("no column `nope`")));
-        assert_eq!(p.nulls("name"), Ok(1));
+        assert_eq!(p.nulls("name").ok(), Some(1));
         assert!(p.nulls("nope").is_err());
         let v = p.finish();
         assert_eq!(v["rows"], 4);
@@ -458,7 +463,7 @@ mod tests {
         settled.settle();
         assert_eq!(settled.unique("id"), UniqueVerdict::Unique);
         assert_eq!(settled.unique("name"), UniqueVerdict::Unsure);
-        assert_eq!(settled.nulls("name"), Ok(1));
+        assert_eq!(settled.nulls("name").ok(), Some(1));
         assert_eq!(settled.finish(), v);
     }
 }

@@ -52,7 +52,7 @@ pub async fn query(inputs: &[ResolvedInput], sql: &str) -> Result<Vec<RecordBatc
 const DEEP_STACK: usize = 1 << 30;
 
 async fn run(inputs: &[ResolvedInput], sql: &str, cores: usize) -> Result<Vec<RecordBatch>, ExecError> {
-    weir_core::sqlcheck::depth_guard(sql).map_err(ExecError::job)?;
+    weir_core::sqlcheck::depth_guard(sql).map_err(|e| ExecError::job(e.to_string()))?;
     let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
     for input in inputs {
         register(&session, input).await?;

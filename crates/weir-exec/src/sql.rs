@@ -402,8 +402,9 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
                 DataCheck::NotNull(cols) => cols
                     .iter()
                     .map(|col| profiler.nulls(col))
-                    .sum::<Result<i64, String>>()
-                    .map(|n| Some(n.to_string())),
+                    .sum::<Result<i64, crate::EngineError>>()
+                    .map(|n| Some(n.to_string()))
+                    .map_err(|e| e.to_string()),
                 DataCheck::Query(_) => {
                     queries.push((c.name.clone(), substitute(&dc.sql(), &params)));
                     continue;

@@ -1,5 +1,6 @@
 //! Output writers: zstd Parquet or JSON lines, streamed batch by batch.
 
+use crate::EngineError;
 use arrow::array::RecordBatch;
 use arrow::datatypes::SchemaRef;
 use datafusion::physical_plan::SendableRecordBatchStream;
@@ -34,7 +35,7 @@ pub async fn write_stream(
     format: Format,
     profiler: Option<crate::profile::Profiler>,
     keep_bytes: usize,
-) -> Result<Written, String> {
+) -> Result<Written, EngineError> {
     let (to_profiler, batches) = std::sync::mpsc::channel::<RecordBatch>();
     // Parquet's statistics give min and max (see `Profiler::bounds_from_parquet`).
     let parquet = !matches!(format, Format::Jsonl);
@@ -46,19 +47,19 @@ pub async fn write_stream(
                     p.update(&b)?;
                 }
                 p.settle();
-                Ok::<_, String>(p)
+                Ok::<_, EngineError>(p)
             })
         });
     let schema = stream.schema();
     let (path, mut sink) = match format {
         Format::Jsonl => {
             let p = dir.join("part-00000.jsonl");
-            let f = File::create(&p).map_err(|e| e.to_string())?;
+            let f = File::create(&p).map_err(EngineError::from)?;
             (p, Sink::Json(arrow::json::LineDelimitedWriter::new(BufWriter::new(f))))
         }
         _ => {
             let p = dir.join("part-00000.parquet");
-            let f = File::create(&p).map_err(|e| e.to_string())?;
+            let f = File::create(&p).map_err(EngineError::from)?;
             // Untruncated row-group statistics: they are the profile's exact min and max.
             let props = WriterProperties::builder()
                 .set_compression(Compression::ZSTD(ZstdLevel::default()))
@@ -67,7 +68,7 @@ pub async fn write_stream(
             (
                 p,
                 Sink::Parquet(Box::new(
-                    ArrowWriter::try_new(f, schema.clone(), Some(props)).map_err(|e| e.to_string())?,
+                    ArrowWriter::try_new(f, schema.clone(), Some(props)).map_err(EngineError::from)?,
                 )),
             )
         }
@@ -76,7 +77,7 @@ pub async fn write_stream(
     let mut kept = (keep_bytes > 0).then(Vec::new);
     let mut kept_bytes = 0usize;
     while let Some(batch) = stream.next().await {
-        let batch = batch.map_err(|e| e.to_string())?;
+        let batch = batch.map_err(EngineError::from)?;
         rows += batch.num_rows() as i64;
         sink.write(&batch)?;
         if profiling.is_some() {
@@ -97,7 +98,9 @@ pub async fn write_stream(
     let meta = sink.finish()?;
     let profiler = match profiling {
         Some(h) => {
-            let mut p = h.await.map_err(|e| format!("the profiler crashed: {e}"))??;
+            let mut p = h
+                .await
+                .map_err(|e| EngineError::Unexpected(format!("the profiler crashed: {e}")))??;
             if let Some(meta) = &meta {
                 p.bounds_from_parquet(meta, &schema);
             }
@@ -105,7 +108,7 @@ pub async fn write_stream(
         }
         None => None,
     };
-    let bytes = std::fs::metadata(&path).map_err(|e| e.to_string())?.len() as i64;
+    let bytes = std::fs::metadata(&path).map_err(EngineError::from)?.len() as i64;
     Ok(Written {
         rows,
         bytes,
@@ -121,18 +124,18 @@ enum Sink {
 }
 
 impl Sink {
-    fn write(&mut self, b: &RecordBatch) -> Result<(), String> {
+    fn write(&mut self, b: &RecordBatch) -> Result<(), EngineError> {
         match self {
-            Sink::Parquet(w) => w.write(b).map_err(|e| e.to_string()),
-            Sink::Json(w) => w.write(b).map_err(|e| e.to_string()),
+            Sink::Parquet(w) => w.write(b).map_err(EngineError::from),
+            Sink::Json(w) => w.write(b).map_err(EngineError::from),
         }
     }
 
     /// Closes the file; a Parquet file's metadata comes back.
-    fn finish(self) -> Result<Option<ParquetMetaData>, String> {
+    fn finish(self) -> Result<Option<ParquetMetaData>, EngineError> {
         match self {
-            Sink::Parquet(w) => w.close().map(Some).map_err(|e| e.to_string()),
-            Sink::Json(mut w) => w.finish().map(|()| None).map_err(|e| e.to_string()),
+            Sink::Parquet(w) => w.close().map(Some).map_err(EngineError::from),
+            Sink::Json(mut w) => w.finish().map(|()| None).map_err(EngineError::from),
         }
     }
 }

@@ -229,7 +229,7 @@ pub async fn promote(
     let aliases = advance(&ws, to, &d, now).await?;
     let pending = datasets
         .iter()
-        .filter(|r| r.status != "unchanged" && !aliases.moves.iter().any(|m| m.dataset == r.dataset))
+        .filter(|r| r.status != env::DeployStatus::Unchanged && !aliases.moves.iter().any(|m| m.dataset == r.dataset))
         .map(|r| r.dataset.clone())
         .collect();
     Ok(PromoteReport {

@@ -165,9 +165,7 @@ pub async fn diff(dir: &Path, catalog: Arc<dyn Catalog>, args: &DiffArgs) -> Res
         let pb: BTreeSet<i64> = catalog.present(name, vb).await?.into_iter().collect();
         d.only_in_a = pa.difference(&pb).count();
         d.only_in_b = pb.difference(&pa).count();
-        let wanted = partition
-            .map(|s| crate::partition(dsb, s))
-            .transpose()?;
+        let wanted = partition.map(|s| crate::partition(dsb, s)).transpose()?;
         let common: Vec<i64> = pa
             .intersection(&pb)
             .copied()
@@ -263,4 +261,3 @@ pub async fn diff(dir: &Path, catalog: Arc<dyn Catalog>, args: &DiffArgs) -> Res
     }
     Ok(out)
 }
-

@@ -51,13 +51,33 @@ pub fn load_deployment(d: &Deployment) -> Result<Project, Diagnostics> {
 }
 
 /// How a dataset's version in a new deployment relates to what exists.
+/// How a deployment changes one dataset.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum DeployStatus {
+    /// Changed, or downstream of a change, and deployed nowhere else.
+    New,
+    /// The same version as this environment's previous deployment.
+    Unchanged,
+    /// A new version here that another environment deploys too.
+    Shared,
+}
+
+impl std::fmt::Display for DeployStatus {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            DeployStatus::New => "new",
+            DeployStatus::Unchanged => "unchanged",
+            DeployStatus::Shared => "shared",
+        })
+    }
+}
+
 #[derive(Clone, Debug, Serialize)]
 pub struct DeployedDataset {
     pub dataset: String,
     pub version: u32,
-    /// `new` (changed, or downstream of a change), `unchanged` (same as this
-    /// environment's previous deployment), or `shared` (deployed elsewhere too).
-    pub status: String,
+    pub status: DeployStatus,
     /// Other environments whose latest deployment has the same version.
     pub shared_with: Vec<String>,
 }
@@ -88,16 +108,16 @@ pub async fn deploy(
             .map(|(e, _)| e.to_string())
             .collect();
         let status = if previous.is_some_and(|p| p.versions.get(name) == Some(&v)) {
-            "unchanged"
+            DeployStatus::Unchanged
         } else if !shared_with.is_empty() {
-            "shared"
+            DeployStatus::Shared
         } else {
-            "new"
+            DeployStatus::New
         };
         report.push(DeployedDataset {
             dataset: name.clone(),
             version: v,
-            status: status.to_string(),
+            status,
             shared_with,
         });
     }
@@ -113,7 +133,7 @@ pub async fn deploy(
     let d = ws.catalog.deploy(&d).await?;
     // Shipping new code for a dataset ends a pin on it (a revert pins only
     // until the next deployment changes that dataset).
-    for r in report.iter().filter(|r| r.status != "unchanged") {
+    for r in report.iter().filter(|r| r.status != DeployStatus::Unchanged) {
         if let Some(a) = ws.catalog.alias(env, &r.dataset).await?
             && a.pinned
         {

@@ -11,7 +11,7 @@
 
 use crate::alert::AlertEvent;
 use crate::exec_api::Executor;
-use crate::task::{build, failed, lineage, prepare};
+use crate::task::{Finished, TaskReport, TaskState, build, failed, lineage, now_ms, prepare};
 use crate::workspace::{SchedError, Workspace};
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap, HashSet};
@@ -39,29 +39,6 @@ pub struct RunOptions {
     /// The planning clock (`WEIR_NOW` in tests).
     pub now: DateTime<Utc>,
     pub lease: Duration,
-}
-
-/// How one task ended.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum TaskState {
-    Succeeded,
-    Failed,
-    Cancelled,
-    /// Ingest files vanished between planning and execution.
-    Waiting,
-}
-
-/// One finished task, for progress output and the summary.
-#[derive(Clone, Debug, serde::Serialize)]
-pub struct TaskReport {
-    pub dataset: String,
-    pub version: u32,
-    pub partition: String,
-    pub run_id: String,
-    pub state: TaskState,
-    pub error: Option<String>,
-    pub duration_ms: i64,
 }
 
 /// The result of `run`.
@@ -101,10 +78,6 @@ pub trait Progress: Send + Sync {
     /// Something a human should hear about now (deliver it without blocking).
     fn alert(&self, _event: &AlertEvent) {}
     fn retrying(&self, _report: &TaskReport, _attempt: u32, _wait: Duration) {}
-}
-
-pub(crate) fn now_ms() -> i64 {
-    Utc::now().timestamp_millis()
 }
 
 /// Runs until nothing selected is runnable, or until `cancel` turns true.
@@ -154,12 +127,6 @@ fn spawn_renewer(ws: Arc<Workspace>, owner: String, lease: Duration) -> tokio::t
             }
         }
     })
-}
-
-pub(crate) struct Finished {
-    pub(crate) outcome: Option<Outcome>,
-    pub(crate) report: TaskReport,
-    pub(crate) adopted: bool,
 }
 
 #[allow(clippy::too_many_arguments)]

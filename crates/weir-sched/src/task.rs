@@ -4,7 +4,6 @@
 //! catalog's write side: the run loop commits what this returns.
 
 use crate::exec_api::{ExecError, ExecOutput, Executor, InputInstance, ResolvedInput, TaskContext};
-use crate::runloop::{Finished, TaskReport, TaskState, now_ms};
 use crate::workspace::{SchedError, Workspace};
 use chrono::Utc;
 use std::collections::BTreeMap;
@@ -16,6 +15,40 @@ use weir_core::Dataset;
 use weir_core::model::{Job, Project};
 use weir_core::planner::Task;
 use weir_lake::{Manifest, ManifestInput};
+
+/// How one task ended.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskState {
+    Succeeded,
+    Failed,
+    Cancelled,
+    /// Ingest files vanished between planning and execution.
+    Waiting,
+}
+
+/// One finished task, for progress output and the summary.
+#[derive(Clone, Debug, serde::Serialize)]
+pub struct TaskReport {
+    pub dataset: String,
+    pub version: u32,
+    pub partition: String,
+    pub run_id: String,
+    pub state: TaskState,
+    pub error: Option<String>,
+    pub duration_ms: i64,
+}
+
+/// What a worker hands back: the outcome to commit (if any) and the report.
+pub(crate) struct Finished {
+    pub(crate) outcome: Option<Outcome>,
+    pub(crate) report: TaskReport,
+    pub(crate) adopted: bool,
+}
+
+pub(crate) fn now_ms() -> i64 {
+    Utc::now().timestamp_millis()
+}
 
 /// Resolves a planned task into an executor context: input directories, rows, staging.
 pub(crate) async fn prepare(

@@ -55,7 +55,7 @@ pub async fn deploy(
             ];
             for r in &report {
                 let status = if r.shared_with.is_empty() {
-                    r.status.clone()
+                    r.status.to_string()
                 } else {
                     format!("shared with {}", r.shared_with.join(", "))
                 };
