@@ -10,6 +10,7 @@
 //! Export URLs may hold secrets: this module never puts them in errors or logs.
 
 use crate::query::query;
+use crate::secret::{resolve, scrub};
 use crate::{ExecError, ResolvedInput};
 use arrow::array::{Array, AsArray, RecordBatch};
 use arrow::datatypes::{DataType, Float32Type, Float64Type, Int32Type, Int64Type, UInt32Type, UInt64Type};
@@ -33,74 +34,6 @@ pub struct ExportResult {
 
 fn fail(e: impl std::fmt::Display) -> ExecError {
     ExecError::job(format!("export failed: {e}"))
-}
-
-/// The URL without credentials, for messages: no user info, and the values
-/// of secret-looking query parameters (`password`, `token`, …) masked.
-pub fn redact(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
-    };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
-        None => head.to_string(),
-    };
-    if let Some(q) = query {
-        let params: Vec<String> = q
-            .split('&')
-            .map(|kv| match kv.split_once('=') {
-                Some((k, _)) if is_secret_key(k) => format!("{k}=***"),
-                _ => kv.to_string(),
-            })
-            .collect();
-        out.push('?');
-        out.push_str(&params.join("&"));
-    }
-    out
-}
-
-/// `message` without `url` or any password inside it.
-fn scrub(message: &str, url: &str) -> String {
-    let mut out = message.replace(url, "<url>");
-    let after_scheme = url.split_once("://").map_or(url, |(_, r)| r);
-    if let Some((userinfo, _)) = after_scheme.rsplit_once('@')
-        && let Some((_, password)) = userinfo.split_once(':')
-        && !password.is_empty()
-    {
-        out = out.replace(password, "***");
-    }
-    for kv in url.split_once('?').map_or("", |(_, q)| q).split('&') {
-        if let Some((k, v)) = kv.split_once('=')
-            && is_secret_key(k)
-            && !v.is_empty()
-        {
-            out = out.replace(v, "***");
-        }
-    }
-    out
-}
-
-fn is_secret_key(k: &str) -> bool {
-    let k = k.to_ascii_lowercase();
-    ["pass", "pwd", "secret", "token", "key", "auth", "credential"]
-        .iter()
-        .any(|s| k.contains(s))
-}
-
-/// An export target as declared: a URL, or `env:NAME` to read it from the
-/// environment (so the secret stays out of `weir.toml` and deployment
-/// snapshots). Returns the URL and how messages may show it.
-pub fn resolve(spec: &str) -> Result<(String, String), ExecError> {
-    match spec.strip_prefix("env:") {
-        Some(var) => match std::env::var(var) {
-            Ok(url) if !url.trim().is_empty() => Ok((url, spec.to_string())),
-            _ => Err(ExecError::job(format!(
-                "export target {spec}: ${var} is not set; export it before running weir"
-            ))),
-        },
-        None => Ok((spec.to_string(), redact(spec))),
-    }
 }
 
 async fn connect(spec: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
@@ -401,19 +334,6 @@ pub async fn unserve(url: &str, project_dir: &Path, view: &str) -> Result<(), Ex
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    #[test]
-    fn urls_lose_their_credentials_in_messages() {
-        assert_eq!(
-            redact("postgres://weir:s3cret@db:5432/serving"),
-            "postgres://db:5432/serving"
-        );
-        assert_eq!(redact("sqlite://serving.db"), "sqlite://serving.db");
-        assert_eq!(
-            redact("postgres://db/serving?user=u&password=s3cret&sslmode=require"),
-            "postgres://db/serving?user=u&password=***&sslmode=require"
-        );
-    }
 
     #[test]
     fn instance_tables_fit_postgresql_and_keep_their_hash() {

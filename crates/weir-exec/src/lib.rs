@@ -16,6 +16,7 @@ mod ingest;
 pub mod jsonl;
 pub mod profile;
 pub mod query;
+pub mod secret;
 mod sql;
 mod write;
 

@@ -75,7 +75,7 @@ pub async fn open_catalog(dir: &Path) -> Result<Arc<dyn weir_catalog::Catalog>> 
         None => url,
     };
     let url = catalog_url(dir, &url)?;
-    let shown = weir_exec::export::redact(&url);
+    let shown = weir_exec::secret::redact(&url);
     Ok(Arc::from(weir_catalog::open(&url).await.map_err(|e| {
         anyhow::anyhow!("{}", e.to_string().replace(&url, &shown)).context(format!("cannot open the catalog {shown}"))
     })?))

@@ -9,5 +9,6 @@ mod external;
 mod kill;
 mod quality;
 mod repair;
+mod sealing;
 mod serving;
 mod support;

@@ -115,6 +115,19 @@ fn blocked_and_invalidated_instances_are_never_served_and_rebuilds_are_reexporte
     let db = dir.join("serving.db");
     let day1 = "2026-01-02T00:30:00Z";
     let day2 = "2026-01-03T00:30:00Z";
+    let accept_day2 = |reason: &str| {
+        let args = [
+            "accept",
+            "src",
+            "--partition",
+            "2026-01-02",
+            "--reason",
+            reason,
+            "--env",
+            "prod",
+        ];
+        exec(dir, day2, &args)
+    };
     json(dir, day1, &["deploy"]);
     let (code, _, err) = exec(dir, day1, &["run", "--env", "prod"]);
     assert_eq!(code, 0, "{err}");
@@ -145,20 +158,7 @@ fn blocked_and_invalidated_instances_are_never_served_and_rebuilds_are_reexporte
     assert!(err.contains("blocked"), "{err}");
 
     // Accepting it re-syncs the export at once (no alias moves for it).
-    let (code, _, err) = exec(
-        dir,
-        day2,
-        &[
-            "accept",
-            "src",
-            "--partition",
-            "2026-01-02",
-            "--reason",
-            "three is right",
-            "--env",
-            "prod",
-        ],
-    );
+    let (code, _, err) = accept_day2("three is right");
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("view src → src__v1__2026_01_02__"), "{err}");
     let first_table = view_sql(&db, "src");
@@ -174,20 +174,7 @@ fn blocked_and_invalidated_instances_are_never_served_and_rebuilds_are_reexporte
     // loaded now, never the old instance's table "already loaded".
     let (code, _, err) = exec(dir, day2, &["run", "--env", "prod"]);
     assert_eq!(code, 3, "{err}");
-    let (code, _, err) = exec(
-        dir,
-        day2,
-        &[
-            "accept",
-            "src",
-            "--partition",
-            "2026-01-02",
-            "--reason",
-            "still right",
-            "--env",
-            "prod",
-        ],
-    );
+    let (code, _, err) = accept_day2("still right");
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("(3 rows loaded)"), "{err}");
     assert_ne!(
