@@ -383,3 +383,73 @@ fn a_catalog_rebuild_never_resurrects_an_invalidated_instance() {
     assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 1);
     assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
 }
+
+#[test]
+fn restore_never_brings_back_consumers_of_a_rebuilt_upstream() {
+    let (_tmp, dir) = demo_project();
+    let gone = json(&dir, NOW, &["invalidate", "plays", "--partition", "2026-01-03"]);
+    let id = gone["trash_id"].as_str().expect("trash id").to_string();
+    assert!(gone["instances"].as_u64().is_some_and(|n| n > 1), "a cascade: {gone}");
+    // Only plays is rebuilt; its consumers were built from the old plays.
+    json(&dir, NOW, &["run", "plays"]);
+    let r = json(&dir, NOW, &["restore", &id]);
+    assert_eq!(r["restored"].as_array().map(Vec::len), Some(0), "{r}");
+    let skipped: Vec<&str> = r["skipped"]
+        .as_array()
+        .expect("skipped")
+        .iter()
+        .filter_map(|s| s.as_str())
+        .collect();
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.starts_with("plays v1") && s.contains("rebuilt since")),
+        "{r}"
+    );
+    assert!(
+        skipped
+            .iter()
+            .any(|s| s.starts_with("user_daily") && s.contains("its input plays v1 date=2026-01-03")),
+        "{r}"
+    );
+    // The consumers are rebuilt from the new plays, and everything agrees.
+    assert!(json(&dir, NOW, &["run"])["succeeded"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
+}
+
+#[test]
+fn restoring_one_trash_twice_never_collides_on_run_ids() {
+    let (_tmp, dir) = demo_project();
+    let t1 = json(
+        &dir,
+        NOW,
+        &[
+            "invalidate",
+            "plays",
+            "--from",
+            "2026-01-02",
+            "--to",
+            "2026-01-03",
+            "--no-cascade",
+        ],
+    );
+    let t1 = t1["trash_id"].as_str().expect("trash id").to_string();
+    json(
+        &dir,
+        NOW,
+        &["run", "plays", "--from", "2026-01-02", "--to", "2026-01-02"],
+    );
+    // First restore: 01-03 comes back, 01-02 was rebuilt (the trash stays).
+    let first = json(&dir, NOW, &["restore", &t1]);
+    assert_eq!(first["restored"].as_array().map(Vec::len), Some(1), "{first}");
+    // The rebuild of 01-02 goes; restoring t1 again brings its old 01-02 back.
+    json(
+        &dir,
+        NOW,
+        &["invalidate", "plays", "--partition", "2026-01-02", "--no-cascade"],
+    );
+    let second = json(&dir, NOW, &["restore", &t1]);
+    assert_eq!(second["restored"].as_array().map(Vec::len), Some(1), "{second}");
+    assert_eq!(status(&dir, NOW)["plays"]["complete"], 3);
+    assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
+}
