@@ -422,3 +422,57 @@ sql = "SELECT count(*) AS n FROM raw"
     let down = json(dir, NOW3, &["show", "down", "--partition", "2026-01-03"]);
     assert_eq!(down["counters"]["rows_in.raw"], 3, "{down}");
 }
+
+#[test]
+fn an_outcome_the_catalog_refuses_becomes_a_failed_run_and_the_run_goes_on() {
+    let toml = r#"
+[project]
+name = "poison"
+start = "2026-01-03"
+[datasets.bad]
+partition = "day"
+sql = "SELECT 1 AS x"
+[datasets.good]
+partition = "day"
+sql = "SELECT 2 AS x"
+[datasets.after_good]
+partition = "day"
+inputs = ["good"]
+sql = "SELECT x FROM good"
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    json(dir, NOW3, &["status"]);
+    // The real catalog refuses one dataset's instances (a trigger), as a
+    // database refuses a value it cannot store.
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sqlite3, sys; c = sqlite3.connect(sys.argv[1]); c.execute(\"CREATE TRIGGER poison BEFORE INSERT ON instances WHEN NEW.dataset = 'bad' BEGIN SELECT RAISE(ABORT, 'poisoned value'); END\"); c.commit()",
+            dir.join(".weir/catalog.db").to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("python3");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    let (code, out, err) = exec(dir, NOW3, &["run", "--json", "--parallel", "2"]);
+    assert_eq!(code, 1, "a failed run, not an aborted one:\n{out}\n{err}");
+    let summary: serde_json::Value = serde_json::from_str(&out).expect("the run's summary");
+    assert_eq!(
+        (summary["succeeded"].as_u64(), summary["failed"].as_u64()),
+        (Some(2), Some(1)),
+        "{summary}"
+    );
+    let runs = json(dir, NOW3, &["runs", "--failed"]);
+    assert!(
+        runs[0]["error"]
+            .as_str()
+            .is_some_and(|e| e.contains("catalog refused") && e.contains("poisoned value")),
+        "{runs}"
+    );
+    let st = status(dir, NOW3);
+    assert_eq!(
+        (st["good"]["complete"].as_u64(), st["after_good"]["complete"].as_u64()),
+        (Some(1), Some(1))
+    );
+}
