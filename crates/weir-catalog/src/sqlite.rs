@@ -2,6 +2,8 @@
 //! NORMAL`, so a commit costs no fsync (the WAL is synced at checkpoints), and
 //! a batch of finished runs is one transaction.
 
+mod claims;
+mod commit;
 mod envs;
 mod migrations;
 mod quality;
@@ -277,172 +279,35 @@ impl Catalog for SqliteCatalog {
     }
 
     async fn claim(&self, key: &InstanceKey, run_id: &str, owner: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
-        let done = sqlx::query(
-            "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
-             SELECT $1, $2, $3, $4, $5, $6
-             WHERE NOT EXISTS (SELECT 1 FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3)
-             ON CONFLICT (dataset, version, partition) DO UPDATE
-               SET run_id = excluded.run_id, owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
-               WHERE claims.expires_at_ms <= $7",
-        )
-        .bind(&key.dataset)
-        .bind(i64::from(key.version))
-        .bind(key.partition)
-        .bind(run_id)
-        .bind(owner)
-        .bind(now_ms + lease_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
-        Ok(done.rows_affected() == 1)
+        self.claim_impl(key, run_id, owner, now_ms, lease_ms).await
     }
 
     async fn holds(&self, key: &InstanceKey, run_id: &str, now_ms: i64) -> Result<bool> {
-        Ok(claim_holder(&self.pool, key, now_ms).await?.is_none_or(|h| h == run_id))
+        self.holds_impl(key, run_id, now_ms).await
     }
 
     async fn claimed(&self, dataset: &str, version: u32, now_ms: i64) -> Result<Vec<i64>> {
-        ints(sqlx::query("SELECT partition FROM claims WHERE dataset = $1 AND version = $2 AND expires_at_ms > $3 ORDER BY partition")
-            .bind(dataset)
-            .bind(i64::from(version))
-            .bind(now_ms)
-            .fetch_all(&self.pool)
-            .await?)
+        self.claimed_impl(dataset, version, now_ms).await
     }
 
     async fn renew(&self, owner: &str, now_ms: i64, lease_ms: i64) -> Result<()> {
-        sqlx::query("UPDATE claims SET expires_at_ms = $1 WHERE owner = $2")
-            .bind(now_ms + lease_ms)
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.renew_impl(owner, now_ms, lease_ms).await
     }
 
     async fn release(&self, owner: &str) -> Result<()> {
-        sqlx::query("DELETE FROM claims WHERE owner = $1")
-            .bind(owner)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.release_impl(owner).await
     }
 
     async fn unclaim(&self, run_id: &str) -> Result<()> {
-        sqlx::query("DELETE FROM claims WHERE run_id = $1")
-            .bind(run_id)
-            .execute(&self.pool)
-            .await?;
-        Ok(())
+        self.unclaim_impl(run_id).await
+    }
+
+    async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>> {
+        self.live_runs_impl(now_ms).await
     }
 
     async fn commit(&self, batch: &[Outcome]) -> Result<()> {
-        if batch.is_empty() {
-            return Ok(());
-        }
-        let mut tx = begin_immediate(&self.pool).await?;
-        for o in batch {
-            let r = &o.run;
-            sqlx::query(
-                "INSERT INTO runs (run_id, dataset, version, partition, state, started_at_ms, ended_at_ms, error, log)
-                 VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9)",
-            )
-            .bind(&r.run_id)
-            .bind(&r.key.dataset)
-            .bind(i64::from(r.key.version))
-            .bind(r.key.partition)
-            .bind(r.state.as_str())
-            .bind(r.started_at_ms)
-            .bind(r.ended_at_ms)
-            .bind(&r.error)
-            .bind(&r.log)
-            .execute(&mut *tx)
-            .await?;
-            for (name, value) in &r.counters {
-                sqlx::query("INSERT INTO counters (run_id, name, value) VALUES ($1, $2, $3)")
-                    .bind(&r.run_id)
-                    .bind(name)
-                    .bind(value)
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (name, value) in &r.metrics {
-                sqlx::query("INSERT INTO metrics (run_id, name, value) VALUES ($1, $2, $3)")
-                    .bind(&r.run_id)
-                    .bind(name)
-                    // NaN and ±infinity are recorded as null (and read back as NaN).
-                    .bind(value.is_finite().then_some(*value))
-                    .execute(&mut *tx)
-                    .await?;
-            }
-            for (seq, c) in r.checks.iter().enumerate() {
-                sqlx::query(
-                    "INSERT INTO checks (run_id, seq, name, severity, status, detail) VALUES ($1, $2, $3, $4, $5, $6)",
-                )
-                .bind(&r.run_id)
-                .bind(seq as i64)
-                .bind(&c.name)
-                .bind(c.severity.as_str())
-                .bind(c.status.as_str())
-                .bind(&c.detail)
-                .execute(&mut *tx)
-                .await?;
-            }
-            if let Some(i) = &o.instance {
-                let k = &i.key;
-                // The fence: a run whose claim another run took over never commits.
-                if let Some(holder) = claim_holder(&mut *tx, k, r.ended_at_ms).await?
-                    && holder != r.run_id
-                {
-                    tx.rollback().await?;
-                    return Err(CatalogError::LostClaim {
-                        key: k.to_string(),
-                        run_id: r.run_id.clone(),
-                        holder,
-                    });
-                }
-                let ins = sqlx::query(
-                    "INSERT INTO instances (dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms, blocked)
-                     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11) ON CONFLICT DO NOTHING",
-                )
-                .bind(&k.dataset)
-                .bind(i64::from(k.version))
-                .bind(k.partition)
-                .bind(&i.partition_key)
-                .bind(&i.run_id)
-                .bind(&i.location)
-                .bind(i.rows)
-                .bind(i.bytes)
-                .bind(i.files)
-                .bind(i.committed_at_ms)
-                .bind(i64::from(i.blocked))
-                .execute(&mut *tx)
-                .await?;
-                if ins.rows_affected() != 1 {
-                    tx.rollback().await?;
-                    return Err(CatalogError::InstanceExists(k.to_string()));
-                }
-                for inp in &i.inputs {
-                    sqlx::query(
-                        "INSERT INTO lineage (dataset, version, partition, in_dataset, in_version, in_partition)
-                         VALUES ($1, $2, $3, $4, $5, $6) ON CONFLICT DO NOTHING",
-                    )
-                    .bind(&k.dataset)
-                    .bind(i64::from(k.version))
-                    .bind(k.partition)
-                    .bind(&inp.dataset)
-                    .bind(i64::from(inp.version))
-                    .bind(inp.partition)
-                    .execute(&mut *tx)
-                    .await?;
-                }
-            }
-            sqlx::query("DELETE FROM claims WHERE run_id = $1")
-                .bind(&r.run_id)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
+        self.commit_impl(batch).await
     }
 
     async fn failed(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
@@ -482,16 +347,6 @@ impl Catalog for SqliteCatalog {
             Some(r) => Ok(self.runs_from_rows(&[r]).await?.pop()),
             None => Ok(None),
         }
-    }
-
-    async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>> {
-        let rows = sqlx::query("SELECT run_id FROM claims WHERE expires_at_ms > $1")
-            .bind(now_ms)
-            .fetch_all(&self.pool)
-            .await?;
-        rows.iter()
-            .map(|r| r.try_get::<String, _>(0).map_err(CatalogError::from))
-            .collect()
     }
 
     async fn deploy(&self, d: &Deployment) -> Result<Deployment> {
@@ -555,23 +410,4 @@ impl Catalog for SqliteCatalog {
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }
-}
-
-/// The run holding a claim on `key` that is unexpired at `now_ms`, if any.
-async fn claim_holder<'e>(
-    db: impl sqlx::Executor<'e, Database = Sqlite>,
-    key: &InstanceKey,
-    now_ms: i64,
-) -> Result<Option<String>> {
-    Ok(sqlx::query(
-        "SELECT run_id FROM claims WHERE dataset = $1 AND version = $2 AND partition = $3 AND expires_at_ms > $4",
-    )
-    .bind(&key.dataset)
-    .bind(i64::from(key.version))
-    .bind(key.partition)
-    .bind(now_ms)
-    .fetch_optional(db)
-    .await?
-    .map(|r| r.try_get(0))
-    .transpose()?)
 }
