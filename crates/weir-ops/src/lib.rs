@@ -13,11 +13,13 @@
 //! This crate never parses command lines and never prints.
 
 pub mod aliases;
+mod args;
 pub mod diff;
 pub mod invalidate;
 pub mod serving;
 pub mod versions;
 
+pub use args::selection;
 use std::path::Path;
 use std::sync::Arc;
 use weir_catalog::{Catalog, Deployment};
@@ -91,7 +93,7 @@ pub async fn current_version(ws: &Workspace, dataset: &str) -> Result<u32> {
     ws.catalog.version_number(dataset, fingerprint).await?.ok_or_else(|| {
         UserError::new(
             format!("`{dataset}`'s current definitions were never built"),
-            format!("name the version: `weir versions {dataset}`"),
+            format!("build them with `weir run {dataset}`, or name an older version (`weir versions {dataset}`)"),
         )
         .into()
     })

@@ -3,7 +3,7 @@
 
 use crate::UserError;
 use anyhow::{Context, Result};
-use chrono::{DateTime, Months, TimeDelta, Utc};
+use chrono::{DateTime, Utc};
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use weir_core::load::{PROJECT_FILE, load_project, safe_relative};
@@ -151,47 +151,9 @@ impl crate::cli::SelectArgs {
     }
 }
 
-/// Reads `--from`/`--to` (inclusive) into a selection. A date as `--to` covers
-/// the whole day; a month, the whole month; an hour, the whole hour.
+/// Reads `--from`/`--to` (inclusive) into a selection (see `weir_ops::selection`).
 pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, project: &Project) -> Result<Selection> {
-    for d in datasets {
-        if project.dataset(d).is_none() {
-            let hint = weir_core::diag::did_you_mean(d, project.datasets.keys().map(String::as_str)).map_or_else(
-                || format!("datasets: {}", project.topo_order.join(", ")),
-                |s| format!("did you mean `{s}`?"),
-            );
-            return Err(UserError::new(format!("unknown dataset `{d}`"), hint).into());
-        }
-    }
-    let bound = |s: &str, what: &str| -> Result<(DateTime<Utc>, DateTime<Utc>)> {
-        let value = s.split_once('=').map_or(s, |(_, v)| v);
-        let start = parse_instant(value).ok_or_else(|| {
-            UserError::new(
-                format!("--{what} `{s}` is not a partition or date"),
-                "write e.g. 2026-01-03, 2026-01-03T07, 2026-01 or date=2026-01-03",
-            )
-        })?;
-        let end = match value.len() {
-            7 => start.checked_add_months(Months::new(1)).unwrap_or(start),
-            10 => start + TimeDelta::days(1),
-            13 => start + TimeDelta::hours(1),
-            15 => start + TimeDelta::minutes(1),
-            _ => start + TimeDelta::seconds(1),
-        };
-        Ok((start, end))
-    };
-    let from = from.map(|f| bound(f, "from")).transpose()?.map(|b| b.0);
-    let until = to.map(|t| bound(t, "to")).transpose()?.map(|b| b.1);
-    if let (Some(f), Some(u)) = (from, until)
-        && f >= u
-    {
-        return Err(UserError::new("--from is after --to", "swap them").into());
-    }
-    Ok(Selection {
-        datasets: datasets.to_vec(),
-        from,
-        until,
-    })
+    Ok(weir_ops::selection(datasets, from, to, project)?)
 }
 
 /// Narrows a selection to an environment's build window (`deploy --window`).

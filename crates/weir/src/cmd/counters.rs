@@ -45,13 +45,7 @@ pub async fn counters(
                 .map_err(|e| UserError::new(format!("--name `{n}` is not a pattern: {e}"), "e.g. --name 'dropped.*'"))
         })
         .transpose()?;
-    let Some(version) = ws.catalog.version_number(dataset, &ws.fingerprints[dataset]).await? else {
-        return Err(UserError::new(
-            format!("`{dataset}`'s current definitions have never been built"),
-            format!("run `weir run {dataset}`"),
-        )
-        .into());
-    };
+    let version = weir_ops::current_version(&ws, dataset).await?;
     let sel = project::selection(&[], from, to, &ws.project)?;
     let g = ds.granularity;
     let mut series: Vec<(String, std::collections::BTreeMap<String, i64>)> = Vec::new();

@@ -223,25 +223,10 @@ pub async fn show(
     let dir = project::find(dir)?;
     let (ws, _) = project::open_env(&dir, env).await?;
     let ds = ws.dataset(dataset)?;
-    let wanted = partition
-        .map(|s| {
-            ds.granularity
-                .parse_partition(s)
-                .map_err(|e| UserError::new(e.0, format!("name a partition like {}", ds.granularity.format_key(0))))
-        })
-        .transpose()?;
+    let wanted = partition.map(|s| weir_ops::partition(ds, s)).transpose()?;
     let version = match version {
         Some(v) => v,
-        None => match ws.catalog.version_number(dataset, &ws.fingerprints[dataset]).await? {
-            Some(v) => v,
-            None => {
-                return Err(UserError::new(
-                    format!("`{dataset}`'s current definitions have never been built"),
-                    format!("run `weir run {dataset}`, or pick an older version with --version"),
-                )
-                .into());
-            }
-        },
+        None => weir_ops::current_version(&ws, dataset).await?,
     };
     let present = ws.catalog.present(dataset, version).await?;
     let idx = match wanted {

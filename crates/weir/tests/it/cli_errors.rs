@@ -108,7 +108,7 @@ fn unknown_names_and_bad_arguments_are_user_errors_with_hints() {
     for (args, expect) in [
         (vec!["run", "bb"], "did you mean `b`?"),
         (vec!["status", "nope"], "unknown dataset `nope`"),
-        (vec!["show", "a"], "have never been built"),
+        (vec!["show", "a"], "were never built"),
         (vec!["plan", "--from", "yesterday"], "is not a partition or date"),
         (
             vec!["show", "a", "--partition", "hour=2026-01-01T00"],

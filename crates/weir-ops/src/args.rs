@@ -1,0 +1,51 @@
+//! Arguments every face reads the same way: `--from`/`--to` partitions or
+//! dates into a planner selection.
+
+use crate::{Result, UserError};
+use chrono::{DateTime, Months, TimeDelta, Utc};
+use weir_core::model::Project;
+use weir_core::partition::parse_instant;
+use weir_core::planner::Selection;
+
+/// Reads `--from`/`--to` (inclusive) into a selection. A date as `--to` covers
+/// the whole day; a month, the whole month; an hour, the whole hour.
+pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, project: &Project) -> Result<Selection> {
+    for d in datasets {
+        if project.dataset(d).is_none() {
+            let hint = weir_core::diag::did_you_mean(d, project.datasets.keys().map(String::as_str)).map_or_else(
+                || format!("datasets: {}", project.topo_order.join(", ")),
+                |s| format!("did you mean `{s}`?"),
+            );
+            return Err(UserError::new(format!("unknown dataset `{d}`"), hint).into());
+        }
+    }
+    let bound = |s: &str, what: &str| -> Result<(DateTime<Utc>, DateTime<Utc>)> {
+        let value = s.split_once('=').map_or(s, |(_, v)| v);
+        let start = parse_instant(value).ok_or_else(|| {
+            UserError::new(
+                format!("--{what} `{s}` is not a partition or date"),
+                "write e.g. 2026-01-03, 2026-01-03T07, 2026-01 or date=2026-01-03",
+            )
+        })?;
+        let end = match value.len() {
+            7 => start.checked_add_months(Months::new(1)).unwrap_or(start),
+            10 => start + TimeDelta::days(1),
+            13 => start + TimeDelta::hours(1),
+            15 => start + TimeDelta::minutes(1),
+            _ => start + TimeDelta::seconds(1),
+        };
+        Ok((start, end))
+    };
+    let from = from.map(|f| bound(f, "from")).transpose()?.map(|b| b.0);
+    let until = to.map(|t| bound(t, "to")).transpose()?.map(|b| b.1);
+    if let (Some(f), Some(u)) = (from, until)
+        && f >= u
+    {
+        return Err(UserError::new("--from is after --to", "swap them").into());
+    }
+    Ok(Selection {
+        datasets: datasets.to_vec(),
+        from,
+        until,
+    })
+}
