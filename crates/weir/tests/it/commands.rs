@@ -226,9 +226,7 @@ command = ["sh", "-c", "ls \"$WEIR_OUTPUT\" > /dev/null"]
 }
 
 fn weir_std(dir: &std::path::Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("weir"));
-    c.current_dir(dir).env("WEIR_NOW", NOW3).env("NO_COLOR", "1");
-    c
+    weir_process(dir, NOW3)
 }
 
 #[test]

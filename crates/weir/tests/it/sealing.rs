@@ -8,9 +8,7 @@ use std::process::Stdio;
 const NOW3: &str = "2026-01-04T00:00:00Z";
 
 fn weir_std(dir: &std::path::Path) -> std::process::Command {
-    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("weir"));
-    c.current_dir(dir).env("WEIR_NOW", NOW3).env("NO_COLOR", "1");
-    c
+    weir_process(dir, NOW3)
 }
 
 /// A downstream job that links its upstream's sealed directory into its output.

@@ -17,6 +17,16 @@ pub fn weir(dir: &Path, now: &str) -> Command {
     c
 }
 
+/// The binary as a plain process (to spawn, signal and wait on), with a fixed clock.
+pub fn weir_process(dir: &Path, now: &str) -> std::process::Command {
+    let mut c = std::process::Command::new(assert_cmd::cargo::cargo_bin("weir"));
+    c.current_dir(dir)
+        .env("WEIR_NOW", now)
+        .env("NO_COLOR", "1")
+        .env_remove("WEIR_LOG");
+    c
+}
+
 /// Runs and returns (exit code, stdout, stderr).
 pub fn exec(dir: &Path, now: &str, args: &[&str]) -> (i32, String, String) {
     let out = weir(dir, now).args(args).output().expect("run weir");
