@@ -10,6 +10,7 @@ mod cmd;
 mod demo;
 mod output;
 mod project;
+mod stop;
 
 use clap::Parser;
 use cli::{BenchCmd, Cli, Command};

@@ -108,7 +108,7 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
         crate::cmd::envs::notes(&r.exports, p);
     }
     Ok(if summary.interrupted {
-        interrupted_status()
+        crate::stop::interrupted_status()
     } else if summary.failed > 0 {
         1
     } else if summary.blocked() {
@@ -122,39 +122,6 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
 /// instance back: distinct from 1, so a scheduler calling `weir run` can page
 /// on bad data as well as on broken jobs, and tell the two apart.
 pub const BLOCKED: u8 = 3;
-
-/// The signal that stopped the run (2 INT, 15 TERM, 1 HUP), or 0.
-static STOPPED_BY: std::sync::atomic::AtomicI32 = std::sync::atomic::AtomicI32::new(0);
-
-/// Waits for SIGINT, SIGTERM or SIGHUP (a terminal closing): each stops a
-/// run the same way. Returns the signal's number.
-async fn stop_signal() -> Option<i32> {
-    #[cfg(unix)]
-    {
-        use tokio::signal::unix::{SignalKind, signal};
-        let (mut int, mut term, mut hup) = (
-            signal(SignalKind::interrupt()).ok()?,
-            signal(SignalKind::terminate()).ok()?,
-            signal(SignalKind::hangup()).ok()?,
-        );
-        tokio::select! {
-            _ = int.recv() => Some(2),
-            _ = term.recv() => Some(15),
-            _ = hup.recv() => Some(1),
-        }
-    }
-    #[cfg(not(unix))]
-    {
-        tokio::signal::ctrl_c().await.ok().map(|()| 2)
-    }
-}
-
-/// The exit status of a run stopped by a signal: 128 + its number (130 for
-/// Ctrl-C, 143 for SIGTERM, 129 for SIGHUP), as shells report it.
-pub fn interrupted_status() -> u8 {
-    let signal = STOPPED_BY.load(std::sync::atomic::Ordering::SeqCst);
-    128 + u8::try_from(if signal > 0 { signal } else { 2 }).unwrap_or(2)
-}
 
 /// Runs with a progress bar and Ctrl-C/TERM/HUP handling; shared by `run` and `demo`.
 pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOptions, p: Printer) -> Result<RunSummary> {
@@ -172,16 +139,9 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
         printer: p,
         alerts: crate::alerts::Webhook::start(&ws.project),
     };
-    let (tx, rx) = tokio::sync::watch::channel(false);
-    let ctrl_c = tokio::spawn(async move {
-        if let Some(signal) = stop_signal().await {
-            STOPPED_BY.store(signal, std::sync::atomic::Ordering::SeqCst);
-            eprintln!("\ninterrupted: cancelling running jobs (nothing half-made is committed)");
-            let _ = tx.send(true);
-        }
-    });
+    let rx = crate::stop::begin_run();
     let result = weir_sched::run(ws, weir_exec::executor_for, opts, &progress, rx).await;
-    ctrl_c.abort();
+    crate::stop::end_run();
     if let Some(b) = bar {
         b.finish_and_clear();
     }

@@ -189,3 +189,38 @@ command = ["sh", "-c", "touch \"$WEIR_OUTPUT/started\"; sleep 5; for i in $(seq 
     let (code, out, err) = exec(dir, NOW3, &["doctor"]);
     assert_eq!(code, 0, "{out}{err}");
 }
+
+#[test]
+fn under_nohup_a_hangup_does_not_stop_the_run() {
+    use nix::sys::signal::{Signal, kill};
+    let toml = r#"
+[project]
+name = "n"
+start = "2026-01-03"
+[datasets.slow]
+partition = "day"
+command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/part.txt\"; exec sleep 300"]
+"#;
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let mut child = std::process::Command::new("nohup")
+        .arg(assert_cmd::cargo::cargo_bin("weir"))
+        .arg("run")
+        .current_dir(dir)
+        .env("WEIR_NOW", NOW3)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn nohup weir run");
+    poll(30, "the job to start", || {
+        files_under(&dir.join("lake/_staging"))
+            .iter()
+            .any(|f| f.ends_with("part.txt"))
+            .then_some(())
+    });
+    let pid = nix::unistd::Pid::from_raw(i32::try_from(child.id()).expect("pid"));
+    kill(pid, Signal::SIGHUP).expect("SIGHUP");
+    kill(pid, Signal::SIGTERM).expect("SIGTERM");
+    let status = child.wait().expect("wait");
+    assert_eq!(status.code(), Some(143), "the hangup was ignored; the TERM stopped it");
+}
