@@ -207,12 +207,16 @@ const GENERATIONS: &str = "CREATE TABLE IF NOT EXISTS weir_export_generations (v
 async fn open_target(url: &str, project_dir: &Path) -> Result<AnyPool, ExecError> {
     let pool = connect(url, project_dir).await?;
     sqlx::query(GENERATIONS).execute(&pool).await.map_err(fail)?;
-    // Best effort: the old table may not exist.
-    let _ = sqlx::query(
+    // Best effort, once: the old table may not exist. Its rows move over and
+    // it is dropped, so what `prune` forgets is never carried over again.
+    let carried = sqlx::query(
         "INSERT INTO weir_export_generations (view, table_name, created_at) SELECT view, table_name, created_at FROM weir_exports WHERE NOT EXISTS (SELECT 1 FROM weir_export_generations g WHERE g.view = weir_exports.view AND g.table_name = weir_exports.table_name)",
     )
     .execute(&pool)
     .await;
+    if carried.is_ok() {
+        let _ = sqlx::query("DROP TABLE weir_exports").execute(&pool).await;
+    }
     Ok(pool)
 }
 

@@ -209,7 +209,8 @@ pub fn trashed_dir(location: &Path, trash_id: &str) -> Option<PathBuf> {
 }
 
 /// Moves an instance back from `<root>/_trash/<trash_id>/…` to `location`.
-/// Returns false if the trash no longer holds it (deleted by `weir gc`).
+/// Returns false if the trash no longer holds it (deleted by `weir gc`);
+/// refuses (`AlreadySealed`) when a sealed instance is at `location` now.
 pub fn untrash_location(location: &Path, trash_id: &str) -> Result<bool> {
     let Some(from) = trashed_dir(location, trash_id) else {
         return Ok(false);
@@ -217,8 +218,18 @@ pub fn untrash_location(location: &Path, trash_id: &str) -> Result<bool> {
     if !from.join(SUCCESS).is_file() {
         return Ok(false);
     }
+    if location.join(SUCCESS).exists() {
+        // A sealed instance is there now (built since, committed or not): it wins.
+        return Err(LakeError::AlreadySealed(location.display().to_string()));
+    }
     if location.exists() {
-        std::fs::remove_dir_all(location).map_err(io(location))?;
+        // Unsealed leftovers are never data, but are moved aside, not deleted.
+        if let Some(aside) = trashed_dir(location, &format!("leftover-restore-{trash_id}")) {
+            if let Some(p) = aside.parent() {
+                std::fs::create_dir_all(p).map_err(io(p))?;
+            }
+            std::fs::rename(location, &aside).map_err(io(location))?;
+        }
     }
     if let Some(parent) = location.parent() {
         std::fs::create_dir_all(parent).map_err(io(parent))?;

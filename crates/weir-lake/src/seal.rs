@@ -75,7 +75,14 @@ impl Lake {
             }
             let target = root.join(&prefix_owned);
             let parent = target.parent().unwrap_or(&root).to_path_buf();
+            let created = missing_ancestors(&parent, &root);
             std::fs::create_dir_all(&parent).map_err(io(&parent))?;
+            if durable {
+                // New `<dataset>/` and `v<N>/` directories are entries of their parents.
+                for dir in created.iter().filter_map(|d| d.parent()) {
+                    sync_dir(dir)?;
+                }
+            }
             if target.join(SUCCESS).exists() {
                 return Err(LakeError::AlreadySealed(prefix_owned));
             }
@@ -85,6 +92,12 @@ impl Lake {
                     std::fs::create_dir_all(p).map_err(io(p))?;
                 }
                 std::fs::rename(&target, &aside).map_err(io(&target))?;
+                // Another builder's seal may have landed between the check and
+                // the move: put it back and give way.
+                if aside.join(SUCCESS).exists() {
+                    let _ = std::fs::rename(&aside, &target);
+                    return Err(LakeError::AlreadySealed(prefix_owned));
+                }
             }
             match std::fs::rename(&staging, &target) {
                 Ok(()) => {}
@@ -182,6 +195,15 @@ fn staged_files(dir: &Path) -> Result<Vec<PathBuf>> {
     }
     out.sort();
     Ok(out)
+}
+
+/// The directories from `dir` up to (not including) `root` that do not exist yet.
+fn missing_ancestors(dir: &Path, root: &Path) -> Vec<PathBuf> {
+    dir.ancestors()
+        .take_while(|a| *a != root && a.starts_with(root))
+        .filter(|a| !a.exists())
+        .map(Path::to_path_buf)
+        .collect()
 }
 
 /// `dir` and every directory holding one of `files`, deepest first.

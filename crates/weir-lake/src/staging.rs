@@ -80,26 +80,35 @@ impl Lake {
                 continue;
             }
             let p = e.path();
-            if name.ends_with(".lock") && lock_is_held(&p) {
-                held.insert(run);
-                continue;
-            }
             let age = e
                 .metadata()
                 .and_then(|m| m.modified())
                 .ok()
                 .and_then(|t| t.elapsed().ok())
                 .unwrap_or_default();
+            // Young entries first: testing a new run's lock could make its
+            // own `staging_dir` see it held by another process.
             if age < min_age {
+                if name.ends_with(".lock") {
+                    held.insert(run);
+                }
                 continue;
             }
-            if p.is_dir() {
+            if name.ends_with(".lock") && lock_is_held(&p) {
+                held.insert(run);
+                continue;
+            }
+            let removed = if p.is_dir() {
                 std::fs::remove_dir_all(&p)
             } else {
                 std::fs::remove_file(&p)
+            };
+            match removed {
+                Ok(()) => n += 1,
+                // Gone meanwhile (its run finished): nothing to sweep.
+                Err(e) if e.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(io(&p)(e)),
             }
-            .map_err(io(&p))?;
-            n += 1;
         }
         Ok(n)
     }

@@ -21,16 +21,29 @@ pub struct AliasReport {
     pub exports: Vec<ExportSync>,
 }
 
-/// The one place aliases move: records `moves` in order, then syncs the
-/// exports of `env` (whose workspace `ws` is).
+/// The one place aliases move: records `moves` in order (each one
+/// transaction with its history row), then syncs the exports of `env` (whose
+/// workspace `ws` is), also when a move failed part way.
 pub async fn apply(ws: &Workspace, env: &str, moves: Vec<AliasMove>) -> Result<AliasReport> {
-    for mv in &moves {
-        ws.catalog.move_alias(mv).await?;
+    let mut done = Vec::with_capacity(moves.len());
+    let mut failed = None;
+    for mv in moves {
+        match ws.catalog.move_alias(&mv).await {
+            Ok(_) => done.push(mv),
+            Err(e) => {
+                failed = Some(e);
+                break;
+            }
+        }
     }
+    // The moves that were made are served, even when a later one failed.
     let exports = serving::sync_exports(ws, env).await;
+    if let Some(e) = failed {
+        return Err(e.into());
+    }
     Ok(AliasReport {
         env: env.to_string(),
-        moves,
+        moves: done,
         exports,
     })
 }

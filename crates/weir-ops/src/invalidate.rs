@@ -103,10 +103,14 @@ pub async fn invalidate(ws: &Workspace, args: &InvalidateArgs, now: DateTime<Utc
         .catalog
         .invalidate(&keys, &trash_id, args.reason.as_deref(), now.timestamp_millis())
         .await?;
-    for r in &records {
-        weir_lake::trash_location(Path::new(&r.location), &trash_id)?;
-    }
+    // The catalog no longer serves them: re-sync even if a move fails (the
+    // next build of such an instance finishes the move).
+    let moved: std::result::Result<Vec<()>, _> = records
+        .iter()
+        .map(|r| weir_lake::trash_location(Path::new(&r.location), &trash_id))
+        .collect();
     let exports = serving::resync_all(ws, None).await?;
+    moved?;
     Ok(InvalidateReport {
         dry_run: false,
         trash_id: Some(trash_id),
@@ -264,9 +268,17 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
             ));
             continue;
         }
-        if !weir_lake::untrash_location(location, trash_id)? {
-            skipped.push(format!("{label} (its files were deleted by gc)"));
-            continue;
+        match weir_lake::untrash_location(location, trash_id) {
+            Ok(true) => {}
+            Ok(false) => {
+                skipped.push(format!("{label} (its files were deleted by gc)"));
+                continue;
+            }
+            Err(weir_lake::LakeError::AlreadySealed(_)) => {
+                skipped.push(format!("{label} (a build sealed it since: the rebuild stays)"));
+                continue;
+            }
+            Err(e) => return Err(e.into()),
         }
         let run = RunRecord {
             run_id: format!("restore-{trash_id}-{stamp}-{}", batch.len()),
@@ -288,7 +300,15 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
         back.insert(r.key.clone());
         restored.push(label);
     }
-    ws.catalog.commit(&batch).await?;
+    if let Err(e) = ws.catalog.commit(&batch).await {
+        // Nothing was restored: the files go back where this restore found them.
+        for o in &batch {
+            if let Some(i) = &o.instance {
+                let _ = weir_lake::trash_location(Path::new(&i.location), trash_id);
+            }
+        }
+        return Err(e.into());
+    }
     if skipped.is_empty() {
         ws.catalog.purge_trash(trash_id).await?;
     }

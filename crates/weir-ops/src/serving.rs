@@ -35,12 +35,21 @@ pub async fn served(ws: &Workspace, env: &str, dataset: &str) -> Result<Option<S
         return Ok(None);
     };
     let blocked: HashSet<i64> = ws.catalog.blocked(dataset, alias.version).await?.into_iter().collect();
+    // Committed is not enough: the seal must still be there (`weir doctor`
+    // reports a committed instance whose files are gone).
+    let ds = ws.dataset(dataset)?;
+    let lake = ws.lake(ds)?;
     let mut partitions: Vec<i64> = ws
         .catalog
         .present(dataset, alias.version)
         .await?
         .into_iter()
         .filter(|p| !blocked.contains(p))
+        .filter(|p| {
+            lake.instance_dir(&ws.prefix(ds, alias.version, *p))
+                .join(weir_lake::SUCCESS)
+                .is_file()
+        })
         .collect();
     partitions.sort_unstable();
     Ok(Some(Served {

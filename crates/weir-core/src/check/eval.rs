@@ -201,8 +201,11 @@ impl Cx<'_> {
         match f {
             Func::Counter => {
                 let pat = str_arg()?;
-                let sum: f64 = facts.values.iter().filter(|(k, _)| glob(pat, k)).map(|(_, v)| v).sum();
-                Ok(V::Num(sum))
+                let matched: Vec<(&String, &f64)> = facts.values.iter().filter(|(k, _)| glob(pat, k)).collect();
+                if let Some((k, _)) = matched.iter().find(|(_, v)| !v.is_finite()) {
+                    return Err(format!("`{k}` is null: the job measured NaN or ±infinity"));
+                }
+                Ok(V::Num(matched.iter().map(|(_, v)| **v).sum()))
             }
             Func::NullFraction => self.profile_col(facts, str_arg()?, "null_fraction"),
             Func::Distinct => self.profile_col(facts, str_arg()?, "distinct"),

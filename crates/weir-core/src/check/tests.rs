@@ -331,3 +331,26 @@ fn derived_counter_values() {
     );
     assert!(parse("valid - 1").is_err_and(|e| e.message.contains("must be a comparison")));
 }
+
+#[test]
+fn a_null_value_is_an_error_by_name_by_prefix_and_by_pattern() {
+    let f = facts(&[
+        ("bad", f64::NAN),
+        ("dropped.x", f64::INFINITY),
+        ("dropped.y", 1.0),
+        ("n", 2.0),
+    ]);
+    for text in [
+        "bad < 1",
+        "bad != 1",
+        "dropped < 5",
+        "counter(\"dropped.*\") < 5",
+        "not (bad > 1)",
+    ] {
+        let r = run(text, &f, &[]);
+        assert_eq!(r.status, Status::Error, "{text}: {}", r.detail);
+        assert!(r.detail.contains("is null"), "{text}: {}", r.detail);
+        assert!(r.blocks(), "{text}");
+    }
+    assert_eq!(run("n == 2", &f, &[]).status, Status::Pass);
+}
