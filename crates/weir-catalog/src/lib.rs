@@ -34,6 +34,15 @@ pub enum CatalogError {
         run_id: String,
         holder: String,
     },
+    /// An alias moved since the move was planned (another process moved or
+    /// pinned it): the move is refused, nothing changes. Plan it again.
+    #[error("the alias of {dataset} in {env} moved meanwhile (expected {expected:?}, found {found:?}); try again")]
+    AliasMoved {
+        env: String,
+        dataset: String,
+        expected: Option<u32>,
+        found: Option<u32>,
+    },
     /// The catalog was written by a newer weir.
     #[error("catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir")]
     TooNew { found: i64, supported: i64 },
@@ -287,6 +296,9 @@ pub struct HistoryPoint {
 /// 7. **Deployments are append-only**, numbered 1, 2, … per environment.
 /// 8. **Every alias move is recorded**: `move_alias` changes the alias and
 ///    appends its history entry in one transaction; history is never edited.
+///    A move is a compare-and-swap: it applies only while the alias is at its
+///    `from_version` (and, for an advance, unpinned), else
+///    [`CatalogError::AliasMoved`] and nothing changes.
 /// 10. **Blocking is recorded with the instance.** An instance commits with
 ///     `blocked` set when a blocking check failed; `accept` clears it and
 ///     records who, why and which checks in one transaction.

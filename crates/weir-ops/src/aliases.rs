@@ -30,6 +30,9 @@ pub async fn apply(ws: &Workspace, env: &str, moves: Vec<AliasMove>) -> Result<A
     for mv in moves {
         match ws.catalog.move_alias(&mv).await {
             Ok(_) => done.push(mv),
+            // Moved or pinned by someone else since it was planned: an advance
+            // gives way (the next one plans from what is there now).
+            Err(weir_catalog::CatalogError::AliasMoved { .. }) if mv.kind == MoveKind::Advance => {}
             Err(e) => {
                 failed = Some(e);
                 break;

@@ -2,7 +2,7 @@
 //! aliases and their move history.
 
 use super::{SqliteCatalog, begin_immediate};
-use crate::{Alias, AliasMove, Deployment, MoveKind, Result};
+use crate::{Alias, AliasMove, CatalogError, Deployment, MoveKind, Result};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -80,13 +80,28 @@ impl SqliteCatalog {
 
     pub(super) async fn move_alias_impl(&self, mv: &AliasMove) -> Result<Alias> {
         let mut tx = begin_immediate(&self.pool).await?;
-        let from: Option<i64> = sqlx::query("SELECT version FROM aliases WHERE env = $1 AND dataset = $2")
-            .bind(&mv.env)
-            .bind(&mv.dataset)
-            .fetch_optional(&mut *tx)
-            .await?
-            .map(|r| r.try_get(0))
-            .transpose()?;
+        let current: Option<(i64, i64)> =
+            sqlx::query("SELECT version, pinned FROM aliases WHERE env = $1 AND dataset = $2")
+                .bind(&mv.env)
+                .bind(&mv.dataset)
+                .fetch_optional(&mut *tx)
+                .await?
+                .map(|r| Ok::<_, sqlx::Error>((r.try_get(0)?, r.try_get(1)?)))
+                .transpose()?;
+        let from = current.map(|(v, _)| v);
+        // Compare and swap: the alias must still be where the move starts, and
+        // an advance never moves a pinned alias.
+        let stale = from.map(|v| u32::try_from(v).unwrap_or(0)) != mv.from_version;
+        let pinned = current.is_some_and(|(_, p)| p != 0) && mv.kind == MoveKind::Advance;
+        if stale || pinned {
+            tx.rollback().await?;
+            return Err(CatalogError::AliasMoved {
+                env: mv.env.clone(),
+                dataset: mv.dataset.clone(),
+                expected: mv.from_version,
+                found: from.map(|v| u32::try_from(v).unwrap_or(0)),
+            });
+        }
         let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM alias_moves WHERE env = $1 AND dataset = $2")
             .bind(&mv.env)
             .bind(&mv.dataset)

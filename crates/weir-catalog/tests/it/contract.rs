@@ -246,11 +246,11 @@ pub async fn deployments_are_append_only_and_numbered_per_env(c: &dyn Catalog) {
 }
 
 pub async fn alias_moves_are_recorded(c: &dyn Catalog) {
-    let mv = |to: u32, pinned: bool, kind: &str, at: i64| AliasMove {
+    let mv = |from: Option<u32>, to: u32, pinned: bool, kind: &str, at: i64| AliasMove {
         env: "prod".into(),
         dataset: "plays".into(),
         seq: 0,
-        from_version: None,
+        from_version: from,
         to_version: to,
         pinned,
         kind: weir_catalog::MoveKind::parse(kind).expect("a kind"),
@@ -258,9 +258,18 @@ pub async fn alias_moves_are_recorded(c: &dyn Catalog) {
         at_ms: at,
     };
     assert_eq!(c.alias("prod", "plays").await.expect("get"), None);
-    c.move_alias(&mv(1, false, "advance", 10)).await.expect("move");
-    c.move_alias(&mv(2, false, "advance", 20)).await.expect("move");
-    let a = c.move_alias(&mv(1, true, "revert", 30)).await.expect("move");
+    c.move_alias(&mv(None, 1, false, "advance", 10)).await.expect("move");
+    c.move_alias(&mv(Some(1), 2, false, "advance", 20)).await.expect("move");
+    let a = c.move_alias(&mv(Some(2), 1, true, "revert", 30)).await.expect("move");
+    // Compare and swap: a move planned before another landed is refused, and
+    // an advance never unpins.
+    for stale in [
+        mv(Some(2), 3, false, "advance", 31),
+        mv(Some(1), 3, false, "advance", 32),
+    ] {
+        let r = c.move_alias(&stale).await;
+        assert!(matches!(r, Err(CatalogError::AliasMoved { .. })), "{r:?}");
+    }
     assert_eq!(
         a,
         Alias {
