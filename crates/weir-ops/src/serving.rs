@@ -313,6 +313,14 @@ async fn sync_one(
     view: &str,
     keep: u32,
 ) -> Result<ExportOutcome> {
+    if view.len() > export::MAX_IDENTIFIER {
+        // PostgreSQL would truncate it, and two environments' views could collide.
+        return Err(UserError::new(
+            format!("the view `{view}` is longer than {} bytes", export::MAX_IDENTIFIER),
+            "shorten the export's `table` or the environment's name",
+        )
+        .into());
+    }
     let src = ws.dataset(from)?;
     let Some(s) = served(ws, env, from).await? else {
         return Ok(ExportOutcome::NotYet {
@@ -376,4 +384,15 @@ pub async fn resync_all(ws: &Workspace, except: Option<&str>) -> Result<Vec<Expo
         }
     }
     Ok(out)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::view_name;
+
+    #[test]
+    fn production_writes_the_declared_view_and_others_their_own() {
+        assert_eq!(view_name("daily", "prod"), "daily");
+        assert_eq!(view_name("daily", "candidate"), "daily__candidate");
+    }
 }
