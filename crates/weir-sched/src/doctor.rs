@@ -183,9 +183,17 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
             }
         }
     }
-    // Code copies half-written by a crash.
-    for f in entries(&ws.dir.join(".weir/code")).iter().flat_map(|d| entries(d)) {
-        if f.extension().is_some_and(|e| e == "tmp") {
+    // Code copies half-written by a crash (`.weir/code/<hash>/<path>.tmp`).
+    let mut stack = vec![ws.dir.join(".weir/code")];
+    while let Some(d) = stack.pop() {
+        for f in entries(&d) {
+            if f.is_dir() {
+                stack.push(f);
+                continue;
+            }
+            if f.extension().is_none_or(|e| e != "tmp") {
+                continue;
+            }
             out.push(finding(
                 Severity::Notice,
                 FindingKind::StrayFile,

@@ -325,6 +325,8 @@ fn doctor_checks_sizes_and_hashes_reports_leftovers_and_repairs_what_is_safe() {
     std::fs::write(inst.join("extra.tmp"), b"x").expect("write");
     std::fs::create_dir_all(dir.join("lake/_trash/recovered-r1/plays/v1/x")).expect("mkdir");
     std::fs::create_dir_all(dir.join("lake/gone_dataset/v1/date=2026-01-01")).expect("mkdir");
+    std::fs::create_dir_all(dir.join(".weir/code/0123abcd/scripts")).expect("mkdir");
+    std::fs::write(dir.join(".weir/code/0123abcd/scripts/train.tmp"), b"half").expect("write");
     let (_, out, _) = exec(&dir, NOW, &["doctor", "--json"]);
     let report: serde_json::Value = serde_json::from_str(&out).expect("json");
     let found = kinds(&report);
@@ -335,8 +337,9 @@ fn doctor_checks_sizes_and_hashes_reports_leftovers_and_repairs_what_is_safe() {
     let (code, out, _) = exec(&dir, NOW, &["doctor", "--repair", "--json"]);
     assert_eq!(code, 1, "the torn instance is still an error: {out}");
     let repaired: serde_json::Value = serde_json::from_str(&out).expect("json");
-    assert_eq!(repaired["repairs"].as_array().map(Vec::len), Some(2), "{repaired}");
+    assert_eq!(repaired["repairs"].as_array().map(Vec::len), Some(3), "{repaired}");
     assert!(!inst.join("extra.tmp").exists());
+    assert!(!dir.join(".weir/code/0123abcd/scripts/train.tmp").exists());
     assert!(!dir.join("lake/_trash/recovered-r1").exists());
     assert!(
         dir.join("lake/gone_dataset").exists(),
