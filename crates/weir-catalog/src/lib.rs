@@ -373,6 +373,9 @@ pub trait Catalog: Send + Sync {
     async fn trash(&self) -> Result<Vec<TrashRecord>>;
     /// Forgets the trash entries of `trash_id` (after their files are deleted).
     async fn purge_trash(&self, trash_id: &str) -> Result<()>;
+    /// Drops the records of `keys` from trash `trash_id` (they were restored;
+    /// the rest of that trash stays).
+    async fn forget_trashed(&self, trash_id: &str, keys: &[InstanceKey]) -> Result<()>;
     /// Partitions of `(dataset, version)` that exist and are blocked.
     async fn blocked(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;
     /// Releases a blocked instance, recording the override. Returns `None`,

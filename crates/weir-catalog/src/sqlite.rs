@@ -410,4 +410,8 @@ impl Catalog for SqliteCatalog {
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }
+
+    async fn forget_trashed(&self, trash_id: &str, keys: &[InstanceKey]) -> Result<()> {
+        self.forget_trashed_impl(trash_id, keys).await
+    }
 }

@@ -311,6 +311,10 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
     }
     if skipped.is_empty() {
         ws.catalog.purge_trash(trash_id).await?;
+    } else {
+        // What came back is no longer in the trash; the rest stays listed.
+        let back: Vec<InstanceKey> = batch.iter().map(|o| o.run.key.clone()).collect();
+        ws.catalog.forget_trashed(trash_id, &back).await?;
     }
     let exports = serving::resync_all(ws, None).await?;
     Ok(RestoreReport {

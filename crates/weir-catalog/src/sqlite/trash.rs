@@ -96,6 +96,21 @@ impl SqliteCatalog {
             .collect()
     }
 
+    pub(super) async fn forget_trashed_impl(&self, trash_id: &str, keys: &[InstanceKey]) -> Result<()> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        for k in keys {
+            sqlx::query("DELETE FROM trash WHERE trash_id = $1 AND dataset = $2 AND version = $3 AND partition = $4")
+                .bind(trash_id)
+                .bind(&k.dataset)
+                .bind(i64::from(k.version))
+                .bind(k.partition)
+                .execute(&mut *tx)
+                .await?;
+        }
+        tx.commit().await?;
+        Ok(())
+    }
+
     pub(super) async fn purge_trash_impl(&self, trash_id: &str) -> Result<()> {
         sqlx::query("DELETE FROM trash WHERE trash_id = $1")
             .bind(trash_id)

@@ -340,6 +340,13 @@ pub async fn invalidation_is_atomic_and_remembered(c: &dyn Catalog) {
     c.commit(&[outcome(&raw, "r-raw2", true, vec![], 40)])
         .await
         .expect("rebuild");
+    // A partial restore forgets only what came back.
+    c.forget_trashed("t1", std::slice::from_ref(&raw))
+        .await
+        .expect("forget");
+    let left = c.trash().await.expect("trash");
+    assert_eq!(left.len(), 1, "{left:?}");
+    assert_ne!(left[0].key, raw);
     c.purge_trash("t1").await.expect("purge");
     assert!(c.trash().await.expect("trash").is_empty());
 }

@@ -445,6 +445,11 @@ fn restoring_one_trash_twice_never_collides_on_run_ids() {
     // First restore: 01-03 comes back, 01-02 was rebuilt (the trash stays).
     let first = json(&dir, NOW, &["restore", &t1]);
     assert_eq!(first["restored"].as_array().map(Vec::len), Some(1), "{first}");
+    let listed = json(&dir, NOW, &["restore"]);
+    assert_eq!(
+        listed[0]["instances"], 1,
+        "only what stayed in the trash is listed: {listed}"
+    );
     // The rebuild of 01-02 goes; restoring t1 again brings its old 01-02 back.
     json(
         &dir,
