@@ -211,7 +211,15 @@ pub(crate) async fn build(
     // before it moved the files. Finish moving them; never adopt them.
     let existing = match existing {
         Ok(Some(m)) if ws.catalog.is_trashed(&m.run_id).await.unwrap_or(false) => {
-            if let Err(e) = lake.move_to_trash(&prefix, &format!("recovered-{}", m.run_id)) {
+            // Into that invalidation's own trash, so `weir restore` and `weir gc` find it.
+            let trash_id = ws
+                .catalog
+                .trash()
+                .await
+                .ok()
+                .and_then(|t| t.into_iter().find(|r| r.run_id == m.run_id).map(|r| r.trash_id))
+                .unwrap_or_else(|| format!("recovered-{}", m.run_id));
+            if let Err(e) = lake.move_to_trash(&prefix, &trash_id) {
                 return failed(
                     &report(TaskState::Failed, None),
                     key,

@@ -382,8 +382,10 @@ fn a_catalog_rebuild_never_resurrects_an_invalidated_instance() {
     assert_eq!(r["instances_imported"], 0, "{r}");
     assert_eq!(r["trashed"].as_array().map(Vec::len), Some(1), "{r}");
     assert_eq!(status(&dir, NOW)["plays"]["missing"], 1, "still invalidated");
-    // The next run finishes the move and rebuilds it.
+    // The next run finishes the move (into that invalidation's own trash,
+    // where restore and gc find it) and rebuilds it.
     assert_eq!(json(&dir, NOW, &["run"])["succeeded"], 1);
+    assert!(dir.join("lake/_trash").join(&id).join(inst).join("_SUCCESS").is_file());
     assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
 }
 
