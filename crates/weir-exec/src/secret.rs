@@ -8,12 +8,18 @@ use crate::ExecError;
 /// The URL without credentials, for messages: no user info, and the values
 /// of secret-looking query parameters (`password`, `token`, …) masked.
 pub fn redact(url: &str) -> String {
-    let (head, query) = match url.split_once('?') {
-        Some((h, q)) => (h, Some(q)),
-        None => (url, None),
+    // User info first, up to the last `@`: a password may hold `?` or `/`
+    // (invalid unencoded, but seen), and cutting too much only hides more.
+    let (scheme, rest) = match url.split_once("://") {
+        Some((scheme, rest)) => (Some(scheme), rest.rsplit('@').next().unwrap_or(rest)),
+        None => (None, url),
     };
-    let mut out = match head.split_once("://") {
-        Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+    let (head, query) = match rest.split_once('?') {
+        Some((h, q)) => (h, Some(q)),
+        None => (rest, None),
+    };
+    let mut out = match scheme {
+        Some(scheme) => format!("{scheme}://{head}"),
         None => head.to_string(),
     };
     if let Some(q) = query {
@@ -88,5 +94,13 @@ mod tests {
             redact("postgres://db/serving?user=u&password=s3cret&sslmode=require"),
             "postgres://db/serving?user=u&password=***&sslmode=require"
         );
+        for raw in ["postgres://u:p?ss@db/serving", "postgres://u:p/ss@db/serving"] {
+            let shown = redact(raw);
+            assert!(
+                !shown.contains("ss@") && !shown.contains("p?") && !shown.contains(":p"),
+                "{shown}"
+            );
+            assert!(shown.ends_with("db/serving"), "{shown}");
+        }
     }
 }
