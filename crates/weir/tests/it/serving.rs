@@ -234,3 +234,28 @@ fn a_planted_secret_never_reaches_output_logs_or_the_catalog() {
         );
     }
 }
+
+#[test]
+fn weir_sql_only_reads_what_is_served() {
+    let tmp = project(CHECKED, &[]);
+    let dir = tmp.path();
+    let day1 = "2026-01-02T00:30:00Z";
+    json(dir, day1, &["deploy"]);
+    json(dir, day1, &["run", "--env", "prod"]);
+    assert_eq!(json(dir, day1, &["sql", "SELECT count(*) AS n FROM src"])[0]["n"], 1);
+    let target = dir.join("x.csv");
+    for query in [
+        format!("COPY (SELECT 1) TO '{}'", target.display()),
+        "COPY (SELECT 1) TO '../x.csv'".to_string(),
+        "CREATE EXTERNAL TABLE p STORED AS CSV LOCATION '/etc/passwd'".to_string(),
+        "SELECT * FROM '/etc/passwd'".to_string(),
+        "INSERT INTO src VALUES (9)".to_string(),
+        "DROP VIEW src".to_string(),
+    ] {
+        let (code, out, err) = exec(dir, day1, &["sql", &query]);
+        assert_eq!(code, 2, "{query}: {out}{err}");
+        assert!(err.contains("query failed"), "{query}: {err}");
+        assert!(!out.contains("root:"), "{query} read a file: {out}");
+    }
+    assert!(!target.exists() && !tmp.path().parent().expect("parent").join("x.csv").exists());
+}
