@@ -41,6 +41,7 @@ pub enum FindingKind {
     StrayFile,
     SetAside,
     UnknownDataset,
+    UnknownLake,
 }
 
 impl std::fmt::Display for Severity {
@@ -66,6 +67,7 @@ impl std::fmt::Display for FindingKind {
             FindingKind::StrayFile => "stray file",
             FindingKind::SetAside => "set aside",
             FindingKind::UnknownDataset => "unknown dataset",
+            FindingKind::UnknownLake => "unknown lake",
         })
     }
 }
@@ -162,13 +164,31 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
             }
         }
     }
-    // Every committed instance must have its sealed files.
+    // Every committed instance must have its sealed files, in a lake weir.toml names.
+    let roots: Vec<&Path> = ws.lakes.values().map(|l| l.root()).collect();
+    let mut outside: HashSet<PathBuf> = HashSet::new();
     for name in &ws.project.topo_order {
         for v in ws.catalog.versions(name).await? {
             for idx in ws.catalog.present(name, v.number).await? {
                 let Some(inst) = ws.catalog.instance(&ws.key(name, v.number, idx)).await? else {
                     continue;
                 };
+                let location = Path::new(&inst.location);
+                if !roots.iter().any(|r| location.starts_with(r)) {
+                    // `<root>/<dataset>/v<N>/<key>`: report each root once.
+                    let root = location.ancestors().nth(3).unwrap_or(location).to_path_buf();
+                    if outside.insert(root.clone()) {
+                        out.push(finding(
+                            Severity::Notice,
+                            FindingKind::UnknownLake,
+                            &root,
+                            format!(
+                                "{name} v{} has instances in a lake weir.toml no longer names (removed, renamed or moved); consumers still read them there",
+                                v.number
+                            ),
+                        ));
+                    }
+                }
                 if !Path::new(&inst.location).join(SUCCESS).is_file() {
                     out.push(finding(
                         Severity::Error,

@@ -463,3 +463,25 @@ fn restoring_one_trash_twice_never_collides_on_run_ids() {
     assert_eq!(status(&dir, NOW)["plays"]["complete"], 3);
     assert_eq!(json(&dir, NOW, &["doctor"])["errors"], 0);
 }
+
+#[test]
+fn doctor_reports_data_in_a_lake_weir_toml_no_longer_names() {
+    let toml = "[project]\nname = \"l\"\nstart = \"2026-01-03\"\n[lakes]\ndefault = \"old-lake\"\n[datasets.d]\npartition = \"day\"\nsql = \"SELECT 1 AS x\"\n";
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    json(dir, NOW, &["run"]);
+    std::fs::write(dir.join("weir.toml"), toml.replace("old-lake", "new-lake")).expect("write");
+    let report = json(dir, NOW, &["doctor"]);
+    let found: Vec<&serde_json::Value> = report["findings"]
+        .as_array()
+        .expect("findings")
+        .iter()
+        .filter(|f| f["kind"] == "unknown_lake")
+        .collect();
+    assert_eq!(found.len(), 1, "{report}");
+    assert!(
+        found[0]["path"].as_str().is_some_and(|p| p.ends_with("old-lake")),
+        "{report}"
+    );
+    assert_eq!(report["errors"], 0, "a notice, not an error: the data is still there");
+}
