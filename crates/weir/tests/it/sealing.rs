@@ -48,17 +48,20 @@ fn a_job_that_links_sealed_data_into_its_output_fails_and_damages_nothing() {
     assert_eq!(code, 0, "doctor finds nothing broken:\n{out}{err}");
 }
 
-#[test]
-fn int_term_and_hup_cancel_running_jobs_kill_them_and_commit_nothing_half_made() {
-    use nix::sys::signal::Signal;
-    let toml = r#"
+/// A job that writes its pid, then sleeps (the shell execs into sleep).
+const SLOW: &str = r#"
 [project]
-name = "i"
+name = "slow"
 start = "2026-01-03"
 [datasets.slow]
 partition = "day"
 command = ["sh", "-c", "echo $$ > \"$WEIR_OUTPUT/part.txt\"; exec sleep 300"]
 "#;
+
+#[test]
+fn int_term_and_hup_cancel_running_jobs_kill_them_and_commit_nothing_half_made() {
+    use nix::sys::signal::Signal;
+    let toml = SLOW;
     for (signal, code) in [(Signal::SIGINT, 130), (Signal::SIGTERM, 143), (Signal::SIGHUP, 129)] {
         let tmp = project(toml, &[]);
         let dir = tmp.path();
@@ -193,14 +196,7 @@ command = ["sh", "-c", "touch \"$WEIR_OUTPUT/started\"; sleep 5; for i in $(seq 
 #[test]
 fn under_nohup_a_hangup_does_not_stop_the_run() {
     use nix::sys::signal::{Signal, kill};
-    let toml = r#"
-[project]
-name = "n"
-start = "2026-01-03"
-[datasets.slow]
-partition = "day"
-command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/part.txt\"; exec sleep 300"]
-"#;
+    let toml = SLOW;
     let tmp = project(toml, &[]);
     let dir = tmp.path();
     let mut child = std::process::Command::new("nohup")
