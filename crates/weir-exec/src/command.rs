@@ -50,6 +50,49 @@ fn kill_group(pid: Option<u32>) {
     }
 }
 
+/// `program` as a path: a bare name is looked up in `PATH` once per
+/// process, so a spawn does not try `execve` in every `PATH` entry before
+/// the one that holds it. A job that sets its own `PATH`, a name with a
+/// `/`, or a name not found is left to the system's lookup as before.
+fn resolve(program: &str, env: &BTreeMap<String, String>) -> std::path::PathBuf {
+    use std::collections::HashMap;
+    use std::sync::{Mutex, OnceLock};
+    static FOUND: OnceLock<Mutex<HashMap<String, std::path::PathBuf>>> = OnceLock::new();
+    if program.contains('/') || env.contains_key("PATH") {
+        return program.into();
+    }
+    let cache = FOUND.get_or_init(Mutex::default);
+    // One stat keeps a long-lived process from spawning a program that moved.
+    if let Some(p) = cache.lock().ok().and_then(|c| c.get(program).cloned())
+        && is_executable(&p)
+    {
+        return p;
+    }
+    // A relative `PATH` entry means another directory to the job (it runs
+    // in the project directory): the system's lookup decides then.
+    let found = std::env::var_os("PATH").and_then(|path| {
+        let dirs: Vec<_> = std::env::split_paths(&path).collect();
+        if dirs.iter().any(|d| !d.is_absolute()) {
+            return None;
+        }
+        dirs.into_iter().map(|d| d.join(program)).find(|p| is_executable(p))
+    });
+    match found {
+        Some(p) => {
+            if let Ok(mut c) = cache.lock() {
+                c.insert(program.to_string(), p.clone());
+            }
+            p
+        }
+        None => program.into(),
+    }
+}
+
+fn is_executable(p: &std::path::Path) -> bool {
+    use std::os::unix::fs::PermissionsExt;
+    std::fs::metadata(p).is_ok_and(|m| m.is_file() && m.permissions().mode() & 0o111 != 0)
+}
+
 #[async_trait]
 impl Executor for CommandExecutor {
     async fn execute(&self, ctx: &TaskContext, cancel: watch::Receiver<bool>) -> Result<ExecOutput, ExecError> {
@@ -60,7 +103,7 @@ impl Executor for CommandExecutor {
             return Err(ExecError::job("empty command"));
         };
         let counters_path = ctx.output_dir.with_extension("counters.json");
-        let mut cmd = Command::new(program);
+        let mut cmd = Command::new(resolve(program, env));
         cmd.args(args)
             .current_dir(&ctx.project_dir)
             .envs(env)

@@ -5,7 +5,7 @@
 use crate::sql::register;
 use crate::{ExecError, ResolvedInput};
 use arrow::array::RecordBatch;
-use datafusion::prelude::{SessionConfig, SessionContext};
+use datafusion::prelude::SessionContext;
 use serde::Serialize;
 
 /// How many sample rows of each kind a diff keeps.
@@ -57,7 +57,7 @@ async fn sample(session: &SessionContext, sql: &str) -> Result<Vec<serde_json::V
 
 /// Diffs instance `a` against instance `b` (each a one-table input).
 pub async fn diff(a: &ResolvedInput, b: &ResolvedInput, key: &[String]) -> Result<DataDiff, ExecError> {
-    let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(2));
+    let session = crate::engine::session(2);
     let mut a = a.clone();
     let mut b = b.clone();
     a.table = "diff_a".into();

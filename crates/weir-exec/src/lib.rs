@@ -11,6 +11,7 @@ mod command;
 mod counting;
 pub mod diff;
 mod distinct;
+pub mod engine;
 pub mod export;
 mod ingest;
 pub mod jsonl;

@@ -5,7 +5,6 @@ use crate::sql::register;
 use crate::{ExecError, ResolvedInput};
 use arrow::array::RecordBatch;
 use datafusion::execution::context::SQLOptions;
-use datafusion::prelude::{SessionConfig, SessionContext};
 
 /// How to print a result.
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
@@ -53,7 +52,7 @@ const DEEP_STACK: usize = 1 << 30;
 
 async fn run(inputs: &[ResolvedInput], sql: &str, cores: usize) -> Result<Vec<RecordBatch>, ExecError> {
     weir_core::sqlcheck::depth_guard(sql).map_err(|e| ExecError::job(e.to_string()))?;
-    let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+    let session = crate::engine::session(cores);
     for input in inputs {
         register(&session, input).await?;
     }

@@ -9,7 +9,7 @@ use crate::{ExecError, ExecOutput, Executor, ResolvedInput, TaskContext};
 use arrow::array::Array;
 use async_trait::async_trait;
 use datafusion::datasource::MemTable;
-use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionConfig, SessionContext};
+use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 use std::path::PathBuf;
 use std::sync::Arc;
 use tokio::sync::watch;
@@ -103,7 +103,7 @@ async fn measurement_session(
     tables: &[String],
     partitions: usize,
 ) -> Result<SessionContext, ExecError> {
-    let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(partitions));
+    let session = crate::engine::session(partitions);
     for name in tables {
         let fail = |e: datafusion::error::DataFusionError| {
             ExecError::job(format!("cannot share input `{name}` with the counters: {e}"))
@@ -292,7 +292,7 @@ async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool
     };
     let work = async {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
-        let session = SessionContext::new_with_config(SessionConfig::new().with_target_partitions(cores));
+        let session = crate::engine::session(cores);
         let mut out = ExecOutput::default();
         let mut input_rows = Some(0i64);
         for input in &ctx.inputs {

@@ -61,10 +61,13 @@ pub struct Lake {
     pub name: String,
     root: PathBuf,
     store: Arc<LocalFileSystem>,
-    /// fsync data, seal and directories before an instance may be committed.
+    /// Make sealed instances durable (see [`Lake::sync_sealed`]) before
+    /// they may be committed.
     durable: bool,
-    /// Staging locks this process holds, by run id (see `staging`).
-    locks: Arc<std::sync::Mutex<std::collections::HashMap<String, std::fs::File>>>,
+    /// This process's staging owner (see `staging`), made on first use.
+    owner: Arc<std::sync::Mutex<Option<staging::Owner>>>,
+    /// Instances sealed (or adopted) since the last [`Lake::sync_sealed`].
+    unsynced: Arc<std::sync::Mutex<Vec<PathBuf>>>,
 }
 
 /// Where one instance lives inside a lake: `<dataset>/v<N>/<partition key>`.
@@ -97,7 +100,8 @@ impl Lake {
             root: path,
             store: Arc::new(store),
             durable: true,
-            locks: Arc::default(),
+            owner: Arc::default(),
+            unsynced: Arc::default(),
         })
     }
 

@@ -3,18 +3,23 @@
 //! The protocol, for a local lake:
 //! 1. the staged entries are checked: only regular files, under names the
 //!    job chose that are not weir's (see [`staged_files`]);
-//! 2. each file is hashed and (when durable) fsynced;
-//! 3. `_SUCCESS` is written create-only *inside the staging directory*, and
-//!    fsynced with the directories;
+//! 2. each file is hashed;
+//! 3. `_SUCCESS` is written create-only *inside the staging directory*;
 //! 4. the staging directory is renamed to `<dataset>/v<N>/<key>`: the
 //!    instance appears whole, with its seal, or not at all. The rename fails
 //!    on an existing non-empty directory, so a sealed instance is never
 //!    overwritten, and two builders can never mix their files;
-//! 5. the parent directory is fsynced, so the rename survives a power loss.
+//! 5. before the catalog commits a batch of sealed instances,
+//!    [`Lake::sync_sealed`] makes them durable together (one `syncfs` on
+//!    Linux): data, seals and directory entries are on disk first.
 //!
-//! Only then may the catalog commit.
+//! A crash between 4 and 5 can leave a sealed directory whose data never
+//! reached the disk and that the catalog does not know. It is never served
+//! (only committed instances are), and the next build of that instance
+//! adopts it only if every file matches the manifest's size and sha256;
+//! otherwise it is moved aside and rebuilt.
 
-use crate::{FileEntry, Lake, LakeError, Manifest, Result, STAGING, SUCCESS, TRASH, io};
+use crate::{FileEntry, Lake, LakeError, Manifest, Result, SUCCESS, TRASH, io};
 use sha2::{Digest, Sha256};
 use std::io::{Read, Write};
 use std::path::{Path, PathBuf};
@@ -31,24 +36,27 @@ impl Lake {
     /// device, a name starting with `_` (those are weir's, like `_SUCCESS`)
     /// or a name that is not UTF-8 is refused before anything moves, and
     /// nothing outside the staging directory is read or touched.
+    ///
+    /// When the lake is durable, the instance is not yet on disk when this
+    /// returns: call [`Lake::sync_sealed`] before committing it.
     pub async fn seal(&self, run_id: &str, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
         if self.is_sealed(prefix).await? {
             return Err(LakeError::AlreadySealed(prefix.to_string()));
         }
-        let staging = self.root.join(STAGING).join(run_id);
-        if !staging.is_dir() {
+        let Some(staging) = self.staged(run_id).filter(|d| d.is_dir()) else {
             return Err(LakeError::Io {
-                path: staging.display().to_string(),
+                path: format!("{}/_staging/…/{run_id}", self.root.display()),
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "the run's staging directory is gone"),
             });
-        }
-        let (root, prefix_owned, durable, run) =
-            (self.root.clone(), prefix.to_string(), self.durable, run_id.to_string());
+        };
+        let (root, prefix_owned, run) = (self.root.clone(), prefix.to_string(), run_id.to_string());
+        let stage = staging.clone();
         let sealed = tokio::task::spawn_blocking(move || -> Result<Manifest> {
+            let staging = stage;
             let files = staged_files(&staging)?;
             let mut entries = Vec::with_capacity(files.len());
             for rel in &files {
-                let (size, sha256) = hash_file(&staging.join(rel), durable)?;
+                let (size, sha256) = hash_file(&staging.join(rel), false)?;
                 entries.push(FileEntry {
                     name: rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"),
                     size,
@@ -67,22 +75,10 @@ impl Lake {
                 .open(&seal)
                 .map_err(io(&seal))?;
             f.write_all(&body).map_err(io(&seal))?;
-            if durable {
-                f.sync_all().map_err(io(&seal))?;
-                for dir in directories(&staging, &files) {
-                    sync_dir(&dir)?;
-                }
-            }
+            drop(f);
             let target = root.join(&prefix_owned);
             let parent = target.parent().unwrap_or(&root).to_path_buf();
-            let created = missing_ancestors(&parent, &root);
             std::fs::create_dir_all(&parent).map_err(io(&parent))?;
-            if durable {
-                // New `<dataset>/` and `v<N>/` directories are entries of their parents.
-                for dir in created.iter().filter_map(|d| d.parent()) {
-                    sync_dir(dir)?;
-                }
-            }
             if target.join(SUCCESS).exists() {
                 return Err(LakeError::AlreadySealed(prefix_owned));
             }
@@ -105,9 +101,6 @@ impl Lake {
                 Err(_) if target.exists() => return Err(LakeError::AlreadySealed(prefix_owned)),
                 Err(e) => return Err(io(&staging)(e)),
             }
-            if durable {
-                sync_dir(&parent)?;
-            }
             Ok(manifest)
         })
         .await
@@ -115,12 +108,71 @@ impl Lake {
             path: prefix.to_string(),
             source: std::io::Error::other(e),
         })?;
-        if sealed.is_err() {
+        match &sealed {
+            Ok(_) => self.unsynced(prefix),
             // The staging directory (with its seal, if written) is the run's garbage.
-            let _ = std::fs::remove_file(self.root.join(STAGING).join(run_id).join(SUCCESS));
+            Err(_) => {
+                let _ = std::fs::remove_file(staging.join(SUCCESS));
+            }
         }
-        self.unlock(run_id);
         sealed
+    }
+
+    /// Records the sealed instance at `prefix` as not yet synced (a seal, or
+    /// an instance a crashed run left that is being adopted).
+    pub fn unsynced(&self, prefix: &str) {
+        if self.durable
+            && let Ok(mut u) = self.unsynced.lock()
+        {
+            u.push(self.root.join(prefix));
+        }
+    }
+
+    /// Makes every instance sealed or adopted since the last call durable:
+    /// its files, its seal and the directory entries up to the lake root are
+    /// on disk when this returns. The run loop calls it right before the
+    /// catalog commits a batch, so one sync serves the whole batch: on Linux
+    /// one `syncfs(2)` of the lake's file system (which also flushes other
+    /// writers' data on it); elsewhere an fsync of each file and directory.
+    /// Returns how many instances it synced.
+    pub fn sync_sealed(&self) -> Result<usize> {
+        let dirs = match self.unsynced.lock() {
+            Ok(mut u) => std::mem::take(&mut *u),
+            Err(_) => {
+                return Err(LakeError::Io {
+                    path: self.root.display().to_string(),
+                    source: std::io::Error::other("the list of unsynced instances was poisoned"),
+                });
+            }
+        };
+        if dirs.is_empty() {
+            return Ok(0);
+        }
+        #[cfg(target_os = "linux")]
+        {
+            let root = std::fs::File::open(&self.root).map_err(io(&self.root))?;
+            match nix::unistd::syncfs(&root) {
+                Ok(()) => return Ok(dirs.len()),
+                Err(nix::errno::Errno::ENOSYS) => {}
+                Err(e) => return Err(io(&self.root)(std::io::Error::from(e))),
+            }
+        }
+        let mut parents: Vec<PathBuf> = Vec::new();
+        for dir in &dirs {
+            fsync_tree(dir)?;
+            parents.extend(
+                dir.ancestors()
+                    .skip(1)
+                    .take_while(|a| a.starts_with(&self.root))
+                    .map(Path::to_path_buf),
+            );
+        }
+        parents.sort();
+        parents.dedup();
+        for p in parents {
+            sync_dir(&p)?;
+        }
+        Ok(dirs.len())
     }
 
     /// What is wrong with the sealed instance at `prefix` against its
@@ -197,25 +249,19 @@ fn staged_files(dir: &Path) -> Result<Vec<PathBuf>> {
     Ok(out)
 }
 
-/// The directories from `dir` up to (not including) `root` that do not exist yet.
-fn missing_ancestors(dir: &Path, root: &Path) -> Vec<PathBuf> {
-    dir.ancestors()
-        .take_while(|a| *a != root && a.starts_with(root))
-        .filter(|a| !a.exists())
-        .map(Path::to_path_buf)
-        .collect()
-}
-
-/// `dir` and every directory holding one of `files`, deepest first.
-fn directories(dir: &Path, files: &[PathBuf]) -> Vec<PathBuf> {
-    let mut dirs: Vec<PathBuf> = files
-        .iter()
-        .flat_map(|f| f.ancestors().skip(1).map(|a| dir.join(a)).collect::<Vec<_>>())
-        .collect();
-    dirs.push(dir.to_path_buf());
-    dirs.sort_by_key(|d| std::cmp::Reverse(d.components().count()));
-    dirs.dedup();
-    dirs
+/// fsyncs every file under `dir`, then `dir` and its subdirectories.
+fn fsync_tree(dir: &Path) -> Result<()> {
+    for e in std::fs::read_dir(dir).map_err(io(dir))? {
+        let e = e.map_err(io(dir))?;
+        let p = e.path();
+        let kind = e.file_type().map_err(io(&p))?;
+        if kind.is_dir() {
+            fsync_tree(&p)?;
+        } else if kind.is_file() {
+            std::fs::File::open(&p).and_then(|f| f.sync_all()).map_err(io(&p))?;
+        }
+    }
+    sync_dir(dir)
 }
 
 fn sync_dir(dir: &Path) -> Result<()> {

@@ -117,17 +117,13 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
     let live: HashSet<String> = ws.catalog.live_runs(now_ms).await?.into_iter().collect();
     for lake in ws.lakes.values() {
         let root = lake.root();
-        for entry in entries(&root.join("_staging")) {
-            let name = name_of(&entry);
-            let run = name.split('.').next().unwrap_or(&name).to_string();
-            if !live.contains(&run) {
-                out.push(finding(
-                    Severity::Pending,
-                    FindingKind::DeadStagingArea,
-                    &entry,
-                    "left by a run that died (or one stalled past its lease); the next `weir run` sweeps it once no live process holds it",
-                ));
-            }
+        for entry in lake.dead_staging(&live, std::time::Duration::ZERO)? {
+            out.push(finding(
+                Severity::Pending,
+                FindingKind::DeadStagingArea,
+                &entry,
+                "left by a run or process that died; the next `weir run` sweeps it",
+            ));
         }
         for aside in subdirs(&root.join("_trash")) {
             let id = name_of(&aside);

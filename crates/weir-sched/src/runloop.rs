@@ -379,6 +379,11 @@ async fn run_inner(
 /// because this run's lease was lost, says so), and the rest stand. Only a
 /// catalog that cannot record even the failed run stops the run loop.
 async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError> {
+    // What the batch sealed reaches the disk before the catalog says it exists.
+    let lakes: Vec<weir_lake::Lake> = ws.lakes.values().cloned().collect();
+    tokio::task::spawn_blocking(move || lakes.iter().try_for_each(|l| l.sync_sealed().map(drop)))
+        .await
+        .map_err(|e| SchedError::Other(format!("the sync before commit did not finish: {e}")))??;
     let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
     let Err(first) = ws.catalog.commit(&outcomes).await else {
         return Ok(());

@@ -259,6 +259,9 @@ pub(crate) async fn build(
     if let Ok(Some(mut m)) = existing {
         m.run_id = ctx.run_id.clone();
         lake.discard(&ctx.run_id);
+        // Its files were read back whole, but perhaps from this machine's
+        // cache: they are synced with the batch like a fresh seal.
+        lake.unsynced(&prefix);
         let run = run_record(
             &ctx,
             &key,

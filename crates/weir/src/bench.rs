@@ -2,8 +2,10 @@
 //! per task on trivial command jobs. The figures go to docs/benchmarks.md.
 
 mod checks;
+mod sql;
 
 pub use checks::checks;
+pub use sql::sql;
 
 use crate::output::Printer;
 use anyhow::{Context, Result};

@@ -294,6 +294,21 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// The same queries through `weir sql`, the DuckDB CLI and `weir run` (TPC-H SF1 and more).
+    Sql {
+        /// Where the data and the suite's project live (default ~/.cache/weir-bench-sql).
+        #[arg(long, value_name = "DIR")]
+        data: Option<std::path::PathBuf>,
+        /// Runs per query and engine; the best counts.
+        #[arg(long, default_value_t = 3)]
+        rounds: usize,
+        /// Only these queries (comma-separated names, e.g. tpch_q1,distinct_per_group).
+        #[arg(long, value_delimiter = ',')]
+        only: Vec<String>,
+        /// Skip the `weir run` job figures.
+        #[arg(long)]
+        no_jobs: bool,
+    },
 }
 
 #[derive(Debug, Subcommand)]

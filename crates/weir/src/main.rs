@@ -217,5 +217,11 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             files,
         }) => bench::run(tasks, parallel, &durability, files, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Sql {
+            data,
+            rounds,
+            only,
+            no_jobs,
+        }) => bench::sql(data, rounds, &only, !no_jobs, p).map(|()| 0),
     }
 }

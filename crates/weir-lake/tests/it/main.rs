@@ -57,18 +57,24 @@ async fn stage_move_seal_then_never_overwrite() {
 async fn sweep_removes_only_dead_staging_areas() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::open("default", "lake", dir.path()).expect("open");
-    // "dead": left by a process that crashed (its lock file is there, unheld).
-    std::fs::create_dir_all(lake.root().join("_staging/dead")).expect("mkdir");
-    std::fs::write(lake.root().join("_staging/dead/f"), b"x").expect("write");
-    std::fs::write(lake.root().join("_staging/dead.lock"), b"").expect("write");
-    // "live": its claim is live. "stalled": its claim expired, but its process
-    // (this one) lives and holds the lock: a stopped builder's files stay.
-    for r in ["live", "stalled"] {
-        std::fs::write(lake.staging_dir(r).expect("staging").join("f"), b"x").expect("write");
-    }
-    for r in ["dead", "live", "stalled"] {
-        std::fs::write(lake.root().join(format!("_staging/{r}.counters.json")), b"{}").expect("write");
-    }
+    let staging = lake.root().join("_staging");
+    // A dead owner: a process that crashed (its lock file is there, unheld)
+    // with a run staged and its counters file.
+    std::fs::create_dir_all(staging.join("odead/r1")).expect("mkdir");
+    std::fs::write(staging.join("odead/r1/f"), b"x").expect("write");
+    std::fs::write(staging.join("odead/r1.counters.json"), b"{}").expect("write");
+    std::fs::write(staging.join("odead.lock"), b"").expect("write");
+    // Entries of an older weir: one staging area and lock per run.
+    std::fs::create_dir_all(staging.join("old")).expect("mkdir");
+    std::fs::write(staging.join("old.lock"), b"").expect("write");
+    std::fs::write(staging.join("old.counters.json"), b"{}").expect("write");
+    // "live" (an old-style run whose claim is live) stays.
+    std::fs::create_dir_all(staging.join("live")).expect("mkdir");
+    // "stalled": its claim expired, but its process (this one) lives and
+    // holds its owner's lock: a stopped builder's files stay.
+    let stalled = lake.staging_dir("stalled").expect("staging");
+    std::fs::write(stalled.join("f"), b"x").expect("write");
+    let owner = stalled.parent().expect("owner").to_path_buf();
     let live: HashSet<String> = ["live".to_string()].into();
     assert_eq!(
         lake.sweep(&live, Duration::from_secs(3600)).expect("sweep"),
@@ -77,28 +83,63 @@ async fn sweep_removes_only_dead_staging_areas() {
     );
     assert_eq!(
         lake.sweep(&live, Duration::ZERO).expect("sweep"),
-        3,
-        "dead/, dead.lock, dead.counters.json"
+        5,
+        "odead/, odead.lock, old/, old.lock, old.counters.json"
     );
-    for kept in [
-        "live/f",
-        "live.counters.json",
-        "stalled/f",
-        "stalled.counters.json",
-        "stalled.lock",
-    ] {
-        assert!(lake.root().join("_staging").join(kept).exists(), "{kept} is kept");
+    assert!(staging.join("live").exists(), "a live claim's area is kept");
+    assert!(stalled.join("f").exists(), "a live owner's runs are kept");
+    for gone in ["odead", "odead.lock", "old", "old.lock", "old.counters.json"] {
+        assert!(!staging.join(gone).exists(), "{gone} is swept");
     }
-    assert!(!lake.root().join("_staging/dead").exists());
-    assert!(!lake.root().join("_staging/dead.counters.json").exists());
-    // Once the stalled run lets go (its process ends or it discards), it is dead.
+    // Discarding removes the run's area; the owner stays while the lake lives,
+    // and goes (lock file included) with it.
     lake.discard("stalled");
-    assert!(!lake.root().join("_staging/stalled.lock").exists());
-    let err = lake.seal("dead", "x/v1/all", manifest("dead")).await;
+    assert!(!stalled.exists());
+    let err = lake.seal("stalled", "x/v1/all", manifest("stalled")).await;
     assert!(
         err.is_err(),
         "sealing without a staging directory fails instead of sealing nothing"
     );
+    assert!(owner.is_dir());
+    drop(lake);
+    assert!(!owner.exists(), "an owner's empty directory goes with it");
+    assert!(!owner.with_extension("lock").exists(), "and so does its lock file");
+}
+
+/// A second process's owner: its lock is held elsewhere, so its runs stay.
+#[test]
+fn another_live_owner_is_never_swept() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let a = Lake::open("default", "lake", dir.path()).expect("open");
+    let b = Lake::open("default", "lake", dir.path()).expect("open");
+    let staged = b.staging_dir("theirs").expect("staging");
+    std::fs::write(staged.join("f"), b"x").expect("write");
+    assert_eq!(a.sweep(&HashSet::new(), Duration::ZERO).expect("sweep"), 0);
+    assert!(staged.join("f").exists());
+    drop(b);
+    // An owner that ended with a run still staged is dead: swept whole.
+    assert_eq!(a.sweep(&HashSet::new(), Duration::ZERO).expect("sweep"), 2);
+    assert!(!staged.exists());
+}
+
+/// Durable seals are synced together, and only once.
+#[tokio::test]
+async fn sealed_instances_are_synced_once_before_commit() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open("default", "lake", dir.path()).expect("open");
+    for (i, run) in ["s1", "s2", "s3"].iter().enumerate() {
+        std::fs::write(lake.staging_dir(run).expect("staging").join("f"), b"x").expect("write");
+        let prefix = instance_prefix("plays", 1, &format!("date=2026-01-0{}", i + 1));
+        lake.seal(run, &prefix, manifest(run)).await.expect("seal");
+    }
+    assert_eq!(lake.sync_sealed().expect("sync"), 3);
+    assert_eq!(lake.sync_sealed().expect("sync"), 0, "nothing new to sync");
+    let fast = Lake::open("fast", "lake2", dir.path())
+        .expect("open")
+        .with_durability(false);
+    std::fs::write(fast.staging_dir("f1").expect("staging").join("f"), b"x").expect("write");
+    fast.seal("f1", "plays/v1/all", manifest("f1")).await.expect("seal");
+    assert_eq!(fast.sync_sealed().expect("sync"), 0, "a fast lake never syncs");
 }
 
 #[tokio::test]

@@ -169,7 +169,13 @@ command = ["sh", "-c", "sleep 300 & echo $! > \"$WEIR_OUTPUT/../child.pid\"; wai
         runs[0]["error"].as_str().is_some_and(|e| e.contains("timed out")),
         "{runs}"
     );
-    let pid = std::fs::read_to_string(dir.join("lake/_staging/child.pid"))
+    // Beside the run's staging directory, in its owner's.
+    let staging = dir.join("lake/_staging");
+    let pid_file = files_under(&staging)
+        .into_iter()
+        .find(|f| f.ends_with("child.pid"))
+        .expect("child pid file");
+    let pid = std::fs::read_to_string(staging.join(pid_file))
         .expect("child pid")
         .trim()
         .to_string();
