@@ -151,9 +151,9 @@ impl Lake {
         #[cfg(target_os = "linux")]
         {
             let root = std::fs::File::open(&self.root).map_err(io(&self.root))?;
-            match nix::unistd::syncfs(&root) {
+            match rustix::fs::syncfs(&root) {
                 Ok(()) => return Ok(dirs.len()),
-                Err(nix::errno::Errno::ENOSYS) => {}
+                Err(rustix::io::Errno::NOSYS) => {}
                 Err(e) => return Err(io(&self.root)(std::io::Error::from(e))),
             }
         }

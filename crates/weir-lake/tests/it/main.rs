@@ -302,3 +302,27 @@ mod manifests_parse_back {
         }
     }
 }
+
+/// On a file system that keeps file attributes (ext4), `_staging` is marked
+/// as the top of a directory hierarchy, so owners spread over block groups.
+#[cfg(target_os = "linux")]
+#[test]
+fn staging_is_marked_to_spread_where_the_file_system_can() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let lake = Lake::open("default", "lake", dir.path()).expect("open");
+    lake.staging_dir("r").expect("staging");
+    let staging = std::fs::File::open(lake.root().join("_staging")).expect("open");
+    // Whether this file system takes the flag at all (tmpfs does not).
+    let probe_dir = dir.path().join("probe");
+    std::fs::create_dir(&probe_dir).expect("mkdir");
+    let probe = std::fs::File::open(&probe_dir).expect("open");
+    let takes = rustix::fs::ioctl_getflags(&probe)
+        .and_then(|f| rustix::fs::ioctl_setflags(&probe, f | rustix::fs::IFlags::TOPDIR))
+        .is_ok();
+    if !takes {
+        eprintln!("this file system keeps no TOPDIR flag; skipped");
+        return;
+    }
+    let flags = rustix::fs::ioctl_getflags(&staging).expect("flags");
+    assert!(flags.contains(rustix::fs::IFlags::TOPDIR), "{flags:?}");
+}

@@ -259,7 +259,7 @@ impl Bench {
         }
         let _ = writeln!(
             toml,
-            "[datasets.daily]\npartition = \"day\"\ningest = {{ path = \"{d}/daily/{{date}}.parquet\", format = \"parquet\" }}"
+            "[datasets.daily]\npartition = \"day\"\nend = \"2026-01-29\"\ningest = {{ path = \"{d}/daily/{{date}}.parquet\", format = \"parquet\" }}"
         );
         for q in QUERIES {
             let windowed = q.tables.contains(&"daily");
@@ -278,7 +278,11 @@ impl Bench {
                 toml,
                 "[datasets.job_{}]\npartition = \"{}\"\ninputs = {{ {} }}\nsql = \"\"\"\n{}\n\"\"\"",
                 q.name,
-                if windowed { "day" } else { "none" },
+                if windowed {
+                    "day\"\nstart = \"2026-01-28\"\nend = \"2026-01-29"
+                } else {
+                    "none"
+                },
                 inputs.join(", "),
                 q.sql
             );
@@ -337,13 +341,26 @@ pub fn sql(data: Option<PathBuf>, rounds: usize, only: &[String], jobs: bool, p:
         let names: Vec<&str> = QUERIES.iter().map(|q| q.name).collect();
         bail!("unknown queries {unknown:?}; the suite has {}", names.join(", "));
     }
-    eprintln!("ingesting the data (once)");
-    run_ok(bench.weir().arg("run").args(TPCH).args(["ev", "tracks"]))?;
+    // Served by `prod`, as a user's `weir sql` reads it.
+    eprintln!("deploying prod and ingesting the data (once)");
+    run_ok(bench.weir().args(["deploy", "--env", "prod"]))?;
     run_ok(
         bench
             .weir()
-            .args(["run", "daily", "--from", "2026-01-01", "--to", "2026-01-28"]),
+            .args(["run", "--env", "prod"])
+            .args(TPCH)
+            .args(["ev", "tracks"]),
     )?;
+    run_ok(bench.weir().args([
+        "run",
+        "--env",
+        "prod",
+        "daily",
+        "--from",
+        "2026-01-01",
+        "--to",
+        "2026-01-28",
+    ]))?;
     let mut figures = Vec::new();
     for q in QUERIES
         .iter()
@@ -355,7 +372,7 @@ pub fn sql(data: Option<PathBuf>, rounds: usize, only: &[String], jobs: bool, p:
             rounds,
             || {
                 let mut c = bench.weir();
-                c.arg("sql").arg(q.sql);
+                c.args(["sql", "--env", "prod", q.sql]);
                 c
             },
             &mut || Ok(()),
@@ -369,14 +386,16 @@ pub fn sql(data: Option<PathBuf>, rounds: usize, only: &[String], jobs: bool, p:
             &[]
         };
         let weir_run = if jobs {
+            // Built once untimed, so every timed round starts by invalidating it.
+            run_ok(bench.weir().args(["run", "--env", "prod", &job]).args(range))?;
             Some(best_of(
                 rounds,
                 || {
                     let mut c = bench.weir();
-                    c.args(["run", &job]).args(range);
+                    c.args(["run", "--env", "prod", &job]).args(range);
                     c
                 },
-                &mut || run_ok(bench.weir().args(["invalidate", &job]).args(range)),
+                &mut || run_ok(bench.weir().args(["invalidate", "--env", "prod", &job]).args(range)),
             )?)
         } else {
             None
