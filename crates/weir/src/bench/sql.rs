@@ -274,15 +274,16 @@ impl Bench {
                     }
                 })
                 .collect();
+            // The windowed job is the one day whose 28-day window is the data.
+            let partition = if windowed {
+                "partition = \"day\"\nstart = \"2026-01-28\"\nend = \"2026-01-29\""
+            } else {
+                "partition = \"none\""
+            };
             let _ = writeln!(
                 toml,
-                "[datasets.job_{}]\npartition = \"{}\"\ninputs = {{ {} }}\nsql = \"\"\"\n{}\n\"\"\"",
+                "[datasets.job_{}]\n{partition}\ninputs = {{ {} }}\nsql = \"\"\"\n{}\n\"\"\"",
                 q.name,
-                if windowed {
-                    "day\"\nstart = \"2026-01-28\"\nend = \"2026-01-29"
-                } else {
-                    "none"
-                },
                 inputs.join(", "),
                 q.sql
             );
