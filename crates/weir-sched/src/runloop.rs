@@ -146,6 +146,8 @@ async fn run_inner(
         .await?;
     let mut in_flight: HashSet<(String, i64)> = HashSet::new();
     let mut jobs: JoinSet<Finished> = JoinSet::new();
+    // Runs that finished and wait for their commit (see below).
+    let mut pending: Vec<Finished> = Vec::new();
     let mut dispatched = 0usize;
     let mut done = 0usize;
     let parallel = opts.parallel.max(1);
@@ -173,7 +175,10 @@ async fn run_inner(
         for (ds, idx) in retry_at.keys() {
             snap.running.entry(ds.clone()).or_default().insert(*idx);
         }
-        if !stopping && in_flight.len() < parallel {
+        // A slot is free when fewer jobs run than allowed: finished runs
+        // waiting for their commit (still in `in_flight`, so never planned
+        // again) do not hold one.
+        if !stopping && jobs.len() < parallel {
             for (ds, set) in &session_failed {
                 snap.failed.insert(ds.clone(), set.clone());
             }
@@ -196,7 +201,7 @@ async fn run_inner(
             progress.planned(p.runnable + waiting, done);
             others_running = p.datasets.iter().map(|d| d.running).sum();
             for task in p.tasks {
-                if in_flight.len() >= parallel || opts.max_tasks.is_some_and(|m| dispatched >= m) {
+                if jobs.len() >= parallel || opts.max_tasks.is_some_and(|m| dispatched >= m) {
                     break;
                 }
                 if in_flight.contains(&(task.dataset.clone(), task.partition)) {
@@ -248,6 +253,88 @@ async fn run_inner(
                 spawned.insert(handle.id(), placeholder);
             }
         }
+        // Finished runs are committed after the slots they freed were filled
+        // again, so the next jobs run while the batch syncs and commits.
+        // What depends on them is planned only after: they are not in the
+        // snapshot until committed.
+        if !pending.is_empty() {
+            let mut batch = std::mem::take(&mut pending);
+            commit(ws, &mut batch).await?;
+            for f in batch {
+                let r = &f.report;
+                let idx = ws
+                    .dataset(&r.dataset)?
+                    .granularity
+                    .parse_partition(&r.partition)
+                    .unwrap_or_default();
+                in_flight.remove(&(r.dataset.clone(), idx));
+                done += 1;
+                match r.state {
+                    TaskState::Succeeded => {
+                        summary.succeeded += 1;
+                        summary.adopted += usize::from(f.adopted);
+                        snap.present.entry(r.dataset.clone()).or_default().insert(idx);
+                        if let Some(o) = &f.outcome {
+                            let blocked = o.instance.as_ref().is_some_and(|i| i.blocked);
+                            if blocked {
+                                snap.blocked.entry(r.dataset.clone()).or_default().insert(idx);
+                            }
+                            let failing: Vec<_> = o
+                                .run
+                                .checks
+                                .iter()
+                                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
+                                .cloned()
+                                .collect();
+                            if !failing.is_empty() && !f.adopted {
+                                let event = AlertEvent::CheckFailed {
+                                    dataset: r.dataset.clone(),
+                                    version: r.version,
+                                    partition: r.partition.clone(),
+                                    run_id: r.run_id.clone(),
+                                    blocked,
+                                    checks: failing,
+                                };
+                                progress.alert(&event);
+                                summary.check_failures.push(event);
+                            }
+                        }
+                    }
+                    TaskState::Failed => {
+                        let ds = ws.dataset(&r.dataset)?;
+                        let attempt = attempts.entry((r.dataset.clone(), idx)).or_insert(0);
+                        *attempt += 1;
+                        if *attempt <= ds.retries && !*cancel.borrow() {
+                            let wait = retry_wait(ds.retry_delay, *attempt, &r.run_id);
+                            progress.retrying(r, *attempt, wait);
+                            summary.retried += 1;
+                            retry_at.insert((r.dataset.clone(), idx), Instant::now() + wait);
+                        } else {
+                            summary.failed += 1;
+                            summary.failures.push(r.clone());
+                            progress.alert(&AlertEvent::RunFailed {
+                                dataset: r.dataset.clone(),
+                                version: r.version,
+                                partition: r.partition.clone(),
+                                run_id: r.run_id.clone(),
+                                error: r.error.clone().unwrap_or_default(),
+                            });
+                            session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                        }
+                    }
+                    TaskState::Cancelled => summary.cancelled += 1,
+                    TaskState::Waiting => {
+                        summary.waiting += 1;
+                        ws.catalog.unclaim(&r.run_id).await?;
+                        if let Some(l) = snap.landed.get_mut(&r.dataset) {
+                            l.remove(idx);
+                        }
+                    }
+                }
+                progress.finished(r);
+            }
+            continue;
+        }
         if jobs.is_empty() {
             // Nothing in flight here. Wait for others' claims, or finish.
             if stopping || (others_running == 0 && retry_at.is_empty()) {
@@ -296,80 +383,7 @@ async fn run_inner(
             spawned.remove(&id);
             batch.push(finished);
         }
-        commit(ws, &mut batch).await?;
-        for f in batch {
-            let r = &f.report;
-            let idx = ws
-                .dataset(&r.dataset)?
-                .granularity
-                .parse_partition(&r.partition)
-                .unwrap_or_default();
-            in_flight.remove(&(r.dataset.clone(), idx));
-            done += 1;
-            match r.state {
-                TaskState::Succeeded => {
-                    summary.succeeded += 1;
-                    summary.adopted += usize::from(f.adopted);
-                    snap.present.entry(r.dataset.clone()).or_default().insert(idx);
-                    if let Some(o) = &f.outcome {
-                        let blocked = o.instance.as_ref().is_some_and(|i| i.blocked);
-                        if blocked {
-                            snap.blocked.entry(r.dataset.clone()).or_default().insert(idx);
-                        }
-                        let failing: Vec<_> = o
-                            .run
-                            .checks
-                            .iter()
-                            .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                            .cloned()
-                            .collect();
-                        if !failing.is_empty() && !f.adopted {
-                            let event = AlertEvent::CheckFailed {
-                                dataset: r.dataset.clone(),
-                                version: r.version,
-                                partition: r.partition.clone(),
-                                run_id: r.run_id.clone(),
-                                blocked,
-                                checks: failing,
-                            };
-                            progress.alert(&event);
-                            summary.check_failures.push(event);
-                        }
-                    }
-                }
-                TaskState::Failed => {
-                    let ds = ws.dataset(&r.dataset)?;
-                    let attempt = attempts.entry((r.dataset.clone(), idx)).or_insert(0);
-                    *attempt += 1;
-                    if *attempt <= ds.retries && !*cancel.borrow() {
-                        let wait = retry_wait(ds.retry_delay, *attempt, &r.run_id);
-                        progress.retrying(r, *attempt, wait);
-                        summary.retried += 1;
-                        retry_at.insert((r.dataset.clone(), idx), Instant::now() + wait);
-                    } else {
-                        summary.failed += 1;
-                        summary.failures.push(r.clone());
-                        progress.alert(&AlertEvent::RunFailed {
-                            dataset: r.dataset.clone(),
-                            version: r.version,
-                            partition: r.partition.clone(),
-                            run_id: r.run_id.clone(),
-                            error: r.error.clone().unwrap_or_default(),
-                        });
-                        session_failed.entry(r.dataset.clone()).or_default().insert(idx);
-                    }
-                }
-                TaskState::Cancelled => summary.cancelled += 1,
-                TaskState::Waiting => {
-                    summary.waiting += 1;
-                    ws.catalog.unclaim(&r.run_id).await?;
-                    if let Some(l) = snap.landed.get_mut(&r.dataset) {
-                        l.remove(idx);
-                    }
-                }
-            }
-            progress.finished(r);
-        }
+        pending = batch;
     }
 }
 
