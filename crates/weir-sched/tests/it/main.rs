@@ -156,3 +156,74 @@ async fn a_panicking_worker_fails_its_task_only() {
     );
     assert!(!dir.path().join("lake/a/v1/date=2026-01-02").exists());
 }
+
+/// Inputs the test executor saw that the catalog had not committed yet.
+static UNCOMMITTED_INPUTS: Mutex<Vec<String>> = Mutex::new(Vec::new());
+
+/// Like `TestExec`, and records every input instance it was handed that
+/// has no committed row count (the test executor commits `rows = 1`).
+struct InputCheckingExec;
+
+#[async_trait]
+impl Executor for InputCheckingExec {
+    async fn execute(
+        &self,
+        ctx: &TaskContext,
+        _cancel: tokio::sync::watch::Receiver<bool>,
+    ) -> Result<ExecOutput, ExecError> {
+        for input in &ctx.inputs {
+            for i in input.instances.iter().filter(|i| i.rows != Some(1)) {
+                if let Ok(mut u) = UNCOMMITTED_INPUTS.lock() {
+                    u.push(format!(
+                        "{} read {} {}",
+                        ctx.dataset.name, input.dataset, i.partition_key
+                    ));
+                }
+            }
+        }
+        std::fs::write(ctx.output_dir.join("out.txt"), ctx.partition_key.as_bytes())?;
+        Ok(ExecOutput {
+            rows: Some(1),
+            ..Default::default()
+        })
+    }
+}
+
+/// The run loop starts new jobs before it commits the batch that freed their
+/// slots; what reads that batch must still wait for its commit.
+#[tokio::test]
+async fn a_job_never_reads_an_instance_before_its_commit() {
+    let toml = r#"
+[project]
+name = "chain"
+start = "2026-01-01"
+[datasets.a]
+partition = "day"
+command = ["unused"]
+[datasets.b]
+partition = "day"
+command = ["unused"]
+inputs = { a = "a" }
+[datasets.c]
+partition = "day"
+command = ["unused"]
+inputs = { b = "b", w = { dataset = "a", window = "3d" } }
+"#;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let ws = workspace(dir.path(), toml, "catalog.db").await;
+    let now: DateTime<Utc> = "2026-01-21T00:00:00Z".parse().expect("now");
+    let opts = RunOptions {
+        selection: Selection::default(),
+        parallel: 3,
+        order: Order::OldestFirst,
+        max_tasks: None,
+        now,
+        lease: Duration::from_secs(60),
+    };
+    let (_tx, rx) = tokio::sync::watch::channel(false);
+    let exec = |_: &weir_core::Job| -> Box<dyn Executor> { Box::new(InputCheckingExec) };
+    let summary = weir_sched::run(ws, exec, opts, &Quiet, rx).await.expect("run");
+    assert_eq!((summary.succeeded, summary.failed), (60, 0), "20 days of a, b and c");
+    let seen = UNCOMMITTED_INPUTS.lock().map(|u| u.clone()).unwrap_or_default();
+    assert!(seen.is_empty(), "inputs read before their commit: {seen:?}");
+}
