@@ -43,12 +43,17 @@ impl Executor for TestExec {
         {
             panic!("test executor told to panic on {}", ctx.partition_key);
         }
-        std::fs::write(ctx.output_dir.join("out.txt"), ctx.partition_key.as_bytes())?;
-        Ok(ExecOutput {
-            rows: Some(1),
-            ..Default::default()
-        })
+        write_partition(ctx)
     }
+}
+
+/// The test executors' output: one file naming the partition, one row.
+fn write_partition(ctx: &TaskContext) -> Result<ExecOutput, ExecError> {
+    std::fs::write(ctx.output_dir.join("out.txt"), ctx.partition_key.as_bytes())?;
+    Ok(ExecOutput {
+        rows: Some(1),
+        ..Default::default()
+    })
 }
 
 fn test_exec(_: &weir_core::Job) -> Box<dyn Executor> {
@@ -181,11 +186,7 @@ impl Executor for InputCheckingExec {
                 }
             }
         }
-        std::fs::write(ctx.output_dir.join("out.txt"), ctx.partition_key.as_bytes())?;
-        Ok(ExecOutput {
-            rows: Some(1),
-            ..Default::default()
-        })
+        write_partition(ctx)
     }
 }
 
