@@ -56,7 +56,7 @@ impl Lake {
             let files = staged_files(&staging)?;
             let mut entries = Vec::with_capacity(files.len());
             for rel in &files {
-                let (size, sha256) = hash_file(&staging.join(rel), false)?;
+                let (size, sha256) = hash_file(&staging.join(rel))?;
                 entries.push(FileEntry {
                     name: rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"),
                     size,
@@ -192,7 +192,7 @@ impl Lake {
                     m.len(),
                     f.size
                 )),
-                Ok(_) if deep => match hash_file(&path, false) {
+                Ok(_) if deep => match hash_file(&path) {
                     Ok((_, sha)) if sha == f.sha256 => {}
                     Ok(_) => problems.push(format!("{}'s sha256 differs from the manifest's", f.name)),
                     Err(e) => problems.push(format!("{} cannot be read: {e}", f.name)),
@@ -279,8 +279,8 @@ fn hard_linked(_meta: &std::fs::Metadata) -> bool {
     false
 }
 
-/// Size and sha256 of a file; with `durable`, its data is on disk after.
-pub(crate) fn hash_file(path: &Path, durable: bool) -> Result<(u64, String)> {
+/// Size and sha256 of a file.
+pub(crate) fn hash_file(path: &Path) -> Result<(u64, String)> {
     let mut f = std::fs::File::open(path).map_err(io(path))?;
     let mut h = Sha256::new();
     let mut buf = vec![0u8; 1 << 16];
@@ -292,9 +292,6 @@ pub(crate) fn hash_file(path: &Path, durable: bool) -> Result<(u64, String)> {
         }
         size += n as u64;
         h.update(&buf[..n]);
-    }
-    if durable {
-        f.sync_all().map_err(io(path))?;
     }
     Ok((size, hex::encode(h.finalize())))
 }
