@@ -5,7 +5,10 @@
 //! Every implementation must pass the contract suite in `tests/it/contract.rs`.
 //! This crate never touches lake files: it only records what the lake holds.
 
+mod service;
 mod sqlite;
+
+pub use service::{AuditEntry, Change, Pause, TokenRecord};
 
 pub use sqlite::SqliteCatalog;
 
@@ -43,6 +46,9 @@ pub enum CatalogError {
         expected: Option<u32>,
         found: Option<u32>,
     },
+    /// An active token already has this name (revoke it first, or pick another).
+    #[error("an active token is already named `{0}`")]
+    TokenExists(String),
     /// The catalog was written by a newer weir.
     #[error("catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir")]
     TooNew { found: i64, supported: i64 },
@@ -302,6 +308,11 @@ pub struct HistoryPoint {
 /// 10. **Blocking is recorded with the instance.** An instance commits with
 ///     `blocked` set when a blocking check failed; `accept` clears it and
 ///     records who, why and which checks in one transaction.
+/// 11. **Every change other processes must notice is in the change feed**
+///     (`changes`), appended in the same transaction as the change itself:
+///     deployments, alias moves, invalidations, trash removals (restore,
+///     purge), acceptances, pauses, resumes, cancel requests and token
+///     revocations. `last_change` is cheap enough to call every second.
 /// 9. **Invalidation is atomic**: `invalidate` removes the instances and
 ///    records them in the trash in one transaction; an invalidated run's
 ///    sealed files are never adopted again (`is_trashed`).
@@ -386,6 +397,34 @@ pub trait Catalog: Send + Sync {
     /// Counters and metrics of the unblocked instances of `(dataset, version)`
     /// in partitions `[lo, hi)`, as recorded by the runs that built them.
     async fn history(&self, dataset: &str, version: u32, lo: i64, hi: i64) -> Result<Vec<HistoryPoint>>;
+
+    /// Stores a token (only its hash). Fails with [`CatalogError::TokenExists`]
+    /// while another token of that name is active at `now_ms`.
+    async fn create_token(&self, token: &TokenRecord, now_ms: i64) -> Result<()>;
+    /// Every token ever created, active or not, oldest first.
+    async fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// The token with this hash, active or not.
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>>;
+    /// Revokes every active token named `name`; returns how many.
+    async fn revoke_token(&self, name: &str, now_ms: i64) -> Result<usize>;
+    /// Appends to the audit log; returns the entry's sequence number.
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<i64>;
+    /// Audit entries, newest first, before sequence `before` (a cursor).
+    async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>>;
+    /// Pauses a dataset (or, with `dataset: None`, a whole environment).
+    /// Returns false, changing nothing, if it was paused already.
+    async fn pause(&self, pause: &Pause) -> Result<bool>;
+    /// Resumes it; returns false if it was not paused.
+    async fn resume(&self, env: &str, dataset: Option<&str>) -> Result<bool>;
+    /// What is paused (in one environment, or all).
+    async fn paused(&self, env: Option<&str>) -> Result<Vec<Pause>>;
+    /// Asks whichever process runs `run_id` to cancel it (through the change
+    /// feed). Returns false if it was asked already.
+    async fn request_cancel(&self, run_id: &str, by: &str, now_ms: i64) -> Result<bool>;
+    /// The newest change's sequence number (0 if none).
+    async fn last_change(&self) -> Result<i64>;
+    /// Changes after sequence `after`, oldest first.
+    async fn changes(&self, after: i64, limit: u32) -> Result<Vec<Change>>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.

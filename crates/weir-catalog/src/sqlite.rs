@@ -8,13 +8,14 @@ mod envs;
 mod migrations;
 mod quality;
 mod runs;
+mod service;
 mod trash;
 
 use migrations::MIGRATIONS;
 
 use crate::{
-    Acceptance, Alias, AliasMove, Catalog, CatalogError, Deployment, HistoryPoint, InstanceKey, InstanceRecord,
-    Outcome, Result, RunFilter, RunRecord, RunState, TrashRecord, VersionRecord,
+    Acceptance, Alias, AliasMove, AuditEntry, Catalog, CatalogError, Change, Deployment, HistoryPoint, InstanceKey,
+    InstanceRecord, Outcome, Pause, Result, RunFilter, RunRecord, RunState, TokenRecord, TrashRecord, VersionRecord,
 };
 use async_trait::async_trait;
 use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
@@ -405,6 +406,54 @@ impl Catalog for SqliteCatalog {
 
     async fn history(&self, dataset: &str, version: u32, lo: i64, hi: i64) -> Result<Vec<HistoryPoint>> {
         self.history_impl(dataset, version, lo, hi).await
+    }
+
+    async fn create_token(&self, token: &TokenRecord, now_ms: i64) -> Result<()> {
+        self.create_token_impl(token, now_ms).await
+    }
+
+    async fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        self.tokens_impl().await
+    }
+
+    async fn token(&self, hash: &str) -> Result<Option<TokenRecord>> {
+        self.token_impl(hash).await
+    }
+
+    async fn revoke_token(&self, name: &str, now_ms: i64) -> Result<usize> {
+        self.revoke_token_impl(name, now_ms).await
+    }
+
+    async fn record_audit(&self, entry: &AuditEntry) -> Result<i64> {
+        self.record_audit_impl(entry).await
+    }
+
+    async fn audit(&self, before: Option<i64>, limit: u32) -> Result<Vec<AuditEntry>> {
+        self.audit_impl(before, limit).await
+    }
+
+    async fn pause(&self, pause: &Pause) -> Result<bool> {
+        self.pause_impl(pause).await
+    }
+
+    async fn resume(&self, env: &str, dataset: Option<&str>) -> Result<bool> {
+        self.resume_impl(env, dataset).await
+    }
+
+    async fn paused(&self, env: Option<&str>) -> Result<Vec<Pause>> {
+        self.paused_impl(env).await
+    }
+
+    async fn request_cancel(&self, run_id: &str, by: &str, now_ms: i64) -> Result<bool> {
+        self.request_cancel_impl(run_id, by, now_ms).await
+    }
+
+    async fn last_change(&self) -> Result<i64> {
+        self.last_change_impl().await
+    }
+
+    async fn changes(&self, after: i64, limit: u32) -> Result<Vec<Change>> {
+        self.changes_impl(after, limit).await
     }
 
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {

@@ -2,6 +2,9 @@
 
 /// Schema migrations, applied in order; the index + 1 is the schema version.
 /// The fifth lets a metric be null (the job measured NaN or ±infinity).
+/// The sixth adds the service layer: tokens, the audit log, pauses, cancel
+/// requests, and the change feed that triggers fill from every change
+/// another process must notice (so no writer can forget it).
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE versions (
@@ -77,5 +80,39 @@ CREATE TABLE metrics_nullable (
 INSERT INTO metrics_nullable (run_id, name, value) SELECT run_id, name, value FROM metrics;
 DROP TABLE metrics;
 ALTER TABLE metrics_nullable RENAME TO metrics;
+"#,
+    r#"
+CREATE TABLE tokens (
+    hash TEXT PRIMARY KEY, name TEXT NOT NULL, role TEXT NOT NULL, streams TEXT NOT NULL,
+    created_at_ms INTEGER NOT NULL, created_by TEXT NOT NULL,
+    expires_at_ms INTEGER, revoked_at_ms INTEGER);
+CREATE INDEX tokens_by_name ON tokens (name);
+CREATE TABLE audit (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, actor TEXT NOT NULL,
+    via TEXT NOT NULL, action TEXT NOT NULL, args TEXT NOT NULL, outcome TEXT NOT NULL);
+CREATE TABLE paused (
+    env TEXT NOT NULL, dataset TEXT NOT NULL, by_whom TEXT NOT NULL, reason TEXT, at_ms INTEGER NOT NULL,
+    PRIMARY KEY (env, dataset));
+CREATE TABLE cancels (
+    run_id TEXT PRIMARY KEY, by_whom TEXT NOT NULL, at_ms INTEGER NOT NULL);
+CREATE TABLE changes (
+    seq INTEGER PRIMARY KEY AUTOINCREMENT, at_ms INTEGER NOT NULL, kind TEXT NOT NULL,
+    env TEXT, dataset TEXT, detail TEXT);
+CREATE TRIGGER changes_deploy AFTER INSERT ON deployments BEGIN
+    INSERT INTO changes (at_ms, kind, env, detail) VALUES (NEW.deployed_at_ms, 'deploy', NEW.env, NEW.seq); END;
+CREATE TRIGGER changes_alias AFTER INSERT ON alias_moves BEGIN
+    INSERT INTO changes (at_ms, kind, env, dataset, detail) VALUES (NEW.at_ms, 'alias', NEW.env, NEW.dataset, NEW.kind); END;
+CREATE TRIGGER changes_invalidate AFTER INSERT ON trash BEGIN
+    INSERT INTO changes (at_ms, kind, dataset, detail) VALUES (NEW.trashed_at_ms, 'invalidate', NEW.dataset, NEW.partition_key); END;
+CREATE TRIGGER changes_trash AFTER DELETE ON trash BEGIN
+    INSERT INTO changes (at_ms, kind, dataset, detail) VALUES (CAST(strftime('%s','now') AS INTEGER) * 1000, 'trash', OLD.dataset, OLD.partition_key); END;
+CREATE TRIGGER changes_accept AFTER INSERT ON acceptances BEGIN
+    INSERT INTO changes (at_ms, kind, dataset, detail) VALUES (NEW.at_ms, 'accept', NEW.dataset, NEW.partition); END;
+CREATE TRIGGER changes_pause AFTER INSERT ON paused BEGIN
+    INSERT INTO changes (at_ms, kind, env, dataset) VALUES (NEW.at_ms, 'pause', NEW.env, NULLIF(NEW.dataset, '')); END;
+CREATE TRIGGER changes_resume AFTER DELETE ON paused BEGIN
+    INSERT INTO changes (at_ms, kind, env, dataset) VALUES (CAST(strftime('%s','now') AS INTEGER) * 1000, 'resume', OLD.env, NULLIF(OLD.dataset, '')); END;
+CREATE TRIGGER changes_cancel AFTER INSERT ON cancels BEGIN
+    INSERT INTO changes (at_ms, kind, detail) VALUES (NEW.at_ms, 'cancel', NEW.run_id); END;
 "#,
 ];

@@ -6,7 +6,9 @@ use std::collections::BTreeMap;
 use weir_catalog::{Catalog, CatalogError, InstanceKey, InstanceRecord, Outcome, RunFilter, RunRecord, RunState};
 
 mod envs;
+mod service;
 pub use envs::*;
+pub use service::*;
 
 pub fn key(ds: &str, v: u32, p: i64) -> InstanceKey {
     InstanceKey {
@@ -373,6 +375,21 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
 #[macro_export]
 macro_rules! contract_suite {
     ($fresh:expr) => {
+        #[tokio::test]
+        async fn tokens_are_stored_by_hash_and_revoked_by_name() {
+            let c = $fresh.await;
+            $crate::contract::tokens_are_stored_by_hash_and_revoked_by_name(&*c).await;
+        }
+        #[tokio::test]
+        async fn the_audit_log_is_append_only_and_paged() {
+            let c = $fresh.await;
+            $crate::contract::the_audit_log_is_append_only_and_paged(&*c).await;
+        }
+        #[tokio::test]
+        async fn pauses_and_changes_are_fed() {
+            let c = $fresh.await;
+            $crate::contract::pauses_and_changes_are_fed(&*c).await;
+        }
         #[tokio::test]
         async fn versions_are_numbered_once() {
             let c = $fresh.await;

@@ -1,0 +1,117 @@
+//! The contract for the service layer: tokens, the audit log, pauses, cancel
+//! requests and the change feed.
+
+use weir_catalog::{AuditEntry, Catalog, CatalogError, Deployment, Pause, TokenRecord};
+
+fn token(name: &str, hash: &str, expires: Option<i64>) -> TokenRecord {
+    TokenRecord {
+        name: name.into(),
+        role: "operator".into(),
+        hash: hash.into(),
+        streams: vec!["plays_raw".into()],
+        created_at_ms: 10,
+        created_by: "user:test".into(),
+        expires_at_ms: expires,
+        revoked_at_ms: None,
+    }
+}
+
+pub async fn tokens_are_stored_by_hash_and_revoked_by_name(c: &dyn Catalog) {
+    c.create_token(&token("ci", "h1", None), 10).await.expect("create");
+    assert!(
+        matches!(c.create_token(&token("ci", "h2", None), 11).await, Err(CatalogError::TokenExists(n)) if n == "ci"),
+        "one active token per name"
+    );
+    let t = c.token("h1").await.expect("read").expect("found by hash");
+    assert_eq!((t.name.as_str(), t.role.as_str()), ("ci", "operator"));
+    assert_eq!(t.streams, vec!["plays_raw".to_string()]);
+    assert!(t.active(20));
+    assert_eq!(c.token("nope").await.expect("read"), None);
+    assert_eq!(c.revoke_token("ci", 30).await.expect("revoke"), 1);
+    let t = c.token("h1").await.expect("read").expect("kept after revocation");
+    assert_eq!(t.revoked_at_ms, Some(30));
+    assert!(!t.active(31));
+    // The name is free again once its token is revoked (rotation).
+    c.create_token(&token("ci", "h2", Some(100)), 40).await.expect("rotate");
+    assert!(c.token("h2").await.expect("read").expect("new").active(99));
+    assert!(!c.token("h2").await.expect("read").expect("new").active(100), "expired");
+    // An expired token does not hold its name either.
+    c.create_token(&token("ci", "h3", None), 200)
+        .await
+        .expect("after expiry");
+    assert_eq!(c.tokens().await.expect("list").len(), 3);
+    assert_eq!(c.revoke_token("ghost", 1).await.expect("revoke none"), 0);
+}
+
+pub async fn the_audit_log_is_append_only_and_paged(c: &dyn Catalog) {
+    for i in 0..5 {
+        let seq = c
+            .record_audit(&AuditEntry {
+                seq: 0,
+                at_ms: i,
+                actor: "token:ci".into(),
+                via: "api".into(),
+                action: format!("act{i}"),
+                args: "{}".into(),
+                outcome: "ok".into(),
+            })
+            .await
+            .expect("record");
+        assert!(seq > 0);
+    }
+    let page = c.audit(None, 2).await.expect("page 1");
+    assert_eq!(
+        page.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["act4", "act3"]
+    );
+    let next = c.audit(Some(page[1].seq), 10).await.expect("page 2");
+    assert_eq!(
+        next.iter().map(|e| e.action.as_str()).collect::<Vec<_>>(),
+        ["act2", "act1", "act0"]
+    );
+}
+
+pub async fn pauses_and_changes_are_fed(c: &dyn Catalog) {
+    assert_eq!(c.last_change().await.expect("empty"), 0);
+    let p = |ds: Option<&str>| Pause {
+        env: "prod".into(),
+        dataset: ds.map(str::to_string),
+        by: "user:test".into(),
+        reason: Some("maintenance".into()),
+        at_ms: 5,
+    };
+    assert!(c.pause(&p(Some("plays"))).await.expect("pause"));
+    assert!(!c.pause(&p(Some("plays"))).await.expect("again"), "already paused");
+    assert!(c.pause(&p(None)).await.expect("pause env"));
+    let paused = c.paused(Some("prod")).await.expect("list");
+    assert_eq!(paused.len(), 2);
+    assert!(paused.iter().any(|x| x.dataset.is_none()), "the whole environment");
+    assert!(c.paused(Some("dev")).await.expect("other env").is_empty());
+    assert!(c.resume("prod", Some("plays")).await.expect("resume"));
+    assert!(!c.resume("prod", Some("plays")).await.expect("again"));
+    assert!(c.request_cancel("run-1", "user:test", 6).await.expect("cancel"));
+    assert!(!c.request_cancel("run-1", "user:test", 7).await.expect("again"));
+    c.deploy(&Deployment {
+        env: "prod".into(),
+        seq: 0,
+        deployed_at_ms: 8,
+        message: None,
+        window: None,
+        files: Default::default(),
+        versions: Default::default(),
+    })
+    .await
+    .expect("deploy");
+    c.revoke_token("ghost", 9).await.expect("revoke");
+    let feed = c.changes(0, 100).await.expect("feed");
+    let kinds: Vec<_> = feed.iter().map(|x| x.kind.as_str()).collect();
+    assert_eq!(kinds, ["pause", "pause", "resume", "cancel", "deploy", "token"]);
+    assert_eq!(feed[0].dataset.as_deref(), Some("plays"));
+    assert_eq!(feed[1].dataset, None, "the whole environment");
+    assert_eq!(feed[3].detail.as_deref(), Some("run-1"));
+    assert_eq!(feed[4].env.as_deref(), Some("prod"));
+    let last = c.last_change().await.expect("last");
+    assert_eq!(last, feed[5].seq);
+    assert!(c.changes(last, 10).await.expect("none newer").is_empty());
+    assert_eq!(c.changes(feed[3].seq, 10).await.expect("tail").len(), 2);
+}
