@@ -8,15 +8,19 @@
 //!   accept), each followed by the export sync in the same function;
 //! - [`invalidate`]: invalidate with its cascade, restore, gc;
 //! - [`versions`]: what changed between a dataset's versions;
-//! - [`diff`]: two environments compared, down to the rows.
+//! - [`diff`]: two environments compared, down to the rows;
+//! - [`tokens`]: API tokens and the roles they carry;
+//! - [`control`]: pause, resume, cancel, and the audit log.
 //!
 //! This crate never parses command lines and never prints.
 
 pub mod aliases;
 mod args;
+pub mod control;
 pub mod diff;
 pub mod invalidate;
 pub mod serving;
+pub mod tokens;
 pub mod versions;
 
 pub use args::selection;
