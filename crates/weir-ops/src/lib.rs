@@ -14,6 +14,7 @@
 //!
 //! This crate never parses command lines and never prints.
 
+pub mod alerts;
 pub mod aliases;
 mod args;
 pub mod control;

@@ -39,6 +39,40 @@ pub struct RunOptions {
     /// The planning clock (`WEIR_NOW` in tests).
     pub now: DateTime<Utc>,
     pub lease: Duration,
+    /// How a long-lived caller (`weir serve`) steers a run in progress.
+    pub control: Option<RunControl>,
+}
+
+/// Steering for a run in progress, for a caller that outlives it (`weir
+/// serve`): each channel is watched while jobs run.
+#[derive(Clone, Debug)]
+pub struct RunControl {
+    /// Turns true to stop dispatching: running jobs finish and are committed,
+    /// then `run` returns (a drain, unlike `cancel`, kills nothing).
+    pub drain: watch::Receiver<bool>,
+    /// A new planning clock: the loop takes a fresh snapshot (landed files,
+    /// what other processes committed) and plans at this instant.
+    pub refresh: watch::Receiver<DateTime<Utc>>,
+    /// Run ids to cancel: their jobs are killed and recorded as cancelled.
+    pub cancel_runs: watch::Receiver<HashSet<String>>,
+}
+
+impl RunControl {
+    /// Waits until a channel changes (forever if every sender is gone).
+    async fn changed(&mut self) -> Steer {
+        tokio::select! {
+            Ok(()) = self.drain.changed() => Steer::Drain,
+            Ok(()) = self.refresh.changed() => Steer::Refresh,
+            Ok(()) = self.cancel_runs.changed() => Steer::Cancel,
+            else => std::future::pending().await,
+        }
+    }
+}
+
+enum Steer {
+    Drain,
+    Refresh,
+    Cancel,
 }
 
 /// The result of `run`.
@@ -141,8 +175,13 @@ async fn run_inner(
     summary: &mut RunSummary,
 ) -> Result<(), SchedError> {
     let mut session_failed: HashMap<String, PartSet> = HashMap::new();
+    let mut now = opts.now;
+    let mut control = opts.control.clone();
+    let mut draining = control.as_ref().is_some_and(|c| *c.drain.borrow());
+    // Each job's own cancel switch, by run id (the global one is forwarded).
+    let mut switches: HashMap<String, watch::Sender<bool>> = HashMap::new();
     let mut snap = ws
-        .snapshot(versions, &opts.selection, opts.now, Some(&session_failed))
+        .snapshot(versions, &opts.selection, now, Some(&session_failed))
         .await?;
     let mut in_flight: HashSet<(String, i64)> = HashSet::new();
     let mut jobs: JoinSet<Finished> = JoinSet::new();
@@ -158,7 +197,7 @@ async fn run_inner(
     let mut attempts: HashMap<(String, i64), u32> = HashMap::new();
     let mut retry_at: HashMap<(String, i64), Instant> = HashMap::new();
     loop {
-        let stopping = *cancel.borrow() || opts.max_tasks.is_some_and(|m| dispatched >= m);
+        let stopping = draining || *cancel.borrow() || opts.max_tasks.is_some_and(|m| dispatched >= m);
         // Retries wait their turn: held back as "running" until due.
         let now_i = Instant::now();
         let due: Vec<(String, i64)> = retry_at
@@ -185,7 +224,7 @@ async fn run_inner(
             let p = plan(
                 &ws.project,
                 &snap,
-                opts.now,
+                now,
                 &opts.selection,
                 opts.order,
                 Some(parallel * 4 + in_flight.len()),
@@ -243,7 +282,9 @@ async fn run_inner(
                     Ok(ctx) => {
                         let exec = executor_for(&ds.job);
                         let inputs = lineage(&ws.project, &task, versions);
-                        jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, cancel.clone()))
+                        let (switch, task_cancel) = watch::channel(*cancel.borrow());
+                        switches.insert(run_id.clone(), switch);
+                        jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, task_cancel))
                     }
                     Err(e) => {
                         let f = failed(&placeholder, key, format!("could not prepare the task: {e}"));
@@ -262,6 +303,7 @@ async fn run_inner(
             commit(ws, &mut batch).await?;
             for f in batch {
                 let r = &f.report;
+                switches.remove(&r.run_id);
                 let idx = ws
                     .dataset(&r.dataset)?
                     .granularity
@@ -347,14 +389,48 @@ async fn run_inner(
             tokio::time::sleep(next_retry.map_or(backoff, |r| r.min(backoff))).await;
             backoff = (backoff * 2).min(Duration::from_secs(2));
             snap = ws
-                .snapshot(versions, &opts.selection, opts.now, Some(&session_failed))
+                .snapshot(versions, &opts.selection, now, Some(&session_failed))
                 .await?;
             continue;
         }
         backoff = Duration::from_millis(50);
-        // Wait for one, then take every other that has finished: one commit for all.
+        // Wait for one (or for the caller to steer), then take every other
+        // that has finished: one commit for all.
         let mut joined = Vec::new();
-        if let Some(r) = jobs.join_next_with_id().await {
+        let steer = async {
+            match control.as_mut() {
+                Some(c) => c.changed().await,
+                None => std::future::pending().await,
+            }
+        };
+        let next = tokio::select! {
+            r = jobs.join_next_with_id() => r,
+            steer = steer => {
+                let Some(c) = control.as_ref() else { continue };
+                match steer {
+                    Steer::Drain => draining = *c.drain.borrow(),
+                    Steer::Refresh => {
+                        now = *c.refresh.borrow();
+                        snap = ws.snapshot(versions, &opts.selection, now, Some(&session_failed)).await?;
+                    }
+                    Steer::Cancel => {
+                        for id in c.cancel_runs.borrow().iter() {
+                            if let Some(s) = switches.get(id) {
+                                let _ = s.send(true);
+                            }
+                        }
+                    }
+                }
+                continue;
+            }
+            _ = cancelled(cancel.clone()) => {
+                for s in switches.values() {
+                    let _ = s.send(true);
+                }
+                jobs.join_next_with_id().await
+            }
+        };
+        if let Some(r) = next {
             joined.push(r);
         }
         while let Some(r) = jobs.try_join_next_with_id() {
@@ -384,6 +460,15 @@ async fn run_inner(
             batch.push(finished);
         }
         pending = batch;
+    }
+}
+
+/// Resolves when `cancel` turns true (never, if it never does).
+async fn cancelled(mut cancel: watch::Receiver<bool>) {
+    while !*cancel.borrow() {
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
     }
 }
 

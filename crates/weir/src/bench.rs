@@ -155,6 +155,7 @@ pub async fn run(tasks: usize, parallel: usize, durability: &str, files: usize, 
         max_tasks: None,
         now,
         lease: Duration::from_secs(60),
+        control: None,
     };
     let quiet = Printer {
         json: true,

@@ -3,7 +3,6 @@
 //! a `hint:`; exit codes: 0 ok, 1 something failed, 2 bad input, 3 (`weir run`) a check
 //! blocked an instance, 128 + the signal when interrupted (130 Ctrl-C, 143 TERM, 129 HUP).
 
-mod alerts;
 mod bench;
 mod cli;
 mod cmd;

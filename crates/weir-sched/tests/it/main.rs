@@ -89,6 +89,7 @@ async fn run(ws: Arc<Workspace>) -> RunSummary {
         max_tasks: None,
         now,
         lease: Duration::from_secs(60),
+        control: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     weir_sched::run(ws, test_exec, opts, &Quiet, rx).await.expect("run")
@@ -220,6 +221,7 @@ inputs = { b = "b", w = { dataset = "a", window = "3d" } }
         max_tasks: None,
         now,
         lease: Duration::from_secs(60),
+        control: None,
     };
     let (_tx, rx) = tokio::sync::watch::channel(false);
     let exec = |_: &weir_core::Job| -> Box<dyn Executor> { Box::new(InputCheckingExec) };

@@ -90,6 +90,7 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
         max_tasks: None,
         now,
         lease: Duration::from_secs(60),
+        control: None,
     };
     let summary = crate::cmd::run::run_with(ws.clone(), opts, quiet).await?;
     anyhow::ensure!(summary.failed == 0, "building the inputs failed");

@@ -14,7 +14,7 @@ use weir_sched::{Progress, RunOptions, RunSummary, TaskReport, TaskState};
 struct Bar {
     bar: Option<ProgressBar>,
     printer: Printer,
-    alerts: Option<crate::alerts::Webhook>,
+    alerts: Option<weir_ops::alerts::Webhook>,
 }
 
 impl Progress for Bar {
@@ -92,6 +92,7 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
         max_tasks: a.limit,
         now,
         lease: crate::project::lease(),
+        control: None,
     };
     let summary = run_with(ws.clone(), opts, p).await?;
     print_summary(&summary, p);
@@ -137,7 +138,7 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
     let progress = Bar {
         bar: bar.clone(),
         printer: p,
-        alerts: crate::alerts::Webhook::start(&ws.project),
+        alerts: weir_ops::alerts::Webhook::start(&ws.project),
     };
     let rx = crate::stop::begin_run();
     let result = weir_sched::run(ws, weir_exec::executor_for, opts, &progress, rx).await;

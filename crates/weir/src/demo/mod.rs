@@ -208,6 +208,7 @@ pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<u
         max_tasks: None,
         now,
         lease: crate::project::lease(),
+        control: None,
     };
     let summary = crate::cmd::run::run_with(ws.clone(), opts, p).await?;
     crate::cmd::run::print_summary(&summary, p);
