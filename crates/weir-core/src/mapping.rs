@@ -27,6 +27,22 @@ pub fn due_range(ds: &Dataset, now: DateTime<Utc>) -> (i64, i64) {
     (lo, hi.max(lo))
 }
 
+/// The next instant after `now` at which another partition of `ds` becomes
+/// due (its end plus `delay`), or `None` if none ever will (a snapshot, or
+/// past the dataset's `end`). `weir serve` sleeps until the earliest of these.
+pub fn next_due(ds: &Dataset, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
+    let g = ds.granularity;
+    if g == Granularity::Snapshot {
+        return None;
+    }
+    let (lo, hi) = due_range(ds, now);
+    let next = hi.max(lo);
+    if ds.end.is_some_and(|end| next >= g.index_at_or_after(end)) {
+        return None;
+    }
+    Some(ds.delay.add_to(g.end_of(next)))
+}
+
 /// All partition indices `ds` can ever have, ignoring the clock: `[start, end)`.
 pub fn lower_bound(ds: &Dataset) -> i64 {
     if ds.granularity == Granularity::Snapshot {
@@ -184,6 +200,38 @@ mod tests {
         );
         d.end = parse_instant("2026-01-01T02:00:00Z");
         assert_eq!(due_range(&d, now).1 - due_range(&d, now).0, 2);
+    }
+
+    #[test]
+    fn next_due_is_the_next_end_plus_delay() {
+        let mut d = ds("d", Granularity::Hour, "2026-01-01");
+        let now = parse_instant("2026-01-01T05:30:00Z").expect("now");
+        assert_eq!(next_due(&d, now), parse_instant("2026-01-01T06:00:00Z"));
+        d.delay = Span::parse("2h").expect("span");
+        // Hour 03 ends at 04:00 and is due at 06:00.
+        assert_eq!(next_due(&d, now), parse_instant("2026-01-01T06:00:00Z"));
+        let at = parse_instant("2026-01-01T06:00:00Z").expect("t");
+        assert_eq!(
+            next_due(&d, at),
+            parse_instant("2026-01-01T07:00:00Z"),
+            "strictly after"
+        );
+        let early = parse_instant("2025-12-31T00:00:00Z").expect("before start");
+        assert_eq!(
+            next_due(&d, early),
+            parse_instant("2026-01-01T03:00:00Z"),
+            "the first partition"
+        );
+        d.end = parse_instant("2026-01-01T04:00:00Z");
+        assert_eq!(
+            next_due(&d, now),
+            parse_instant("2026-01-01T06:00:00Z"),
+            "the last hour is to come"
+        );
+        d.end = parse_instant("2026-01-01T03:00:00Z");
+        assert_eq!(next_due(&d, now), None, "past the end");
+        let snap = ds("s", Granularity::Snapshot, "2026-01-01");
+        assert_eq!(next_due(&snap, now), None);
     }
 
     #[test]

@@ -83,6 +83,9 @@ pub struct Selection {
     pub from: Option<DateTime<Utc>>,
     /// Exclusive upper bound: partitions starting before it.
     pub until: Option<DateTime<Utc>>,
+    /// Datasets that plan nothing (`weir pause`): their missing partitions
+    /// are reported as paused, and what reads them waits.
+    pub paused: std::collections::BTreeSet<String>,
 }
 
 /// Dispatch order of runnable tasks.
@@ -131,6 +134,8 @@ pub enum Reason {
     Running,
     /// Its last attempt failed.
     Failed,
+    /// The dataset (or its environment) is paused.
+    Paused,
 }
 
 /// A run of consecutive partitions of one dataset blocked for the same reason.
@@ -294,6 +299,9 @@ pub fn plan(
                         break;
                     }
                 }
+            }
+            if reason.is_none() && sel.paused.contains(name) {
+                reason = Some(Reason::Paused);
             }
             if out_of_range {
                 prev_pending = false;

@@ -47,5 +47,6 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
         datasets: datasets.to_vec(),
         from,
         until,
+        ..Default::default()
     })
 }

@@ -119,6 +119,7 @@ fn selection_pulls_in_upstream_ranges() {
         datasets: vec!["weekly".into()],
         from: parse_instant("2026-01-03"),
         until: parse_instant("2026-01-04"),
+        ..Default::default()
     };
     let r = desired_ranges(&p, now(), &sel);
     let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
@@ -270,4 +271,25 @@ fn a_dataset_with_history_checks_builds_oldest_first_one_at_a_time() {
         .map(|t| t.partition)
         .collect();
     assert_eq!(daily, vec![d1 + 2]);
+}
+
+#[test]
+fn a_paused_dataset_plans_nothing_and_what_reads_it_waits() {
+    let p = project();
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 72));
+    let sel = Selection {
+        paused: ["daily".to_string()].into(),
+        ..Default::default()
+    };
+    let out = plan(&p, &snap, now(), &sel, Order::OldestFirst, None);
+    assert!(
+        out.tasks.iter().all(|t| t.dataset != "daily"),
+        "nothing of a paused dataset runs"
+    );
+    let daily = out.blocked.iter().find(|b| b.dataset == "daily").expect("reported");
+    assert_eq!(daily.reason, Reason::Paused);
+    assert_eq!(daily.count, 3);
+    let unpaused = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+    assert!(unpaused.tasks.iter().any(|t| t.dataset == "daily"));
 }

@@ -134,6 +134,7 @@ pub async fn plan(dir: Option<&Path>, env: Option<&str>, a: PlanArgs, p: Printer
                 },
                 Reason::Running => "being built by another run".to_string(),
                 Reason::Failed => "failed; `weir run` retries it".to_string(),
+                Reason::Paused => "paused; `weir resume` lets it run".to_string(),
             },
         })
         .collect();
