@@ -117,11 +117,19 @@ async fn load(
     let insert = format!("INSERT INTO {} VALUES ({marks})", quote(table));
     let mut n = 0i64;
     for b in batches {
-        let formatters: Vec<_> = b
+        // Text columns are rendered before any await: Arrow's formatters are
+        // not `Send`, and this future must be (the server runs it on its pool).
+        let texts: Vec<Option<Vec<String>>> = b
             .columns()
             .iter()
-            .map(|c| arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default()))
-            .collect::<Result<_, _>>()
+            .map(|c| {
+                if matches!(sql_type(c.data_type()), "BIGINT" | "DOUBLE PRECISION" | "BOOLEAN") {
+                    return Ok(None);
+                }
+                let f = arrow::util::display::ArrayFormatter::try_new(c.as_ref(), &Default::default())?;
+                Ok(Some((0..b.num_rows()).map(|r| f.value(r).to_string()).collect()))
+            })
+            .collect::<Result<_, arrow::error::ArrowError>>()
             .map_err(fail)?;
         for row in 0..b.num_rows() {
             let mut q = sqlx::query(AssertSqlSafe(insert.clone()));
@@ -131,7 +139,7 @@ async fn load(
                     "BIGINT" => q.bind((!null).then(|| int_at(col.as_ref(), row))),
                     "DOUBLE PRECISION" => q.bind((!null).then(|| float_at(col.as_ref(), row))),
                     "BOOLEAN" => q.bind((!null).then(|| col.as_boolean().value(row))),
-                    _ => q.bind((!null).then(|| formatters[c].value(row).to_string())),
+                    _ => q.bind((!null).then(|| texts[c].as_ref().map(|t| t[row].clone()).unwrap_or_default())),
                 };
             }
             q.execute(&mut **tx).await.map_err(fail)?;

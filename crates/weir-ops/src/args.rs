@@ -50,3 +50,19 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
         ..Default::default()
     })
 }
+
+/// Narrows a selection to an environment's build window (`deploy --window`).
+pub fn with_window(
+    mut sel: Selection,
+    deployment: Option<&weir_catalog::Deployment>,
+    now: chrono::DateTime<chrono::Utc>,
+) -> Selection {
+    if let Some(w) = deployment
+        .and_then(|d| d.window.as_deref())
+        .and_then(|w| weir_core::Span::parse(w).ok())
+    {
+        let start = w.sub_from(now);
+        sel.from = Some(sel.from.map_or(start, |f| f.max(start)));
+    }
+    sel
+}

@@ -21,10 +21,11 @@ pub mod control;
 pub mod diff;
 pub mod invalidate;
 pub mod serving;
+pub mod status;
 pub mod tokens;
 pub mod versions;
 
-pub use args::selection;
+pub use args::{selection, with_window};
 use std::path::Path;
 use std::sync::Arc;
 use weir_catalog::{Catalog, Deployment};

@@ -34,3 +34,41 @@ pub fn landing_files(project_dir: &Path, template: &str, g: Granularity, idx: i6
     files.sort();
     (files, pattern)
 }
+
+/// The fixed directory an ingest path template lands under: its components
+/// up to the first one with a placeholder or a glob (`landing/plays` for
+/// `landing/plays/{date}/{hour}.jsonl`). `weir serve` watches it.
+pub fn landing_root(project_dir: &Path, template: &str) -> PathBuf {
+    let path = Path::new(template);
+    let mut root = if path.is_absolute() {
+        PathBuf::new()
+    } else {
+        project_dir.to_path_buf()
+    };
+    let components: Vec<_> = path.components().collect();
+    for (i, c) in components.iter().enumerate() {
+        let s = c.as_os_str().to_string_lossy();
+        if i + 1 == components.len() || s.contains(['{', '*', '?', '[']) {
+            break;
+        }
+        root.push(c.as_os_str());
+    }
+    root
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_landing_root_stops_at_the_first_placeholder() {
+        let dir = Path::new("/p");
+        assert_eq!(
+            landing_root(dir, "landing/plays/{date}/{hour}.jsonl"),
+            Path::new("/p/landing/plays")
+        );
+        assert_eq!(landing_root(dir, "in/*.csv"), Path::new("/p/in"));
+        assert_eq!(landing_root(dir, "file.csv"), Path::new("/p"));
+        assert_eq!(landing_root(dir, "/data/x/{date}.json"), Path::new("/data/x"));
+    }
+}

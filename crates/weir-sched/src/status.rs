@@ -34,6 +34,9 @@ pub struct DatasetStatus {
     /// In an environment: the version its consumers read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<u32>,
+    /// Paused (`weir pause`): it plans nothing until resumed.
+    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    pub paused: bool,
 }
 
 /// A blocked instance and why.
@@ -98,6 +101,7 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
             } else {
                 d.present as f64 / d.desired as f64
             },
+            paused: sel.paused.contains(&d.dataset),
             dataset: d.dataset,
             serving: None,
         });

@@ -16,8 +16,12 @@ pub struct Cli {
     pub json: bool,
     /// The environment (a deployed snapshot of the definitions). Without it,
     /// `run`, `plan` and `status` use the working copy; alias verbs use `prod`.
-    #[arg(long, global = true, value_name = "ENV")]
-    pub env: Option<String>,
+    /// `weir serve` takes it more than once.
+    #[arg(long = "env", global = true, value_name = "ENV", action = clap::ArgAction::Append)]
+    pub envs: Vec<String>,
+    /// Log lines as JSON (for log collectors), instead of text.
+    #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
+    pub log_format: String,
     #[command(subcommand)]
     pub command: Command,
 }
@@ -214,9 +218,77 @@ pub enum Command {
     },
     /// Every version of a dataset: fingerprint, what changed, completeness.
     Versions { dataset: String },
+    /// Run the platform: schedule the environments (default `prod`) by
+    /// themselves, and serve the API on --bind.
+    ///
+    /// Partitions are built as they become due and as their files land;
+    /// deploys, pauses, reverts and invalidations made anywhere are noticed
+    /// within a second. SIGTERM or Ctrl-C drains (running jobs get --grace),
+    /// SIGHUP reloads the deployments.
+    Serve(ServeArgs),
+    /// API tokens: create, list, revoke.
+    #[command(subcommand)]
+    Token(TokenCmd),
+    /// Stop planning a dataset (or, with --env and no dataset, a whole environment).
+    Pause {
+        dataset: Option<String>,
+        /// Why (kept in the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
+    /// Let a paused dataset (or environment) plan again.
+    Resume { dataset: Option<String> },
+    /// Cancel a running run: its job is killed, and it is recorded as cancelled.
+    Cancel { run_id: String },
+    /// Who changed what, when, through the API or the CLI (newest first).
+    Audit {
+        #[arg(long, default_value_t = 50)]
+        limit: u32,
+    },
     /// Benchmarks of the planner and the run loop.
     #[command(subcommand)]
     Bench(BenchCmd),
+}
+
+#[derive(Debug, Args)]
+pub struct ServeArgs {
+    /// Where the API listens. Binding beyond loopback without TLS warns.
+    #[arg(long, default_value = "127.0.0.1:7878", value_name = "ADDR")]
+    pub bind: String,
+    /// Jobs at once per environment (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub parallel: Option<usize>,
+    /// How long running jobs may finish after SIGTERM before they are killed.
+    #[arg(long, default_value = "30s", value_name = "SPAN")]
+    pub grace: String,
+    /// Let anyone read (GET) without a token: for a trusted network only.
+    #[arg(long)]
+    pub public_read: bool,
+    /// The safety-net rescan for landing files that file events missed.
+    #[arg(long, default_value = "60s", value_name = "SPAN")]
+    pub rescan: String,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum TokenCmd {
+    /// Create a token; it is printed once, alone on the last line.
+    Create {
+        /// viewer, operator, admin or ingest.
+        #[arg(long)]
+        role: String,
+        #[arg(long)]
+        name: String,
+        /// Expire after this long (e.g. 30d); default never.
+        #[arg(long, value_name = "SPAN")]
+        expires: Option<String>,
+        /// For ingest tokens: a stream it may post to (repeatable).
+        #[arg(long = "stream", value_name = "STREAM")]
+        streams: Vec<String>,
+    },
+    /// Every token: name, role, state (never the token itself).
+    List,
+    /// Revoke the active token of this name.
+    Revoke { name: String },
 }
 
 /// Which partitions and datasets.

@@ -38,10 +38,23 @@ impl std::error::Error for Invalid {}
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| "warn".into()))
-        .with_writer(std::io::stderr)
-        .init();
+    // A server logs what it does; a verb only what went wrong.
+    let level = if matches!(cli.command, Command::Serve(_)) {
+        "info"
+    } else {
+        "warn"
+    };
+    let filter = tracing_subscriber::EnvFilter::try_from_env("WEIR_LOG").unwrap_or_else(|_| level.into());
+    let color = std::io::IsTerminal::is_terminal(&std::io::stderr()) && std::env::var_os("NO_COLOR").is_none();
+    let logs = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_ansi(color)
+        .with_writer(std::io::stderr);
+    if cli.log_format == "json" {
+        logs.json().init();
+    } else {
+        logs.init();
+    }
     let printer = Printer::new(cli.json);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
@@ -91,8 +104,96 @@ fn report(e: &anyhow::Error, p: Printer) -> ExitCode {
 
 async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
     let project = cli.project.as_deref();
-    let env = cli.env.as_deref();
-    match cli.command {
+    if cli.envs.len() > 1 && !matches!(cli.command, Command::Serve(_)) {
+        return Err(UserError::new(
+            "--env is given more than once",
+            "only `weir serve` serves several environments",
+        )
+        .into());
+    }
+    let env = cli.envs.last().map(String::as_str);
+    let audit = audit_of(&cli.command, env);
+    let result = verb(project, env, &cli.envs, cli.command, p).await;
+    if let Some((action, args)) = audit {
+        let outcome = match &result {
+            Ok(_) => Ok(()),
+            Err(e) => Err(e.to_string()),
+        };
+        cmd::control::record(project, action, args, outcome).await;
+    }
+    result
+}
+
+/// The audit entry of a verb that changes something (none for reads).
+fn audit_of(c: &Command, env: Option<&str>) -> Option<(&'static str, serde_json::Value)> {
+    use serde_json::json;
+    let env = env.unwrap_or(weir_sched::env::PROD);
+    Some(match c {
+        Command::Deploy { window, message } => ("deploy", json!({ "env": env, "window": window, "message": message })),
+        Command::Promote { env_name, to } => ("promote", json!({ "from": env_name, "to": to })),
+        Command::Revert { datasets, all, reason } => (
+            "revert",
+            json!({ "env": env, "datasets": datasets, "all": all, "reason": reason }),
+        ),
+        Command::Pin {
+            dataset,
+            version,
+            reason,
+        } => (
+            "pin",
+            json!({ "env": env, "dataset": dataset, "version": version, "reason": reason }),
+        ),
+        Command::Unpin { dataset } => ("unpin", json!({ "env": env, "dataset": dataset })),
+        Command::Invalidate {
+            dataset,
+            version,
+            partition,
+            from,
+            to,
+            no_cascade,
+            dry_run: false,
+            reason,
+        } => (
+            "invalidate",
+            json!({ "dataset": dataset, "version": version, "partition": partition, "from": from, "to": to,
+                    "cascade": !no_cascade, "reason": reason }),
+        ),
+        Command::Accept {
+            dataset,
+            partition,
+            reason,
+            version,
+        } => (
+            "accept",
+            json!({ "env": env, "dataset": dataset, "partition": partition, "version": version, "reason": reason }),
+        ),
+        Command::Restore { trash_id: Some(id) } => ("restore", json!({ "trash_id": id })),
+        Command::Gc { older_than } => ("gc", json!({ "older_than": older_than })),
+        Command::Pause { dataset, reason } => ("pause", json!({ "env": env, "dataset": dataset, "reason": reason })),
+        Command::Resume { dataset } => ("resume", json!({ "env": env, "dataset": dataset })),
+        Command::Cancel { run_id } => ("cancel", json!({ "run": run_id })),
+        Command::Token(cli::TokenCmd::Create {
+            role,
+            name,
+            expires,
+            streams,
+        }) => (
+            "token create",
+            json!({ "name": name, "role": role, "expires": expires, "streams": streams }),
+        ),
+        Command::Token(cli::TokenCmd::Revoke { name }) => ("token revoke", json!({ "name": name })),
+        _ => return None,
+    })
+}
+
+async fn verb(
+    project: Option<&std::path::Path>,
+    env: Option<&str>,
+    envs: &[String],
+    command: Command,
+    p: Printer,
+) -> anyhow::Result<u8> {
+    match command {
         Command::Init { dir } => demo::init(dir, p).map(|()| 0),
         Command::Demo {
             dir,
@@ -201,6 +302,18 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
             .await
             .map(|()| 0),
         Command::Versions { dataset } => cmd::envs::versions(project, &dataset, p).await.map(|()| 0),
+        Command::Serve(a) => cmd::serve::serve(project, envs, a, p).await,
+        Command::Token(t) => cmd::control::token(project, t, p).await.map(|()| 0),
+        Command::Pause { dataset, reason } => {
+            cmd::control::pause(project, env, dataset.as_deref(), true, reason.as_deref(), p)
+                .await
+                .map(|()| 0)
+        }
+        Command::Resume { dataset } => cmd::control::pause(project, env, dataset.as_deref(), false, None, p)
+            .await
+            .map(|()| 0),
+        Command::Cancel { run_id } => cmd::control::cancel(project, &run_id, p).await.map(|()| 0),
+        Command::Audit { limit } => cmd::control::audit(project, limit, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Plan {
             datasets,
             partitions,

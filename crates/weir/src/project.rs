@@ -157,15 +157,8 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
 }
 
 /// Narrows a selection to an environment's build window (`deploy --window`).
-pub fn with_window(mut sel: Selection, deployment: Option<&weir_catalog::Deployment>, now: DateTime<Utc>) -> Selection {
-    if let Some(w) = deployment
-        .and_then(|d| d.window.as_deref())
-        .and_then(|w| weir_core::Span::parse(w).ok())
-    {
-        let start = w.sub_from(now);
-        sel.from = Some(sel.from.map_or(start, |f| f.max(start)));
-    }
-    sel
+pub fn with_window(sel: Selection, deployment: Option<&weir_catalog::Deployment>, now: DateTime<Utc>) -> Selection {
+    weir_ops::with_window(sel, deployment, now)
 }
 
 /// The build-claim lease: 60 s, or `WEIR_LEASE_SECS` (tests that kill

@@ -1,5 +1,6 @@
 //! One module per group of verbs.
 
+pub mod control;
 pub mod counters;
 pub mod diff;
 pub mod envs;
@@ -8,4 +9,5 @@ pub mod quality;
 pub mod query;
 pub mod repair;
 pub mod run;
+pub mod serve;
 pub mod status;

@@ -10,17 +10,7 @@ pub async fn status(dir: Option<&Path>, env: Option<&str>, datasets: &[String], 
     let dir = project::find(dir)?;
     let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
-    let sel = project::with_window(
-        project::selection(datasets, None, None, &ws.project)?,
-        deployment.as_ref(),
-        now,
-    );
-    let mut rows = weir_sched::status(&ws, &sel, now).await?;
-    if let Some(env) = env {
-        for r in &mut rows {
-            r.serving = ws.catalog.alias(env, &r.dataset).await?.map(|a| a.version);
-        }
-    }
+    let rows = weir_ops::status::status(&ws, env.zip(deployment.as_ref()), datasets, now).await?;
     p.data(&rows, || status_table(&rows, p));
     Ok(())
 }
@@ -72,7 +62,11 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
     for r in rows {
         let done = format!("{:.0}%", r.fraction * 100.0);
         t.push(vec![
-            r.dataset.clone(),
+            if r.paused {
+                format!("{} {}", r.dataset, p.yellow("(paused)"))
+            } else {
+                r.dataset.clone()
+            },
             r.version
                 .map_or_else(|| format!("new ({})", r.fingerprint), |v| format!("v{v}")),
             format!("{}/{}", r.complete, r.desired),

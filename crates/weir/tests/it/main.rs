@@ -10,5 +10,6 @@ mod kill;
 mod quality;
 mod repair;
 mod sealing;
+mod serve;
 mod serving;
 mod support;

@@ -1,0 +1,41 @@
+//! `weir status` and the API's status: per dataset, how complete it is, what
+//! its environment serves, and whether it is paused.
+
+use crate::Result;
+use chrono::{DateTime, Utc};
+use weir_catalog::Deployment;
+use weir_sched::{DatasetStatus, Workspace};
+
+/// The selection an environment builds: its window, minus what is paused.
+pub async fn env_selection(
+    ws: &Workspace,
+    env: Option<(&str, &Deployment)>,
+    datasets: &[String],
+    now: DateTime<Utc>,
+) -> Result<weir_core::planner::Selection> {
+    let mut sel = crate::selection(datasets, None, None, &ws.project)?;
+    if let Some((env, d)) = env {
+        sel = crate::with_window(sel, Some(d), now);
+        sel.paused =
+            crate::control::paused_datasets(ws.catalog.as_ref(), env, ws.project.topo_order.iter().cloned()).await?;
+    }
+    Ok(sel)
+}
+
+/// Status rows of `datasets` (all when empty), with the serving version and
+/// pauses when `env` names an environment.
+pub async fn status(
+    ws: &Workspace,
+    env: Option<(&str, &Deployment)>,
+    datasets: &[String],
+    now: DateTime<Utc>,
+) -> Result<Vec<DatasetStatus>> {
+    let sel = env_selection(ws, env, datasets, now).await?;
+    let mut rows = weir_sched::status(ws, &sel, now).await?;
+    if let Some((env, _)) = env {
+        for r in &mut rows {
+            r.serving = ws.catalog.alias(env, &r.dataset).await?.map(|a| a.version);
+        }
+    }
+    Ok(rows)
+}

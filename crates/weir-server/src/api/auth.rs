@@ -1,0 +1,190 @@
+//! Who may call what: the role table, and the middleware that enforces it.
+//!
+//! [`ROUTES`] is the one place roles meet routes. A route missing from it is
+//! refused to everyone (deny by default), and a test calls every row with
+//! every role. Tokens come in an `Authorization: Bearer` header, or in the
+//! session cookie that `POST /api/v1/session` sets for browsers (GETs and the
+//! event stream; a mutating call with the cookie also needs the CSRF header).
+//! A token in a query string is refused: it would end up in logs.
+
+use super::ApiError;
+use crate::Shared;
+use axum::extract::{MatchedPath, Request, State};
+use axum::http::{HeaderMap, Method, StatusCode};
+use axum::middleware::Next;
+use axum::response::Response;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use subtle::ConstantTimeEq;
+use weir_ops::tokens::Role;
+
+/// Who may call a route.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Access {
+    /// Anyone, without a token.
+    Open,
+    /// A token whose role allows this one.
+    Role(Role),
+}
+
+/// The role table: (method, route, who may call it).
+pub const ROUTES: &[(&str, &str, Access)] = &[
+    ("GET", "/healthz", Access::Open),
+    ("POST", "/api/v1/session", Access::Open),
+    ("GET", "/metrics", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/project", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/envs/{env}/status", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/envs/{env}/aliases", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/runs", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/runs/{run_id}", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/runs/{run_id}/log", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/audit", Access::Role(Role::Viewer)),
+    ("POST", "/api/v1/envs/{env}/runs", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/envs/{env}/pause", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/envs/{env}/resume", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/envs/{env}/revert", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/envs/{env}/pin", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/envs/{env}/unpin", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/runs/{run_id}/cancel", Access::Role(Role::Operator)),
+    ("POST", "/api/v1/envs/{env}/promote", Access::Role(Role::Admin)),
+    ("GET", "/api/v1/tokens", Access::Role(Role::Admin)),
+];
+
+/// The caller, as the middleware established it (a request extension).
+#[derive(Clone, Debug)]
+pub struct Caller {
+    /// `token:NAME`, or `anonymous` under `--public-read`.
+    pub actor: String,
+    pub role: Option<Role>,
+}
+
+pub const SESSION_COOKIE: &str = "weir_session";
+pub const CSRF_HEADER: &str = "x-weir-csrf";
+
+/// The CSRF value that goes with a session token (stateless: derived from it).
+pub fn csrf_for(token: &str) -> String {
+    hex::encode(&Sha256::digest(format!("weir-csrf:{token}").as_bytes())[..16])
+}
+
+fn bearer(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(axum::http::header::AUTHORIZATION)?
+        .to_str()
+        .ok()?
+        .strip_prefix("Bearer ")
+        .map(str::trim)
+}
+
+fn session(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get_all(axum::http::header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .find_map(|c| c.trim().strip_prefix(SESSION_COOKIE)?.strip_prefix('='))
+}
+
+/// Enforces [`ROUTES`] on every routed request.
+pub async fn enforce(State(shared): State<Arc<Shared>>, mut req: Request, next: Next) -> Result<Response, ApiError> {
+    if req.uri().query().is_some_and(|q| {
+        q.split('&')
+            .any(|kv| matches!(kv.split('=').next(), Some("token" | "access_token")))
+    }) {
+        return Err(ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "token_in_query",
+            "tokens are not accepted in the query string",
+            "send it as `Authorization: Bearer TOKEN` (query strings end up in logs)",
+        ));
+    }
+    let path = req.extensions().get::<MatchedPath>().map(|m| m.as_str().to_string());
+    let method = req.method().clone();
+    let access = path
+        .as_deref()
+        .and_then(|p| ROUTES.iter().find(|(m, r, _)| *r == p && *m == method.as_str()))
+        .map(|(_, _, a)| *a);
+    let Some(access) = access else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "no_access",
+            "this route is not in the role table",
+            "a bug: every route must be listed in weir-server's role table",
+        ));
+    };
+    let needed = match access {
+        Access::Open => {
+            req.extensions_mut().insert(Caller {
+                actor: "anonymous".into(),
+                role: None,
+            });
+            return Ok(next.run(req).await);
+        }
+        Access::Role(r) => r,
+    };
+    let headers = req.headers();
+    let (presented, by_cookie) = match (bearer(headers), session(headers)) {
+        (Some(t), _) => (Some(t.to_string()), false),
+        (None, Some(t)) => (Some(t.to_string()), true),
+        (None, None) => (None, false),
+    };
+    let caller = match presented {
+        None if shared.public_read && needed == Role::Viewer && method == Method::GET => Caller {
+            actor: "anonymous".into(),
+            role: Some(Role::Viewer),
+        },
+        None => {
+            return Err(ApiError::new(
+                StatusCode::UNAUTHORIZED,
+                "unauthenticated",
+                "this route needs a token",
+                "send `Authorization: Bearer TOKEN`; `weir token create` makes one",
+            ));
+        }
+        Some(token) => {
+            if by_cookie && method != Method::GET {
+                let sent = headers.get(CSRF_HEADER).and_then(|v| v.to_str().ok()).unwrap_or("");
+                if !bool::from(sent.as_bytes().ct_eq(csrf_for(&token).as_bytes())) {
+                    return Err(ApiError::new(
+                        StatusCode::FORBIDDEN,
+                        "csrf",
+                        "a call made with the session cookie needs the CSRF header",
+                        format!("send `{CSRF_HEADER}` with the value POST /api/v1/session returned"),
+                    ));
+                }
+            }
+            let now = chrono::Utc::now().timestamp_millis();
+            let record = shared
+                .tokens
+                .verify(shared.catalog.as_ref(), &token, now)
+                .await
+                .map_err(ApiError::from)?;
+            let Some(record) = record else {
+                return Err(ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "bad_token",
+                    "the token is unknown, expired or revoked",
+                    "`weir token list` shows the tokens; create a new one with `weir token create`",
+                ));
+            };
+            Caller {
+                actor: format!("token:{}", record.name),
+                role: Role::parse(&record.role),
+            }
+        }
+    };
+    if !caller.role.is_some_and(|r| r.allows(needed)) {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "forbidden",
+            format!(
+                "this route needs the {} role; {} has {}",
+                needed.as_str(),
+                caller.actor,
+                caller.role.map_or("none", Role::as_str)
+            ),
+            "ask an admin for a token with that role",
+        ));
+    }
+    req.extensions_mut().insert(caller);
+    Ok(next.run(req).await)
+}

@@ -1,0 +1,146 @@
+//! `/api/v1`: the REST API. Handlers parse, call one operation of weir-ops,
+//! and serialise its typed report; errors are `{"error": {code, message, hint}}`
+//! with a proper status. Every mutating call is recorded in the audit log.
+
+pub mod auth;
+mod read;
+mod write;
+
+use crate::Shared;
+use axum::Json;
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+use serde::Serialize;
+use std::sync::Arc;
+
+/// The largest request body the API reads (deploy archives will need more).
+pub const MAX_BODY: usize = 1 << 20;
+
+/// An API error: status, a stable code, a message and what to do.
+#[derive(Debug)]
+pub struct ApiError {
+    pub status: StatusCode,
+    pub code: &'static str,
+    pub message: String,
+    pub hint: String,
+}
+
+#[derive(Serialize)]
+struct ErrorBody<'a> {
+    error: ErrorInner<'a>,
+}
+
+#[derive(Serialize)]
+struct ErrorInner<'a> {
+    code: &'a str,
+    message: &'a str,
+    hint: &'a str,
+}
+
+impl ApiError {
+    pub fn new(status: StatusCode, code: &'static str, message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self {
+            status,
+            code,
+            message: message.into(),
+            hint: hint.into(),
+        }
+    }
+
+    pub fn not_found(message: impl Into<String>, hint: impl Into<String>) -> Self {
+        Self::new(StatusCode::NOT_FOUND, "not_found", message, hint)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let body = ErrorBody {
+            error: ErrorInner {
+                code: self.code,
+                message: &self.message,
+                hint: &self.hint,
+            },
+        };
+        (self.status, Json(body)).into_response()
+    }
+}
+
+impl From<weir_ops::OpsError> for ApiError {
+    fn from(e: weir_ops::OpsError) -> Self {
+        use weir_ops::OpsError;
+        match &e {
+            OpsError::User(u) => {
+                let missing = ["unknown ", "no "].iter().any(|p| u.message.starts_with(p))
+                    || u.message.contains("is not a dataset of")
+                    || u.message.contains("has no deployment");
+                if missing {
+                    Self::not_found(u.message.clone(), u.hint.clone())
+                } else {
+                    Self::new(
+                        StatusCode::BAD_REQUEST,
+                        "bad_request",
+                        u.message.clone(),
+                        u.hint.clone(),
+                    )
+                }
+            }
+            OpsError::Catalog(weir_catalog::CatalogError::AliasMoved { .. }) => {
+                Self::new(StatusCode::CONFLICT, "conflict", e.to_string(), "plan the move again")
+            }
+            OpsError::Invalid(d) => Self::new(
+                StatusCode::UNPROCESSABLE_ENTITY,
+                "invalid_definitions",
+                d.to_string(),
+                "the deployment's definitions do not validate; deploy a fixed version",
+            ),
+            _ => {
+                tracing::error!("request failed: {e}");
+                Self::new(
+                    StatusCode::INTERNAL_SERVER_ERROR,
+                    "internal",
+                    e.to_string(),
+                    "see the server's log",
+                )
+            }
+        }
+    }
+}
+
+impl From<weir_catalog::CatalogError> for ApiError {
+    fn from(e: weir_catalog::CatalogError) -> Self {
+        weir_ops::OpsError::from(e).into()
+    }
+}
+
+pub type ApiResult<T> = Result<T, ApiError>;
+
+/// The router: every route of [`auth::ROUTES`], behind its role check.
+pub fn router(shared: Arc<Shared>) -> Router {
+    Router::new()
+        .route("/healthz", get(read::healthz))
+        .route("/api/v1/session", post(write::session))
+        .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/project", get(read::project))
+        .route("/api/v1/envs/{env}/status", get(read::status))
+        .route("/api/v1/envs/{env}/aliases", get(read::aliases))
+        .route("/api/v1/runs", get(read::runs))
+        .route("/api/v1/runs/{run_id}", get(read::run))
+        .route("/api/v1/runs/{run_id}/log", get(read::log))
+        .route("/api/v1/audit", get(read::audit))
+        .route("/api/v1/tokens", get(read::tokens))
+        .route("/api/v1/envs/{env}/runs", post(write::request_run))
+        .route("/api/v1/envs/{env}/pause", post(write::pause))
+        .route("/api/v1/envs/{env}/resume", post(write::resume))
+        .route("/api/v1/envs/{env}/revert", post(write::revert))
+        .route("/api/v1/envs/{env}/pin", post(write::pin))
+        .route("/api/v1/envs/{env}/unpin", post(write::unpin))
+        .route("/api/v1/envs/{env}/promote", post(write::promote))
+        .route("/api/v1/runs/{run_id}/cancel", post(write::cancel))
+        .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::enforce))
+        .layer(DefaultBodyLimit::max(MAX_BODY))
+        .fallback(|| async { ApiError::not_found("no such route", "the API lives under /api/v1; see /api/v1/project") })
+        .with_state(shared)
+}

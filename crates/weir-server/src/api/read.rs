@@ -1,0 +1,183 @@
+//! Read endpoints.
+
+use super::{ApiError, ApiResult};
+use crate::Shared;
+use axum::Json;
+use axum::extract::{Path, Query, State};
+use axum::response::IntoResponse;
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use weir_catalog::{RunFilter, RunState};
+
+pub async fn healthz(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
+    Json(serde_json::json!({ "status": "ok", "envs": shared.envs.keys().collect::<Vec<_>>() }))
+}
+
+#[derive(Serialize)]
+pub struct EnvInfo {
+    env: String,
+    deployment: u32,
+    deployed_at_ms: i64,
+    message: Option<String>,
+    window: Option<String>,
+    /// Whether this server runs its scheduler.
+    served: bool,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    scheduler: Option<crate::daemon::EnvState>,
+    paused: Vec<weir_catalog::Pause>,
+}
+
+#[derive(Serialize)]
+pub struct ProjectInfo {
+    dir: String,
+    envs: Vec<EnvInfo>,
+}
+
+pub async fn project(State(shared): State<Arc<Shared>>) -> ApiResult<Json<ProjectInfo>> {
+    let deployments = shared.catalog.deployments(None).await?;
+    let paused = shared.catalog.paused(None).await?;
+    let mut latest: std::collections::BTreeMap<String, weir_catalog::Deployment> = Default::default();
+    for d in deployments {
+        latest.insert(d.env.clone(), d);
+    }
+    let envs = latest
+        .into_values()
+        .map(|d| {
+            let h = shared.envs.get(&d.env);
+            EnvInfo {
+                served: h.is_some(),
+                scheduler: h.map(|h| h.state()),
+                paused: paused.iter().filter(|p| p.env == d.env).cloned().collect(),
+                env: d.env,
+                deployment: d.seq,
+                deployed_at_ms: d.deployed_at_ms,
+                message: d.message,
+                window: d.window,
+            }
+        })
+        .collect();
+    Ok(Json(ProjectInfo {
+        dir: shared.dir.display().to_string(),
+        envs,
+    }))
+}
+
+#[derive(Deserialize)]
+pub struct StatusQuery {
+    /// Comma-separated dataset names (default: all).
+    datasets: Option<String>,
+}
+
+pub async fn status(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+    Query(q): Query<StatusQuery>,
+) -> ApiResult<Json<Vec<weir_sched::DatasetStatus>>> {
+    let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let datasets: Vec<String> = q
+        .datasets
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let rows = weir_ops::status::status(&ws, Some((&env, &d)), &datasets, shared.clock.now()).await?;
+    Ok(Json(rows))
+}
+
+pub async fn aliases(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Vec<weir_catalog::Alias>>> {
+    if shared.catalog.deployments(Some(&env)).await?.is_empty() {
+        return Err(ApiError::not_found(
+            format!("unknown environment `{env}`"),
+            "GET /api/v1/project lists the environments",
+        ));
+    }
+    Ok(Json(shared.catalog.aliases(&env).await?))
+}
+
+#[derive(Deserialize)]
+pub struct RunsQuery {
+    dataset: Option<String>,
+    state: Option<String>,
+    limit: Option<u32>,
+}
+
+pub async fn runs(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<RunsQuery>,
+) -> ApiResult<Json<Vec<weir_catalog::RunRecord>>> {
+    let state = match q.state.as_deref() {
+        None => None,
+        Some("succeeded") => Some(RunState::Succeeded),
+        Some("failed") => Some(RunState::Failed),
+        Some("cancelled") => Some(RunState::Cancelled),
+        Some(other) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("unknown run state `{other}`"),
+                "states: succeeded, failed, cancelled",
+            ));
+        }
+    };
+    let filter = RunFilter {
+        dataset: q.dataset,
+        state,
+        limit: Some(q.limit.unwrap_or(100).min(1000)),
+    };
+    let mut runs = shared.catalog.runs(&filter).await?;
+    // The log is its own route; a list carries no logs.
+    for r in &mut runs {
+        r.log.clear();
+    }
+    Ok(Json(runs))
+}
+
+async fn one_run(shared: &Shared, run_id: &str) -> ApiResult<weir_catalog::RunRecord> {
+    shared
+        .catalog
+        .run(run_id)
+        .await?
+        .ok_or_else(|| ApiError::not_found(format!("no run `{run_id}`"), "GET /api/v1/runs lists runs"))
+}
+
+pub async fn run(
+    State(shared): State<Arc<Shared>>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<weir_catalog::RunRecord>> {
+    Ok(Json(one_run(&shared, &run_id).await?))
+}
+
+pub async fn log(State(shared): State<Arc<Shared>>, Path(run_id): Path<String>) -> ApiResult<impl IntoResponse> {
+    let r = one_run(&shared, &run_id).await?;
+    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], r.log))
+}
+
+#[derive(Deserialize)]
+pub struct AuditQuery {
+    before: Option<i64>,
+    limit: Option<u32>,
+}
+
+#[derive(Serialize)]
+pub struct AuditPage {
+    entries: Vec<weir_catalog::AuditEntry>,
+    /// Pass as `before` for the next page (absent on the last).
+    next: Option<i64>,
+}
+
+pub async fn audit(State(shared): State<Arc<Shared>>, Query(q): Query<AuditQuery>) -> ApiResult<Json<AuditPage>> {
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let entries = shared.catalog.audit(q.before, limit).await?;
+    let next = (entries.len() == limit as usize)
+        .then(|| entries.last().map(|e| e.seq))
+        .flatten();
+    Ok(Json(AuditPage { entries, next }))
+}
+
+pub async fn tokens(State(shared): State<Arc<Shared>>) -> ApiResult<Json<Vec<weir_catalog::TokenRecord>>> {
+    Ok(Json(shared.catalog.tokens().await?))
+}

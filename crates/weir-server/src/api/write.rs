@@ -1,0 +1,282 @@
+//! Mutating endpoints. Each calls one operation of weir-ops (never a copy of
+//! its rule) and records the call, its arguments and its outcome in the
+//! audit log, under the token's name.
+
+use super::auth::{CSRF_HEADER, Caller, SESSION_COOKIE, csrf_for};
+use super::{ApiError, ApiResult};
+use crate::Shared;
+use axum::extract::{Path, State};
+use axum::http::{StatusCode, header};
+use axum::response::IntoResponse;
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+
+/// Runs `op`, then records it in the audit log with its outcome.
+async fn audited<T>(
+    shared: &Shared,
+    caller: &Caller,
+    action: &str,
+    args: serde_json::Value,
+    op: impl Future<Output = ApiResult<T>>,
+) -> ApiResult<T> {
+    let result = op.await;
+    let outcome = match &result {
+        Ok(_) => Ok(()),
+        Err(e) => Err(format!("{} {}: {}", e.status.as_u16(), e.code, e.message)),
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = weir_ops::control::audit(
+        shared.catalog.as_ref(),
+        &caller.actor,
+        "api",
+        action,
+        &args,
+        outcome,
+        now,
+    )
+    .await
+    {
+        tracing::error!("cannot record `{action}` in the audit log: {e}");
+    }
+    result
+}
+
+#[derive(Deserialize)]
+pub struct SessionBody {
+    token: String,
+}
+
+#[derive(Serialize)]
+pub struct SessionReply {
+    actor: String,
+    role: String,
+    /// Send this in the `x-weir-csrf` header with mutating calls made with the cookie.
+    csrf: String,
+    csrf_header: &'static str,
+}
+
+/// Trades a token for an HttpOnly, SameSite=Strict session cookie (browsers
+/// cannot put a token in a header for page loads or EventSource).
+pub async fn session(State(shared): State<Arc<Shared>>, Json(b): Json<SessionBody>) -> ApiResult<impl IntoResponse> {
+    let now = chrono::Utc::now().timestamp_millis();
+    let Some(record) = shared.tokens.verify(shared.catalog.as_ref(), &b.token, now).await? else {
+        return Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "bad_token",
+            "the token is unknown, expired or revoked",
+            "create one with `weir token create`",
+        ));
+    };
+    let max_age = record
+        .expires_at_ms
+        .map_or(12 * 3600, |e| ((e - now) / 1000).clamp(0, 12 * 3600));
+    let cookie = format!(
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
+        b.token
+    );
+    let reply = SessionReply {
+        actor: format!("token:{}", record.name),
+        role: record.role,
+        csrf: csrf_for(&b.token),
+        csrf_header: CSRF_HEADER,
+    };
+    Ok(([(header::SET_COOKIE, cookie)], Json(reply)))
+}
+
+#[derive(Serialize)]
+pub struct RunRequested {
+    env: String,
+    /// Whether this server runs the environment's scheduler (otherwise the
+    /// request waits for a server that does).
+    served: bool,
+}
+
+/// Asks the environment's scheduler to plan now.
+pub async fn request_run(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+) -> ApiResult<(StatusCode, Json<RunRequested>)> {
+    let args = serde_json::json!({ "env": env });
+    audited(&shared, &caller, "run", args, async {
+        if shared.catalog.deployments(Some(&env)).await?.is_empty() {
+            return Err(ApiError::not_found(
+                format!("unknown environment `{env}`"),
+                "deploy it first: `weir deploy --env ENV`",
+            ));
+        }
+        let h = shared.envs.get(&env);
+        if let Some(h) = h {
+            h.refresh();
+        }
+        Ok((
+            StatusCode::ACCEPTED,
+            Json(RunRequested {
+                env: env.clone(),
+                served: h.is_some(),
+            }),
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct PauseBody {
+    dataset: Option<String>,
+    reason: Option<String>,
+}
+
+async fn set_paused(
+    shared: &Shared,
+    caller: &Caller,
+    env: &str,
+    b: PauseBody,
+    pause: bool,
+) -> ApiResult<Json<weir_ops::control::PauseReport>> {
+    let args = serde_json::json!({ "env": env, "dataset": b.dataset, "reason": b.reason });
+    audited(shared, caller, if pause { "pause" } else { "resume" }, args, async {
+        let now = chrono::Utc::now().timestamp_millis();
+        let r = weir_ops::control::set_paused(
+            shared.catalog.as_ref(),
+            env,
+            b.dataset.as_deref(),
+            pause,
+            &caller.actor,
+            b.reason.as_deref(),
+            now,
+        )
+        .await?;
+        Ok(Json(r))
+    })
+    .await
+}
+
+pub async fn pause(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> ApiResult<Json<weir_ops::control::PauseReport>> {
+    set_paused(&shared, &caller, &env, body.map(|b| b.0).unwrap_or_default(), true).await
+}
+
+pub async fn resume(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    body: Option<Json<PauseBody>>,
+) -> ApiResult<Json<weir_ops::control::PauseReport>> {
+    set_paused(&shared, &caller, &env, body.map(|b| b.0).unwrap_or_default(), false).await
+}
+
+pub async fn cancel(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(run_id): Path<String>,
+) -> ApiResult<Json<weir_ops::control::CancelReport>> {
+    let args = serde_json::json!({ "run": run_id });
+    audited(&shared, &caller, "cancel", args, async {
+        let now = chrono::Utc::now().timestamp_millis();
+        Ok(Json(
+            weir_ops::control::cancel(shared.catalog.as_ref(), &run_id, &caller.actor, now).await?,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize, Default)]
+pub struct RevertBody {
+    #[serde(default)]
+    datasets: Vec<String>,
+    #[serde(default)]
+    all: bool,
+    reason: Option<String>,
+}
+
+pub async fn revert(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<RevertBody>,
+) -> ApiResult<Json<weir_ops::aliases::AliasReport>> {
+    let args = serde_json::json!({ "env": env, "datasets": b.datasets, "all": b.all, "reason": b.reason });
+    audited(&shared, &caller, "revert", args, async {
+        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let a = weir_ops::aliases::RevertArgs {
+            datasets: b.datasets.clone(),
+            all: b.all,
+            reason: b.reason.clone(),
+        };
+        Ok(Json(
+            weir_ops::aliases::revert(&ws, &env, &a, shared.clock.now()).await?,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize)]
+pub struct PinBody {
+    dataset: String,
+    version: Option<u32>,
+    reason: Option<String>,
+}
+
+pub async fn pin(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<PinBody>,
+) -> ApiResult<Json<weir_ops::aliases::AliasReport>> {
+    let args = serde_json::json!({ "env": env, "dataset": b.dataset, "version": b.version, "reason": b.reason });
+    audited(&shared, &caller, "pin", args, async {
+        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let r = weir_ops::aliases::pin(&ws, &env, &b.dataset, b.version, b.reason.clone(), shared.clock.now()).await?;
+        Ok(Json(r))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize)]
+pub struct UnpinBody {
+    dataset: String,
+}
+
+pub async fn unpin(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<UnpinBody>,
+) -> ApiResult<Json<weir_ops::aliases::AliasReport>> {
+    let args = serde_json::json!({ "env": env, "dataset": b.dataset });
+    audited(&shared, &caller, "unpin", args, async {
+        let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        Ok(Json(
+            weir_ops::aliases::unpin(&ws, &env, &d, &b.dataset, shared.clock.now()).await?,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize)]
+pub struct PromoteBody {
+    /// The environment to promote into (default `prod`).
+    to: Option<String>,
+}
+
+pub async fn promote(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    body: Option<Json<PromoteBody>>,
+) -> ApiResult<Json<weir_ops::aliases::PromoteReport>> {
+    let to = body
+        .and_then(|b| b.0.to)
+        .unwrap_or_else(|| weir_sched::env::PROD.to_string());
+    let args = serde_json::json!({ "from": env, "to": to });
+    audited(&shared, &caller, "promote", args, async {
+        let r = weir_ops::aliases::promote(&shared.dir, shared.catalog.clone(), &env, &to, shared.clock.now()).await?;
+        Ok(Json(r))
+    })
+    .await
+}

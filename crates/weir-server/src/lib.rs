@@ -1,0 +1,181 @@
+//! `weir serve`: the always-on platform. One scheduler loop per served
+//! environment (`daemon`), woken by due timers, landing-file events
+//! (`watch`) and the catalog's change feed (`feed`); the REST API (`api`)
+//! with tokens and roles; `/metrics`.
+//!
+//! The server is a face like the CLI: every rule it applies lives in
+//! weir-ops, weir-sched or below. It holds no state the catalog does not.
+
+pub mod api;
+pub mod clock;
+pub mod daemon;
+mod feed;
+mod metrics;
+pub mod watch;
+
+pub use clock::Clock;
+use daemon::{EnvHandle, Stop};
+use std::collections::{BTreeMap, HashSet};
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+use weir_catalog::Catalog;
+
+/// What `weir serve` was asked for.
+#[derive(Clone, Debug)]
+pub struct ServeOptions {
+    pub dir: PathBuf,
+    pub envs: Vec<String>,
+    pub bind: SocketAddr,
+    pub parallel: usize,
+    /// How long running jobs may finish after SIGTERM before they are killed.
+    pub grace: Duration,
+    pub public_read: bool,
+    pub clock: Clock,
+    pub lease: Duration,
+    /// The safety-net rescan for missed landing-file events.
+    pub rescan: Duration,
+}
+
+/// What every part of the server shares.
+pub struct Shared {
+    pub dir: PathBuf,
+    pub catalog: Arc<dyn Catalog>,
+    pub clock: Clock,
+    pub parallel: usize,
+    pub lease: Duration,
+    pub rescan: Duration,
+    pub public_read: bool,
+    /// The environments this server schedules.
+    pub envs: BTreeMap<String, Arc<EnvHandle>>,
+    pub tokens: weir_ops::tokens::TokenCache,
+    /// Runs asked to be cancelled (through the change feed).
+    pub cancels: tokio::sync::watch::Sender<HashSet<String>>,
+    /// The newest change seen in the feed.
+    pub events: tokio::sync::watch::Sender<i64>,
+}
+
+/// Why the server could not start or stopped.
+#[derive(Debug, thiserror::Error)]
+pub enum ServeError {
+    #[error(transparent)]
+    Ops(#[from] weir_ops::OpsError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind { addr: SocketAddr, source: std::io::Error },
+    #[error("the HTTP server failed: {0}")]
+    Http(std::io::Error),
+}
+
+/// How the process is told to stop or reload (signals, in the binary).
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Signal {
+    /// SIGTERM or SIGINT: drain, then exit.
+    Stop,
+    /// SIGHUP: reload the deployments.
+    Reload,
+}
+
+/// Checks that every environment has a deployment; the first error names it.
+pub async fn check_envs(catalog: &dyn Catalog, envs: &[String]) -> Result<(), weir_ops::OpsError> {
+    for env in envs {
+        if catalog.deployments(Some(env)).await?.is_empty() {
+            return Err(weir_ops::UserError::new(
+                format!("environment `{env}` has no deployment"),
+                format!("`weir deploy --env {env}` first; serve runs what an environment deployed"),
+            )
+            .into());
+        }
+    }
+    Ok(())
+}
+
+/// A bound, not yet running server (so callers can learn the address).
+pub struct Server {
+    listener: tokio::net::TcpListener,
+    shared: Arc<Shared>,
+    grace: Duration,
+}
+
+impl Server {
+    /// Checks the environments and binds the address.
+    pub async fn bind(catalog: Arc<dyn Catalog>, opts: ServeOptions) -> Result<Server, ServeError> {
+        check_envs(catalog.as_ref(), &opts.envs).await?;
+        let listener = tokio::net::TcpListener::bind(opts.bind)
+            .await
+            .map_err(|source| ServeError::Bind {
+                addr: opts.bind,
+                source,
+            })?;
+        let envs = opts.envs.iter().map(|e| (e.clone(), EnvHandle::new(e))).collect();
+        let shared = Arc::new(Shared {
+            dir: opts.dir,
+            catalog,
+            clock: opts.clock,
+            parallel: opts.parallel.max(1),
+            lease: opts.lease,
+            rescan: opts.rescan,
+            public_read: opts.public_read,
+            envs,
+            tokens: Default::default(),
+            cancels: tokio::sync::watch::channel(HashSet::new()).0,
+            events: tokio::sync::watch::channel(0).0,
+        });
+        Ok(Server {
+            listener,
+            shared,
+            grace: opts.grace,
+        })
+    }
+
+    pub fn local_addr(&self) -> Option<SocketAddr> {
+        self.listener.local_addr().ok()
+    }
+
+    pub fn shared(&self) -> Arc<Shared> {
+        self.shared.clone()
+    }
+
+    /// Serves until a [`Signal::Stop`] arrives: then no new tasks start,
+    /// running ones get the grace period, what still runs is killed (and
+    /// recorded as cancelled, nothing half-made committed), and it returns.
+    pub async fn run(self, mut signals: tokio::sync::mpsc::Receiver<Signal>) -> Result<(), ServeError> {
+        let shared = self.shared;
+        let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Running);
+        let feed = tokio::spawn(feed::watch_changes(shared.clone()));
+        let mut loops = tokio::task::JoinSet::new();
+        for h in shared.envs.values() {
+            loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
+        }
+        let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
+        let app = api::router(shared.clone());
+        let http = tokio::spawn(
+            axum::serve(self.listener, app)
+                .with_graceful_shutdown(async {
+                    let _ = http_stop_rx.await;
+                })
+                .into_future(),
+        );
+        while let Some(Signal::Reload) = signals.recv().await {
+            tracing::info!("reloading the deployments");
+            for h in shared.envs.values() {
+                h.reload();
+            }
+        }
+        tracing::info!(grace_s = self.grace.as_secs_f64(), "draining: no new tasks");
+        let _ = stop_tx.send(Stop::Drain);
+        let drained = tokio::time::timeout(self.grace, async { while loops.join_next().await.is_some() {} }).await;
+        if drained.is_err() {
+            tracing::warn!("the grace period is over: killing running jobs");
+            let _ = stop_tx.send(Stop::Kill);
+            while loops.join_next().await.is_some() {}
+        }
+        feed.abort();
+        let _ = http_stop_tx.send(());
+        match http.await {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(e)) => Err(ServeError::Http(e)),
+            Err(e) => Err(ServeError::Http(std::io::Error::other(e.to_string()))),
+        }
+    }
+}

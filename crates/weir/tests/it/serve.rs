@@ -1,0 +1,261 @@
+//! `weir serve` end to end: the real binary scheduling a real project by
+//! itself, its API behind tokens and roles, and its shutdown.
+
+use crate::support::*;
+use serde_json::Value;
+use std::io::{BufRead, BufReader};
+use std::path::Path;
+use std::process::{Child, Stdio};
+
+/// A running `weir serve`, killed when dropped.
+pub struct Served {
+    pub child: Child,
+    pub url: String,
+}
+
+impl Drop for Served {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Served {
+    pub fn start(dir: &Path, now: &str, args: &[&str]) -> Served {
+        let mut child = weir_process(dir, now)
+            .args(["serve", "--bind", "127.0.0.1:0"])
+            .args(args)
+            .env("WEIR_LEASE_SECS", "2")
+            .stdout(Stdio::piped())
+            .stderr(Stdio::from(
+                std::fs::File::create(dir.join("serve.log")).expect("log file"),
+            ))
+            .spawn()
+            .expect("spawn weir serve");
+        let mut line = String::new();
+        let out = child.stdout.take().expect("stdout");
+        BufReader::new(out).read_line(&mut line).expect("read stdout");
+        let Some(url) = line.trim().strip_prefix("listening on ") else {
+            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            panic!("weir serve did not start: {line}\n{log}");
+        };
+        Served {
+            url: url.to_string(),
+            child,
+        }
+    }
+
+    /// Sends SIGTERM and waits (with a deadline) for the exit code.
+    pub fn terminate(mut self) -> i32 {
+        let pid = nix::unistd::Pid::from_raw(self.child.id() as i32);
+        nix::sys::signal::kill(pid, nix::sys::signal::Signal::SIGTERM).expect("SIGTERM");
+        poll(60, "serve to exit after SIGTERM", || {
+            self.child.try_wait().expect("wait").map(|s| s.code().unwrap_or(-1))
+        })
+    }
+}
+
+fn rows(dir: &Path, now: &str) -> std::collections::BTreeMap<String, Value> {
+    let v = json(dir, now, &["status", "--env", "prod"]);
+    v.as_array()
+        .expect("rows")
+        .iter()
+        .map(|r| (r["dataset"].as_str().expect("name").to_string(), r.clone()))
+        .collect()
+}
+
+fn complete(r: &Value, n: u64) -> bool {
+    r["complete"].as_u64() == Some(n) && r["missing"].as_u64() == Some(0)
+}
+
+/// The example project with two days landed (2026-01-03 and 04).
+fn example() -> tempfile::TempDir {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let (code, _, err) = exec(tmp.path(), "2026-01-17T00:30:00Z", &["init", "."]);
+    assert_eq!(code, 0, "{err}");
+    let (code, _, err) = exec(tmp.path(), "2026-01-17T00:30:00Z", &["generate", "--days", "2"]);
+    assert_eq!(code, 0, "{err}");
+    tmp
+}
+
+/// The issue's "done when": deploy, start `weir serve`, land a new day of
+/// files, and every dataset becomes complete with no other command. The
+/// server's clock starts ten seconds before the new day is due, so the day is
+/// found twice over: by its files landing, and by its partitions becoming due.
+#[test]
+fn serve_builds_the_demo_by_itself_as_days_land_and_come_due() {
+    let tmp = example();
+    let dir = tmp.path();
+    let t0 = "2026-01-05T23:59:50Z";
+    let (code, _, err) = exec(dir, t0, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start(dir, t0, &["--parallel", "2"]);
+    poll(120, "the two landed days to be built", || {
+        let r = rows(dir, t0);
+        r.iter()
+            .filter(|(k, _)| k.as_str() != "raw_plays")
+            .all(|(_, v)| complete(v, 2) && v["serving"].as_u64() == Some(1))
+            .then_some(())
+    });
+    // A new day lands while the server runs; nobody types `weir run`.
+    let (code, _, err) = exec(dir, t0, &["generate", "--from", "2026-01-05", "--days", "1"]);
+    assert_eq!(code, 0, "{err}");
+    let later = "2026-01-06T00:30:00Z";
+    poll(120, "the new day to be built by the server", || {
+        let r = rows(dir, later);
+        (complete(&r["raw_plays"], 72) && r.iter().all(|(_, v)| v["missing"].as_u64() == Some(0))).then_some(())
+    });
+    for (name, r) in rows(dir, later) {
+        if name != "raw_plays" {
+            assert!(complete(&r, 3), "{name}: {r}");
+        }
+    }
+    let runs = json(dir, later, &["runs", "--limit", "500"]);
+    let failed: Vec<_> = runs
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter(|r| r["state"] != "succeeded")
+        .collect();
+    assert!(failed.is_empty(), "every run succeeded: {failed:?}");
+    assert_eq!(served.terminate(), 0, "SIGTERM drains and exits 0");
+}
+
+#[test]
+fn serve_refuses_an_environment_that_was_never_deployed() {
+    let tmp = example();
+    let (code, _, err) = exec(
+        tmp.path(),
+        NOW,
+        &["serve", "--bind", "127.0.0.1:0", "--env", "candidate"],
+    );
+    assert_eq!(code, 2, "{err}");
+    assert!(
+        err.contains("`candidate` has no deployment") && err.contains("weir deploy"),
+        "{err}"
+    );
+}
+
+/// A small project whose one job runs as long as its partition says (for
+/// cancel and shutdown tests) or at once.
+const SMALL: &str = r#"
+[project]
+name = "s"
+start = "2026-01-01"
+[datasets.a]
+partition = "day"
+command = ["sh", "-c", "if [ -f slow ]; then sleep 60; fi; echo x > \"$WEIR_OUTPUT/x.txt\""]
+"#;
+
+fn token(dir: &Path, role: &str, name: &str, extra: &[&str]) -> String {
+    let mut args = vec!["token", "create", "--role", role, "--name", name];
+    args.extend_from_slice(extra);
+    let (code, out, err) = exec(dir, NOW, &args);
+    assert_eq!(code, 0, "{err}");
+    let t = out.lines().last().expect("the token is the last line").to_string();
+    assert!(t.starts_with("weir_") && t.len() == 69, "{out}");
+    t
+}
+
+/// Each role against each route of the role table: a route a role may call
+/// never answers 401 or 403; one it may not answers 403 (401 without a token).
+#[test]
+fn every_route_answers_every_role_as_the_role_table_says() {
+    use weir_ops::tokens::Role;
+    use weir_server::api::auth::{Access, ROUTES};
+    let tmp = project(SMALL, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let tokens: Vec<(Option<Role>, Option<String>)> = vec![
+        (None, None),
+        (Some(Role::Viewer), Some(token(dir, "viewer", "v", &[]))),
+        (Some(Role::Operator), Some(token(dir, "operator", "o", &[]))),
+        (Some(Role::Admin), Some(token(dir, "admin", "a", &[]))),
+        (Some(Role::Ingest), Some(token(dir, "ingest", "i", &["--stream", "s"]))),
+    ];
+    let served = Served::start(dir, NOW, &[]);
+    let run_id = poll(60, "a run", || {
+        let runs = json(dir, NOW, &["runs"]);
+        runs.as_array()?.first()?["run_id"].as_str().map(str::to_string)
+    });
+    let http = reqwest::blocking::Client::new();
+    for (method, route, access) in ROUTES {
+        let path = route.replace("{env}", "prod").replace("{run_id}", &run_id);
+        for (role, tok) in &tokens {
+            let mut req = match *method {
+                "GET" => http.get(format!("{}{path}", served.url)),
+                "POST" => http.post(format!("{}{path}", served.url)).json(&serde_json::json!({})),
+                other => panic!("untested method {other}"),
+            };
+            if let Some(t) = tok {
+                req = req.bearer_auth(t);
+            }
+            let status = req.send().expect("request").status().as_u16();
+            let allowed = match access {
+                Access::Open => true,
+                Access::Role(needed) => role.is_some_and(|r| r.allows(*needed)),
+            };
+            let who = role.map_or("no token", |r| r.as_str());
+            if allowed {
+                assert!(status != 401 && status != 403, "{method} {route} as {who}: {status}");
+            } else if tok.is_none() {
+                assert_eq!(status, 401, "{method} {route} without a token");
+            } else {
+                assert_eq!(status, 403, "{method} {route} as {who}");
+            }
+        }
+    }
+    let viewer = tokens[1].1.clone().expect("viewer");
+    // A token in the query string is refused, even a good one.
+    let r = http
+        .get(format!("{}/api/v1/project?token={viewer}", served.url))
+        .send()
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 400);
+    let body: Value = r.json().expect("json error");
+    assert_eq!(body["error"]["code"], "token_in_query", "{body}");
+    assert!(body["error"]["hint"].as_str().is_some_and(|h| h.contains("Authorization")));
+    // A body over the limit is refused before anything runs.
+    let admin = tokens[3].1.clone().expect("admin");
+    let big = vec![b'x'; 2 << 20];
+    let r = http
+        .post(format!("{}/api/v1/envs/prod/pause", served.url))
+        .bearer_auth(&admin)
+        .header("content-type", "application/json")
+        .body(big)
+        .send()
+        .expect("request");
+    assert_eq!(r.status().as_u16(), 413);
+    // Revoked: refused within a second or so (the change feed empties the cache).
+    let ok = |t: &str| {
+        http.get(format!("{}/api/v1/project", served.url))
+            .bearer_auth(t)
+            .send()
+            .expect("request")
+            .status()
+            .as_u16()
+    };
+    assert_eq!(ok(&viewer), 200);
+    let (code, _, err) = exec(dir, NOW, &["token", "revoke", "v"]);
+    assert_eq!(code, 0, "{err}");
+    poll(10, "the revoked token to be refused", || (ok(&viewer) == 401).then_some(()));
+    // Expired: a token that lived one second.
+    let short = token(dir, "viewer", "short", &["--expires", "1s"]);
+    poll(10, "the token to expire", || (ok(&short) == 401).then_some(()));
+    // Every mutation made through the API is in the audit log, by token name.
+    let audit = json(dir, NOW, &["audit", "--limit", "500"]);
+    let entries = audit.as_array().expect("entries");
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["actor"] == "token:o" && e["via"] == "api" && e["action"] == "pause"),
+        "{audit}"
+    );
+    assert!(
+        entries
+            .iter()
+            .any(|e| e["via"] == "cli" && e["action"] == "token revoke" && e["actor"].as_str().is_some_and(|a| a.starts_with("user:"))),
+        "{audit}"
+    );
+}
