@@ -8,7 +8,7 @@
 mod service;
 mod sqlite;
 
-pub use service::{AuditEntry, Change, Pause, TokenRecord};
+pub use service::{AuditEntry, Change, Claim, Pause, TokenRecord};
 
 pub use sqlite::SqliteCatalog;
 
@@ -358,6 +358,8 @@ pub trait Catalog: Send + Sync {
     async fn run(&self, run_id: &str) -> Result<Option<RunRecord>>;
     /// Run ids with an unexpired claim (their staging areas are live).
     async fn live_runs(&self, now_ms: i64) -> Result<Vec<String>>;
+    /// The unexpired claims: runs in progress, in every process.
+    async fn running(&self, now_ms: i64) -> Result<Vec<Claim>>;
     /// Appends a deployment (its `seq` is assigned) and returns it.
     async fn deploy(&self, d: &Deployment) -> Result<Deployment>;
     /// Deployments of `env` (or of all environments), oldest first.

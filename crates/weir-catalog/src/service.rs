@@ -69,3 +69,13 @@ pub struct Change {
     pub dataset: Option<String>,
     pub detail: Option<String>,
 }
+
+/// A build claim that is held now: a run in progress somewhere.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct Claim {
+    pub key: crate::InstanceKey,
+    pub run_id: String,
+    /// The process that holds it (`pid:uuid`).
+    pub owner: String,
+    pub expires_at_ms: i64,
+}

@@ -307,6 +307,10 @@ impl Catalog for SqliteCatalog {
         self.live_runs_impl(now_ms).await
     }
 
+    async fn running(&self, now_ms: i64) -> Result<Vec<crate::Claim>> {
+        self.running_impl(now_ms).await
+    }
+
     async fn commit(&self, batch: &[Outcome]) -> Result<()> {
         self.commit_impl(batch).await
     }

@@ -364,7 +364,13 @@ async fn run_inner(
                             session_failed.entry(r.dataset.clone()).or_default().insert(idx);
                         }
                     }
-                    TaskState::Cancelled => summary.cancelled += 1,
+                    TaskState::Cancelled => {
+                        // Not planned again by this run: a cancelled run
+                        // stays stopped until the next `weir run` (or, in
+                        // `weir serve`, the next pass).
+                        summary.cancelled += 1;
+                        session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                    }
                     TaskState::Waiting => {
                         summary.waiting += 1;
                         ws.catalog.unclaim(&r.run_id).await?;

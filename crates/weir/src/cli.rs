@@ -85,6 +85,9 @@ pub enum Command {
         dataset: Option<String>,
         #[arg(long)]
         failed: bool,
+        /// Runs in progress now, in any process (their build claims).
+        #[arg(long, conflicts_with = "failed")]
+        running: bool,
         #[arg(long, default_value_t = 50)]
         limit: u32,
     },

@@ -218,7 +218,12 @@ async fn verb(
         } => cmd::inspect::show(project, env, &dataset, partition.as_deref(), version, p)
             .await
             .map(|()| 0),
-        Command::Runs { dataset, failed, limit } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
+        Command::Runs {
+            dataset, running: true, ..
+        } => cmd::inspect::running(project, dataset.as_deref(), p).await.map(|()| 0),
+        Command::Runs {
+            dataset, failed, limit, ..
+        } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
             .await
             .map(|()| 0),
         Command::Counters {

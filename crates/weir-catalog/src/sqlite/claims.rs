@@ -84,6 +84,28 @@ impl SqliteCatalog {
     }
 }
 
+impl SqliteCatalog {
+    pub(super) async fn running_impl(&self, now_ms: i64) -> Result<Vec<crate::Claim>> {
+        let rows = sqlx::query(
+            "SELECT dataset, version, partition, run_id, owner, expires_at_ms FROM claims
+             WHERE expires_at_ms > $1 ORDER BY dataset, version, partition",
+        )
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(crate::Claim {
+                    key: super::key_of(r, "")?,
+                    run_id: r.try_get(3)?,
+                    owner: r.try_get(4)?,
+                    expires_at_ms: r.try_get(5)?,
+                })
+            })
+            .collect()
+    }
+}
+
 /// The run holding a claim on `key` that is unexpired at `now_ms`, if any.
 pub(super) async fn claim_holder<'e>(
     db: impl sqlx::Executor<'e, Database = Sqlite>,

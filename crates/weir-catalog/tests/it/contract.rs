@@ -136,6 +136,16 @@ pub async fn one_claim_per_instance(c: &dyn Catalog) {
     );
     assert_eq!(c.claimed("a", 1, 1050).await.expect("claimed"), vec![5]);
     assert_eq!(c.live_runs(1050).await.expect("live"), vec!["r1".to_string()]);
+    let running = c.running(1050).await.expect("running");
+    assert_eq!(running.len(), 1);
+    assert_eq!(
+        (&running[0].key, running[0].run_id.as_str(), running[0].owner.as_str()),
+        (&k, "r1", "w1")
+    );
+    assert!(
+        c.running(1100).await.expect("expired").is_empty(),
+        "an expired claim is not running"
+    );
     c.renew("w1", 1090, 100).await.expect("renew");
     assert!(
         !c.claim(&k, "r2", "w2", 1150, 100).await.expect("claim"),

@@ -108,9 +108,20 @@ pub struct RunsQuery {
 pub async fn runs(
     State(shared): State<Arc<Shared>>,
     Query(q): Query<RunsQuery>,
-) -> ApiResult<Json<Vec<weir_catalog::RunRecord>>> {
+) -> ApiResult<axum::response::Response> {
     let state = match q.state.as_deref() {
         None => None,
+        Some("running") => {
+            let now = chrono::Utc::now().timestamp_millis();
+            let claims: Vec<_> = shared
+                .catalog
+                .running(now)
+                .await?
+                .into_iter()
+                .filter(|c| q.dataset.as_deref().is_none_or(|d| c.key.dataset == d))
+                .collect();
+            return Ok(Json(claims).into_response());
+        }
         Some("succeeded") => Some(RunState::Succeeded),
         Some("failed") => Some(RunState::Failed),
         Some("cancelled") => Some(RunState::Cancelled),
@@ -119,7 +130,7 @@ pub async fn runs(
                 axum::http::StatusCode::BAD_REQUEST,
                 "bad_request",
                 format!("unknown run state `{other}`"),
-                "states: succeeded, failed, cancelled",
+                "states: running, succeeded, failed, cancelled",
             ));
         }
     };
@@ -133,7 +144,7 @@ pub async fn runs(
     for r in &mut runs {
         r.log.clear();
     }
-    Ok(Json(runs))
+    Ok(Json(runs).into_response())
 }
 
 async fn one_run(shared: &Shared, run_id: &str) -> ApiResult<weir_catalog::RunRecord> {

@@ -405,6 +405,41 @@ pub async fn show(
     Ok(())
 }
 
+/// `weir runs --running`: the build claims held now, in every process.
+pub async fn running(dir: Option<&Path>, dataset: Option<&str>, p: Printer) -> Result<()> {
+    let dir = project::find(dir)?;
+    let catalog = project::open_catalog(&dir).await?;
+    let claims: Vec<_> = catalog
+        .running(chrono::Utc::now().timestamp_millis())
+        .await?
+        .into_iter()
+        .filter(|c| dataset.is_none_or(|d| c.key.dataset == d))
+        .collect();
+    // Partition keys from the working copy's definitions, where they still match.
+    let defs = project::load(&dir).ok();
+    let key = |c: &weir_catalog::Claim| {
+        defs.as_ref().and_then(|d| d.dataset(&c.key.dataset)).map_or_else(
+            || c.key.partition.to_string(),
+            |d| d.granularity.format_key(c.key.partition),
+        )
+    };
+    p.data(&claims, || {
+        let mut t = vec![["RUN", "DATASET", "PARTITION", "PROCESS"].map(String::from).to_vec()];
+        for c in &claims {
+            t.push(vec![
+                c.run_id.clone(),
+                format!("{} v{}", c.key.dataset, c.key.version),
+                key(c),
+                c.owner.split(':').next().unwrap_or("").to_string(),
+            ]);
+        }
+        let mut s = table(&t);
+        s.push_str("`weir cancel RUN` stops one\n");
+        s
+    });
+    Ok(())
+}
+
 pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit: u32, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;

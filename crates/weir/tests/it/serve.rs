@@ -215,7 +215,11 @@ fn every_route_answers_every_role_as_the_role_table_says() {
     assert_eq!(r.status().as_u16(), 400);
     let body: Value = r.json().expect("json error");
     assert_eq!(body["error"]["code"], "token_in_query", "{body}");
-    assert!(body["error"]["hint"].as_str().is_some_and(|h| h.contains("Authorization")));
+    assert!(
+        body["error"]["hint"]
+            .as_str()
+            .is_some_and(|h| h.contains("Authorization"))
+    );
     // A body over the limit is refused before anything runs.
     let admin = tokens[3].1.clone().expect("admin");
     let big = vec![b'x'; 2 << 20];
@@ -239,7 +243,9 @@ fn every_route_answers_every_role_as_the_role_table_says() {
     assert_eq!(ok(&viewer), 200);
     let (code, _, err) = exec(dir, NOW, &["token", "revoke", "v"]);
     assert_eq!(code, 0, "{err}");
-    poll(10, "the revoked token to be refused", || (ok(&viewer) == 401).then_some(()));
+    poll(10, "the revoked token to be refused", || {
+        (ok(&viewer) == 401).then_some(())
+    });
     // Expired: a token that lived one second.
     let short = token(dir, "viewer", "short", &["--expires", "1s"]);
     poll(10, "the token to expire", || (ok(&short) == 401).then_some(()));
@@ -253,9 +259,120 @@ fn every_route_answers_every_role_as_the_role_table_says() {
         "{audit}"
     );
     assert!(
-        entries
-            .iter()
-            .any(|e| e["via"] == "cli" && e["action"] == "token revoke" && e["actor"].as_str().is_some_and(|a| a.starts_with("user:"))),
+        entries.iter().any(|e| e["via"] == "cli"
+            && e["action"] == "token revoke"
+            && e["actor"].as_str().is_some_and(|a| a.starts_with("user:"))),
         "{audit}"
     );
+}
+
+fn running_runs(dir: &Path) -> Vec<Value> {
+    json(dir, NOW, &["runs", "--running"])
+        .as_array()
+        .cloned()
+        .unwrap_or_default()
+}
+
+fn run_state(dir: &Path, run_id: &str) -> Option<String> {
+    let runs = json(dir, NOW, &["runs", "--limit", "500"]);
+    runs.as_array()?
+        .iter()
+        .find(|r| r["run_id"] == run_id)
+        .and_then(|r| r["state"].as_str().map(str::to_string))
+}
+
+/// `weir cancel` kills one running job (through the catalog's change feed,
+/// so the CLI needs no server address) and records it as cancelled; SIGTERM
+/// gives the next running job `--grace`, then kills it, commits nothing
+/// half-made, and exits 0.
+#[test]
+fn cancel_kills_a_run_and_sigterm_kills_what_outlives_the_grace() {
+    let tmp = project(SMALL, &[("slow", "")]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start(dir, NOW, &["--parallel", "1", "--grace", "1s"]);
+    let first = poll(60, "a running run", || {
+        running_runs(dir)
+            .first()
+            .and_then(|r| r["run_id"].as_str().map(str::to_string))
+    });
+    let (code, out, err) = exec(dir, NOW, &["cancel", &first]);
+    assert_eq!(code, 0, "{err}{out}");
+    poll(30, "the run to be recorded as cancelled", || {
+        (run_state(dir, &first).as_deref() == Some("cancelled")).then_some(())
+    });
+    let second = poll(60, "the next running run", || {
+        running_runs(dir)
+            .iter()
+            .find(|r| r["run_id"] != first.as_str())
+            .and_then(|r| r["run_id"].as_str().map(str::to_string))
+    });
+    let t = std::time::Instant::now();
+    assert_eq!(served.terminate(), 0, "a drained server exits 0");
+    assert!(
+        t.elapsed() < std::time::Duration::from_secs(30),
+        "the grace is 1 s, the job sleeps 60 s"
+    );
+    assert_eq!(run_state(dir, &second).as_deref(), Some("cancelled"));
+    let rows = rows(dir, NOW);
+    assert_eq!(
+        rows["a"]["complete"].as_u64(),
+        Some(0),
+        "nothing half-made was committed"
+    );
+    assert!(running_runs(dir).is_empty(), "no claim outlives the server");
+    let (code, out, _) = exec(dir, NOW, &["cancel", &first]);
+    assert_eq!(code, 2, "a finished run cannot be cancelled: {out}");
+}
+
+/// `kill -9` of the server mid-way, then a new server: everything is built,
+/// and no instance twice (the catalog is the only state).
+#[test]
+fn a_server_killed_with_sigkill_restarts_and_builds_nothing_twice() {
+    const HOURLY: &str = r#"
+[project]
+name = "k"
+start = "2026-01-02"
+[datasets.h]
+partition = "hour"
+command = ["sh", "-c", "sleep 0.05; echo $WEIR_PARTITION > \"$WEIR_OUTPUT/p.txt\""]
+[datasets.d]
+partition = "day"
+inputs = ["h"]
+command = ["sh", "-c", "cat $(echo $WEIR_INPUT_H | sed 's/:/\\/p.txt /g')/p.txt > \"$WEIR_OUTPUT/all.txt\""]
+"#;
+    let tmp = project(HOURLY, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let mut served = Served::start(dir, NOW, &["--parallel", "2"]);
+    poll(60, "some hours built", || {
+        let n = rows(dir, NOW)["h"]["complete"].as_u64().unwrap_or(0);
+        (n >= 5).then_some(())
+    });
+    served.child.kill().expect("SIGKILL");
+    served.child.wait().expect("reaped");
+    drop(served);
+    let _again = Served::start(dir, NOW, &["--parallel", "2"]);
+    poll(120, "everything built after the restart", || {
+        let r = rows(dir, NOW);
+        (complete(&r["h"], 48) && complete(&r["d"], 2)).then_some(())
+    });
+    let runs = json(dir, NOW, &["runs", "--limit", "1000"]);
+    let mut built = std::collections::BTreeMap::<String, usize>::new();
+    for r in runs.as_array().expect("runs") {
+        if r["state"] == "succeeded" {
+            *built
+                .entry(format!("{}/{}", r["key"]["dataset"], r["key"]["partition"]))
+                .or_default() += 1;
+        }
+    }
+    assert_eq!(built.len(), 50, "{built:?}");
+    assert!(
+        built.values().all(|n| *n == 1),
+        "an instance was built twice: {built:?}"
+    );
+    let (code, out, err) = exec(dir, NOW, &["doctor"]);
+    assert_eq!(code, 0, "doctor finds the catalog and lakes agree:\n{out}{err}");
 }
