@@ -15,6 +15,7 @@ pub mod model;
 pub mod partition;
 pub mod partset;
 pub mod planner;
+pub mod service;
 pub mod span;
 pub mod sqlcheck;
 

@@ -22,7 +22,15 @@ type Val<'i> = Spanned<DeValue<'i>>;
 /// The name of the definitions file.
 pub const PROJECT_FILE: &str = "weir.toml";
 
-const ROOT_KEYS: &[&str] = &["project", "lakes", "catalog", "datasets", "alerts"];
+const ROOT_KEYS: &[&str] = &[
+    "project",
+    "lakes",
+    "catalog",
+    "datasets",
+    "alerts",
+    "pools",
+    "retention",
+];
 const PROJECT_KEYS: &[&str] = &["name", "start", "description", "durability"];
 const CATALOG_KEYS: &[&str] = &["url"];
 const DATASET_KEYS: &[&str] = &[
@@ -49,6 +57,9 @@ const DATASET_KEYS: &[&str] = &[
     "retry_delay",
     "checks",
     "metrics_of",
+    "sla",
+    "schedule",
+    "pool",
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
@@ -285,6 +296,8 @@ impl Cx {
                 catalog_url = u;
             }
         }
+        let pools = self.pools(root);
+        let retention = self.retention(root);
         let mut datasets = BTreeMap::new();
         let mut declared = BTreeSet::new();
         let mut input_spans: BTreeMap<String, Range<usize>> = BTreeMap::new();
@@ -306,7 +319,7 @@ impl Cx {
                 let Some(dt) = self.table(dv, &format!("dataset `{dname}`")) else {
                     continue;
                 };
-                if let Some(ds) = self.dataset(&dname, dt, dv.span(), start, &lakes, read, &mut input_refs) {
+                if let Some(ds) = self.dataset(&dname, dt, dv.span(), start, &lakes, &pools, read, &mut input_refs) {
                     if let Some(iv) = get(dt, "inputs") {
                         input_spans.insert(dname.clone(), iv.span());
                     }
@@ -357,6 +370,8 @@ impl Cx {
         Some(Project {
             alerts,
             durability,
+            pools,
+            retention,
             name,
             start,
             lakes,
@@ -417,6 +432,7 @@ pub fn safe_relative(p: &str) -> bool {
 mod checks;
 mod dataset;
 mod parts;
+mod service;
 
 pub use parts::check_path_template;
 

@@ -8,13 +8,21 @@ use crate::partition::Granularity;
 use chrono::{DateTime, Utc};
 
 /// The partition indices `[lo, hi)` of `ds` that are due at `now`: from its
-/// start to the last partition whose end plus `delay` has passed, and before `end`.
+/// start to the last partition whose end plus `delay` has passed, and before
+/// `end`. With a `schedule`, only what was due at its latest tick.
 pub fn due_range(ds: &Dataset, now: DateTime<Utc>) -> (i64, i64) {
     let g = ds.granularity;
     if g == Granularity::Snapshot {
         return (0, 1);
     }
     let lo = g.index_of(ds.start);
+    let now = match &ds.schedule {
+        None => now,
+        Some(s) => match s.previous(now) {
+            Some(tick) => tick,
+            None => return (lo, lo),
+        },
+    };
     // Partition i is due when end_of(i) + delay <= now, i.e. end_of(i) <= now - delay.
     let cutoff = ds.delay.sub_from(now);
     let mut hi = g.index_of(cutoff);
@@ -40,7 +48,12 @@ pub fn next_due(ds: &Dataset, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
     if ds.end.is_some_and(|end| next >= g.index_at_or_after(end)) {
         return None;
     }
-    Some(ds.delay.add_to(g.end_of(next)))
+    let at = ds.delay.add_to(g.end_of(next));
+    match &ds.schedule {
+        None => Some(at),
+        // The first tick at or after that instant (and after now).
+        Some(s) => s.next(at.max(now) - chrono::Duration::milliseconds(1)),
+    }
 }
 
 /// All partition indices `ds` can ever have, ignoring the clock: `[start, end)`.
@@ -124,6 +137,9 @@ mod tests {
             derived: Default::default(),
             checks: vec![],
             metrics_of: None,
+            sla: None,
+            schedule: None,
+            pool: None,
         }
     }
 
@@ -232,6 +248,23 @@ mod tests {
         assert_eq!(next_due(&d, now), None, "past the end");
         let snap = ds("s", Granularity::Snapshot, "2026-01-01");
         assert_eq!(next_due(&snap, now), None);
+    }
+
+    #[test]
+    fn a_schedule_holds_partitions_until_its_tick() {
+        let mut d = ds("d", Granularity::Day, "2026-01-01");
+        d.schedule = Some(crate::service::Schedule::parse("0 6 * * *").expect("cron"));
+        let before = parse_instant("2026-01-05T05:00:00Z").expect("t");
+        // At 05:00 on the 5th the last tick was 06:00 on the 4th: days 1-3 are due.
+        assert_eq!(keys(Granularity::Day, due_range(&d, before)).len(), 3);
+        assert_eq!(next_due(&d, before), parse_instant("2026-01-05T06:00:00Z"));
+        let after = parse_instant("2026-01-05T06:00:00Z").expect("t");
+        assert_eq!(
+            keys(Granularity::Day, due_range(&d, after)).len(),
+            4,
+            "the 4th at the tick"
+        );
+        assert_eq!(next_due(&d, after), parse_instant("2026-01-06T06:00:00Z"));
     }
 
     #[test]

@@ -25,6 +25,10 @@ pub struct Project {
     pub alerts: Option<Alerts>,
     /// `[project] durability`: whether seals fsync before commit.
     pub durability: Durability,
+    /// `[pools]`: pool name → how many of its tasks may run at once.
+    pub pools: BTreeMap<String, usize>,
+    /// `[retention]`: how long history is kept.
+    pub retention: crate::service::Retention,
 }
 
 /// `durability = "durable"` (the default: data, seal and directories are
@@ -117,6 +121,12 @@ pub struct Dataset {
     /// A metrics dataset measures another, partition by partition; its
     /// blocking checks gate that dataset's consumers.
     pub metrics_of: Option<String>,
+    /// When each partition must be complete (`weir serve` alerts when late).
+    pub sla: Option<crate::service::Sla>,
+    /// A cron line: partitions become due only at its ticks.
+    pub schedule: Option<crate::service::Schedule>,
+    /// The `[pools]` entry that limits how many of its tasks run at once.
+    pub pool: Option<String>,
 }
 
 impl Dataset {

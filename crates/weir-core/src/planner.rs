@@ -178,6 +178,9 @@ pub struct Plan {
     pub datasets: Vec<DatasetPlan>,
 }
 
+/// How close to its SLA deadline a partition must be to go before others.
+pub const URGENT_HOURS: i64 = 24;
+
 /// Plans `sel` of `project` at `now` against `snap`.
 pub fn plan(
     project: &Project,
@@ -189,7 +192,7 @@ pub fn plan(
 ) -> Plan {
     let ranges = desired_ranges(project, now, sel);
     let empty = PartSet::new();
-    let mut runnable: Vec<(i64, usize, i64)> = Vec::new();
+    let mut runnable: Vec<(u8, i64, usize, i64)> = Vec::new();
     let mut out = Plan::default();
     // What consumers may read, where that differs from what is present.
     let usable: HashMap<&str, PartSet> = project
@@ -341,7 +344,18 @@ pub fn plan(
                         Order::NewestFirst => -end,
                         Order::OldestFirst => end,
                     };
-                    runnable.push((key, ri, idx));
+                    // Partitions whose SLA deadline is within a day (or
+                    // passed) go first, earliest deadline first, so a
+                    // backfill never starves them.
+                    let urgent = ds
+                        .sla
+                        .map(|s| s.deadline(ds.granularity, idx))
+                        .filter(|d| *d <= now + chrono::Duration::hours(URGENT_HOURS));
+                    let (rank, key) = match urgent {
+                        Some(d) => (0u8, d.timestamp()),
+                        None => (1u8, key),
+                    };
+                    runnable.push((rank, key, ri, idx));
                     flush(&mut current, &mut out.blocked);
                 }
                 Some(r) => {
@@ -383,7 +397,7 @@ pub fn plan(
     runnable.sort_unstable();
     out.tasks = runnable
         .into_iter()
-        .filter_map(|(_, ri, idx)| {
+        .filter_map(|(_, _, ri, idx)| {
             let name = project.topo_order.get(ri)?;
             let ds = project.datasets.get(name)?;
             let inputs = task_inputs(project, ds, idx);

@@ -227,7 +227,8 @@ async fn run_inner(
                 now,
                 &opts.selection,
                 opts.order,
-                Some(parallel * 4 + in_flight.len()),
+                // With pools, a limited plan could hold only tasks of a full pool.
+                (ws.project.pools.is_empty()).then_some(parallel * 4 + in_flight.len()),
             );
             // What this run can still build: runnable now (in-flight included), or
             // waiting for an input that is itself on its way.
@@ -250,6 +251,11 @@ async fn run_inner(
                 let Some(version) = versions.get(&task.dataset).copied().flatten() else {
                     continue;
                 };
+                if let Some(pool) = &ds.pool
+                    && pool_full(ws, pool, &in_flight)
+                {
+                    continue;
+                }
                 let run_id = uuid::Uuid::now_v7().to_string();
                 let key = ws.key(&task.dataset, version, task.partition);
                 if !ws
@@ -467,6 +473,19 @@ async fn run_inner(
         }
         pending = batch;
     }
+}
+
+/// Whether `pool` already runs as many tasks as `[pools]` allows (counting
+/// this loop's tasks in flight).
+fn pool_full(ws: &Workspace, pool: &str, in_flight: &HashSet<(String, i64)>) -> bool {
+    let Some(&limit) = ws.project.pools.get(pool) else {
+        return false;
+    };
+    let used = in_flight
+        .iter()
+        .filter(|(ds, _)| ws.project.dataset(ds).and_then(|d| d.pool.as_deref()) == Some(pool))
+        .count();
+    used >= limit
 }
 
 /// Resolves when `cancel` turns true (never, if it never does).

@@ -12,6 +12,7 @@ impl Cx {
         span: Range<usize>,
         project_start: Option<DateTime<Utc>>,
         lakes: &BTreeMap<String, String>,
+        pools: &BTreeMap<String, usize>,
         read: ReadFile<'_>,
         input_refs: &mut Vec<(String, String, Range<usize>)>,
     ) -> Option<Dataset> {
@@ -48,6 +49,7 @@ impl Cx {
             }
         };
         let end = get(t, "end").and_then(|v| self.instant(v, "end"));
+        let service = self.service_keys(t, granularity, pools);
         let delay = self.non_negative(get(t, "delay"), "delay").unwrap_or(Span::ZERO);
         let timeout = self.non_negative(get(t, "timeout"), "timeout");
         let retry_delay = self
@@ -355,6 +357,9 @@ impl Cx {
             key,
             checks,
             metrics_of,
+            sla: service.sla,
+            schedule: service.schedule,
+            pool: service.pool,
         })
     }
 }

@@ -413,3 +413,60 @@ fn a_schema_beside_ingest_says_it_belongs_inside() {
         "{d:?}"
     );
 }
+
+#[test]
+fn service_keys_load_and_their_mistakes_are_located() {
+    let text = GOOD.replace(
+        "lake = \"sensitive\"",
+        "lake = \"sensitive\"\nsla = \"3h\"\nschedule = \"0 6 * * *\"\npool = \"heavy\"",
+    ) + "\n[pools]\nheavy = 1\n\n[retention]\nruns = \"90d\"\nversions = 3\n";
+    let p = load_project(&text, &files).expect("valid");
+    let raw = p
+        .datasets
+        .values()
+        .find(|d| d.pool.is_some())
+        .expect("the dataset with a pool");
+    assert_eq!(
+        raw.sla,
+        Some(crate::service::Sla::AfterEnd(Span::parse("3h").expect("span")))
+    );
+    assert_eq!(raw.schedule.as_ref().map(|s| s.line.as_str()), Some("0 6 * * *"));
+    assert_eq!(p.pools["heavy"], 1);
+    assert_eq!(p.retention.versions, Some(3));
+    assert!(p.retention.runs.is_some());
+    let bad = |from: &str, to: &str| {
+        let e = errors(&text.replace(from, to));
+        assert!(!e.is_empty(), "{to} should be refused");
+        e[0].clone()
+    };
+    let e = bad("pool = \"heavy\"", "pool = \"hevy\"");
+    assert!(e.message.contains("unknown pool `hevy`"), "{}", e.message);
+    assert_eq!(e.hint.as_deref(), Some("did you mean `heavy`?"));
+    assert!(e.line > 1 && e.col > 1, "located");
+    assert!(
+        bad("sla = \"3h\"", "sla = \"soon\"")
+            .message
+            .contains("neither a duration")
+    );
+    assert!(
+        bad("sla = \"3h\"", "sla = \"06:00\"")
+            .message
+            .contains("daily partitions only")
+    );
+    assert!(
+        bad("schedule = \"0 6 * * *\"", "schedule = \"at six\"")
+            .message
+            .contains("cron")
+    );
+    let zero = errors(&text.replace("heavy = 1", "heavy = 0"));
+    assert!(
+        zero.iter().any(|e| e.message.contains("must be a positive number")),
+        "{zero:?}"
+    );
+    assert!(bad("versions = 3", "versions = \"3\"").message.contains("versions"));
+    assert!(
+        bad("runs = \"90d\"", "runs = \"90d\"\nkeep = 1")
+            .message
+            .contains("unknown key `keep`")
+    );
+}

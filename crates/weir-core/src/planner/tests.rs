@@ -293,3 +293,22 @@ fn a_paused_dataset_plans_nothing_and_what_reads_it_waits() {
     let unpaused = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
     assert!(unpaused.tasks.iter().any(|t| t.dataset == "daily"));
 }
+
+#[test]
+fn partitions_close_to_their_sla_go_before_a_backfill() {
+    let mut p = project();
+    let d1 = Granularity::Day.parse_partition("2026-01-01").expect("p");
+    let mut snap = Snapshot::default();
+    snap.present.insert("raw".into(), hours("2026-01-01", 72));
+    snap.present.insert("daily".into(), (d1..d1 + 2).collect());
+    // Oldest first: weekly's backfill (from the 1st) goes before daily's 3rd …
+    let first = |p: &Project| {
+        let out = plan(p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+        out.tasks.first().map(|t| (t.dataset.clone(), t.partition))
+    };
+    assert_eq!(first(&p), Some(("weekly".to_string(), d1)));
+    // … unless daily has an SLA whose deadline (the 4th, 03:00) is within a day.
+    p.datasets.get_mut("daily").expect("daily").sla =
+        Some(crate::service::Sla::parse("3h", Granularity::Day).expect("sla"));
+    assert_eq!(first(&p), Some(("daily".to_string(), d1 + 2)));
+}

@@ -376,3 +376,30 @@ command = ["sh", "-c", "cat $(echo $WEIR_INPUT_H | sed 's/:/\\/p.txt /g')/p.txt 
     let (code, out, err) = exec(dir, NOW, &["doctor"]);
     assert_eq!(code, 0, "doctor finds the catalog and lakes agree:\n{out}{err}");
 }
+
+/// `pool = "heavy"` with `[pools] heavy = 1`: never two of its tasks at once,
+/// even with `--parallel 4` (each task fails if another holds the lock).
+#[test]
+fn a_pool_limits_how_many_of_its_tasks_run_at_once() {
+    const POOLED: &str = r#"
+[project]
+name = "p"
+start = "2026-01-03"
+[pools]
+heavy = 1
+[datasets.h]
+partition = "hour"
+pool = "heavy"
+command = ["sh", "-c", "mkdir held || exit 7; sleep 0.05; rmdir held; echo ok > \"$WEIR_OUTPUT/x\""]
+[datasets.free]
+partition = "hour"
+command = ["sh", "-c", "echo ok > \"$WEIR_OUTPUT/x\""]
+"#;
+    let tmp = project(POOLED, &[]);
+    let dir = tmp.path();
+    let (code, out, err) = exec(dir, NOW, &["run", "--parallel", "4"]);
+    assert_eq!(code, 0, "no pooled task overlapped another:\n{out}{err}");
+    let s = status(dir, NOW);
+    assert_eq!(s["h"]["complete"].as_u64(), Some(24));
+    assert_eq!(s["free"]["complete"].as_u64(), Some(24));
+}
