@@ -8,7 +8,7 @@
 mod service;
 mod sqlite;
 
-pub use service::{AuditEntry, Change, Claim, Pause, TokenRecord};
+pub use service::{AuditEntry, Change, Claim, Pause, SlaMiss, TokenRecord};
 
 pub use sqlite::SqliteCatalog;
 
@@ -427,6 +427,13 @@ pub trait Catalog: Send + Sync {
     async fn last_change(&self) -> Result<i64>;
     /// Changes after sequence `after`, oldest first.
     async fn changes(&self, after: i64, limit: u32) -> Result<Vec<Change>>;
+    /// Records that a partition missed its SLA. Returns false, changing
+    /// nothing, if that miss is recorded already (so it is alerted once).
+    async fn record_sla_miss(&self, miss: &SlaMiss) -> Result<bool>;
+    /// Marks an open miss recovered; returns false if it was not open.
+    async fn recover_sla_miss(&self, env: &str, dataset: &str, partition: i64, now_ms: i64) -> Result<bool>;
+    /// Misses not recovered yet, in one environment.
+    async fn open_sla_misses(&self, env: &str) -> Result<Vec<SlaMiss>>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.

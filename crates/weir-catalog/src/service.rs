@@ -79,3 +79,18 @@ pub struct Claim {
     pub owner: String,
     pub expires_at_ms: i64,
 }
+
+/// A partition that missed its SLA in an environment (kept after it
+/// recovers, so the miss is alerted once and its recovery once).
+#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+pub struct SlaMiss {
+    pub env: String,
+    pub dataset: String,
+    pub partition: i64,
+    pub partition_key: String,
+    /// The version that was due (the environment's deployed one).
+    pub version: u32,
+    pub deadline_ms: i64,
+    pub missed_at_ms: i64,
+    pub recovered_at_ms: Option<i64>,
+}

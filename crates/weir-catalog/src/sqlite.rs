@@ -460,6 +460,18 @@ impl Catalog for SqliteCatalog {
         self.changes_impl(after, limit).await
     }
 
+    async fn record_sla_miss(&self, miss: &crate::SlaMiss) -> Result<bool> {
+        self.record_sla_miss_impl(miss).await
+    }
+
+    async fn recover_sla_miss(&self, env: &str, dataset: &str, partition: i64, now_ms: i64) -> Result<bool> {
+        self.recover_sla_miss_impl(env, dataset, partition, now_ms).await
+    }
+
+    async fn open_sla_misses(&self, env: &str) -> Result<Vec<crate::SlaMiss>> {
+        self.open_sla_misses_impl(env).await
+    }
+
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }

@@ -46,12 +46,12 @@ pub enum Durability {
 pub struct Alerts {
     /// The URL, or `env:NAME` to read it from the environment (keeps secrets out of the file).
     pub webhook: String,
-    /// What to send: `block`, `warn` and `failure` (all by default).
+    /// What to send: `block`, `warn`, `failure` and `late` (all by default).
     pub on: Vec<String>,
 }
 
 impl Alerts {
-    pub const KINDS: &[&str] = &["block", "warn", "failure"];
+    pub const KINDS: &[&str] = &["block", "warn", "failure", "late"];
 
     pub fn wants(&self, kind: &str) -> bool {
         self.on.iter().any(|k| k == kind)

@@ -119,6 +119,7 @@ impl Webhook {
             AlertEvent::CheckFailed { blocked: true, .. } => "block",
             AlertEvent::CheckFailed { .. } => "warn",
             AlertEvent::RunFailed { .. } => "failure",
+            AlertEvent::SlaMissed { .. } | AlertEvent::SlaRecovered { .. } => "late",
         };
         if !self.alerts.wants(kind) {
             return;

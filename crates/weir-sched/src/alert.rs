@@ -29,6 +29,22 @@ pub enum AlertEvent {
         run_id: String,
         error: String,
     },
+    /// A partition missed its SLA: it was not complete by its deadline.
+    SlaMissed {
+        env: String,
+        dataset: String,
+        version: u32,
+        partition: String,
+        deadline: chrono::DateTime<chrono::Utc>,
+    },
+    /// A partition that missed its SLA is complete now.
+    SlaRecovered {
+        env: String,
+        dataset: String,
+        version: u32,
+        partition: String,
+        late_by_s: i64,
+    },
 }
 
 impl AlertEvent {
@@ -75,7 +91,36 @@ impl AlertEvent {
                     ":x: *{project}*: `{dataset}` v{version} {partition} failed: {first}\nSee `weir logs {run_id}`; `weir run` tries it again."
                 )
             }
+            AlertEvent::SlaMissed {
+                env,
+                dataset,
+                version,
+                partition,
+                deadline,
+            } => format!(
+                ":alarm_clock: *{project}* ({env}): `{dataset}` v{version} {partition} is *late*: it was due by {}.\n`weir status --env {env} {dataset}` says what it waits for.",
+                deadline.format("%Y-%m-%d %H:%M UTC")
+            ),
+            AlertEvent::SlaRecovered {
+                env,
+                dataset,
+                version,
+                partition,
+                late_by_s,
+            } => format!(
+                ":white_check_mark: *{project}* ({env}): `{dataset}` v{version} {partition} is complete, {} after its deadline.",
+                human(*late_by_s)
+            ),
         }
+    }
+}
+
+fn human(secs: i64) -> String {
+    let s = secs.max(0);
+    match s {
+        0..60 => format!("{s}s"),
+        60..3600 => format!("{}m", s / 60),
+        _ => format!("{}h {:02}m", s / 3600, s % 3600 / 60),
     }
 }
 

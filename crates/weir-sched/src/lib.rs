@@ -12,6 +12,7 @@ pub mod exec_api;
 pub mod landing;
 pub mod rebuild;
 mod runloop;
+pub mod sla;
 mod status;
 mod task;
 pub use task::{build_uncommitted, context_for};

@@ -34,6 +34,12 @@ pub struct DatasetStatus {
     /// In an environment: the version its consumers read.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub serving: Option<u32>,
+    /// Partitions past their SLA deadline and not complete.
+    #[serde(skip_serializing_if = "is_zero")]
+    pub late: usize,
+    /// The oldest late partition.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub first_late: Option<String>,
     /// Paused (`weir pause`): it plans nothing until resumed.
     #[serde(skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
@@ -78,7 +84,13 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
                 });
             }
         }
+        let (late, first_late) = match snap.present.get(&d.dataset) {
+            Some(present) => crate::sla::late_count(ds, present, d.lo, now),
+            None => crate::sla::late_count(ds, &weir_core::PartSet::new(), d.lo, now),
+        };
         out.push(DatasetStatus {
+            late,
+            first_late: first_late.map(|i| g.format_key(i)),
             version,
             held,
             fingerprint: weir_core::fingerprint::short(&ws.fingerprints[&d.dataset]).to_string(),
@@ -107,4 +119,8 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
         });
     }
     Ok(out)
+}
+
+fn is_zero(n: &usize) -> bool {
+    *n == 0
 }

@@ -59,6 +59,8 @@ pub struct EnvState {
     pub error: Option<String>,
     /// Whether the loop is waiting for an event.
     pub idle: bool,
+    /// Partitions past their SLA and not complete, per dataset (at the last check).
+    pub late: std::collections::BTreeMap<String, usize>,
 }
 
 /// One environment served by this process.
@@ -166,13 +168,33 @@ async fn load(shared: &Shared, h: &Arc<EnvHandle>) -> Result<Loaded, weir_ops::O
     })
 }
 
-/// The earliest instant another partition of the project becomes due.
+/// The earliest instant another partition of the project becomes due, or
+/// passes its SLA deadline: the loop's timer.
 fn next_due(project: &weir_core::Project, now: DateTime<Utc>) -> Option<DateTime<Utc>> {
-    project
+    let due = project
         .datasets
         .values()
         .filter_map(|d| weir_core::mapping::next_due(d, now))
-        .min()
+        .min();
+    let deadline = weir_sched::sla::next_deadline(project, now);
+    due.into_iter().chain(deadline).min()
+}
+
+/// Checks SLAs, records misses and recoveries, and sends their alerts.
+async fn check_slas(shared: &Shared, h: &EnvHandle, l: &Loaded) {
+    if !l.ws.project.datasets.values().any(|d| d.sla.is_some()) {
+        return;
+    }
+    match weir_sched::sla::check(&l.ws, &h.env, &l.deployment, shared.clock.now()).await {
+        Ok(r) => {
+            for e in r.alerts() {
+                tracing::warn!(env = %h.env, "{}", e.text(&l.ws.project.name).lines().next().unwrap_or(""));
+                l.reporter.alert(&e);
+            }
+            h.update(|s| s.late = r.late);
+        }
+        Err(e) => tracing::error!(env = %h.env, "cannot check SLAs: {e}"),
+    }
 }
 
 async fn sleep_until(shared: &Shared, t: Option<DateTime<Utc>>) {
@@ -219,6 +241,7 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
             loaded = None;
             continue;
         }
+        check_slas(&shared, &h, l).await;
         // Idle: wait for something to happen.
         let due = next_due(&l.ws.project, shared.clock.now());
         h.update(|s| {

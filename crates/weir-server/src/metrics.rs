@@ -43,6 +43,20 @@ pub async fn render(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             let _ = writeln!(out, "weir_deployment{{env=\"{}\"}} {d}", escape(env));
         }
     }
+    let _ = writeln!(
+        out,
+        "# HELP weir_late_partitions Partitions past their SLA deadline and not complete.\n# TYPE weir_late_partitions gauge"
+    );
+    for (env, s) in &envs {
+        for (dataset, n) in &s.late {
+            let _ = writeln!(
+                out,
+                "weir_late_partitions{{env=\"{}\",dataset=\"{}\"}} {n}",
+                escape(env),
+                escape(dataset)
+            );
+        }
+    }
     (
         [(
             axum::http::header::CONTENT_TYPE,

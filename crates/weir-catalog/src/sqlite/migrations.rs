@@ -4,7 +4,8 @@
 /// The fifth lets a metric be null (the job measured NaN or ±infinity).
 /// The sixth adds the service layer: tokens, the audit log, pauses, cancel
 /// requests, and the change feed that triggers fill from every change
-/// another process must notice (so no writer can forget it).
+/// another process must notice (so no writer can forget it). The seventh
+/// records SLA misses, so each is alerted once (and its recovery once).
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE versions (
@@ -114,5 +115,13 @@ CREATE TRIGGER changes_resume AFTER DELETE ON paused BEGIN
     INSERT INTO changes (at_ms, kind, env, dataset) VALUES (CAST(strftime('%s','now') AS INTEGER) * 1000, 'resume', OLD.env, NULLIF(OLD.dataset, '')); END;
 CREATE TRIGGER changes_cancel AFTER INSERT ON cancels BEGIN
     INSERT INTO changes (at_ms, kind, detail) VALUES (NEW.at_ms, 'cancel', NEW.run_id); END;
+"#,
+    r#"
+CREATE TABLE sla_misses (
+    env TEXT NOT NULL, dataset TEXT NOT NULL, partition INTEGER NOT NULL,
+    partition_key TEXT NOT NULL, version INTEGER NOT NULL, deadline_ms INTEGER NOT NULL,
+    missed_at_ms INTEGER NOT NULL, recovered_at_ms INTEGER,
+    PRIMARY KEY (env, dataset, partition));
+CREATE INDEX sla_misses_open ON sla_misses (env) WHERE recovered_at_ms IS NULL;
 "#,
 ];

@@ -3,7 +3,7 @@
 //! migration).
 
 use super::{SqliteCatalog, begin_immediate};
-use crate::{AuditEntry, CatalogError, Change, Pause, Result, TokenRecord};
+use crate::{AuditEntry, CatalogError, Change, Pause, Result, SlaMiss, TokenRecord};
 use sqlx::Row;
 use sqlx::sqlite::SqliteRow;
 
@@ -227,6 +227,73 @@ impl SqliteCatalog {
                     detail: r
                         .try_get::<Option<String>, _>(5)
                         .or_else(|_| r.try_get::<Option<i64>, _>(5).map(|v| v.map(|v| v.to_string())))?,
+                })
+            })
+            .collect()
+    }
+
+    pub(super) async fn record_sla_miss_impl(&self, m: &SlaMiss) -> Result<bool> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let n = sqlx::query(
+            "INSERT INTO sla_misses (env, dataset, partition, partition_key, version, deadline_ms, missed_at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (env, dataset, partition) DO NOTHING",
+        )
+        .bind(&m.env)
+        .bind(&m.dataset)
+        .bind(m.partition)
+        .bind(&m.partition_key)
+        .bind(i64::from(m.version))
+        .bind(m.deadline_ms)
+        .bind(m.missed_at_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn recover_sla_miss_impl(
+        &self,
+        env: &str,
+        dataset: &str,
+        partition: i64,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let n = sqlx::query(
+            "UPDATE sla_misses SET recovered_at_ms = $4
+             WHERE env = $1 AND dataset = $2 AND partition = $3 AND recovered_at_ms IS NULL",
+        )
+        .bind(env)
+        .bind(dataset)
+        .bind(partition)
+        .bind(now_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
+    }
+
+    pub(super) async fn open_sla_misses_impl(&self, env: &str) -> Result<Vec<SlaMiss>> {
+        let rows = sqlx::query(
+            "SELECT env, dataset, partition, partition_key, version, deadline_ms, missed_at_ms, recovered_at_ms
+             FROM sla_misses WHERE env = $1 AND recovered_at_ms IS NULL ORDER BY dataset, partition",
+        )
+        .bind(env)
+        .fetch_all(&self.pool)
+        .await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SlaMiss {
+                    env: r.try_get(0)?,
+                    dataset: r.try_get(1)?,
+                    partition: r.try_get(2)?,
+                    partition_key: r.try_get(3)?,
+                    version: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
+                    deadline_ms: r.try_get(5)?,
+                    missed_at_ms: r.try_get(6)?,
+                    recovered_at_ms: r.try_get(7)?,
                 })
             })
             .collect()

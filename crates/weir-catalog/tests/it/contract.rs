@@ -386,6 +386,11 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
 macro_rules! contract_suite {
     ($fresh:expr) => {
         #[tokio::test]
+        async fn sla_misses_are_recorded_once_and_recover_once() {
+            let c = $fresh.await;
+            $crate::contract::sla_misses_are_recorded_once_and_recover_once(&*c).await;
+        }
+        #[tokio::test]
         async fn tokens_are_stored_by_hash_and_revoked_by_name() {
             let c = $fresh.await;
             $crate::contract::tokens_are_stored_by_hash_and_revoked_by_name(&*c).await;

@@ -220,7 +220,7 @@ impl Cx {
 }
 
 impl Cx {
-    /// `[alerts] webhook = "https://…" | "env:NAME"`, `on = ["block", "warn", "failure"]`.
+    /// `[alerts] webhook = "https://…" | "env:NAME"`, `on = ["block", "warn", "failure", "late"]`.
     pub(super) fn alerts(&mut self, v: &Val<'_>) -> Option<Alerts> {
         let t = self.table(v, "[alerts]")?;
         self.check_keys(t, &["webhook", "on"], "[alerts]");
@@ -261,7 +261,7 @@ impl Cx {
                     self.err(
                         &item.span(),
                         format!("unknown alert kind `{k}`"),
-                        Some("use block, warn or failure".into()),
+                        Some("use block, warn, failure or late".into()),
                     );
                     return None;
                 }

@@ -59,6 +59,10 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
     if serving {
         t[0].push("SERVING".into());
     }
+    let late = rows.iter().any(|r| r.late > 0);
+    if late {
+        t[0].push("LATE".into());
+    }
     for r in rows {
         let done = format!("{:.0}%", r.fraction * 100.0);
         t.push(vec![
@@ -92,6 +96,12 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
         ]);
         if serving && let Some(row) = t.last_mut() {
             row.push(r.serving.map_or_else(|| "-".into(), |v| format!("v{v}")));
+        }
+        if late && let Some(row) = t.last_mut() {
+            row.push(match &r.first_late {
+                Some(first) if r.late > 0 => p.red(&format!("{} (from {first})", r.late)),
+                _ => "0".into(),
+            });
         }
     }
     let mut s = table(&t);

@@ -157,9 +157,9 @@ fn status_env(dir: &std::path::Path, now: &str) -> std::collections::BTreeMap<St
 
 /// A webhook receiver: answers the first request with 500 (to be retried),
 /// the rest with 200, and keeps every body.
-type Shared<T> = Arc<Mutex<T>>;
+pub type Shared<T> = Arc<Mutex<T>>;
 
-fn receiver() -> (String, Shared<Vec<String>>, Shared<usize>) {
+pub fn receiver() -> (String, Shared<Vec<String>>, Shared<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let bodies = Arc::new(Mutex::new(Vec::new()));

@@ -403,3 +403,87 @@ command = ["sh", "-c", "echo ok > \"$WEIR_OUTPUT/x\""]
     assert_eq!(s["h"]["complete"].as_u64(), Some(24));
     assert_eq!(s["free"]["complete"].as_u64(), Some(24));
 }
+
+/// An hour whose file never lands misses its SLA: one alert (and a late
+/// partition in `weir status` and `/metrics`), then one recovery alert when
+/// the file lands and the hour is built. The server's clock runs ten minutes
+/// per second.
+#[test]
+fn a_missed_sla_alerts_once_and_its_recovery_once() {
+    const LATE: &str = r#"
+[project]
+name = "late"
+start = "2026-01-05"
+[alerts]
+webhook = "env:TEST_WEBHOOK"
+[datasets.raw]
+partition = "hour"
+ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
+sla = "30m"
+"#;
+    let files: Vec<(String, &str)> = (0..10)
+        .map(|h| (format!("landing/2026-01-05/{h:02}.jsonl"), "{\"a\": 1}\n"))
+        .collect();
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
+    let tmp = project(LATE, &refs);
+    let dir = tmp.path();
+    let t0 = "2026-01-05T10:20:00Z";
+    let (code, _, err) = exec(dir, t0, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let (url, bodies, _) = crate::quality::receiver();
+    let mut child = weir_process(dir, t0)
+        .args(["serve", "--bind", "127.0.0.1:0", "--public-read"])
+        .env("WEIR_CLOCK_RATE", "600")
+        .env("TEST_WEBHOOK", &url)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::from(std::fs::File::create(dir.join("serve.log")).expect("log")))
+        .spawn()
+        .expect("spawn");
+    let mut line = String::new();
+    BufReader::new(child.stdout.take().expect("stdout"))
+        .read_line(&mut line)
+        .expect("read");
+    let served = Served {
+        url: line.trim().trim_start_matches("listening on ").to_string(),
+        child,
+    };
+    // Hour 10 ends at 11:00 and is due by 11:30: about 70 s of virtual time.
+    let late_alert = |b: &String| b.contains("raw") && b.contains("hour=2026-01-05T10") && b.contains("is *late*");
+    poll(60, "the SLA miss alert", || {
+        bodies.lock().expect("lock").iter().any(late_alert).then_some(())
+    });
+    let s = rows(dir, "2026-01-05T11:31:00Z");
+    assert!(
+        s["raw"]["late"].as_u64() >= Some(1),
+        "status shows the late hour: {}",
+        s["raw"]
+    );
+    assert_eq!(s["raw"]["first_late"], "hour=2026-01-05T10");
+    let metrics = reqwest::blocking::get(format!("{}/metrics", served.url))
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics.contains("weir_late_partitions{env=\"prod\",dataset=\"raw\"}"),
+        "{metrics}"
+    );
+    // The file lands late; the hour is built and the recovery is alerted.
+    std::fs::write(dir.join("landing/2026-01-05/10.jsonl"), "{\"a\": 1}\n").expect("land");
+    let recovered =
+        |b: &String| b.contains("hour=2026-01-05T10") && b.contains("is complete") && b.contains("after its deadline");
+    poll(60, "the recovery alert", || {
+        bodies.lock().expect("lock").iter().any(recovered).then_some(())
+    });
+    let all = bodies.lock().expect("lock").clone();
+    assert_eq!(
+        all.iter().filter(|b| late_alert(b)).count(),
+        1,
+        "one alert per miss: {all:?}"
+    );
+    assert_eq!(all.iter().filter(|b| recovered(b)).count(), 1, "one recovery: {all:?}");
+    assert!(
+        all.iter().all(|b| !b.contains("SECRETTOKEN")),
+        "the webhook URL stays out of the messages"
+    );
+    drop(served);
+}

@@ -1,7 +1,7 @@
 //! The contract for the service layer: tokens, the audit log, pauses, cancel
 //! requests and the change feed.
 
-use weir_catalog::{AuditEntry, Catalog, CatalogError, Deployment, Pause, TokenRecord};
+use weir_catalog::{AuditEntry, Catalog, CatalogError, Deployment, Pause, SlaMiss, TokenRecord};
 
 fn token(name: &str, hash: &str, expires: Option<i64>) -> TokenRecord {
     TokenRecord {
@@ -114,4 +114,36 @@ pub async fn pauses_and_changes_are_fed(c: &dyn Catalog) {
     assert_eq!(last, feed[5].seq);
     assert!(c.changes(last, 10).await.expect("none newer").is_empty());
     assert_eq!(c.changes(feed[3].seq, 10).await.expect("tail").len(), 2);
+}
+
+pub async fn sla_misses_are_recorded_once_and_recover_once(c: &dyn Catalog) {
+    let m = SlaMiss {
+        env: "prod".into(),
+        dataset: "plays".into(),
+        partition: 7,
+        partition_key: "date=2026-01-08".into(),
+        version: 2,
+        deadline_ms: 100,
+        missed_at_ms: 101,
+        recovered_at_ms: None,
+    };
+    assert!(c.record_sla_miss(&m).await.expect("record"));
+    assert!(!c.record_sla_miss(&m).await.expect("again"), "a miss is recorded once");
+    let other_env = SlaMiss {
+        env: "dev".into(),
+        ..m.clone()
+    };
+    assert!(c.record_sla_miss(&other_env).await.expect("other env"));
+    assert_eq!(c.open_sla_misses("prod").await.expect("open"), vec![m.clone()]);
+    assert!(c.recover_sla_miss("prod", "plays", 7, 200).await.expect("recover"));
+    assert!(
+        !c.recover_sla_miss("prod", "plays", 7, 300).await.expect("again"),
+        "recovered once"
+    );
+    assert!(c.open_sla_misses("prod").await.expect("open").is_empty());
+    assert!(
+        !c.record_sla_miss(&m).await.expect("after recovery"),
+        "a recovered miss is not a new one"
+    );
+    assert_eq!(c.open_sla_misses("dev").await.expect("dev").len(), 1);
 }
