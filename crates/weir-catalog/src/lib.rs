@@ -434,6 +434,11 @@ pub trait Catalog: Send + Sync {
     async fn recover_sla_miss(&self, env: &str, dataset: &str, partition: i64, now_ms: i64) -> Result<bool>;
     /// Misses not recovered yet, in one environment.
     async fn open_sla_misses(&self, env: &str) -> Result<Vec<SlaMiss>>;
+    /// Deletes runs that ended before `before_ms` (with their logs, counters,
+    /// metrics and check results), except the latest run of every instance
+    /// and any run an instance, the trash or an acceptance names. Returns how
+    /// many runs went.
+    async fn prune_runs(&self, before_ms: i64) -> Result<usize>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.

@@ -472,6 +472,10 @@ impl Catalog for SqliteCatalog {
         self.open_sla_misses_impl(env).await
     }
 
+    async fn prune_runs(&self, before_ms: i64) -> Result<usize> {
+        self.prune_runs_impl(before_ms).await
+    }
+
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }

@@ -143,6 +143,7 @@ impl Server {
         let shared = self.shared;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Running);
         let feed = tokio::spawn(feed::watch_changes(shared.clone()));
+        let pruner = tokio::spawn(prune_runs(shared.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for h in shared.envs.values() {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
@@ -171,11 +172,34 @@ impl Server {
             while loops.join_next().await.is_some() {}
         }
         feed.abort();
+        pruner.abort();
         let _ = http_stop_tx.send(());
         match http.await {
             Ok(Ok(())) => Ok(()),
             Ok(Err(e)) => Err(ServeError::Http(e)),
             Err(e) => Err(ServeError::Http(std::io::Error::other(e.to_string()))),
         }
+    }
+}
+
+/// `[retention] runs`, once at start and then daily: prunes old runs and
+/// logs (the latest run of every instance stays). The setting is read from
+/// the first served environment's deployment. Versions are `weir gc`'s job.
+async fn prune_runs(shared: Arc<Shared>) {
+    let Some(env) = shared.envs.keys().next().cloned() else {
+        return;
+    };
+    loop {
+        if let Ok((ws, _)) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await
+            && let Some(span) = ws.project.retention.runs
+        {
+            let cutoff = span.sub_from(chrono::Utc::now()).timestamp_millis();
+            match shared.catalog.prune_runs(cutoff).await {
+                Ok(n) if n > 0 => tracing::info!(runs = n, "pruned runs past [retention] runs"),
+                Ok(_) => {}
+                Err(e) => tracing::warn!("cannot prune runs: {e}"),
+            }
+        }
+        tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     }
 }

@@ -298,4 +298,34 @@ impl SqliteCatalog {
             })
             .collect()
     }
+
+    pub(super) async fn prune_runs_impl(&self, before_ms: i64) -> Result<usize> {
+        let mut tx = begin_immediate(&self.pool).await?;
+        let n = sqlx::query(
+            "DELETE FROM runs WHERE ended_at_ms < $1
+               AND run_id NOT IN (SELECT run_id FROM instances)
+               AND run_id NOT IN (SELECT run_id FROM trash)
+               AND run_id NOT IN (SELECT run_id FROM acceptances)
+               AND EXISTS (SELECT 1 FROM runs l
+                           WHERE l.dataset = runs.dataset AND l.version = runs.version
+                             AND l.partition = runs.partition
+                             AND (l.ended_at_ms > runs.ended_at_ms
+                                  OR (l.ended_at_ms = runs.ended_at_ms AND l.run_id > runs.run_id)))",
+        )
+        .bind(before_ms)
+        .execute(&mut *tx)
+        .await?
+        .rows_affected();
+        if n > 0 {
+            for orphans in [
+                "DELETE FROM counters WHERE run_id NOT IN (SELECT run_id FROM runs)",
+                "DELETE FROM metrics WHERE run_id NOT IN (SELECT run_id FROM runs)",
+                "DELETE FROM checks WHERE run_id NOT IN (SELECT run_id FROM runs)",
+            ] {
+                sqlx::query(orphans).execute(&mut *tx).await?;
+            }
+        }
+        tx.commit().await?;
+        Ok(usize::try_from(n).unwrap_or(0))
+    }
 }

@@ -234,6 +234,51 @@ pub async fn failures_clear_when_the_instance_is_built(c: &dyn Catalog) {
     assert_eq!(failed.len(), 1);
 }
 
+pub async fn pruning_keeps_the_latest_run_of_every_instance(c: &dyn Catalog) {
+    let built = key("a", 1, 1);
+    let failing = key("a", 1, 2);
+    // Instance 1: two failures, then the run that built it.
+    c.commit(&[outcome(&built, "f1", false, vec![], 10)]).await.expect("f1");
+    c.commit(&[outcome(&built, "f2", false, vec![], 20)]).await.expect("f2");
+    c.commit(&[outcome(&built, "ok", true, vec![], 30)]).await.expect("ok");
+    // Instance 2: only failures.
+    c.commit(&[outcome(&failing, "g1", false, vec![], 10)])
+        .await
+        .expect("g1");
+    c.commit(&[outcome(&failing, "g2", false, vec![], 40)])
+        .await
+        .expect("g2");
+    assert_eq!(
+        c.prune_runs(25).await.expect("prune"),
+        3,
+        "f1, f2 and g1 are old and superseded"
+    );
+    let left: Vec<String> = c
+        .runs(&RunFilter::default())
+        .await
+        .expect("runs")
+        .into_iter()
+        .map(|r| r.run_id)
+        .collect();
+    assert_eq!(left, vec!["g2", "ok"], "the builder and the latest failure stay");
+    assert_eq!(
+        c.failed("a", 1).await.expect("failed"),
+        vec![2],
+        "failures still read right"
+    );
+    assert_eq!(
+        c.prune_runs(1_000).await.expect("again"),
+        0,
+        "the latest run of each instance is kept"
+    );
+    assert!(
+        c.run("ok")
+            .await
+            .expect("run")
+            .is_some_and(|r| r.counters["rows_out"] == 42)
+    );
+}
+
 pub async fn invalidation_is_atomic_and_remembered(c: &dyn Catalog) {
     let raw = key("raw", 1, 0);
     let day = key("day", 1, 0);
@@ -385,6 +430,11 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
 #[macro_export]
 macro_rules! contract_suite {
     ($fresh:expr) => {
+        #[tokio::test]
+        async fn pruning_keeps_the_latest_run_of_every_instance() {
+            let c = $fresh.await;
+            $crate::contract::pruning_keeps_the_latest_run_of_every_instance(&*c).await;
+        }
         #[tokio::test]
         async fn sla_misses_are_recorded_once_and_recover_once() {
             let c = $fresh.await;

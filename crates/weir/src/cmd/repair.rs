@@ -75,13 +75,25 @@ pub async fn gc(dir: Option<&Path>, older_than: &str, p: Printer) -> Result<()> 
     let span =
         Span::parse(older_than).map_err(|e| UserError::new(format!("--older-than: {e}"), "e.g. --older-than 7d"))?;
     let ws = project::open(&dir).await?;
-    let r = weir_ops::invalidate::gc(&ws, span.sub_from(project::now()?)).await?;
-    p.data(&r.deleted, || {
+    let now = project::now()?;
+    let r = weir_ops::retention::gc(&ws, span.sub_from(now), now).await?;
+    p.data(&r, || {
         let n = r.deleted.len();
-        format!(
-            "deleted {n} trash entr{} older than {older_than}",
+        let mut s = String::new();
+        if r.runs_pruned > 0 {
+            s.push_str(&format!("pruned {} run(s) past [retention] runs\n", r.runs_pruned));
+        }
+        for v in &r.versions {
+            s.push_str(&format!(
+                "moved {} v{} ({} instance(s)) to the trash: [retention] versions\n",
+                v.dataset, v.version, v.instances
+            ));
+        }
+        s.push_str(&format!(
+            "deleted {n} trash entr{} older than {older_than}\n",
             if n == 1 { "y" } else { "ies" }
-        )
+        ));
+        s
     });
     Ok(())
 }

@@ -109,8 +109,8 @@ fn invalidation_cascades_along_lineage_and_the_rebuild_is_exactly_what_was_remov
 
     // The trash holds both invalidations until gc deletes them.
     assert!(!files_under(&dir.join("lake-red/_trash")).is_empty());
-    let deleted = json(&dir, NOW, &["gc", "--older-than", "0s"]);
-    assert_eq!(deleted.as_array().map(Vec::len), Some(2));
+    let gc = json(&dir, NOW, &["gc", "--older-than", "0s"]);
+    assert_eq!(gc["deleted"].as_array().map(Vec::len), Some(2), "{gc}");
     assert!(files_under(&dir.join("lake-red/_trash")).is_empty());
     assert!(files_under(&dir.join("lake/_trash")).is_empty());
 }
@@ -484,4 +484,65 @@ fn doctor_reports_data_in_a_lake_weir_toml_no_longer_names() {
         "{report}"
     );
     assert_eq!(report["errors"], 0, "a notice, not an error: the data is still there");
+}
+
+/// `[retention] versions = 1`: `weir gc` moves to the trash the versions no
+/// environment serves, deploys or could revert to, beyond the newest one;
+/// what prod serves stays.
+#[test]
+fn retention_keeps_served_and_newest_versions_and_trashes_the_rest() {
+    let toml = |v: u32| {
+        format!(
+            r#"
+[project]
+name = "r"
+start = "2026-01-01"
+[retention]
+versions = 1
+[datasets.a]
+partition = "day"
+version = "{v}"
+command = ["sh", "-c", "echo {v} > \"$WEIR_OUTPUT/v.txt\""]
+"#
+        )
+    };
+    let tmp = project(&toml(1), &[]);
+    let dir = tmp.path();
+    for args in [vec!["deploy"], vec!["run", "--env", "prod"]] {
+        let (code, _, err) = exec(dir, NOW, &args);
+        assert_eq!(code, 0, "{err}");
+    }
+    for v in 2..=4 {
+        std::fs::write(dir.join("weir.toml"), toml(v)).expect("edit");
+        let (code, _, err) = exec(dir, NOW, &["run"]);
+        assert_eq!(code, 0, "{err}");
+    }
+    let gc = json(dir, NOW, &["gc"]);
+    let dropped: Vec<u64> = gc["versions"]
+        .as_array()
+        .expect("versions")
+        .iter()
+        .filter_map(|v| v["version"].as_u64())
+        .collect();
+    assert_eq!(dropped, vec![2, 3], "{gc}");
+    for v in [2, 3] {
+        assert!(
+            files_under(&dir.join(format!("lake/a/v{v}"))).is_empty(),
+            "v{v} went to the trash"
+        );
+    }
+    for v in [1, 4] {
+        assert_eq!(
+            files_under(&dir.join(format!("lake/a/v{v}"))).len(),
+            6,
+            "v{v} stays (3 days × 2 files)"
+        );
+    }
+    let served = json(dir, NOW, &["alias", "a"]);
+    assert_eq!(served["current"]["version"].as_u64(), Some(1), "{served}");
+    let again = json(dir, NOW, &["gc"]);
+    assert!(
+        again["versions"].as_array().is_some_and(Vec::is_empty),
+        "idempotent: {again}"
+    );
 }
