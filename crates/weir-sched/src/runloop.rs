@@ -112,6 +112,8 @@ pub trait Progress: Send + Sync {
     /// Something a human should hear about now (deliver it without blocking).
     fn alert(&self, _event: &AlertEvent) {}
     fn retrying(&self, _report: &TaskReport, _attempt: u32, _wait: Duration) {}
+    /// A batch was made durable (`sync`) and committed to the catalog (`commit`).
+    fn committed(&self, _runs: usize, _sync: Duration, _commit: Duration) {}
 }
 
 /// Runs until nothing selected is runnable, or until `cancel` turns true.
@@ -306,7 +308,8 @@ async fn run_inner(
         // snapshot until committed.
         if !pending.is_empty() {
             let mut batch = std::mem::take(&mut pending);
-            commit(ws, &mut batch).await?;
+            let (sync, write) = commit(ws, &mut batch).await?;
+            progress.committed(batch.len(), sync, write);
             for f in batch {
                 let r = &f.report;
                 switches.remove(&r.run_id);
@@ -502,15 +505,19 @@ async fn cancelled(mut cancel: watch::Receiver<bool>) {
 /// database's message (or, when another run committed the instance first
 /// because this run's lease was lost, says so), and the rest stand. Only a
 /// catalog that cannot record even the failed run stops the run loop.
-async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError> {
+/// Returns how long the lake sync and the catalog commit took.
+async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(Duration, Duration), SchedError> {
     // What the batch sealed reaches the disk before the catalog says it exists.
+    let t0 = Instant::now();
     let lakes: Vec<weir_lake::Lake> = ws.lakes.values().cloned().collect();
     tokio::task::spawn_blocking(move || lakes.iter().try_for_each(|l| l.sync_sealed().map(drop)))
         .await
         .map_err(|e| SchedError::Other(format!("the sync before commit did not finish: {e}")))??;
+    let sync = t0.elapsed();
+    let t1 = Instant::now();
     let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
     let Err(first) = ws.catalog.commit(&outcomes).await else {
-        return Ok(());
+        return Ok((sync, t1.elapsed()));
     };
     tracing::warn!(
         "a batch of {} outcomes failed to commit ({first}); committing them one by one",
@@ -531,7 +538,7 @@ async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(), SchedError
         }
         *f = lost;
     }
-    Ok(())
+    Ok((sync, t1.elapsed()))
 }
 
 /// The wait before retry `attempt` (1-based): `delay · 2^(attempt-1)`, capped

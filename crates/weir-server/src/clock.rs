@@ -27,6 +27,11 @@ impl Clock {
         }
     }
 
+    /// What the clock read when the server started.
+    pub fn started(&self) -> DateTime<Utc> {
+        self.start
+    }
+
     pub fn now(&self) -> DateTime<Utc> {
         let elapsed = self.real_start.elapsed().as_secs_f64() * self.rate;
         self.start + chrono::Duration::microseconds((elapsed * 1e6) as i64)

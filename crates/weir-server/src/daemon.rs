@@ -100,22 +100,54 @@ impl EnvHandle {
     }
 }
 
-/// Progress of the loop's runs: counts for the API, logs, and alerts.
+/// Progress of the loop's runs: counts for the API, metrics, logs, and alerts.
 struct Reporter {
     handle: Arc<EnvHandle>,
     alerts: Option<weir_ops::alerts::Webhook>,
+    shared: Arc<Shared>,
+    project: weir_core::Project,
 }
 
 impl Progress for Reporter {
+    fn planned(&self, remaining: usize, _done: usize) {
+        self.shared.metrics.queue(&self.handle.env, remaining);
+    }
+
     fn started(&self, dataset: &str, partition: &str) {
         tracing::info!(env = %self.handle.env, %dataset, %partition, "run started");
         self.handle.update(|s| s.running += 1);
+        if let Some(ds) = self.project.dataset(dataset)
+            && let Ok(idx) = ds.granularity.parse_partition(partition)
+        {
+            let due = ds
+                .delay
+                .add_to(ds.granularity.end_of(idx))
+                .max(self.shared.clock.started());
+            let late = (self.shared.clock.now() - due).to_std().unwrap_or_default();
+            self.shared.metrics.scheduled(&self.handle.env, late);
+        }
+    }
+
+    fn committed(&self, _runs: usize, sync: Duration, commit: Duration) {
+        self.shared.metrics.committed(&self.handle.env, sync, commit);
     }
 
     fn finished(&self, r: &TaskReport) {
         use weir_sched::TaskState::*;
         tracing::info!(env = %self.handle.env, dataset = %r.dataset, partition = %r.partition,
             run = %r.run_id, state = ?r.state, ms = r.duration_ms as u64, "run finished");
+        let state = match r.state {
+            Succeeded => "succeeded",
+            Failed => "failed",
+            Cancelled => "cancelled",
+            Waiting => "waiting",
+        };
+        if r.state != Waiting {
+            let took = Duration::from_millis(r.duration_ms as u64);
+            self.shared
+                .metrics
+                .run_finished(&self.handle.env, &r.dataset, state, took);
+        }
         self.handle.update(|s| {
             s.running = s.running.saturating_sub(1);
             match r.state {
@@ -147,13 +179,15 @@ struct Loaded {
     reporter: Reporter,
 }
 
-async fn load(shared: &Shared, h: &Arc<EnvHandle>) -> Result<Loaded, weir_ops::OpsError> {
+async fn load(shared: &Arc<Shared>, h: &Arc<EnvHandle>) -> Result<Loaded, weir_ops::OpsError> {
     let (ws, deployment) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &h.env).await?;
     let waker = h.clone();
     let watcher = crate::watch::landing_watcher(&shared.dir, &ws.project, move || waker.refresh());
     let reporter = Reporter {
         handle: h.clone(),
         alerts: weir_ops::alerts::Webhook::start(&ws.project),
+        shared: shared.clone(),
+        project: ws.project.clone(),
     };
     tracing::info!(env = %h.env, deployment = deployment.seq, "serving deployment");
     h.update(|s| {
@@ -178,6 +212,32 @@ fn next_due(project: &weir_core::Project, now: DateTime<Utc>) -> Option<DateTime
         .min();
     let deadline = weir_sched::sla::next_deadline(project, now);
     due.into_iter().chain(deadline).min()
+}
+
+/// The per-dataset figures of `/metrics`, from the environment's status.
+async fn measure(shared: &Shared, h: &EnvHandle, l: &Loaded) {
+    let now = shared.clock.now();
+    match weir_ops::status::status(&l.ws, Some((&h.env, &l.deployment)), &[], now).await {
+        Ok(rows) => {
+            // Lateness as the SLA check counts it (deadlines after the first deployment).
+            let late = h.state().late;
+            let figures = rows
+                .into_iter()
+                .map(|r| {
+                    let f = crate::metrics::DatasetFigures {
+                        delay_seconds: r.delay_seconds,
+                        blocked: r.blocked,
+                        late: late.get(&r.dataset).copied().unwrap_or(0),
+                        alias_version: r.serving,
+                        paused: r.paused,
+                    };
+                    (r.dataset, f)
+                })
+                .collect();
+            shared.metrics.datasets(&h.env, figures);
+        }
+        Err(e) => tracing::warn!(env = %h.env, "cannot measure the status: {e}"),
+    }
 }
 
 /// Checks SLAs, records misses and recoveries, and sends their alerts.
@@ -242,6 +302,7 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
             continue;
         }
         check_slas(&shared, &h, l).await;
+        measure(&shared, &h, l).await;
         // Idle: wait for something to happen.
         let due = next_due(&l.ws.project, shared.clock.now());
         h.update(|s| {

@@ -10,7 +10,7 @@ pub mod api;
 pub mod clock;
 pub mod daemon;
 mod feed;
-mod metrics;
+pub mod metrics;
 pub mod watch;
 
 pub use clock::Clock;
@@ -54,6 +54,7 @@ pub struct Shared {
     pub cancels: tokio::sync::watch::Sender<HashSet<String>>,
     /// The newest change seen in the feed.
     pub events: tokio::sync::watch::Sender<i64>,
+    pub metrics: metrics::Metrics,
 }
 
 /// Why the server could not start or stopped.
@@ -120,6 +121,7 @@ impl Server {
             tokens: Default::default(),
             cancels: tokio::sync::watch::channel(HashSet::new()).0,
             events: tokio::sync::watch::channel(0).0,
+            metrics: Default::default(),
         });
         Ok(Server {
             listener,

@@ -487,3 +487,73 @@ sla = "30m"
     );
     drop(served);
 }
+
+/// What `/metrics` serves passes `promtool check metrics` (Debian's
+/// prometheus package; `.ci/run` installs it), after runs, a failure and a
+/// pass of the scheduler.
+#[test]
+fn metrics_pass_promtool() {
+    const M: &str = r#"
+[project]
+name = "m"
+start = "2026-01-01"
+[datasets.a]
+partition = "day"
+sla = "1h"
+command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
+[datasets.b]
+partition = "day"
+inputs = ["a"]
+command = ["sh", "-c", "exit 1"]
+"#;
+    let tmp = project(M, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start(dir, NOW, &["--public-read"]);
+    let get = || {
+        reqwest::blocking::get(format!("{}/metrics", served.url))
+            .expect("metrics")
+            .text()
+            .expect("text")
+    };
+    let text = poll(60, "runs in /metrics", || {
+        let t = get();
+        (t.contains("weir_runs_total{env=\"prod\",dataset=\"b\",state=\"failed\"}")
+            && t.contains("weir_alias_version{env=\"prod\",dataset=\"a\"} 1"))
+        .then_some(t)
+    });
+    for family in [
+        "weir_queue_depth",
+        "weir_run_duration_seconds_bucket",
+        "weir_schedule_latency_seconds_count",
+        "weir_lake_sync_seconds_sum",
+        "weir_catalog_commit_seconds_count",
+        "weir_dataset_delay_seconds{env=\"prod\",dataset=\"a\"}",
+        "weir_blocked_instances",
+        "weir_late_partitions",
+    ] {
+        assert!(text.contains(family), "{family} missing:\n{text}");
+    }
+    let mut promtool = std::process::Command::new("promtool")
+        .args(["check", "metrics"])
+        .stdin(Stdio::piped())
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("promtool (apt-get install prometheus)");
+    use std::io::Write;
+    promtool
+        .stdin
+        .take()
+        .expect("stdin")
+        .write_all(text.as_bytes())
+        .expect("write");
+    let out = promtool.wait_with_output().expect("promtool");
+    assert!(
+        out.status.success(),
+        "promtool check metrics:\n{}{}\n{text}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+}
