@@ -42,6 +42,9 @@ impl Histogram {
 
 type Labels = Vec<(&'static str, String)>;
 
+/// Reads one gauge of a dataset's figures.
+type Figure = fn(&DatasetFigures) -> Option<f64>;
+
 /// What the server measures, by environment (and dataset).
 #[derive(Default)]
 pub struct Metrics {
@@ -193,7 +196,7 @@ impl Metrics {
         for (env, h) in &m.catalog_commit {
             histogram(&mut out, "weir_catalog_commit_seconds", vec![("env", env.clone())], h);
         }
-        let per_dataset: [(&str, &str, fn(&DatasetFigures) -> Option<f64>); 5] = [
+        let per_dataset: [(&str, &str, Figure); 5] = [
             (
                 "weir_dataset_delay_seconds",
                 "Now minus the end of the newest complete partition.",
