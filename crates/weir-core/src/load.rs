@@ -30,6 +30,7 @@ const ROOT_KEYS: &[&str] = &[
     "alerts",
     "pools",
     "retention",
+    "lineage",
 ];
 const PROJECT_KEYS: &[&str] = &["name", "start", "description", "durability"];
 const CATALOG_KEYS: &[&str] = &["url"];
@@ -298,6 +299,7 @@ impl Cx {
         }
         let pools = self.pools(root);
         let retention = self.retention(root);
+        let lineage = self.lineage(root);
         let mut datasets = BTreeMap::new();
         let mut declared = BTreeSet::new();
         let mut input_spans: BTreeMap<String, Range<usize>> = BTreeMap::new();
@@ -372,6 +374,7 @@ impl Cx {
             durability,
             pools,
             retention,
+            lineage,
             name,
             start,
             lakes,

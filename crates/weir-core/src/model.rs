@@ -29,6 +29,8 @@ pub struct Project {
     pub pools: BTreeMap<String, usize>,
     /// `[retention]`: how long history is kept.
     pub retention: crate::service::Retention,
+    /// `[lineage] url`: where OpenLineage events go (HTTP, `env:NAME`, or a file).
+    pub lineage: Option<String>,
 }
 
 /// `durability = "durable"` (the default: data, seal and directories are

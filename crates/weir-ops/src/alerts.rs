@@ -28,6 +28,34 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// POSTs a JSON body, retrying with 0.5 s, 1 s, 2 s … between attempts.
+/// The error never carries the URL (it may hold a secret).
+pub(crate) async fn post_json(client: &reqwest::Client, url: &str, body: &str) -> Result<(), String> {
+    let mut wait = Duration::from_millis(500);
+    let mut last = String::new();
+    for attempt in 1..=ATTEMPTS {
+        let sent = client
+            .post(url)
+            .header("content-type", "application/json")
+            .body(body.to_string())
+            .send()
+            .await;
+        match sent {
+            Ok(r) if r.status().is_success() => return Ok(()),
+            // Never print reqwest's error: it carries the URL.
+            Ok(r) => last = format!("HTTP {}", r.status()),
+            Err(e) if e.is_timeout() => last = "timed out".into(),
+            Err(e) if e.is_connect() => last = "could not connect".into(),
+            Err(_) => last = "request failed".into(),
+        }
+        if attempt < ATTEMPTS {
+            tokio::time::sleep(wait).await;
+            wait *= 2;
+        }
+    }
+    Err(last)
+}
+
 /// A running webhook sender.
 pub struct Webhook {
     tx: mpsc::Sender<String>,
@@ -69,37 +97,12 @@ impl Webhook {
         let worker = tokio::spawn(async move {
             let mut report = Report::default();
             while let Some(body) = rx.recv().await {
-                let mut wait = Duration::from_millis(500);
-                let mut last = String::new();
-                let mut ok = false;
-                for attempt in 1..=ATTEMPTS {
-                    let sent = client
-                        .post(&url)
-                        .header("content-type", "application/json")
-                        .body(body.clone())
-                        .send()
-                        .await;
-                    match sent {
-                        Ok(r) if r.status().is_success() => {
-                            ok = true;
-                            break;
-                        }
-                        // Never print reqwest's error: it carries the URL.
-                        Ok(r) => last = format!("HTTP {}", r.status()),
-                        Err(e) if e.is_timeout() => last = "timed out".into(),
-                        Err(e) if e.is_connect() => last = "could not connect".into(),
-                        Err(_) => last = "request failed".into(),
+                match post_json(&client, &url, &body).await {
+                    Ok(()) => report.delivered += 1,
+                    Err(last) => {
+                        report.failed += 1;
+                        eprintln!("warning: alert to {shown} not delivered after {ATTEMPTS} attempts ({last})");
                     }
-                    if attempt < ATTEMPTS {
-                        tokio::time::sleep(wait).await;
-                        wait *= 2;
-                    }
-                }
-                if ok {
-                    report.delivered += 1;
-                } else {
-                    report.failed += 1;
-                    eprintln!("warning: alert to {shown} not delivered after {ATTEMPTS} attempts ({last})");
                 }
             }
             report

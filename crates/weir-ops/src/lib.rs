@@ -20,6 +20,7 @@ mod args;
 pub mod control;
 pub mod diff;
 pub mod invalidate;
+pub mod lineage;
 pub mod retention;
 pub mod serving;
 pub mod status;

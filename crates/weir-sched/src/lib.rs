@@ -8,6 +8,7 @@ pub mod alert;
 pub mod checks;
 pub mod doctor;
 pub mod env;
+pub mod events;
 pub mod exec_api;
 pub mod landing;
 pub mod rebuild;

@@ -10,6 +10,7 @@
 //!   the catalog does not cost one fsync per task.
 
 use crate::alert::AlertEvent;
+use crate::events::RunEventKind;
 use crate::exec_api::Executor;
 use crate::task::{Finished, TaskReport, TaskState, build, failed, lineage, now_ms, prepare};
 use crate::workspace::{SchedError, Workspace};
@@ -114,6 +115,8 @@ pub trait Progress: Send + Sync {
     fn retrying(&self, _report: &TaskReport, _attempt: u32, _wait: Duration) {}
     /// A batch was made durable (`sync`) and committed to the catalog (`commit`).
     fn committed(&self, _runs: usize, _sync: Duration, _commit: Duration) {}
+    /// A run started or ended (for lineage).
+    fn run_event(&self, _event: &crate::events::RunEvent) {}
 }
 
 /// Runs until nothing selected is runnable, or until `cancel` turns true.
@@ -182,6 +185,8 @@ async fn run_inner(
     let mut draining = control.as_ref().is_some_and(|c| *c.drain.borrow());
     // Each job's own cancel switch, by run id (the global one is forwarded).
     let mut switches: HashMap<String, watch::Sender<bool>> = HashMap::new();
+    // The START event of each run in flight, to close it with its end.
+    let mut started_events: HashMap<String, crate::events::RunEvent> = HashMap::new();
     let mut snap = ws
         .snapshot(versions, &opts.selection, now, Some(&session_failed))
         .await?;
@@ -290,6 +295,11 @@ async fn run_inner(
                     Ok(ctx) => {
                         let exec = executor_for(&ds.job);
                         let inputs = lineage(&ws.project, &task, versions);
+                        let key_of_run = ws.key(&task.dataset, version, task.partition);
+                        let mut event = run_event(ws, RunEventKind::Start, &run_id, &key_of_run, &inputs);
+                        event.at = chrono::Utc::now();
+                        progress.run_event(&event);
+                        started_events.insert(run_id.clone(), event);
                         let (switch, task_cancel) = watch::channel(*cancel.borrow());
                         switches.insert(run_id.clone(), switch);
                         jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, task_cancel))
@@ -313,6 +323,21 @@ async fn run_inner(
             for f in batch {
                 let r = &f.report;
                 switches.remove(&r.run_id);
+                if let Some(mut e) = started_events.remove(&r.run_id) {
+                    e.kind = match r.state {
+                        TaskState::Succeeded => RunEventKind::Complete,
+                        TaskState::Failed => RunEventKind::Fail,
+                        TaskState::Cancelled | TaskState::Waiting => RunEventKind::Abort,
+                    };
+                    e.at = chrono::Utc::now();
+                    e.error = r.error.clone();
+                    if let Some(i) = f.outcome.as_ref().and_then(|o| o.instance.as_ref()) {
+                        e.rows = i.rows;
+                        e.bytes = Some(i.bytes);
+                        e.files = Some(i.files);
+                    }
+                    progress.run_event(&e);
+                }
                 let idx = ws
                     .dataset(&r.dataset)?
                     .granularity
@@ -475,6 +500,35 @@ async fn run_inner(
             batch.push(finished);
         }
         pending = batch;
+    }
+}
+
+/// A START event for `run_id` building `key` from `inputs`.
+fn run_event(
+    ws: &Workspace,
+    kind: RunEventKind,
+    run_id: &str,
+    key: &weir_catalog::InstanceKey,
+    inputs: &[weir_catalog::InstanceKey],
+) -> crate::events::RunEvent {
+    let output = crate::events::instances(&ws.project, std::slice::from_ref(key))
+        .pop()
+        .unwrap_or_else(|| crate::events::EventInstance {
+            dataset: key.dataset.clone(),
+            version: key.version,
+            partition: key.partition.to_string(),
+            lake: "default".into(),
+        });
+    crate::events::RunEvent {
+        kind,
+        at: chrono::Utc::now(),
+        run_id: run_id.to_string(),
+        output,
+        inputs: crate::events::instances(&ws.project, inputs),
+        rows: None,
+        bytes: None,
+        files: None,
+        error: None,
     }
 }
 

@@ -104,11 +104,18 @@ impl EnvHandle {
 struct Reporter {
     handle: Arc<EnvHandle>,
     alerts: Option<weir_ops::alerts::Webhook>,
+    lineage: Option<weir_ops::lineage::LineageSink>,
     shared: Arc<Shared>,
     project: weir_core::Project,
 }
 
 impl Progress for Reporter {
+    fn run_event(&self, event: &weir_sched::events::RunEvent) {
+        if let Some(l) = &self.lineage {
+            l.send(event);
+        }
+    }
+
     fn planned(&self, remaining: usize, _done: usize) {
         self.shared.metrics.queue(&self.handle.env, remaining);
     }
@@ -186,6 +193,7 @@ async fn load(shared: &Arc<Shared>, h: &Arc<EnvHandle>) -> Result<Loaded, weir_o
     let reporter = Reporter {
         handle: h.clone(),
         alerts: weir_ops::alerts::Webhook::start(&ws.project),
+        lineage: weir_ops::lineage::LineageSink::start(&ws.project, &ws.dir),
         shared: shared.clone(),
         project: ws.project.clone(),
     };
@@ -323,10 +331,13 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
         }
         h.update(|s| s.idle = false);
     }
-    if let Some(l) = loaded
-        && let Some(w) = l.reporter.alerts
-    {
-        w.finish(Duration::from_secs(5)).await;
+    if let Some(l) = loaded {
+        if let Some(w) = l.reporter.alerts {
+            w.finish(Duration::from_secs(5)).await;
+        }
+        if let Some(s) = l.reporter.lineage {
+            s.finish(Duration::from_secs(5)).await;
+        }
     }
 }
 

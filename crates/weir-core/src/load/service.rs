@@ -5,6 +5,7 @@ use super::*;
 use crate::service::{Retention, Schedule, Sla};
 
 const RETENTION_KEYS: &[&str] = &["runs", "versions"];
+const LINEAGE_KEYS: &[&str] = &["url"];
 
 /// A dataset's service settings.
 pub(super) struct ServiceKeys {
@@ -40,6 +41,28 @@ impl Cx {
             }
         }
         pools
+    }
+
+    /// `[lineage] url = "http://…" | "env:NAME" | "lineage.jsonl"`: where
+    /// OpenLineage RunEvents go (an HTTP endpoint, or a JSON-lines file).
+    pub(super) fn lineage(&mut self, root: &DeTable<'_>) -> Option<String> {
+        let v = get(root, "lineage")?;
+        let t = self.table(v, "[lineage]")?;
+        self.check_keys(t, LINEAGE_KEYS, "[lineage]");
+        let Some(u) = get(t, "url") else {
+            self.err(
+                &v.span(),
+                "[lineage] has no `url`",
+                Some("url = \"http://marquez:5000/api/v1/lineage\" or url = \"lineage.jsonl\"".into()),
+            );
+            return None;
+        };
+        let url = self.string(u, "lineage url")?;
+        if url.trim().is_empty() {
+            self.err(&u.span(), "the lineage url is empty", None);
+            return None;
+        }
+        Some(url)
     }
 
     /// `[retention] runs = "90d", versions = 3`.

@@ -15,9 +15,16 @@ struct Bar {
     bar: Option<ProgressBar>,
     printer: Printer,
     alerts: Option<weir_ops::alerts::Webhook>,
+    lineage: Option<weir_ops::lineage::LineageSink>,
 }
 
 impl Progress for Bar {
+    fn run_event(&self, event: &weir_sched::events::RunEvent) {
+        if let Some(l) = &self.lineage {
+            l.send(event);
+        }
+    }
+
     fn alert(&self, event: &weir_sched::alert::AlertEvent) {
         if let Some(w) = &self.alerts {
             w.send(event);
@@ -139,12 +146,16 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
         bar: bar.clone(),
         printer: p,
         alerts: weir_ops::alerts::Webhook::start(&ws.project),
+        lineage: weir_ops::lineage::LineageSink::start(&ws.project, &ws.dir),
     };
     let rx = crate::stop::begin_run();
     let result = weir_sched::run(ws, weir_exec::executor_for, opts, &progress, rx).await;
     crate::stop::end_run();
     if let Some(b) = bar {
         b.finish_and_clear();
+    }
+    if let Some(l) = progress.lineage {
+        l.finish(Duration::from_secs(15)).await;
     }
     if let Some(w) = progress.alerts {
         // Queued alerts get a few seconds to go out; the run's result is already final.

@@ -7,6 +7,7 @@ mod demo;
 mod envs;
 mod external;
 mod kill;
+mod lineage;
 mod quality;
 mod repair;
 mod sealing;
