@@ -19,6 +19,7 @@ pub mod aliases;
 mod args;
 pub mod control;
 pub mod diff;
+pub mod grid;
 pub mod invalidate;
 pub mod lineage;
 pub mod retention;

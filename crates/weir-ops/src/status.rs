@@ -13,7 +13,17 @@ pub async fn env_selection(
     datasets: &[String],
     now: DateTime<Utc>,
 ) -> Result<weir_core::planner::Selection> {
-    let mut sel = crate::selection(datasets, None, None, &ws.project)?;
+    let sel = crate::selection(datasets, None, None, &ws.project)?;
+    within_env(ws, env, sel, now).await
+}
+
+/// Narrows `sel` to what an environment builds: its window, minus what is paused.
+pub async fn within_env(
+    ws: &Workspace,
+    env: Option<(&str, &Deployment)>,
+    mut sel: weir_core::planner::Selection,
+    now: DateTime<Utc>,
+) -> Result<weir_core::planner::Selection> {
     if let Some((env, d)) = env {
         sel = crate::with_window(sel, Some(d), now);
         sel.paused =

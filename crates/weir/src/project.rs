@@ -156,11 +156,6 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
     Ok(weir_ops::selection(datasets, from, to, project)?)
 }
 
-/// Narrows a selection to an environment's build window (`deploy --window`).
-pub fn with_window(sel: Selection, deployment: Option<&weir_catalog::Deployment>, now: DateTime<Utc>) -> Selection {
-    weir_ops::with_window(sel, deployment, now)
-}
-
 /// The build-claim lease: 60 s, or `WEIR_LEASE_SECS` (tests that kill
 /// `weir run` use a short lease so the next run takes over quickly).
 pub fn lease() -> std::time::Duration {

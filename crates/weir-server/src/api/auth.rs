@@ -35,6 +35,7 @@ pub const ROUTES: &[(&str, &str, Access)] = &[
     ("GET", "/api/v1/project", Access::Role(Role::Viewer)),
     ("GET", "/api/v1/envs/{env}/status", Access::Role(Role::Viewer)),
     ("GET", "/api/v1/envs/{env}/aliases", Access::Role(Role::Viewer)),
+    ("GET", "/api/v1/envs/{env}/grid", Access::Role(Role::Viewer)),
     ("GET", "/api/v1/runs", Access::Role(Role::Viewer)),
     ("GET", "/api/v1/runs/{run_id}", Access::Role(Role::Viewer)),
     ("GET", "/api/v1/runs/{run_id}/log", Access::Role(Role::Viewer)),

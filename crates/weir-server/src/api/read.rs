@@ -192,3 +192,70 @@ pub async fn audit(State(shared): State<Arc<Shared>>, Query(q): Query<AuditQuery
 pub async fn tokens(State(shared): State<Arc<Shared>>) -> ApiResult<Json<Vec<weir_catalog::TokenRecord>>> {
     Ok(Json(shared.catalog.tokens().await?))
 }
+
+#[derive(Deserialize)]
+pub struct GridQuery {
+    /// First instant or date (default: a span before `to` that suits the zoom).
+    from: Option<String>,
+    /// End, exclusive (default: now).
+    to: Option<String>,
+    /// `hour`, `day` (default), `week` or `month`.
+    zoom: Option<String>,
+    /// Comma-separated dataset names (default: all).
+    datasets: Option<String>,
+}
+
+fn instant(what: &str, text: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
+    weir_core::partition::parse_instant(text).ok_or_else(|| {
+        ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("{what} `{text}` is not a date or an instant"),
+            "e.g. 2026-03-14 or 2026-03-14T05:00:00Z",
+        )
+    })
+}
+
+/// The status grid: datasets × time cells, aggregated server-side.
+pub async fn grid(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+    Query(q): Query<GridQuery>,
+) -> ApiResult<Json<weir_ops::grid::Grid>> {
+    use weir_ops::grid::Zoom;
+    let zoom = match q.zoom.as_deref() {
+        None => Zoom::Day,
+        Some(z) => Zoom::parse(z).ok_or_else(|| {
+            ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("unknown zoom `{z}`"),
+                "zoom: hour, day, week or month",
+            )
+        })?,
+    };
+    let now = shared.clock.now();
+    let until = q.to.as_deref().map(|t| instant("to", t)).transpose()?.unwrap_or(now);
+    let span = match zoom {
+        Zoom::Hour => chrono::Duration::days(2),
+        Zoom::Day => chrono::Duration::days(30),
+        Zoom::Week => chrono::Duration::weeks(26),
+        Zoom::Month => chrono::Duration::days(730),
+    };
+    let from = q
+        .from
+        .as_deref()
+        .map(|t| instant("from", t))
+        .transpose()?
+        .unwrap_or(until - span);
+    let datasets: Vec<String> = q
+        .datasets
+        .iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect();
+    let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let g = weir_ops::grid::grid(&ws, Some((&env, &d)), &datasets, from, until, zoom, now).await?;
+    Ok(Json(g))
+}

@@ -58,7 +58,8 @@ pub async fn plan(dir: Option<&Path>, env: Option<&str>, a: PlanArgs, p: Printer
     let dir = project::find(dir)?;
     let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
-    let sel = project::with_window(a.select.selection(&ws.project)?, deployment.as_ref(), now);
+    let sel =
+        weir_ops::status::within_env(&ws, env.zip(deployment.as_ref()), a.select.selection(&ws.project)?, now).await?;
     let versions = ws.versions(false, now.timestamp_millis()).await?;
     let snap = ws.snapshot(&versions, &sel, now, None).await?;
     let order = if a.select.oldest_first {

@@ -87,7 +87,8 @@ pub async fn run(dir: Option<&Path>, env: Option<&str>, a: RunArgs, p: Printer) 
     let dir = project::find(dir)?;
     let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
-    let selection = project::with_window(a.select.selection(&ws.project)?, deployment.as_ref(), now);
+    let selection =
+        weir_ops::status::within_env(&ws, env.zip(deployment.as_ref()), a.select.selection(&ws.project)?, now).await?;
     let opts = RunOptions {
         selection,
         parallel: a.parallel.unwrap_or_else(num_cpus::get).max(1),

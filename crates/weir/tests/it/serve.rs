@@ -557,3 +557,81 @@ command = ["sh", "-c", "exit 1"]
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// The status grid: each cell's worst state, its counts, and for a single
+/// partition, why; paused and failed datasets and unlanded files show.
+#[test]
+fn the_status_grid_shows_each_cell_state_and_why() {
+    const G: &str = r#"
+[project]
+name = "g"
+start = "2026-01-01"
+[datasets.raw]
+partition = "hour"
+ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
+[datasets.daily]
+partition = "day"
+inputs = ["raw"]
+command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
+[datasets.bad]
+partition = "day"
+command = ["sh", "-c", "exit 1"]
+[datasets.idle]
+partition = "day"
+command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
+"#;
+    // Day 1 and 2 landed whole; day 3 only until 05:00.
+    let mut files: Vec<(String, &str)> = Vec::new();
+    for day in ["2026-01-01", "2026-01-02"] {
+        files.extend((0..24).map(|h| (format!("landing/{day}/{h:02}.jsonl"), "{\"a\": 1}\n")));
+    }
+    files.extend((0..5).map(|h| (format!("landing/2026-01-03/{h:02}.jsonl"), "{\"a\": 1}\n")));
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
+    let tmp = project(G, &refs);
+    let dir = tmp.path();
+    for args in [vec!["deploy"], vec!["pause", "idle"]] {
+        let (code, _, err) = exec(dir, NOW, &args);
+        assert_eq!(code, 0, "{err}");
+    }
+    let (code, _, _) = exec(dir, NOW, &["run", "--env", "prod"]);
+    assert_eq!(code, 1, "bad fails");
+    let served = Served::start(dir, NOW, &["--public-read"]);
+    let grid: Value = reqwest::blocking::get(format!(
+        "{}/api/v1/envs/prod/grid?zoom=day&from=2026-01-01&to=2026-01-05",
+        served.url
+    ))
+    .expect("grid")
+    .json()
+    .expect("json");
+    let row = |name: &str| {
+        grid["rows"]
+            .as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["dataset"] == name)
+            .unwrap_or_else(|| panic!("{name} in {grid}"))
+            .clone()
+    };
+    assert_eq!(grid["columns"].as_array().map(Vec::len), Some(4), "{grid}");
+    let raw = row("raw");
+    assert_eq!(raw["cells"][0]["state"], "complete");
+    assert_eq!(raw["cells"][0]["counts"]["complete"], 24);
+    assert_eq!(raw["cells"][2]["state"], "waiting", "day 3's late hours never landed");
+    assert_eq!(raw["cells"][2]["counts"]["complete"], 5);
+    assert_eq!(raw["cells"][2]["counts"]["waiting"], 19);
+    assert_eq!(raw["cells"][3]["state"], "not_due");
+    let daily = row("daily");
+    assert_eq!(daily["cells"][1]["state"], "complete");
+    assert_eq!(daily["cells"][2]["state"], "held");
+    assert_eq!(daily["cells"][2]["reason"], "waits for raw hour=2026-01-03T05");
+    assert_eq!(daily["serving"], Value::Null, "the alias waits for the serve window");
+    let bad = row("bad");
+    assert_eq!(bad["cells"][0]["state"], "failed");
+    assert_eq!(bad["cells"][0]["partition"], "date=2026-01-01");
+    let idle = row("idle");
+    assert_eq!(idle["paused"], true);
+    assert_eq!(idle["cells"][0]["state"], "paused");
+    // A bad zoom is the caller's mistake.
+    let r = reqwest::blocking::get(format!("{}/api/v1/envs/prod/grid?zoom=year", served.url)).expect("grid");
+    assert_eq!(r.status().as_u16(), 400);
+}

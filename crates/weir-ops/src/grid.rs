@@ -1,0 +1,253 @@
+//! The status grid: datasets × time, each cell the state of the partitions
+//! in it (the worst wins, with a count per state), as the dashboard and the
+//! API show it. Built from one snapshot and one plan, so every cell agrees
+//! with `weir plan` and `weir status`.
+
+use crate::Result;
+use chrono::{DateTime, Datelike, Duration, TimeZone, Utc};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use weir_catalog::Deployment;
+use weir_core::Granularity;
+use weir_core::planner::{Order, Reason, plan};
+use weir_sched::Workspace;
+
+/// A partition's state, worst first (the order a cell aggregates by).
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[serde(rename_all = "snake_case")]
+pub enum CellState {
+    /// Its last run failed.
+    Failed,
+    /// Complete, but a blocking check holds it back.
+    Blocked,
+    /// Past its SLA deadline and not complete.
+    Late,
+    /// An ingest partition whose files have not landed.
+    Waiting,
+    /// Waiting for an upstream instance.
+    Held,
+    /// Runnable: due and not built yet.
+    Due,
+    Running,
+    Paused,
+    /// Invalidated (in the trash) and not rebuilt yet.
+    Invalidated,
+    Complete,
+    /// Not due yet (or before the dataset's start).
+    NotDue,
+}
+
+/// Cell widths.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Zoom {
+    Hour,
+    Day,
+    Week,
+    Month,
+}
+
+impl Zoom {
+    pub fn parse(s: &str) -> Option<Zoom> {
+        Some(match s {
+            "hour" => Zoom::Hour,
+            "day" => Zoom::Day,
+            "week" => Zoom::Week,
+            "month" => Zoom::Month,
+            _ => return None,
+        })
+    }
+
+    /// The start of the cell holding `t`.
+    fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        let day = Utc.from_utc_datetime(&t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
+        match self {
+            Zoom::Hour => Granularity::Hour.start_of(Granularity::Hour.index_of(t)),
+            Zoom::Day => day,
+            Zoom::Week => day - Duration::days(i64::from(t.weekday().num_days_from_monday())),
+            Zoom::Month => Granularity::Month.start_of(Granularity::Month.index_of(t)),
+        }
+    }
+
+    fn next(self, t: DateTime<Utc>) -> DateTime<Utc> {
+        match self {
+            Zoom::Hour => t + Duration::hours(1),
+            Zoom::Day => t + Duration::days(1),
+            Zoom::Week => t + Duration::days(7),
+            Zoom::Month => Granularity::Month.end_of(Granularity::Month.index_of(t)),
+        }
+    }
+}
+
+/// One cell: its worst state, a count per state, and for a single
+/// partition, why.
+#[derive(Clone, Debug, Serialize)]
+pub struct Cell {
+    pub state: CellState,
+    pub counts: BTreeMap<CellState, usize>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub partition: Option<String>,
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub reason: Option<String>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Row {
+    pub dataset: String,
+    pub version: Option<u32>,
+    /// The version the environment's alias serves.
+    pub serving: Option<u32>,
+    pub paused: bool,
+    /// One per column; `None` where the dataset has no partition (a
+    /// snapshot dataset, or a cell finer than its partitions is folded).
+    pub cells: Vec<Option<Cell>>,
+}
+
+#[derive(Clone, Debug, Serialize)]
+pub struct Grid {
+    pub zoom: Zoom,
+    /// Each column's start (the last column ends at `until`).
+    pub columns: Vec<DateTime<Utc>>,
+    pub until: DateTime<Utc>,
+    /// Datasets in lineage order.
+    pub rows: Vec<Row>,
+}
+
+/// At most this many columns in one grid.
+pub const MAX_COLUMNS: usize = 2000;
+
+fn reason_text(r: &Reason, project: &weir_core::Project) -> String {
+    let key = |ds: &str, idx: i64| {
+        project
+            .dataset(ds)
+            .map_or_else(|| idx.to_string(), |d| d.granularity.format_key(idx))
+    };
+    match r {
+        Reason::WaitingFor { dataset, partition } => format!("waits for {dataset} {}", key(dataset, *partition)),
+        Reason::InputFailed { dataset, partition } => format!("{dataset} {} failed", key(dataset, *partition)),
+        Reason::InputBlocked { dataset, partition } => {
+            format!("{dataset} {} is blocked by a check", key(dataset, *partition))
+        }
+        Reason::NotLanded => "its files have not landed".into(),
+        Reason::Running => "running".into(),
+        Reason::Failed => "its last run failed".into(),
+        Reason::Paused => "paused".into(),
+    }
+}
+
+/// The grid of `env` over `[from, until)` at `zoom`.
+pub async fn grid(
+    ws: &Workspace,
+    env: Option<(&str, &Deployment)>,
+    datasets: &[String],
+    from: DateTime<Utc>,
+    until: DateTime<Utc>,
+    zoom: Zoom,
+    now: DateTime<Utc>,
+) -> Result<Grid> {
+    let mut columns = Vec::new();
+    let mut t = zoom.floor(from);
+    while t < until && columns.len() < MAX_COLUMNS {
+        columns.push(t);
+        t = zoom.next(t);
+    }
+    let until = t;
+    let mut sel = crate::status::env_selection(ws, env, datasets, now).await?;
+    sel.from = Some(
+        sel.from
+            .map_or(columns.first().copied().unwrap_or(from), |f| f.max(from)),
+    );
+    sel.until = Some(until);
+    let versions = ws.versions(false, now.timestamp_millis()).await?;
+    let snap = ws.snapshot(&versions, &sel, now, None).await?;
+    let p = plan(&ws.project, &snap, now, &sel, Order::NewestFirst, Some(0));
+    let trash = ws.catalog.trash().await?;
+    let mut rows = Vec::new();
+    for name in &ws.project.topo_order {
+        if !sel.datasets.is_empty() && !p.datasets.iter().any(|d| &d.dataset == name) {
+            continue;
+        }
+        let Some(ds) = ws.project.dataset(name) else { continue };
+        let version = versions.get(name).copied().flatten();
+        let serving = match env {
+            Some((e, _)) => ws.catalog.alias(e, name).await?.map(|a| a.version),
+            None => None,
+        };
+        let g = ds.granularity;
+        let mut cells: Vec<Option<Cell>> = vec![None; columns.len()];
+        if g != Granularity::Snapshot && !columns.is_empty() {
+            let (dlo, dhi) = p
+                .datasets
+                .iter()
+                .find(|d| &d.dataset == name)
+                .map_or((0, 0), |d| (d.lo, d.hi));
+            let empty = weir_core::PartSet::new();
+            let present = snap.present.get(name).unwrap_or(&empty);
+            let blocked = snap.blocked.get(name).unwrap_or(&empty);
+            let reasons: Vec<_> = p.blocked.iter().filter(|b| &b.dataset == name).collect();
+            let trashed: std::collections::HashSet<i64> = trash
+                .iter()
+                .filter(|r| Some(r.key.version) == version && &r.key.dataset == name)
+                .map(|r| r.key.partition)
+                .collect();
+            let lo = g.index_of(columns[0]);
+            let hi = g.index_at_or_after(until);
+            let mut col = 0usize;
+            for idx in lo..hi {
+                let start = g.start_of(idx);
+                while col + 1 < columns.len() && columns[col + 1] <= start {
+                    col += 1;
+                }
+                let reason = reasons.iter().find(|b| b.lo <= idx && idx < b.hi).map(|b| &b.reason);
+                let state = if present.contains(idx) {
+                    if blocked.contains(idx) {
+                        CellState::Blocked
+                    } else {
+                        CellState::Complete
+                    }
+                } else if idx < dlo || idx >= dhi {
+                    CellState::NotDue
+                } else {
+                    let late = ds.sla.is_some_and(|s| s.deadline(g, idx) <= now);
+                    match reason {
+                        Some(Reason::Failed) => CellState::Failed,
+                        Some(Reason::Running) => CellState::Running,
+                        Some(Reason::Paused) => CellState::Paused,
+                        _ if late => CellState::Late,
+                        Some(Reason::NotLanded) => CellState::Waiting,
+                        Some(_) => CellState::Held,
+                        None if trashed.contains(&idx) => CellState::Invalidated,
+                        None => CellState::Due,
+                    }
+                };
+                let cell = cells[col].get_or_insert_with(|| Cell {
+                    state,
+                    counts: BTreeMap::new(),
+                    partition: Some(g.format_key(idx)),
+                    reason: reason.map(|r| reason_text(r, &ws.project)),
+                });
+                *cell.counts.entry(state).or_default() += 1;
+                if cell.counts.values().sum::<usize>() > 1 {
+                    cell.partition = None;
+                    if state < cell.state {
+                        cell.reason = reason.map(|r| reason_text(r, &ws.project));
+                    }
+                }
+                cell.state = cell.state.min(state);
+            }
+        }
+        rows.push(Row {
+            dataset: name.clone(),
+            version,
+            serving,
+            paused: sel.paused.contains(name),
+            cells,
+        });
+    }
+    Ok(Grid {
+        zoom,
+        columns,
+        until,
+        rows,
+    })
+}
