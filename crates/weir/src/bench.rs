@@ -2,6 +2,7 @@
 //! per task on trivial command jobs. The figures go to docs/benchmarks.md.
 
 mod checks;
+pub mod serve;
 mod sql;
 
 pub use checks::checks;
@@ -239,7 +240,7 @@ struct RevertBench {
 }
 
 pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()> {
-    use weir_catalog::{AliasMove, InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
+    use weir_catalog::{AliasMove, InstanceKey, Outcome};
     let dir = tempfile::tempdir().context("tempdir")?;
     let now = Utc::now();
     let start = (now - TimeDelta::days(partitions as i64)).format("%Y-%m-%d");
@@ -266,33 +267,7 @@ pub async fn revert(datasets: usize, partitions: usize, p: Printer) -> Result<()
                         version: v,
                         partition: idx,
                     };
-                    let run_id = format!("{name}-{v}-{idx}");
-                    Outcome {
-                        run: RunRecord {
-                            run_id: run_id.clone(),
-                            key: key.clone(),
-                            state: RunState::Succeeded,
-                            started_at_ms: 0,
-                            ended_at_ms: 0,
-                            error: None,
-                            log: String::new(),
-                            counters: Default::default(),
-                            metrics: Default::default(),
-                            checks: Vec::new(),
-                        },
-                        instance: Some(InstanceRecord {
-                            key,
-                            partition_key: idx.to_string(),
-                            run_id,
-                            location: String::new(),
-                            rows: Some(1),
-                            bytes: 1,
-                            files: 1,
-                            committed_at_ms: 0,
-                            inputs: vec![],
-                            blocked: false,
-                        }),
-                    }
+                    serve::fake_outcome(key, format!("{name}-{v}-{idx}"))
                 })
                 .collect();
             ws.catalog.commit(&batch).await?;

@@ -369,6 +369,9 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// The figures of `weir serve`: the status grid, landing latency, a simulated day, API load.
+    #[command(subcommand)]
+    Serve(ServeBench),
     /// The same queries through `weir sql`, the DuckDB CLI and `weir run` (TPC-H SF1 and more).
     Sql {
         /// Where the data and the suite's project live (default ~/.cache/weir-bench-sql).
@@ -383,6 +386,42 @@ pub enum BenchCmd {
         /// Skip the `weir run` job figures.
         #[arg(long)]
         no_jobs: bool,
+    },
+}
+
+#[derive(Debug, Subcommand)]
+pub enum ServeBench {
+    /// The status grid of DATASETS × PARTITIONS daily partitions, half present.
+    Grid {
+        #[arg(long, default_value_t = 100)]
+        datasets: usize,
+        #[arg(long, default_value_t = 365)]
+        partitions: usize,
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+    /// A landing file appears → its ingest run starts.
+    Landing {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
+    /// A day of 15-minute partitions on a virtual clock: scheduler latency by quarter.
+    Day {
+        /// 208 datasets × 96 partitions ≈ 20,000 runs a day.
+        #[arg(long, default_value_t = 208)]
+        datasets: usize,
+        /// How much faster than real time the clock runs (480: a day in 3 minutes).
+        #[arg(long, default_value_t = 480.0)]
+        rate: f64,
+        #[arg(long, default_value_t = 2)]
+        parallel: usize,
+    },
+    /// Read endpoints under concurrent clients.
+    Api {
+        #[arg(long, default_value_t = 100)]
+        clients: usize,
+        #[arg(long, default_value_t = 30.0)]
+        seconds: f64,
     },
 }
 

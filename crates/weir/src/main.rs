@@ -333,6 +333,24 @@ async fn verb(
             durability,
             files,
         }) => bench::run(tasks, parallel, &durability, files, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Serve(b)) => {
+            use cli::ServeBench;
+            match b {
+                ServeBench::Grid {
+                    datasets,
+                    partitions,
+                    rounds,
+                } => bench::serve::grid(datasets, partitions, rounds, p).await,
+                ServeBench::Landing { rounds } => bench::serve::landing(rounds, p).await,
+                ServeBench::Day {
+                    datasets,
+                    rate,
+                    parallel,
+                } => bench::serve::day(datasets, rate, parallel, p).await,
+                ServeBench::Api { clients, seconds } => bench::serve::api(clients, seconds, p).await,
+            }
+            .map(|()| 0)
+        }
         Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Sql {
             data,
