@@ -13,7 +13,7 @@ pub use service::{AuditEntry, Change, Claim, Pause, SlaMiss, TokenRecord};
 pub use sqlite::SqliteCatalog;
 
 use async_trait::async_trait;
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use weir_core::check::CheckResult;
 
@@ -57,7 +57,7 @@ pub enum CatalogError {
 pub type Result<T> = std::result::Result<T, CatalogError>;
 
 /// One (dataset, version, partition).
-#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
 pub struct InstanceKey {
     pub dataset: String,
     pub version: u32,
@@ -101,7 +101,7 @@ pub struct InstanceRecord {
 }
 
 /// The final state of a run.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     Succeeded,
@@ -128,7 +128,7 @@ impl RunState {
 }
 
 /// One finished attempt to build one instance.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct RunRecord {
     pub run_id: String,
     pub key: InstanceKey,
@@ -162,7 +162,7 @@ pub struct RunFilter {
 }
 
 /// One deployment of an environment: a snapshot of the definitions.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Deployment {
     pub env: String,
     /// 1, 2, … per environment.
@@ -178,7 +178,7 @@ pub struct Deployment {
 }
 
 /// Where an environment's consumers read a dataset: the serving pointer.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Alias {
     pub env: String,
     pub dataset: String,
@@ -189,7 +189,7 @@ pub struct Alias {
 }
 
 /// One move of an alias, kept forever.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AliasMove {
     pub env: String,
     pub dataset: String,
@@ -203,7 +203,7 @@ pub struct AliasMove {
 }
 
 /// Why an alias moved.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum MoveKind {
     /// The deployed version became complete over its serve window.
@@ -258,7 +258,7 @@ pub struct TrashRecord {
 }
 
 /// A recorded override of a blocked instance's checks.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Acceptance {
     pub key: InstanceKey,
     /// The run whose instance was accepted.

@@ -1,10 +1,10 @@
 //! Records of the service layer: API tokens, the audit log, paused datasets,
 //! cancel requests and the change feed that wakes `weir serve`.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// An API token as stored: never the token itself, only its SHA-256.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct TokenRecord {
     pub name: String,
     /// `viewer`, `operator`, `admin` or `ingest`.
@@ -28,7 +28,7 @@ impl TokenRecord {
 }
 
 /// One mutating call, through the API or the CLI, kept forever.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AuditEntry {
     /// Assigned by the catalog (0 when recording).
     pub seq: i64,
@@ -46,7 +46,7 @@ pub struct AuditEntry {
 }
 
 /// A paused dataset, or a whole paused environment (`dataset` is `None`).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Pause {
     pub env: String,
     pub dataset: Option<String>,
@@ -59,7 +59,7 @@ pub struct Pause {
 /// (a deploy, an alias move, an invalidation, a restore, an acceptance, a
 /// pause, a resume, a cancel request). The catalog appends these itself, in
 /// the same transaction as the change.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Change {
     pub seq: i64,
     pub at_ms: i64,
@@ -71,7 +71,7 @@ pub struct Change {
 }
 
 /// A build claim that is held now: a run in progress somewhere.
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Claim {
     pub key: crate::InstanceKey,
     pub run_id: String,
@@ -82,7 +82,7 @@ pub struct Claim {
 
 /// A partition that missed its SLA in an environment (kept after it
 /// recovers, so the miss is alerted once and its recovery once).
-#[derive(Clone, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
 pub struct SlaMiss {
     pub env: String,
     pub dataset: String,

@@ -22,7 +22,7 @@ use sqlx::{AssertSqlSafe, Row};
 use std::path::Path;
 
 /// What one export sync did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ExportResult {
     pub view: String,
     pub table: String,

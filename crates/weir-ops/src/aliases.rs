@@ -14,7 +14,7 @@ use weir_sched::Workspace;
 use weir_sched::env::{self, DeployedDataset};
 
 /// What an alias operation did: the moves, and the export sync after them.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct AliasReport {
     pub env: String,
     pub moves: Vec<AliasMove>,
@@ -211,7 +211,7 @@ pub async fn unpin(
 }
 
 /// What `promote` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct PromoteReport {
     /// The source deployment whose definitions now run in the target.
     pub source: String,
@@ -271,7 +271,7 @@ pub struct AcceptArgs<'a> {
 /// What `accept` did: the acceptance, the aliases it let advance in the
 /// named environment, and the exports of every environment re-synced (an
 /// accepted instance may now be served wherever its version is).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct AcceptReport {
     pub label: String,
     pub accepted: Acceptance,

@@ -39,7 +39,7 @@ pub async fn audit(
 }
 
 /// What a pause or resume did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct PauseReport {
     pub env: String,
     /// `None`: the whole environment.
@@ -114,7 +114,7 @@ pub async fn paused_datasets(
 }
 
 /// What a cancel request did.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Serialize, serde::Deserialize)]
 pub struct CancelReport {
     pub run_id: String,
     /// The run's state when asked (`running` is the one that gets killed).

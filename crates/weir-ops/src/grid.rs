@@ -162,6 +162,16 @@ pub async fn grid(
     let snap = ws.snapshot(&versions, &sel, now, None).await?;
     let p = plan(&ws.project, &snap, now, &sel, Order::NewestFirst, Some(0));
     let trash = ws.catalog.trash().await?;
+    let aliases: BTreeMap<String, u32> = match env {
+        Some((e, _)) => ws
+            .catalog
+            .aliases(e)
+            .await?
+            .into_iter()
+            .map(|a| (a.dataset, a.version))
+            .collect(),
+        None => BTreeMap::new(),
+    };
     let mut rows = Vec::new();
     for name in &ws.project.topo_order {
         if !sel.datasets.is_empty() && !p.datasets.iter().any(|d| &d.dataset == name) {
@@ -169,10 +179,7 @@ pub async fn grid(
         }
         let Some(ds) = ws.project.dataset(name) else { continue };
         let version = versions.get(name).copied().flatten();
-        let serving = match env {
-            Some((e, _)) => ws.catalog.alias(e, name).await?.map(|a| a.version),
-            None => None,
-        };
+        let serving = aliases.get(name).copied();
         let g = ds.granularity;
         let mut cells: Vec<Option<Cell>> = vec![None; columns.len()];
         if g != Granularity::Snapshot && !columns.is_empty() {

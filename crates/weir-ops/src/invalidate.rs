@@ -28,7 +28,7 @@ pub struct InvalidateArgs {
 }
 
 /// The instances of one dataset version that an invalidation removes.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct Removed {
     pub dataset: String,
     pub version: u32,
@@ -36,7 +36,7 @@ pub struct Removed {
 }
 
 /// What `invalidate` did (or, with `dry_run`, would do).
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct InvalidateReport {
     pub dry_run: bool,
     pub trash_id: Option<String>,
@@ -156,7 +156,7 @@ fn unique() -> String {
 }
 
 /// One invalidation in the trash.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct TrashEntry {
     pub trash_id: String,
     pub instances: usize,
@@ -183,7 +183,7 @@ pub async fn trash(ws: &Workspace) -> Result<Vec<TrashEntry>> {
 }
 
 /// What `restore` did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct RestoreReport {
     pub trash_id: String,
     pub restored: Vec<String>,
@@ -346,7 +346,7 @@ fn trashed_manifest(location: &Path, trash_id: &str) -> Result<Option<weir_lake:
 }
 
 /// What `gc` deleted.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct GcReport {
     pub deleted: Vec<TrashEntry>,
 }

@@ -150,7 +150,7 @@ pub async fn sql(ws: &Workspace, env: &str, query: &str) -> Result<QueryResult> 
 }
 
 /// Where `weir path` points: one directory per served partition.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ServedPaths {
     pub env: String,
     pub dataset: String,
@@ -158,7 +158,7 @@ pub struct ServedPaths {
     pub partitions: Vec<ServedPath>,
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ServedPath {
     pub partition: String,
     pub path: PathBuf,
@@ -228,7 +228,7 @@ pub fn view_name(table: &str, env: &str) -> String {
 }
 
 /// What one export sync did.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ExportOutcome {
     /// The view serves the newest served instance (loaded now, or already there).
@@ -242,7 +242,7 @@ pub enum ExportOutcome {
 }
 
 /// One export of one environment, after a sync.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ExportSync {
     pub export: String,
     pub env: String,

@@ -41,10 +41,27 @@ pub async fn status(
     now: DateTime<Utc>,
 ) -> Result<Vec<DatasetStatus>> {
     let sel = env_selection(ws, env, datasets, now).await?;
-    let mut rows = weir_sched::status(ws, &sel, now).await?;
+    status_of(ws, env, &sel, now).await
+}
+
+/// Status rows of a selection already narrowed to the environment.
+pub async fn status_of(
+    ws: &Workspace,
+    env: Option<(&str, &Deployment)>,
+    sel: &weir_core::planner::Selection,
+    now: DateTime<Utc>,
+) -> Result<Vec<DatasetStatus>> {
+    let mut rows = weir_sched::status(ws, sel, now).await?;
     if let Some((env, _)) = env {
+        let aliases: std::collections::BTreeMap<String, u32> = ws
+            .catalog
+            .aliases(env)
+            .await?
+            .into_iter()
+            .map(|a| (a.dataset, a.version))
+            .collect();
         for r in &mut rows {
-            r.serving = ws.catalog.alias(env, &r.dataset).await?.map(|a| a.version);
+            r.serving = aliases.get(&r.dataset).copied();
         }
     }
     Ok(rows)

@@ -52,7 +52,7 @@ pub fn load_deployment(d: &Deployment) -> Result<Project, Diagnostics> {
 
 /// How a dataset's version in a new deployment relates to what exists.
 /// How a deployment changes one dataset.
-#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum DeployStatus {
     /// Changed, or downstream of a change, and deployed nowhere else.
@@ -73,7 +73,7 @@ impl std::fmt::Display for DeployStatus {
     }
 }
 
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct DeployedDataset {
     pub dataset: String,
     pub version: u32,

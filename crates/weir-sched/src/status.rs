@@ -7,7 +7,7 @@ use serde::Serialize;
 use weir_core::planner::{Order, Selection, plan};
 
 /// One row of the status table.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct DatasetStatus {
     pub dataset: String,
     pub version: Option<u32>,
@@ -29,24 +29,24 @@ pub struct DatasetStatus {
     pub delay_seconds: Option<i64>,
     pub fraction: f64,
     /// The blocked instances (newest first, at most 10) and the checks that failed.
-    #[serde(skip_serializing_if = "Vec::is_empty")]
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub held: Vec<HeldInstance>,
     /// In an environment: the version its consumers read.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub serving: Option<u32>,
     /// Partitions past their SLA deadline and not complete.
-    #[serde(skip_serializing_if = "is_zero")]
+    #[serde(default, skip_serializing_if = "is_zero")]
     pub late: usize,
     /// The oldest late partition.
-    #[serde(skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub first_late: Option<String>,
     /// Paused (`weir pause`): it plans nothing until resumed.
-    #[serde(skip_serializing_if = "std::ops::Not::not")]
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub paused: bool,
 }
 
 /// A blocked instance and why.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct HeldInstance {
     /// The partition value (`2026-03-14`), as `weir accept --partition` takes it.
     pub partition: String,

@@ -19,6 +19,12 @@ pub struct Cli {
     /// `weir serve` takes it more than once.
     #[arg(long = "env", global = true, value_name = "ENV", action = clap::ArgAction::Append)]
     pub envs: Vec<String>,
+    /// Talk to a running `weir serve` at URL instead of opening the catalog
+    /// (status, plan, show, runs, logs, run, deploy, promote, revert, pin,
+    /// unpin, invalidate, accept, restore, pause, resume, cancel). The token
+    /// comes from WEIR_TOKEN.
+    #[arg(long, global = true, value_name = "URL", env = "WEIR_SERVER")]
+    pub server: Option<String>,
     /// Log lines as JSON (for log collectors), instead of text.
     #[arg(long, global = true, value_name = "FORMAT", value_parser = ["text", "json"], default_value = "text")]
     pub log_format: String,

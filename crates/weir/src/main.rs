@@ -9,6 +9,7 @@ mod cmd;
 mod demo;
 mod output;
 mod project;
+mod remote;
 mod stop;
 
 use clap::Parser;
@@ -112,6 +113,12 @@ async fn dispatch(cli: Cli, p: Printer) -> anyhow::Result<u8> {
         .into());
     }
     let env = cli.envs.last().map(String::as_str);
+    if let Some(server) = cli.server.as_deref().filter(|s| !s.is_empty())
+        && cmd::remote::supported(&cli.command)
+    {
+        // The server audits what it is asked to do.
+        return cmd::remote::verb(server, project, env, cli.command, p).await;
+    }
     let audit = audit_of(&cli.command, env);
     let result = verb(project, env, &cli.envs, cli.command, p).await;
     if let Some((action, args)) = audit {

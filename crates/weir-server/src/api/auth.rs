@@ -27,28 +27,190 @@ pub enum Access {
     Role(Role),
 }
 
-/// The role table: (method, route, who may call it).
-pub const ROUTES: &[(&str, &str, Access)] = &[
-    ("GET", "/healthz", Access::Open),
-    ("POST", "/api/v1/session", Access::Open),
-    ("GET", "/metrics", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/project", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/envs/{env}/status", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/envs/{env}/aliases", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/envs/{env}/grid", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/runs", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/runs/{run_id}", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/runs/{run_id}/log", Access::Role(Role::Viewer)),
-    ("GET", "/api/v1/audit", Access::Role(Role::Viewer)),
-    ("POST", "/api/v1/envs/{env}/runs", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/envs/{env}/pause", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/envs/{env}/resume", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/envs/{env}/revert", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/envs/{env}/pin", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/envs/{env}/unpin", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/runs/{run_id}/cancel", Access::Role(Role::Operator)),
-    ("POST", "/api/v1/envs/{env}/promote", Access::Role(Role::Admin)),
-    ("GET", "/api/v1/tokens", Access::Role(Role::Admin)),
+/// One route: its method, path, who may call it, and what it does (the
+/// OpenAPI document is generated from this table).
+#[derive(Clone, Copy, Debug)]
+pub struct Route {
+    pub method: &'static str,
+    pub path: &'static str,
+    pub access: Access,
+    pub summary: &'static str,
+}
+
+const fn route(method: &'static str, path: &'static str, access: Access, summary: &'static str) -> Route {
+    Route {
+        method,
+        path,
+        access,
+        summary,
+    }
+}
+
+/// The role table.
+pub const ROUTES: &[Route] = &[
+    route(
+        "GET",
+        "/healthz",
+        Access::Open,
+        "Liveness and the environments this server schedules.",
+    ),
+    route(
+        "POST",
+        "/api/v1/session",
+        Access::Open,
+        "Trade a token for an HttpOnly session cookie (and the CSRF value).",
+    ),
+    route("GET", "/metrics", Access::Role(Role::Viewer), "Prometheus metrics."),
+    route(
+        "GET",
+        "/api/v1/openapi.json",
+        Access::Role(Role::Viewer),
+        "This document.",
+    ),
+    route(
+        "GET",
+        "/api/v1/project",
+        Access::Role(Role::Viewer),
+        "The environments: latest deployment, scheduler state, pauses.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/status",
+        Access::Role(Role::Viewer),
+        "Per dataset: complete, missing, waiting, failed, blocked, late, paused, serving.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/aliases",
+        Access::Role(Role::Viewer),
+        "The environment's aliases (the versions consumers read).",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/grid",
+        Access::Role(Role::Viewer),
+        "The status grid: datasets × time cells with the worst state, counts and reasons.",
+    ),
+    route(
+        "GET",
+        "/api/v1/runs",
+        Access::Role(Role::Viewer),
+        "Runs, newest first (state=running lists the claims held now).",
+    ),
+    route(
+        "GET",
+        "/api/v1/runs/{run_id}",
+        Access::Role(Role::Viewer),
+        "One run: counters, metrics, checks, log tail.",
+    ),
+    route(
+        "GET",
+        "/api/v1/runs/{run_id}/log",
+        Access::Role(Role::Viewer),
+        "A run's log, as text.",
+    ),
+    route(
+        "GET",
+        "/api/v1/audit",
+        Access::Role(Role::Viewer),
+        "The audit log, newest first, paged by `before`.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/plan",
+        Access::Role(Role::Viewer),
+        "What would run, and why the rest cannot.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/datasets/{dataset}/instance",
+        Access::Role(Role::Viewer),
+        "One instance: files, rows, counters, checks, profile, lineage.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/trash",
+        Access::Role(Role::Viewer),
+        "What invalidations removed and gc has not deleted.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/invalidate",
+        Access::Role(Role::Operator),
+        "Invalidate instances and what was built from them (dry_run previews).",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/accept",
+        Access::Role(Role::Operator),
+        "Release an instance a blocking check holds back, on the record.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/restore",
+        Access::Role(Role::Operator),
+        "Bring back what an invalidation removed.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/deploy",
+        Access::Role(Role::Admin),
+        "Deploy the definitions in the body.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/runs",
+        Access::Role(Role::Operator),
+        "Plan now.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/pause",
+        Access::Role(Role::Operator),
+        "Pause a dataset, or the whole environment.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/resume",
+        Access::Role(Role::Operator),
+        "Resume a dataset, or the whole environment.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/revert",
+        Access::Role(Role::Operator),
+        "Move aliases back to their previous version and pin them.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/pin",
+        Access::Role(Role::Operator),
+        "Pin an alias.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/unpin",
+        Access::Role(Role::Operator),
+        "Unpin an alias.",
+    ),
+    route(
+        "POST",
+        "/api/v1/runs/{run_id}/cancel",
+        Access::Role(Role::Operator),
+        "Cancel a running run.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/promote",
+        Access::Role(Role::Admin),
+        "Deploy this environment's definitions to another (default prod).",
+    ),
+    route(
+        "GET",
+        "/api/v1/tokens",
+        Access::Role(Role::Admin),
+        "Every token's name, role and state (never the token).",
+    ),
 ];
 
 /// The caller, as the middleware established it (a request extension).
@@ -102,8 +264,8 @@ pub async fn enforce(State(shared): State<Arc<Shared>>, mut req: Request, next: 
     let method = req.method().clone();
     let access = path
         .as_deref()
-        .and_then(|p| ROUTES.iter().find(|(m, r, _)| *r == p && *m == method.as_str()))
-        .map(|(_, _, a)| *a);
+        .and_then(|p| ROUTES.iter().find(|r| r.path == p && r.method == method.as_str()))
+        .map(|r| r.access);
     let Some(access) = access else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,

@@ -3,6 +3,8 @@
 //! with a proper status. Every mutating call is recorded in the audit log.
 
 pub mod auth;
+pub mod openapi;
+mod ops;
 mod read;
 mod write;
 
@@ -16,8 +18,10 @@ use axum::routing::{get, post};
 use serde::Serialize;
 use std::sync::Arc;
 
-/// The largest request body the API reads (deploy archives will need more).
+/// The largest request body the API reads.
 pub const MAX_BODY: usize = 1 << 20;
+/// A deployment carries the project's definitions and scripts.
+pub const MAX_DEPLOY_BODY: usize = 32 << 20;
 
 /// An API error: status, a stable code, a message and what to do.
 #[derive(Debug)]
@@ -123,6 +127,7 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/healthz", get(read::healthz))
         .route("/api/v1/session", post(write::session))
         .route("/metrics", get(crate::metrics::render))
+        .route("/api/v1/openapi.json", get(openapi::serve))
         .route("/api/v1/project", get(read::project))
         .route("/api/v1/envs/{env}/status", get(read::status))
         .route("/api/v1/envs/{env}/aliases", get(read::aliases))
@@ -140,6 +145,16 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/envs/{env}/unpin", post(write::unpin))
         .route("/api/v1/envs/{env}/promote", post(write::promote))
         .route("/api/v1/runs/{run_id}/cancel", post(write::cancel))
+        .route("/api/v1/envs/{env}/plan", get(ops::plan))
+        .route("/api/v1/envs/{env}/datasets/{dataset}/instance", get(ops::instance))
+        .route("/api/v1/envs/{env}/trash", get(ops::trash))
+        .route("/api/v1/envs/{env}/invalidate", post(ops::invalidate))
+        .route("/api/v1/envs/{env}/accept", post(ops::accept))
+        .route("/api/v1/envs/{env}/restore", post(ops::restore))
+        .route(
+            "/api/v1/envs/{env}/deploy",
+            post(ops::deploy).layer(DefaultBodyLimit::max(MAX_DEPLOY_BODY)),
+        )
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::enforce))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(|| async { ApiError::not_found("no such route", "the API lives under /api/v1; see /api/v1/project") })

@@ -66,6 +66,10 @@ pub async fn project(State(shared): State<Arc<Shared>>) -> ApiResult<Json<Projec
 pub struct StatusQuery {
     /// Comma-separated dataset names (default: all).
     datasets: Option<String>,
+    /// First partition or date (inclusive).
+    from: Option<String>,
+    /// Last partition or date (inclusive).
+    to: Option<String>,
 }
 
 pub async fn status(
@@ -81,7 +85,10 @@ pub async fn status(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let rows = weir_ops::status::status(&ws, Some((&env, &d)), &datasets, shared.clock.now()).await?;
+    let now = shared.clock.now();
+    let sel = weir_ops::selection(&datasets, q.from.as_deref(), q.to.as_deref(), &ws.project)?;
+    let sel = weir_ops::status::within_env(&ws, Some((&env, &d)), sel, now).await?;
+    let rows = weir_ops::status::status_of(&ws, Some((&env, &d)), &sel, now).await?;
     Ok(Json(rows))
 }
 

@@ -13,7 +13,7 @@ use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// Runs `op`, then records it in the audit log with its outcome.
-async fn audited<T>(
+pub(super) async fn audited<T>(
     shared: &Shared,
     caller: &Caller,
     action: &str,
@@ -42,7 +42,7 @@ async fn audited<T>(
     result
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::ToSchema)]
 pub struct SessionBody {
     token: String,
 }
@@ -121,7 +121,7 @@ pub async fn request_run(
     .await
 }
 
-#[derive(Deserialize, Serialize, Default)]
+#[derive(Deserialize, Serialize, Default, utoipa::ToSchema)]
 pub struct PauseBody {
     dataset: Option<String>,
     reason: Option<String>,
@@ -185,7 +185,7 @@ pub async fn cancel(
     .await
 }
 
-#[derive(Deserialize, Serialize, Default)]
+#[derive(Deserialize, Serialize, Default, utoipa::ToSchema)]
 pub struct RevertBody {
     #[serde(default)]
     datasets: Vec<String>,
@@ -215,7 +215,7 @@ pub async fn revert(
     .await
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct PinBody {
     dataset: String,
     version: Option<u32>,
@@ -237,7 +237,7 @@ pub async fn pin(
     .await
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct UnpinBody {
     dataset: String,
 }
@@ -258,7 +258,7 @@ pub async fn unpin(
     .await
 }
 
-#[derive(Deserialize, Serialize)]
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct PromoteBody {
     /// The environment to promote into (default `prod`).
     to: Option<String>,

@@ -104,6 +104,18 @@ pub async fn pause(
     reason: Option<&str>,
     p: Printer,
 ) -> Result<()> {
+    pause_target(dataset, env, pause)?;
+    let env = env.unwrap_or(weir_sched::env::PROD);
+    let dir = project::find(dir)?;
+    let catalog = project::open_catalog(&dir).await?;
+    let by = weir_ops::control::os_actor();
+    let r = weir_ops::control::set_paused(catalog.as_ref(), env, dataset, pause, &by, reason, now_ms()).await?;
+    print_pause(&r, p);
+    Ok(())
+}
+
+/// Checks that a pause or resume names something.
+pub fn pause_target(dataset: Option<&str>, env: Option<&str>, pause: bool) -> Result<()> {
     let verb = if pause { "pause" } else { "resume" };
     if dataset.is_none() && env.is_none() {
         return Err(UserError::new(
@@ -112,24 +124,24 @@ pub async fn pause(
         )
         .into());
     }
-    let env = env.unwrap_or(weir_sched::env::PROD);
-    let dir = project::find(dir)?;
-    let catalog = project::open_catalog(&dir).await?;
-    let by = weir_ops::control::os_actor();
-    let r = weir_ops::control::set_paused(catalog.as_ref(), env, dataset, pause, &by, reason, now_ms()).await?;
-    p.data(&r, || {
+    Ok(())
+}
+
+/// Prints a pause or resume (made here or by a server).
+pub fn print_pause(r: &weir_ops::control::PauseReport, p: Printer) {
+    let env = &r.env;
+    p.data(r, || {
         let what = r
             .dataset
             .as_deref()
             .map_or_else(|| format!("environment {env}"), |d| format!("{d} in {env}"));
-        match (r.changed, pause) {
+        match (r.changed, r.paused) {
             (true, true) => format!("paused {what}: it plans nothing until `weir resume`\n"),
             (true, false) => format!("resumed {what}\n"),
             (false, true) => format!("{what} was paused already\n"),
             (false, false) => format!("{what} was not paused\n"),
         }
     });
-    Ok(())
 }
 
 pub async fn cancel(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
@@ -137,10 +149,16 @@ pub async fn cancel(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> 
     let catalog = project::open_catalog(&dir).await?;
     let by = weir_ops::control::os_actor();
     let r = weir_ops::control::cancel(catalog.as_ref(), run_id, &by, now_ms()).await?;
-    p.data(&r, || {
+    print_cancel(&r, p);
+    Ok(())
+}
+
+/// Prints a cancel request (made here or through a server).
+pub fn print_cancel(r: &weir_ops::control::CancelReport, p: Printer) {
+    let run_id = &r.run_id;
+    p.data(r, || {
         format!("asked the process running {run_id} to cancel it; `weir runs` shows it as cancelled once it stops\n")
     });
-    Ok(())
 }
 
 pub async fn audit(dir: Option<&Path>, limit: u32, p: Printer) -> Result<()> {

@@ -9,8 +9,7 @@ use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::path::Path;
 use weir_catalog::AliasMove;
-use weir_core::Span;
-use weir_sched::env::{self, PROD};
+use weir_sched::env::PROD;
 
 fn when(ms: i64) -> String {
     DateTime::<Utc>::from_timestamp_millis(ms)
@@ -27,25 +26,27 @@ pub async fn deploy(
 ) -> Result<()> {
     let dir = project::find(dir)?;
     let env_name = env_name.unwrap_or(PROD);
-    if !weir_core::load::valid_name(env_name) {
-        return Err(UserError::new(
-            format!("`{env_name}` is not a valid environment name"),
-            "use lowercase letters, digits and _",
-        )
-        .into());
-    }
-    let window = window
-        .map(|w| Span::parse(w).map_err(|e| UserError::new(format!("--window: {e}"), "e.g. --window 3d")))
-        .transpose()?;
-    if window.is_some_and(|w| !w.is_positive()) {
-        return Err(UserError::new("--window must be positive", "e.g. --window 3d").into());
-    }
     let ws = project::open(&dir).await?;
-    let files = weir_sched::env::snapshot_files(&dir, &ws.project)?;
-    let now = project::now()?;
-    let (d, report) = env::deploy(&ws, env_name, window, message, files, now).await?;
+    let files = weir_ops::deploy::working_copy(&ws)?;
+    let r = weir_ops::deploy::deploy(
+        &dir,
+        ws.catalog.clone(),
+        env_name,
+        window,
+        message,
+        files,
+        project::now()?,
+    )
+    .await?;
+    print_deploy(&r, p);
+    Ok(())
+}
+
+/// Prints a deployment (made here or by a server).
+pub fn print_deploy(r: &weir_ops::deploy::DeployReport, p: Printer) {
+    let report = &r.datasets;
     p.data(
-        &serde_json::json!({ "env": d.env, "seq": d.seq, "window": d.window, "datasets": report }),
+        &serde_json::json!({ "env": r.env, "seq": r.seq, "window": r.window, "datasets": report }),
         || {
             let mut t = vec![
                 ["DATASET", "VERSION", "STATUS"]
@@ -53,7 +54,7 @@ pub async fn deploy(
                     .map(|s| s.to_string())
                     .collect::<Vec<_>>(),
             ];
-            for r in &report {
+            for r in report.iter() {
                 let status = if r.shared_with.is_empty() {
                     r.status.to_string()
                 } else {
@@ -63,15 +64,14 @@ pub async fn deploy(
             }
             format!(
                 "deployed {}#{}{}\n{}build it with `weir run --env {}`",
-                d.env,
-                d.seq,
-                d.window.as_ref().map(|w| format!(" (window {w})")).unwrap_or_default(),
+                r.env,
+                r.seq,
+                r.window.as_ref().map(|w| format!(" (window {w})")).unwrap_or_default(),
                 table(&t),
-                d.env
+                r.env
             )
         },
     );
-    Ok(())
 }
 
 pub async fn envs(dir: Option<&Path>, p: Printer) -> Result<()> {
@@ -127,8 +127,14 @@ pub async fn promote(dir: Option<&Path>, from: &str, to: &str, p: Printer) -> Re
     let catalog = project::open_catalog(&dir).await?;
     let dir = std::path::absolute(&dir).unwrap_or(dir);
     let r = weir_ops::aliases::promote(&dir, catalog, from, to, project::now()?).await?;
+    print_promote(&r, p);
+    Ok(())
+}
+
+/// Prints a promotion (made here or by a server).
+pub fn print_promote(r: &weir_ops::aliases::PromoteReport, p: Printer) {
     notes(&r.aliases.exports, p);
-    p.data(&r, || {
+    p.data(r, || {
         let d = &r.deployment;
         let mut s = format!("{}#{} now runs the definitions of {}#{}\n", d.env, d.seq, r.source, r.source_seq);
         s.push_str(&moves_text(&r.aliases.moves));
@@ -141,7 +147,6 @@ pub async fn promote(dir: Option<&Path>, from: &str, to: &str, p: Printer) -> Re
         }
         s
     });
-    Ok(())
 }
 
 /// Prints one note per export sync (to stderr, beside the data).
@@ -182,14 +187,20 @@ pub async fn revert(
         reason,
     };
     let r = weir_ops::aliases::revert(&ws, &env_name, &args, project::now()?).await?;
+    print_moves(&r, true, p);
+    Ok(0)
+}
+
+/// Prints alias moves (made here or by a server); `pinned_note` after a revert.
+pub fn print_moves(r: &weir_ops::aliases::AliasReport, pinned_note: bool, p: Printer) {
     notes(&r.exports, p);
     p.data(&r.moves, || {
-        format!(
-            "{}pinned: these aliases stay put until `weir unpin`\n",
-            moves_text(&r.moves)
-        )
+        let mut s = moves_text(&r.moves);
+        if pinned_note {
+            s.push_str("pinned: these aliases stay put until `weir unpin`\n");
+        }
+        s
     });
-    Ok(0)
 }
 
 pub async fn pin(
@@ -208,8 +219,7 @@ pub async fn pin(
     } else {
         weir_ops::aliases::unpin(&ws, &env_name, &d, dataset, now).await?
     };
-    notes(&r.exports, p);
-    p.data(&r.moves, || moves_text(&r.moves));
+    print_moves(&r, false, p);
     Ok(())
 }
 

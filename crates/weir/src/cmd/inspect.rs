@@ -6,10 +6,9 @@ use crate::output::{Printer, human_bytes, table};
 use crate::project;
 use anyhow::Result;
 use chrono::{DateTime, Utc};
-use serde::Serialize;
 use std::path::Path;
-use weir_catalog::{InstanceKey, RunFilter, RunState};
-use weir_core::planner::{Order, Reason, plan as make_plan};
+use weir_catalog::{RunFilter, RunState};
+use weir_core::planner::Order;
 
 pub fn validate(dir: Option<&Path>, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
@@ -38,115 +37,31 @@ pub fn validate(dir: Option<&Path>, p: Printer) -> Result<()> {
     Ok(())
 }
 
-#[derive(Serialize)]
-struct PlanTaskView {
-    dataset: String,
-    partition: String,
-    inputs: Vec<String>,
-}
-
-#[derive(Serialize)]
-struct BlockedView {
-    dataset: String,
-    from: String,
-    to: String,
-    count: usize,
-    reason: String,
-}
-
 pub async fn plan(dir: Option<&Path>, env: Option<&str>, a: PlanArgs, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let (ws, deployment) = project::open_env(&dir, env).await?;
     let now = project::now()?;
     let sel =
         weir_ops::status::within_env(&ws, env.zip(deployment.as_ref()), a.select.selection(&ws.project)?, now).await?;
-    let versions = ws.versions(false, now.timestamp_millis()).await?;
-    let snap = ws.snapshot(&versions, &sel, now, None).await?;
     let order = if a.select.oldest_first {
         Order::OldestFirst
     } else {
         Order::NewestFirst
     };
-    let t0 = std::time::Instant::now();
-    let plan = make_plan(&ws.project, &snap, now, &sel, order, Some(a.limit));
-    let plan_ms = t0.elapsed().as_secs_f64() * 1000.0;
-    let key = |ds: &str, idx: i64| {
-        ws.project
-            .dataset(ds)
-            .map(|d| d.granularity.format_key(idx))
-            .unwrap_or_default()
-    };
-    let tasks: Vec<PlanTaskView> = plan
-        .tasks
-        .iter()
-        .map(|t| PlanTaskView {
-            dataset: t.dataset.clone(),
-            partition: key(&t.dataset, t.partition),
-            inputs: t
-                .inputs
-                .iter()
-                .map(|i| {
-                    if i.hi - i.lo == 1 {
-                        format!("{} {}", i.dataset, key(&i.dataset, i.lo))
-                    } else {
-                        format!(
-                            "{} {}..{} ({})",
-                            i.dataset,
-                            key(&i.dataset, i.lo),
-                            key(&i.dataset, i.hi - 1),
-                            i.hi - i.lo
-                        )
-                    }
-                })
-                .collect(),
-        })
-        .collect();
-    let blocked: Vec<BlockedView> = plan
-        .blocked
-        .iter()
-        .map(|b| BlockedView {
-            dataset: b.dataset.clone(),
-            from: key(&b.dataset, b.lo),
-            to: key(&b.dataset, b.hi - 1),
-            count: b.count,
-            reason: match &b.reason {
-                Reason::WaitingFor { dataset, partition } => {
-                    format!("waiting for {dataset} {}", key(dataset, *partition))
-                }
-                Reason::InputFailed { dataset, partition } => {
-                    format!("input {dataset} {} failed", key(dataset, *partition))
-                }
-                Reason::InputBlocked { dataset, partition } => format!(
-                    "input {dataset} {} is blocked by a failing check (`weir accept {dataset} --partition {}` releases it)",
-                    key(dataset, *partition),
-                    ws.project
-                        .dataset(dataset)
-                        .map(|d| d.granularity.format_value(*partition))
-                        .unwrap_or_default()
-                ),
-                Reason::NotLanded => match ws.project.dataset(&b.dataset).map(|d| (&d.job, d.granularity)) {
-                    Some((weir_core::Job::Ingest { path, .. }, g)) => {
-                        format!(
-                            "waiting for landing files ({} first)",
-                            weir_sched::landing::expand(path, g, b.lo)
-                        )
-                    }
-                    _ => "waiting for landing files".to_string(),
-                },
-                Reason::Running => "being built by another run".to_string(),
-                Reason::Failed => "failed; `weir run` retries it".to_string(),
-                Reason::Paused => "paused; `weir resume` lets it run".to_string(),
-            },
-        })
-        .collect();
-    let new_versions: Vec<&String> = versions.iter().filter(|(_, v)| v.is_none()).map(|(k, _)| k).collect();
-    let json = serde_json::json!({ "runnable": plan.runnable, "tasks": tasks, "blocked": blocked, "new_versions": new_versions, "plan_ms": plan_ms });
-    p.data(&json, || {
+    let report = weir_ops::inspect::plan(&ws, &sel, order, a.limit, now).await?;
+    print_plan(&report, p);
+    Ok(())
+}
+
+/// Prints a plan report (from this process or a server).
+pub fn print_plan(r: &weir_ops::inspect::PlanReport, p: Printer) {
+    let (tasks, blocked, new_versions, plan) = (&r.tasks, &r.blocked, &r.new_versions, r);
+    p.data(r, || {
         let mut s = String::new();
         if !new_versions.is_empty() {
             s.push_str(&format!(
                 "new versions (their definitions changed, or something upstream did): {}\n\n",
-                new_versions.iter().map(|s| s.as_str()).collect::<Vec<_>>().join(", ")
+                new_versions.iter().map(String::as_str).collect::<Vec<_>>().join(", ")
             ));
         }
         if plan.runnable == 0 {
@@ -187,31 +102,6 @@ pub async fn plan(dir: Option<&Path>, env: Option<&str>, a: PlanArgs, p: Printer
         }
         s
     });
-    Ok(())
-}
-
-#[derive(Serialize)]
-struct ShowView {
-    dataset: String,
-    version: u32,
-    fingerprint: String,
-    partition: String,
-    location: String,
-    run_id: String,
-    rows: Option<i64>,
-    bytes: i64,
-    committed_at: String,
-    files: Vec<weir_lake::FileEntry>,
-    schema: Option<String>,
-    counters: std::collections::BTreeMap<String, i64>,
-    #[serde(skip_serializing_if = "std::collections::BTreeMap::is_empty")]
-    metrics: std::collections::BTreeMap<String, f64>,
-    blocked: bool,
-    checks: Vec<weir_core::check::CheckResult>,
-    accepted: Vec<weir_catalog::Acceptance>,
-    profile: Option<serde_json::Value>,
-    inputs: Vec<String>,
-    consumers: Vec<String>,
 }
 
 pub async fn show(
@@ -224,87 +114,14 @@ pub async fn show(
 ) -> Result<()> {
     let dir = project::find(dir)?;
     let (ws, _) = project::open_env(&dir, env).await?;
-    let ds = ws.dataset(dataset)?;
-    let wanted = partition.map(|s| weir_ops::partition(ds, s)).transpose()?;
-    let version = match version {
-        Some(v) => v,
-        None => weir_ops::current_version(&ws, dataset).await?,
-    };
-    let present = ws.catalog.present(dataset, version).await?;
-    let idx = match wanted {
-        Some(i) => i,
-        None => *present.last().ok_or_else(|| {
-            UserError::new(
-                format!("{dataset} v{version} has no instances yet"),
-                format!("run `weir run {dataset}`"),
-            )
-        })?,
-    };
-    let key = InstanceKey {
-        dataset: dataset.to_string(),
-        version,
-        partition: idx,
-    };
-    let Some(inst) = ws.catalog.instance(&key).await? else {
-        return Err(UserError::new(
-            format!("{dataset} v{version} {} does not exist", ds.granularity.format_key(idx)),
-            "`weir status` shows what exists; `weir plan` says why something is missing",
-        )
-        .into());
-    };
-    let lake = ws.lake(ds)?;
-    let manifest = lake.manifest(&ws.prefix(ds, version, idx)).await?;
-    let run = ws.catalog.run(&inst.run_id).await?;
-    let fp = ws
-        .catalog
-        .versions(dataset)
-        .await?
-        .into_iter()
-        .find(|v| v.number == version)
-        .map(|v| v.fingerprint)
-        .unwrap_or_default();
-    let name_of = |k: &InstanceKey| {
-        format!(
-            "{} v{} {}",
-            k.dataset,
-            k.version,
-            ws.project
-                .dataset(&k.dataset)
-                .map(|d| d.granularity.format_key(k.partition))
-                .unwrap_or_else(|| k.partition.to_string())
-        )
-    };
-    let consumers = ws.catalog.consumers(&key).await?;
-    let view = ShowView {
-        dataset: dataset.to_string(),
-        version,
-        fingerprint: fp,
-        partition: inst.partition_key.clone(),
-        location: inst.location.clone(),
-        run_id: inst.run_id.clone(),
-        rows: inst.rows,
-        bytes: inst.bytes,
-        committed_at: DateTime::<Utc>::from_timestamp_millis(inst.committed_at_ms)
-            .map(|t| t.to_rfc3339())
-            .unwrap_or_default(),
-        files: manifest.as_ref().map(|m| m.files.clone()).unwrap_or_default(),
-        schema: manifest.as_ref().and_then(|m| m.schema.clone()),
-        profile: manifest.as_ref().and_then(|m| m.profile.clone()),
-        metrics: run.as_ref().map(|r| r.metrics.clone()).unwrap_or_default(),
-        checks: run.as_ref().map(|r| r.checks.clone()).unwrap_or_default(),
-        counters: run.map(|r| r.counters).unwrap_or_default(),
-        blocked: inst.blocked,
-        accepted: ws
-            .catalog
-            .acceptances(Some(dataset))
-            .await?
-            .into_iter()
-            .filter(|a| a.run_id == inst.run_id)
-            .collect(),
-        inputs: inst.inputs.iter().map(name_of).collect(),
-        consumers: consumers.iter().map(name_of).collect(),
-    };
-    p.data(&view, || {
+    let view = weir_ops::inspect::show(&ws, dataset, partition, version).await?;
+    print_instance(&view, p);
+    Ok(())
+}
+
+/// Prints an instance report (from this process or a server).
+pub fn print_instance(view: &weir_ops::inspect::InstanceReport, p: Printer) {
+    p.data(view, || {
         let mut s = format!("{} v{} {}\n", p.bold(&view.dataset), view.version, view.partition);
         s.push_str(&format!(
             "  fingerprint  {}\n  location     {}\n  run          {}\n  committed    {}\n",
@@ -403,7 +220,6 @@ pub async fn show(
         }
         s
     });
-    Ok(())
 }
 
 /// `weir runs --running`: the build claims held now, in every process.
@@ -453,13 +269,24 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
         limit: Some(limit),
     };
     let runs = ws.catalog.runs(&filter).await?;
+    print_runs(&runs, Some(&ws.project), p);
+    Ok(())
+}
+
+/// Prints runs (read here or from a server); partition keys come from
+/// `project` when there is one.
+pub fn print_runs(runs: &[weir_catalog::RunRecord], project: Option<&weir_core::Project>, p: Printer) {
+    let key = |r: &weir_catalog::RunRecord| {
+        project.and_then(|pr| pr.dataset(&r.key.dataset)).map_or_else(
+            || r.key.partition.to_string(),
+            |d| d.granularity.format_key(r.key.partition),
+        )
+    };
     let json: Vec<serde_json::Value> = runs
         .iter()
         .map(|r| {
             let mut v = serde_json::to_value(r).unwrap_or_default();
-            if let Some(d) = ws.project.dataset(&r.key.dataset) {
-                v["partition_key"] = d.granularity.format_key(r.key.partition).into();
-            }
+            v["partition_key"] = key(r).into();
             v
         })
         .collect();
@@ -470,16 +297,11 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
                 .map(|s| s.to_string())
                 .collect::<Vec<_>>(),
         ];
-        for r in &runs {
-            let part = ws
-                .project
-                .dataset(&r.key.dataset)
-                .map(|d| d.granularity.format_key(r.key.partition))
-                .unwrap_or_default();
+        for r in runs {
             t.push(vec![
                 r.run_id.clone(),
                 format!("{} v{}", r.key.dataset, r.key.version),
-                part,
+                key(r),
                 r.state.as_str().to_string(),
                 format!("{} ms", r.ended_at_ms - r.started_at_ms),
                 r.error
@@ -493,7 +315,6 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
         }
         table(&t)
     });
-    Ok(())
 }
 
 pub async fn logs(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
@@ -502,7 +323,13 @@ pub async fn logs(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
     let Some(run) = ws.catalog.run(run_id).await? else {
         return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
     };
-    p.data(&run, || {
+    print_log(&run, p);
+    Ok(())
+}
+
+/// Prints a run's log (read here or from a server).
+pub fn print_log(run: &weir_catalog::RunRecord, p: Printer) {
+    p.data(run, || {
         let mut s = format!(
             "run {} of {} v{}: {}\n",
             run.run_id,
@@ -517,5 +344,4 @@ pub async fn logs(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
         s.push_str(&run.log);
         s
     });
-    Ok(())
 }

@@ -7,6 +7,7 @@ pub mod envs;
 pub mod inspect;
 pub mod quality;
 pub mod query;
+pub mod remote;
 pub mod repair;
 pub mod run;
 pub mod serve;

@@ -29,6 +29,12 @@ pub async fn accept(
     };
     let target = env.zip(deployment.as_ref());
     let r = weir_ops::aliases::accept(&ws, target, &args, project::now()?).await?;
+    print_accept(&r, p);
+    Ok(())
+}
+
+/// Prints an acceptance (made here or by a server).
+pub fn print_accept(r: &weir_ops::aliases::AcceptReport, p: Printer) {
     let moved = r.aliases.as_ref().map(|a| a.moves.as_slice()).unwrap_or_default();
     crate::cmd::envs::notes(r.aliases.as_ref().map(|a| a.exports.as_slice()).unwrap_or_default(), p);
     crate::cmd::envs::notes(&r.exports, p);
@@ -55,5 +61,4 @@ pub async fn accept(
         }
         s
     });
-    Ok(())
 }

@@ -37,6 +37,12 @@ pub async fn invalidate(dir: Option<&Path>, t: Target<'_>, p: Printer) -> Result
         reason: t.reason,
     };
     let r = weir_ops::invalidate::invalidate(&ws, &args, project::now()?).await?;
+    print_invalidate(&r, p);
+    Ok(())
+}
+
+/// Prints an invalidation (made here or by a server).
+pub fn print_invalidate(r: &weir_ops::invalidate::InvalidateReport, p: Printer) {
     crate::cmd::envs::notes(&r.exports, p);
     let render = |verb: &str| {
         let mut rows = vec![vec![
@@ -60,14 +66,13 @@ pub async fn invalidate(dir: Option<&Path>, t: Target<'_>, p: Printer) -> Result
         }
         format!("{verb} {} instance(s):\n{}", r.instances, table(&rows))
     };
-    p.data(&r, || match &r.trash_id {
+    p.data(r, || match &r.trash_id {
         None => format!("{}nothing was changed (--dry-run)", render("would invalidate")),
         Some(id) => format!(
             "{}moved to the trash as {id} (`weir gc` deletes it); `weir run` rebuilds them",
             render("invalidated")
         ),
     });
-    Ok(())
 }
 
 pub async fn gc(dir: Option<&Path>, older_than: &str, p: Printer) -> Result<()> {
@@ -188,30 +193,40 @@ pub async fn restore(dir: Option<&Path>, trash_id: Option<&str>, p: Printer) -> 
     let ws = project::open(&dir).await?;
     let Some(id) = trash_id else {
         let entries = weir_ops::invalidate::trash(&ws).await?;
-        p.data(&entries, || {
-            if entries.is_empty() {
-                return "the trash is empty".to_string();
-            }
-            let mut t = vec![vec!["TRASH".to_string(), "INSTANCES".into(), "WHY".into()]];
-            t.extend(entries.iter().map(|e| {
-                vec![
-                    e.trash_id.clone(),
-                    e.instances.to_string(),
-                    e.reason.clone().unwrap_or_default(),
-                ]
-            }));
-            format!("{}restore one with `weir restore TRASH`", table(&t))
-        });
+        print_trash(&entries, p);
         return Ok(());
     };
     let r = weir_ops::invalidate::restore(&ws, id, project::now()?).await?;
+    print_restore(&r, p);
+    Ok(())
+}
+
+/// Prints the trash (read here or from a server).
+pub fn print_trash(entries: &[weir_ops::invalidate::TrashEntry], p: Printer) {
+    p.data(&entries, || {
+        if entries.is_empty() {
+            return "the trash is empty".to_string();
+        }
+        let mut t = vec![vec!["TRASH".to_string(), "INSTANCES".into(), "WHY".into()]];
+        t.extend(entries.iter().map(|e| {
+            vec![
+                e.trash_id.clone(),
+                e.instances.to_string(),
+                e.reason.clone().unwrap_or_default(),
+            ]
+        }));
+        format!("{}restore one with `weir restore TRASH`", table(&t))
+    });
+}
+
+/// Prints a restore (made here or by a server).
+pub fn print_restore(r: &weir_ops::invalidate::RestoreReport, p: Printer) {
     crate::cmd::envs::notes(&r.exports, p);
-    p.data(&r, || {
+    p.data(r, || {
         let mut s = format!("restored {} instance(s)\n", r.restored.len());
         for k in &r.skipped {
             s.push_str(&format!("  skipped {k}\n"));
         }
         s
     });
-    Ok(())
 }

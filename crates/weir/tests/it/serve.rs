@@ -180,10 +180,14 @@ fn every_route_answers_every_role_as_the_role_table_says() {
         runs.as_array()?.first()?["run_id"].as_str().map(str::to_string)
     });
     let http = reqwest::blocking::Client::new();
-    for (method, route, access) in ROUTES {
-        let path = route.replace("{env}", "prod").replace("{run_id}", &run_id);
+    for r in ROUTES {
+        let (method, route, access) = (r.method, r.path, &r.access);
+        let path = route
+            .replace("{env}", "prod")
+            .replace("{run_id}", &run_id)
+            .replace("{dataset}", "a");
         for (role, tok) in &tokens {
-            let mut req = match *method {
+            let mut req = match method {
                 "GET" => http.get(format!("{}{path}", served.url)),
                 "POST" => http.post(format!("{}{path}", served.url)).json(&serde_json::json!({})),
                 other => panic!("untested method {other}"),
@@ -596,13 +600,22 @@ command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
     let (code, _, _) = exec(dir, NOW, &["run", "--env", "prod"]);
     assert_eq!(code, 1, "bad fails");
     let served = Served::start(dir, NOW, &["--public-read"]);
-    let grid: Value = reqwest::blocking::get(format!(
-        "{}/api/v1/envs/prod/grid?zoom=day&from=2026-01-01&to=2026-01-05",
-        served.url
-    ))
-    .expect("grid")
-    .json()
-    .expect("json");
+    let get = || -> Value {
+        reqwest::blocking::get(format!(
+            "{}/api/v1/envs/prod/grid?zoom=day&from=2026-01-01&to=2026-01-05",
+            served.url
+        ))
+        .expect("grid")
+        .json()
+        .expect("json")
+    };
+    // The server retries the failed job once on its first pass; wait until it failed again.
+    let grid = poll(60, "bad to fail again", || {
+        let g = get();
+        let bad = g["rows"].as_array()?.iter().find(|r| r["dataset"] == "bad")?.clone();
+        let settled = bad["cells"].as_array()?.iter().take(3).all(|c| c["state"] == "failed");
+        settled.then_some(g)
+    });
     let row = |name: &str| {
         grid["rows"]
             .as_array()
@@ -634,4 +647,124 @@ command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
     // A bad zoom is the caller's mistake.
     let r = reqwest::blocking::get(format!("{}/api/v1/envs/prod/grid?zoom=year", served.url)).expect("grid");
     assert_eq!(r.status().as_u16(), 400);
+}
+
+/// The CLI as a client: with WEIR_SERVER and WEIR_TOKEN, verbs go through the
+/// API (here from a directory with no project at all), keep their output and
+/// exit codes, and are audited under the token's name.
+#[test]
+fn the_cli_talks_to_a_server_with_weir_server_and_weir_token() {
+    const C: &str = r#"
+[project]
+name = "c"
+start = "2026-01-01"
+[datasets.a]
+partition = "day"
+command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
+"#;
+    let tmp = project(C, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let op = token(dir, "operator", "ops", &[]);
+    let served = Served::start(dir, NOW, &[]);
+    let elsewhere = tempfile::tempdir().expect("tempdir");
+    let remote = |args: &[&str], token: Option<&str>| {
+        let mut c = weir(elsewhere.path(), NOW);
+        c.env("WEIR_SERVER", &served.url).args(args);
+        match token {
+            Some(t) => c.env("WEIR_TOKEN", t),
+            None => c.env_remove("WEIR_TOKEN"),
+        };
+        let out = c.output().expect("run weir");
+        (
+            out.status.code().unwrap_or(-1),
+            String::from_utf8_lossy(&out.stdout).into_owned(),
+            String::from_utf8_lossy(&out.stderr).into_owned(),
+        )
+    };
+    let (code, out, err) = remote(&["run", "--json"], Some(&op));
+    assert_eq!(code, 0, "run --server waits and exits 0:\n{out}{err}");
+    let rows: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(rows[0]["complete"], 3, "{rows}");
+    // The alias advances right after the pass.
+    poll(30, "the alias to advance", || {
+        let (code, out, _) = remote(&["status", "--json"], Some(&op));
+        let rows: Value = serde_json::from_str(&out).ok()?;
+        (code == 0 && rows[0]["dataset"] == "a" && rows[0]["serving"] == 1).then_some(())
+    });
+    let (code, out, err) = remote(&["show", "a", "--json"], Some(&op));
+    assert_eq!(code, 0, "{err}");
+    let show: Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(show["partition"], "date=2026-01-03");
+    let (code, out, _) = remote(&["plan"], Some(&op));
+    assert_eq!(code, 0);
+    assert!(out.contains("nothing to run"), "{out}");
+    let (code, out, err) = remote(&["pause", "a"], Some(&op));
+    assert_eq!(code, 0, "{err}");
+    assert!(out.contains("paused a in prod"), "{out}");
+    let (code, _, err) = remote(&["status"], None);
+    assert_eq!(code, 2, "no token: the user's mistake");
+    assert!(err.contains("WEIR_TOKEN"), "the hint names WEIR_TOKEN: {err}");
+    let (code, _, err) = remote(&["show", "nope"], Some(&op));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("nope"), "{err}");
+    let audit = json(dir, NOW, &["audit"]);
+    assert!(
+        audit
+            .as_array()
+            .expect("entries")
+            .iter()
+            .any(|e| e["actor"] == "token:ops" && e["action"] == "pause" && e["via"] == "api"),
+        "{audit}"
+    );
+    // Admin-only: an operator cannot deploy.
+    let (code, _, err) = remote(&["deploy", "--project", dir.to_str().expect("utf8")], Some(&op));
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("admin"), "{err}");
+}
+
+/// `/api/v1/openapi.json` lists every route of the role table and is a valid
+/// OpenAPI 3.1 document (openapi-spec-validator, which ./scripts/test installs).
+#[test]
+fn the_openapi_document_covers_the_role_table_and_validates() {
+    let tmp = project(SMALL, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start(dir, NOW, &["--public-read"]);
+    let text = reqwest::blocking::get(format!("{}/api/v1/openapi.json", served.url))
+        .expect("openapi")
+        .text()
+        .expect("text");
+    let doc: Value = serde_json::from_str(&text).expect("json");
+    assert_eq!(doc["openapi"], "3.1.0");
+    for r in weir_server::api::auth::ROUTES {
+        let op = &doc["paths"][r.path][r.method.to_lowercase()];
+        assert!(op.is_object(), "{} {} missing from the document", r.method, r.path);
+        assert_eq!(op["summary"], r.summary);
+    }
+    let pause = &doc["paths"]["/api/v1/envs/{env}/pause"]["post"];
+    assert_eq!(pause["description"], "role: operator");
+    assert!(
+        pause["requestBody"]["content"]["application/json"]["schema"]["$ref"]
+            .as_str()
+            .is_some_and(|r| r.ends_with("PauseBody"))
+    );
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
+    let path = dir.join("openapi.json");
+    std::fs::write(&path, &text).expect("write");
+    let out = std::process::Command::new(python)
+        .args([
+            "-c",
+            "import sys, json; from openapi_spec_validator import validate; validate(json.load(open(sys.argv[1]))); print('valid')",
+            path.to_str().expect("utf8"),
+        ])
+        .output()
+        .expect("python");
+    assert!(
+        out.status.success(),
+        "the document does not validate (needs openapi-spec-validator: ./scripts/test installs it):\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }

@@ -1,0 +1,234 @@
+//! The API's faces of plan, show, deploy, invalidate, accept, restore and the
+//! trash: each parses, calls one operation, serialises its report (and a
+//! mutation is audited).
+
+use super::auth::Caller;
+use super::write::audited;
+use super::{ApiError, ApiResult};
+use crate::Shared;
+use axum::extract::{Path, Query, State};
+use axum::{Extension, Json};
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+fn list(s: &Option<String>) -> Vec<String> {
+    s.iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
+#[derive(Deserialize)]
+pub struct PlanQuery {
+    datasets: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    limit: Option<usize>,
+    #[serde(default)]
+    oldest_first: bool,
+}
+
+/// What would run in `env`, and why the rest cannot.
+pub async fn plan(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+    Query(q): Query<PlanQuery>,
+) -> ApiResult<Json<weir_ops::inspect::PlanReport>> {
+    let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let now = shared.clock.now();
+    let sel = weir_ops::selection(&list(&q.datasets), q.from.as_deref(), q.to.as_deref(), &ws.project)?;
+    let sel = weir_ops::status::within_env(&ws, Some((&env, &d)), sel, now).await?;
+    let order = if q.oldest_first {
+        weir_core::planner::Order::OldestFirst
+    } else {
+        weir_core::planner::Order::NewestFirst
+    };
+    let r = weir_ops::inspect::plan(&ws, &sel, order, q.limit.unwrap_or(50).min(10_000), now).await?;
+    Ok(Json(r))
+}
+
+#[derive(Deserialize)]
+pub struct InstanceQuery {
+    partition: Option<String>,
+    version: Option<u32>,
+}
+
+/// One instance of a dataset (default: the newest complete partition of the
+/// environment's version).
+pub async fn instance(
+    State(shared): State<Arc<Shared>>,
+    Path((env, dataset)): Path<(String, String)>,
+    Query(q): Query<InstanceQuery>,
+) -> ApiResult<Json<weir_ops::inspect::InstanceReport>> {
+    let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    Ok(Json(
+        weir_ops::inspect::show(&ws, &dataset, q.partition.as_deref(), q.version).await?,
+    ))
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct DeployBody {
+    /// Project-relative path → content: `weir.toml`, SQL files, scripts.
+    files: BTreeMap<String, String>,
+    message: Option<String>,
+    window: Option<String>,
+}
+
+/// Deploys the definitions in the body to `env`.
+pub async fn deploy(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<DeployBody>,
+) -> ApiResult<Json<weir_ops::deploy::DeployReport>> {
+    let names: Vec<&String> = b.files.keys().collect();
+    let args = serde_json::json!({ "env": env, "files": names, "message": b.message, "window": b.window });
+    audited(&shared, &caller, "deploy", args, async {
+        if !b.files.contains_key(weir_core::load::PROJECT_FILE) {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_request",
+                "the deployment has no weir.toml",
+                "send {\"files\": {\"weir.toml\": \"…\", \"sql/x.sql\": \"…\"}}",
+            ));
+        }
+        for path in b.files.keys() {
+            if !weir_core::load::safe_relative(path) {
+                return Err(ApiError::new(
+                    axum::http::StatusCode::BAD_REQUEST,
+                    "bad_request",
+                    format!("`{path}` leaves the project"),
+                    "file names are project-relative paths without `..`",
+                ));
+            }
+        }
+        let r = weir_ops::deploy::deploy(
+            &shared.dir,
+            shared.catalog.clone(),
+            &env,
+            b.window.as_deref(),
+            b.message.clone(),
+            b.files.clone(),
+            shared.clock.now(),
+        )
+        .await?;
+        Ok(Json(r))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct InvalidateBody {
+    dataset: String,
+    version: Option<u32>,
+    partition: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+    #[serde(default = "yes")]
+    cascade: bool,
+    #[serde(default)]
+    dry_run: bool,
+    reason: Option<String>,
+}
+
+fn yes() -> bool {
+    true
+}
+
+/// Invalidates instances (with their consumers unless `cascade` is false);
+/// `dry_run` previews.
+pub async fn invalidate(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<InvalidateBody>,
+) -> ApiResult<Json<weir_ops::invalidate::InvalidateReport>> {
+    let args = serde_json::to_value(&b).unwrap_or_default();
+    let op = async {
+        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (from, to) = match &b.partition {
+            Some(p) => (Some(p.as_str()), Some(p.as_str())),
+            None => (b.from.as_deref(), b.to.as_deref()),
+        };
+        let a = weir_ops::invalidate::InvalidateArgs {
+            dataset: b.dataset.clone(),
+            version: b.version,
+            selection: weir_ops::selection(&[], from, to, &ws.project)?,
+            cascade: b.cascade,
+            dry_run: b.dry_run,
+            reason: b.reason.clone(),
+        };
+        Ok(Json(
+            weir_ops::invalidate::invalidate(&ws, &a, shared.clock.now()).await?,
+        ))
+    };
+    if b.dry_run {
+        return op.await;
+    }
+    audited(&shared, &caller, "invalidate", args, op).await
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct AcceptBody {
+    dataset: String,
+    partition: String,
+    version: Option<u32>,
+    reason: String,
+}
+
+/// Releases an instance a blocking check holds back, on the record.
+pub async fn accept(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<AcceptBody>,
+) -> ApiResult<Json<weir_ops::aliases::AcceptReport>> {
+    let args = serde_json::to_value(&b).unwrap_or_default();
+    audited(&shared, &caller, "accept", args, async {
+        let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let a = weir_ops::aliases::AcceptArgs {
+            dataset: &b.dataset,
+            partition: &b.partition,
+            version: b.version,
+            reason: &b.reason,
+            by: &caller.actor,
+        };
+        Ok(Json(
+            weir_ops::aliases::accept(&ws, Some((&env, &d)), &a, shared.clock.now()).await?,
+        ))
+    })
+    .await
+}
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct RestoreBody {
+    trash_id: String,
+}
+
+/// Brings back what an invalidation removed.
+pub async fn restore(
+    State(shared): State<Arc<Shared>>,
+    Extension(caller): Extension<Caller>,
+    Path(env): Path<String>,
+    Json(b): Json<RestoreBody>,
+) -> ApiResult<Json<weir_ops::invalidate::RestoreReport>> {
+    let args = serde_json::json!({ "env": env, "trash_id": b.trash_id });
+    audited(&shared, &caller, "restore", args, async {
+        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        Ok(Json(
+            weir_ops::invalidate::restore(&ws, &b.trash_id, shared.clock.now()).await?,
+        ))
+    })
+    .await
+}
+
+/// What invalidations removed and `weir gc` has not deleted yet.
+pub async fn trash(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Vec<weir_ops::invalidate::TrashEntry>>> {
+    let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    Ok(Json(weir_ops::invalidate::trash(&ws).await?))
+}
