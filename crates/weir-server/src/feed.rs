@@ -42,6 +42,9 @@ pub async fn watch_changes(shared: Arc<Shared>) {
         };
         seen = changes.last().map_or(last, |c| c.seq);
         let mut refresh_all = false;
+        if changes.iter().any(|c| c.kind == "deploy") {
+            shared.forget_envs().await;
+        }
         for c in &changes {
             match c.kind.as_str() {
                 "deploy" | "pause" | "resume" => {

@@ -55,6 +55,31 @@ pub struct Shared {
     /// The newest change seen in the feed.
     pub events: tokio::sync::watch::Sender<i64>,
     pub metrics: metrics::Metrics,
+    /// Opened environments by name (definitions parsed, lakes opened), until
+    /// the change feed or a deploy through the API says they changed.
+    workspaces:
+        tokio::sync::Mutex<std::collections::HashMap<String, (Arc<weir_sched::Workspace>, weir_catalog::Deployment)>>,
+}
+
+impl Shared {
+    /// Environment `env`'s workspace and latest deployment, opened once per deployment.
+    pub async fn env(
+        &self,
+        env: &str,
+    ) -> Result<(Arc<weir_sched::Workspace>, weir_catalog::Deployment), weir_ops::OpsError> {
+        let mut cache = self.workspaces.lock().await;
+        if let Some((ws, d)) = cache.get(env) {
+            return Ok((ws.clone(), d.clone()));
+        }
+        let (ws, d) = weir_ops::open_env(&self.dir, self.catalog.clone(), env).await?;
+        cache.insert(env.to_string(), (ws.clone(), d.clone()));
+        Ok((ws, d))
+    }
+
+    /// Forgets opened environments (a deployment changed).
+    pub async fn forget_envs(&self) {
+        self.workspaces.lock().await.clear();
+    }
 }
 
 /// Why the server could not start or stopped.
@@ -122,6 +147,7 @@ impl Server {
             cancels: tokio::sync::watch::channel(HashSet::new()).0,
             events: tokio::sync::watch::channel(0).0,
             metrics: Default::default(),
+            workspaces: Default::default(),
         });
         Ok(Server {
             listener,

@@ -36,7 +36,7 @@ pub async fn plan(
     Path(env): Path<String>,
     Query(q): Query<PlanQuery>,
 ) -> ApiResult<Json<weir_ops::inspect::PlanReport>> {
-    let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let (ws, d) = shared.env(&env).await?;
     let now = shared.clock.now();
     let sel = weir_ops::selection(&list(&q.datasets), q.from.as_deref(), q.to.as_deref(), &ws.project)?;
     let sel = weir_ops::status::within_env(&ws, Some((&env, &d)), sel, now).await?;
@@ -62,7 +62,7 @@ pub async fn instance(
     Path((env, dataset)): Path<(String, String)>,
     Query(q): Query<InstanceQuery>,
 ) -> ApiResult<Json<weir_ops::inspect::InstanceReport>> {
-    let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let (ws, _) = shared.env(&env).await?;
     Ok(Json(
         weir_ops::inspect::show(&ws, &dataset, q.partition.as_deref(), q.version).await?,
     ))
@@ -114,6 +114,7 @@ pub async fn deploy(
             shared.clock.now(),
         )
         .await?;
+        shared.forget_envs().await;
         Ok(Json(r))
     })
     .await
@@ -147,7 +148,7 @@ pub async fn invalidate(
 ) -> ApiResult<Json<weir_ops::invalidate::InvalidateReport>> {
     let args = serde_json::to_value(&b).unwrap_or_default();
     let op = async {
-        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (ws, _) = shared.env(&env).await?;
         let (from, to) = match &b.partition {
             Some(p) => (Some(p.as_str()), Some(p.as_str())),
             None => (b.from.as_deref(), b.to.as_deref()),
@@ -187,7 +188,7 @@ pub async fn accept(
 ) -> ApiResult<Json<weir_ops::aliases::AcceptReport>> {
     let args = serde_json::to_value(&b).unwrap_or_default();
     audited(&shared, &caller, "accept", args, async {
-        let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (ws, d) = shared.env(&env).await?;
         let a = weir_ops::aliases::AcceptArgs {
             dataset: &b.dataset,
             partition: &b.partition,
@@ -216,7 +217,7 @@ pub async fn restore(
 ) -> ApiResult<Json<weir_ops::invalidate::RestoreReport>> {
     let args = serde_json::json!({ "env": env, "trash_id": b.trash_id });
     audited(&shared, &caller, "restore", args, async {
-        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (ws, _) = shared.env(&env).await?;
         Ok(Json(
             weir_ops::invalidate::restore(&ws, &b.trash_id, shared.clock.now()).await?,
         ))
@@ -229,6 +230,6 @@ pub async fn trash(
     State(shared): State<Arc<Shared>>,
     Path(env): Path<String>,
 ) -> ApiResult<Json<Vec<weir_ops::invalidate::TrashEntry>>> {
-    let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let (ws, _) = shared.env(&env).await?;
     Ok(Json(weir_ops::invalidate::trash(&ws).await?))
 }

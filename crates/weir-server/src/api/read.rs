@@ -77,7 +77,7 @@ pub async fn status(
     Path(env): Path<String>,
     Query(q): Query<StatusQuery>,
 ) -> ApiResult<Json<Vec<weir_sched::DatasetStatus>>> {
-    let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let (ws, d) = shared.env(&env).await?;
     let datasets: Vec<String> = q
         .datasets
         .iter()
@@ -262,7 +262,7 @@ pub async fn grid(
         .filter(|s| !s.is_empty())
         .map(str::to_string)
         .collect();
-    let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+    let (ws, d) = shared.env(&env).await?;
     let g = weir_ops::grid::grid(&ws, Some((&env, &d)), &datasets, from, until, zoom, now).await?;
     Ok(Json(g))
 }

@@ -202,7 +202,7 @@ pub async fn revert(
 ) -> ApiResult<Json<weir_ops::aliases::AliasReport>> {
     let args = serde_json::json!({ "env": env, "datasets": b.datasets, "all": b.all, "reason": b.reason });
     audited(&shared, &caller, "revert", args, async {
-        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (ws, _) = shared.env(&env).await?;
         let a = weir_ops::aliases::RevertArgs {
             datasets: b.datasets.clone(),
             all: b.all,
@@ -230,7 +230,7 @@ pub async fn pin(
 ) -> ApiResult<Json<weir_ops::aliases::AliasReport>> {
     let args = serde_json::json!({ "env": env, "dataset": b.dataset, "version": b.version, "reason": b.reason });
     audited(&shared, &caller, "pin", args, async {
-        let (ws, _) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (ws, _) = shared.env(&env).await?;
         let r = weir_ops::aliases::pin(&ws, &env, &b.dataset, b.version, b.reason.clone(), shared.clock.now()).await?;
         Ok(Json(r))
     })
@@ -250,7 +250,7 @@ pub async fn unpin(
 ) -> ApiResult<Json<weir_ops::aliases::AliasReport>> {
     let args = serde_json::json!({ "env": env, "dataset": b.dataset });
     audited(&shared, &caller, "unpin", args, async {
-        let (ws, d) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await?;
+        let (ws, d) = shared.env(&env).await?;
         Ok(Json(
             weir_ops::aliases::unpin(&ws, &env, &d, &b.dataset, shared.clock.now()).await?,
         ))
@@ -276,6 +276,7 @@ pub async fn promote(
     let args = serde_json::json!({ "from": env, "to": to });
     audited(&shared, &caller, "promote", args, async {
         let r = weir_ops::aliases::promote(&shared.dir, shared.catalog.clone(), &env, &to, shared.clock.now()).await?;
+        shared.forget_envs().await;
         Ok(Json(r))
     })
     .await
