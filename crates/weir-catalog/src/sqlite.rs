@@ -23,6 +23,10 @@ use sqlx::{Row, Sqlite, Transaction};
 use std::str::FromStr;
 use std::time::Duration;
 
+/// Connections per file catalog: WAL lets readers run side by side, and a
+/// server answers many API requests at once (writers still take turns).
+const POOL: u32 = 16;
+
 /// The embedded catalog.
 #[derive(Clone, Debug)]
 pub struct SqliteCatalog {
@@ -43,7 +47,7 @@ impl SqliteCatalog {
             .foreign_keys(true);
         let in_memory = url.contains(":memory:");
         let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { 4 })
+            .max_connections(if in_memory { 1 } else { POOL })
             .connect_with(opts)
             .await?;
         if !in_memory {

@@ -413,6 +413,8 @@ struct ApiBench {
     ms_median: f64,
     ms_p99: f64,
     ms_max: f64,
+    /// Per route: (path, median ms, p99 ms).
+    by_path: Vec<(String, f64, f64)>,
 }
 
 /// Read endpoints under `clients` concurrent clients for `secs` on the demo
@@ -477,27 +479,36 @@ pub async fn api(clients: usize, secs: f64, p: Printer) -> Result<()> {
             let mut i = c;
             while Instant::now() < until {
                 let t = Instant::now();
-                match client.get(&paths[i % paths.len()]).send().await {
+                let which = i % paths.len();
+                match client.get(&paths[which]).send().await {
                     Ok(r) if r.status().is_success() => {
                         let _ = r.bytes().await;
                     }
                     _ => errors += 1,
                 }
-                lat.push(t.elapsed().as_secs_f64() * 1000.0);
+                lat.push((which, t.elapsed().as_secs_f64() * 1000.0));
                 i += 1;
             }
             (lat, errors)
         });
     }
-    let mut all = Vec::new();
+    let mut tagged = Vec::new();
     let mut errors = 0;
     while let Some(r) = tasks.join_next().await {
         let (l, e) = r?;
-        all.extend(l);
+        tagged.extend(l);
         errors += e;
     }
     let seconds = t0.elapsed().as_secs_f64();
     stop(tx, handle).await;
+    let mut by_path: Vec<(String, f64, f64)> = Vec::new();
+    for (i, path) in paths.iter().enumerate() {
+        let mut l: Vec<f64> = tagged.iter().filter(|(w, _)| *w == i).map(|(_, ms)| *ms).collect();
+        l.sort_by(f64::total_cmp);
+        let route = path.trim_start_matches(&url).to_string();
+        by_path.push((route, percentile(&l, 0.5), percentile(&l, 0.99)));
+    }
+    let mut all: Vec<f64> = tagged.into_iter().map(|(_, ms)| ms).collect();
     all.sort_by(f64::total_cmp);
     let r = ApiBench {
         clients,
@@ -508,12 +519,17 @@ pub async fn api(clients: usize, secs: f64, p: Printer) -> Result<()> {
         ms_median: percentile(&all, 0.5),
         ms_p99: percentile(&all, 0.99),
         ms_max: all.last().copied().unwrap_or(f64::NAN),
+        by_path,
     };
     p.data(&r, || {
-        format!(
-            "read endpoints, {} concurrent clients for {:.0} s: {} requests ({:.0}/s), {} errors\n  median {:.1} ms, p99 {:.1} ms, max {:.1} ms",
+        let mut s = format!(
+            "read endpoints, {} concurrent clients for {:.0} s: {} requests ({:.0}/s), {} errors\n  median {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
             r.clients, r.seconds, r.requests, r.per_second, r.errors, r.ms_median, r.ms_p99, r.ms_max
-        )
+        );
+        for (path, p50, p99) in &r.by_path {
+            s.push_str(&format!("  {path}: median {p50:.1} ms, p99 {p99:.1} ms\n"));
+        }
+        s
     });
     Ok(())
 }
