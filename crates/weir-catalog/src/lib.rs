@@ -153,6 +153,20 @@ pub struct Outcome {
     pub instance: Option<InstanceRecord>,
 }
 
+/// What exists of one (dataset, version): what the planner's snapshot needs.
+#[derive(Clone, Debug, Default, PartialEq, Eq)]
+pub struct VersionState {
+    pub dataset: String,
+    pub version: u32,
+    pub present: Vec<i64>,
+    /// Present and held back by a failing blocking check.
+    pub blocked: Vec<i64>,
+    /// With an unexpired claim (being built).
+    pub claimed: Vec<i64>,
+    /// Missing, and their latest run failed.
+    pub failed: Vec<i64>,
+}
+
 /// Which runs to list.
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
@@ -333,6 +347,28 @@ pub trait Catalog: Send + Sync {
     async fn versions(&self, dataset: &str) -> Result<Vec<VersionRecord>>;
     /// Partitions of `(dataset, version)` that exist.
     async fn present(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;
+    /// `present`, `blocked`, `claimed` (at `now_ms`) and, with `with_failed`,
+    /// `failed` of many versions at once, in the order given: one snapshot
+    /// of the catalog for the planner. Implementations may answer in a few
+    /// queries; this default asks per version.
+    async fn states(&self, versions: &[(String, u32)], now_ms: i64, with_failed: bool) -> Result<Vec<VersionState>> {
+        let mut out = Vec::with_capacity(versions.len());
+        for (d, v) in versions {
+            out.push(VersionState {
+                dataset: d.clone(),
+                version: *v,
+                present: self.present(d, *v).await?,
+                blocked: self.blocked(d, *v).await?,
+                claimed: self.claimed(d, *v, now_ms).await?,
+                failed: if with_failed {
+                    self.failed(d, *v).await?
+                } else {
+                    Vec::new()
+                },
+            });
+        }
+        Ok(out)
+    }
     async fn instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>>;
     /// Instances whose inputs include `key`.
     async fn consumers(&self, key: &InstanceKey) -> Result<Vec<InstanceKey>>;

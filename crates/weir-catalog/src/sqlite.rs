@@ -229,6 +229,15 @@ impl Catalog for SqliteCatalog {
         )
     }
 
+    async fn states(
+        &self,
+        versions: &[(String, u32)],
+        now_ms: i64,
+        with_failed: bool,
+    ) -> Result<Vec<crate::VersionState>> {
+        self.states_impl(versions, now_ms, with_failed).await
+    }
+
     async fn instance(&self, key: &InstanceKey) -> Result<Option<InstanceRecord>> {
         let Some(r) = sqlx::query(
             "SELECT dataset, version, partition, partition_key, run_id, location, rows, bytes, files, committed_at_ms, blocked

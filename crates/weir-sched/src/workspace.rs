@@ -103,23 +103,21 @@ impl Workspace {
     ) -> Result<Snapshot, SchedError> {
         let mut snap = Snapshot::default();
         let now_ms = Utc::now().timestamp_millis();
-        for (name, v) in versions {
-            let Some(v) = *v else { continue };
-            snap.present
-                .insert(name.clone(), self.catalog.present(name, v).await?.into_iter().collect());
-            let blocked: PartSet = self.catalog.blocked(name, v).await?.into_iter().collect();
-            if !blocked.is_empty() {
-                snap.blocked.insert(name.clone(), blocked);
+        let wanted: Vec<(String, u32)> = versions
+            .iter()
+            .filter_map(|(name, v)| v.map(|v| (name.clone(), v)))
+            .collect();
+        for st in self.catalog.states(&wanted, now_ms, failed.is_none()).await? {
+            let set = |v: Vec<i64>| -> PartSet { v.into_iter().collect() };
+            snap.present.insert(st.dataset.clone(), set(st.present));
+            if !st.blocked.is_empty() {
+                snap.blocked.insert(st.dataset.clone(), set(st.blocked));
             }
-            let claimed: PartSet = self.catalog.claimed(name, v, now_ms).await?.into_iter().collect();
-            if !claimed.is_empty() {
-                snap.running.insert(name.clone(), claimed);
+            if !st.claimed.is_empty() {
+                snap.running.insert(st.dataset.clone(), set(st.claimed));
             }
-            if failed.is_none() {
-                let f: PartSet = self.catalog.failed(name, v).await?.into_iter().collect();
-                if !f.is_empty() {
-                    snap.failed.insert(name.clone(), f);
-                }
+            if !st.failed.is_empty() {
+                snap.failed.insert(st.dataset, set(st.failed));
             }
         }
         if let Some(f) = failed {

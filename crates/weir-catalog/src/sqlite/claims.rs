@@ -124,3 +124,85 @@ pub(super) async fn claim_holder<'e>(
     .map(|r| r.try_get(0))
     .transpose()?)
 }
+
+/// The versions of a `states` call as JSON, for `json_each` (one query for all).
+fn versions_json(versions: &[(String, u32)]) -> String {
+    serde_json::to_string(&versions.iter().map(|(d, v)| (d.as_str(), *v)).collect::<Vec<_>>()).unwrap_or_default()
+}
+
+impl SqliteCatalog {
+    /// `Catalog::states` in three queries, whatever the number of versions.
+    pub(super) async fn states_impl(
+        &self,
+        versions: &[(String, u32)],
+        now_ms: i64,
+        with_failed: bool,
+    ) -> Result<Vec<crate::VersionState>> {
+        use std::collections::HashMap;
+        let mut out: Vec<crate::VersionState> = versions
+            .iter()
+            .map(|(d, v)| crate::VersionState {
+                dataset: d.clone(),
+                version: *v,
+                ..Default::default()
+            })
+            .collect();
+        let at: HashMap<(String, u32), usize> = versions.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
+        let list = versions_json(versions);
+        let slot = |r: &sqlx::sqlite::SqliteRow| -> Result<Option<(usize, i64)>> {
+            let d: String = r.try_get(0)?;
+            let v = u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0);
+            Ok(at.get(&(d, v)).map(|i| (*i, r.try_get::<i64, _>(2).unwrap_or(0))))
+        };
+        let rows = sqlx::query(
+            "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
+             SELECT i.dataset, i.version, i.partition, i.blocked FROM instances i
+             JOIN v ON i.dataset = v.d AND i.version = v.n ORDER BY i.dataset, i.version, i.partition",
+        )
+        .bind(&list)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            if let Some((i, p)) = slot(r)? {
+                out[i].present.push(p);
+                if r.try_get::<i64, _>(3)? != 0 {
+                    out[i].blocked.push(p);
+                }
+            }
+        }
+        let rows = sqlx::query(
+            "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
+             SELECT c.dataset, c.version, c.partition FROM claims c
+             JOIN v ON c.dataset = v.d AND c.version = v.n WHERE c.expires_at_ms > $2 ORDER BY c.partition",
+        )
+        .bind(&list)
+        .bind(now_ms)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            if let Some((i, p)) = slot(r)? {
+                out[i].claimed.push(p);
+            }
+        }
+        if with_failed {
+            let rows = sqlx::query(
+                "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
+                 SELECT r.dataset, r.version, r.partition FROM runs r
+                 JOIN v ON r.dataset = v.d AND r.version = v.n
+                 WHERE r.state = 'failed'
+                   AND r.ended_at_ms = (SELECT MAX(ended_at_ms) FROM runs x WHERE x.dataset = r.dataset AND x.version = r.version AND x.partition = r.partition)
+                   AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.dataset = r.dataset AND i.version = r.version AND i.partition = r.partition)
+                 GROUP BY r.dataset, r.version, r.partition ORDER BY r.partition",
+            )
+            .bind(&list)
+            .fetch_all(&self.pool)
+            .await?;
+            for r in &rows {
+                if let Some((i, p)) = slot(r)? {
+                    out[i].failed.push(p);
+                }
+            }
+        }
+        Ok(out)
+    }
+}

@@ -279,6 +279,52 @@ pub async fn pruning_keeps_the_latest_run_of_every_instance(c: &dyn Catalog) {
     );
 }
 
+pub async fn states_answer_like_the_single_queries(c: &dyn Catalog) {
+    let a1 = key("a", 1, 1);
+    let a2 = key("a", 1, 2);
+    let b = key("b", 2, 7);
+    c.commit(&[outcome(&a1, "r1", true, vec![], 10)]).await.expect("a1");
+    c.commit(&[outcome(&a2, "r2", false, vec![], 10)])
+        .await
+        .expect("a2 fails");
+    let mut blocked = outcome(&b, "r3", true, vec![], 10);
+    if let Some(i) = blocked.instance.as_mut() {
+        i.blocked = true;
+    }
+    c.commit(&[blocked]).await.expect("b");
+    assert!(c.claim(&key("b", 2, 8), "r4", "w", 100, 1000).await.expect("claim"));
+    let wanted = vec![("b".to_string(), 2), ("a".to_string(), 1), ("none".to_string(), 1)];
+    let states = c.states(&wanted, 200, true).await.expect("states");
+    assert_eq!(states.len(), 3);
+    assert_eq!(
+        (states[0].dataset.as_str(), states[0].version),
+        ("b", 2),
+        "in the order asked"
+    );
+    assert_eq!(states[0].present, vec![7]);
+    assert_eq!(states[0].blocked, vec![7]);
+    assert_eq!(states[0].claimed, vec![8]);
+    assert_eq!(states[1].present, vec![1]);
+    assert_eq!(states[1].failed, vec![2]);
+    assert!(states[1].blocked.is_empty() && states[1].claimed.is_empty());
+    assert_eq!(
+        states[2],
+        weir_catalog::VersionState {
+            dataset: "none".into(),
+            version: 1,
+            ..Default::default()
+        }
+    );
+    let no_failed = c.states(&wanted, 200, false).await.expect("states");
+    assert!(no_failed[1].failed.is_empty(), "failed only when asked");
+    assert!(
+        c.states(&wanted, 5_000, true).await.expect("later")[0]
+            .claimed
+            .is_empty(),
+        "expired claims are not running"
+    );
+}
+
 pub async fn invalidation_is_atomic_and_remembered(c: &dyn Catalog) {
     let raw = key("raw", 1, 0);
     let day = key("day", 1, 0);
@@ -430,6 +476,11 @@ pub async fn blocking_is_recorded_and_accept_releases_it(c: &dyn Catalog) {
 #[macro_export]
 macro_rules! contract_suite {
     ($fresh:expr) => {
+        #[tokio::test]
+        async fn states_answer_like_the_single_queries() {
+            let c = $fresh.await;
+            $crate::contract::states_answer_like_the_single_queries(&*c).await;
+        }
         #[tokio::test]
         async fn pruning_keeps_the_latest_run_of_every_instance() {
             let c = $fresh.await;
