@@ -428,6 +428,9 @@ pub enum ServeBench {
         clients: usize,
         #[arg(long, default_value_t = 30.0)]
         seconds: f64,
+        /// Requests per second per client (0: back to back, saturating the machine).
+        #[arg(long, default_value_t = 10.0)]
+        rate: f64,
     },
 }
 

@@ -406,6 +406,8 @@ pub async fn day(datasets: usize, rate: f64, parallel: usize, p: Printer) -> Res
 #[derive(Serialize)]
 struct ApiBench {
     clients: usize,
+    /// Requests per second per client (0: back to back).
+    rate: f64,
     seconds: f64,
     requests: usize,
     errors: usize,
@@ -419,7 +421,7 @@ struct ApiBench {
 
 /// Read endpoints under `clients` concurrent clients for `secs` on the demo
 /// project (7 days built): project, status, aliases, runs, one run, audit.
-pub async fn api(clients: usize, secs: f64, p: Printer) -> Result<()> {
+pub async fn api(clients: usize, secs: f64, rate: f64, p: Printer) -> Result<()> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let demo = dir.path().join("demo");
     let exe = std::env::current_exe()?;
@@ -477,7 +479,16 @@ pub async fn api(clients: usize, secs: f64, p: Printer) -> Result<()> {
             let mut lat = Vec::new();
             let mut errors = 0usize;
             let mut i = c;
+            // Each client sends `rate` requests a second (0: back to back).
+            let mut tick = (rate > 0.0).then(|| {
+                let mut t = tokio::time::interval(Duration::from_secs_f64(1.0 / rate));
+                t.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+                t
+            });
             while Instant::now() < until {
+                if let Some(t) = tick.as_mut() {
+                    t.tick().await;
+                }
                 let t = Instant::now();
                 let which = i % paths.len();
                 match client.get(&paths[which]).send().await {
@@ -512,6 +523,7 @@ pub async fn api(clients: usize, secs: f64, p: Printer) -> Result<()> {
     all.sort_by(f64::total_cmp);
     let r = ApiBench {
         clients,
+        rate,
         seconds,
         requests: all.len(),
         errors,
@@ -523,8 +535,8 @@ pub async fn api(clients: usize, secs: f64, p: Printer) -> Result<()> {
     };
     p.data(&r, || {
         let mut s = format!(
-            "read endpoints, {} concurrent clients for {:.0} s: {} requests ({:.0}/s), {} errors\n  median {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
-            r.clients, r.seconds, r.requests, r.per_second, r.errors, r.ms_median, r.ms_p99, r.ms_max
+            "read endpoints, {} concurrent clients ({}) for {:.0} s: {} requests ({:.0}/s), {} errors\n  median {:.1} ms, p99 {:.1} ms, max {:.1} ms\n",
+            r.clients, if r.rate > 0.0 { format!("{} requests/s each", r.rate) } else { "back to back".into() }, r.seconds, r.requests, r.per_second, r.errors, r.ms_median, r.ms_p99, r.ms_max
         );
         for (path, p50, p99) in &r.by_path {
             s.push_str(&format!("  {path}: median {p50:.1} ms, p99 {p99:.1} ms\n"));
