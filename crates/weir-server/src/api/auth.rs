@@ -93,6 +93,18 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/api/v1/envs/{env}/aliases/{dataset}/history",
+        Access::Role(Role::Viewer),
+        "Every move of one alias, oldest first.",
+    ),
+    route(
+        "GET",
+        "/api/v1/events",
+        Access::Role(Role::Viewer),
+        "Server-sent events: the catalog's changes as they happen (resume with Last-Event-ID).",
+    ),
+    route(
+        "GET",
         "/api/v1/runs",
         Access::Role(Role::Viewer),
         "Runs, newest first (state=running lists the claims held now).",

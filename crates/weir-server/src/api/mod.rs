@@ -132,6 +132,8 @@ pub fn router(shared: Arc<Shared>) -> Router {
         .route("/api/v1/envs/{env}/status", get(read::status))
         .route("/api/v1/envs/{env}/aliases", get(read::aliases))
         .route("/api/v1/envs/{env}/grid", get(read::grid))
+        .route("/api/v1/envs/{env}/aliases/{dataset}/history", get(read::alias_history))
+        .route("/api/v1/events", get(read::events))
         .route("/api/v1/runs", get(read::runs))
         .route("/api/v1/runs/{run_id}", get(read::run))
         .route("/api/v1/runs/{run_id}/log", get(read::log))

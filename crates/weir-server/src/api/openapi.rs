@@ -71,9 +71,16 @@ pub fn document() -> OpenApi {
             "POST" => HttpMethod::Post,
             _ => continue,
         };
-        let text = r.path.ends_with("/log") || r.path == "/metrics";
+        let text = r.path.ends_with("/log") || r.path == "/metrics" || r.path == "/api/v1/events";
+        let kind = if r.path == "/api/v1/events" {
+            "text/event-stream"
+        } else if text {
+            "text/plain"
+        } else {
+            "application/json"
+        };
         let ok = ResponseBuilder::new().description("OK").content(
-            if text { "text/plain" } else { "application/json" },
+            kind,
             ContentBuilder::new()
                 .schema(Some(ObjectBuilder::new().schema_type(SchemaType::Type(if text {
                     Type::String

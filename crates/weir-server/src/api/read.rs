@@ -266,3 +266,69 @@ pub async fn grid(
     let g = weir_ops::grid::grid(&ws, Some((&env, &d)), &datasets, from, until, zoom, now).await?;
     Ok(Json(g))
 }
+
+#[derive(Deserialize)]
+pub struct EventsQuery {
+    /// Replay changes after this sequence number (default: the newest; the
+    /// `Last-Event-ID` header of a reconnecting EventSource also works).
+    after: Option<i64>,
+}
+
+/// Server-sent events: every change of the catalog's change feed (deploys,
+/// alias moves, invalidations, restores, acceptances, pauses, resumes,
+/// cancel requests), as `event: <kind>` with the change as JSON and its
+/// sequence number as the event id, so a client can resume where it was.
+pub async fn events(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<EventsQuery>,
+    headers: axum::http::HeaderMap,
+) -> ApiResult<
+    axum::response::sse::Sse<impl futures::Stream<Item = Result<axum::response::sse::Event, std::convert::Infallible>>>,
+> {
+    use axum::response::sse::{Event, KeepAlive, Sse};
+    let resume = headers
+        .get("last-event-id")
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.parse::<i64>().ok());
+    let start = match q.after.or(resume) {
+        Some(s) => s,
+        None => shared.catalog.last_change().await?,
+    };
+    let rx = shared.events.subscribe();
+    let state = (shared, rx, start, std::collections::VecDeque::new());
+    let stream = futures::stream::unfold(state, |(shared, mut rx, mut seen, mut queue)| async move {
+        loop {
+            if let Some(c) = queue.pop_front() {
+                let c: weir_catalog::Change = c;
+                let e = Event::default()
+                    .id(c.seq.to_string())
+                    .event(c.kind.clone())
+                    .json_data(&c)
+                    .unwrap_or_else(|_| Event::default().comment("unserialisable change"));
+                return Some((Ok(e), (shared, rx, seen, queue)));
+            }
+            match shared.catalog.changes(seen, 500).await {
+                Ok(changes) if !changes.is_empty() => {
+                    seen = changes.last().map_or(seen, |c| c.seq);
+                    queue.extend(changes);
+                    continue;
+                }
+                Ok(_) => {}
+                Err(e) => tracing::warn!("the event stream cannot read the change feed: {e}"),
+            }
+            // Woken by the feed watcher (every 0.5 s at most).
+            if rx.changed().await.is_err() {
+                return None;
+            }
+        }
+    });
+    Ok(Sse::new(stream).keep_alive(KeepAlive::default()))
+}
+
+/// Every move of one alias, oldest first.
+pub async fn alias_history(
+    State(shared): State<Arc<Shared>>,
+    Path((env, dataset)): Path<(String, String)>,
+) -> ApiResult<Json<Vec<weir_catalog::AliasMove>>> {
+    Ok(Json(shared.catalog.alias_history(&env, &dataset).await?))
+}

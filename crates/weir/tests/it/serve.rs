@@ -769,3 +769,50 @@ fn the_openapi_document_covers_the_role_table_and_validates() {
         String::from_utf8_lossy(&out.stderr)
     );
 }
+
+/// `GET /api/v1/events` streams the catalog's changes as server-sent events,
+/// whoever made them (here the CLI against the catalog), with ids to resume.
+#[test]
+fn the_event_stream_carries_changes_made_anywhere() {
+    let tmp = project(SMALL, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start(dir, NOW, &["--public-read"]);
+    let client = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(30))
+        .build()
+        .expect("client");
+    let resp = client
+        .get(format!("{}/api/v1/events", served.url))
+        .send()
+        .expect("events");
+    assert_eq!(resp.status().as_u16(), 200);
+    assert!(
+        resp.headers()
+            .get("content-type")
+            .and_then(|v| v.to_str().ok())
+            .is_some_and(|v| v.starts_with("text/event-stream"))
+    );
+    let (code, _, err) = exec(dir, NOW, &["pause", "a", "--reason", "maintenance"]);
+    assert_eq!(code, 0, "{err}");
+    let mut lines = BufReader::new(resp).lines();
+    let mut event = None;
+    let mut id = None;
+    while let Some(Ok(line)) = lines.next() {
+        if let Some(e) = line.strip_prefix("event: ") {
+            event = Some(e.to_string());
+        } else if let Some(i) = line.strip_prefix("id: ") {
+            id = i.parse::<i64>().ok();
+        } else if let Some(data) = line.strip_prefix("data: ")
+            && event.as_deref() == Some("pause")
+        {
+            let change: Value = serde_json::from_str(data).expect("json");
+            assert_eq!(change["dataset"], "a");
+            assert_eq!(change["env"], "prod");
+            assert!(id.is_some_and(|i| i > 0), "an id to resume from");
+            return;
+        }
+    }
+    panic!("no pause event arrived");
+}
