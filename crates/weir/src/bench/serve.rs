@@ -51,6 +51,15 @@ fn percentile(sorted: &[f64], p: f64) -> f64 {
     sorted[i.min(sorted.len() - 1)]
 }
 
+/// Writes `toml` as the project in `dir`, opens it and deploys it as `prod` at `now`.
+async fn deployed(dir: &Path, toml: &str, now: DateTime<Utc>) -> Result<Arc<weir_sched::Workspace>> {
+    std::fs::write(dir.join("weir.toml"), toml)?;
+    let ws = crate::project::open(dir).await?;
+    let files = weir_sched::env::snapshot_files(dir, &ws.project)?;
+    weir_sched::env::deploy(&ws, "prod", None, None, files, now).await?;
+    Ok(ws)
+}
+
 /// A server on 127.0.0.1:0 for `dir`, scheduling `envs`; stops when the sender drops.
 async fn start(
     dir: &Path,
@@ -111,17 +120,7 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
             let _ = writeln!(toml, "inputs = {{ a = \"d{}\" }}", i / 2);
         }
     }
-    std::fs::write(dir.path().join("weir.toml"), toml)?;
-    let ws = crate::project::open(dir.path()).await?;
-    let (d, _) = weir_sched::env::deploy(
-        &ws,
-        "prod",
-        None,
-        None,
-        weir_sched::env::snapshot_files(dir.path(), &ws.project)?,
-        now,
-    )
-    .await?;
+    let ws = deployed(dir.path(), &toml, now).await?;
     let versions = ws.versions(true, 0).await?;
     let mut present = 0;
     for (name, v) in &versions {
@@ -159,7 +158,6 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
         server_side.push(t.elapsed().as_secs_f64() * 1000.0);
         anyhow::ensure!(g.rows.len() == datasets, "{} rows", g.rows.len());
     }
-    let _ = d;
     let (url, tx, handle) = start(dir.path(), vec![], Clock::system(), 1).await?;
     let client = reqwest::Client::new();
     let q = format!(
@@ -215,17 +213,7 @@ pub async fn landing(rounds: usize, p: Printer) -> Result<()> {
         "[project]\nname = \"bench\"\nstart = \"{}\"\n[datasets.raw]\npartition = \"hour\"\ningest = {{ path = \"landing/{{date}}/{{hour}}.jsonl\", format = \"jsonl\" }}\n",
         start.format("%Y-%m-%dT%H:00:00Z")
     );
-    std::fs::write(dir.path().join("weir.toml"), toml)?;
-    let ws = crate::project::open(dir.path()).await?;
-    weir_sched::env::deploy(
-        &ws,
-        "prod",
-        None,
-        None,
-        weir_sched::env::snapshot_files(dir.path(), &ws.project)?,
-        now,
-    )
-    .await?;
+    let ws = deployed(dir.path(), &toml, now).await?;
     let (_url, tx, handle) = start_landing(dir.path()).await?;
     let g = weir_core::Granularity::Hour;
     let first = g.index_of(start);
@@ -315,17 +303,7 @@ pub async fn day(datasets: usize, rate: f64, parallel: usize, p: Printer) -> Res
             let _ = writeln!(toml, "inputs = {{ a = \"d{}\" }}", i - 1);
         }
     }
-    std::fs::write(dir.path().join("weir.toml"), toml)?;
-    let ws = crate::project::open(dir.path()).await?;
-    weir_sched::env::deploy(
-        &ws,
-        "prod",
-        None,
-        None,
-        weir_sched::env::snapshot_files(dir.path(), &ws.project)?,
-        day_start,
-    )
-    .await?;
+    let ws = deployed(dir.path(), &toml, day_start).await?;
     let clock = Clock::starting(day_start, rate);
     let real_start = Utc::now();
     let wall = Instant::now();

@@ -59,9 +59,7 @@ print(n)
 #[test]
 fn run_events_are_valid_openlineage() {
     let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
-    let files: Vec<(String, &str)> = (0..24)
-        .map(|h| (format!("landing/2026-01-03/{h:02}.jsonl"), "{\"a\": 1}\n"))
-        .collect();
+    let files = landed("2026-01-03", 0..24);
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
     let tmp = project(PROJECT, &refs);
     let dir = tmp.path();

@@ -426,9 +426,7 @@ partition = "hour"
 ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
 sla = "30m"
 "#;
-    let files: Vec<(String, &str)> = (0..10)
-        .map(|h| (format!("landing/2026-01-05/{h:02}.jsonl"), "{\"a\": 1}\n"))
-        .collect();
+    let files = landed("2026-01-05", 0..10);
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
     let tmp = project(LATE, &refs);
     let dir = tmp.path();
@@ -586,11 +584,9 @@ partition = "day"
 command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
 "#;
     // Day 1 and 2 landed whole; day 3 only until 05:00.
-    let mut files: Vec<(String, &str)> = Vec::new();
-    for day in ["2026-01-01", "2026-01-02"] {
-        files.extend((0..24).map(|h| (format!("landing/{day}/{h:02}.jsonl"), "{\"a\": 1}\n")));
-    }
-    files.extend((0..5).map(|h| (format!("landing/2026-01-03/{h:02}.jsonl"), "{\"a\": 1}\n")));
+    let mut files = landed("2026-01-01", 0..24);
+    files.extend(landed("2026-01-02", 0..24));
+    files.extend(landed("2026-01-03", 0..5));
     let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
     let tmp = project(G, &refs);
     let dir = tmp.path();

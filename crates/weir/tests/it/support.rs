@@ -113,3 +113,11 @@ pub fn files_under(dir: &Path) -> Vec<String> {
     out.sort();
     out
 }
+
+/// Landing files for `hours` hours of `day` (`landing/DAY/HH.jsonl`, one event
+/// each), as `project` takes them.
+pub fn landed(day: &str, hours: std::ops::Range<u32>) -> Vec<(String, &'static str)> {
+    hours
+        .map(|h| (format!("landing/{day}/{h:02}.jsonl"), "{\"a\": 1}\n"))
+        .collect()
+}
