@@ -67,6 +67,46 @@ async fn run(inputs: &[ResolvedInput], sql: &str, cores: usize) -> Result<Vec<Re
     df.collect().await.map_err(|e| ExecError::job(e.to_string()))
 }
 
+/// The batches as an Arrow IPC stream (what `POST /api/v1/sql` answers to
+/// `format = "arrow"`: pyarrow and DuckDB read it directly).
+pub fn ipc(batches: &[RecordBatch]) -> Result<Vec<u8>, ExecError> {
+    let err = |e: arrow::error::ArrowError| ExecError::job(e.to_string());
+    let Some(first) = batches.first() else {
+        return Ok(Vec::new());
+    };
+    let mut out = Vec::new();
+    {
+        let mut w = arrow::ipc::writer::StreamWriter::try_new(&mut out, &first.schema()).map_err(err)?;
+        for b in batches {
+            w.write(b).map_err(err)?;
+        }
+        w.finish().map_err(err)?;
+    }
+    Ok(out)
+}
+
+/// The first `limit` rows of `batches`, and whether any were cut.
+pub fn head(batches: Vec<RecordBatch>, limit: usize) -> (Vec<RecordBatch>, bool) {
+    let mut left = limit;
+    let mut out = Vec::new();
+    let mut cut = false;
+    for b in batches {
+        if left == 0 {
+            cut |= b.num_rows() > 0;
+            continue;
+        }
+        if b.num_rows() > left {
+            out.push(b.slice(0, left));
+            cut = true;
+            left = 0;
+        } else {
+            left -= b.num_rows();
+            out.push(b);
+        }
+    }
+    (out, cut)
+}
+
 /// Renders batches as text.
 pub fn render(batches: &[RecordBatch], how: Render) -> Result<String, ExecError> {
     let err = |e: arrow::error::ArrowError| ExecError::job(e.to_string());

@@ -149,6 +149,38 @@ pub async fn sql(ws: &Workspace, env: &str, query: &str) -> Result<QueryResult> 
     Ok(QueryResult { tables, batches })
 }
 
+/// What `POST /api/v1/sql` answers: at most `limit` rows, within `timeout`.
+#[derive(Debug)]
+pub struct BoundedResult {
+    pub tables: Vec<String>,
+    pub batches: Vec<arrow::array::RecordBatch>,
+    /// More rows than `limit` came back; the rest were cut.
+    pub truncated: bool,
+}
+
+/// [`sql`] with a row limit and a time limit (an answer not there in time is
+/// the caller's error, with what to do).
+pub async fn sql_bounded(
+    ws: &Workspace,
+    env: &str,
+    query: &str,
+    limit: usize,
+    timeout: std::time::Duration,
+) -> Result<BoundedResult> {
+    let r = tokio::time::timeout(timeout, sql(ws, env, query)).await.map_err(|_| {
+        UserError::new(
+            format!("the query took longer than {} s", timeout.as_secs_f64()),
+            "narrow it (a WHERE on the partition column, fewer tables), or raise timeout_s",
+        )
+    })??;
+    let (batches, truncated) = weir_exec::query::head(r.batches, limit);
+    Ok(BoundedResult {
+        tables: r.tables,
+        batches,
+        truncated,
+    })
+}
+
 /// Where `weir path` points: one directory per served partition.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ServedPaths {

@@ -1,6 +1,7 @@
 //! Who may call what: the role table, and the middleware that enforces it.
 //!
-//! [`ROUTES`] is the one place roles meet routes. A route missing from it is
+//! [`ROUTES`] is the one place roles meet routes: the router is built from
+//! it (so no route exists outside it), a route missing from it would be
 //! refused to everyone (deny by default), and a test calls every row with
 //! every role. Tokens come in an `Authorization: Bearer` header, or in the
 //! session cookie that `POST /api/v1/session` sets for browsers (GETs and the
@@ -96,6 +97,12 @@ pub const ROUTES: &[Route] = &[
         "/api/v1/envs/{env}/aliases/{dataset}/history",
         Access::Role(Role::Viewer),
         "Every move of one alias, oldest first.",
+    ),
+    route(
+        "POST",
+        "/api/v1/sql",
+        Access::Role(Role::Viewer),
+        "A read-only SQL query over what an environment serves (JSON or Arrow IPC), with row and time limits.",
     ),
     route(
         "GET",
@@ -303,7 +310,8 @@ pub async fn enforce(State(shared): State<Arc<Shared>>, mut req: Request, next: 
         (None, None) => (None, false),
     };
     let caller = match presented {
-        None if shared.public_read && needed == Role::Viewer && method == Method::GET => Caller {
+        // Viewer routes only read (POST /api/v1/sql included).
+        None if shared.public_read && needed == Role::Viewer => Caller {
             actor: "anonymous".into(),
             role: Some(Role::Viewer),
         },

@@ -14,7 +14,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post};
+use axum::routing::{MethodRouter, get, post};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -121,44 +121,68 @@ impl From<weir_catalog::CatalogError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// The handler of each row of the role table ([`auth::ROUTES`]). The router
+/// is built from the table, so no route can exist outside it.
+fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
+    Some(match (method, path) {
+        ("GET", "/healthz") => get(read::healthz),
+        ("POST", "/api/v1/session") => post(write::session),
+        ("GET", "/metrics") => get(crate::metrics::render),
+        ("GET", "/api/v1/openapi.json") => get(openapi::serve),
+        ("GET", "/api/v1/project") => get(read::project),
+        ("GET", "/api/v1/envs/{env}/status") => get(read::status),
+        ("GET", "/api/v1/envs/{env}/aliases") => get(read::aliases),
+        ("GET", "/api/v1/envs/{env}/grid") => get(read::grid),
+        ("GET", "/api/v1/envs/{env}/aliases/{dataset}/history") => get(read::alias_history),
+        ("GET", "/api/v1/events") => get(read::events),
+        ("GET", "/api/v1/runs") => get(read::runs),
+        ("GET", "/api/v1/runs/{run_id}") => get(read::run),
+        ("GET", "/api/v1/runs/{run_id}/log") => get(read::log),
+        ("GET", "/api/v1/audit") => get(read::audit),
+        ("GET", "/api/v1/tokens") => get(read::tokens),
+        ("GET", "/api/v1/envs/{env}/plan") => get(ops::plan),
+        ("GET", "/api/v1/envs/{env}/datasets/{dataset}/instance") => get(ops::instance),
+        ("GET", "/api/v1/envs/{env}/trash") => get(ops::trash),
+        ("POST", "/api/v1/sql") => post(ops::sql),
+        ("POST", "/api/v1/envs/{env}/runs") => post(write::request_run),
+        ("POST", "/api/v1/envs/{env}/pause") => post(write::pause),
+        ("POST", "/api/v1/envs/{env}/resume") => post(write::resume),
+        ("POST", "/api/v1/envs/{env}/revert") => post(write::revert),
+        ("POST", "/api/v1/envs/{env}/pin") => post(write::pin),
+        ("POST", "/api/v1/envs/{env}/unpin") => post(write::unpin),
+        ("POST", "/api/v1/envs/{env}/promote") => post(write::promote),
+        ("POST", "/api/v1/runs/{run_id}/cancel") => post(write::cancel),
+        ("POST", "/api/v1/envs/{env}/invalidate") => post(ops::invalidate),
+        ("POST", "/api/v1/envs/{env}/accept") => post(ops::accept),
+        ("POST", "/api/v1/envs/{env}/restore") => post(ops::restore),
+        ("POST", "/api/v1/envs/{env}/deploy") => post(ops::deploy).layer(DefaultBodyLimit::max(MAX_DEPLOY_BODY)),
+        _ => return None,
+    })
+}
+
 /// The router: every route of [`auth::ROUTES`], behind its role check.
 pub fn router(shared: Arc<Shared>) -> Router {
-    Router::new()
-        .route("/healthz", get(read::healthz))
-        .route("/api/v1/session", post(write::session))
-        .route("/metrics", get(crate::metrics::render))
-        .route("/api/v1/openapi.json", get(openapi::serve))
-        .route("/api/v1/project", get(read::project))
-        .route("/api/v1/envs/{env}/status", get(read::status))
-        .route("/api/v1/envs/{env}/aliases", get(read::aliases))
-        .route("/api/v1/envs/{env}/grid", get(read::grid))
-        .route("/api/v1/envs/{env}/aliases/{dataset}/history", get(read::alias_history))
-        .route("/api/v1/events", get(read::events))
-        .route("/api/v1/runs", get(read::runs))
-        .route("/api/v1/runs/{run_id}", get(read::run))
-        .route("/api/v1/runs/{run_id}/log", get(read::log))
-        .route("/api/v1/audit", get(read::audit))
-        .route("/api/v1/tokens", get(read::tokens))
-        .route("/api/v1/envs/{env}/runs", post(write::request_run))
-        .route("/api/v1/envs/{env}/pause", post(write::pause))
-        .route("/api/v1/envs/{env}/resume", post(write::resume))
-        .route("/api/v1/envs/{env}/revert", post(write::revert))
-        .route("/api/v1/envs/{env}/pin", post(write::pin))
-        .route("/api/v1/envs/{env}/unpin", post(write::unpin))
-        .route("/api/v1/envs/{env}/promote", post(write::promote))
-        .route("/api/v1/runs/{run_id}/cancel", post(write::cancel))
-        .route("/api/v1/envs/{env}/plan", get(ops::plan))
-        .route("/api/v1/envs/{env}/datasets/{dataset}/instance", get(ops::instance))
-        .route("/api/v1/envs/{env}/trash", get(ops::trash))
-        .route("/api/v1/envs/{env}/invalidate", post(ops::invalidate))
-        .route("/api/v1/envs/{env}/accept", post(ops::accept))
-        .route("/api/v1/envs/{env}/restore", post(ops::restore))
-        .route(
-            "/api/v1/envs/{env}/deploy",
-            post(ops::deploy).layer(DefaultBodyLimit::max(MAX_DEPLOY_BODY)),
-        )
+    let mut router = Router::new();
+    for r in auth::ROUTES {
+        match handler(r.method, r.path) {
+            Some(h) => router = router.route(r.path, h),
+            // A bug the unit test below catches; the route stays unserved.
+            None => tracing::error!("{} {} is in the role table but has no handler", r.method, r.path),
+        }
+    }
+    router
         .route_layer(axum::middleware::from_fn_with_state(shared.clone(), auth::enforce))
         .layer(DefaultBodyLimit::max(MAX_BODY))
         .fallback(|| async { ApiError::not_found("no such route", "the API lives under /api/v1; see /api/v1/project") })
         .with_state(shared)
+}
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn every_row_of_the_role_table_has_a_handler() {
+        for r in super::auth::ROUTES {
+            assert!(super::handler(r.method, r.path).is_some(), "{} {}", r.method, r.path);
+        }
+    }
 }

@@ -32,6 +32,7 @@ fn body_of(path: &str) -> Option<(String, RefOr<Schema>)> {
         "/api/v1/envs/{env}/invalidate" => schema_of::<ops::InvalidateBody>(),
         "/api/v1/envs/{env}/accept" => schema_of::<ops::AcceptBody>(),
         "/api/v1/envs/{env}/restore" => schema_of::<ops::RestoreBody>(),
+        "/api/v1/sql" => schema_of::<ops::SqlBody>(),
         _ => return None,
     })
 }

@@ -233,3 +233,61 @@ pub async fn trash(
     let (ws, _) = shared.env(&env).await?;
     Ok(Json(weir_ops::invalidate::trash(&ws).await?))
 }
+
+#[derive(Deserialize, Serialize, utoipa::ToSchema)]
+pub struct SqlBody {
+    /// A read-only query over what the environment serves (every served
+    /// dataset is a table).
+    query: String,
+    /// The environment (default `prod`).
+    env: Option<String>,
+    /// `json` (default) or `arrow` (an Arrow IPC stream).
+    format: Option<String>,
+    /// At most this many rows (default 10,000; at most 1,000,000).
+    limit: Option<usize>,
+    /// Stop waiting after this many seconds (default 30; at most 300).
+    timeout_s: Option<f64>,
+}
+
+/// `weir sql` over HTTP: read-only, with a row limit and a time limit.
+pub async fn sql(State(shared): State<Arc<Shared>>, Json(b): Json<SqlBody>) -> ApiResult<axum::response::Response> {
+    use axum::response::IntoResponse;
+    let env = b.env.clone().unwrap_or_else(|| weir_sched::env::PROD.to_string());
+    let (ws, _) = shared.env(&env).await?;
+    let limit = b.limit.unwrap_or(10_000).clamp(1, 1_000_000);
+    let timeout = std::time::Duration::from_secs_f64(b.timeout_s.unwrap_or(30.0).clamp(0.001, 300.0));
+    let r = weir_ops::serving::sql_bounded(&ws, &env, &b.query, limit, timeout).await?;
+    let bad = |e: weir_exec::ExecError| {
+        ApiError::new(
+            axum::http::StatusCode::INTERNAL_SERVER_ERROR,
+            "internal",
+            e.to_string(),
+            "see the server's log",
+        )
+    };
+    match b.format.as_deref().unwrap_or("json") {
+        "json" => {
+            let text = weir_exec::query::render(&r.batches, weir_exec::query::Render::Json).map_err(bad)?;
+            let rows: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
+            Ok(Json(serde_json::json!({ "tables": r.tables, "rows": rows, "truncated": r.truncated })).into_response())
+        }
+        "arrow" => {
+            let bytes = weir_exec::query::ipc(&r.batches).map_err(bad)?;
+            let truncated = if r.truncated { "true" } else { "false" };
+            Ok((
+                [
+                    (axum::http::header::CONTENT_TYPE, "application/vnd.apache.arrow.stream"),
+                    (axum::http::HeaderName::from_static("x-weir-truncated"), truncated),
+                ],
+                bytes,
+            )
+                .into_response())
+        }
+        other => Err(ApiError::new(
+            axum::http::StatusCode::BAD_REQUEST,
+            "bad_request",
+            format!("unknown format `{other}`"),
+            "format: json or arrow",
+        )),
+    }
+}

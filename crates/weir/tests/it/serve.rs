@@ -812,3 +812,59 @@ fn the_event_stream_carries_changes_made_anywhere() {
     }
     panic!("no pause event arrived");
 }
+
+/// `POST /api/v1/sql`: read-only SQL over what prod serves, as JSON or Arrow
+/// IPC, cut at the row limit; anything but a query is refused.
+#[test]
+fn sql_over_http_is_read_only_and_bounded() {
+    const Q: &str = r#"
+[project]
+name = "q"
+start = "2026-01-03"
+[datasets.raw]
+partition = "hour"
+ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
+[datasets.daily]
+partition = "day"
+inputs = ["raw"]
+sql = "SELECT count(*) AS n FROM raw"
+serve_window = 1
+"#;
+    let files = landed("2026-01-03", 0..24);
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
+    let tmp = project(Q, &refs);
+    let dir = tmp.path();
+    for args in [vec!["deploy"], vec!["run", "--env", "prod"]] {
+        let (code, _, err) = exec(dir, NOW, &args);
+        assert_eq!(code, 0, "{err}");
+    }
+    let served = Served::start(dir, NOW, &["--public-read"]);
+    let http = reqwest::blocking::Client::new();
+    let post = |body: Value| {
+        http.post(format!("{}/api/v1/sql", served.url))
+            .json(&body)
+            .send()
+            .expect("sql")
+    };
+    let r: Value = post(serde_json::json!({ "query": "SELECT n FROM daily" }))
+        .json()
+        .expect("json");
+    assert_eq!(r["rows"], serde_json::json!([{ "n": 24 }]), "{r}");
+    assert_eq!(r["truncated"], false);
+    let r: Value = post(serde_json::json!({ "query": "SELECT * FROM raw", "limit": 5 }))
+        .json()
+        .expect("json");
+    assert_eq!(r["rows"].as_array().map(Vec::len), Some(5), "{r}");
+    assert_eq!(r["truncated"], true);
+    let arrow = post(serde_json::json!({ "query": "SELECT n FROM daily", "format": "arrow" }));
+    assert_eq!(
+        arrow.headers().get("content-type").and_then(|v| v.to_str().ok()),
+        Some("application/vnd.apache.arrow.stream")
+    );
+    let bytes = arrow.bytes().expect("bytes");
+    assert_eq!(&bytes[..4], &[0xff, 0xff, 0xff, 0xff], "an Arrow IPC stream");
+    let refused = post(serde_json::json!({ "query": "CREATE TABLE t AS SELECT 1" }));
+    assert_eq!(refused.status().as_u16(), 400);
+    let e: Value = refused.json().expect("json");
+    assert!(e["error"]["hint"].as_str().is_some_and(|h| h.contains("daily")), "{e}");
+}
