@@ -248,3 +248,66 @@ pub async fn show(
     };
     Ok(view)
 }
+
+/// One partition's counters, as its run recorded them.
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CounterPoint {
+    pub partition: String,
+    pub counters: std::collections::BTreeMap<String, i64>,
+}
+
+/// A dataset's counters over its partitions (`weir counters`).
+#[derive(Clone, Debug, Serialize, Deserialize)]
+pub struct CounterSeries {
+    pub dataset: String,
+    pub version: u32,
+    pub points: Vec<CounterPoint>,
+}
+
+/// The counters of `dataset`'s current version over `sel`'s partitions, only
+/// those whose name matches `name` (a glob such as `dropped.*`) if given.
+pub async fn counters(ws: &Workspace, dataset: &str, name: Option<&str>, sel: &Selection) -> Result<CounterSeries> {
+    let ds = crate::dataset(ws, dataset)?;
+    let pattern = name
+        .map(|n| {
+            glob::Pattern::new(n)
+                .map_err(|e| UserError::new(format!("--name `{n}` is not a pattern: {e}"), "e.g. --name 'dropped.*'"))
+        })
+        .transpose()?;
+    let version = crate::current_version(ws, dataset).await?;
+    let g = ds.granularity;
+    let mut points = Vec::new();
+    for idx in ws.catalog.present(dataset, version).await? {
+        if sel.from.is_some_and(|f| g.start_of(idx) < g.start_of(g.index_of(f)))
+            || sel.until.is_some_and(|u| g.start_of(idx) >= u)
+        {
+            continue;
+        }
+        let key = InstanceKey {
+            dataset: dataset.to_string(),
+            version,
+            partition: idx,
+        };
+        let Some(inst) = ws.catalog.instance(&key).await? else {
+            continue;
+        };
+        let counters = ws
+            .catalog
+            .run(&inst.run_id)
+            .await?
+            .map(|r| r.counters)
+            .unwrap_or_default()
+            .into_iter()
+            .filter(|(k, _)| pattern.as_ref().is_none_or(|pat| pat.matches(k)))
+            .collect();
+        points.push(CounterPoint {
+            partition: g.format_key(idx),
+            counters,
+        });
+    }
+    Ok(CounterSeries {
+        dataset: dataset.to_string(),
+        version,
+        points,
+    })
+}

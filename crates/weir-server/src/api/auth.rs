@@ -99,6 +99,18 @@ pub const ROUTES: &[Route] = &[
         "Every move of one alias, oldest first.",
     ),
     route(
+        "GET",
+        "/api/v1/envs/{env}/datasets/{dataset}/counters",
+        Access::Role(Role::Viewer),
+        "A dataset's counters over its partitions (name=glob, from, to).",
+    ),
+    route(
+        "GET",
+        "/api/v1/diff",
+        Access::Role(Role::Viewer),
+        "Two environments compared (a, b, datasets, partition): versions, rows, schema, counters, checks, data.",
+    ),
+    route(
         "POST",
         "/api/v1/sql",
         Access::Role(Role::Viewer),

@@ -144,6 +144,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
         ("GET", "/api/v1/envs/{env}/datasets/{dataset}/instance") => get(ops::instance),
         ("GET", "/api/v1/envs/{env}/trash") => get(ops::trash),
         ("POST", "/api/v1/sql") => post(ops::sql),
+        ("GET", "/api/v1/envs/{env}/datasets/{dataset}/counters") => get(ops::counters),
+        ("GET", "/api/v1/diff") => get(ops::diff),
         ("POST", "/api/v1/envs/{env}/runs") => post(write::request_run),
         ("POST", "/api/v1/envs/{env}/pause") => post(write::pause),
         ("POST", "/api/v1/envs/{env}/resume") => post(write::resume),

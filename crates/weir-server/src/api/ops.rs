@@ -291,3 +291,48 @@ pub async fn sql(State(shared): State<Arc<Shared>>, Json(b): Json<SqlBody>) -> A
         )),
     }
 }
+
+#[derive(Deserialize)]
+pub struct CountersQuery {
+    /// A glob over counter names (`dropped.*`).
+    name: Option<String>,
+    from: Option<String>,
+    to: Option<String>,
+}
+
+/// A dataset's counters over its partitions.
+pub async fn counters(
+    State(shared): State<Arc<Shared>>,
+    Path((env, dataset)): Path<(String, String)>,
+    Query(q): Query<CountersQuery>,
+) -> ApiResult<Json<weir_ops::inspect::CounterSeries>> {
+    let (ws, _) = shared.env(&env).await?;
+    let sel = weir_ops::selection(&[], q.from.as_deref(), q.to.as_deref(), &ws.project)?;
+    Ok(Json(
+        weir_ops::inspect::counters(&ws, &dataset, q.name.as_deref(), &sel).await?,
+    ))
+}
+
+#[derive(Deserialize)]
+pub struct DiffQuery {
+    a: String,
+    b: String,
+    datasets: Option<String>,
+    partition: Option<String>,
+}
+
+/// Two environments compared: versions, rows, schema, counters, checks, data.
+pub async fn diff(
+    State(shared): State<Arc<Shared>>,
+    Query(q): Query<DiffQuery>,
+) -> ApiResult<Json<Vec<weir_ops::diff::DatasetDiff>>> {
+    let args = weir_ops::diff::DiffArgs {
+        a: q.a,
+        b: q.b,
+        datasets: list(&q.datasets),
+        partition: q.partition,
+    };
+    Ok(Json(
+        weir_ops::diff::diff(&shared.dir, shared.catalog.clone(), &args).await?,
+    ))
+}

@@ -1,6 +1,5 @@
 //! `weir counters`: a counter's time series over a dataset's partitions.
 
-use crate::UserError;
 use crate::output::{Printer, table};
 use crate::project;
 use anyhow::Result;
@@ -38,38 +37,17 @@ pub async fn counters(
 ) -> Result<()> {
     let dir = project::find(dir)?;
     let (ws, _) = project::open_env(&dir, env).await?;
-    let ds = ws.dataset(dataset)?;
-    let pattern = name
-        .map(|n| {
-            glob::Pattern::new(n)
-                .map_err(|e| UserError::new(format!("--name `{n}` is not a pattern: {e}"), "e.g. --name 'dropped.*'"))
-        })
-        .transpose()?;
-    let version = weir_ops::current_version(&ws, dataset).await?;
     let sel = project::selection(&[], from, to, &ws.project)?;
-    let g = ds.granularity;
-    let mut series: Vec<(String, std::collections::BTreeMap<String, i64>)> = Vec::new();
-    for idx in ws.catalog.present(dataset, version).await? {
-        if sel.from.is_some_and(|f| g.start_of(idx) < g.start_of(g.index_of(f)))
-            || sel.until.is_some_and(|u| g.start_of(idx) >= u)
-        {
-            continue;
-        }
-        let Some(inst) = ws.catalog.instance(&ws.key(dataset, version, idx)).await? else {
-            continue;
-        };
-        let counters = ws
-            .catalog
-            .run(&inst.run_id)
-            .await?
-            .map(|r| r.counters)
-            .unwrap_or_default();
-        let counters = counters
-            .into_iter()
-            .filter(|(k, _)| pattern.as_ref().is_none_or(|pat| pat.matches(k)))
-            .collect();
-        series.push((g.format_key(idx), counters));
-    }
+    let r = weir_ops::inspect::counters(&ws, dataset, name, &sel).await?;
+    print_counters(&r, p);
+    Ok(())
+}
+
+/// Prints a counter series (read here or from a server).
+pub fn print_counters(r: &weir_ops::inspect::CounterSeries, p: Printer) {
+    let (dataset, version) = (&r.dataset, r.version);
+    let series: Vec<(&String, &std::collections::BTreeMap<String, i64>)> =
+        r.points.iter().map(|x| (&x.partition, &x.counters)).collect();
     let json: Vec<serde_json::Value> = series
         .iter()
         .map(|(part, c)| serde_json::json!({ "partition": part, "counters": c }))
@@ -98,7 +76,6 @@ pub async fn counters(
         }
         format!("{dataset} v{version}, {} partitions\n{}", series.len(), table(&t))
     });
-    Ok(())
 }
 
 #[cfg(test)]

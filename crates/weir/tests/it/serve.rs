@@ -863,6 +863,29 @@ serve_window = 1
     );
     let bytes = arrow.bytes().expect("bytes");
     assert_eq!(&bytes[..4], &[0xff, 0xff, 0xff, 0xff], "an Arrow IPC stream");
+    // Counter series and the environment diff are reads too.
+    let c: Value = http
+        .get(format!(
+            "{}/api/v1/envs/prod/datasets/daily/counters?name=rows_*",
+            served.url
+        ))
+        .send()
+        .expect("counters")
+        .json()
+        .expect("json");
+    assert_eq!(c["points"][0]["partition"], "date=2026-01-03", "{c}");
+    assert_eq!(c["points"][0]["counters"]["rows_out"], 1, "{c}");
+    assert!(
+        c["points"][0]["counters"].get("bytes_out").is_none(),
+        "only the names asked: {c}"
+    );
+    let d = http
+        .get(format!("{}/api/v1/diff?a=prod&b=prod&datasets=daily", served.url))
+        .send()
+        .expect("diff");
+    assert_eq!(d.status().as_u16(), 200);
+    let d: Value = d.json().expect("json");
+    assert_eq!(d[0]["dataset"], "daily", "{d}");
     let refused = post(serde_json::json!({ "query": "CREATE TABLE t AS SELECT 1" }));
     assert_eq!(refused.status().as_u16(), 400);
     let e: Value = refused.json().expect("json");
