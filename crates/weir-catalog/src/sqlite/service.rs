@@ -316,6 +316,11 @@ impl SqliteCatalog {
         .execute(&mut *tx)
         .await?
         .rows_affected();
+        // The change feed keeps its newest entry, so `last_change` never goes back.
+        sqlx::query("DELETE FROM changes WHERE at_ms < $1 AND seq < (SELECT MAX(seq) FROM changes)")
+            .bind(before_ms)
+            .execute(&mut *tx)
+            .await?;
         if n > 0 {
             for orphans in [
                 "DELETE FROM counters WHERE run_id NOT IN (SELECT run_id FROM runs)",

@@ -277,6 +277,15 @@ pub async fn pruning_keeps_the_latest_run_of_every_instance(c: &dyn Catalog) {
             .expect("run")
             .is_some_and(|r| r.counters["rows_out"] == 42)
     );
+    // The change feed is pruned to the same age, keeping its newest entry.
+    c.revoke_token("x", 10).await.expect("change 1");
+    c.revoke_token("y", 20).await.expect("change 2");
+    let last = c.last_change().await.expect("last");
+    c.prune_runs(15).await.expect("prune");
+    let feed = c.changes(0, 10).await.expect("feed");
+    assert_eq!(feed.iter().map(|x| x.at_ms).collect::<Vec<_>>(), vec![20]);
+    c.prune_runs(100).await.expect("prune all");
+    assert_eq!(c.last_change().await.expect("last"), last, "the newest entry stays");
 }
 
 pub async fn states_answer_like_the_single_queries(c: &dyn Catalog) {
