@@ -257,11 +257,15 @@ pub fn plan(
         let mut idx = lo;
         while idx < hi {
             if present.contains(idx) {
+                // Jump over the whole run of present partitions (a word of
+                // the bitset at a time): a long history costs nothing per plan.
+                let next = present.first_missing(idx, hi).unwrap_or(hi);
+                let n = usize::try_from(next - idx).unwrap_or(0);
                 prev_pending = false;
-                stats.present += 1;
-                stats.desired += 1;
-                stats.last_present = Some(idx);
-                idx += 1;
+                stats.present += n;
+                stats.desired += n;
+                stats.last_present = Some(next - 1);
+                idx = next;
                 continue;
             }
             let mut reason = None;
