@@ -131,7 +131,7 @@ fn versions_json(versions: &[(String, u32)]) -> String {
 }
 
 impl SqliteCatalog {
-    /// `Catalog::states` in three queries, whatever the number of versions.
+    /// `Catalog::states` in four queries, whatever the number of versions.
     pub(super) async fn states_impl(
         &self,
         versions: &[(String, u32)],
@@ -154,20 +154,36 @@ impl SqliteCatalog {
             let v = u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0);
             Ok(at.get(&(d, v)).map(|i| (*i, r.try_get::<i64, _>(2).unwrap_or(0))))
         };
+        // What exists, as runs of consecutive partitions (gaps and islands):
+        // a long history is a few rows, not one per instance.
+        let rows = sqlx::query(
+            "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1)),
+                  p AS (SELECT i.dataset, i.version, i.partition,
+                               i.partition - ROW_NUMBER() OVER (PARTITION BY i.dataset, i.version ORDER BY i.partition) AS grp
+                        FROM instances i JOIN v ON i.dataset = v.d AND i.version = v.n)
+             SELECT dataset, version, MIN(partition), MAX(partition) FROM p
+             GROUP BY dataset, version, grp ORDER BY dataset, version, MIN(partition)",
+        )
+        .bind(&list)
+        .fetch_all(&self.pool)
+        .await?;
+        for r in &rows {
+            if let Some((i, lo)) = slot(r)? {
+                let hi: i64 = r.try_get(3)?;
+                out[i].present.extend(lo..=hi);
+            }
+        }
         let rows = sqlx::query(
             "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
-             SELECT i.dataset, i.version, i.partition, i.blocked FROM instances i
-             JOIN v ON i.dataset = v.d AND i.version = v.n ORDER BY i.dataset, i.version, i.partition",
+             SELECT i.dataset, i.version, i.partition FROM instances i
+             JOIN v ON i.dataset = v.d AND i.version = v.n WHERE i.blocked = 1 ORDER BY i.partition",
         )
         .bind(&list)
         .fetch_all(&self.pool)
         .await?;
         for r in &rows {
             if let Some((i, p)) = slot(r)? {
-                out[i].present.push(p);
-                if r.try_get::<i64, _>(3)? != 0 {
-                    out[i].blocked.push(p);
-                }
+                out[i].blocked.push(p);
             }
         }
         let rows = sqlx::query(

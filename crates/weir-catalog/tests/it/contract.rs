@@ -296,6 +296,11 @@ pub async fn states_answer_like_the_single_queries(c: &dyn Catalog) {
     c.commit(&[outcome(&a2, "r2", false, vec![], 10)])
         .await
         .expect("a2 fails");
+    for p in [3, 4, 6] {
+        c.commit(&[outcome(&key("a", 1, p), &format!("a{p}"), true, vec![], 10)])
+            .await
+            .expect("more of a");
+    }
     let mut blocked = outcome(&b, "r3", true, vec![], 10);
     if let Some(i) = blocked.instance.as_mut() {
         i.blocked = true;
@@ -313,7 +318,7 @@ pub async fn states_answer_like_the_single_queries(c: &dyn Catalog) {
     assert_eq!(states[0].present, vec![7]);
     assert_eq!(states[0].blocked, vec![7]);
     assert_eq!(states[0].claimed, vec![8]);
-    assert_eq!(states[1].present, vec![1]);
+    assert_eq!(states[1].present, vec![1, 3, 4, 6], "runs with gaps");
     assert_eq!(states[1].failed, vec![2]);
     assert!(states[1].blocked.is_empty() && states[1].claimed.is_empty());
     assert_eq!(
