@@ -20,7 +20,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
-use weir_catalog::Outcome;
 use weir_core::PartSet;
 use weir_core::check::Status;
 use weir_core::model::Job;
@@ -44,37 +43,14 @@ pub struct RunOptions {
     pub control: Option<RunControl>,
 }
 
-/// Steering for a run in progress, for a caller that outlives it (`weir
-/// serve`): each channel is watched while jobs run.
-#[derive(Clone, Debug)]
-pub struct RunControl {
-    /// Turns true to stop dispatching: running jobs finish and are committed,
-    /// then `run` returns (a drain, unlike `cancel`, kills nothing).
-    pub drain: watch::Receiver<bool>,
-    /// A new planning clock: the loop takes a fresh snapshot (landed files,
-    /// what other processes committed) and plans at this instant.
-    pub refresh: watch::Receiver<DateTime<Utc>>,
-    /// Run ids to cancel: their jobs are killed and recorded as cancelled.
-    pub cancel_runs: watch::Receiver<HashSet<String>>,
-}
+mod commit;
+mod dispatch;
+mod steer;
 
-impl RunControl {
-    /// Waits until a channel changes (forever if every sender is gone).
-    async fn changed(&mut self) -> Steer {
-        tokio::select! {
-            Ok(()) = self.drain.changed() => Steer::Drain,
-            Ok(()) = self.refresh.changed() => Steer::Refresh,
-            Ok(()) = self.cancel_runs.changed() => Steer::Cancel,
-            else => std::future::pending().await,
-        }
-    }
-}
-
-enum Steer {
-    Drain,
-    Refresh,
-    Cancel,
-}
+use commit::{commit, retry_wait};
+use dispatch::{pool_full, run_event};
+pub use steer::RunControl;
+use steer::{Steer, cancelled};
 
 /// The result of `run`.
 #[derive(Clone, Debug, Default, serde::Serialize)]
@@ -500,140 +476,5 @@ async fn run_inner(
             batch.push(finished);
         }
         pending = batch;
-    }
-}
-
-/// A START event for `run_id` building `key` from `inputs`.
-fn run_event(
-    ws: &Workspace,
-    kind: RunEventKind,
-    run_id: &str,
-    key: &weir_catalog::InstanceKey,
-    inputs: &[weir_catalog::InstanceKey],
-) -> crate::events::RunEvent {
-    let output = crate::events::instances(&ws.project, std::slice::from_ref(key))
-        .pop()
-        .unwrap_or_else(|| crate::events::EventInstance {
-            dataset: key.dataset.clone(),
-            version: key.version,
-            partition: key.partition.to_string(),
-            lake: "default".into(),
-        });
-    crate::events::RunEvent {
-        kind,
-        at: chrono::Utc::now(),
-        run_id: run_id.to_string(),
-        output,
-        inputs: crate::events::instances(&ws.project, inputs),
-        rows: None,
-        bytes: None,
-        files: None,
-        error: None,
-    }
-}
-
-/// Whether `pool` already runs as many tasks as `[pools]` allows (counting
-/// this loop's tasks in flight).
-fn pool_full(ws: &Workspace, pool: &str, in_flight: &HashSet<(String, i64)>) -> bool {
-    let Some(&limit) = ws.project.pools.get(pool) else {
-        return false;
-    };
-    let used = in_flight
-        .iter()
-        .filter(|(ds, _)| ws.project.dataset(ds).and_then(|d| d.pool.as_deref()) == Some(pool))
-        .count();
-    used >= limit
-}
-
-/// Resolves when `cancel` turns true (never, if it never does).
-async fn cancelled(mut cancel: watch::Receiver<bool>) {
-    while !*cancel.borrow() {
-        if cancel.changed().await.is_err() {
-            std::future::pending::<()>().await;
-        }
-    }
-}
-
-/// Commits a batch in one transaction. If that fails, each outcome is
-/// committed alone: one that fails becomes a failed run carrying the
-/// database's message (or, when another run committed the instance first
-/// because this run's lease was lost, says so), and the rest stand. Only a
-/// catalog that cannot record even the failed run stops the run loop.
-/// Returns how long the lake sync and the catalog commit took.
-async fn commit(ws: &Workspace, batch: &mut [Finished]) -> Result<(Duration, Duration), SchedError> {
-    // What the batch sealed reaches the disk before the catalog says it exists.
-    let t0 = Instant::now();
-    let lakes: Vec<weir_lake::Lake> = ws.lakes.values().cloned().collect();
-    tokio::task::spawn_blocking(move || lakes.iter().try_for_each(|l| l.sync_sealed().map(drop)))
-        .await
-        .map_err(|e| SchedError::Other(format!("the sync before commit did not finish: {e}")))??;
-    let sync = t0.elapsed();
-    let t1 = Instant::now();
-    let outcomes: Vec<Outcome> = batch.iter().filter_map(|f| f.outcome.clone()).collect();
-    let Err(first) = ws.catalog.commit(&outcomes).await else {
-        return Ok((sync, t1.elapsed()));
-    };
-    tracing::warn!(
-        "a batch of {} outcomes failed to commit ({first}); committing them one by one",
-        outcomes.len()
-    );
-    for f in batch.iter_mut() {
-        let Some(o) = f.outcome.clone() else { continue };
-        let why = match ws.catalog.commit(std::slice::from_ref(&o)).await {
-            Ok(()) => continue,
-            Err(weir_catalog::CatalogError::InstanceExists(what)) => {
-                format!("another run committed {what} first; this run's claim had expired")
-            }
-            Err(e) => format!("the catalog refused this run's outcome: {e}"),
-        };
-        let lost = failed(&f.report, o.run.key.clone(), why);
-        if let Some(lo) = &lost.outcome {
-            ws.catalog.commit(std::slice::from_ref(lo)).await?;
-        }
-        *f = lost;
-    }
-    Ok((sync, t1.elapsed()))
-}
-
-/// The wait before retry `attempt` (1-based): `delay · 2^(attempt-1)`, capped
-/// at an hour, times a jitter in [0.5, 1.5) drawn from the run id, so that
-/// many failing tasks do not retry in lockstep.
-fn retry_wait(delay: weir_core::Span, attempt: u32, run_id: &str) -> Duration {
-    let base = match delay {
-        weir_core::Span::Seconds(s) => s.max(0) as f64,
-        weir_core::Span::Months(m) => f64::from(m.max(0)) * 30.0 * 86_400.0,
-    };
-    let backoff = (base * 2f64.powi(attempt.saturating_sub(1).min(30) as i32)).min(3600.0);
-    let hash = run_id.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
-        (h ^ u64::from(b)).wrapping_mul(0x100_0000_01b3)
-    });
-    let jitter = 0.5 + (hash % 1000) as f64 / 1000.0;
-    Duration::from_secs_f64(backoff * jitter)
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn retry_waits_double_with_jitter_and_are_capped() {
-        let d = weir_core::Span::Seconds(30);
-        for run in ["a", "b", "c", "0191-x"] {
-            for attempt in 1..=4u32 {
-                let base = 30.0 * 2f64.powi(attempt as i32 - 1);
-                let w = retry_wait(d, attempt, run).as_secs_f64();
-                assert!(w >= base * 0.5 && w < base * 1.5, "attempt {attempt} of {run}: {w}");
-            }
-            assert!(
-                retry_wait(d, 40, run) < Duration::from_secs(5400),
-                "capped at an hour (with jitter)"
-            );
-        }
-        assert_ne!(
-            retry_wait(d, 1, "run-a"),
-            retry_wait(d, 1, "run-b"),
-            "jitter spreads retries"
-        );
-        assert_eq!(retry_wait(weir_core::Span::ZERO, 3, "a"), Duration::ZERO);
     }
 }

@@ -121,6 +121,15 @@ impl From<weir_catalog::CatalogError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+/// A comma-separated query value (`datasets=a,b`) as a list.
+fn list(s: &Option<String>) -> Vec<String> {
+    s.iter()
+        .flat_map(|s| s.split(','))
+        .filter(|s| !s.is_empty())
+        .map(str::to_string)
+        .collect()
+}
+
 /// The handler of each row of the role table ([`auth::ROUTES`]). The router
 /// is built from the table, so no route can exist outside it.
 fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {

@@ -4,21 +4,13 @@
 
 use super::auth::Caller;
 use super::write::audited;
-use super::{ApiError, ApiResult};
+use super::{ApiError, ApiResult, list};
 use crate::Shared;
 use axum::extract::{Path, Query, State};
 use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-
-fn list(s: &Option<String>) -> Vec<String> {
-    s.iter()
-        .flat_map(|s| s.split(','))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect()
-}
 
 #[derive(Deserialize)]
 pub struct PlanQuery {

@@ -78,13 +78,7 @@ pub async fn status(
     Query(q): Query<StatusQuery>,
 ) -> ApiResult<Json<Vec<weir_sched::DatasetStatus>>> {
     let (ws, d) = shared.env(&env).await?;
-    let datasets: Vec<String> = q
-        .datasets
-        .iter()
-        .flat_map(|s| s.split(','))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let datasets = super::list(&q.datasets);
     let now = shared.clock.now();
     let sel = weir_ops::selection(&datasets, q.from.as_deref(), q.to.as_deref(), &ws.project)?;
     let sel = weir_ops::status::within_env(&ws, Some((&env, &d)), sel, now).await?;
@@ -255,13 +249,7 @@ pub async fn grid(
         .map(|t| instant("from", t))
         .transpose()?
         .unwrap_or(until - span);
-    let datasets: Vec<String> = q
-        .datasets
-        .iter()
-        .flat_map(|s| s.split(','))
-        .filter(|s| !s.is_empty())
-        .map(str::to_string)
-        .collect();
+    let datasets = super::list(&q.datasets);
     let (ws, d) = shared.env(&env).await?;
     let g = weir_ops::grid::grid(&ws, Some((&env, &d)), &datasets, from, until, zoom, now).await?;
     Ok(Json(g))

@@ -1,0 +1,47 @@
+//! Steering a run in progress: what a caller that outlives a run (`weir
+//! serve`) can ask of it while its jobs run.
+
+use chrono::{DateTime, Utc};
+use std::collections::HashSet;
+use tokio::sync::watch;
+
+/// Steering for a run in progress, for a caller that outlives it (`weir
+/// serve`): each channel is watched while jobs run.
+#[derive(Clone, Debug)]
+pub struct RunControl {
+    /// Turns true to stop dispatching: running jobs finish and are committed,
+    /// then `run` returns (a drain, unlike `cancel`, kills nothing).
+    pub drain: watch::Receiver<bool>,
+    /// A new planning clock: the loop takes a fresh snapshot (landed files,
+    /// what other processes committed) and plans at this instant.
+    pub refresh: watch::Receiver<DateTime<Utc>>,
+    /// Run ids to cancel: their jobs are killed and recorded as cancelled.
+    pub cancel_runs: watch::Receiver<HashSet<String>>,
+}
+
+impl RunControl {
+    /// Waits until a channel changes (forever if every sender is gone).
+    pub(super) async fn changed(&mut self) -> Steer {
+        tokio::select! {
+            Ok(()) = self.drain.changed() => Steer::Drain,
+            Ok(()) = self.refresh.changed() => Steer::Refresh,
+            Ok(()) = self.cancel_runs.changed() => Steer::Cancel,
+            else => std::future::pending().await,
+        }
+    }
+}
+
+pub(super) enum Steer {
+    Drain,
+    Refresh,
+    Cancel,
+}
+
+/// Resolves when `cancel` turns true (never, if it never does).
+pub(super) async fn cancelled(mut cancel: watch::Receiver<bool>) {
+    while !*cancel.borrow() {
+        if cancel.changed().await.is_err() {
+            std::future::pending::<()>().await;
+        }
+    }
+}
