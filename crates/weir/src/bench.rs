@@ -3,6 +3,7 @@
 
 mod checks;
 pub mod serve;
+pub mod serve_api;
 mod sql;
 
 pub use checks::checks;

@@ -354,7 +354,7 @@ async fn verb(
                     rate,
                     parallel,
                 } => bench::serve::day(datasets, rate, parallel, p).await,
-                ServeBench::Api { clients, seconds, rate } => bench::serve::api(clients, seconds, rate, p).await,
+                ServeBench::Api { clients, seconds, rate } => bench::serve_api::api(clients, seconds, rate, p).await,
             }
             .map(|()| 0)
         }
