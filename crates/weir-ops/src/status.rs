@@ -52,7 +52,7 @@ pub async fn status_of(
     now: DateTime<Utc>,
 ) -> Result<Vec<DatasetStatus>> {
     let mut rows = weir_sched::status(ws, sel, now).await?;
-    if let Some((env, _)) = env {
+    if let Some((env, d)) = env {
         let aliases: std::collections::BTreeMap<String, u32> = ws
             .catalog
             .aliases(env)
@@ -60,8 +60,23 @@ pub async fn status_of(
             .into_iter()
             .map(|a| (a.dataset, a.version))
             .collect();
+        // Lateness as the server's SLA check counts it: what consumers could
+        // read (deployed or served version), deadlines after the first deployment.
+        let late: std::collections::BTreeMap<String, weir_sched::sla::Lateness> =
+            weir_sched::sla::lateness(ws, env, d, now)
+                .await?
+                .into_iter()
+                .map(|l| (l.dataset.clone(), l))
+                .collect();
         for r in &mut rows {
             r.serving = aliases.get(&r.dataset).copied();
+            if let Some(l) = late.get(&r.dataset) {
+                r.late = l.late.len();
+                r.first_late = l
+                    .late
+                    .first()
+                    .and_then(|i| ws.project.dataset(&r.dataset).map(|ds| ds.granularity.format_key(*i)));
+            }
         }
     }
     Ok(rows)

@@ -76,22 +76,34 @@ fn late_in(present: &PartSet, lo: i64, cutoff: i64) -> Vec<i64> {
     (lo..cutoff).filter(|i| !present.contains(*i)).collect()
 }
 
-/// Finds late partitions in `env`, records new misses and recoveries.
-pub async fn check(
+/// One dataset's partitions that missed their SLA in an environment.
+#[derive(Clone, Debug)]
+pub struct Lateness {
+    pub dataset: String,
+    /// The environment's deployed version of it.
+    pub version: Option<u32>,
+    /// What consumers could read: the deployed or the served version's partitions.
+    pub present: PartSet,
+    /// Late partitions, oldest first.
+    pub late: Vec<i64>,
+}
+
+/// Late partitions of every dataset with an `sla` in `env`: deadline passed,
+/// after the environment's first deployment and within its window, and
+/// neither the deployed nor the served version holds them. Reads only.
+pub async fn lateness(
     ws: &Workspace,
     env: &str,
     deployment: &Deployment,
     now: DateTime<Utc>,
-) -> Result<SlaReport, SchedError> {
-    let mut report = SlaReport::default();
+) -> Result<Vec<Lateness>, SchedError> {
     let first_deploy = ws
         .catalog
         .deployments(Some(env))
         .await?
         .first()
         .map_or(deployment.deployed_at_ms, |d| d.deployed_at_ms);
-    let now_ms = now.timestamp_millis();
-    let open = ws.catalog.open_sla_misses(env).await?;
+    let mut out = Vec::new();
     for ds in ws.project.datasets.values() {
         let Some(sla) = ds.sla else { continue };
         let g = ds.granularity;
@@ -103,19 +115,6 @@ pub async fn check(
                 present.insert(idx);
             }
         }
-        // Recoveries first: an open miss whose partition is now present.
-        for m in open
-            .iter()
-            .filter(|m| m.dataset == ds.name && present.contains(m.partition))
-        {
-            if ws.catalog.recover_sla_miss(env, &ds.name, m.partition, now_ms).await? {
-                report.recovered.push(SlaMiss {
-                    recovered_at_ms: Some(now_ms),
-                    ..m.clone()
-                });
-            }
-        }
-        // Deadlines after the first deployment, and within the window.
         let (lo, _) = weir_core::mapping::due_range(ds, now);
         let mut lo = lo;
         while sla.deadline(g, lo).timestamp_millis() <= first_deploy {
@@ -128,17 +127,59 @@ pub async fn check(
         {
             lo = lo.max(g.index_of(w.sub_from(now)));
         }
-        let cutoff = sla.cutoff(g, now);
-        let late = late_in(&present, lo, cutoff);
-        if late.is_empty() {
+        let late = late_in(&present, lo, sla.cutoff(g, now));
+        out.push(Lateness {
+            dataset: ds.name.clone(),
+            version: deployed,
+            present,
+            late,
+        });
+    }
+    Ok(out)
+}
+
+/// Finds late partitions in `env`, records new misses and recoveries.
+pub async fn check(
+    ws: &Workspace,
+    env: &str,
+    deployment: &Deployment,
+    now: DateTime<Utc>,
+) -> Result<SlaReport, SchedError> {
+    let mut report = SlaReport::default();
+    let now_ms = now.timestamp_millis();
+    let open = ws.catalog.open_sla_misses(env).await?;
+    for l in lateness(ws, env, deployment, now).await? {
+        let Some(ds) = ws.project.dataset(&l.dataset) else {
+            continue;
+        };
+        let (Some(sla), g) = (ds.sla, ds.granularity) else {
+            continue;
+        };
+        // Recoveries first: an open miss whose partition is now present.
+        for m in open
+            .iter()
+            .filter(|m| m.dataset == l.dataset && l.present.contains(m.partition))
+        {
+            if ws
+                .catalog
+                .recover_sla_miss(env, &l.dataset, m.partition, now_ms)
+                .await?
+            {
+                report.recovered.push(SlaMiss {
+                    recovered_at_ms: Some(now_ms),
+                    ..m.clone()
+                });
+            }
+        }
+        if l.late.is_empty() {
             continue;
         }
-        report.late.insert(ds.name.clone(), late.len());
-        let Some(version) = deployed else { continue };
-        for idx in late.iter().rev().take(MAX_MISSES_PER_PASS) {
+        report.late.insert(l.dataset.clone(), l.late.len());
+        let Some(version) = l.version else { continue };
+        for idx in l.late.iter().rev().take(MAX_MISSES_PER_PASS) {
             let miss = SlaMiss {
                 env: env.to_string(),
-                dataset: ds.name.clone(),
+                dataset: l.dataset.clone(),
                 partition: *idx,
                 partition_key: g.format_key(*idx),
                 version,
