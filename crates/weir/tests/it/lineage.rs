@@ -60,8 +60,7 @@ print(n)
 fn run_events_are_valid_openlineage() {
     let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| "python3".into());
     let files = landed("2026-01-03", 0..24);
-    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
-    let tmp = project(PROJECT, &refs);
+    let tmp = project_with(PROJECT, &files);
     let dir = tmp.path();
     let (code, _, err) = exec(dir, NOW, &["run"]);
     assert_eq!(code, 1, "the broken job fails the run: {err}");

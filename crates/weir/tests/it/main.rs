@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `weir` binary on temporary projects, with real
 //! files, a real SQLite catalog, DataFusion and Python command jobs.
 
+mod api;
 mod cli_errors;
 mod commands;
 mod demo;

@@ -121,3 +121,9 @@ pub fn landed(day: &str, hours: std::ops::Range<u32>) -> Vec<(String, &'static s
         .map(|h| (format!("landing/{day}/{h:02}.jsonl"), "{\"a\": 1}\n"))
         .collect()
 }
+
+/// A project from `weir.toml` text and landed files (as [`landed`] gives them).
+pub fn project_with(toml: &str, files: &[(String, &str)]) -> tempfile::TempDir {
+    let refs: Vec<(&str, &str)> = files.iter().map(|(p, b)| (p.as_str(), *b)).collect();
+    project(toml, &refs)
+}
