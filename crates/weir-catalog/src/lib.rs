@@ -118,6 +118,13 @@ impl RunState {
         }
     }
 
+    /// The state named `s`, if it is one.
+    pub fn named(s: &str) -> Option<Self> {
+        [RunState::Succeeded, RunState::Failed, RunState::Cancelled]
+            .into_iter()
+            .find(|r| r.as_str() == s)
+    }
+
     fn parse(s: &str) -> Self {
         match s {
             "succeeded" => RunState::Succeeded,
@@ -173,6 +180,9 @@ pub struct RunFilter {
     pub dataset: Option<String>,
     pub state: Option<RunState>,
     pub limit: Option<u32>,
+    /// Only runs listed after this one (its `ended_at_ms` and `run_id`):
+    /// the cursor of the next page, since runs list newest first.
+    pub after: Option<(i64, String)>,
 }
 
 /// One deployment of an environment: a snapshot of the definitions.

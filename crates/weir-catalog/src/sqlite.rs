@@ -346,11 +346,14 @@ impl Catalog for SqliteCatalog {
         let rows = sqlx::query(
             "SELECT run_id, dataset, version, partition, state, started_at_ms, ended_at_ms, error, log FROM runs
              WHERE ($1 IS NULL OR dataset = $1) AND ($2 IS NULL OR state = $2)
+               AND ($4 IS NULL OR (ended_at_ms, run_id) < ($4, $5))
              ORDER BY ended_at_ms DESC, run_id DESC LIMIT $3",
         )
         .bind(&filter.dataset)
         .bind(filter.state.map(RunState::as_str))
         .bind(i64::from(filter.limit.unwrap_or(u32::MAX)))
+        .bind(filter.after.as_ref().map(|a| a.0))
+        .bind(filter.after.as_ref().map(|a| a.1.as_str()))
         .fetch_all(&self.pool)
         .await?;
         self.runs_from_rows(&rows).await

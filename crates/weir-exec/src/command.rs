@@ -3,7 +3,7 @@
 //! which is killed on timeout or cancellation.
 
 use crate::sql::{cancelled, sleep_opt};
-use crate::{ExecError, ExecOutput, Executor, TaskContext, log_tail};
+use crate::{ExecError, ExecOutput, Executor, LiveLog, TaskContext, log_tail};
 use async_trait::async_trait;
 use nix::sys::signal::{Signal, killpg};
 use nix::unistd::Pid;
@@ -26,13 +26,15 @@ pub struct CommandExecutor;
 
 type Buf = std::sync::Arc<std::sync::Mutex<Vec<u8>>>;
 
-/// Copies a pipe into `buf`, keeping at most about `LOG_LIMIT` bytes of tail.
-async fn drain(mut r: impl AsyncRead + Unpin, buf: Buf) {
+/// Copies a pipe into `buf`, keeping at most about `LOG_LIMIT` bytes of
+/// tail, and into the live log as it arrives.
+async fn drain(mut r: impl AsyncRead + Unpin, buf: Buf, live: LiveLog) {
     let mut chunk = [0u8; 8192];
     loop {
         match r.read(&mut chunk).await {
             Ok(0) | Err(_) => return,
             Ok(n) => {
+                live.write(&chunk[..n]);
                 let Ok(mut b) = buf.lock() else { return };
                 b.extend_from_slice(&chunk[..n]);
                 if b.len() > 4 * LOG_LIMIT {
@@ -135,10 +137,12 @@ impl Executor for CommandExecutor {
         let out = tokio::spawn(drain(
             child.stdout.take().ok_or_else(|| ExecError::job("no stdout"))?,
             logs.out.clone(),
+            ctx.log.clone(),
         ));
         let err = tokio::spawn(drain(
             child.stderr.take().ok_or_else(|| ExecError::job("no stderr"))?,
             logs.err.clone(),
+            ctx.log.clone(),
         ));
         let status = tokio::select! {
             s = child.wait() => Some(s?),

@@ -13,6 +13,8 @@ use std::time::Duration;
 use tokio::sync::watch;
 use weir_core::model::{Dataset, Format};
 
+pub use crate::livelog::LiveLog;
+
 /// One input instance a task reads.
 #[derive(Clone, Debug)]
 pub struct InputInstance {
@@ -49,6 +51,8 @@ pub struct TaskContext {
     pub timeout: Option<Duration>,
     /// Ingest: seal an empty instance (the files never landed, `missing = "empty"`).
     pub seal_empty: bool,
+    /// Where the job's output goes as it is written, for followers.
+    pub log: LiveLog,
 }
 
 /// What a successful execution reports.

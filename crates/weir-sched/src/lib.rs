@@ -11,6 +11,7 @@ pub mod env;
 pub mod events;
 pub mod exec_api;
 pub mod landing;
+pub mod livelog;
 pub mod rebuild;
 mod runloop;
 pub mod sla;

@@ -159,8 +159,10 @@ async fn run_inner(
     let mut now = opts.now;
     let mut control = opts.control.clone();
     let mut draining = control.as_ref().is_some_and(|c| *c.drain.borrow());
-    // Each job's own cancel switch, by run id (the global one is forwarded).
-    let mut switches: HashMap<String, watch::Sender<bool>> = HashMap::new();
+    // Each job's own cancel switch, by run id (the global one is forwarded),
+    // and its live log, held open until the run is committed so a follower's
+    // stream ends when the record exists.
+    let mut switches: HashMap<String, (watch::Sender<bool>, crate::livelog::LiveLog)> = HashMap::new();
     // The START event of each run in flight, to close it with its end.
     let mut started_events: HashMap<String, crate::events::RunEvent> = HashMap::new();
     let mut snap = ws
@@ -268,7 +270,10 @@ async fn run_inner(
                     duration_ms: 0,
                 };
                 let handle = match prepare(ws, ds, version, &run_id, &task, versions).await {
-                    Ok(ctx) => {
+                    Ok(mut ctx) => {
+                        if let Some(c) = &control {
+                            ctx.log = c.logs.open(&run_id);
+                        }
                         let exec = executor_for(&ds.job);
                         let inputs = lineage(&ws.project, &task, versions);
                         let key_of_run = ws.key(&task.dataset, version, task.partition);
@@ -277,7 +282,7 @@ async fn run_inner(
                         progress.run_event(&event);
                         started_events.insert(run_id.clone(), event);
                         let (switch, task_cancel) = watch::channel(*cancel.borrow());
-                        switches.insert(run_id.clone(), switch);
+                        switches.insert(run_id.clone(), (switch, ctx.log.clone()));
                         jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, task_cancel))
                     }
                     Err(e) => {
@@ -431,7 +436,7 @@ async fn run_inner(
                     }
                     Steer::Cancel => {
                         for id in c.cancel_runs.borrow().iter() {
-                            if let Some(s) = switches.get(id) {
+                            if let Some((s, _)) = switches.get(id) {
                                 let _ = s.send(true);
                             }
                         }
@@ -440,7 +445,7 @@ async fn run_inner(
                 continue;
             }
             _ = cancelled(cancel.clone()) => {
-                for s in switches.values() {
+                for (s, _) in switches.values() {
                     let _ = s.send(true);
                 }
                 jobs.join_next_with_id().await

@@ -112,6 +112,7 @@ pub(crate) async fn prepare(
         project_dir: ws.dir.clone(),
         timeout,
         seal_empty: task.seal_empty,
+        log: Default::default(),
     })
 }
 

@@ -367,6 +367,7 @@ async fn run_once(
             drain,
             refresh,
             cancel_runs: shared.cancels.subscribe(),
+            logs: shared.logs.clone(),
         }),
     };
     let run = weir_sched::run(l.ws.clone(), weir_exec::executor_for, opts, &l.reporter, kill);

@@ -55,6 +55,8 @@ pub struct Shared {
     /// The newest change seen in the feed.
     pub events: tokio::sync::watch::Sender<i64>,
     pub metrics: metrics::Metrics,
+    /// The output of the runs in progress here, for followers.
+    pub logs: weir_sched::livelog::LiveLogs,
     /// Opened environments by name (definitions parsed, lakes opened), until
     /// the change feed or a deploy through the API says they changed.
     workspaces:
@@ -147,6 +149,7 @@ impl Server {
             cancels: tokio::sync::watch::channel(HashSet::new()).0,
             events: tokio::sync::watch::channel(0).0,
             metrics: Default::default(),
+            logs: Default::default(),
             workspaces: Default::default(),
         });
         Ok(Server {

@@ -109,7 +109,13 @@ pub enum Command {
         to: Option<String>,
     },
     /// The captured output of one run.
-    Logs { run_id: String },
+    Logs {
+        run_id: String,
+        /// Wait for a running run: with --server, stream its output as it
+        /// is written; against the catalog, print its log when it ends.
+        #[arg(long, short = 'f')]
+        follow: bool,
+    },
     /// Snapshot the definitions as an environment (default `prod`).
     Deploy {
         /// Build only partitions inside this window before now (a cheap candidate), e.g. 3d.

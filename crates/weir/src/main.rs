@@ -249,7 +249,7 @@ async fn verb(
         )
         .await
         .map(|()| 0),
-        Command::Logs { run_id } => cmd::inspect::logs(project, &run_id, p).await.map(|()| 0),
+        Command::Logs { run_id, follow } => cmd::inspect::logs(project, &run_id, follow, p).await.map(|()| 0),
         Command::Deploy { window, message } => cmd::envs::deploy(project, env, window.as_deref(), message, p)
             .await
             .map(|()| 0),

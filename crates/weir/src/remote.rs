@@ -83,6 +83,26 @@ impl Remote {
     }
 }
 
+impl Remote {
+    /// Copies a streamed answer (a followed log) to `out` as it arrives.
+    pub async fn stream(&self, path: &str, out: &mut impl std::io::Write) -> Result<()> {
+        // A followed run may run for hours: no overall timeout here.
+        let req = self
+            .request(reqwest::Method::GET, path)
+            .timeout(std::time::Duration::from_secs(86_400 * 7));
+        let mut resp = self.send(req).await?;
+        while let Some(chunk) = resp
+            .chunk()
+            .await
+            .map_err(|e| anyhow::anyhow!("the server's stream broke off: {e}"))?
+        {
+            out.write_all(&chunk)?;
+            out.flush()?;
+        }
+        Ok(())
+    }
+}
+
 /// Percent-encodes a query value or path segment.
 pub fn enc(s: &str) -> String {
     s.bytes()

@@ -232,6 +232,34 @@ pub async fn failures_clear_when_the_instance_is_built(c: &dyn Catalog) {
         .await
         .expect("runs");
     assert_eq!(failed.len(), 1);
+    // Pages: the cursor is the last run of the page before.
+    for (i, at) in [30, 30, 40].into_iter().enumerate() {
+        c.commit(&[outcome(&key("b", 1, i as i64), &format!("p{i}"), true, vec![], at)])
+            .await
+            .expect("page run");
+    }
+    let mut pages = Vec::new();
+    let mut after = None;
+    loop {
+        let page = c
+            .runs(&RunFilter {
+                limit: Some(2),
+                after: after.clone(),
+                ..Default::default()
+            })
+            .await
+            .expect("page");
+        pages.push(page.iter().map(|r| r.run_id.clone()).collect::<Vec<_>>());
+        match page.last() {
+            Some(r) if page.len() == 2 => after = Some((r.ended_at_ms, r.run_id.clone())),
+            _ => break,
+        }
+    }
+    assert_eq!(
+        pages,
+        vec![vec!["p2", "p1"], vec!["p0", "ok"], vec!["f1"]],
+        "newest first, ties by run id, nothing twice or skipped"
+    );
 }
 
 pub async fn pruning_keeps_the_latest_run_of_every_instance(c: &dyn Catalog) {

@@ -17,6 +17,8 @@ pub struct RunControl {
     pub refresh: watch::Receiver<DateTime<Utc>>,
     /// Run ids to cancel: their jobs are killed and recorded as cancelled.
     pub cancel_runs: watch::Receiver<HashSet<String>>,
+    /// Each task's output goes here as it is written, for followers.
+    pub logs: crate::livelog::LiveLogs,
 }
 
 impl RunControl {

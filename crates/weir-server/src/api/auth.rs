@@ -126,7 +126,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/api/v1/runs",
         Access::Role(Role::Viewer),
-        "Runs, newest first (state=running lists the claims held now).",
+        "Runs, newest first, paged with a cursor (dataset, state, limit, cursor); the first page also lists the runs in progress.",
     ),
     route(
         "GET",
@@ -138,7 +138,7 @@ pub const ROUTES: &[Route] = &[
         "GET",
         "/api/v1/runs/{run_id}/log",
         Access::Role(Role::Viewer),
-        "A run's log, as text.",
+        "A run's log, as text; follow=true streams a running run's output until it ends.",
     ),
     route(
         "GET",

@@ -6,6 +6,7 @@ pub mod auth;
 pub mod openapi;
 mod ops;
 mod read;
+mod runs;
 mod write;
 
 use crate::Shared;
@@ -121,6 +122,8 @@ impl From<weir_catalog::CatalogError> for ApiError {
 
 pub type ApiResult<T> = Result<T, ApiError>;
 
+pub use runs::RunsPage;
+
 /// A comma-separated query value (`datasets=a,b`) as a list.
 fn list(s: &Option<String>) -> Vec<String> {
     s.iter()
@@ -144,9 +147,9 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
         ("GET", "/api/v1/envs/{env}/grid") => get(read::grid),
         ("GET", "/api/v1/envs/{env}/aliases/{dataset}/history") => get(read::alias_history),
         ("GET", "/api/v1/events") => get(read::events),
-        ("GET", "/api/v1/runs") => get(read::runs),
-        ("GET", "/api/v1/runs/{run_id}") => get(read::run),
-        ("GET", "/api/v1/runs/{run_id}/log") => get(read::log),
+        ("GET", "/api/v1/runs") => get(runs::runs),
+        ("GET", "/api/v1/runs/{run_id}") => get(runs::run),
+        ("GET", "/api/v1/runs/{run_id}/log") => get(runs::log),
         ("GET", "/api/v1/audit") => get(read::audit),
         ("GET", "/api/v1/tokens") => get(read::tokens),
         ("GET", "/api/v1/envs/{env}/plan") => get(ops::plan),

@@ -4,10 +4,8 @@ use super::{ApiError, ApiResult};
 use crate::Shared;
 use axum::Json;
 use axum::extract::{Path, Query, State};
-use axum::response::IntoResponse;
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
-use weir_catalog::{RunFilter, RunState};
 
 pub async fn healthz(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
     Json(serde_json::json!({ "status": "ok", "envs": shared.envs.keys().collect::<Vec<_>>() }))
@@ -97,75 +95,6 @@ pub async fn aliases(
         ));
     }
     Ok(Json(shared.catalog.aliases(&env).await?))
-}
-
-#[derive(Deserialize)]
-pub struct RunsQuery {
-    dataset: Option<String>,
-    state: Option<String>,
-    limit: Option<u32>,
-}
-
-pub async fn runs(
-    State(shared): State<Arc<Shared>>,
-    Query(q): Query<RunsQuery>,
-) -> ApiResult<axum::response::Response> {
-    let state = match q.state.as_deref() {
-        None => None,
-        Some("running") => {
-            let now = chrono::Utc::now().timestamp_millis();
-            let claims: Vec<_> = shared
-                .catalog
-                .running(now)
-                .await?
-                .into_iter()
-                .filter(|c| q.dataset.as_deref().is_none_or(|d| c.key.dataset == d))
-                .collect();
-            return Ok(Json(claims).into_response());
-        }
-        Some("succeeded") => Some(RunState::Succeeded),
-        Some("failed") => Some(RunState::Failed),
-        Some("cancelled") => Some(RunState::Cancelled),
-        Some(other) => {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "bad_request",
-                format!("unknown run state `{other}`"),
-                "states: running, succeeded, failed, cancelled",
-            ));
-        }
-    };
-    let filter = RunFilter {
-        dataset: q.dataset,
-        state,
-        limit: Some(q.limit.unwrap_or(100).min(1000)),
-    };
-    let mut runs = shared.catalog.runs(&filter).await?;
-    // The log is its own route; a list carries no logs.
-    for r in &mut runs {
-        r.log.clear();
-    }
-    Ok(Json(runs).into_response())
-}
-
-async fn one_run(shared: &Shared, run_id: &str) -> ApiResult<weir_catalog::RunRecord> {
-    shared
-        .catalog
-        .run(run_id)
-        .await?
-        .ok_or_else(|| ApiError::not_found(format!("no run `{run_id}`"), "GET /api/v1/runs lists runs"))
-}
-
-pub async fn run(
-    State(shared): State<Arc<Shared>>,
-    Path(run_id): Path<String>,
-) -> ApiResult<Json<weir_catalog::RunRecord>> {
-    Ok(Json(one_run(&shared, &run_id).await?))
-}
-
-pub async fn log(State(shared): State<Arc<Shared>>, Path(run_id): Path<String>) -> ApiResult<impl IntoResponse> {
-    let r = one_run(&shared, &run_id).await?;
-    Ok(([(axum::http::header::CONTENT_TYPE, "text/plain; charset=utf-8")], r.log))
 }
 
 #[derive(Deserialize)]

@@ -267,6 +267,7 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
         dataset: dataset.map(str::to_string),
         state: failed.then_some(RunState::Failed),
         limit: Some(limit),
+        after: None,
     };
     let runs = ws.catalog.runs(&filter).await?;
     print_runs(&runs, Some(&ws.project), p);
@@ -317,11 +318,38 @@ pub fn print_runs(runs: &[weir_catalog::RunRecord], project: Option<&weir_core::
     });
 }
 
-pub async fn logs(dir: Option<&Path>, run_id: &str, p: Printer) -> Result<()> {
+pub async fn logs(dir: Option<&Path>, run_id: &str, follow: bool, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
-    let Some(run) = ws.catalog.run(run_id).await? else {
-        return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
+    let mut told = false;
+    let run = loop {
+        if let Some(run) = ws.catalog.run(run_id).await? {
+            break run;
+        }
+        let now = chrono::Utc::now().timestamp_millis();
+        let running = ws.catalog.running(now).await?.iter().any(|c| c.run_id == run_id);
+        if !running {
+            // It may have ended since the first look.
+            match ws.catalog.run(run_id).await? {
+                Some(run) => break run,
+                None => {
+                    return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
+                }
+            }
+        }
+        if !follow {
+            return Err(UserError::new(
+                format!("run `{run_id}` is still running; its log is recorded when it ends"),
+                "`weir logs --follow` waits for it; with --server it streams the output as it is written",
+            )
+            .into());
+        }
+        if !told {
+            eprintln!("run {run_id} is running; its log prints when it ends (--server streams it live)");
+            told = true;
+        }
+        // The catalog has no event to wait on from another process.
+        tokio::time::sleep(std::time::Duration::from_millis(500)).await;
     };
     print_log(&run, p);
     Ok(())

@@ -10,6 +10,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::path::Path;
 use std::time::Duration;
+use weir_server::api::RunsPage;
 
 /// Whether `c` can run against a server.
 pub fn supported(c: &Command) -> bool {
@@ -106,8 +107,9 @@ pub async fn verb(
                 ("state", state),
                 ("limit", Some(limit.to_string())),
             ]);
+            let page: RunsPage = r.get(&format!("/runs{q}")).await?;
             if running {
-                let claims: Vec<weir_catalog::Claim> = r.get(&format!("/runs{q}")).await?;
+                let claims = page.running;
                 p.data(&claims, || {
                     let mut s = String::new();
                     for c in &claims {
@@ -119,14 +121,22 @@ pub async fn verb(
                     s
                 });
             } else {
-                let runs: Vec<weir_catalog::RunRecord> = r.get(&format!("/runs{q}")).await?;
                 let defs = project::find(project_dir).ok().and_then(|d| project::load(&d).ok());
-                crate::cmd::inspect::print_runs(&runs, defs.as_ref(), p);
+                crate::cmd::inspect::print_runs(&page.runs, defs.as_ref(), p);
             }
         }
-        Command::Logs { run_id } => {
-            let run = r.get(&format!("/runs/{}", enc(&run_id))).await?;
-            crate::cmd::inspect::print_log(&run, p);
+        Command::Logs { run_id, follow } => {
+            if follow {
+                let mut out = std::io::stdout();
+                r.stream(&format!("/runs/{}/log?follow=true", enc(&run_id)), &mut out)
+                    .await?;
+            }
+            let run: weir_catalog::RunRecord = r.get(&format!("/runs/{}", enc(&run_id))).await?;
+            if follow {
+                eprintln!("run {run_id}: {}", run.state.as_str());
+            } else {
+                crate::cmd::inspect::print_log(&run, p);
+            }
         }
         Command::Run(a) => return run(&r, &e, a, p).await,
         Command::Deploy { window, message } => {

@@ -11,6 +11,7 @@ mod kill;
 mod lineage;
 mod quality;
 mod repair;
+mod runs_api;
 mod sealing;
 mod serve;
 mod serving;

@@ -1,0 +1,194 @@
+//! Runs: the list (paged with a cursor), one run, and its log, which streams
+//! while the run is running.
+
+use super::{ApiError, ApiResult};
+use crate::Shared;
+use axum::Json;
+use axum::body::Body;
+use axum::extract::{Path, Query, State};
+use axum::http::{StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde::{Deserialize, Serialize};
+use std::sync::Arc;
+use std::time::Duration;
+use weir_catalog::{Claim, RunFilter, RunRecord, RunState};
+
+#[derive(Deserialize)]
+pub struct RunsQuery {
+    dataset: Option<String>,
+    /// `running`, `succeeded`, `failed` or `cancelled` (default: all).
+    state: Option<String>,
+    /// Runs per page (default 100, at most 1000).
+    limit: Option<u32>,
+    /// The `next` of the page before.
+    cursor: Option<String>,
+}
+
+/// A page of runs, newest first.
+#[derive(Serialize, Deserialize)]
+pub struct RunsPage {
+    /// The runs in progress (on the first page, unless a finished state is asked for).
+    pub running: Vec<Claim>,
+    /// Finished runs; their logs are at `/api/v1/runs/{run_id}/log`.
+    pub runs: Vec<RunRecord>,
+    /// Pass as `cursor` for the next page (absent on the last).
+    pub next: Option<String>,
+}
+
+fn bad(message: String, hint: &str) -> ApiError {
+    ApiError::new(StatusCode::BAD_REQUEST, "bad_request", message, hint)
+}
+
+/// A cursor is `<ended_at_ms>:<run_id>` of the last run of a page.
+fn cursor_of(r: &RunRecord) -> String {
+    format!("{}:{}", r.ended_at_ms, r.run_id)
+}
+
+fn parse_cursor(c: &str) -> ApiResult<(i64, String)> {
+    c.split_once(':')
+        .and_then(|(ms, id)| Some((ms.parse().ok()?, id.to_string())))
+        .ok_or_else(|| bad(format!("`{c}` is not a cursor"), "pass the `next` of the page before"))
+}
+
+pub async fn runs(State(shared): State<Arc<Shared>>, Query(q): Query<RunsQuery>) -> ApiResult<Json<RunsPage>> {
+    let (with_running, state) = match q.state.as_deref() {
+        None => (q.cursor.is_none(), None),
+        Some("running") => (true, None),
+        Some(s) => match RunState::named(s) {
+            Some(state) => (false, Some(state)),
+            None => {
+                return Err(bad(
+                    format!("unknown run state `{s}`"),
+                    "states: running, succeeded, failed, cancelled",
+                ));
+            }
+        },
+    };
+    let running = if with_running {
+        let now = chrono::Utc::now().timestamp_millis();
+        let mut claims: Vec<Claim> = shared
+            .catalog
+            .running(now)
+            .await?
+            .into_iter()
+            .filter(|c| q.dataset.as_deref().is_none_or(|d| c.key.dataset == d))
+            .collect();
+        claims.sort_by(|a, b| a.run_id.cmp(&b.run_id));
+        claims
+    } else {
+        Vec::new()
+    };
+    if q.state.as_deref() == Some("running") {
+        return Ok(Json(RunsPage {
+            running,
+            runs: Vec::new(),
+            next: None,
+        }));
+    }
+    let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let filter = RunFilter {
+        dataset: q.dataset,
+        state,
+        limit: Some(limit),
+        after: q.cursor.as_deref().map(parse_cursor).transpose()?,
+    };
+    let mut runs = shared.catalog.runs(&filter).await?;
+    // The log is its own route; a list carries no logs.
+    for r in &mut runs {
+        r.log.clear();
+    }
+    let next = (runs.len() == limit as usize)
+        .then(|| runs.last().map(cursor_of))
+        .flatten();
+    Ok(Json(RunsPage { running, runs, next }))
+}
+
+fn no_run(run_id: &str) -> ApiError {
+    ApiError::not_found(format!("no run `{run_id}`"), "GET /api/v1/runs lists runs")
+}
+
+pub async fn run(State(shared): State<Arc<Shared>>, Path(run_id): Path<String>) -> ApiResult<Json<RunRecord>> {
+    Ok(Json(shared.catalog.run(&run_id).await?.ok_or_else(|| no_run(&run_id))?))
+}
+
+#[derive(Deserialize)]
+pub struct LogQuery {
+    /// Stream a running run's output as it is written, to the run's end.
+    #[serde(default)]
+    follow: bool,
+}
+
+fn text(body: Body) -> Response {
+    (
+        [
+            (header::CONTENT_TYPE, "text/plain; charset=utf-8"),
+            (header::X_CONTENT_TYPE_OPTIONS, "nosniff"),
+            (header::CACHE_CONTROL, "no-cache"),
+        ],
+        body,
+    )
+        .into_response()
+}
+
+async fn claimed(shared: &Shared, run_id: &str) -> ApiResult<bool> {
+    let now = chrono::Utc::now().timestamp_millis();
+    Ok(shared.catalog.running(now).await?.iter().any(|c| c.run_id == run_id))
+}
+
+/// How often a follower of a run running in another process looks for its
+/// record (its output is not visible from here until it is committed).
+const ELSEWHERE_POLL: Duration = Duration::from_millis(500);
+
+/// A run's log. A finished run's is its record's; a running run's is what
+/// it has printed so far, or with `follow=true` a stream of its output as it
+/// is written, which ends when the run does. A run running in another
+/// process is followed by waiting for its record.
+pub async fn log(
+    State(shared): State<Arc<Shared>>,
+    Path(run_id): Path<String>,
+    Query(q): Query<LogQuery>,
+) -> ApiResult<Response> {
+    if let Some(r) = shared.catalog.run(&run_id).await? {
+        return Ok(text(Body::from(r.log)));
+    }
+    let live = shared.logs.follow(&run_id);
+    if live.is_none() && !claimed(&shared, &run_id).await? {
+        // It may have finished since the first look.
+        let r = shared.catalog.run(&run_id).await?.ok_or_else(|| no_run(&run_id))?;
+        return Ok(text(Body::from(r.log)));
+    }
+    if !q.follow {
+        return Ok(text(Body::from(live.map(|f| f.so_far()).unwrap_or_default())));
+    }
+    if let Some(follower) = live {
+        let stream = futures::stream::unfold(follower, |mut f| async move {
+            let chunk = f.next().await?;
+            Some((Ok::<_, std::convert::Infallible>(chunk), f))
+        });
+        return Ok(text(Body::from_stream(stream)));
+    }
+    // Running elsewhere: its log arrives with its record.
+    let stream = futures::stream::unfold(Some((shared, run_id)), |state| async move {
+        let (shared, run_id) = state?;
+        loop {
+            match shared.catalog.run(&run_id).await {
+                Ok(Some(r)) => return Some((Ok::<_, std::convert::Infallible>(r.log.into_bytes()), None)),
+                Ok(None) => {}
+                Err(e) => {
+                    tracing::warn!("following run {run_id}: {e}");
+                    return None;
+                }
+            }
+            match claimed(&shared, &run_id).await {
+                Ok(true) => tokio::time::sleep(ELSEWHERE_POLL).await,
+                // Unclaimed and unrecorded: it ended without a record (its
+                // process died); one last look, then the stream ends.
+                _ => {
+                    let last = shared.catalog.run(&run_id).await.ok().flatten()?;
+                    return Some((Ok(last.log.into_bytes()), None));
+                }
+            }
+        }
+    });
+    Ok(text(Body::from_stream(stream)))
+}
