@@ -18,6 +18,7 @@ pub mod alerts;
 pub mod aliases;
 mod args;
 pub mod control;
+pub mod datasets;
 pub mod deploy;
 pub mod diff;
 pub mod grid;

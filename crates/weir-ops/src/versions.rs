@@ -2,11 +2,11 @@
 //! specs their fingerprints hashed.
 
 use crate::{Result, UserError};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use weir_catalog::Catalog;
 
 /// One version of a dataset, and what changed since the one before.
-#[derive(Clone, Debug, Serialize)]
+#[derive(Clone, Debug, Serialize, Deserialize)]
 pub struct VersionRow {
     pub version: u32,
     pub fingerprint: String,

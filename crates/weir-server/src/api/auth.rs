@@ -82,6 +82,18 @@ pub const ROUTES: &[Route] = &[
     ),
     route(
         "GET",
+        "/api/v1/envs/{env}/datasets",
+        Access::Role(Role::Viewer),
+        "The datasets in lineage order: definition in short, inputs and consumers, deployed version, alias, every version.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/deployments",
+        Access::Role(Role::Viewer),
+        "The environment's deploy history, newest first (versions, window, message; no files).",
+    ),
+    route(
+        "GET",
         "/api/v1/envs/{env}/aliases",
         Access::Role(Role::Viewer),
         "The environment's aliases (the versions consumers read).",

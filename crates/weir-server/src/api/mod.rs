@@ -143,6 +143,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
         ("GET", "/api/v1/openapi.json") => get(openapi::serve),
         ("GET", "/api/v1/project") => get(read::project),
         ("GET", "/api/v1/envs/{env}/status") => get(read::status),
+        ("GET", "/api/v1/envs/{env}/datasets") => get(read::datasets),
+        ("GET", "/api/v1/envs/{env}/deployments") => get(read::deployments),
         ("GET", "/api/v1/envs/{env}/aliases") => get(read::aliases),
         ("GET", "/api/v1/envs/{env}/grid") => get(read::grid),
         ("GET", "/api/v1/envs/{env}/aliases/{dataset}/history") => get(read::alias_history),

@@ -84,15 +84,60 @@ pub async fn status(
     Ok(Json(rows))
 }
 
+pub async fn datasets(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Vec<weir_ops::datasets::DatasetInfo>>> {
+    let (ws, d) = shared.env(&env).await?;
+    Ok(Json(weir_ops::datasets::datasets(&ws, &env, &d).await?))
+}
+
+/// One deployment, without its files.
+#[derive(Serialize, Deserialize)]
+pub struct DeploymentInfo {
+    pub seq: u32,
+    pub deployed_at_ms: i64,
+    pub message: Option<String>,
+    pub window: Option<String>,
+    /// Dataset → the version it builds.
+    pub versions: std::collections::BTreeMap<String, u32>,
+}
+
+pub async fn deployments(
+    State(shared): State<Arc<Shared>>,
+    Path(env): Path<String>,
+) -> ApiResult<Json<Vec<DeploymentInfo>>> {
+    let all = shared.catalog.deployments(Some(&env)).await?;
+    if all.is_empty() {
+        return Err(unknown_env(&env));
+    }
+    let mut out: Vec<DeploymentInfo> = all
+        .into_iter()
+        .map(|d| DeploymentInfo {
+            seq: d.seq,
+            deployed_at_ms: d.deployed_at_ms,
+            message: d.message,
+            window: d.window,
+            versions: d.versions,
+        })
+        .collect();
+    out.sort_by_key(|d| std::cmp::Reverse(d.seq));
+    Ok(Json(out))
+}
+
+fn unknown_env(env: &str) -> ApiError {
+    ApiError::not_found(
+        format!("unknown environment `{env}`"),
+        "GET /api/v1/project lists the environments",
+    )
+}
+
 pub async fn aliases(
     State(shared): State<Arc<Shared>>,
     Path(env): Path<String>,
 ) -> ApiResult<Json<Vec<weir_catalog::Alias>>> {
     if shared.catalog.deployments(Some(&env)).await?.is_empty() {
-        return Err(ApiError::not_found(
-            format!("unknown environment `{env}`"),
-            "GET /api/v1/project lists the environments",
-        ));
+        return Err(unknown_env(&env));
     }
     Ok(Json(shared.catalog.aliases(&env).await?))
 }

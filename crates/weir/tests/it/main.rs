@@ -2,6 +2,7 @@
 //! files, a real SQLite catalog, DataFusion and Python command jobs.
 
 mod api;
+mod api_catalog;
 mod cli_errors;
 mod commands;
 mod demo;
