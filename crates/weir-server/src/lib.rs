@@ -11,6 +11,7 @@ pub mod clock;
 pub mod daemon;
 mod feed;
 pub mod metrics;
+pub mod tls;
 pub mod watch;
 
 pub use clock::Clock;
@@ -36,6 +37,8 @@ pub struct ServeOptions {
     pub lease: Duration,
     /// The safety-net rescan for missed landing-file events.
     pub rescan: Duration,
+    /// HTTPS (`--tls-cert/--tls-key`), see [`tls::config`].
+    pub tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 /// What every part of the server shares.
@@ -47,6 +50,8 @@ pub struct Shared {
     pub lease: Duration,
     pub rescan: Duration,
     pub public_read: bool,
+    /// Served over HTTPS: session cookies are `Secure`.
+    pub https: bool,
     /// The environments this server schedules.
     pub envs: BTreeMap<String, Arc<EnvHandle>>,
     pub tokens: weir_ops::tokens::TokenCache,
@@ -93,6 +98,8 @@ pub enum ServeError {
     Bind { addr: SocketAddr, source: std::io::Error },
     #[error("the HTTP server failed: {0}")]
     Http(std::io::Error),
+    #[error("TLS: {0}")]
+    Tls(String),
 }
 
 /// How the process is told to stop or reload (signals, in the binary).
@@ -123,6 +130,7 @@ pub struct Server {
     listener: tokio::net::TcpListener,
     shared: Arc<Shared>,
     grace: Duration,
+    tls: Option<Arc<rustls::ServerConfig>>,
 }
 
 impl Server {
@@ -144,6 +152,7 @@ impl Server {
             lease: opts.lease,
             rescan: opts.rescan,
             public_read: opts.public_read,
+            https: opts.tls.is_some(),
             envs,
             tokens: Default::default(),
             cancels: tokio::sync::watch::channel(HashSet::new()).0,
@@ -156,6 +165,7 @@ impl Server {
             listener,
             shared,
             grace: opts.grace,
+            tls: opts.tls,
         })
     }
 
@@ -181,13 +191,20 @@ impl Server {
         }
         let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
         let app = api::router(shared.clone());
-        let http = tokio::spawn(
-            axum::serve(self.listener, app)
-                .with_graceful_shutdown(async {
-                    let _ = http_stop_rx.await;
-                })
-                .into_future(),
-        );
+        let stopped = async {
+            let _ = http_stop_rx.await;
+        };
+        let http = match self.tls {
+            Some(config) => {
+                let listener = tls::TlsListener::new(self.listener, config).map_err(ServeError::Http)?;
+                tokio::spawn(axum::serve(listener, app).with_graceful_shutdown(stopped).into_future())
+            }
+            None => tokio::spawn(
+                axum::serve(self.listener, app)
+                    .with_graceful_shutdown(stopped)
+                    .into_future(),
+            ),
+        };
         while let Some(Signal::Reload) = signals.recv().await {
             tracing::info!("reloading the deployments");
             for h in shared.envs.values() {

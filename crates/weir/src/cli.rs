@@ -282,6 +282,12 @@ pub struct ServeArgs {
     /// The safety-net rescan for landing files that file events missed.
     #[arg(long, default_value = "60s", value_name = "SPAN")]
     pub rescan: String,
+    /// Serve HTTPS with this PEM certificate chain (with --tls-key).
+    #[arg(long, value_name = "FILE", requires = "tls_key")]
+    pub tls_cert: Option<std::path::PathBuf>,
+    /// The PEM private key of --tls-cert.
+    #[arg(long, value_name = "FILE", requires = "tls_cert")]
+    pub tls_key: Option<std::path::PathBuf>,
 }
 
 #[derive(Debug, Subcommand)]

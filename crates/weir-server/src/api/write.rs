@@ -72,8 +72,9 @@ pub async fn session(State(shared): State<Arc<Shared>>, Json(b): Json<SessionBod
         .expires_at_ms
         .map_or(12 * 3600, |e| ((e - now) / 1000).clamp(0, 12 * 3600));
     let cookie = format!(
-        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}",
-        b.token
+        "{SESSION_COOKIE}={}; HttpOnly; SameSite=Strict; Path=/; Max-Age={max_age}{}",
+        b.token,
+        if shared.https { "; Secure" } else { "" }
     );
     let reply = SessionReply {
         actor: format!("token:{}", record.name),

@@ -78,6 +78,7 @@ pub(super) async fn start(
         clock,
         lease: Duration::from_secs(60),
         rescan: Duration::from_secs(60),
+        tls: None,
     };
     let server = Server::bind(catalog, opts).await?;
     let url = format!("http://{}", server.local_addr().context("address")?);

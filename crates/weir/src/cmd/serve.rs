@@ -42,12 +42,27 @@ pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer
             "e.g. 127.0.0.1:7878, or 0.0.0.0:7878 to listen on every interface",
         )
     })?;
-    if !bind.ip().is_loopback() {
+    let tls = match (&a.tls_cert, &a.tls_key) {
+        (Some(cert), Some(key)) => Some(
+            weir_server::tls::config(cert, key)
+                .map_err(|e| UserError::new(e.to_string(), "give a PEM certificate chain and its PEM private key"))?,
+        ),
+        (None, None) => None,
+        _ => {
+            return Err(UserError::new(
+                "--tls-cert and --tls-key go together",
+                "give both (PEM files), or neither for plain HTTP on loopback",
+            )
+            .into());
+        }
+    };
+    if !bind.ip().is_loopback() && tls.is_none() {
         eprintln!(
-            "{} serving on {bind} without TLS: tokens cross the network in clear text; put weir behind a TLS proxy",
+            "{} serving on {bind} without TLS: tokens cross the network in clear text; give --tls-cert and --tls-key, or put weir behind a TLS proxy",
             p.yellow("warning:")
         );
     }
+    let scheme = if tls.is_some() { "https" } else { "http" };
     let envs = if envs.is_empty() {
         vec![weir_sched::env::PROD.to_string()]
     } else {
@@ -63,13 +78,14 @@ pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer
         clock: clock()?,
         lease: project::lease(),
         rescan: span("rescan", &a.rescan)?.max(Duration::from_secs(1)),
+        tls,
     };
     let catalog = project::open_catalog(&dir).await?;
     weir_server::check_envs(catalog.as_ref(), &envs).await?;
     let server = Server::bind(catalog, opts).await?;
     let addr = server.local_addr().context("the listener has no address")?;
     // The first line of stdout says where to reach it (tests read it).
-    println!("listening on http://{addr}");
+    println!("listening on {scheme}://{addr}");
     let _ = std::io::stdout().flush();
     p.note(format!(
         "serving {} from {}; SIGTERM or Ctrl-C drains",
