@@ -12,6 +12,7 @@ pub mod events;
 pub mod exec_api;
 pub mod landing;
 pub mod livelog;
+pub mod pools;
 pub mod rebuild;
 mod runloop;
 pub mod sla;

@@ -48,7 +48,7 @@ mod dispatch;
 mod steer;
 
 use commit::{commit, retry_wait};
-use dispatch::{pool_full, run_event};
+use dispatch::{InFlight, run_event};
 pub use steer::RunControl;
 use steer::{Steer, cancelled};
 
@@ -160,9 +160,10 @@ async fn run_inner(
     let mut control = opts.control.clone();
     let mut draining = control.as_ref().is_some_and(|c| *c.drain.borrow());
     // Each job's own cancel switch, by run id (the global one is forwarded),
-    // and its live log, held open until the run is committed so a follower's
-    // stream ends when the record exists.
-    let mut switches: HashMap<String, (watch::Sender<bool>, crate::livelog::LiveLog)> = HashMap::new();
+    // its live log and its pool slot, both held until the run is committed
+    // (so a follower's stream ends when the record exists).
+    let mut switches: HashMap<String, InFlight> = HashMap::new();
+    let pools = control.as_ref().map(|c| c.pools.clone()).unwrap_or_default();
     // The START event of each run in flight, to close it with its end.
     let mut started_events: HashMap<String, crate::events::RunEvent> = HashMap::new();
     let mut snap = ws
@@ -236,11 +237,13 @@ async fn run_inner(
                 let Some(version) = versions.get(&task.dataset).copied().flatten() else {
                     continue;
                 };
-                if let Some(pool) = &ds.pool
-                    && pool_full(ws, pool, &in_flight)
-                {
-                    continue;
-                }
+                let permit = match ds.pool.as_ref().and_then(|p| Some((p, *ws.project.pools.get(p)?))) {
+                    Some((pool, limit)) => match pools.take(pool, limit) {
+                        Some(permit) => Some(permit),
+                        None => continue,
+                    },
+                    None => None,
+                };
                 let run_id = uuid::Uuid::now_v7().to_string();
                 let key = ws.key(&task.dataset, version, task.partition);
                 if !ws
@@ -282,7 +285,14 @@ async fn run_inner(
                         progress.run_event(&event);
                         started_events.insert(run_id.clone(), event);
                         let (switch, task_cancel) = watch::channel(*cancel.borrow());
-                        switches.insert(run_id.clone(), (switch, ctx.log.clone()));
+                        switches.insert(
+                            run_id.clone(),
+                            InFlight {
+                                switch,
+                                _log: ctx.log.clone(),
+                                _permit: permit,
+                            },
+                        );
                         jobs.spawn(build(ws.clone(), exec, ctx, key, inputs, task_cancel))
                     }
                     Err(e) => {
@@ -436,8 +446,8 @@ async fn run_inner(
                     }
                     Steer::Cancel => {
                         for id in c.cancel_runs.borrow().iter() {
-                            if let Some((s, _)) = switches.get(id) {
-                                let _ = s.send(true);
+                            if let Some(f) = switches.get(id) {
+                                let _ = f.switch.send(true);
                             }
                         }
                     }
@@ -445,8 +455,8 @@ async fn run_inner(
                 continue;
             }
             _ = cancelled(cancel.clone()) => {
-                for (s, _) in switches.values() {
-                    let _ = s.send(true);
+                for f in switches.values() {
+                    let _ = f.switch.send(true);
                 }
                 jobs.join_next_with_id().await
             }

@@ -368,6 +368,7 @@ async fn run_once(
             refresh,
             cancel_runs: shared.cancels.subscribe(),
             logs: shared.logs.clone(),
+            pools: shared.pools.clone(),
         }),
     };
     let run = weir_sched::run(l.ws.clone(), weir_exec::executor_for, opts, &l.reporter, kill);

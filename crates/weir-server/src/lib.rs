@@ -62,6 +62,8 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     /// The output of the runs in progress here, for followers.
     pub logs: weir_sched::livelog::LiveLogs,
+    /// `[pools]` slots, counted across the environments' loops.
+    pub pools: weir_sched::pools::PoolSlots,
     /// Opened environments by name (definitions parsed, lakes opened), until
     /// the change feed or a deploy through the API says they changed.
     workspaces:
@@ -159,6 +161,7 @@ impl Server {
             events: tokio::sync::watch::channel(0).0,
             metrics: Default::default(),
             logs: Default::default(),
+            pools: Default::default(),
             workspaces: Default::default(),
         });
         Ok(Server {

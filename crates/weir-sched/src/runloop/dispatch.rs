@@ -1,8 +1,8 @@
-//! Helpers of dispatch: the START event of a run, and pool limits.
+//! Helpers of dispatch: the START event of a run, and what the loop holds
+//! for a run in flight.
 
 use crate::events::RunEventKind;
 use crate::workspace::Workspace;
-use std::collections::HashSet;
 
 /// A START event for `run_id` building `key` from `inputs`.
 pub(super) fn run_event(
@@ -33,15 +33,12 @@ pub(super) fn run_event(
     }
 }
 
-/// Whether `pool` already runs as many tasks as `[pools]` allows (counting
-/// this loop's tasks in flight).
-pub(super) fn pool_full(ws: &Workspace, pool: &str, in_flight: &HashSet<(String, i64)>) -> bool {
-    let Some(&limit) = ws.project.pools.get(pool) else {
-        return false;
-    };
-    let used = in_flight
-        .iter()
-        .filter(|(ds, _)| ws.project.dataset(ds).and_then(|d| d.pool.as_deref()) == Some(pool))
-        .count();
-    used >= limit
+/// What the loop holds for a run until it is committed.
+pub(super) struct InFlight {
+    /// Turns true to cancel the run.
+    pub switch: tokio::sync::watch::Sender<bool>,
+    /// Open until dropped: followers' streams end after the commit.
+    pub _log: crate::livelog::LiveLog,
+    /// The run's `[pools]` slot, if its dataset has a pool.
+    pub _permit: Option<crate::pools::PoolPermit>,
 }

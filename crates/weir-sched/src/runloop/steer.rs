@@ -19,6 +19,8 @@ pub struct RunControl {
     pub cancel_runs: watch::Receiver<HashSet<String>>,
     /// Each task's output goes here as it is written, for followers.
     pub logs: crate::livelog::LiveLogs,
+    /// `[pools]` slots, shared with the process's other run loops.
+    pub pools: crate::pools::PoolSlots,
 }
 
 impl RunControl {

@@ -295,6 +295,52 @@ command = ["sh", "-c", "echo ok > \"$WEIR_OUTPUT/x\""]
     assert_eq!(s["free"]["complete"].as_u64(), Some(24));
 }
 
+/// The same pool under `weir serve` with two environments building two
+/// versions at once: the limit counts the tasks of both (a task fails if
+/// another holds the lock, wherever it runs).
+#[test]
+fn a_pool_limit_holds_across_the_environments_of_one_server() {
+    let tmp = project("", &[]);
+    let dir = tmp.path();
+    let lock = dir.join("held");
+    let toml = |word: &str| {
+        format!(
+            r#"
+[project]
+name = "p"
+start = "2026-01-03"
+[pools]
+heavy = 1
+[datasets.h]
+partition = "hour"
+pool = "heavy"
+command = ["sh", "-c", "mkdir {lock} || exit 7; sleep 0.02; rmdir {lock}; echo {word} > \"$WEIR_OUTPUT/x\""]
+"#,
+            lock = lock.display()
+        )
+    };
+    std::fs::write(dir.join("weir.toml"), toml("prod")).expect("write");
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    std::fs::write(dir.join("weir.toml"), toml("candidate")).expect("write");
+    let (code, _, err) = exec(dir, NOW, &["deploy", "--env", "candidate"]);
+    assert_eq!(code, 0, "{err}");
+    let _served = Served::start(dir, NOW, &["--env", "prod", "--env", "candidate", "--parallel", "4"]);
+    let complete = |env: &str| {
+        let rows = json(dir, NOW, &["status", "--env", env]);
+        rows.as_array()
+            .and_then(|r| r.iter().find(|r| r["dataset"] == "h"))
+            .is_some_and(|h| h["complete"] == 24)
+    };
+    // Until both are built, or a run failed (an overlap: it is not retried).
+    let failed = poll(120, "both environments built, or a failure", || {
+        let failed = json(dir, NOW, &["runs", "--failed"]);
+        let any = failed.as_array().is_some_and(|f| !f.is_empty());
+        (any || (complete("prod") && complete("candidate"))).then_some(failed)
+    });
+    assert_eq!(failed, serde_json::json!([]), "no pooled task overlapped another");
+}
+
 /// An hour whose file never lands misses its SLA: one alert (and a late
 /// partition in `weir status` and `/metrics`), then one recovery alert when
 /// the file lands and the hour is built. The server's clock runs ten minutes
