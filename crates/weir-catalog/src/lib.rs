@@ -482,10 +482,13 @@ pub trait Catalog: Send + Sync {
     async fn open_sla_misses(&self, env: &str) -> Result<Vec<SlaMiss>>;
     /// Deletes runs that ended before `before_ms` (with their logs, counters,
     /// metrics and check results), except the latest run of every instance
-    /// and any run an instance, the trash or an acceptance names; and change
-    /// feed entries older than `before_ms` (but the newest). Returns how many
-    /// runs went.
+    /// and any run an instance, the trash or an acceptance names. Returns how
+    /// many runs went.
     async fn prune_runs(&self, before_ms: i64) -> Result<usize>;
+
+    /// Deletes change feed entries older than `before_ms`, but the newest (so
+    /// `last_change` never goes back). Returns how many went.
+    async fn prune_changes(&self, before_ms: i64) -> Result<usize>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.

@@ -492,6 +492,10 @@ impl Catalog for SqliteCatalog {
         self.prune_runs_impl(before_ms).await
     }
 
+    async fn prune_changes(&self, before_ms: i64) -> Result<usize> {
+        self.prune_changes_impl(before_ms).await
+    }
+
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }

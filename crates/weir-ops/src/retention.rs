@@ -8,6 +8,9 @@
 //!   was built from, and that are older than the newest three. `weir gc`
 //!   deletes trash once it is older than `--older-than`, so a retention
 //!   mistake can still be restored until then.
+//!
+//! The catalog's change feed (what `weir serve` and the event stream read)
+//! always keeps [`CHANGE_FEED_DAYS`] days, whatever `[retention]` says.
 
 use crate::Result;
 use crate::invalidate::{GcReport, InvalidateArgs, gc as purge, invalidate};
@@ -30,6 +33,8 @@ pub struct DroppedVersion {
 #[derive(Clone, Debug, Default, Serialize)]
 pub struct RetentionReport {
     pub runs_pruned: usize,
+    /// Change feed entries older than [`CHANGE_FEED_DAYS`].
+    pub changes_pruned: usize,
     pub versions: Vec<DroppedVersion>,
     /// Trash deleted for good.
     pub deleted: Vec<crate::invalidate::TrashEntry>,
@@ -82,14 +87,29 @@ pub async fn kept_versions(ws: &Workspace, keep: u32) -> Result<BTreeSet<(String
     Ok(kept)
 }
 
+/// How long the change feed keeps its entries: an event-stream client that
+/// was away longer starts again from the newest.
+pub const CHANGE_FEED_DAYS: i64 = 7;
+
+/// Prunes runs past `[retention] runs` (if set) and the change feed past
+/// [`CHANGE_FEED_DAYS`]: (runs, changes) deleted. `weir gc` and `weir serve`
+/// (daily) both call it.
+pub async fn prune_history(ws: &Workspace, now: DateTime<Utc>) -> Result<(usize, usize)> {
+    let runs = match ws.project.retention.runs {
+        Some(span) => ws.catalog.prune_runs(span.sub_from(now).timestamp_millis()).await?,
+        None => 0,
+    };
+    let feed_cutoff = now - chrono::Duration::days(CHANGE_FEED_DAYS);
+    let changes = ws.catalog.prune_changes(feed_cutoff.timestamp_millis()).await?;
+    Ok((runs, changes))
+}
+
 /// Applies `[retention]` of the working copy, then deletes trash older than
 /// `trash_cutoff`.
 pub async fn gc(ws: &Workspace, trash_cutoff: DateTime<Utc>, now: DateTime<Utc>) -> Result<RetentionReport> {
     let mut report = RetentionReport::default();
     let r = ws.project.retention.clone();
-    if let Some(span) = r.runs {
-        report.runs_pruned = ws.catalog.prune_runs(span.sub_from(now).timestamp_millis()).await?;
-    }
+    (report.runs_pruned, report.changes_pruned) = prune_history(ws, now).await?;
     if let Some(keep) = r.versions {
         let kept = kept_versions(ws, keep).await?;
         for name in ws.project.topo_order.iter().rev() {

@@ -187,7 +187,7 @@ impl Server {
         let shared = self.shared;
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Running);
         let feed = tokio::spawn(feed::watch_changes(shared.clone()));
-        let pruner = tokio::spawn(prune_runs(shared.clone()));
+        let pruner = tokio::spawn(prune_history(shared.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for h in shared.envs.values() {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
@@ -233,23 +233,24 @@ impl Server {
     }
 }
 
-/// `[retention] runs`, once at start and then daily: prunes old runs and
-/// logs (the latest run of every instance stays). The setting is read from
-/// the first served environment's deployment. Versions are `weir gc`'s job.
-async fn prune_runs(shared: Arc<Shared>) {
+/// Once at start and then daily: prunes runs past `[retention] runs` (the
+/// latest run of every instance stays) and the change feed past its week.
+/// The setting is read from the first served environment's deployment.
+/// Versions are `weir gc`'s job.
+async fn prune_history(shared: Arc<Shared>) {
     let Some(env) = shared.envs.keys().next().cloned() else {
         return;
     };
     loop {
-        if let Ok((ws, _)) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await
-            && let Some(span) = ws.project.retention.runs
-        {
-            let cutoff = span.sub_from(chrono::Utc::now()).timestamp_millis();
-            match shared.catalog.prune_runs(cutoff).await {
-                Ok(n) if n > 0 => tracing::info!(runs = n, "pruned runs past [retention] runs"),
+        match weir_ops::open_env(&shared.dir, shared.catalog.clone(), &env).await {
+            Ok((ws, _)) => match weir_ops::retention::prune_history(&ws, chrono::Utc::now()).await {
+                Ok((runs, changes)) if runs + changes > 0 => {
+                    tracing::info!(runs, changes, "pruned runs past [retention] runs and the change feed")
+                }
                 Ok(_) => {}
-                Err(e) => tracing::warn!("cannot prune runs: {e}"),
-            }
+                Err(e) => tracing::warn!("cannot prune history: {e}"),
+            },
+            Err(e) => tracing::warn!("cannot prune history: {e}"),
         }
         tokio::time::sleep(Duration::from_secs(24 * 3600)).await;
     }

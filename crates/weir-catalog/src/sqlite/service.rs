@@ -299,6 +299,16 @@ impl SqliteCatalog {
             .collect()
     }
 
+    pub(super) async fn prune_changes_impl(&self, before_ms: i64) -> Result<usize> {
+        // The feed keeps its newest entry, so `last_change` never goes back.
+        let n = sqlx::query("DELETE FROM changes WHERE at_ms < $1 AND seq < (SELECT MAX(seq) FROM changes)")
+            .bind(before_ms)
+            .execute(&self.pool)
+            .await?
+            .rows_affected();
+        Ok(usize::try_from(n).unwrap_or(usize::MAX))
+    }
+
     pub(super) async fn prune_runs_impl(&self, before_ms: i64) -> Result<usize> {
         let mut tx = begin_immediate(&self.pool).await?;
         let n = sqlx::query(
@@ -316,11 +326,6 @@ impl SqliteCatalog {
         .execute(&mut *tx)
         .await?
         .rows_affected();
-        // The change feed keeps its newest entry, so `last_change` never goes back.
-        sqlx::query("DELETE FROM changes WHERE at_ms < $1 AND seq < (SELECT MAX(seq) FROM changes)")
-            .bind(before_ms)
-            .execute(&mut *tx)
-            .await?;
         if n > 0 {
             for orphans in [
                 "DELETE FROM counters WHERE run_id NOT IN (SELECT run_id FROM runs)",

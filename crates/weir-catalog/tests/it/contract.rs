@@ -305,14 +305,16 @@ pub async fn pruning_keeps_the_latest_run_of_every_instance(c: &dyn Catalog) {
             .expect("run")
             .is_some_and(|r| r.counters["rows_out"] == 42)
     );
-    // The change feed is pruned to the same age, keeping its newest entry.
+    // The change feed is pruned apart, keeping its newest entry.
     c.revoke_token("x", 10).await.expect("change 1");
     c.revoke_token("y", 20).await.expect("change 2");
     let last = c.last_change().await.expect("last");
-    c.prune_runs(15).await.expect("prune");
+    c.prune_runs(1_000).await.expect("prune runs");
+    assert_eq!(c.changes(0, 10).await.expect("feed").len(), 2, "runs only");
+    assert_eq!(c.prune_changes(15).await.expect("prune"), 1);
     let feed = c.changes(0, 10).await.expect("feed");
     assert_eq!(feed.iter().map(|x| x.at_ms).collect::<Vec<_>>(), vec![20]);
-    c.prune_runs(100).await.expect("prune all");
+    assert_eq!(c.prune_changes(100).await.expect("prune all"), 0);
     assert_eq!(c.last_change().await.expect("last"), last, "the newest entry stays");
 }
 
