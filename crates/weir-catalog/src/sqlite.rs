@@ -11,7 +11,7 @@ mod runs;
 mod service;
 mod trash;
 
-use migrations::MIGRATIONS;
+use migrations::wal;
 
 use crate::{
     Acceptance, Alias, AliasMove, AuditEntry, Catalog, CatalogError, Change, Deployment, HistoryPoint, InstanceKey,
@@ -56,65 +56,6 @@ impl SqliteCatalog {
         let cat = Self { pool };
         cat.migrate().await?;
         Ok(cat)
-    }
-
-    async fn migrate(&self) -> Result<()> {
-        let mut tx = begin_immediate(&self.pool).await?;
-        sqlx::query("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-            .execute(&mut *tx)
-            .await?;
-        let current: i64 = sqlx::query("SELECT COALESCE(MAX(version), 0) FROM schema_version")
-            .fetch_one(&mut *tx)
-            .await?
-            .try_get(0)?;
-        let supported = MIGRATIONS.len() as i64;
-        if current > supported {
-            return Err(CatalogError::TooNew {
-                found: current,
-                supported,
-            });
-        }
-        for (i, m) in MIGRATIONS
-            .iter()
-            .enumerate()
-            .skip(usize::try_from(current).unwrap_or(0))
-        {
-            sqlx::raw_sql(*m).execute(&mut *tx).await?;
-            sqlx::query("INSERT INTO schema_version (version) VALUES ($1)")
-                .bind(i as i64 + 1)
-                .execute(&mut *tx)
-                .await?;
-        }
-        tx.commit().await?;
-        Ok(())
-    }
-}
-
-/// How long opening a catalog waits for another process to let go of it.
-const OPEN_TIMEOUT: Duration = Duration::from_secs(30);
-
-/// Puts the database in WAL mode. That is a property of the file, set by the
-/// first process to open it; switching needs an exclusive lock that SQLite's
-/// busy timeout does not wait for, so two processes opening a new catalog at
-/// once would see one fail with "database is locked". This retries until the
-/// switch is made (by this process or the other) or [`OPEN_TIMEOUT`] passes.
-async fn wal(pool: &SqlitePool) -> Result<()> {
-    let deadline = std::time::Instant::now() + OPEN_TIMEOUT;
-    let mut pause = Duration::from_millis(5);
-    loop {
-        match sqlx::query("PRAGMA journal_mode = WAL").fetch_one(pool).await {
-            Ok(_) => return Ok(()),
-            Err(sqlx::Error::Database(e))
-                if e.code()
-                    .and_then(|c| c.parse::<i32>().ok())
-                    .is_some_and(|c| c & 0xff == 5)
-                    && std::time::Instant::now() < deadline =>
-            {
-                tokio::time::sleep(pause).await;
-                pause = (pause * 2).min(Duration::from_millis(100));
-            }
-            Err(e) => return Err(e.into()),
-        }
     }
 }
 
