@@ -6,6 +6,7 @@ mod api_catalog;
 mod cli_errors;
 mod commands;
 mod demo;
+mod doctor;
 mod envs;
 mod external;
 mod kill;
