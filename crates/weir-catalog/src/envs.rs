@@ -7,6 +7,7 @@ use std::collections::BTreeMap;
 
 /// One deployment of an environment: a snapshot of the definitions.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Deployment {
     pub env: String,
     /// 1, 2, … per environment.
@@ -23,6 +24,7 @@ pub struct Deployment {
 
 /// Where an environment's consumers read a dataset: the serving pointer.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Alias {
     pub env: String,
     pub dataset: String,
@@ -34,6 +36,7 @@ pub struct Alias {
 
 /// One move of an alias, kept forever.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AliasMove {
     pub env: String,
     pub dataset: String,
@@ -48,6 +51,7 @@ pub struct AliasMove {
 
 /// Why an alias moved.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum MoveKind {
     /// The deployed version became complete over its serve window.
@@ -103,6 +107,7 @@ pub struct TrashRecord {
 
 /// A recorded override of a blocked instance's checks.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Acceptance {
     pub key: InstanceKey,
     /// The run whose instance was accepted.

@@ -60,6 +60,7 @@ pub type Result<T> = std::result::Result<T, CatalogError>;
 
 /// One (dataset, version, partition).
 #[derive(Clone, Debug, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceKey {
     pub dataset: String,
     pub version: u32,
@@ -104,6 +105,7 @@ pub struct InstanceRecord {
 
 /// The final state of a run.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum RunState {
     Succeeded,
@@ -138,6 +140,7 @@ impl RunState {
 
 /// One finished attempt to build one instance.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RunRecord {
     pub run_id: String,
     pub key: InstanceKey,
@@ -150,6 +153,7 @@ pub struct RunRecord {
     pub counters: BTreeMap<String, i64>,
     /// A metrics dataset's measurements (its output's first row). NaN stands
     /// for null: a value the job measured as NaN or ±infinity.
+    #[cfg_attr(feature = "openapi", schema(value_type = BTreeMap<String, Option<f64>>))]
     pub metrics: BTreeMap<String, f64>,
     /// The results of the dataset's checks on what this run built.
     pub checks: Vec<CheckResult>,

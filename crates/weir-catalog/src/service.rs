@@ -5,6 +5,7 @@ use serde::{Deserialize, Serialize};
 
 /// An API token as stored: never the token itself, only its SHA-256.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TokenRecord {
     pub name: String,
     /// `viewer`, `operator`, `admin` or `ingest`.
@@ -29,6 +30,7 @@ impl TokenRecord {
 
 /// One mutating call, through the API or the CLI, kept forever.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AuditEntry {
     /// Assigned by the catalog (0 when recording).
     pub seq: i64,
@@ -47,6 +49,7 @@ pub struct AuditEntry {
 
 /// A paused dataset, or a whole paused environment (`dataset` is `None`).
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Pause {
     pub env: String,
     pub dataset: Option<String>,
@@ -60,6 +63,7 @@ pub struct Pause {
 /// pause, a resume, a cancel request). The catalog appends these itself, in
 /// the same transaction as the change.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Change {
     pub seq: i64,
     pub at_ms: i64,
@@ -72,6 +76,7 @@ pub struct Change {
 
 /// A build claim that is held now: a run in progress somewhere.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Claim {
     pub key: crate::InstanceKey,
     pub run_id: String,

@@ -29,6 +29,7 @@ use serde::{Deserialize, Serialize};
 
 /// How much a failing check matters.
 #[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Severity {
     /// The instance is blocked: not consumed downstream, not served.
@@ -296,6 +297,7 @@ impl Check {
 
 /// The outcome of one check.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = CheckStatus))]
 #[serde(rename_all = "lowercase")]
 pub enum Status {
     Pass,
@@ -329,6 +331,7 @@ impl Status {
 
 /// One check's result for one instance, as recorded.
 #[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckResult {
     pub name: String,
     pub severity: Severity,

@@ -13,6 +13,7 @@ pub const SAMPLES: usize = 5;
 
 /// The data diff of one partition.
 #[derive(Clone, Debug, Default, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DataDiff {
     pub only_in_a: i64,
     pub only_in_b: i64,

@@ -23,6 +23,7 @@ use std::path::Path;
 
 /// What one export sync did.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportResult {
     pub view: String,
     pub table: String,

@@ -36,6 +36,7 @@ pub struct Manifest {
 
 /// One data file of an instance.
 #[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct FileEntry {
     pub name: String,
     pub size: u64,

@@ -15,6 +15,7 @@ use weir_sched::env::{self, DeployedDataset};
 
 /// What an alias operation did: the moves, and the export sync after them.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AliasReport {
     pub env: String,
     pub moves: Vec<AliasMove>,
@@ -212,6 +213,7 @@ pub async fn unpin(
 
 /// What `promote` did.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PromoteReport {
     /// The source deployment whose definitions now run in the target.
     pub source: String,
@@ -272,6 +274,7 @@ pub struct AcceptArgs<'a> {
 /// named environment, and the exports of every environment re-synced (an
 /// accepted instance may now be served wherever its version is).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AcceptReport {
     pub label: String,
     pub accepted: Acceptance,

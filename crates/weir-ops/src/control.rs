@@ -40,6 +40,7 @@ pub async fn audit(
 
 /// What a pause or resume did.
 #[derive(Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PauseReport {
     pub env: String,
     /// `None`: the whole environment.
@@ -115,6 +116,7 @@ pub async fn paused_datasets(
 
 /// What a cancel request did.
 #[derive(Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CancelReport {
     pub run_id: String,
     /// The run's state when asked (`running` is the one that gets killed).

@@ -11,6 +11,7 @@ use weir_sched::Workspace;
 
 /// One dataset of an environment.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatasetInfo {
     pub name: String,
     pub description: Option<String>,

@@ -13,6 +13,7 @@ use weir_sched::env::DeployedDataset;
 
 /// What a deployment did.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeployReport {
     pub env: String,
     pub seq: u32,

@@ -17,6 +17,7 @@ use weir_exec::diff::DataDiff;
 const DATA_DIFF_PARTITIONS: usize = 7;
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PartitionDiff {
     pub partition: String,
     pub rows_a: Option<i64>,
@@ -38,6 +39,7 @@ pub struct PartitionDiff {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CheckPair {
     pub name: String,
     pub a: Option<weir_core::check::CheckResult>,
@@ -75,6 +77,7 @@ fn profile_deltas(
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatasetDiff {
     pub dataset: String,
     pub version_a: u32,

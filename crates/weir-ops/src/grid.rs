@@ -14,6 +14,7 @@ use weir_sched::Workspace;
 
 /// A partition's state, worst first (the order a cell aggregates by).
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "snake_case")]
 pub enum CellState {
     /// Its last run failed.
@@ -39,6 +40,7 @@ pub enum CellState {
 
 /// Cell widths.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Zoom {
     Hour,
@@ -82,6 +84,7 @@ impl Zoom {
 /// One cell: its worst state, a count per state, and for a single
 /// partition, why.
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = GridCell))]
 pub struct Cell {
     pub state: CellState,
     pub counts: BTreeMap<CellState, usize>,
@@ -92,6 +95,7 @@ pub struct Cell {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = GridRow))]
 pub struct Row {
     pub dataset: String,
     pub version: Option<u32>,
@@ -104,6 +108,7 @@ pub struct Row {
 }
 
 #[derive(Clone, Debug, Serialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct Grid {
     pub zoom: Zoom,
     /// Each column's start (the last column ends at `until`).

@@ -10,6 +10,7 @@ use weir_core::planner::{Order, Reason, Selection, plan as make_plan};
 use weir_sched::Workspace;
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanTask {
     pub dataset: String,
     pub partition: String,
@@ -17,6 +18,7 @@ pub struct PlanTask {
 }
 
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanBlocked {
     pub dataset: String,
     pub from: String,
@@ -27,6 +29,7 @@ pub struct PlanBlocked {
 
 /// What would run, and why the rest cannot.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct PlanReport {
     pub runnable: usize,
     pub tasks: Vec<PlanTask>,
@@ -135,6 +138,7 @@ pub async fn plan(
 /// One instance: where it is, what it holds, how it was built and measured,
 /// what it read and what reads it.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InstanceReport {
     pub dataset: String,
     pub version: u32,
@@ -149,6 +153,7 @@ pub struct InstanceReport {
     pub schema: Option<String>,
     pub counters: std::collections::BTreeMap<String, i64>,
     #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, Option<f64>>))]
     pub metrics: std::collections::BTreeMap<String, f64>,
     pub blocked: bool,
     pub checks: Vec<weir_core::check::CheckResult>,
@@ -251,6 +256,7 @@ pub async fn show(
 
 /// One partition's counters, as its run recorded them.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CounterPoint {
     pub partition: String,
     pub counters: std::collections::BTreeMap<String, i64>,
@@ -258,6 +264,7 @@ pub struct CounterPoint {
 
 /// A dataset's counters over its partitions (`weir counters`).
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CounterSeries {
     pub dataset: String,
     pub version: u32,

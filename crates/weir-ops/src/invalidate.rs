@@ -29,6 +29,7 @@ pub struct InvalidateArgs {
 
 /// The instances of one dataset version that an invalidation removes.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema), schema(as = RemovedInstance))]
 pub struct Removed {
     pub dataset: String,
     pub version: u32,
@@ -37,6 +38,7 @@ pub struct Removed {
 
 /// What `invalidate` did (or, with `dry_run`, would do).
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct InvalidateReport {
     pub dry_run: bool,
     pub trash_id: Option<String>,
@@ -157,6 +159,7 @@ fn unique() -> String {
 
 /// One invalidation in the trash.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct TrashEntry {
     pub trash_id: String,
     pub instances: usize,
@@ -184,6 +187,7 @@ pub async fn trash(ws: &Workspace) -> Result<Vec<TrashEntry>> {
 
 /// What `restore` did.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct RestoreReport {
     pub trash_id: String,
     pub restored: Vec<String>,

@@ -261,6 +261,7 @@ pub fn view_name(table: &str, env: &str) -> String {
 
 /// What one export sync did.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(tag = "outcome", rename_all = "snake_case")]
 pub enum ExportOutcome {
     /// The view serves the newest served instance (loaded now, or already there).
@@ -275,6 +276,7 @@ pub enum ExportOutcome {
 
 /// One export of one environment, after a sync.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct ExportSync {
     pub export: String,
     pub env: String,

@@ -7,6 +7,7 @@ use weir_catalog::Catalog;
 
 /// One version of a dataset, and what changed since the one before.
 #[derive(Clone, Debug, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct VersionRow {
     pub version: u32,
     pub fingerprint: String,

@@ -53,6 +53,7 @@ pub fn load_deployment(d: &Deployment) -> Result<Project, Diagnostics> {
 /// How a dataset's version in a new deployment relates to what exists.
 /// How a deployment changes one dataset.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum DeployStatus {
     /// Changed, or downstream of a change, and deployed nowhere else.
@@ -74,6 +75,7 @@ impl std::fmt::Display for DeployStatus {
 }
 
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DeployedDataset {
     pub dataset: String,
     pub version: u32,

@@ -8,6 +8,7 @@ use weir_core::planner::{Order, Selection, plan};
 
 /// One row of the status table.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct DatasetStatus {
     pub dataset: String,
     pub version: Option<u32>,
@@ -47,6 +48,7 @@ pub struct DatasetStatus {
 
 /// A blocked instance and why.
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct HeldInstance {
     /// The partition value (`2026-03-14`), as `weir accept --partition` takes it.
     pub partition: String,

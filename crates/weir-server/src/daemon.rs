@@ -43,7 +43,7 @@ pub enum Stop {
 }
 
 /// What the API can see of one environment's loop.
-#[derive(Clone, Debug, Default, Serialize)]
+#[derive(Clone, Debug, Default, Serialize, utoipa::ToSchema)]
 pub struct EnvState {
     /// The deployment being served.
     pub deployment: Option<u32>,

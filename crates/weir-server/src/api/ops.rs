@@ -12,7 +12,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct PlanQuery {
     datasets: Option<String>,
     from: Option<String>,
@@ -41,7 +42,8 @@ pub async fn plan(
     Ok(Json(r))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct InstanceQuery {
     partition: Option<String>,
     version: Option<u32>,
@@ -241,6 +243,18 @@ pub struct SqlBody {
     timeout_s: Option<f64>,
 }
 
+/// The JSON answer of `POST /api/v1/sql`.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SqlRows {
+    /// The served tables the query could read.
+    tables: Vec<String>,
+    /// One object per row, column name → value.
+    #[schema(value_type = Vec<Object>)]
+    rows: serde_json::Value,
+    /// Whether the row limit cut the answer.
+    truncated: bool,
+}
+
 /// `weir sql` over HTTP: read-only, with a row limit and a time limit.
 pub async fn sql(State(shared): State<Arc<Shared>>, Json(b): Json<SqlBody>) -> ApiResult<axum::response::Response> {
     use axum::response::IntoResponse;
@@ -261,7 +275,12 @@ pub async fn sql(State(shared): State<Arc<Shared>>, Json(b): Json<SqlBody>) -> A
         "json" => {
             let text = weir_exec::query::render(&r.batches, weir_exec::query::Render::Json).map_err(bad)?;
             let rows: serde_json::Value = serde_json::from_str(&text).unwrap_or_default();
-            Ok(Json(serde_json::json!({ "tables": r.tables, "rows": rows, "truncated": r.truncated })).into_response())
+            Ok(Json(SqlRows {
+                tables: r.tables,
+                rows,
+                truncated: r.truncated,
+            })
+            .into_response())
         }
         "arrow" => {
             let bytes = weir_exec::query::ipc(&r.batches).map_err(bad)?;
@@ -284,7 +303,8 @@ pub async fn sql(State(shared): State<Arc<Shared>>, Json(b): Json<SqlBody>) -> A
     }
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct CountersQuery {
     /// A glob over counter names (`dropped.*`).
     name: Option<String>,
@@ -305,7 +325,8 @@ pub async fn counters(
     ))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct DiffQuery {
     a: String,
     b: String,

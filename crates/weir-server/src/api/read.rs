@@ -7,11 +7,23 @@ use axum::extract::{Path, Query, State};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
-pub async fn healthz(State(shared): State<Arc<Shared>>) -> Json<serde_json::Value> {
-    Json(serde_json::json!({ "status": "ok", "envs": shared.envs.keys().collect::<Vec<_>>() }))
+/// Liveness.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct Health {
+    /// Always `ok`.
+    status: &'static str,
+    /// The environments this server schedules.
+    envs: Vec<String>,
 }
 
-#[derive(Serialize)]
+pub async fn healthz(State(shared): State<Arc<Shared>>) -> Json<Health> {
+    Json(Health {
+        status: "ok",
+        envs: shared.envs.keys().cloned().collect(),
+    })
+}
+
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct EnvInfo {
     env: String,
     deployment: u32,
@@ -25,7 +37,7 @@ pub struct EnvInfo {
     paused: Vec<weir_catalog::Pause>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct ProjectInfo {
     dir: String,
     envs: Vec<EnvInfo>,
@@ -60,7 +72,8 @@ pub async fn project(State(shared): State<Arc<Shared>>) -> ApiResult<Json<Projec
     }))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct StatusQuery {
     /// Comma-separated dataset names (default: all).
     datasets: Option<String>,
@@ -93,7 +106,7 @@ pub async fn datasets(
 }
 
 /// One deployment, without its files.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct DeploymentInfo {
     pub seq: u32,
     pub deployed_at_ms: i64,
@@ -142,13 +155,14 @@ pub async fn aliases(
     Ok(Json(shared.catalog.aliases(&env).await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct AuditQuery {
     before: Option<i64>,
     limit: Option<u32>,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct AuditPage {
     entries: Vec<weir_catalog::AuditEntry>,
     /// Pass as `before` for the next page (absent on the last).
@@ -168,7 +182,8 @@ pub async fn tokens(State(shared): State<Arc<Shared>>) -> ApiResult<Json<Vec<wei
     Ok(Json(shared.catalog.tokens().await?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct GridQuery {
     /// First instant or date (default: a span before `to` that suits the zoom).
     from: Option<String>,
@@ -229,7 +244,8 @@ pub async fn grid(
     Ok(Json(g))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct EventsQuery {
     /// Replay changes after this sequence number (default: the newest; the
     /// `Last-Event-ID` header of a reconnecting EventSource also works).

@@ -13,7 +13,8 @@ use std::sync::Arc;
 use std::time::Duration;
 use weir_catalog::{Claim, RunFilter, RunRecord, RunState};
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct RunsQuery {
     dataset: Option<String>,
     /// `running`, `succeeded`, `failed` or `cancelled` (default: all).
@@ -25,7 +26,7 @@ pub struct RunsQuery {
 }
 
 /// A page of runs, newest first.
-#[derive(Serialize, Deserialize)]
+#[derive(Serialize, Deserialize, utoipa::ToSchema)]
 pub struct RunsPage {
     /// The runs in progress (on the first page, unless a finished state is asked for).
     pub running: Vec<Claim>,
@@ -111,7 +112,8 @@ pub async fn run(State(shared): State<Arc<Shared>>, Path(run_id): Path<String>) 
     Ok(Json(shared.catalog.run(&run_id).await?.ok_or_else(|| no_run(&run_id))?))
 }
 
-#[derive(Deserialize)]
+#[derive(Deserialize, utoipa::IntoParams)]
+#[into_params(parameter_in = Query)]
 pub struct LogQuery {
     /// Stream a running run's output as it is written, to the run's end.
     #[serde(default)]

@@ -47,7 +47,7 @@ pub struct SessionBody {
     token: String,
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionReply {
     actor: String,
     role: String,
@@ -85,7 +85,7 @@ pub async fn session(State(shared): State<Arc<Shared>>, Json(b): Json<SessionBod
     Ok(([(header::SET_COOKIE, cookie)], Json(reply)))
 }
 
-#[derive(Serialize)]
+#[derive(Serialize, utoipa::ToSchema)]
 pub struct RunRequested {
     env: String,
     /// Whether this server runs the environment's scheduler (otherwise the

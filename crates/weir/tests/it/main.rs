@@ -3,6 +3,7 @@
 
 mod api;
 mod api_catalog;
+mod api_schema;
 mod cli_errors;
 mod commands;
 mod demo;
