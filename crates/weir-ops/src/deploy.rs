@@ -51,6 +51,7 @@ pub async fn deploy(
     now: DateTime<Utc>,
 ) -> Result<DeployReport> {
     let window = validate(env, window)?;
+    check_files(&files)?;
     let probe = weir_catalog::Deployment {
         env: env.to_string(),
         seq: 0,
@@ -69,6 +70,47 @@ pub async fn deploy(
         window: d.window,
         datasets,
     })
+}
+
+/// A deployment's files, as they may come from anywhere (an API client):
+/// `weir.toml` among them, and every name a project-relative path.
+fn check_files(files: &BTreeMap<String, String>) -> Result<()> {
+    if !files.contains_key(weir_core::load::PROJECT_FILE) {
+        return Err(UserError::new(
+            "the deployment has no weir.toml",
+            "send {\"files\": {\"weir.toml\": \"…\", \"sql/x.sql\": \"…\"}}, or {\"working_copy\": true} to a local server",
+        )
+        .into());
+    }
+    if let Some(path) = files.keys().find(|p| !weir_core::load::safe_relative(p)) {
+        return Err(UserError::new(
+            format!("`{path}` leaves the project"),
+            "file names are project-relative paths without `..`",
+        )
+        .into());
+    }
+    Ok(())
+}
+
+/// The files a deployment of the project in `dir` (its working copy, as
+/// `weir deploy` there sees it) snapshots: for a server asked to deploy its
+/// own directory.
+pub fn files_in(dir: &Path) -> Result<BTreeMap<String, String>> {
+    let path = dir.join(weir_core::load::PROJECT_FILE);
+    let text = std::fs::read_to_string(&path).map_err(|e| {
+        UserError::new(
+            format!("cannot read {}: {e}", path.display()),
+            "is this a weir project?",
+        )
+    })?;
+    let read = |rel: &str| -> std::result::Result<String, String> {
+        if !weir_core::load::safe_relative(rel) {
+            return Err("the path leaves the project".into());
+        }
+        std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
+    };
+    let project = weir_core::load::load_project(&text, &read).map_err(OpsError::Invalid)?;
+    Ok(weir_sched::env::snapshot_files(dir, &project)?)
 }
 
 /// The files of the project in `dir` that a deployment snapshots.

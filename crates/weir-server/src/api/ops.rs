@@ -65,7 +65,11 @@ pub async fn instance(
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct DeployBody {
     /// Project-relative path → content: `weir.toml`, SQL files, scripts.
-    files: BTreeMap<String, String>,
+    files: Option<BTreeMap<String, String>>,
+    /// Instead of `files`: deploy the definitions in the server's own
+    /// project directory, as `weir deploy` there would.
+    #[serde(default)]
+    working_copy: bool,
     message: Option<String>,
     window: Option<String>,
 }
@@ -77,34 +81,30 @@ pub async fn deploy(
     Path(env): Path<String>,
     Json(b): Json<DeployBody>,
 ) -> ApiResult<Json<weir_ops::deploy::DeployReport>> {
-    let names: Vec<&String> = b.files.keys().collect();
-    let args = serde_json::json!({ "env": env, "files": names, "message": b.message, "window": b.window });
+    let names: Vec<&String> = b.files.iter().flat_map(|f| f.keys()).collect();
+    let args = serde_json::json!({
+        "env": env, "files": names, "working_copy": b.working_copy, "message": b.message, "window": b.window
+    });
     audited(&shared, &caller, "deploy", args, async {
-        if !b.files.contains_key(weir_core::load::PROJECT_FILE) {
-            return Err(ApiError::new(
-                axum::http::StatusCode::BAD_REQUEST,
-                "bad_request",
-                "the deployment has no weir.toml",
-                "send {\"files\": {\"weir.toml\": \"…\", \"sql/x.sql\": \"…\"}}",
-            ));
-        }
-        for path in b.files.keys() {
-            if !weir_core::load::safe_relative(path) {
+        let files = match (&b.files, b.working_copy) {
+            (Some(files), false) => files.clone(),
+            (None, true) => weir_ops::deploy::files_in(&shared.dir)?,
+            _ => {
                 return Err(ApiError::new(
                     axum::http::StatusCode::BAD_REQUEST,
                     "bad_request",
-                    format!("`{path}` leaves the project"),
-                    "file names are project-relative paths without `..`",
+                    "give either `files` or `working_copy: true`",
+                    "`files` carries a project; `working_copy` deploys the server's own directory",
                 ));
             }
-        }
+        };
         let r = weir_ops::deploy::deploy(
             &shared.dir,
             shared.catalog.clone(),
             &env,
             b.window.as_deref(),
             b.message.clone(),
-            b.files.clone(),
+            files,
             shared.clock.now(),
         )
         .await?;

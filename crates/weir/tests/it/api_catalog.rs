@@ -87,3 +87,67 @@ fn datasets_come_in_lineage_order_with_versions_aliases_and_deploy_history() {
         assert!(body["error"]["hint"].as_str().is_some_and(|h| !h.is_empty()), "{body}");
     }
 }
+
+/// `POST /api/v1/envs/{env}/deploy`: a project in the body, or the server's
+/// own working copy; a body without weir.toml, a path that leaves the
+/// project, or neither form is refused, and nothing is deployed.
+#[test]
+fn deploys_through_the_api_take_files_or_the_working_copy_and_refuse_bad_bodies() {
+    let tmp = project(TWO, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let admin = crate::serve::token(dir, "admin", "root", &[]);
+    let served = Served::start(dir, NOW, &[]);
+    let client = reqwest::blocking::Client::new();
+    let deploy = |env: &str, body: Value| {
+        let r = client
+            .post(format!("{}/api/v1/envs/{env}/deploy", served.url))
+            .bearer_auth(&admin)
+            .json(&body)
+            .send()
+            .expect("deploy");
+        (r.status().as_u16(), r.json::<Value>().unwrap_or_default())
+    };
+    let toml = TWO.replace("echo b >", "echo b3 >");
+    for (body, says) in [
+        (serde_json::json!({}), "either `files` or `working_copy"),
+        (serde_json::json!({ "files": { "x.sql": "SELECT 1" } }), "no weir.toml"),
+        (
+            serde_json::json!({ "files": { "weir.toml": toml, "../escape.sql": "SELECT 1" } }),
+            "leaves the project",
+        ),
+        (
+            serde_json::json!({ "files": { "weir.toml": toml }, "working_copy": true }),
+            "either `files` or `working_copy",
+        ),
+    ] {
+        let (code, answer) = deploy("candidate", body);
+        assert_eq!(code, 400, "{answer}");
+        assert!(
+            answer["error"]["message"].as_str().is_some_and(|m| m.contains(says)),
+            "{answer}"
+        );
+    }
+    let (code, answer) = deploy(
+        "candidate",
+        serde_json::json!({ "working_copy": true, "message": "wc" }),
+    );
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(
+        (answer["env"].as_str(), answer["seq"].as_u64()),
+        (Some("candidate"), Some(1))
+    );
+    let (code, answer) = deploy("candidate", serde_json::json!({ "files": { "weir.toml": toml } }));
+    assert_eq!(code, 200, "{answer}");
+    assert_eq!(answer["seq"], 2, "{answer}");
+    let envs = json(dir, NOW, &["envs"]);
+    let candidate: Vec<&Value> = envs
+        .as_array()
+        .expect("rows")
+        .iter()
+        .filter(|r| r["env"] == "candidate")
+        .collect();
+    assert_eq!(candidate.len(), 2, "the refused bodies deployed nothing: {envs}");
+    assert_eq!(candidate[0]["message"], "wc");
+}
