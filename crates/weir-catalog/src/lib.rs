@@ -1,18 +1,19 @@
 //! The catalog: weir's durable record of versions, instances, runs, counters,
 //! lineage and claims.
 //!
-//! [`Catalog`] is the contract; [`SqliteCatalog`] is the embedded default.
+//! [`Catalog`] is the contract; [`SqlCatalog`] implements it on SQLite (the
+//! embedded default) and on PostgreSQL.
 //! Every implementation must pass the contract suite in `tests/it/contract.rs`.
 //! This crate never touches lake files: it only records what the lake holds.
 
 mod envs;
 mod service;
-mod sqlite;
+mod sql;
 
 pub use envs::{Acceptance, Alias, AliasMove, Deployment, MoveKind, TrashRecord};
 pub use service::{AuditEntry, Change, Claim, Pause, SlaMiss, TokenRecord};
 
-pub use sqlite::SqliteCatalog;
+pub use sql::{Dialect, SqlCatalog};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -387,14 +388,8 @@ pub trait Catalog: Send + Sync {
     async fn prune_changes(&self, before_ms: i64) -> Result<usize>;
 }
 
-/// Opens the catalog named by `url` (`sqlite://PATH`), creating and migrating it.
+/// Opens the catalog named by `url` (`sqlite://PATH` or `postgres://…`),
+/// creating (SQLite) and migrating it.
 pub async fn open(url: &str) -> Result<Box<dyn Catalog>> {
-    if url.starts_with("sqlite:") {
-        Ok(Box::new(SqliteCatalog::open(url).await?))
-    } else {
-        Err(CatalogError::BadUrl {
-            url: url.split('@').next_back().unwrap_or(url).to_string(),
-            reason: "only sqlite:// catalogs are supported by this build".into(),
-        })
-    }
+    Ok(Box::new(SqlCatalog::open(url).await?))
 }

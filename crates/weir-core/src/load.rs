@@ -286,12 +286,15 @@ impl Cx {
             if let Some(uv) = get(t, "url")
                 && let Some(u) = self.string(uv, "catalog url")
             {
-                let known = ["sqlite:", "postgres://", "postgresql://"];
+                let known = ["sqlite:", "postgres://", "postgresql://", "env:"];
                 if !known.iter().any(|k| u.starts_with(k)) {
                     self.err(
                         &uv.span(),
                         "unsupported catalog url",
-                        Some("use sqlite://PATH (the default) or postgres://user@host:port/db".into()),
+                        Some(
+                            "use sqlite://PATH (the default), postgres://user@host:port/db, or env:NAME to read it from the environment"
+                                .into(),
+                        ),
                     );
                 }
                 catalog_url = u;

@@ -186,7 +186,7 @@ mod tests {
     #[tokio::test]
     async fn minted_tokens_verify_until_revoked_or_expired() {
         let dir = tempfile::tempdir().expect("tmp");
-        let cat = weir_catalog::SqliteCatalog::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
+        let cat = weir_catalog::SqlCatalog::open(&format!("sqlite://{}", dir.path().join("c.db").display()))
             .await
             .expect("catalog");
         let args = CreateArgs {

@@ -259,3 +259,90 @@ pub async fn states_answer_like_the_single_queries(c: &dyn Catalog) {
         "expired claims are not running"
     );
 }
+
+/// Runs every clause on catalogs from `fresh`.
+#[macro_export]
+macro_rules! contract_suite {
+    ($fresh:expr) => {
+        #[tokio::test]
+        async fn states_answer_like_the_single_queries() {
+            let c = $fresh.await;
+            $crate::contract::states_answer_like_the_single_queries(&*c).await;
+        }
+        #[tokio::test]
+        async fn pruning_keeps_the_latest_run_of_every_instance() {
+            let c = $fresh.await;
+            $crate::contract::pruning_keeps_the_latest_run_of_every_instance(&*c).await;
+        }
+        #[tokio::test]
+        async fn sla_misses_are_recorded_once_and_recover_once() {
+            let c = $fresh.await;
+            $crate::contract::sla_misses_are_recorded_once_and_recover_once(&*c).await;
+        }
+        #[tokio::test]
+        async fn tokens_are_stored_by_hash_and_revoked_by_name() {
+            let c = $fresh.await;
+            $crate::contract::tokens_are_stored_by_hash_and_revoked_by_name(&*c).await;
+        }
+        #[tokio::test]
+        async fn the_audit_log_is_append_only_and_paged() {
+            let c = $fresh.await;
+            $crate::contract::the_audit_log_is_append_only_and_paged(&*c).await;
+        }
+        #[tokio::test]
+        async fn pauses_and_changes_are_fed() {
+            let c = $fresh.await;
+            $crate::contract::pauses_and_changes_are_fed(&*c).await;
+        }
+        #[tokio::test]
+        async fn versions_are_numbered_once() {
+            let c = $fresh.await;
+            $crate::contract::versions_are_numbered_once(&*c).await;
+        }
+        #[tokio::test]
+        async fn instances_exist_once_committed_and_are_never_overwritten() {
+            let c = $fresh.await;
+            $crate::contract::instances_exist_once_committed_and_are_never_overwritten(&*c).await;
+        }
+        #[tokio::test]
+        async fn batches_are_atomic() {
+            let c = $fresh.await;
+            $crate::contract::batches_are_atomic(&*c).await;
+        }
+        #[tokio::test]
+        async fn one_claim_per_instance() {
+            let c = $fresh.await;
+            $crate::contract::one_claim_per_instance(&*c).await;
+        }
+        #[tokio::test]
+        async fn lineage_is_exact() {
+            let c = $fresh.await;
+            $crate::contract::lineage_is_exact(&*c).await;
+        }
+        #[tokio::test]
+        async fn deployments_are_append_only_and_numbered_per_env() {
+            let c = $fresh.await;
+            $crate::contract::deployments_are_append_only_and_numbered_per_env(&*c).await;
+        }
+        #[tokio::test]
+        async fn alias_moves_are_recorded() {
+            let c = $fresh.await;
+            $crate::contract::alias_moves_are_recorded(&*c).await;
+        }
+        #[tokio::test]
+        async fn invalidation_is_atomic_and_remembered() {
+            let c = $fresh.await;
+            $crate::contract::invalidation_is_atomic_and_remembered(&*c).await;
+        }
+        #[tokio::test]
+        async fn blocking_is_recorded_and_accept_releases_it() {
+            let c = $fresh.await;
+            $crate::contract::blocking_is_recorded_and_accept_releases_it(&*c).await;
+        }
+        #[tokio::test]
+        async fn failures_clear_when_the_instance_is_built() {
+            let c = $fresh.await;
+            $crate::contract::failures_clear_when_the_instance_is_built(&*c).await;
+        }
+    };
+}

@@ -1,4 +1,5 @@
 //! The catalog's integration tests: the contract suite, run on every implementation.
 
 mod contract;
+mod postgres;
 mod sqlite;

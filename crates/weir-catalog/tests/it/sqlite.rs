@@ -2,16 +2,16 @@
 //! SQLite-specific behaviour: migrations are idempotent and two handles on one
 //! file see one truth.
 
-use weir_catalog::{Catalog, SqliteCatalog};
+use weir_catalog::{Catalog, SqlCatalog};
 
 struct Fresh {
-    cat: SqliteCatalog,
+    cat: SqlCatalog,
     _dir: tempfile::TempDir,
 }
 
 impl std::ops::Deref for Fresh {
-    type Target = SqliteCatalog;
-    fn deref(&self) -> &SqliteCatalog {
+    type Target = SqlCatalog;
+    fn deref(&self) -> &SqlCatalog {
         &self.cat
     }
 }
@@ -20,7 +20,7 @@ async fn fresh() -> Fresh {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("catalog.db").display());
     Fresh {
-        cat: SqliteCatalog::open(&url).await.expect("open"),
+        cat: SqlCatalog::open(&url).await.expect("open"),
         _dir: dir,
     }
 }
@@ -50,9 +50,9 @@ impl std::ops::Deref for FreshDyn {
 async fn reopening_keeps_data_and_migrations_are_idempotent() {
     let dir = tempfile::tempdir().expect("tempdir");
     let url = format!("sqlite://{}", dir.path().join("c.db").display());
-    let a = SqliteCatalog::open(&url).await.expect("open");
+    let a = SqlCatalog::open(&url).await.expect("open");
     a.register_version("x", "f", "{}", 1).await.expect("register");
-    let b = SqliteCatalog::open(&url).await.expect("reopen");
+    let b = SqlCatalog::open(&url).await.expect("reopen");
     assert_eq!(b.version_number("x", "f").await.expect("lookup"), Some(1));
     assert!(
         b.claim(&crate::contract::key("x", 1, 1), "r", "w", 0, 10_000)
@@ -85,7 +85,7 @@ async fn processes_opening_a_new_file_at_once_all_succeed_in_wal_mode() {
     // child process that opens the catalog and exits.
     const CHILD: &str = "WEIR_TEST_OPEN_CATALOG";
     if let Ok(url) = std::env::var(CHILD) {
-        SqliteCatalog::open(&url).await.expect("open in a child process");
+        SqlCatalog::open(&url).await.expect("open in a child process");
         return;
     }
     let exe = std::env::current_exe().expect("test binary");

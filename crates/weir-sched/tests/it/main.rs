@@ -9,7 +9,7 @@ use std::path::Path;
 use std::sync::Arc;
 use std::sync::Mutex;
 use std::time::Duration;
-use weir_catalog::SqliteCatalog;
+use weir_catalog::SqlCatalog;
 use weir_core::load::load_project;
 use weir_core::planner::{Order, Selection};
 use weir_sched::exec_api::{ExecError, ExecOutput, Executor, TaskContext};
@@ -76,7 +76,7 @@ env = { PANIC_ON = "PANIC" }
 async fn workspace(dir: &Path, toml: &str, catalog_file: &str) -> Arc<Workspace> {
     let project = load_project(toml, &|_| Err("no files".into())).expect("valid");
     let url = format!("sqlite://{}", dir.join(catalog_file).display());
-    let catalog = SqliteCatalog::open(&url).await.expect("catalog");
+    let catalog = SqlCatalog::open(&url).await.expect("catalog");
     Arc::new(Workspace::new(dir.to_path_buf(), project, Arc::new(catalog)).expect("workspace"))
 }
 

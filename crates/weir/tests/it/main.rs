@@ -12,6 +12,7 @@ mod envs;
 mod external;
 mod kill;
 mod lineage;
+mod postgres;
 mod quality;
 mod repair;
 mod runs_api;

@@ -1,14 +1,14 @@
 //! Environments in the SQLite catalog: deployments (append-only snapshots),
 //! aliases and their move history.
 
-use super::{SqliteCatalog, begin_immediate};
+use super::SqlCatalog;
 use crate::{Alias, AliasMove, CatalogError, Deployment, MoveKind, Result};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn deploy_impl(&self, d: &Deployment) -> Result<Deployment> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let seq: i64 = sqlx::query("SELECT COALESCE(MAX(seq), 0) + 1 FROM deployments WHERE env = $1")
             .bind(&d.env)
             .fetch_one(&mut *tx)
@@ -79,7 +79,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn move_alias_impl(&self, mv: &AliasMove) -> Result<Alias> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let current: Option<(i64, i64)> =
             sqlx::query("SELECT version, pinned FROM aliases WHERE env = $1 AND dataset = $2")
                 .bind(&mv.env)
@@ -175,7 +175,7 @@ impl SqliteCatalog {
     }
 }
 
-fn alias_of(r: &SqliteRow) -> Result<Alias> {
+fn alias_of(r: &AnyRow) -> Result<Alias> {
     Ok(Alias {
         env: r.try_get(0)?,
         dataset: r.try_get(1)?,

@@ -2,11 +2,11 @@
 //! expired one over), leases are renewed per owner, and the claim's run id is
 //! the fencing token that `holds` and the commit check.
 
-use super::{SqliteCatalog, ints};
+use super::{SqlCatalog, ints};
 use crate::{CatalogError, InstanceKey, Result};
-use sqlx::{Row, Sqlite};
+use sqlx::{Any, Row};
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn claim_impl(
         &self,
         key: &InstanceKey,
@@ -84,7 +84,7 @@ impl SqliteCatalog {
     }
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn running_impl(&self, now_ms: i64) -> Result<Vec<crate::Claim>> {
         let rows = sqlx::query(
             "SELECT dataset, version, partition, run_id, owner, expires_at_ms FROM claims
@@ -108,7 +108,7 @@ impl SqliteCatalog {
 
 /// The run holding a claim on `key` that is unexpired at `now_ms`, if any.
 pub(super) async fn claim_holder<'e>(
-    db: impl sqlx::Executor<'e, Database = Sqlite>,
+    db: impl sqlx::Executor<'e, Database = Any>,
     key: &InstanceKey,
     now_ms: i64,
 ) -> Result<Option<String>> {
@@ -130,7 +130,21 @@ fn versions_json(versions: &[(String, u32)]) -> String {
     serde_json::to_string(&versions.iter().map(|(d, v)| (d.as_str(), *v)).collect::<Vec<_>>()).unwrap_or_default()
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
+    /// `sql` with `{VERSIONS}` replaced by a common table `v(d, n)` of the
+    /// versions in parameter `$1` (a JSON list of `[dataset, number]`).
+    fn with_versions(&self, sql: &str) -> sqlx::AssertSqlSafe<String> {
+        let cte = match self.dialect {
+            super::Dialect::Sqlite => {
+                "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))"
+            }
+            super::Dialect::Postgres => {
+                "WITH v(d, n) AS (SELECT e->>0, (e->>1)::BIGINT FROM json_array_elements($1::json) AS t(e))"
+            }
+        };
+        sqlx::AssertSqlSafe(sql.replace("{VERSIONS}", cte))
+    }
+
     /// `Catalog::states` in four queries, whatever the number of versions.
     pub(super) async fn states_impl(
         &self,
@@ -149,20 +163,20 @@ impl SqliteCatalog {
             .collect();
         let at: HashMap<(String, u32), usize> = versions.iter().cloned().enumerate().map(|(i, k)| (k, i)).collect();
         let list = versions_json(versions);
-        let slot = |r: &sqlx::sqlite::SqliteRow| -> Result<Option<(usize, i64)>> {
+        let slot = |r: &sqlx::any::AnyRow| -> Result<Option<(usize, i64)>> {
             let d: String = r.try_get(0)?;
             let v = u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0);
             Ok(at.get(&(d, v)).map(|i| (*i, r.try_get::<i64, _>(2).unwrap_or(0))))
         };
         // What exists, as runs of consecutive partitions (gaps and islands):
         // a long history is a few rows, not one per instance.
-        let rows = sqlx::query(
-            "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1)),
+        let rows = sqlx::query(self.with_versions(
+            "{VERSIONS},
                   p AS (SELECT i.dataset, i.version, i.partition,
                                i.partition - ROW_NUMBER() OVER (PARTITION BY i.dataset, i.version ORDER BY i.partition) AS grp
                         FROM instances i JOIN v ON i.dataset = v.d AND i.version = v.n)
              SELECT dataset, version, MIN(partition), MAX(partition) FROM p
-             GROUP BY dataset, version, grp ORDER BY dataset, version, MIN(partition)",
+             GROUP BY dataset, version, grp ORDER BY dataset, version, MIN(partition)"),
         )
         .bind(&list)
         .fetch_all(&self.pool)
@@ -173,11 +187,11 @@ impl SqliteCatalog {
                 out[i].present.extend(lo..=hi);
             }
         }
-        let rows = sqlx::query(
-            "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
+        let rows = sqlx::query(self.with_versions(
+            "{VERSIONS}
              SELECT i.dataset, i.version, i.partition FROM instances i
              JOIN v ON i.dataset = v.d AND i.version = v.n WHERE i.blocked = 1 ORDER BY i.partition",
-        )
+        ))
         .bind(&list)
         .fetch_all(&self.pool)
         .await?;
@@ -186,11 +200,11 @@ impl SqliteCatalog {
                 out[i].blocked.push(p);
             }
         }
-        let rows = sqlx::query(
-            "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
+        let rows = sqlx::query(self.with_versions(
+            "{VERSIONS}
              SELECT c.dataset, c.version, c.partition FROM claims c
              JOIN v ON c.dataset = v.d AND c.version = v.n WHERE c.expires_at_ms > $2 ORDER BY c.partition",
-        )
+        ))
         .bind(&list)
         .bind(now_ms)
         .fetch_all(&self.pool)
@@ -201,14 +215,14 @@ impl SqliteCatalog {
             }
         }
         if with_failed {
-            let rows = sqlx::query(
-                "WITH v(d, n) AS (SELECT json_extract(value, '$[0]'), json_extract(value, '$[1]') FROM json_each($1))
+            let rows = sqlx::query(self.with_versions(
+                "{VERSIONS}
                  SELECT r.dataset, r.version, r.partition FROM runs r
                  JOIN v ON r.dataset = v.d AND r.version = v.n
                  WHERE r.state = 'failed'
                    AND r.ended_at_ms = (SELECT MAX(ended_at_ms) FROM runs x WHERE x.dataset = r.dataset AND x.version = r.version AND x.partition = r.partition)
                    AND NOT EXISTS (SELECT 1 FROM instances i WHERE i.dataset = r.dataset AND i.version = r.version AND i.partition = r.partition)
-                 GROUP BY r.dataset, r.version, r.partition ORDER BY r.partition",
+                 GROUP BY r.dataset, r.version, r.partition ORDER BY r.partition"),
             )
             .bind(&list)
             .fetch_all(&self.pool)

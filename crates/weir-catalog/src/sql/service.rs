@@ -2,12 +2,12 @@
 //! cancel requests and the change feed (filled by triggers, see the sixth
 //! migration).
 
-use super::{SqliteCatalog, begin_immediate};
+use super::SqlCatalog;
 use crate::{AuditEntry, CatalogError, Change, Pause, Result, SlaMiss, TokenRecord};
 use sqlx::Row;
-use sqlx::sqlite::SqliteRow;
+use sqlx::any::AnyRow;
 
-fn token_of(r: &SqliteRow) -> Result<TokenRecord> {
+fn token_of(r: &AnyRow) -> Result<TokenRecord> {
     Ok(TokenRecord {
         hash: r.try_get(0)?,
         name: r.try_get(1)?,
@@ -20,9 +20,9 @@ fn token_of(r: &SqliteRow) -> Result<TokenRecord> {
     })
 }
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn create_token_impl(&self, t: &TokenRecord, now_ms: i64) -> Result<()> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let active: i64 = sqlx::query(
             "SELECT count(*) FROM tokens WHERE name = $1 AND revoked_at_ms IS NULL
              AND (expires_at_ms IS NULL OR expires_at_ms > $2)",
@@ -74,7 +74,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn revoke_token_impl(&self, name: &str, now_ms: i64) -> Result<usize> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query("UPDATE tokens SET revoked_at_ms = $2 WHERE name = $1 AND revoked_at_ms IS NULL")
             .bind(name)
             .bind(now_ms)
@@ -92,7 +92,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn record_audit_impl(&self, e: &AuditEntry) -> Result<i64> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let seq: i64 = sqlx::query(
             "INSERT INTO audit (at_ms, actor, via, action, args, outcome) VALUES ($1, $2, $3, $4, $5, $6)
              RETURNING seq",
@@ -135,7 +135,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn pause_impl(&self, p: &Pause) -> Result<bool> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "INSERT INTO paused (env, dataset, by_whom, reason, at_ms) VALUES ($1, $2, $3, $4, $5)
              ON CONFLICT (env, dataset) DO NOTHING",
@@ -153,7 +153,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn resume_impl(&self, env: &str, dataset: Option<&str>) -> Result<bool> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query("DELETE FROM paused WHERE env = $1 AND dataset = $2")
             .bind(env)
             .bind(dataset.unwrap_or(""))
@@ -187,7 +187,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn request_cancel_impl(&self, run_id: &str, by: &str, now_ms: i64) -> Result<bool> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "INSERT INTO cancels (run_id, by_whom, at_ms) VALUES ($1, $2, $3) ON CONFLICT (run_id) DO NOTHING",
         )
@@ -233,7 +233,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn record_sla_miss_impl(&self, m: &SlaMiss) -> Result<bool> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "INSERT INTO sla_misses (env, dataset, partition, partition_key, version, deadline_ms, missed_at_ms)
              VALUES ($1, $2, $3, $4, $5, $6, $7) ON CONFLICT (env, dataset, partition) DO NOTHING",
@@ -259,7 +259,7 @@ impl SqliteCatalog {
         partition: i64,
         now_ms: i64,
     ) -> Result<bool> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "UPDATE sla_misses SET recovered_at_ms = $4
              WHERE env = $1 AND dataset = $2 AND partition = $3 AND recovered_at_ms IS NULL",
@@ -310,7 +310,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn prune_runs_impl(&self, before_ms: i64) -> Result<usize> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let n = sqlx::query(
             "DELETE FROM runs WHERE ended_at_ms < $1
                AND run_id NOT IN (SELECT run_id FROM instances)

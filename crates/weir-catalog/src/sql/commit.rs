@@ -2,16 +2,16 @@
 //! checks, instances and lineage of a batch in one transaction, fenced by the
 //! build claims, and the claims released.
 
+use super::SqlCatalog;
 use super::claims::claim_holder;
-use super::{SqliteCatalog, begin_immediate};
 use crate::{CatalogError, Outcome, Result};
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn commit_impl(&self, batch: &[Outcome]) -> Result<()> {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         for o in batch {
             let r = &o.run;
             sqlx::query(
@@ -38,13 +38,19 @@ impl SqliteCatalog {
                     .await?;
             }
             for (name, value) in &r.metrics {
-                sqlx::query("INSERT INTO metrics (run_id, name, value) VALUES ($1, $2, $3)")
-                    .bind(&r.run_id)
-                    .bind(name)
-                    // NaN and ±infinity are recorded as null (and read back as NaN).
-                    .bind(value.is_finite().then_some(*value))
-                    .execute(&mut *tx)
-                    .await?;
+                // NaN and ±infinity are recorded as null (and read back as
+                // NaN). The null is made in SQL: sqlx's Any driver binds a
+                // null f64 as a float4, which PostgreSQL then refuses a
+                // float8 for in the same cached statement.
+                sqlx::query(
+                    "INSERT INTO metrics (run_id, name, value) VALUES ($1, $2, CASE WHEN $4 = 1 THEN $3 ELSE NULL END)",
+                )
+                .bind(&r.run_id)
+                .bind(name)
+                .bind(if value.is_finite() { *value } else { 0.0 })
+                .bind(i64::from(value.is_finite()))
+                .execute(&mut *tx)
+                .await?;
             }
             for (seq, c) in r.checks.iter().enumerate() {
                 sqlx::query(

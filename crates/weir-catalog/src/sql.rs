@@ -1,6 +1,15 @@
-//! The SQLite catalog: the embedded default. WAL mode with `synchronous =
-//! NORMAL`, so a commit costs no fsync (the WAL is synced at checkpoints), and
-//! a batch of finished runs is one transaction.
+//! The SQL catalog, on SQLite (the embedded default) or PostgreSQL (a team's
+//! server), one implementation over sqlx's `Any` driver. The SQL is written
+//! once, in the dialect both share; the few places they differ (the schema's
+//! migrations, how a write transaction takes the lock, a JSON list of
+//! versions) go through [`Dialect`].
+//!
+//! Writers take turns, as SQLite makes them: a write transaction is `BEGIN
+//! IMMEDIATE` on SQLite and holds a transaction-level advisory lock on
+//! PostgreSQL, so every read-then-write inside one sees what it decided on.
+//! On SQLite the WAL mode with `synchronous = NORMAL` makes a commit cost no
+//! fsync (the WAL is synced at checkpoints); a batch of finished runs is one
+//! transaction on both.
 
 mod claims;
 mod commit;
@@ -18,54 +27,119 @@ use crate::{
     InstanceRecord, Outcome, Pause, Result, RunFilter, RunRecord, RunState, TokenRecord, TrashRecord, VersionRecord,
 };
 use async_trait::async_trait;
-use sqlx::sqlite::{SqliteConnectOptions, SqlitePool, SqlitePoolOptions, SqliteRow, SqliteSynchronous};
-use sqlx::{Row, Sqlite, Transaction};
-use std::str::FromStr;
+use sqlx::AnyPool;
+use sqlx::any::{AnyPoolOptions, AnyRow};
+use sqlx::{Any, Executor, Row, Transaction};
 use std::time::Duration;
 
-/// Connections per file catalog: WAL lets readers run side by side, and a
-/// server answers many API requests at once (writers still take turns).
+/// Connections per catalog: readers run side by side (SQLite's WAL, or a
+/// PostgreSQL server), and a server answers many API requests at once
+/// (writers still take turns).
 const POOL: u32 = 16;
 
-/// The embedded catalog.
-#[derive(Clone, Debug)]
-pub struct SqliteCatalog {
-    pool: SqlitePool,
+/// How long a connection waits for a busy SQLite file (another writer).
+const BUSY_MS: u32 = 30_000;
+
+/// The PostgreSQL advisory lock that write transactions hold (the bytes of "weir").
+const WRITE_LOCK: i64 = 0x7765_6972;
+
+/// Which SQL the catalog speaks where the two differ.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Dialect {
+    Sqlite,
+    Postgres,
 }
 
-impl SqliteCatalog {
-    /// Opens (creating if needed) `sqlite://PATH` or `sqlite::memory:` and migrates it.
-    pub async fn open(url: &str) -> Result<Self> {
-        let opts = SqliteConnectOptions::from_str(url)
-            .map_err(|e| CatalogError::BadUrl {
-                url: url.to_string(),
-                reason: e.to_string(),
-            })?
-            .create_if_missing(true)
-            .synchronous(SqliteSynchronous::Normal)
-            .busy_timeout(Duration::from_secs(30))
-            .foreign_keys(true);
-        let in_memory = url.contains(":memory:");
-        let pool = SqlitePoolOptions::new()
-            .max_connections(if in_memory { 1 } else { POOL })
-            .connect_with(opts)
-            .await?;
-        if !in_memory {
-            wal(&pool).await?;
-        }
-        let cat = Self { pool };
-        cat.migrate().await?;
-        Ok(cat)
+/// A catalog in a SQL database.
+#[derive(Clone, Debug)]
+pub struct SqlCatalog {
+    pool: AnyPool,
+    dialect: Dialect,
+}
+
+fn bad_url(url: &str, reason: impl std::fmt::Display) -> CatalogError {
+    CatalogError::BadUrl {
+        // Never show a password.
+        url: url.split('@').next_back().unwrap_or(url).to_string(),
+        reason: reason.to_string(),
     }
 }
 
-/// A write transaction that takes the lock up front, so concurrent writers
-/// wait (busy timeout) instead of failing on lock upgrade.
-async fn begin_immediate(pool: &SqlitePool) -> Result<Transaction<'static, Sqlite>> {
-    Ok(pool.begin_with("BEGIN IMMEDIATE").await?)
+impl SqlCatalog {
+    /// Opens (creating if needed) `sqlite://PATH`, `sqlite::memory:` or
+    /// `postgres://…` (the database must exist), and migrates it.
+    pub async fn open(url: &str) -> Result<Self> {
+        sqlx::any::install_default_drivers();
+        let (dialect, target) = if let Some(rest) = url.strip_prefix("sqlite:") {
+            let in_memory = rest.contains(":memory:");
+            let target = if in_memory || rest.contains("mode=") {
+                url.to_string()
+            } else if rest.contains('?') {
+                format!("{url}&mode=rwc")
+            } else {
+                format!("{url}?mode=rwc")
+            };
+            (Dialect::Sqlite, target)
+        } else if url.starts_with("postgres://") || url.starts_with("postgresql://") {
+            (Dialect::Postgres, url.to_string())
+        } else {
+            return Err(bad_url(
+                url,
+                "a catalog is sqlite://PATH or postgres://user@host:port/db",
+            ));
+        };
+        let in_memory = dialect == Dialect::Sqlite && url.contains(":memory:");
+        let pool = AnyPoolOptions::new()
+            .max_connections(if in_memory { 1 } else { POOL })
+            .acquire_timeout(Duration::from_secs(30))
+            .after_connect(move |conn, _| {
+                Box::pin(async move {
+                    if dialect == Dialect::Sqlite {
+                        conn.execute(sqlx::AssertSqlSafe(format!(
+                            "PRAGMA busy_timeout = {BUSY_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
+                        )))
+                        .await?;
+                    }
+                    Ok(())
+                })
+            })
+            .connect(&target)
+            .await
+            .map_err(|e| match e {
+                sqlx::Error::Configuration(_) => bad_url(url, e),
+                other => CatalogError::Db(other),
+            })?;
+        if dialect == Dialect::Sqlite && !in_memory {
+            wal(&pool).await?;
+        }
+        let cat = Self { pool, dialect };
+        cat.migrate().await?;
+        Ok(cat)
+    }
+
+    /// Which SQL this catalog speaks.
+    pub fn dialect(&self) -> Dialect {
+        self.dialect
+    }
+
+    /// A write transaction: it waits for the other writers, then holds the
+    /// catalog's write lock until it commits or rolls back.
+    async fn write(&self) -> Result<Transaction<'static, Any>> {
+        match self.dialect {
+            Dialect::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
+            Dialect::Postgres => {
+                let mut tx = self.pool.begin().await?;
+                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                    .bind(WRITE_LOCK)
+                    .execute(&mut *tx)
+                    .await?;
+                Ok(tx)
+            }
+        }
+    }
 }
 
-fn key_of(row: &SqliteRow, prefix: &str) -> Result<InstanceKey> {
+fn key_of(row: &AnyRow, prefix: &str) -> Result<InstanceKey> {
     Ok(InstanceKey {
         dataset: row.try_get(format!("{prefix}dataset").as_str())?,
         version: u32::try_from(row.try_get::<i64, _>(format!("{prefix}version").as_str())?).unwrap_or(0),
@@ -73,19 +147,19 @@ fn key_of(row: &SqliteRow, prefix: &str) -> Result<InstanceKey> {
     })
 }
 
-fn ints(rows: Vec<SqliteRow>) -> Result<Vec<i64>> {
+fn ints(rows: Vec<AnyRow>) -> Result<Vec<i64>> {
     rows.iter()
         .map(|r| r.try_get::<i64, _>(0).map_err(CatalogError::from))
         .collect()
 }
 
 #[async_trait]
-impl Catalog for SqliteCatalog {
+impl Catalog for SqlCatalog {
     async fn register_version(&self, dataset: &str, fingerprint: &str, spec: &str, now_ms: i64) -> Result<u32> {
         if let Some(n) = self.version_number(dataset, fingerprint).await? {
             return Ok(n);
         }
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         sqlx::query(
             "INSERT INTO versions (dataset, number, fingerprint, spec, created_at_ms)
              SELECT $1, COALESCE(MAX(number), 0) + 1, $2, $3, $4 FROM versions WHERE dataset = $1

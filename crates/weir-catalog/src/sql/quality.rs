@@ -1,12 +1,12 @@
 //! The quality side of the SQLite catalog: check results, metrics, blocked
 //! instances, acceptances and the history that checks read.
 
-use super::{SqliteCatalog, begin_immediate, ints, key_of};
+use super::{SqlCatalog, ints, key_of};
 use crate::{Acceptance, HistoryPoint, InstanceKey, Result};
 use sqlx::Row;
 use std::collections::BTreeMap;
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn blocked_impl(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
         ints(
             sqlx::query(
@@ -26,7 +26,7 @@ impl SqliteCatalog {
         by: &str,
         now_ms: i64,
     ) -> Result<Option<Acceptance>> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let Some(row) = sqlx::query(
             "SELECT run_id FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3 AND blocked = 1",
         )

@@ -1,11 +1,11 @@
 //! Invalidation on the SQLite side: instances moved to the trash table (with
 //! their lineage dropped) in one transaction, and the trash read and purged.
 
-use super::{SqliteCatalog, begin_immediate, key_of};
+use super::{SqlCatalog, key_of};
 use crate::{InstanceKey, Result, TrashRecord};
 use sqlx::Row;
 
-impl SqliteCatalog {
+impl SqlCatalog {
     pub(super) async fn invalidate_impl(
         &self,
         instances: &[InstanceKey],
@@ -13,7 +13,7 @@ impl SqliteCatalog {
         reason: Option<&str>,
         now_ms: i64,
     ) -> Result<Vec<TrashRecord>> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         let mut out = Vec::new();
         for k in instances {
             let Some(r) = sqlx::query("SELECT partition_key, run_id, location FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3")
@@ -97,7 +97,7 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn forget_trashed_impl(&self, trash_id: &str, keys: &[InstanceKey]) -> Result<()> {
-        let mut tx = begin_immediate(&self.pool).await?;
+        let mut tx = self.write().await?;
         for k in keys {
             sqlx::query("DELETE FROM trash WHERE trash_id = $1 AND dataset = $2 AND version = $3 AND partition = $4")
                 .bind(trash_id)
@@ -112,10 +112,13 @@ impl SqliteCatalog {
     }
 
     pub(super) async fn purge_trash_impl(&self, trash_id: &str) -> Result<()> {
+        // A write: the trigger announces it in the change feed, in order.
+        let mut tx = self.write().await?;
         sqlx::query("DELETE FROM trash WHERE trash_id = $1")
             .bind(trash_id)
-            .execute(&self.pool)
+            .execute(&mut *tx)
             .await?;
+        tx.commit().await?;
         Ok(())
     }
 }

@@ -1,19 +1,20 @@
-//! Runs read back from the SQLite catalog with what was recorded with them.
+//! Runs read back from the catalog with what was recorded with them.
 
-use super::{SqliteCatalog, key_of};
+use super::{SqlCatalog, key_of};
 use crate::{Result, RunRecord, RunState};
+use sqlx::AnyPool;
 use sqlx::Row;
-use sqlx::sqlite::{SqlitePool, SqliteRow};
+use sqlx::any::AnyRow;
 use std::collections::{BTreeMap, HashMap};
 use weir_core::check::{CheckResult, Severity, Status};
 
 /// Run ids per query: well under SQLite's limit on bound parameters.
 const IDS_PER_QUERY: usize = 500;
 
-impl SqliteCatalog {
+impl SqlCatalog {
     /// Runs from rows of the `runs` table, with their counters, metrics and
     /// check results: three queries per 500 runs, not three per run.
-    pub(super) async fn runs_from_rows(&self, rows: &[SqliteRow]) -> Result<Vec<RunRecord>> {
+    pub(super) async fn runs_from_rows(&self, rows: &[AnyRow]) -> Result<Vec<RunRecord>> {
         let mut out = Vec::with_capacity(rows.len());
         for row in rows {
             out.push(RunRecord {
@@ -32,7 +33,10 @@ impl SqliteCatalog {
         let index: HashMap<String, usize> = out.iter().enumerate().map(|(i, r)| (r.run_id.clone(), i)).collect();
         let ids: Vec<String> = out.iter().map(|r| r.run_id.clone()).collect();
         for chunk in ids.chunks(IDS_PER_QUERY) {
-            let list = vec!["?"; chunk.len()].join(", ");
+            let list = (1..=chunk.len())
+                .map(|i| format!("${i}"))
+                .collect::<Vec<_>>()
+                .join(", ");
             let counters =
                 format!("SELECT run_id, name, value FROM counters WHERE run_id IN ({list}) ORDER BY run_id, name");
             let metrics =
@@ -41,8 +45,7 @@ impl SqliteCatalog {
                 "SELECT run_id, name, severity, status, detail FROM checks WHERE run_id IN ({list}) ORDER BY run_id, seq"
             );
             // Every row's run is in `index`: it was asked for by its id.
-            let run_of =
-                |r: &SqliteRow| -> Result<Option<usize>> { Ok(index.get(&r.try_get::<String, _>(0)?).copied()) };
+            let run_of = |r: &AnyRow| -> Result<Option<usize>> { Ok(index.get(&r.try_get::<String, _>(0)?).copied()) };
             for r in rows_for(&self.pool, &counters, chunk).await? {
                 if let Some(i) = run_of(&r)? {
                     out[i].counters.insert(r.try_get(1)?, r.try_get(2)?);
@@ -70,9 +73,10 @@ impl SqliteCatalog {
     }
 }
 
-/// The rows of `sql`, its `?` parameters bound to `ids`. The statement is
-/// built here from constant text and one `?` per id; the ids are only bound.
-async fn rows_for(pool: &SqlitePool, sql: &str, ids: &[String]) -> Result<Vec<SqliteRow>> {
+/// The rows of `sql`, its `$1…$n` parameters bound to `ids`. The statement
+/// is built here from constant text and one parameter per id; the ids are
+/// only bound.
+async fn rows_for(pool: &AnyPool, sql: &str, ids: &[String]) -> Result<Vec<AnyRow>> {
     let query = ids
         .iter()
         .fold(sqlx::query(sqlx::AssertSqlSafe(sql.to_string())), |q, id| {
