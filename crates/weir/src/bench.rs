@@ -9,6 +9,7 @@ mod sql;
 pub use checks::checks;
 pub use sql::sql;
 
+use crate::UserError;
 use crate::output::Printer;
 use anyhow::{Context, Result};
 use chrono::{TimeDelta, Utc};
@@ -133,7 +134,14 @@ struct RunBench {
     noop_replan_ms_median: f64,
 }
 
-pub async fn run(tasks: usize, parallel: usize, durability: &str, files: usize, p: Printer) -> Result<()> {
+pub async fn run(
+    tasks: usize,
+    parallel: usize,
+    durability: &str,
+    files: usize,
+    catalog: Option<&str>,
+    p: Printer,
+) -> Result<()> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let now = Utc::now();
     let start = now - TimeDelta::hours(tasks as i64);
@@ -143,12 +151,20 @@ pub async fn run(tasks: usize, parallel: usize, durability: &str, files: usize, 
     } else {
         format!("[\"sh\", \"-c\", \"for i in $(seq 1 {files}); do echo $i > \\\"$WEIR_OUTPUT/f$i\\\"; done\"]")
     };
+    let catalog_table = catalog.map_or(String::new(), |url| format!("[catalog]\nurl = \"{url}\"\n"));
     let toml = format!(
-        "[project]\nname = \"bench\"\nstart = \"{}\"\ndurability = \"{durability}\"\n[datasets.t]\npartition = \"hour\"\ncommand = {command}\nformat = \"files\"\n",
+        "[project]\nname = \"bench\"\nstart = \"{}\"\ndurability = \"{durability}\"\n{catalog_table}[datasets.t]\npartition = \"hour\"\ncommand = {command}\nformat = \"files\"\n",
         start.format("%Y-%m-%dT%H:00:00Z")
     );
     std::fs::write(dir.path().join("weir.toml"), toml)?;
     let ws = crate::project::open(dir.path()).await?;
+    if !ws.catalog.versions("t").await?.is_empty() {
+        return Err(UserError::new(
+            "the bench needs an empty catalog: this one has run it before",
+            "give it a fresh database (dropdb/createdb), or leave out --catalog",
+        )
+        .into());
+    }
     let expected = weir_core::mapping::due_range(&ws.project.datasets["t"], now);
     let opts = weir_sched::RunOptions {
         selection: Selection::default(),

@@ -379,6 +379,10 @@ pub enum BenchCmd {
         /// Small files each task writes (0: the task is `true`).
         #[arg(long, default_value_t = 0)]
         files: usize,
+        /// The catalog to run on (default: SQLite in the bench's temporary
+        /// directory), e.g. an empty PostgreSQL database: postgres://… or env:NAME.
+        #[arg(long, value_name = "URL")]
+        catalog: Option<String>,
     },
     /// What counters, profiles and checks add to a SQL job's wall time (the demo's plays).
     Checks {

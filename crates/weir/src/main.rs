@@ -339,7 +339,10 @@ async fn verb(
             parallel,
             durability,
             files,
-        }) => bench::run(tasks, parallel, &durability, files, p).await.map(|()| 0),
+            catalog,
+        }) => bench::run(tasks, parallel, &durability, files, catalog.as_deref(), p)
+            .await
+            .map(|()| 0),
         Command::Bench(BenchCmd::Serve(b)) => {
             use cli::ServeBench;
             match b {
