@@ -94,11 +94,20 @@ impl SqlCatalog {
             .acquire_timeout(Duration::from_secs(30))
             .after_connect(move |conn, _| {
                 Box::pin(async move {
-                    if dialect == Dialect::Sqlite {
-                        conn.execute(sqlx::AssertSqlSafe(format!(
-                            "PRAGMA busy_timeout = {BUSY_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
-                        )))
-                        .await?;
+                    match dialect {
+                        Dialect::Sqlite => {
+                            conn.execute(sqlx::AssertSqlSafe(format!(
+                                "PRAGMA busy_timeout = {BUSY_MS}; PRAGMA synchronous = NORMAL; PRAGMA foreign_keys = ON"
+                            )))
+                            .await?;
+                        }
+                        // Statements outside a write transaction (claims,
+                        // renewals) need not wait for the WAL flush: a lost
+                        // claim only lets another builder try, and the
+                        // commit's fencing refuses the loser.
+                        Dialect::Postgres => {
+                            conn.execute("SET synchronous_commit = off").await?;
+                        }
                     }
                     Ok(())
                 })
@@ -123,14 +132,31 @@ impl SqlCatalog {
     }
 
     /// A write transaction: it waits for the other writers, then holds the
-    /// catalog's write lock until it commits or rolls back.
+    /// catalog's write lock until it commits or rolls back. On PostgreSQL
+    /// its commit waits for the WAL flush (`synchronous_commit = on`): what
+    /// people decide (deploys, alias moves, invalidations, tokens) survives
+    /// a server crash.
     async fn write(&self) -> Result<Transaction<'static, Any>> {
+        self.write_as(true).await
+    }
+
+    /// A write transaction for what the lake can give back: the outcomes of
+    /// runs, whose sealed instances a later run adopts if a crash of the
+    /// database server loses their commit. On PostgreSQL its commit does
+    /// not wait for the WAL flush, as SQLite's `synchronous = NORMAL` does
+    /// not; claims and lease renewals (single statements) never wait.
+    async fn write_rederivable(&self) -> Result<Transaction<'static, Any>> {
+        self.write_as(false).await
+    }
+
+    async fn write_as(&self, durable: bool) -> Result<Transaction<'static, Any>> {
         match self.dialect {
             Dialect::Sqlite => Ok(self.pool.begin_with("BEGIN IMMEDIATE").await?),
             Dialect::Postgres => {
                 let mut tx = self.pool.begin().await?;
-                sqlx::query("SELECT pg_advisory_xact_lock($1)")
+                sqlx::query("SELECT pg_advisory_xact_lock($1), set_config('synchronous_commit', $2, true)")
                     .bind(WRITE_LOCK)
+                    .bind(if durable { "on" } else { "off" })
                     .execute(&mut *tx)
                     .await?;
                 Ok(tx)

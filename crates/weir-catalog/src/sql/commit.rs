@@ -11,7 +11,7 @@ impl SqlCatalog {
         if batch.is_empty() {
             return Ok(());
         }
-        let mut tx = self.write().await?;
+        let mut tx = self.write_rederivable().await?;
         for o in batch {
             let r = &o.run;
             sqlx::query(
