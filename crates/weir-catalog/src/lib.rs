@@ -13,7 +13,7 @@ mod sql;
 pub use envs::{Acceptance, Alias, AliasMove, Deployment, MoveKind, TrashRecord};
 pub use service::{AuditEntry, Change, Claim, Pause, SlaMiss, TokenRecord};
 
-pub use sql::{Dialect, SqlCatalog};
+pub use sql::{CopyReport, Dialect, SqlCatalog, TableCopy};
 
 use async_trait::async_trait;
 use serde::{Deserialize, Serialize};
@@ -53,6 +53,9 @@ pub enum CatalogError {
     #[error("an active token is already named `{0}`")]
     TokenExists(String),
     /// The catalog was written by a newer weir.
+    /// A catalog copy did not come out whole (`weir catalog migrate`).
+    #[error("the copy is incomplete: {0}")]
+    Copy(String),
     #[error("catalog schema version {found} is newer than this weir supports ({supported}); upgrade weir")]
     TooNew { found: i64, supported: i64 },
 }

@@ -13,6 +13,7 @@
 
 mod claims;
 mod commit;
+mod copy;
 mod envs;
 mod migrations;
 mod quality;
@@ -20,6 +21,7 @@ mod runs;
 mod service;
 mod trash;
 
+pub use copy::{CopyReport, TableCopy};
 use migrations::wal;
 
 use crate::{

@@ -455,4 +455,14 @@ pub enum CatalogCmd {
     /// Reconstruct versions, instances and lineage from the lakes' _SUCCESS manifests
     /// (disaster recovery when the catalog is lost). Idempotent.
     Rebuild,
+    /// Copy a whole catalog into another (e.g. SQLite into PostgreSQL), then
+    /// check every table's row count on both sides. Idempotent.
+    Migrate {
+        /// The catalog to copy: sqlite://PATH, postgres://… or env:NAME.
+        #[arg(long, value_name = "URL")]
+        from: String,
+        /// Where to: an empty database, or an earlier copy of this catalog.
+        #[arg(long, value_name = "URL")]
+        to: String,
+    },
 }

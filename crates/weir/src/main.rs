@@ -294,6 +294,9 @@ async fn verb(
             cmd::repair::invalidate(project, t, p).await.map(|()| 0)
         }
         Command::Catalog(cli::CatalogCmd::Rebuild) => cmd::repair::rebuild(project, p).await.map(|()| 0),
+        Command::Catalog(cli::CatalogCmd::Migrate { from, to }) => {
+            cmd::repair::migrate_catalog(project, &from, &to, p).await.map(|()| 0)
+        }
         Command::Accept {
             dataset,
             partition,

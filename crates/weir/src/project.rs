@@ -64,17 +64,7 @@ pub async fn open_catalog(dir: &Path) -> Result<Arc<dyn weir_catalog::Catalog>> 
         .ok()
         .and_then(|t| t.get("catalog")?.get("url")?.as_str().map(str::to_string))
         .unwrap_or_else(|| "sqlite://.weir/catalog.db".to_string());
-    // `env:NAME` keeps a catalog password out of weir.toml (and deployment snapshots).
-    let url = match url.strip_prefix("env:") {
-        Some(var) => std::env::var(var).map_err(|_| {
-            UserError::new(
-                format!("[catalog] url reads ${var}, which is not set"),
-                format!("export {var}=postgres://… (or sqlite://PATH) before running weir"),
-            )
-        })?,
-        None => url,
-    };
-    let url = catalog_url(dir, &url)?;
+    let url = resolve_catalog_url(dir, &url, "[catalog] url")?;
     let shown = weir_exec::secret::redact(&url);
     Ok(Arc::from(weir_catalog::open(&url).await.map_err(|e| {
         anyhow::anyhow!("{}", e.to_string().replace(&url, &shown)).context(format!("cannot open the catalog {shown}"))
@@ -110,6 +100,23 @@ pub async fn env_ws(
     let (ws, d) = open_env(&dir, Some(&env)).await?;
     let d = d.ok_or_else(|| UserError::new(format!("unknown environment `{env}`"), "`weir envs` lists them"))?;
     Ok((ws, d, env))
+}
+
+/// A catalog URL as given (`what` names where: a key, a flag), made ready to
+/// open: `env:NAME` read from the environment (it keeps a password out of
+/// weir.toml and deployment snapshots), a relative SQLite path taken from
+/// `dir` (its directory created).
+pub fn resolve_catalog_url(dir: &Path, url: &str, what: &str) -> Result<String> {
+    let url = match url.strip_prefix("env:") {
+        Some(var) => std::env::var(var).map_err(|_| {
+            UserError::new(
+                format!("{what} reads ${var}, which is not set"),
+                format!("export {var}=postgres://… (or sqlite://PATH) before running weir"),
+            )
+        })?,
+        None => url.to_string(),
+    };
+    catalog_url(dir, &url)
 }
 
 fn catalog_url(dir: &Path, url: &str) -> Result<String> {

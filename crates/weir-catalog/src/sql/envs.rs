@@ -1,4 +1,4 @@
-//! Environments in the SQLite catalog: deployments (append-only snapshots),
+//! Environments in the catalog: deployments (append-only snapshots),
 //! aliases and their move history.
 
 use super::SqlCatalog;

@@ -1,4 +1,4 @@
-//! The quality side of the SQLite catalog: check results, metrics, blocked
+//! The quality side of the catalog: check results, metrics, blocked
 //! instances, acceptances and the history that checks read.
 
 use super::{SqlCatalog, ints, key_of};
@@ -110,7 +110,7 @@ impl SqlCatalog {
         hi: i64,
     ) -> Result<Vec<HistoryPoint>> {
         let rows = sqlx::query(
-            "SELECT i.partition, c.name, CAST(c.value AS REAL) FROM instances i JOIN counters c ON c.run_id = i.run_id
+            "SELECT i.partition, c.name, CAST(c.value AS DOUBLE PRECISION) FROM instances i JOIN counters c ON c.run_id = i.run_id
              WHERE i.dataset = $1 AND i.version = $2 AND i.partition >= $3 AND i.partition < $4 AND i.blocked = 0
              UNION ALL
              SELECT i.partition, m.name, m.value FROM instances i JOIN metrics m ON m.run_id = i.run_id

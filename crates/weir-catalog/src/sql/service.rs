@@ -1,4 +1,4 @@
-//! The service layer in the SQLite catalog: tokens, the audit log, pauses,
+//! The service layer in the catalog: tokens, the audit log, pauses,
 //! cancel requests and the change feed (filled by triggers, see the sixth
 //! migration).
 

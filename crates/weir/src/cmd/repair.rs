@@ -161,6 +161,50 @@ pub async fn doctor(dir: Option<&Path>, deep: bool, repair: bool, p: Printer) ->
     Ok(if errors > 0 { 1 } else { 0 })
 }
 
+/// `weir catalog migrate --from URL --to URL`.
+pub async fn migrate_catalog(dir: Option<&Path>, from: &str, to: &str, p: Printer) -> Result<()> {
+    // Relative SQLite paths are the project's, or the current directory's.
+    let base = match project::find(dir) {
+        Ok(d) => d,
+        Err(_) => std::env::current_dir()?,
+    };
+    let open = |url: String, flag: &'static str| async move {
+        let shown = weir_exec::secret::redact(&url);
+        weir_catalog::SqlCatalog::open(&url)
+            .await
+            .map_err(|e| anyhow::anyhow!("{}", e.to_string().replace(&url, &shown)).context(format!("{flag} {shown}")))
+    };
+    let source = open(
+        project::resolve_catalog_url(&base, from, "--from")?,
+        "cannot open --from",
+    )
+    .await?;
+    let target = open(project::resolve_catalog_url(&base, to, "--to")?, "cannot open --to").await?;
+    let r = source.copy_into(&target).await?;
+    p.data(&r, || {
+        let mut t = vec![vec![
+            "table".to_string(),
+            "rows".into(),
+            "added".into(),
+            "in the target".into(),
+        ]];
+        for c in &r.tables {
+            t.push(vec![
+                c.table.clone(),
+                c.source.to_string(),
+                c.added.to_string(),
+                c.target.to_string(),
+            ]);
+        }
+        let added: u64 = r.tables.iter().map(|c| c.added).sum();
+        format!(
+            "{}copied {added} rows; every table has as many rows in the target as here (claims are not copied)",
+            crate::output::table(&t)
+        )
+    });
+    Ok(())
+}
+
 pub async fn rebuild(dir: Option<&Path>, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;

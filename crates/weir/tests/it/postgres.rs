@@ -141,3 +141,110 @@ fn the_example_builds_on_a_postgresql_catalog() {
         "the password is never printed:\n{out}{err}"
     );
 }
+
+/// `weir catalog migrate`: the example built on SQLite is copied whole into
+/// PostgreSQL (every table's count checked), a second copy adds nothing, the
+/// project then runs on PostgreSQL with nothing left to build, and a
+/// database used on its own is refused without a change.
+#[test]
+fn a_sqlite_catalog_migrates_to_postgresql_whole_and_idempotently() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path();
+    let now = "2026-01-05T00:30:00Z";
+    for args in [
+        &["init", "."][..],
+        &["generate", "--days", "2"][..],
+        &["run"][..],
+        &["token", "create", "--role", "viewer", "--name", "v"][..],
+        &[
+            "invalidate",
+            "user_daily",
+            "--partition",
+            "2025-12-22",
+            "--reason",
+            "drill",
+        ][..],
+        &["run"][..],
+    ] {
+        let (code, _, err) = exec(dir, now, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let before = json(dir, now, &["status"]);
+    let db = PgDb::new("mig");
+    let migrate = |target: &PgDb| {
+        on_pg(
+            dir,
+            target,
+            now,
+            &[
+                "catalog",
+                "migrate",
+                "--from",
+                "sqlite://.weir/catalog.db",
+                "--to",
+                "env:WEIR_CATALOG",
+                "--json",
+            ],
+        )
+    };
+    let (code, out, err) = migrate(&db);
+    assert_eq!(code, 0, "{err}");
+    let report: serde_json::Value = serde_json::from_str(&out).expect("json");
+    let tables = report["tables"].as_array().expect("tables");
+    for t in tables {
+        assert_eq!(t["source"], t["target"], "{t}");
+    }
+    let of = |name: &str| tables.iter().find(|t| t["table"] == name).cloned().expect(name);
+    assert!(of("instances")["added"].as_u64().is_some_and(|n| n > 0));
+    assert_eq!(of("trash")["added"], 1, "the invalidated instance");
+    assert_eq!(of("tokens")["added"], 1);
+    assert!(
+        of("changes")["added"].as_u64().is_some_and(|n| n > 0),
+        "the feed, numbers and all"
+    );
+    let (code, out, err) = migrate(&db);
+    assert_eq!(code, 0, "{err}");
+    let again: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert!(
+        again["tables"]
+            .as_array()
+            .expect("tables")
+            .iter()
+            .all(|t| t["added"] == 0),
+        "a second copy adds nothing: {again}"
+    );
+    // The project moves to PostgreSQL: the same status, nothing to build.
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("read");
+    std::fs::write(
+        dir.join("weir.toml"),
+        toml.replace("url = \"sqlite://.weir/catalog.db\"", "url = \"env:WEIR_CATALOG\""),
+    )
+    .expect("write");
+    let (code, out, err) = on_pg(dir, &db, now, &["status", "--json"]);
+    assert_eq!(code, 0, "{err}");
+    let after: serde_json::Value = serde_json::from_str(&out).expect("json");
+    assert_eq!(after, before, "the same status from the copy");
+    let (code, out, err) = on_pg(dir, &db, now, &["run"]);
+    assert_eq!(code, 0, "{err}");
+    assert!(format!("{out}{err}").contains("0 built, 0 failed"), "{out}{err}");
+    let (code, out, err) = on_pg(dir, &db, now, &["token", "create", "--role", "viewer", "--name", "v2"]);
+    assert_eq!(
+        code, 0,
+        "identity columns continue after the copied numbers: {out}{err}"
+    );
+    // A database used on its own is not a copy: refused, and left as it was.
+    std::fs::write(dir.join("weir.toml"), &toml).expect("restore weir.toml");
+    let own = PgDb::new("own");
+    let own_dir = example_on_env_catalog();
+    let (code, _, err) = on_pg(own_dir.path(), &own, now, &["run"]);
+    assert_eq!(code, 0, "{err}");
+    let runs_before = own.query("SELECT count(*) FROM runs");
+    let (code, _, err) = migrate(&own);
+    assert_eq!(code, 1, "{err}");
+    assert!(err.contains("not a copy of this catalog"), "{err}");
+    assert_eq!(
+        own.query("SELECT count(*) FROM runs"),
+        runs_before,
+        "nothing was copied"
+    );
+}

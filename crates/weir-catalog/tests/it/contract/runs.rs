@@ -115,3 +115,23 @@ pub async fn pruning_keeps_the_latest_run_of_every_instance(c: &dyn Catalog) {
     assert_eq!(c.prune_changes(100).await.expect("prune all"), 0);
     assert_eq!(c.last_change().await.expect("last"), last, "the newest entry stays");
 }
+
+/// Counters and metrics come back exactly: a count past a 32-bit float's
+/// exact range, a metric, and a metric the job measured as NaN (null).
+pub async fn measurements_come_back_exactly(c: &dyn Catalog) {
+    let k = key("m", 1, 3);
+    let mut o = outcome(&k, "big", true, vec![], 10);
+    o.run.counters.insert("rows_in".into(), 20_000_001);
+    o.run.metrics.insert("auc".into(), 0.812_345_678_9);
+    o.run.metrics.insert("nan".into(), f64::NAN);
+    c.commit(&[o]).await.expect("commit");
+    let run = c.run("big").await.expect("run").expect("exists");
+    assert_eq!(run.counters["rows_in"], 20_000_001);
+    assert_eq!(run.metrics["auc"], 0.812_345_678_9);
+    assert!(run.metrics["nan"].is_nan(), "null reads back as NaN");
+    let history = c.history("m", 1, 0, 10).await.expect("history");
+    assert_eq!(history.len(), 1);
+    assert_eq!(history[0].values["rows_in"], 20_000_001.0, "exact through the history");
+    assert_eq!(history[0].values["auc"], 0.812_345_678_9);
+    assert!(history[0].values["nan"].is_nan());
+}
