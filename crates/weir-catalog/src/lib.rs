@@ -389,6 +389,18 @@ pub trait Catalog: Send + Sync {
     /// Deletes change feed entries older than `before_ms`, but the newest (so
     /// `last_change` never goes back). Returns how many went.
     async fn prune_changes(&self, before_ms: i64) -> Result<usize>;
+
+    /// Takes or keeps the lease on `role` (`"leader"`): true if `holder`
+    /// holds it until `now_ms + lease_ms`, because it was free, expired, or
+    /// already `holder`'s (then renewed). At most one holder at a time.
+    async fn lead(&self, role: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<bool>;
+
+    /// Gives up `holder`'s lease on `role` (a clean stop), so another takes
+    /// it at once instead of after the lease.
+    async fn resign(&self, role: &str, holder: &str) -> Result<()>;
+
+    /// Who holds `role` now, if anyone.
+    async fn leader(&self, role: &str, now_ms: i64) -> Result<Option<String>>;
 }
 
 /// Opens the catalog named by `url` (`sqlite://PATH` or `postgres://…`),

@@ -539,6 +539,18 @@ impl Catalog for SqlCatalog {
         self.prune_changes_impl(before_ms).await
     }
 
+    async fn lead(&self, role: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
+        self.lead_impl(role, holder, now_ms, lease_ms).await
+    }
+
+    async fn resign(&self, role: &str, holder: &str) -> Result<()> {
+        self.resign_impl(role, holder).await
+    }
+
+    async fn leader(&self, role: &str, now_ms: i64) -> Result<Option<String>> {
+        self.leader_impl(role, now_ms).await
+    }
+
     async fn purge_trash(&self, trash_id: &str) -> Result<()> {
         self.purge_trash_impl(trash_id).await
     }

@@ -248,9 +248,12 @@ async fn measure(shared: &Shared, h: &EnvHandle, l: &Loaded) {
     }
 }
 
-/// Checks SLAs, records misses and recoveries, and sends their alerts.
+/// Checks SLAs, records misses and recoveries, and sends their alerts: the
+/// leader's work (one server of those on a catalog).
 async fn check_slas(shared: &Shared, h: &EnvHandle, l: &Loaded) {
-    if !l.ws.project.datasets.values().any(|d| d.sla.is_some()) {
+    if !l.ws.project.datasets.values().any(|d| d.sla.is_some())
+        || !shared.leader.load(std::sync::atomic::Ordering::SeqCst)
+    {
         return;
     }
     match weir_sched::sla::check(&l.ws, &h.env, &l.deployment, shared.clock.now()).await {

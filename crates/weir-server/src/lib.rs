@@ -10,6 +10,7 @@ pub mod api;
 pub mod clock;
 pub mod daemon;
 mod feed;
+pub mod lead;
 pub mod metrics;
 pub mod tls;
 pub mod watch;
@@ -62,6 +63,10 @@ pub struct Shared {
     pub metrics: metrics::Metrics,
     /// The output of the runs in progress here, for followers.
     pub logs: weir_sched::livelog::LiveLogs,
+    /// This server's name in the catalog's leases.
+    pub holder: String,
+    /// Whether this server holds the leader lease (SLA checks and alerts).
+    pub leader: std::sync::atomic::AtomicBool,
     /// `[pools]` slots, counted across the environments' loops.
     pub pools: weir_sched::pools::PoolSlots,
     /// Opened environments by name (definitions parsed, lakes opened), until
@@ -162,6 +167,8 @@ impl Server {
             metrics: Default::default(),
             logs: Default::default(),
             pools: Default::default(),
+            holder: lead::holder_id(),
+            leader: Default::default(),
             workspaces: Default::default(),
         });
         Ok(Server {
@@ -188,6 +195,7 @@ impl Server {
         let (stop_tx, stop_rx) = tokio::sync::watch::channel(Stop::Running);
         let feed = tokio::spawn(feed::watch_changes(shared.clone()));
         let pruner = tokio::spawn(prune_history(shared.clone()));
+        let leading = tokio::spawn(lead::keep(shared.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for h in shared.envs.values() {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
@@ -224,6 +232,8 @@ impl Server {
         }
         feed.abort();
         pruner.abort();
+        leading.abort();
+        lead::resign(&shared).await;
         let _ = http_stop_tx.send(());
         match http.await {
             Ok(Ok(())) => Ok(()),

@@ -61,6 +61,7 @@ struct Inner {
     queue: BTreeMap<String, usize>,
     /// Per environment, the last pass's status: dataset → (delay s, blocked, alias version).
     datasets: BTreeMap<String, BTreeMap<String, DatasetFigures>>,
+    leader: bool,
 }
 
 /// One dataset's figures after a pass.
@@ -110,6 +111,10 @@ impl Metrics {
         });
     }
 
+    pub fn leader(&self, leads: bool) {
+        self.with(|m| m.leader = leads);
+    }
+
     pub fn queue(&self, env: &str, depth: usize) {
         self.with(|m| {
             m.queue.insert(env.into(), depth);
@@ -128,6 +133,13 @@ impl Metrics {
             return String::new();
         };
         let mut out = String::new();
+        family(
+            &mut out,
+            "weir_leader",
+            "gauge",
+            "1 if this server holds the leader lease (SLA checks and alerts), else 0.",
+        );
+        sample(&mut out, "weir_leader", &[], if m.leader { 1.0 } else { 0.0 });
         family(&mut out, "weir_tasks_running", "gauge", "Tasks running now.");
         for (env, n) in running {
             sample(&mut out, "weir_tasks_running", &[("env", env.clone())], *n as f64);
@@ -238,6 +250,9 @@ fn family(out: &mut String, name: &str, kind: &str, help: &str) {
 }
 
 fn labels(l: &[(&str, String)]) -> String {
+    if l.is_empty() {
+        return String::new();
+    }
     let inner: Vec<String> = l.iter().map(|(k, v)| format!("{k}=\"{}\"", escape(v))).collect();
     format!("{{{}}}", inner.join(","))
 }

@@ -236,3 +236,40 @@ impl SqlCatalog {
         Ok(out)
     }
 }
+
+impl SqlCatalog {
+    /// One statement: the lease row is taken if free or expired, renewed if
+    /// the holder's own, and left alone otherwise.
+    pub(super) async fn lead_impl(&self, role: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
+        let done = sqlx::query(
+            "INSERT INTO leases (role, holder, expires_at_ms) VALUES ($1, $2, $3)
+             ON CONFLICT (role) DO UPDATE SET holder = excluded.holder, expires_at_ms = excluded.expires_at_ms
+               WHERE leases.holder = excluded.holder OR leases.expires_at_ms <= $4",
+        )
+        .bind(role)
+        .bind(holder)
+        .bind(now_ms + lease_ms)
+        .bind(now_ms)
+        .execute(&self.pool)
+        .await?;
+        Ok(done.rows_affected() == 1)
+    }
+
+    pub(super) async fn resign_impl(&self, role: &str, holder: &str) -> Result<()> {
+        sqlx::query("DELETE FROM leases WHERE role = $1 AND holder = $2")
+            .bind(role)
+            .bind(holder)
+            .execute(&self.pool)
+            .await?;
+        Ok(())
+    }
+
+    pub(super) async fn leader_impl(&self, role: &str, now_ms: i64) -> Result<Option<String>> {
+        let row = sqlx::query("SELECT holder FROM leases WHERE role = $1 AND expires_at_ms > $2")
+            .bind(role)
+            .bind(now_ms)
+            .fetch_optional(&self.pool)
+            .await?;
+        Ok(row.map(|r| r.try_get(0)).transpose()?)
+    }
+}

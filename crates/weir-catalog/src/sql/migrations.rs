@@ -11,7 +11,8 @@ use std::time::Duration;
 /// The sixth adds the service layer: tokens, the audit log, pauses, cancel
 /// requests, and the change feed that triggers fill from every change
 /// another process must notice (so no writer can forget it). The seventh
-/// records SLA misses, so each is alerted once (and its recovery once).
+/// records SLA misses, so each is alerted once (and its recovery once). The
+/// eighth holds leases: which `weir serve` leads (SLA checks and alerts).
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE versions (
@@ -129,6 +130,10 @@ CREATE TABLE sla_misses (
     missed_at_ms INTEGER NOT NULL, recovered_at_ms INTEGER,
     PRIMARY KEY (env, dataset, partition));
 CREATE INDEX sla_misses_open ON sla_misses (env) WHERE recovered_at_ms IS NULL;
+"#,
+    r#"
+CREATE TABLE leases (
+    role TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
 "#,
 ];
 
@@ -258,6 +263,8 @@ CREATE FUNCTION weir_changes_cancel() RETURNS trigger LANGUAGE plpgsql AS $$ BEG
     INSERT INTO changes (at_ms, kind, detail) VALUES (NEW.at_ms, 'cancel', NEW.run_id);
     RETURN NULL; END $$;
 CREATE TRIGGER changes_cancel AFTER INSERT ON cancels FOR EACH ROW EXECUTE FUNCTION weir_changes_cancel();
+CREATE TABLE leases (
+    role TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at_ms BIGINT NOT NULL);
 "#];
 
 impl super::SqlCatalog {

@@ -340,6 +340,11 @@ macro_rules! contract_suite {
             $crate::contract::blocking_is_recorded_and_accept_releases_it(&*c).await;
         }
         #[tokio::test]
+        async fn one_leader_at_a_time() {
+            let c = $fresh.await;
+            $crate::contract::one_leader_at_a_time(&*c).await;
+        }
+        #[tokio::test]
         async fn measurements_come_back_exactly() {
             let c = $fresh.await;
             $crate::contract::measurements_come_back_exactly(&*c).await;

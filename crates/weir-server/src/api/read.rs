@@ -14,12 +14,18 @@ pub struct Health {
     status: &'static str,
     /// The environments this server schedules.
     envs: Vec<String>,
+    /// Whether this server leads (checks SLAs and sends their alerts).
+    leader: bool,
+    /// This server's name in the catalog's leases.
+    holder: String,
 }
 
 pub async fn healthz(State(shared): State<Arc<Shared>>) -> Json<Health> {
     Json(Health {
         status: "ok",
         envs: shared.envs.keys().cloned().collect(),
+        leader: shared.leader.load(std::sync::atomic::Ordering::SeqCst),
+        holder: shared.holder.clone(),
     })
 }
 

@@ -10,6 +10,7 @@ mod demo;
 mod doctor;
 mod envs;
 mod external;
+mod ha;
 mod kill;
 mod lineage;
 mod postgres;

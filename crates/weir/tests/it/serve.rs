@@ -22,21 +22,25 @@ impl Drop for Served {
 
 impl Served {
     pub fn start(dir: &Path, now: &str, args: &[&str]) -> Served {
+        Served::start_with(dir, now, args, &[], "serve.log")
+    }
+
+    /// A server with extra environment variables, logging to `log` in `dir`.
+    pub fn start_with(dir: &Path, now: &str, args: &[&str], envs: &[(&str, &str)], log: &str) -> Served {
         let mut child = weir_process(dir, now)
             .args(["serve", "--bind", "127.0.0.1:0"])
             .args(args)
             .env("WEIR_LEASE_SECS", "2")
+            .envs(envs.iter().copied())
             .stdout(Stdio::piped())
-            .stderr(Stdio::from(
-                std::fs::File::create(dir.join("serve.log")).expect("log file"),
-            ))
+            .stderr(Stdio::from(std::fs::File::create(dir.join(log)).expect("log file")))
             .spawn()
             .expect("spawn weir serve");
         let mut line = String::new();
         let out = child.stdout.take().expect("stdout");
         BufReader::new(out).read_line(&mut line).expect("read stdout");
         let Some(url) = line.trim().strip_prefix("listening on ") else {
-            let log = std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default();
+            let log = std::fs::read_to_string(dir.join(log)).unwrap_or_default();
             panic!("weir serve did not start: {line}\n{log}");
         };
         Served {

@@ -147,3 +147,22 @@ pub async fn sla_misses_are_recorded_once_and_recover_once(c: &dyn Catalog) {
     );
     assert_eq!(c.open_sla_misses("dev").await.expect("dev").len(), 1);
 }
+
+/// One leader at a time: a lease is taken when free or expired, renewed by
+/// its holder, refused to others while it runs, and freed by resigning.
+pub async fn one_leader_at_a_time(c: &dyn Catalog) {
+    assert_eq!(c.leader("leader", 0).await.expect("leader"), None);
+    assert!(c.lead("leader", "a", 1_000, 500).await.expect("a takes it"));
+    assert!(!c.lead("leader", "b", 1_200, 500).await.expect("b is refused"));
+    assert!(c.lead("leader", "a", 1_400, 500).await.expect("a renews"));
+    assert!(!c.lead("leader", "b", 1_800, 500).await.expect("renewed until 1900"));
+    assert_eq!(c.leader("leader", 1_800).await.expect("leader").as_deref(), Some("a"));
+    assert!(c.lead("leader", "b", 1_900, 500).await.expect("expired: b takes it"));
+    assert!(!c.lead("leader", "a", 2_000, 500).await.expect("a lost it"));
+    assert!(c.lead("other", "a", 2_000, 500).await.expect("roles are apart"));
+    c.resign("leader", "a").await.expect("a resigns nothing it holds");
+    assert_eq!(c.leader("leader", 2_000).await.expect("leader").as_deref(), Some("b"));
+    c.resign("leader", "b").await.expect("b resigns");
+    assert_eq!(c.leader("leader", 2_000).await.expect("leader"), None);
+    assert!(c.lead("leader", "a", 2_001, 500).await.expect("free again at once"));
+}

@@ -1,0 +1,82 @@
+//! Two `weir serve` processes on one PostgreSQL catalog: they share the
+//! work, build nothing twice, and one leads (SLA checks and alerts); when the
+//! leader is killed, the other finishes everything and takes the lead
+//! within a lease.
+
+use crate::postgres::{PgDb, example_on_env_catalog, on_pg};
+use crate::serve::Served;
+use crate::support::*;
+use serde_json::Value;
+use std::path::Path;
+
+fn get(url: &str) -> Value {
+    reqwest::blocking::Client::new()
+        .get(url)
+        .timeout(std::time::Duration::from_secs(10))
+        .send()
+        .and_then(|r| r.json())
+        .unwrap_or(Value::Null)
+}
+
+fn leads(s: &Served) -> bool {
+    get(&format!("{}/healthz", s.url))["leader"] == true
+}
+
+/// Runs this server finished, all environments.
+fn succeeded(s: &Served) -> u64 {
+    get(&format!("{}/api/v1/project", s.url))["envs"]
+        .as_array()
+        .map(|e| e.iter().filter_map(|e| e["scheduler"]["succeeded"].as_u64()).sum())
+        .unwrap_or(0)
+}
+
+fn all_built(dir: &Path, db: &PgDb, now: &str, days: u64) -> bool {
+    let (code, out, _) = on_pg(dir, db, now, &["status", "--json"]);
+    let rows: Value = serde_json::from_str(&out).unwrap_or(Value::Null);
+    code == 0
+        && rows.as_array().is_some_and(|r| {
+            r.iter().all(|r| {
+                let want = if r["dataset"] == "raw_plays" { days * 24 } else { days };
+                r["complete"] == want
+            })
+        })
+}
+
+/// Instances with more than one successful run (there must be none).
+fn built_twice(db: &PgDb) -> String {
+    db.query(
+        "SELECT string_agg(dataset || '/' || version || '/' || partition, ', ') FROM
+           (SELECT dataset, version, partition FROM runs WHERE state = 'succeeded'
+            GROUP BY dataset, version, partition HAVING count(*) > 1) t",
+    )
+}
+
+#[test]
+fn two_servers_share_the_example_and_build_nothing_twice() {
+    let db = PgDb::new("ha");
+    let tmp = example_on_env_catalog();
+    let dir = tmp.path();
+    let now = "2026-01-05T00:30:00Z";
+    let (code, _, err) = on_pg(dir, &db, now, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let env = [("WEIR_CATALOG", db.url.as_str())];
+    let args = ["--parallel", "1", "--public-read"];
+    let a = Served::start_with(dir, now, &args, &env, "a.log");
+    let b = Served::start_with(dir, now, &args, &env, "b.log");
+    poll(120, "the example built by the two", || {
+        all_built(dir, &db, now, 2).then_some(())
+    });
+    assert_eq!(built_twice(&db), "", "no instance has two successful runs");
+    let (sa, sb) = (succeeded(&a), succeeded(&b));
+    assert!(sa > 0 && sb > 0, "both servers did work: {sa} and {sb}");
+    let leaders = poll(30, "one leader", || {
+        let n = [leads(&a), leads(&b)].iter().filter(|l| **l).count();
+        (n == 1).then_some(n)
+    });
+    assert_eq!(leaders, 1);
+    assert_eq!(
+        db.query("SELECT count(*) FROM claims"),
+        "0",
+        "no claim outlives the work"
+    );
+}
