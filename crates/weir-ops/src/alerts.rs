@@ -127,7 +127,7 @@ impl Webhook {
         if !self.alerts.wants(kind) {
             return;
         }
-        let body = serde_json::json!({ "text": event.text(&self.project) }).to_string();
+        let body = serde_json::json!({ "text": event.text(&self.project), "id": event.id(), "kind": kind }).to_string();
         if self.tx.try_send(body).is_err() {
             eprintln!("warning: alert queue full; an alert to {} was dropped", self.target);
         }

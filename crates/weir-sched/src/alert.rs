@@ -48,6 +48,29 @@ pub enum AlertEvent {
 }
 
 impl AlertEvent {
+    /// The event's idempotency key: the same event always has the same id,
+    /// so a receiver drops a copy (an alert re-sent after a failover).
+    pub fn id(&self) -> String {
+        match self {
+            AlertEvent::CheckFailed { run_id, .. } => format!("checks:{run_id}"),
+            AlertEvent::RunFailed { run_id, .. } => format!("failed:{run_id}"),
+            AlertEvent::SlaMissed {
+                env,
+                dataset,
+                version,
+                partition,
+                ..
+            } => format!("sla-missed:{env}/{dataset}/v{version}/{partition}"),
+            AlertEvent::SlaRecovered {
+                env,
+                dataset,
+                version,
+                partition,
+                ..
+            } => format!("sla-recovered:{env}/{dataset}/v{version}/{partition}"),
+        }
+    }
+
     /// One message, in Slack's markdown, that reads well as plain text too.
     pub fn text(&self, project: &str) -> String {
         match self {

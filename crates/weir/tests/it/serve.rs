@@ -419,6 +419,24 @@ sla = "30m"
         "one alert per miss: {all:?}"
     );
     assert_eq!(all.iter().filter(|b| recovered(b)).count(), 1, "one recovery: {all:?}");
+    // Each alert carries its idempotency key, so a receiver drops a copy.
+    let ids: Vec<String> = all
+        .iter()
+        .filter(|b| late_alert(b) || recovered(b))
+        .filter_map(|b| {
+            serde_json::from_str::<Value>(b).ok()?["id"]
+                .as_str()
+                .map(str::to_string)
+        })
+        .collect();
+    assert_eq!(
+        ids,
+        [
+            "sla-missed:prod/raw/v1/hour=2026-01-05T10",
+            "sla-recovered:prod/raw/v1/hour=2026-01-05T10"
+        ],
+        "{all:?}"
+    );
     assert!(
         all.iter().all(|b| !b.contains("SECRETTOKEN")),
         "the webhook URL stays out of the messages"
