@@ -80,3 +80,72 @@ fn two_servers_share_the_example_and_build_nothing_twice() {
         "no claim outlives the work"
     );
 }
+
+const CHAIN: &str = r#"
+[project]
+name = "k"
+start = "2026-01-04"
+[catalog]
+url = "env:WEIR_CATALOG"
+[datasets.h]
+partition = "hour"
+command = ["sh", "-c", "sleep 0.05; echo x > \"$WEIR_OUTPUT/x\""]
+[datasets.d]
+partition = "day"
+inputs = ["h"]
+command = ["sh", "-c", "echo y > \"$WEIR_OUTPUT/y\""]
+"#;
+
+/// `kill -9` of the leader mid-run, trial after trial: the survivor finishes
+/// everything, takes the lead within about one lease, `weir doctor` is
+/// clean, and no instance has two successful runs.
+#[test]
+fn killing_the_leader_mid_run_loses_nothing_and_the_other_takes_the_lead() {
+    let trials: usize = std::env::var("WEIR_HA_TRIALS")
+        .ok()
+        .and_then(|t| t.parse().ok())
+        .unwrap_or(20);
+    let now = "2026-01-05T00:30:00Z";
+    for trial in 0..trials {
+        let db = PgDb::new("kill");
+        let tmp = project(CHAIN, &[]);
+        let dir = tmp.path();
+        let (code, _, err) = on_pg(dir, &db, now, &["deploy"]);
+        assert_eq!(code, 0, "{err}");
+        let env = [("WEIR_CATALOG", db.url.as_str())];
+        let args = ["--parallel", "1", "--public-read"];
+        let a = Served::start_with(dir, now, &args, &env, "a.log");
+        let b = Served::start_with(dir, now, &args, &env, "b.log");
+        // Mid-run: a leader, and some of the 24 hours built (a different
+        // number each trial).
+        let built = 2 + trial % 10;
+        poll(60, "a leader, mid-run", || {
+            let n: usize = db.query("SELECT count(*) FROM instances").parse().ok()?;
+            (n >= built && (leads(&a) || leads(&b))).then_some(())
+        });
+        let (mut leader, survivor) = if leads(&a) { (a, b) } else { (b, a) };
+        leader.child.kill().expect("kill -9 the leader");
+        let _ = leader.child.wait();
+        let killed = std::time::Instant::now();
+        poll(30, "the survivor to take the lead", || leads(&survivor).then_some(()));
+        let took = killed.elapsed();
+        assert!(
+            took < std::time::Duration::from_secs(6),
+            "trial {trial}: the lead moved in {took:?}; the lease is 2 s"
+        );
+        poll(60, "the survivor to finish everything", || {
+            let (code, out, _) = on_pg(dir, &db, now, &["status", "--json"]);
+            let rows: Value = serde_json::from_str(&out).ok()?;
+            (code == 0
+                && rows.as_array()?.iter().all(|r| {
+                    let want = if r["dataset"] == "h" { 24 } else { 1 };
+                    r["complete"] == want
+                }))
+            .then_some(())
+        });
+        assert_eq!(built_twice(&db), "", "trial {trial}: an instance built twice");
+        drop(survivor);
+        let (code, out, err) = on_pg(dir, &db, now, &["doctor"]);
+        assert_eq!(code, 0, "trial {trial}: doctor:\n{out}{err}");
+    }
+}
