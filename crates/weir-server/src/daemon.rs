@@ -268,6 +268,16 @@ async fn check_slas(shared: &Shared, h: &EnvHandle, l: &Loaded) {
     }
 }
 
+/// The wait before the next attempt after a failure: 1 s, doubling, at
+/// most `limit` (the safety-net rescan).
+fn next_retry(retry: &mut Option<Duration>, limit: Duration) -> Duration {
+    let wait = retry.map_or(Duration::from_secs(1), |r| {
+        (r * 2).min(limit.max(Duration::from_secs(1)))
+    });
+    *retry = Some(wait);
+    wait
+}
+
 async fn sleep_until(shared: &Shared, t: Option<DateTime<Utc>>) {
     match t {
         Some(t) => tokio::time::sleep(shared.clock.until(t)).await,
@@ -280,6 +290,9 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
     let mut wake = h.wake.subscribe();
     let mut seen = *wake.borrow_and_update();
     let mut loaded: Option<Loaded> = None;
+    // After a failure (the catalog unreachable, say), the next attempt comes
+    // after this, doubling up to a limit: a server recovers by itself.
+    let mut retry: Option<Duration> = None;
     while *stop.borrow() == Stop::Running {
         if loaded.is_none() {
             match load(&shared, &h).await {
@@ -287,9 +300,10 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
                 Err(e) => {
                     tracing::error!(env = %h.env, "cannot load the deployment: {e}");
                     h.update(|s| s.error = Some(e.to_string()));
+                    let wait = next_retry(&mut retry, shared.rescan);
                     tokio::select! {
                         Ok(()) = wake.changed() => { seen = *wake.borrow_and_update(); }
-                        _ = tokio::time::sleep(shared.rescan) => {}
+                        _ = tokio::time::sleep(wait) => {}
                         _ = stop.changed() => {}
                     }
                     continue;
@@ -298,11 +312,22 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
         }
         let Some(l) = loaded.as_ref() else { continue };
         let reload = match run_once(&shared, &h, l, &mut wake, &mut seen, &mut stop).await {
-            Ok(reload) => reload,
+            Ok(reload) => {
+                if retry.take().is_some() {
+                    tracing::info!(env = %h.env, "the run loop recovered");
+                    h.update(|s| s.error = None);
+                }
+                reload
+            }
             Err(e) => {
                 tracing::error!(env = %h.env, "the run loop stopped: {e}");
                 h.update(|s| s.error = Some(e.to_string()));
-                false
+                let wait = next_retry(&mut retry, shared.rescan);
+                tokio::select! {
+                    _ = tokio::time::sleep(wait) => {}
+                    _ = stop.changed() => {}
+                }
+                continue;
             }
         };
         if *stop.borrow() != Stop::Running {

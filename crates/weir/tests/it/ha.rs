@@ -149,3 +149,148 @@ fn killing_the_leader_mid_run_loses_nothing_and_the_other_takes_the_lead() {
         assert_eq!(code, 0, "trial {trial}: doctor:\n{out}{err}");
     }
 }
+
+/// A PostgreSQL cluster of the test's own, to stop and start.
+struct Cluster {
+    dir: String,
+    url: String,
+}
+
+fn scripts() -> std::path::PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts")
+}
+
+fn pg_bin() -> std::path::PathBuf {
+    let mut versions: Vec<(u32, std::path::PathBuf)> = std::fs::read_dir("/usr/lib/postgresql")
+        .expect("PostgreSQL is installed (the CI installs it)")
+        .filter_map(|e| {
+            let e = e.ok()?;
+            Some((e.file_name().to_str()?.parse().ok()?, e.path().join("bin")))
+        })
+        .collect();
+    versions.sort();
+    versions.pop().expect("a PostgreSQL version").1
+}
+
+impl Cluster {
+    fn start() -> Cluster {
+        let out = std::process::Command::new(scripts().join("pg-start"))
+            .output()
+            .expect("scripts/pg-start");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        let text = String::from_utf8_lossy(&out.stdout).trim().to_string();
+        let (dir, url) = text.split_once(' ').expect("DIR URL");
+        Cluster {
+            dir: dir.to_string(),
+            url: url.to_string(),
+        }
+    }
+
+    fn pg_ctl(&self, args: &[&str]) {
+        let out = std::process::Command::new("runuser")
+            .args(["-u", "postgres", "--"])
+            .arg(pg_bin().join("pg_ctl"))
+            .args(["-D", &format!("{}/data", self.dir), "-w"])
+            .args(args)
+            .output()
+            .expect("pg_ctl");
+        assert!(
+            out.status.success(),
+            "pg_ctl {args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    }
+
+    fn stop(&self) {
+        self.pg_ctl(&["-m", "fast", "stop"]);
+    }
+
+    fn start_again(&self) {
+        let port = self
+            .url
+            .rsplit(':')
+            .next()
+            .and_then(|p| p.split('/').next())
+            .expect("port");
+        let opts = format!(
+            "-p {port} -k {} -c listen_addresses=127.0.0.1 -c fsync=off -c synchronous_commit=off",
+            self.dir
+        );
+        self.pg_ctl(&["-l", &format!("{}/server.log", self.dir), "-o", &opts, "start"]);
+    }
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new(scripts().join("pg-stop"))
+            .arg(&self.dir)
+            .output();
+    }
+}
+
+/// PostgreSQL stops for 10 s mid-run and starts again: both servers go on by
+/// themselves, finish everything, and nothing committed before is lost.
+#[test]
+fn both_servers_recover_from_a_database_outage() {
+    let cluster = Cluster::start();
+    let db = PgDb::existing(&cluster.url);
+    let now = "2026-01-05T00:30:00Z";
+    let tmp = project(
+        &CHAIN
+            .replace("start = \"2026-01-04\"", "start = \"2026-01-03\"")
+            .replace("sleep 0.05", "sleep 0.2"),
+        &[],
+    );
+    let dir = tmp.path();
+    let (code, _, err) = on_pg(dir, &db, now, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let env = [("WEIR_CATALOG", db.url.as_str())];
+    // A slow safety net, so only the recovery itself can bring them back.
+    let args = ["--parallel", "1", "--public-read", "--rescan", "600s"];
+    let mut a = Served::start_with(dir, now, &args, &env, "a.log");
+    let mut b = Served::start_with(dir, now, &args, &env, "b.log");
+    poll(60, "a few hours built", || {
+        let n: usize = db.query("SELECT count(*) FROM instances").parse().ok()?;
+        (n >= 5).then_some(())
+    });
+    let before =
+        db.query("SELECT string_agg(dataset || '/' || partition, ',' ORDER BY dataset, partition) FROM instances");
+    cluster.stop();
+    // The outage itself is what is under test.
+    std::thread::sleep(std::time::Duration::from_secs(10));
+    cluster.start_again();
+    poll(60, "everything built after the outage", || {
+        let (code, out, _) = on_pg(dir, &db, now, &["status", "--json"]);
+        let rows: Value = serde_json::from_str(&out).ok()?;
+        (code == 0
+            && rows.as_array()?.iter().all(|r| {
+                let want = if r["dataset"] == "h" { 48 } else { 2 };
+                r["complete"] == want
+            }))
+        .then_some(())
+    });
+    for s in [&mut a, &mut b] {
+        assert!(s.child.try_wait().expect("wait").is_none(), "a server exited");
+    }
+    poll(30, "both servers healthy, no error left", || {
+        [&a, &b]
+            .iter()
+            .all(|s| {
+                let p = get(&format!("{}/api/v1/project", s.url));
+                p["envs"][0]["scheduler"]["error"].is_null() && p["envs"][0]["served"] == true
+            })
+            .then_some(())
+    });
+    let after =
+        db.query("SELECT string_agg(dataset || '/' || partition, ',' ORDER BY dataset, partition) FROM instances");
+    for inst in before.split(',') {
+        assert!(
+            after.split(',').any(|x| x == inst),
+            "{inst} was committed before the outage and is gone"
+        );
+    }
+    assert_eq!(built_twice(&db), "", "nothing built twice");
+    drop((a, b));
+    let (code, out, err) = on_pg(dir, &db, now, &["doctor"]);
+    assert_eq!(code, 0, "doctor:\n{out}{err}");
+}

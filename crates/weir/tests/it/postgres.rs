@@ -42,6 +42,15 @@ impl PgDb {
         }
     }
 
+    /// A database that exists already (the test's own cluster), not dropped.
+    pub fn existing(url: &str) -> PgDb {
+        PgDb {
+            url: url.to_string(),
+            admin: url.to_string(),
+            name: String::new(),
+        }
+    }
+
     pub fn query(&self, sql: &str) -> String {
         psql(&self.url, sql)
     }
@@ -49,6 +58,9 @@ impl PgDb {
 
 impl Drop for PgDb {
     fn drop(&mut self) {
+        if self.name.is_empty() {
+            return;
+        }
         let _ = std::process::Command::new("psql")
             .args([
                 &self.admin,
