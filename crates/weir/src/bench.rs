@@ -4,6 +4,7 @@
 mod checks;
 pub mod serve;
 pub mod serve_api;
+pub mod serve_ha;
 mod sql;
 
 pub use checks::checks;

@@ -438,6 +438,17 @@ pub enum ServeBench {
         #[arg(long, default_value_t = 2)]
         parallel: usize,
     },
+    /// Two servers on one catalog against one (each --parallel 1), building TASKS hourly tasks.
+    Ha {
+        /// The catalog both runs use (an empty PostgreSQL database): postgres://… or env:NAME.
+        #[arg(long, value_name = "URL")]
+        catalog: String,
+        #[arg(long, default_value_t = 1000)]
+        tasks: usize,
+        /// Each task sleeps this long (0: the task is `true`).
+        #[arg(long, default_value_t = 0)]
+        sleep_ms: u64,
+    },
     /// Read endpoints under concurrent clients.
     Api {
         #[arg(long, default_value_t = 100)]

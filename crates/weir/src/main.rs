@@ -361,6 +361,11 @@ async fn verb(
                     parallel,
                 } => bench::serve::day(datasets, rate, parallel, p).await,
                 ServeBench::Api { clients, seconds, rate } => bench::serve_api::api(clients, seconds, rate, p).await,
+                ServeBench::Ha {
+                    catalog,
+                    tasks,
+                    sleep_ms,
+                } => bench::serve_ha::ha(&catalog, tasks, sleep_ms, p).await,
             }
             .map(|()| 0)
         }
