@@ -138,7 +138,7 @@ impl SqlCatalog {
     /// its commit waits for the WAL flush (`synchronous_commit = on`): what
     /// people decide (deploys, alias moves, invalidations, tokens) survives
     /// a server crash.
-    async fn write(&self) -> Result<Transaction<'static, Any>> {
+    pub(super) async fn write(&self) -> Result<Transaction<'static, Any>> {
         self.write_as(true).await
     }
 
@@ -147,7 +147,7 @@ impl SqlCatalog {
     /// database server loses their commit. On PostgreSQL its commit does
     /// not wait for the WAL flush, as SQLite's `synchronous = NORMAL` does
     /// not; claims and lease renewals (single statements) never wait.
-    async fn write_rederivable(&self) -> Result<Transaction<'static, Any>> {
+    pub(super) async fn write_rederivable(&self) -> Result<Transaction<'static, Any>> {
         self.write_as(false).await
     }
 

@@ -1,4 +1,4 @@
-//! Build claims on the SQLite side: one atomic upsert takes a claim (or an
+//! Build claims: one atomic upsert takes a claim (or an
 //! expired one over), leases are renewed per owner, and the claim's run id is
 //! the fencing token that `holds` and the commit check.
 
@@ -15,7 +15,7 @@ impl SqlCatalog {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool> {
-        let done = sqlx::query(
+        let claim = sqlx::query(
             "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
              SELECT $1, $2, $3, $4, $5, $6
              WHERE NOT EXISTS (SELECT 1 FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3)
@@ -29,9 +29,23 @@ impl SqlCatalog {
         .bind(run_id)
         .bind(owner)
         .bind(now_ms + lease_ms)
-        .bind(now_ms)
-        .execute(&self.pool)
-        .await?;
+        .bind(now_ms);
+        let done = match self.dialect {
+            // One statement: SQLite runs it under the file's write lock, so
+            // the instance check and the upsert see the same catalog.
+            super::Dialect::Sqlite => claim.execute(&self.pool).await?,
+            // PostgreSQL reads the instance check from the statement's
+            // snapshot: a commit finishing meanwhile (deleting its claim,
+            // adding the instance) would let the upsert through on an
+            // instance that now exists. Under the write lock the snapshot is
+            // taken after every other writer's commit.
+            super::Dialect::Postgres => {
+                let mut tx = self.write_rederivable().await?;
+                let done = claim.execute(&mut *tx).await?;
+                tx.commit().await?;
+                done
+            }
+        };
         Ok(done.rows_affected() == 1)
     }
 

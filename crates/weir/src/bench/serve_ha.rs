@@ -70,7 +70,11 @@ pub async fn ha(catalog: &str, tasks: usize, sleep_ms: u64, p: Printer) -> Resul
     let two = build_with(catalog, 2, tasks, &command).await?;
     let r = HaBench {
         tasks,
-        task: if sleep_ms == 0 { "true".into() } else { format!("sleep {sleep_ms} ms") },
+        task: if sleep_ms == 0 {
+            "true".into()
+        } else {
+            format!("sleep {sleep_ms} ms")
+        },
         one_server_ms: one,
         two_servers_ms: two,
         speedup: one / two,

@@ -67,6 +67,11 @@ fn two_servers_share_the_example_and_build_nothing_twice() {
         all_built(dir, &db, now, 2).then_some(())
     });
     assert_eq!(built_twice(&db), "", "no instance has two successful runs");
+    assert_eq!(
+        db.query("SELECT count(*) FROM runs WHERE state <> 'succeeded'"),
+        "0",
+        "no run was wasted on an instance the other built (a refused commit is a failed run)"
+    );
     let (sa, sb) = (succeeded(&a), succeeded(&b));
     assert!(sa > 0 && sb > 0, "both servers did work: {sa} and {sb}");
     let leaders = poll(30, "one leader", || {
