@@ -15,38 +15,51 @@ impl SqlCatalog {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool> {
-        let claim = sqlx::query(
-            "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
-             SELECT $1, $2, $3, $4, $5, $6
-             WHERE NOT EXISTS (SELECT 1 FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3)
-             ON CONFLICT (dataset, version, partition) DO UPDATE
-               SET run_id = excluded.run_id, owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
-               WHERE claims.expires_at_ms <= $7",
-        )
-        .bind(&key.dataset)
-        .bind(i64::from(key.version))
-        .bind(key.partition)
-        .bind(run_id)
-        .bind(owner)
-        .bind(now_ms + lease_ms)
-        .bind(now_ms);
-        let done = match self.dialect {
-            // One statement: SQLite runs it under the file's write lock, so
+        match self.dialect {
+            // One statement, which SQLite runs under the file's write lock:
             // the instance check and the upsert see the same catalog.
-            super::Dialect::Sqlite => claim.execute(&self.pool).await?,
-            // PostgreSQL reads the instance check from the statement's
-            // snapshot: a commit finishing meanwhile (deleting its claim,
-            // adding the instance) would let the upsert through on an
-            // instance that now exists. Under the write lock the snapshot is
-            // taken after every other writer's commit.
-            super::Dialect::Postgres => {
-                let mut tx = self.write_rederivable().await?;
-                let done = claim.execute(&mut *tx).await?;
-                tx.commit().await?;
-                done
+            super::Dialect::Sqlite => {
+                let done = sqlx::query(
+                    "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
+                     SELECT $1, $2, $3, $4, $5, $6
+                     WHERE NOT EXISTS (SELECT 1 FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3)
+                     ON CONFLICT (dataset, version, partition) DO UPDATE
+                       SET run_id = excluded.run_id, owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
+                       WHERE claims.expires_at_ms <= $7",
+                )
+                .bind(&key.dataset)
+                .bind(i64::from(key.version))
+                .bind(key.partition)
+                .bind(run_id)
+                .bind(owner)
+                .bind(now_ms + lease_ms)
+                .bind(now_ms)
+                .execute(&self.pool)
+                .await?;
+                Ok(done.rows_affected() == 1)
             }
-        };
-        Ok(done.rows_affected() == 1)
+            // PostgreSQL would read the instance check from the statement's
+            // snapshot, and a commit finishing meanwhile (its claim gone, its
+            // instance in) would let a second builder through. `weir_claim`
+            // (the schema's function) takes the write lock first, then
+            // upserts with a snapshot taken after every other writer's commit:
+            // one round trip.
+            super::Dialect::Postgres => {
+                let n: i64 = sqlx::query("SELECT weir_claim($1, $2, $3, $4, $5, $6, $7, $8)")
+                    .bind(&key.dataset)
+                    .bind(i64::from(key.version))
+                    .bind(key.partition)
+                    .bind(run_id)
+                    .bind(owner)
+                    .bind(now_ms + lease_ms)
+                    .bind(now_ms)
+                    .bind(super::WRITE_LOCK)
+                    .fetch_one(&self.pool)
+                    .await?
+                    .try_get(0)?;
+                Ok(n == 1)
+            }
+        }
     }
 
     pub(super) async fn holds_impl(&self, key: &InstanceKey, run_id: &str, now_ms: i64) -> Result<bool> {

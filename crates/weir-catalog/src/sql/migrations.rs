@@ -265,6 +265,22 @@ CREATE FUNCTION weir_changes_cancel() RETURNS trigger LANGUAGE plpgsql AS $$ BEG
 CREATE TRIGGER changes_cancel AFTER INSERT ON cancels FOR EACH ROW EXECUTE FUNCTION weir_changes_cancel();
 CREATE TABLE leases (
     role TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at_ms BIGINT NOT NULL);
+CREATE FUNCTION weir_claim(_dataset TEXT, _version BIGINT, _partition BIGINT, _run_id TEXT, _owner TEXT,
+                           _expires BIGINT, _now BIGINT, _lock BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
+DECLARE n BIGINT;
+BEGIN
+    PERFORM pg_advisory_xact_lock(_lock);
+    PERFORM set_config('synchronous_commit', 'off', true);
+    INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
+    SELECT _dataset, _version, _partition, _run_id, _owner, _expires
+    WHERE NOT EXISTS (SELECT 1 FROM instances i
+                      WHERE i.dataset = _dataset AND i.version = _version AND i.partition = _partition)
+    ON CONFLICT (dataset, version, partition) DO UPDATE
+      SET run_id = excluded.run_id, owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
+      WHERE claims.expires_at_ms <= _now;
+    GET DIAGNOSTICS n = ROW_COUNT;
+    RETURN n;
+END $$;
 "#];
 
 impl super::SqlCatalog {
