@@ -21,7 +21,7 @@ mod task;
 pub use task::{build_uncommitted, context_for};
 mod workspace;
 
-pub use runloop::{ExecutorFor, Progress, RunControl, RunOptions, RunSummary, run};
+pub use runloop::{ExecutorFor, Progress, RunControl, RunOptions, RunSummary, owner_address, run};
 pub use status::{DatasetStatus, HeldInstance, status};
 pub use task::{TaskReport, TaskState};
 pub use workspace::{SchedError, Workspace};

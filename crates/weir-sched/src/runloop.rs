@@ -49,7 +49,7 @@ mod steer;
 
 use commit::{commit, retry_wait};
 use dispatch::{InFlight, run_event};
-pub use steer::RunControl;
+pub use steer::{RunControl, owner_address};
 use steer::{Steer, cancelled};
 
 /// The result of `run`.
@@ -104,7 +104,10 @@ pub async fn run(
     cancel: watch::Receiver<bool>,
 ) -> Result<RunSummary, SchedError> {
     let t0 = Instant::now();
-    let owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
+    let mut owner = format!("{}:{}", std::process::id(), uuid::Uuid::now_v7());
+    if let Some(address) = opts.control.as_ref().and_then(|c| c.address.as_deref()) {
+        owner = format!("{owner}@{address}");
+    }
     let versions = ws.versions(true, opts.now.timestamp_millis()).await?;
     let mut summary = RunSummary::default();
     // Sweep staging areas of runs that are not alive anywhere.

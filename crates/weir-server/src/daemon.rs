@@ -397,6 +397,7 @@ async fn run_once(
             cancel_runs: shared.cancels.subscribe(),
             logs: shared.logs.clone(),
             pools: shared.pools.clone(),
+            address: Some(shared.address.clone()),
         }),
     };
     let run = weir_sched::run(l.ws.clone(), weir_exec::executor_for, opts, &l.reporter, kill);

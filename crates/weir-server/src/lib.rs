@@ -40,6 +40,9 @@ pub struct ServeOptions {
     pub rescan: Duration,
     /// HTTPS (`--tls-cert/--tls-key`), see [`tls::config`].
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// The URL other servers on the catalog reach this one at (`--advertise`;
+    /// default: the bound address, or the host name for 0.0.0.0).
+    pub advertise: Option<String>,
 }
 
 /// What every part of the server shares.
@@ -65,6 +68,10 @@ pub struct Shared {
     pub logs: weir_sched::livelog::LiveLogs,
     /// This server's name in the catalog's leases.
     pub holder: String,
+    /// Where other servers reach this one (in its claims' owners).
+    pub address: String,
+    /// For talking to the other servers on the catalog.
+    pub http: reqwest::Client,
     /// Whether this server holds the leader lease (SLA checks and alerts).
     pub leader: std::sync::atomic::AtomicBool,
     /// `[pools]` slots, counted across the environments' loops.
@@ -151,6 +158,24 @@ impl Server {
                 source,
             })?;
         let envs = opts.envs.iter().map(|e| (e.clone(), EnvHandle::new(e))).collect();
+        let address = match &opts.advertise {
+            Some(a) => a.trim_end_matches('/').to_string(),
+            None => {
+                let scheme = if opts.tls.is_some() { "https" } else { "http" };
+                let bound = listener.local_addr().map_err(|source| ServeError::Bind {
+                    addr: opts.bind,
+                    source,
+                })?;
+                if bound.ip().is_unspecified() {
+                    let host = std::fs::read_to_string("/proc/sys/kernel/hostname")
+                        .map(|h| h.trim().to_string())
+                        .unwrap_or_else(|_| "localhost".into());
+                    format!("{scheme}://{host}:{}", bound.port())
+                } else {
+                    format!("{scheme}://{bound}")
+                }
+            }
+        };
         let shared = Arc::new(Shared {
             dir: opts.dir,
             catalog,
@@ -168,6 +193,11 @@ impl Server {
             logs: Default::default(),
             pools: Default::default(),
             holder: lead::holder_id(),
+            address,
+            http: reqwest::Client::builder()
+                .connect_timeout(Duration::from_secs(5))
+                .build()
+                .map_err(|e| ServeError::Http(std::io::Error::other(e.to_string())))?,
             leader: Default::default(),
             workspaces: Default::default(),
         });

@@ -288,6 +288,10 @@ pub struct ServeArgs {
     /// The PEM private key of --tls-cert.
     #[arg(long, value_name = "FILE", requires = "tls_cert")]
     pub tls_key: Option<std::path::PathBuf>,
+    /// The URL other servers on the same catalog reach this one at (they
+    /// forward followers of its runs' logs here). Default: the bound address.
+    #[arg(long, value_name = "URL")]
+    pub advertise: Option<String>,
 }
 
 #[derive(Debug, Subcommand)]

@@ -21,6 +21,15 @@ pub struct RunControl {
     pub logs: crate::livelog::LiveLogs,
     /// `[pools]` slots, shared with the process's other run loops.
     pub pools: crate::pools::PoolSlots,
+    /// Where this process answers for its runs (`weir serve`'s URL): written
+    /// into each claim's owner (`pid:id@URL`), so another server on the
+    /// catalog can forward a follower of a run's log here.
+    pub address: Option<String>,
+}
+
+/// The address in a claim's owner (`pid:id@URL`), if the owner gave one.
+pub fn owner_address(owner: &str) -> Option<&str> {
+    owner.split_once('@').map(|(_, url)| url).filter(|u| !u.is_empty())
 }
 
 impl RunControl {

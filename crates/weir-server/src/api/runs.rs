@@ -6,7 +6,7 @@ use crate::Shared;
 use axum::Json;
 use axum::body::Body;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, header};
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
@@ -132,9 +132,60 @@ fn text(body: Body) -> Response {
         .into_response()
 }
 
-async fn claimed(shared: &Shared, run_id: &str) -> ApiResult<bool> {
+/// The owner of the claim a running run holds, if it is running.
+async fn claim_owner(shared: &Shared, run_id: &str) -> ApiResult<Option<String>> {
     let now = chrono::Utc::now().timestamp_millis();
-    Ok(shared.catalog.running(now).await?.iter().any(|c| c.run_id == run_id))
+    Ok(shared
+        .catalog
+        .running(now)
+        .await?
+        .into_iter()
+        .find(|c| c.run_id == run_id)
+        .map(|c| c.owner))
+}
+
+async fn claimed(shared: &Shared, run_id: &str) -> ApiResult<bool> {
+    Ok(claim_owner(shared, run_id).await?.is_some())
+}
+
+/// Marks a request one server forwarded to another (never forwarded again).
+const FORWARDED: &str = "x-weir-forwarded";
+
+/// Forwards a log request to the server that runs the job (its address is
+/// in the claim's owner), with the caller's credentials; `None` if it does
+/// not answer, and the caller falls back to waiting for the record.
+async fn forward(shared: &Shared, owner: &str, run_id: &str, follow: bool, headers: &HeaderMap) -> Option<Response> {
+    let address = weir_sched::owner_address(owner)?;
+    if address == shared.address || headers.contains_key(FORWARDED) {
+        return None;
+    }
+    let mut req = shared
+        .http
+        .get(format!("{address}/api/v1/runs/{run_id}/log?follow={follow}"))
+        .header(FORWARDED, "1");
+    for name in [header::AUTHORIZATION, header::COOKIE] {
+        if let Some(v) = headers.get(&name) {
+            req = req.header(name, v.clone());
+        }
+    }
+    let resp = match req.send().await {
+        Ok(r) if r.status().is_success() => r,
+        Ok(r) => {
+            tracing::warn!(run_id, %address, status = %r.status(), "the run's server refused the log request");
+            return None;
+        }
+        Err(e) => {
+            tracing::warn!(run_id, %address, "the run's server does not answer: {e}");
+            return None;
+        }
+    };
+    let stream = futures::stream::unfold(resp, |mut r| async move {
+        match r.chunk().await {
+            Ok(Some(bytes)) => Some((Ok::<_, std::io::Error>(bytes), r)),
+            _ => None,
+        }
+    });
+    Some(text(Body::from_stream(stream)))
 }
 
 /// How often a follower of a run running in another process looks for its
@@ -143,21 +194,33 @@ const ELSEWHERE_POLL: Duration = Duration::from_millis(500);
 
 /// A run's log. A finished run's is its record's; a running run's is what
 /// it has printed so far, or with `follow=true` a stream of its output as it
-/// is written, which ends when the run does. A run running in another
-/// process is followed by waiting for its record.
+/// is written, which ends when the run does. A run that another server on
+/// the catalog runs is forwarded to it; one that a `weir run` runs (no
+/// address in its claim) is followed by waiting for its record.
 pub async fn log(
     State(shared): State<Arc<Shared>>,
     Path(run_id): Path<String>,
     Query(q): Query<LogQuery>,
+    headers: HeaderMap,
 ) -> ApiResult<Response> {
     if let Some(r) = shared.catalog.run(&run_id).await? {
         return Ok(text(Body::from(r.log)));
     }
     let live = shared.logs.follow(&run_id);
-    if live.is_none() && !claimed(&shared, &run_id).await? {
-        // It may have finished since the first look.
-        let r = shared.catalog.run(&run_id).await?.ok_or_else(|| no_run(&run_id))?;
-        return Ok(text(Body::from(r.log)));
+    if live.is_none() {
+        match claim_owner(&shared, &run_id).await? {
+            // Running on another server: it streams the output.
+            Some(owner) => {
+                if let Some(r) = forward(&shared, &owner, &run_id, q.follow, &headers).await {
+                    return Ok(r);
+                }
+            }
+            None => {
+                // It may have finished since the first look.
+                let r = shared.catalog.run(&run_id).await?.ok_or_else(|| no_run(&run_id))?;
+                return Ok(text(Body::from(r.log)));
+            }
+        }
     }
     if !q.follow {
         return Ok(text(Body::from(live.map(|f| f.so_far()).unwrap_or_default())));

@@ -79,6 +79,7 @@ pub(super) async fn start(
         lease: Duration::from_secs(60),
         rescan: Duration::from_secs(60),
         tls: None,
+        advertise: None,
     };
     let server = Server::bind(catalog, opts).await?;
     let url = format!("http://{}", server.local_addr().context("address")?);

@@ -79,6 +79,7 @@ pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer
         lease: project::lease(),
         rescan: span("rescan", &a.rescan)?.max(Duration::from_secs(1)),
         tls,
+        advertise: a.advertise.clone(),
     };
     let catalog = project::open_catalog(&dir).await?;
     weir_server::check_envs(catalog.as_ref(), &envs).await?;

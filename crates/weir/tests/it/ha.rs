@@ -299,3 +299,59 @@ fn both_servers_recover_from_a_database_outage() {
     let (code, out, err) = on_pg(dir, &db, now, &["doctor"]);
     assert_eq!(code, 0, "doctor:\n{out}{err}");
 }
+
+/// A running run's log, asked of the server that does not run it: forwarded
+/// to the one that does (its address is in the claim), streamed to the end.
+#[test]
+fn any_server_streams_the_log_of_a_run_another_server_runs() {
+    const GATED: &str = r#"
+[project]
+name = "g"
+start = "2026-01-01"
+[catalog]
+url = "env:WEIR_CATALOG"
+[datasets.a]
+partition = "day"
+command = ["sh", "-c", "echo first; while [ ! -f release ]; do sleep 0.05; done; echo second >&2; echo x > \"$WEIR_OUTPUT/x\""]
+"#;
+    let db = PgDb::new("logs");
+    let tmp = project(GATED, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = on_pg(dir, &db, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let env = [("WEIR_CATALOG", db.url.as_str())];
+    let args = ["--parallel", "1", "--public-read"];
+    let a = Served::start_with(dir, NOW, &args, &env, "a.log");
+    let b = Served::start_with(dir, NOW, &args, &env, "b.log");
+    let (run_id, owner) = poll(60, "a run on server a", || {
+        let page = get(&format!("{}/api/v1/runs?state=running", b.url));
+        page["running"].as_array()?.iter().find_map(|c| {
+            let owner = c["owner"].as_str()?;
+            owner
+                .ends_with(&format!("@{}", a.url))
+                .then(|| (c["run_id"].as_str().map(str::to_string), owner.to_string()))
+        })
+    });
+    let run_id = run_id.expect("a run id");
+    assert!(owner.contains('@'), "the claim names its server: {owner}");
+    let mut stream = reqwest::blocking::Client::builder()
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("client")
+        .get(format!("{}/api/v1/runs/{run_id}/log?follow=true", b.url))
+        .send()
+        .expect("follow through the other server");
+    assert_eq!(stream.status().as_u16(), 200);
+    let mut seen = Vec::new();
+    let mut buf = [0u8; 1024];
+    while !String::from_utf8_lossy(&seen).contains("first") {
+        use std::io::Read;
+        let n = stream.read(&mut buf).expect("read");
+        assert!(n > 0, "the stream ended early: {}", String::from_utf8_lossy(&seen));
+        seen.extend_from_slice(&buf[..n]);
+    }
+    std::fs::write(dir.join("release"), "").expect("release the jobs");
+    let mut rest = String::new();
+    std::io::Read::read_to_string(&mut stream, &mut rest).expect("to the end");
+    assert_eq!(format!("{}{rest}", String::from_utf8_lossy(&seen)), "first\nsecond\n");
+}
