@@ -380,6 +380,13 @@ pub trait Catalog: Send + Sync {
     async fn recover_sla_miss(&self, env: &str, dataset: &str, partition: i64, now_ms: i64) -> Result<bool>;
     /// Misses not recovered yet, in one environment.
     async fn open_sla_misses(&self, env: &str) -> Result<Vec<SlaMiss>>;
+    /// The alerts an environment's misses still owe, oldest first: a miss
+    /// not alerted yet (`false`), a recovery not alerted yet (`true`). A miss
+    /// owes its recovery alert only once its own went out.
+    async fn sla_alerts_due(&self, env: &str) -> Result<Vec<(SlaMiss, bool)>>;
+    /// Records that a miss's alert (or its recovery's) was delivered; false
+    /// if it was recorded already.
+    async fn sla_alerted(&self, env: &str, dataset: &str, partition: i64, recovery: bool, now_ms: i64) -> Result<bool>;
     /// Deletes runs that ended before `before_ms` (with their logs, counters,
     /// metrics and check results), except the latest run of every instance
     /// and any run an instance, the trash or an acceptance names. Returns how

@@ -531,6 +531,14 @@ impl Catalog for SqlCatalog {
         self.open_sla_misses_impl(env).await
     }
 
+    async fn sla_alerts_due(&self, env: &str) -> Result<Vec<(crate::SlaMiss, bool)>> {
+        self.sla_alerts_due_impl(env).await
+    }
+
+    async fn sla_alerted(&self, env: &str, dataset: &str, partition: i64, recovery: bool, now_ms: i64) -> Result<bool> {
+        self.sla_alerted_impl(env, dataset, partition, recovery, now_ms).await
+    }
+
     async fn prune_runs(&self, before_ms: i64) -> Result<usize> {
         self.prune_runs_impl(before_ms).await
     }

@@ -63,6 +63,20 @@ pub struct Webhook {
     target: String,
     project: String,
     alerts: Alerts,
+    /// For `deliver`, which waits for its answer. Never printed.
+    url: String,
+    client: reqwest::Client,
+}
+
+/// How `deliver` went.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Delivery {
+    /// The webhook took it.
+    Sent,
+    /// `[alerts] on` does not want this kind.
+    NotWanted,
+    /// Not delivered after the retries (why, without the URL).
+    Failed(String),
 }
 
 /// What the sender managed.
@@ -94,7 +108,9 @@ impl Webhook {
             .ok()?;
         let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
         let shown = target.clone();
+        let (worker_client, worker_url) = (client.clone(), url.clone());
         let worker = tokio::spawn(async move {
+            let (client, url) = (worker_client, worker_url);
             let mut report = Report::default();
             while let Some(body) = rx.recv().await {
                 match post_json(&client, &url, &body).await {
@@ -113,21 +129,41 @@ impl Webhook {
             target,
             project: project.name.clone(),
             alerts,
+            url,
+            client,
         })
     }
 
-    /// Queues an alert if `[alerts] on` wants it; never waits.
-    pub fn send(&self, event: &AlertEvent) {
+    /// The message for `event`, if `[alerts] on` wants its kind.
+    fn body(&self, event: &AlertEvent) -> Option<String> {
         let kind = match event {
             AlertEvent::CheckFailed { blocked: true, .. } => "block",
             AlertEvent::CheckFailed { .. } => "warn",
             AlertEvent::RunFailed { .. } => "failure",
             AlertEvent::SlaMissed { .. } | AlertEvent::SlaRecovered { .. } => "late",
         };
-        if !self.alerts.wants(kind) {
-            return;
+        self.alerts.wants(kind).then(|| {
+            serde_json::json!({ "text": event.text(&self.project), "id": event.id(), "kind": kind }).to_string()
+        })
+    }
+
+    /// Posts an alert now and waits for the answer (with the retries), for
+    /// alerts recorded as delivered only once they are.
+    pub async fn deliver(&self, event: &AlertEvent) -> Delivery {
+        let Some(body) = self.body(event) else {
+            return Delivery::NotWanted;
+        };
+        match post_json(&self.client, &self.url, &body).await {
+            Ok(()) => Delivery::Sent,
+            Err(why) => Delivery::Failed(why),
         }
-        let body = serde_json::json!({ "text": event.text(&self.project), "id": event.id(), "kind": kind }).to_string();
+    }
+
+    /// Queues an alert if `[alerts] on` wants it; never waits.
+    pub fn send(&self, event: &AlertEvent) {
+        let Some(body) = self.body(event) else {
+            return;
+        };
         if self.tx.try_send(body).is_err() {
             eprintln!("warning: alert queue full; an alert to {} was dropped", self.target);
         }
@@ -138,6 +174,39 @@ impl Webhook {
         drop(self.tx);
         tokio::time::timeout(grace, self.worker).await.ok()?.ok()
     }
+}
+
+/// Sends the SLA alerts `env` still owes (the leader's work), oldest first,
+/// recording each once delivered; stops at the first that cannot be, to try
+/// again on the next pass. Without a webhook nothing is owed: each is
+/// recorded as done. Returns the alerts delivered.
+pub async fn deliver_sla_alerts(
+    catalog: &dyn weir_catalog::Catalog,
+    env: &str,
+    webhook: Option<&Webhook>,
+    now_ms: i64,
+) -> crate::Result<Vec<AlertEvent>> {
+    let mut sent = Vec::new();
+    for (miss, recovery) in catalog.sla_alerts_due(env).await? {
+        let event = weir_sched::sla::alert_of(&miss, recovery);
+        if let Some(w) = webhook {
+            match w.deliver(&event).await {
+                Delivery::Sent => sent.push(event),
+                Delivery::NotWanted => {}
+                Delivery::Failed(why) => {
+                    eprintln!(
+                        "warning: an SLA alert to {} was not delivered ({why}); it is sent again on the next check",
+                        w.target
+                    );
+                    break;
+                }
+            }
+        }
+        catalog
+            .sla_alerted(env, &miss.dataset, miss.partition, recovery, now_ms)
+            .await?;
+    }
+    Ok(sent)
 }
 
 #[cfg(test)]

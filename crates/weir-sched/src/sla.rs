@@ -42,28 +42,33 @@ pub struct SlaReport {
 }
 
 impl SlaReport {
-    /// The alerts this pass owes.
+    /// The alerts this pass's own misses and recoveries make.
     pub fn alerts(&self) -> Vec<AlertEvent> {
-        let at = |ms: i64| Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
-        let mut out: Vec<AlertEvent> = self
-            .missed
-            .iter()
-            .map(|m| AlertEvent::SlaMissed {
-                env: m.env.clone(),
-                dataset: m.dataset.clone(),
-                version: m.version,
-                partition: m.partition_key.clone(),
-                deadline: at(m.deadline_ms),
-            })
-            .collect();
-        out.extend(self.recovered.iter().map(|m| AlertEvent::SlaRecovered {
+        let mut out: Vec<AlertEvent> = self.missed.iter().map(|m| alert_of(m, false)).collect();
+        out.extend(self.recovered.iter().map(|m| alert_of(m, true)));
+        out
+    }
+}
+
+/// The alert a miss makes, or its recovery (`recovery`).
+pub fn alert_of(m: &SlaMiss, recovery: bool) -> AlertEvent {
+    let at = |ms: i64| Utc.timestamp_millis_opt(ms).single().unwrap_or_default();
+    if recovery {
+        AlertEvent::SlaRecovered {
             env: m.env.clone(),
             dataset: m.dataset.clone(),
             version: m.version,
             partition: m.partition_key.clone(),
             late_by_s: (m.recovered_at_ms.unwrap_or(m.deadline_ms) - m.deadline_ms) / 1000,
-        }));
-        out
+        }
+    } else {
+        AlertEvent::SlaMissed {
+            env: m.env.clone(),
+            dataset: m.dataset.clone(),
+            version: m.version,
+            partition: m.partition_key.clone(),
+            deadline: at(m.deadline_ms),
+        }
     }
 }
 

@@ -257,14 +257,19 @@ async fn check_slas(shared: &Shared, h: &EnvHandle, l: &Loaded) {
         return;
     }
     match weir_sched::sla::check(&l.ws, &h.env, &l.deployment, shared.clock.now()).await {
-        Ok(r) => {
-            for e in r.alerts() {
-                tracing::warn!(env = %h.env, "{}", e.text(&l.ws.project.name).lines().next().unwrap_or(""));
-                l.reporter.alert(&e);
-            }
-            h.update(|s| s.late = r.late);
-        }
+        Ok(r) => h.update(|s| s.late = r.late),
         Err(e) => tracing::error!(env = %h.env, "cannot check SLAs: {e}"),
+    }
+    // What is owed, this pass's or a dead leader's: sent, then recorded.
+    let now_ms = chrono::Utc::now().timestamp_millis();
+    match weir_ops::alerts::deliver_sla_alerts(l.ws.catalog.as_ref(), &h.env, l.reporter.alerts.as_ref(), now_ms).await
+    {
+        Ok(sent) => {
+            for e in sent {
+                tracing::warn!(env = %h.env, id = %e.id(), "{}", e.text(&l.ws.project.name).lines().next().unwrap_or(""));
+            }
+        }
+        Err(e) => tracing::error!(env = %h.env, "cannot send SLA alerts: {e}"),
     }
 }
 

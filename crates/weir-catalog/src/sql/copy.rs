@@ -201,6 +201,8 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
             ("deadline_ms", Int),
             ("missed_at_ms", Int),
             ("recovered_at_ms", Int),
+            ("alerted_ms", Int),
+            ("recovery_alerted_ms", Int),
         ],
     ),
     (

@@ -12,7 +12,9 @@ use std::time::Duration;
 /// requests, and the change feed that triggers fill from every change
 /// another process must notice (so no writer can forget it). The seventh
 /// records SLA misses, so each is alerted once (and its recovery once). The
-/// eighth holds leases: which `weir serve` leads (SLA checks and alerts).
+/// eighth holds leases: which `weir serve` leads (SLA checks and alerts). The
+/// ninth records when each miss's alerts went out, so a new leader sends
+/// what the last one did not (misses from before count as sent).
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE versions (
@@ -135,6 +137,11 @@ CREATE INDEX sla_misses_open ON sla_misses (env) WHERE recovered_at_ms IS NULL;
 CREATE TABLE leases (
     role TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at_ms INTEGER NOT NULL);
 "#,
+    r#"
+ALTER TABLE sla_misses ADD COLUMN alerted_ms INTEGER;
+ALTER TABLE sla_misses ADD COLUMN recovery_alerted_ms INTEGER;
+UPDATE sla_misses SET alerted_ms = missed_at_ms, recovery_alerted_ms = recovered_at_ms;
+"#,
 ];
 
 /// The PostgreSQL schema: the same tables as SQLite's seven migrations, in
@@ -227,6 +234,7 @@ CREATE TABLE sla_misses (
     env TEXT NOT NULL, dataset TEXT NOT NULL, partition BIGINT NOT NULL,
     partition_key TEXT NOT NULL, version BIGINT NOT NULL, deadline_ms BIGINT NOT NULL,
     missed_at_ms BIGINT NOT NULL, recovered_at_ms BIGINT,
+    alerted_ms BIGINT, recovery_alerted_ms BIGINT,
     PRIMARY KEY (env, dataset, partition));
 CREATE INDEX sla_misses_open ON sla_misses (env) WHERE recovered_at_ms IS NULL;
 CREATE FUNCTION weir_now_ms() RETURNS BIGINT LANGUAGE sql AS

@@ -283,20 +283,60 @@ impl SqlCatalog {
         .bind(env)
         .fetch_all(&self.pool)
         .await?;
-        rows.iter()
-            .map(|r| {
-                Ok(SlaMiss {
-                    env: r.try_get(0)?,
-                    dataset: r.try_get(1)?,
-                    partition: r.try_get(2)?,
-                    partition_key: r.try_get(3)?,
-                    version: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
-                    deadline_ms: r.try_get(5)?,
-                    missed_at_ms: r.try_get(6)?,
-                    recovered_at_ms: r.try_get(7)?,
-                })
-            })
-            .collect()
+        rows.iter().map(sla_miss_of).collect()
+    }
+
+    pub(super) async fn sla_alerts_due_impl(&self, env: &str) -> Result<Vec<(SlaMiss, bool)>> {
+        let rows = sqlx::query(
+            "SELECT env, dataset, partition, partition_key, version, deadline_ms, missed_at_ms, recovered_at_ms,
+                    CASE WHEN alerted_ms IS NULL THEN 0 ELSE 1 END
+             FROM sla_misses
+             WHERE env = $1 AND (alerted_ms IS NULL OR (recovered_at_ms IS NOT NULL AND recovery_alerted_ms IS NULL))
+             ORDER BY missed_at_ms, dataset, partition",
+        )
+        .bind(env)
+        .fetch_all(&self.pool)
+        .await?;
+        let mut out = Vec::new();
+        for r in &rows {
+            let m = sla_miss_of(r)?;
+            let miss_alerted = r.try_get::<i64, _>(8)? == 1;
+            if !miss_alerted {
+                out.push((m.clone(), false));
+            }
+            if m.recovered_at_ms.is_some() {
+                out.push((m, true));
+            }
+        }
+        Ok(out)
+    }
+
+    pub(super) async fn sla_alerted_impl(
+        &self,
+        env: &str,
+        dataset: &str,
+        partition: i64,
+        recovery: bool,
+        now_ms: i64,
+    ) -> Result<bool> {
+        let sql = if recovery {
+            "UPDATE sla_misses SET recovery_alerted_ms = $4
+             WHERE env = $1 AND dataset = $2 AND partition = $3 AND recovery_alerted_ms IS NULL"
+        } else {
+            "UPDATE sla_misses SET alerted_ms = $4
+             WHERE env = $1 AND dataset = $2 AND partition = $3 AND alerted_ms IS NULL"
+        };
+        let mut tx = self.write().await?;
+        let n = sqlx::query(sql)
+            .bind(env)
+            .bind(dataset)
+            .bind(partition)
+            .bind(now_ms)
+            .execute(&mut *tx)
+            .await?
+            .rows_affected();
+        tx.commit().await?;
+        Ok(n > 0)
     }
 
     pub(super) async fn prune_changes_impl(&self, before_ms: i64) -> Result<usize> {
@@ -338,4 +378,17 @@ impl SqlCatalog {
         tx.commit().await?;
         Ok(usize::try_from(n).unwrap_or(0))
     }
+}
+
+fn sla_miss_of(r: &AnyRow) -> Result<SlaMiss> {
+    Ok(SlaMiss {
+        env: r.try_get(0)?,
+        dataset: r.try_get(1)?,
+        partition: r.try_get(2)?,
+        partition_key: r.try_get(3)?,
+        version: u32::try_from(r.try_get::<i64, _>(4)?).unwrap_or(0),
+        deadline_ms: r.try_get(5)?,
+        missed_at_ms: r.try_get(6)?,
+        recovered_at_ms: r.try_get(7)?,
+    })
 }

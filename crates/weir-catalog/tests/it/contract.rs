@@ -340,6 +340,11 @@ macro_rules! contract_suite {
             $crate::contract::blocking_is_recorded_and_accept_releases_it(&*c).await;
         }
         #[tokio::test]
+        async fn sla_alerts_are_owed_until_delivered() {
+            let c = $fresh.await;
+            $crate::contract::sla_alerts_are_owed_until_delivered(&*c).await;
+        }
+        #[tokio::test]
         async fn one_leader_at_a_time() {
             let c = $fresh.await;
             $crate::contract::one_leader_at_a_time(&*c).await;

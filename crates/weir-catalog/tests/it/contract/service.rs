@@ -166,3 +166,55 @@ pub async fn one_leader_at_a_time(c: &dyn Catalog) {
     assert_eq!(c.leader("leader", 2_000).await.expect("leader"), None);
     assert!(c.lead("leader", "a", 2_001, 500).await.expect("free again at once"));
 }
+
+/// An SLA miss owes its alert, then its recovery's, until each is recorded
+/// as delivered: a new leader sends what the last one did not.
+pub async fn sla_alerts_are_owed_until_delivered(c: &dyn Catalog) {
+    let m = SlaMiss {
+        env: "prod".into(),
+        dataset: "plays".into(),
+        partition: 7,
+        partition_key: "date=2026-01-08".into(),
+        version: 2,
+        deadline_ms: 100,
+        missed_at_ms: 101,
+        recovered_at_ms: None,
+    };
+    assert!(c.sla_alerts_due("prod").await.expect("due").is_empty());
+    c.record_sla_miss(&m).await.expect("record");
+    assert_eq!(c.sla_alerts_due("prod").await.expect("due"), vec![(m.clone(), false)]);
+    assert!(c.sla_alerted("prod", "plays", 7, false, 150).await.expect("sent"));
+    assert!(!c.sla_alerted("prod", "plays", 7, false, 160).await.expect("once"));
+    assert!(
+        c.sla_alerts_due("prod").await.expect("due").is_empty(),
+        "a sent alert is not owed"
+    );
+    c.recover_sla_miss("prod", "plays", 7, 200).await.expect("recover");
+    let recovered = SlaMiss {
+        recovered_at_ms: Some(200),
+        ..m.clone()
+    };
+    assert_eq!(c.sla_alerts_due("prod").await.expect("due"), vec![(recovered, true)]);
+    assert!(c.sla_alerted("prod", "plays", 7, true, 250).await.expect("sent"));
+    assert!(c.sla_alerts_due("prod").await.expect("due").is_empty());
+    // Missed and recovered before any alert went out: both are owed, in order.
+    let m2 = SlaMiss {
+        partition: 8,
+        partition_key: "date=2026-01-09".into(),
+        ..m.clone()
+    };
+    c.record_sla_miss(&m2).await.expect("record");
+    c.recover_sla_miss("prod", "plays", 8, 300).await.expect("recover");
+    let due: Vec<bool> = c
+        .sla_alerts_due("prod")
+        .await
+        .expect("due")
+        .into_iter()
+        .map(|(_, recovery)| recovery)
+        .collect();
+    assert_eq!(due, vec![false, true]);
+    assert!(
+        c.sla_alerts_due("dev").await.expect("due").is_empty(),
+        "per environment"
+    );
+}
