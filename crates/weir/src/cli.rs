@@ -452,6 +452,9 @@ pub enum ServeBench {
         /// Each task sleeps this long (0: the task is `true`).
         #[arg(long, default_value_t = 0)]
         sleep_ms: u64,
+        /// `durable` (fsync before commit, the default) or `fast`.
+        #[arg(long, default_value = "durable", value_parser = ["durable", "fast"])]
+        durability: String,
     },
     /// Read endpoints under concurrent clients.
     Api {

@@ -365,7 +365,8 @@ async fn verb(
                     catalog,
                     tasks,
                     sleep_ms,
-                } => bench::serve_ha::ha(&catalog, tasks, sleep_ms, p).await,
+                    durability,
+                } => bench::serve_ha::ha(&catalog, tasks, sleep_ms, &durability, p).await,
             }
             .map(|()| 0)
         }

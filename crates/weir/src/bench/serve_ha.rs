@@ -14,6 +14,7 @@ use weir_server::Clock;
 #[derive(Serialize)]
 struct HaBench {
     tasks: usize,
+    durability: String,
     task: String,
     one_server_ms: f64,
     two_servers_ms: f64,
@@ -22,7 +23,7 @@ struct HaBench {
 
 /// Builds `tasks` hourly partitions of a fresh dataset with `servers`
 /// in-process servers on `catalog`; the wall time until all are committed.
-async fn build_with(catalog: &str, servers: usize, tasks: usize, command: &str) -> Result<f64> {
+async fn build_with(catalog: &str, servers: usize, tasks: usize, command: &str, durability: &str) -> Result<f64> {
     let dir = tempfile::tempdir().context("tempdir")?;
     let now = Utc::now();
     let start_at = now - TimeDelta::hours(tasks as i64);
@@ -32,7 +33,7 @@ async fn build_with(catalog: &str, servers: usize, tasks: usize, command: &str) 
         .unwrap_or(0);
     let name = format!("ha{servers}_{}_{stamp}", std::process::id());
     let toml = format!(
-        "[project]\nname = \"bench\"\nstart = \"{}\"\n[catalog]\nurl = \"{catalog}\"\n[datasets.{name}]\npartition = \"hour\"\ncommand = {command}\nformat = \"files\"\n",
+        "[project]\nname = \"bench\"\nstart = \"{}\"\ndurability = \"{durability}\"\n[catalog]\nurl = \"{catalog}\"\n[datasets.{name}]\npartition = \"hour\"\ncommand = {command}\nformat = \"files\"\n",
         start_at.format("%Y-%m-%dT%H:00:00Z")
     );
     std::fs::write(dir.path().join("weir.toml"), toml)?;
@@ -60,16 +61,17 @@ async fn build_with(catalog: &str, servers: usize, tasks: usize, command: &str) 
     Ok(ms)
 }
 
-pub async fn ha(catalog: &str, tasks: usize, sleep_ms: u64, p: Printer) -> Result<()> {
+pub async fn ha(catalog: &str, tasks: usize, sleep_ms: u64, durability: &str, p: Printer) -> Result<()> {
     let command = if sleep_ms == 0 {
         "[\"true\"]".to_string()
     } else {
         format!("[\"sleep\", \"{}\"]", sleep_ms as f64 / 1000.0)
     };
-    let one = build_with(catalog, 1, tasks, &command).await?;
-    let two = build_with(catalog, 2, tasks, &command).await?;
+    let one = build_with(catalog, 1, tasks, &command, durability).await?;
+    let two = build_with(catalog, 2, tasks, &command, durability).await?;
     let r = HaBench {
         tasks,
+        durability: durability.to_string(),
         task: if sleep_ms == 0 {
             "true".into()
         } else {
@@ -81,8 +83,8 @@ pub async fn ha(catalog: &str, tasks: usize, sleep_ms: u64, p: Printer) -> Resul
     };
     p.data(&r, || {
         format!(
-            "{} tasks ({}), each server --parallel 1:\n  one server   {:.0} ms\n  two servers  {:.0} ms\n  speedup      {:.2}×",
-            r.tasks, r.task, r.one_server_ms, r.two_servers_ms, r.speedup
+            "{} tasks ({}, durability {}), each server --parallel 1:\n  one server   {:.0} ms\n  two servers  {:.0} ms\n  speedup      {:.2}×",
+            r.tasks, r.task, r.durability, r.one_server_ms, r.two_servers_ms, r.speedup
         )
     });
     Ok(())
