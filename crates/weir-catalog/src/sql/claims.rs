@@ -15,25 +15,28 @@ impl SqlCatalog {
         now_ms: i64,
         lease_ms: i64,
     ) -> Result<bool> {
+        // The claim's values, $1…$7 of either statement.
+        let bind = |q: sqlx::query::Query<'static, Any, sqlx::any::AnyArguments>| {
+            q.bind(key.dataset.clone())
+                .bind(i64::from(key.version))
+                .bind(key.partition)
+                .bind(run_id.to_string())
+                .bind(owner.to_string())
+                .bind(now_ms + lease_ms)
+                .bind(now_ms)
+        };
         match self.dialect {
             // One statement, which SQLite runs under the file's write lock:
             // the instance check and the upsert see the same catalog.
             super::Dialect::Sqlite => {
-                let done = sqlx::query(
+                let done = bind(sqlx::query(
                     "INSERT INTO claims (dataset, version, partition, run_id, owner, expires_at_ms)
                      SELECT $1, $2, $3, $4, $5, $6
                      WHERE NOT EXISTS (SELECT 1 FROM instances WHERE dataset = $1 AND version = $2 AND partition = $3)
                      ON CONFLICT (dataset, version, partition) DO UPDATE
                        SET run_id = excluded.run_id, owner = excluded.owner, expires_at_ms = excluded.expires_at_ms
                        WHERE claims.expires_at_ms <= $7",
-                )
-                .bind(&key.dataset)
-                .bind(i64::from(key.version))
-                .bind(key.partition)
-                .bind(run_id)
-                .bind(owner)
-                .bind(now_ms + lease_ms)
-                .bind(now_ms)
+                ))
                 .execute(&self.pool)
                 .await?;
                 Ok(done.rows_affected() == 1)
@@ -45,14 +48,7 @@ impl SqlCatalog {
             // upserts with a snapshot taken after every other writer's commit:
             // one round trip.
             super::Dialect::Postgres => {
-                let n: i64 = sqlx::query("SELECT weir_claim($1, $2, $3, $4, $5, $6, $7, $8)")
-                    .bind(&key.dataset)
-                    .bind(i64::from(key.version))
-                    .bind(key.partition)
-                    .bind(run_id)
-                    .bind(owner)
-                    .bind(now_ms + lease_ms)
-                    .bind(now_ms)
+                let n: i64 = bind(sqlx::query("SELECT weir_claim($1, $2, $3, $4, $5, $6, $7, $8)"))
                     .bind(super::WRITE_LOCK)
                     .fetch_one(&self.pool)
                     .await?

@@ -356,53 +356,6 @@ command = ["sh", "-c", "echo first; while [ ! -f release ]; do sleep 0.05; done;
     assert_eq!(format!("{}{rest}", String::from_utf8_lossy(&seen)), "first\nsecond\n");
 }
 
-/// A webhook receiver whose first request is never answered (the leader
-/// hangs delivering it); later ones are answered and their bodies kept.
-fn hanging_receiver() -> (
-    String,
-    std::sync::Arc<std::sync::Mutex<Vec<String>>>,
-    std::sync::Arc<std::sync::atomic::AtomicUsize>,
-) {
-    use std::io::{BufRead, BufReader, Read, Write};
-    use std::sync::atomic::{AtomicUsize, Ordering};
-    use std::sync::{Arc, Mutex};
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").expect("bind");
-    let url = format!("http://{}/hook", listener.local_addr().expect("addr"));
-    let bodies = Arc::new(Mutex::new(Vec::new()));
-    let seen = Arc::new(AtomicUsize::new(0));
-    let (b, n) = (bodies.clone(), seen.clone());
-    std::thread::spawn(move || {
-        let mut held = Vec::new();
-        for stream in listener.incoming().flatten() {
-            let mut reader = BufReader::new(stream);
-            let mut len = 0usize;
-            loop {
-                let mut line = String::new();
-                if reader.read_line(&mut line).unwrap_or(0) == 0 || line == "\r\n" {
-                    break;
-                }
-                if let Some(v) = line.to_ascii_lowercase().strip_prefix("content-length:") {
-                    len = v.trim().parse().unwrap_or(0);
-                }
-            }
-            let mut body = vec![0; len];
-            if reader.read_exact(&mut body).is_err() {
-                continue;
-            }
-            if n.fetch_add(1, Ordering::SeqCst) == 0 {
-                held.push(reader);
-                continue;
-            }
-            b.lock()
-                .expect("lock")
-                .push(String::from_utf8_lossy(&body).into_owned());
-            let mut s = reader.into_inner();
-            let _ = write!(s, "HTTP/1.1 200 OK\r\nContent-Length: 2\r\nConnection: close\r\n\r\nok");
-        }
-    });
-    (url, bodies, seen)
-}
-
 /// The leader is killed while it delivers an SLA alert: the next leader
 /// finds the alert still owed and sends it (at least once; the id lets a
 /// receiver drop a copy).
@@ -427,11 +380,11 @@ sla = "30m"
     let t0 = "2026-01-05T11:40:00Z";
     let (code, _, err) = on_pg(dir, &db, "2026-01-05T10:20:00Z", &["deploy"]);
     assert_eq!(code, 0, "{err}");
-    let (hook, bodies, seen) = hanging_receiver();
+    let (hook, bodies, seen) = crate::quality::receiver_whose(crate::quality::First::Hangs);
     let env = [("WEIR_CATALOG", db.url.as_str()), ("TEST_WEBHOOK", hook.as_str())];
     let mut a = Served::start_with(dir, t0, &["--public-read"], &env, "a.log");
     poll(60, "the leader to be delivering the miss", || {
-        (seen.load(std::sync::atomic::Ordering::SeqCst) >= 1).then_some(())
+        (*seen.lock().expect("lock") >= 1).then_some(())
     });
     assert_eq!(
         db.query("SELECT count(*) FROM sla_misses WHERE alerted_ms IS NULL"),

@@ -159,13 +159,29 @@ fn status_env(dir: &std::path::Path, now: &str) -> std::collections::BTreeMap<St
 /// the rest with 200, and keeps every body.
 pub type Shared<T> = Arc<Mutex<T>>;
 
+/// What a receiver does with the first request.
+#[derive(Clone, Copy, PartialEq, Eq)]
+pub enum First {
+    /// Answers 500 (the sender retries).
+    Fails,
+    /// Never answers (the sender hangs on it).
+    Hangs,
+}
+
 pub fn receiver() -> (String, Shared<Vec<String>>, Shared<usize>) {
+    receiver_whose(First::Fails)
+}
+
+/// A webhook receiver: the first request as `first` says, the rest answered
+/// 200 with their bodies kept; and how many requests came.
+pub fn receiver_whose(first: First) -> (String, Shared<Vec<String>>, Shared<usize>) {
     let listener = TcpListener::bind("127.0.0.1:0").expect("bind");
     let port = listener.local_addr().expect("addr").port();
     let bodies = Arc::new(Mutex::new(Vec::new()));
     let requests = Arc::new(Mutex::new(0usize));
     let (b, r) = (bodies.clone(), requests.clone());
     std::thread::spawn(move || {
+        let mut held = Vec::new();
         for stream in listener.incoming().flatten() {
             let mut reader = BufReader::new(stream);
             let mut len = 0usize;
@@ -187,6 +203,10 @@ pub fn receiver() -> (String, Shared<Vec<String>>, Shared<usize>) {
                 *r += 1;
                 *r
             };
+            if n == 1 && first == First::Hangs {
+                held.push(reader);
+                continue;
+            }
             let status = if n == 1 { "500 Internal Server Error" } else { "200 OK" };
             if n > 1 {
                 b.lock()
