@@ -397,6 +397,15 @@ pub trait Catalog: Send + Sync {
     /// `last_change` never goes back). Returns how many went.
     async fn prune_changes(&self, before_ms: i64) -> Result<usize>;
 
+    /// Records an alert as owed (`event`: its JSON), once per `id`; false if
+    /// it was owed (or sent) already.
+    async fn owe_alert(&self, id: &str, event: &str, at_ms: i64) -> Result<bool>;
+    /// Alerts owed since before `before_ms` and not sent yet, oldest first:
+    /// (id, event JSON).
+    async fn alerts_owed(&self, before_ms: i64) -> Result<Vec<(String, String)>>;
+    /// Records an owed alert as delivered; false if it was already.
+    async fn alert_sent(&self, id: &str, now_ms: i64) -> Result<bool>;
+
     /// Takes or keeps the lease on `role` (`"leader"`): true if `holder`
     /// holds it until `now_ms + lease_ms`, because it was free, expired, or
     /// already `holder`'s (then renewed). At most one holder at a time.

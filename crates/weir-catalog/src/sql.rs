@@ -430,6 +430,18 @@ impl Catalog for SqlCatalog {
         self.prune_changes_impl(before_ms).await
     }
 
+    async fn owe_alert(&self, id: &str, event: &str, at_ms: i64) -> Result<bool> {
+        self.owe_alert_impl(id, event, at_ms).await
+    }
+
+    async fn alerts_owed(&self, before_ms: i64) -> Result<Vec<(String, String)>> {
+        self.alerts_owed_impl(before_ms).await
+    }
+
+    async fn alert_sent(&self, id: &str, now_ms: i64) -> Result<bool> {
+        self.alert_sent_impl(id, now_ms).await
+    }
+
     async fn lead(&self, role: &str, holder: &str, now_ms: i64, lease_ms: i64) -> Result<bool> {
         self.lead_impl(role, holder, now_ms, lease_ms).await
     }

@@ -58,7 +58,8 @@ pub(crate) async fn post_json(client: &reqwest::Client, url: &str, body: &str) -
 
 /// A running webhook sender.
 pub struct Webhook {
-    tx: mpsc::Sender<String>,
+    /// (the alert's id, its body) for the worker.
+    tx: mpsc::Sender<(String, String)>,
     worker: JoinHandle<Report>,
     target: String,
     project: String,
@@ -89,7 +90,13 @@ pub struct Report {
 impl Webhook {
     /// Starts a sender for the project's `[alerts]`, if any. An `env:NAME`
     /// webhook whose variable is unset is reported and skipped.
-    pub fn start(project: &weir_core::Project) -> Option<Webhook> {
+    ///
+    /// With `catalog`, each alert the worker delivers is recorded as sent
+    /// in the catalog's outbox (`Catalog::alert_sent`).
+    pub fn start(
+        project: &weir_core::Project,
+        catalog: Option<std::sync::Arc<dyn weir_catalog::Catalog>>,
+    ) -> Option<Webhook> {
         let alerts = project.alerts.clone()?;
         let url = match alerts.webhook.strip_prefix("env:") {
             Some(var) => match std::env::var(var) {
@@ -106,15 +113,22 @@ impl Webhook {
             .timeout(Duration::from_secs(10))
             .build()
             .ok()?;
-        let (tx, mut rx) = mpsc::channel::<String>(QUEUE);
+        let (tx, mut rx) = mpsc::channel::<(String, String)>(QUEUE);
         let shown = target.clone();
         let (worker_client, worker_url) = (client.clone(), url.clone());
         let worker = tokio::spawn(async move {
             let (client, url) = (worker_client, worker_url);
             let mut report = Report::default();
-            while let Some(body) = rx.recv().await {
+            while let Some((id, body)) = rx.recv().await {
                 match post_json(&client, &url, &body).await {
-                    Ok(()) => report.delivered += 1,
+                    Ok(()) => {
+                        report.delivered += 1;
+                        if let Some(c) = &catalog
+                            && let Err(e) = c.alert_sent(&id, chrono::Utc::now().timestamp_millis()).await
+                        {
+                            eprintln!("warning: alert {id} was delivered but cannot be recorded as sent: {e}");
+                        }
+                    }
                     Err(last) => {
                         report.failed += 1;
                         eprintln!("warning: alert to {shown} not delivered after {ATTEMPTS} attempts ({last})");
@@ -164,7 +178,7 @@ impl Webhook {
         let Some(body) = self.body(event) else {
             return;
         };
-        if self.tx.try_send(body).is_err() {
+        if self.tx.try_send((event.id(), body)).is_err() {
             eprintln!("warning: alert queue full; an alert to {} was dropped", self.target);
         }
     }
@@ -205,6 +219,37 @@ pub async fn deliver_sla_alerts(
         catalog
             .sla_alerted(env, &miss.dataset, miss.partition, recovery, now_ms)
             .await?;
+    }
+    Ok(sent)
+}
+
+/// Sends the run alerts owed since before `before_ms` (the leader's work:
+/// what a process that died, or could not deliver, left owing), oldest first,
+/// recording each once delivered; stops at the first that cannot be, to try
+/// again later. Without a webhook nothing is owed: each is recorded as done.
+pub async fn deliver_owed_alerts(
+    catalog: &dyn weir_catalog::Catalog,
+    webhook: Option<&Webhook>,
+    before_ms: i64,
+    now_ms: i64,
+) -> crate::Result<Vec<AlertEvent>> {
+    let mut sent = Vec::new();
+    for (id, json) in catalog.alerts_owed(before_ms).await? {
+        let event: Option<AlertEvent> = serde_json::from_str(&json).ok();
+        if let (Some(w), Some(event)) = (webhook, event) {
+            match w.deliver(&event).await {
+                Delivery::Sent => sent.push(event),
+                Delivery::NotWanted => {}
+                Delivery::Failed(why) => {
+                    eprintln!(
+                        "warning: an alert to {} was not delivered ({why}); it is sent again later",
+                        w.target
+                    );
+                    break;
+                }
+            }
+        }
+        catalog.alert_sent(&id, now_ms).await?;
     }
     Ok(sent)
 }

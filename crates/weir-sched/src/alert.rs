@@ -3,11 +3,11 @@
 //! [`crate::Progress::alert`]; delivering them (a webhook) is the caller's
 //! business and must never hold the pipeline up.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use weir_core::check::{CheckResult, Severity};
 
 /// One alert.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 #[serde(tag = "kind", rename_all = "snake_case")]
 pub enum AlertEvent {
     /// Checks failed on a freshly built instance.
@@ -45,6 +45,26 @@ pub enum AlertEvent {
         partition: String,
         late_by_s: i64,
     },
+}
+
+/// Records `event` as owed in the catalog's outbox, if the project sends
+/// alerts at all: whoever delivers it marks it sent, and the leader sends what
+/// a dead process owed. A catalog failure here is reported, not fatal.
+pub async fn owe(ws: &crate::Workspace, event: &AlertEvent) {
+    if ws.project.alerts.is_none() {
+        return;
+    }
+    let json = match serde_json::to_string(event) {
+        Ok(j) => j,
+        Err(e) => {
+            tracing::warn!("cannot record an alert as owed: {e}");
+            return;
+        }
+    };
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Err(e) = ws.catalog.owe_alert(&event.id(), &json, now).await {
+        tracing::warn!("cannot record an alert as owed: {e}");
+    }
 }
 
 impl AlertEvent {

@@ -365,6 +365,7 @@ async fn run_inner(
                                     blocked,
                                     checks: failing,
                                 };
+                                crate::alert::owe(ws, &event).await;
                                 progress.alert(&event);
                                 summary.check_failures.push(event);
                             }
@@ -382,13 +383,15 @@ async fn run_inner(
                         } else {
                             summary.failed += 1;
                             summary.failures.push(r.clone());
-                            progress.alert(&AlertEvent::RunFailed {
+                            let event = AlertEvent::RunFailed {
                                 dataset: r.dataset.clone(),
                                 version: r.version,
                                 partition: r.partition.clone(),
                                 run_id: r.run_id.clone(),
                                 error: r.error.clone().unwrap_or_default(),
-                            });
+                            };
+                            crate::alert::owe(ws, &event).await;
+                            progress.alert(&event);
                             session_failed.entry(r.dataset.clone()).or_default().insert(idx);
                         }
                     }

@@ -192,7 +192,7 @@ async fn load(shared: &Arc<Shared>, h: &Arc<EnvHandle>) -> Result<Loaded, weir_o
     let watcher = crate::watch::landing_watcher(&shared.dir, &ws.project, move || waker.refresh());
     let reporter = Reporter {
         handle: h.clone(),
-        alerts: weir_ops::alerts::Webhook::start(&ws.project),
+        alerts: weir_ops::alerts::Webhook::start(&ws.project, Some(ws.catalog.clone())),
         lineage: weir_ops::lineage::LineageSink::start(&ws.project, &ws.dir),
         shared: shared.clone(),
         project: ws.project.clone(),
@@ -248,28 +248,44 @@ async fn measure(shared: &Shared, h: &EnvHandle, l: &Loaded) {
     }
 }
 
-/// Checks SLAs, records misses and recoveries, and sends their alerts: the
-/// leader's work (one server of those on a catalog).
-async fn check_slas(shared: &Shared, h: &EnvHandle, l: &Loaded) {
-    if !l.ws.project.datasets.values().any(|d| d.sla.is_some())
-        || !shared.leader.load(std::sync::atomic::Ordering::SeqCst)
-    {
+/// The leader's work (one server of those on a catalog): checks SLAs,
+/// records misses and recoveries, and sends the alerts still owed, the SLA
+/// ones and the run alerts a process left owing for over `alert_grace`.
+async fn lead_work(shared: &Shared, h: &EnvHandle, l: &Loaded) {
+    if !shared.leader.load(std::sync::atomic::Ordering::SeqCst) {
         return;
     }
-    match weir_sched::sla::check(&l.ws, &h.env, &l.deployment, shared.clock.now()).await {
-        Ok(r) => h.update(|s| s.late = r.late),
-        Err(e) => tracing::error!(env = %h.env, "cannot check SLAs: {e}"),
-    }
-    // What is owed, this pass's or a dead leader's: sent, then recorded.
     let now_ms = chrono::Utc::now().timestamp_millis();
-    match weir_ops::alerts::deliver_sla_alerts(l.ws.catalog.as_ref(), &h.env, l.reporter.alerts.as_ref(), now_ms).await
-    {
-        Ok(sent) => {
-            for e in sent {
-                tracing::warn!(env = %h.env, id = %e.id(), "{}", e.text(&l.ws.project.name).lines().next().unwrap_or(""));
-            }
+    if l.ws.project.datasets.values().any(|d| d.sla.is_some()) {
+        match weir_sched::sla::check(&l.ws, &h.env, &l.deployment, shared.clock.now()).await {
+            Ok(r) => h.update(|s| s.late = r.late),
+            Err(e) => tracing::error!(env = %h.env, "cannot check SLAs: {e}"),
         }
-        Err(e) => tracing::error!(env = %h.env, "cannot send SLA alerts: {e}"),
+        // What is owed, this pass's or a dead leader's: sent, then recorded.
+        match weir_ops::alerts::deliver_sla_alerts(l.ws.catalog.as_ref(), &h.env, l.reporter.alerts.as_ref(), now_ms)
+            .await
+        {
+            Ok(sent) => log_sent(h, l, &sent),
+            Err(e) => tracing::error!(env = %h.env, "cannot send SLA alerts: {e}"),
+        }
+    }
+    let grace = i64::try_from(shared.alert_grace.as_millis()).unwrap_or(i64::MAX);
+    match weir_ops::alerts::deliver_owed_alerts(
+        l.ws.catalog.as_ref(),
+        l.reporter.alerts.as_ref(),
+        now_ms.saturating_sub(grace),
+        now_ms,
+    )
+    .await
+    {
+        Ok(sent) => log_sent(h, l, &sent),
+        Err(e) => tracing::error!(env = %h.env, "cannot send owed alerts: {e}"),
+    }
+}
+
+fn log_sent(h: &EnvHandle, l: &Loaded, sent: &[AlertEvent]) {
+    for e in sent {
+        tracing::warn!(env = %h.env, id = %e.id(), "{}", e.text(&l.ws.project.name).lines().next().unwrap_or(""));
     }
 }
 
@@ -342,7 +358,7 @@ pub async fn run_env(shared: Arc<Shared>, h: Arc<EnvHandle>, mut stop: watch::Re
             loaded = None;
             continue;
         }
-        check_slas(&shared, &h, l).await;
+        lead_work(&shared, &h, l).await;
         measure(&shared, &h, l).await;
         // Idle: wait for something to happen.
         let due = next_due(&l.ws.project, shared.clock.now());

@@ -40,6 +40,9 @@ pub struct ServeOptions {
     pub rescan: Duration,
     /// HTTPS (`--tls-cert/--tls-key`), see [`tls::config`].
     pub tls: Option<Arc<rustls::ServerConfig>>,
+    /// How long a run alert may stay owed before the leader sends it in its
+    /// sender's place (`WEIR_ALERT_GRACE_SECS`, 60 s by default).
+    pub alert_grace: Duration,
     /// The URL other servers on the catalog reach this one at (`--advertise`;
     /// default: the bound address, or the host name for 0.0.0.0).
     pub advertise: Option<String>,
@@ -53,6 +56,7 @@ pub struct Shared {
     pub parallel: usize,
     pub lease: Duration,
     pub rescan: Duration,
+    pub alert_grace: Duration,
     pub public_read: bool,
     /// Served over HTTPS: session cookies are `Secure`.
     pub https: bool,
@@ -183,6 +187,7 @@ impl Server {
             parallel: opts.parallel.max(1),
             lease: opts.lease,
             rescan: opts.rescan,
+            alert_grace: opts.alert_grace,
             public_read: opts.public_read,
             https: opts.tls.is_some(),
             envs,

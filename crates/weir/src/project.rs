@@ -166,10 +166,20 @@ pub fn selection(datasets: &[String], from: Option<&str>, to: Option<&str>, proj
 /// The build-claim lease: 60 s, or `WEIR_LEASE_SECS` (tests that kill
 /// `weir run` use a short lease so the next run takes over quickly).
 pub fn lease() -> std::time::Duration {
-    let secs = std::env::var("WEIR_LEASE_SECS")
+    secs_from_env("WEIR_LEASE_SECS", 60)
+}
+
+/// `WEIR_ALERT_GRACE_SECS` (60 by default): how long a run alert may stay
+/// owed before the leading server sends it in its sender's place.
+pub fn alert_grace() -> std::time::Duration {
+    secs_from_env("WEIR_ALERT_GRACE_SECS", 60)
+}
+
+fn secs_from_env(var: &str, default: u64) -> std::time::Duration {
+    let secs = std::env::var(var)
         .ok()
         .and_then(|s| s.parse::<u64>().ok())
         .filter(|s| *s > 0)
-        .unwrap_or(60);
+        .unwrap_or(default);
     std::time::Duration::from_secs(secs)
 }

@@ -206,6 +206,10 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "alerts",
+        &[("id", Text), ("at_ms", Int), ("event", Text), ("sent_ms", Int)],
+    ),
+    (
         "changes",
         &[
             ("seq", Int),

@@ -14,7 +14,9 @@ use std::time::Duration;
 /// records SLA misses, so each is alerted once (and its recovery once). The
 /// eighth holds leases: which `weir serve` leads (SLA checks and alerts). The
 /// ninth records when each miss's alerts went out, so a new leader sends
-/// what the last one did not (misses from before count as sent).
+/// what the last one did not (misses from before count as sent). The tenth
+/// is the outbox of run alerts (failures, failed checks): owed when decided,
+/// marked when delivered, so a dead server's are sent by the leader.
 pub(super) const MIGRATIONS: &[&str] = &[
     r#"
 CREATE TABLE versions (
@@ -141,6 +143,11 @@ CREATE TABLE leases (
 ALTER TABLE sla_misses ADD COLUMN alerted_ms INTEGER;
 ALTER TABLE sla_misses ADD COLUMN recovery_alerted_ms INTEGER;
 UPDATE sla_misses SET alerted_ms = missed_at_ms, recovery_alerted_ms = recovered_at_ms;
+"#,
+    r#"
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, event TEXT NOT NULL, sent_ms INTEGER);
+CREATE INDEX alerts_owed ON alerts (at_ms) WHERE sent_ms IS NULL;
 "#,
 ];
 
@@ -273,6 +280,9 @@ CREATE FUNCTION weir_changes_cancel() RETURNS trigger LANGUAGE plpgsql AS $$ BEG
 CREATE TRIGGER changes_cancel AFTER INSERT ON cancels FOR EACH ROW EXECUTE FUNCTION weir_changes_cancel();
 CREATE TABLE leases (
     role TEXT PRIMARY KEY, holder TEXT NOT NULL, expires_at_ms BIGINT NOT NULL);
+CREATE TABLE alerts (
+    id TEXT PRIMARY KEY, at_ms BIGINT NOT NULL, event TEXT NOT NULL, sent_ms BIGINT);
+CREATE INDEX alerts_owed ON alerts (at_ms) WHERE sent_ms IS NULL;
 CREATE FUNCTION weir_claim(_dataset TEXT, _version BIGINT, _partition BIGINT, _run_id TEXT, _owner TEXT,
                            _expires BIGINT, _now BIGINT, _lock BIGINT) RETURNS BIGINT LANGUAGE plpgsql AS $$
 DECLARE n BIGINT;

@@ -345,6 +345,11 @@ macro_rules! contract_suite {
             $crate::contract::sla_alerts_are_owed_until_delivered(&*c).await;
         }
         #[tokio::test]
+        async fn owed_alerts_wait_until_sent() {
+            let c = $fresh.await;
+            $crate::contract::owed_alerts_wait_until_sent(&*c).await;
+        }
+        #[tokio::test]
         async fn one_leader_at_a_time() {
             let c = $fresh.await;
             $crate::contract::one_leader_at_a_time(&*c).await;

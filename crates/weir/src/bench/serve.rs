@@ -78,6 +78,7 @@ pub(super) async fn start(
         clock,
         lease: Duration::from_secs(60),
         rescan: Duration::from_secs(60),
+        alert_grace: Duration::from_secs(60),
         tls: None,
         advertise: None,
     };

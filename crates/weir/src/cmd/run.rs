@@ -146,7 +146,7 @@ pub async fn run_with(ws: std::sync::Arc<weir_sched::Workspace>, opts: RunOption
     let progress = Bar {
         bar: bar.clone(),
         printer: p,
-        alerts: weir_ops::alerts::Webhook::start(&ws.project),
+        alerts: weir_ops::alerts::Webhook::start(&ws.project, Some(ws.catalog.clone())),
         lineage: weir_ops::lineage::LineageSink::start(&ws.project, &ws.dir),
     };
     let rx = crate::stop::begin_run();

@@ -78,6 +78,7 @@ pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer
         clock: clock()?,
         lease: project::lease(),
         rescan: span("rescan", &a.rescan)?.max(Duration::from_secs(1)),
+        alert_grace: project::alert_grace(),
         tls,
         advertise: a.advertise.clone(),
     };

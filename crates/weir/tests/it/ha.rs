@@ -410,3 +410,60 @@ sla = "30m"
         (db.query("SELECT count(*) FROM sla_misses WHERE alerted_ms IS NULL") == "0").then_some(())
     });
 }
+
+/// A server is killed while it delivers a run's failure alert: the alert
+/// stays owed in the catalog, and the leader sends it in its place.
+#[test]
+fn a_run_alert_a_dead_server_owed_is_sent_by_the_leader() {
+    const FAILING: &str = r#"
+[project]
+name = "f"
+start = "2026-01-03"
+[catalog]
+url = "env:WEIR_CATALOG"
+[alerts]
+webhook = "env:TEST_WEBHOOK"
+[datasets.f]
+partition = "day"
+command = ["sh", "-c", "echo broken >&2; exit 3"]
+"#;
+    let db = PgDb::new("owed");
+    let tmp = project(FAILING, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = on_pg(dir, &db, NOW, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let (hook, bodies, seen) = crate::quality::receiver_whose(crate::quality::First::Hangs);
+    let env = [
+        ("WEIR_CATALOG", db.url.as_str()),
+        ("TEST_WEBHOOK", hook.as_str()),
+        ("WEIR_ALERT_GRACE_SECS", "1"),
+    ];
+    let args = ["--public-read", "--parallel", "1", "--rescan", "2s"];
+    let mut a = Served::start_with(dir, NOW, &args, &env, "a.log");
+    poll(60, "the server to be delivering a failure alert", || {
+        (*seen.lock().expect("lock") >= 1).then_some(())
+    });
+    let first = db.query("SELECT run_id FROM runs WHERE state = 'failed' ORDER BY ended_at_ms, run_id LIMIT 1");
+    assert!(!first.is_empty(), "the failure was committed");
+    a.child.kill().expect("kill -9 the server");
+    let _ = a.child.wait();
+    let owed = db.query(&format!(
+        "SELECT count(*) FROM alerts WHERE id = 'failed:{first}' AND sent_ms IS NULL"
+    ));
+    assert_eq!(owed, "1", "owed, not sent");
+    let _b = Served::start_with(dir, NOW, &args, &env, "b.log");
+    poll(60, "the leader to send the dead server's alert", || {
+        bodies
+            .lock()
+            .expect("lock")
+            .iter()
+            .any(|body| serde_json::from_str::<Value>(body).is_ok_and(|v| v["id"] == format!("failed:{first}")))
+            .then_some(())
+    });
+    poll(30, "the alert recorded as sent", || {
+        (db.query(&format!(
+            "SELECT count(*) FROM alerts WHERE id = 'failed:{first}' AND sent_ms IS NOT NULL"
+        )) == "1")
+            .then_some(())
+    });
+}

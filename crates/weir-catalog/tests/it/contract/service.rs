@@ -218,3 +218,31 @@ pub async fn sla_alerts_are_owed_until_delivered(c: &dyn Catalog) {
         "per environment"
     );
 }
+
+/// An owed alert is listed (once old enough) until it is marked sent; owing
+/// it again changes nothing.
+pub async fn owed_alerts_wait_until_sent(c: &dyn Catalog) {
+    assert!(
+        c.owe_alert("failed:r1", "{\"kind\":\"run_failed\"}", 100)
+            .await
+            .expect("owe")
+    );
+    assert!(
+        !c.owe_alert("failed:r1", "{}", 150).await.expect("owe again"),
+        "once per id"
+    );
+    assert!(c.owe_alert("failed:r2", "{}", 200).await.expect("owe"));
+    assert!(c.alerts_owed(100).await.expect("owed").is_empty(), "not old enough yet");
+    let owed = c.alerts_owed(1_000).await.expect("owed");
+    assert_eq!(
+        owed,
+        vec![
+            ("failed:r1".to_string(), "{\"kind\":\"run_failed\"}".to_string()),
+            ("failed:r2".to_string(), "{}".to_string())
+        ],
+        "oldest first, with the first event kept"
+    );
+    assert!(c.alert_sent("failed:r1", 300).await.expect("sent"));
+    assert!(!c.alert_sent("failed:r1", 400).await.expect("again"));
+    assert_eq!(c.alerts_owed(1_000).await.expect("owed").len(), 1);
+}
