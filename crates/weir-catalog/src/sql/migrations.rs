@@ -151,7 +151,7 @@ CREATE INDEX alerts_owed ON alerts (at_ms) WHERE sent_ms IS NULL;
 "#,
 ];
 
-/// The PostgreSQL schema: the same tables as SQLite's seven migrations, in
+/// The PostgreSQL schema: the same tables as SQLite's ten migrations, in
 /// one (64-bit integers throughout, identity columns for sequences, and the
 /// change feed's triggers as PL/pgSQL functions). Later changes append a
 /// migration here and one to [`MIGRATIONS`].
