@@ -48,7 +48,7 @@ mod dispatch;
 mod steer;
 
 use commit::{commit, retry_wait};
-use dispatch::{InFlight, run_event};
+use dispatch::{InFlight, raise, run_event};
 pub use steer::{RunControl, owner_address};
 use steer::{Steer, cancelled};
 
@@ -365,8 +365,7 @@ async fn run_inner(
                                     blocked,
                                     checks: failing,
                                 };
-                                crate::alert::owe(ws, &event).await;
-                                progress.alert(&event);
+                                raise(ws, progress, &event).await;
                                 summary.check_failures.push(event);
                             }
                         }
@@ -390,8 +389,7 @@ async fn run_inner(
                                 run_id: r.run_id.clone(),
                                 error: r.error.clone().unwrap_or_default(),
                             };
-                            crate::alert::owe(ws, &event).await;
-                            progress.alert(&event);
+                            raise(ws, progress, &event).await;
                             session_failed.entry(r.dataset.clone()).or_default().insert(idx);
                         }
                     }
