@@ -59,10 +59,15 @@ fn two_servers_share_the_example_and_build_nothing_twice() {
     let now = "2026-01-05T00:30:00Z";
     let (code, _, err) = on_pg(dir, &db, now, &["deploy"]);
     assert_eq!(code, 0, "{err}");
+    // Paused until both servers are up, so neither has it all to itself.
+    let (code, _, err) = on_pg(dir, &db, now, &["pause", "--env", "prod"]);
+    assert_eq!(code, 0, "{err}");
     let env = [("WEIR_CATALOG", db.url.as_str())];
     let args = ["--parallel", "1", "--public-read"];
     let a = Served::start_with(dir, now, &args, &env, "a.log");
     let b = Served::start_with(dir, now, &args, &env, "b.log");
+    let (code, _, err) = on_pg(dir, &db, now, &["resume", "--env", "prod"]);
+    assert_eq!(code, 0, "{err}");
     poll(120, "the example built by the two", || {
         all_built(dir, &db, now, 2).then_some(())
     });
