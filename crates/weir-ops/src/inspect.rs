@@ -318,3 +318,28 @@ pub async fn counters(ws: &Workspace, dataset: &str, name: Option<&str>, sel: &S
         points,
     })
 }
+
+/// Where a run's log is: recorded (the run finished), or still with the
+/// process that runs it (its claim's owner).
+#[derive(Clone, Debug)]
+pub enum RunLog {
+    Finished(Box<weir_catalog::RunRecord>),
+    Running { owner: String },
+    Unknown,
+}
+
+/// Looks a run up for its log: its record, else the claim it holds, else
+/// its record once more (it may have finished between the two looks).
+pub async fn run_log(catalog: &dyn weir_catalog::Catalog, run_id: &str) -> Result<RunLog> {
+    if let Some(r) = catalog.run(run_id).await? {
+        return Ok(RunLog::Finished(Box::new(r)));
+    }
+    let now = chrono::Utc::now().timestamp_millis();
+    if let Some(c) = catalog.running(now).await?.into_iter().find(|c| c.run_id == run_id) {
+        return Ok(RunLog::Running { owner: c.owner });
+    }
+    Ok(match catalog.run(run_id).await? {
+        Some(r) => RunLog::Finished(Box::new(r)),
+        None => RunLog::Unknown,
+    })
+}

@@ -203,24 +203,18 @@ pub async fn log(
     Query(q): Query<LogQuery>,
     headers: HeaderMap,
 ) -> ApiResult<Response> {
-    if let Some(r) = shared.catalog.run(&run_id).await? {
-        return Ok(text(Body::from(r.log)));
-    }
+    use weir_ops::inspect::RunLog;
+    let owner = match weir_ops::inspect::run_log(shared.catalog.as_ref(), &run_id).await? {
+        RunLog::Finished(r) => return Ok(text(Body::from(r.log))),
+        RunLog::Unknown => return Err(no_run(&run_id)),
+        RunLog::Running { owner } => owner,
+    };
     let live = shared.logs.follow(&run_id);
-    if live.is_none() {
-        match claim_owner(&shared, &run_id).await? {
-            // Running on another server: it streams the output.
-            Some(owner) => {
-                if let Some(r) = forward(&shared, &owner, &run_id, q.follow, &headers).await {
-                    return Ok(r);
-                }
-            }
-            None => {
-                // It may have finished since the first look.
-                let r = shared.catalog.run(&run_id).await?.ok_or_else(|| no_run(&run_id))?;
-                return Ok(text(Body::from(r.log)));
-            }
-        }
+    // Running on another server: it streams the output.
+    if live.is_none()
+        && let Some(r) = forward(&shared, &owner, &run_id, q.follow, &headers).await
+    {
+        return Ok(r);
     }
     if !q.follow {
         return Ok(text(Body::from(live.map(|f| f.so_far()).unwrap_or_default())));

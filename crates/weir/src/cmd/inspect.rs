@@ -323,19 +323,13 @@ pub async fn logs(dir: Option<&Path>, run_id: &str, follow: bool, p: Printer) ->
     let ws = project::open(&dir).await?;
     let mut told = false;
     let run = loop {
-        if let Some(run) = ws.catalog.run(run_id).await? {
-            break run;
-        }
-        let now = chrono::Utc::now().timestamp_millis();
-        let running = ws.catalog.running(now).await?.iter().any(|c| c.run_id == run_id);
-        if !running {
-            // It may have ended since the first look.
-            match ws.catalog.run(run_id).await? {
-                Some(run) => break run,
-                None => {
-                    return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
-                }
+        use weir_ops::inspect::RunLog;
+        match weir_ops::inspect::run_log(ws.catalog.as_ref(), run_id).await? {
+            RunLog::Finished(run) => break run,
+            RunLog::Unknown => {
+                return Err(UserError::new(format!("no run `{run_id}`"), "`weir runs` lists run ids").into());
             }
+            RunLog::Running { .. } => {}
         }
         if !follow {
             return Err(UserError::new(

@@ -366,21 +366,9 @@ command = ["sh", "-c", "echo first; while [ ! -f release ]; do sleep 0.05; done;
 /// receiver drop a copy).
 #[test]
 fn an_alert_the_dead_leader_was_sending_is_sent_by_the_next() {
-    const LATE: &str = r#"
-[project]
-name = "late"
-start = "2026-01-05"
-[catalog]
-url = "env:WEIR_CATALOG"
-[alerts]
-webhook = "env:TEST_WEBHOOK"
-[datasets.raw]
-partition = "hour"
-ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
-sla = "30m"
-"#;
+    let late = crate::serve::LATE.replace("[alerts]", "[catalog]\nurl = \"env:WEIR_CATALOG\"\n[alerts]");
     let db = PgDb::new("alert");
-    let tmp = project_with(LATE, &landed("2026-01-05", 0..10));
+    let tmp = project_with(&late, &landed("2026-01-05", 0..10));
     let dir = tmp.path();
     let t0 = "2026-01-05T11:40:00Z";
     let (code, _, err) = on_pg(dir, &db, "2026-01-05T10:20:00Z", &["deploy"]);

@@ -345,13 +345,8 @@ command = ["sh", "-c", "mkdir {lock} || exit 7; sleep 0.02; rmdir {lock}; echo {
     assert_eq!(failed, serde_json::json!([]), "no pooled task overlapped another");
 }
 
-/// An hour whose file never lands misses its SLA: one alert (and a late
-/// partition in `weir status` and `/metrics`), then one recovery alert when
-/// the file lands and the hour is built. The server's clock runs ten minutes
-/// per second.
-#[test]
-fn a_missed_sla_alerts_once_and_its_recovery_once() {
-    const LATE: &str = r#"
+/// Hourly landing files with a 30-minute SLA, alerting to `$TEST_WEBHOOK`.
+pub const LATE: &str = r#"
 [project]
 name = "late"
 start = "2026-01-05"
@@ -362,6 +357,13 @@ partition = "hour"
 ingest = { path = "landing/{date}/{hour}.jsonl", format = "jsonl" }
 sla = "30m"
 "#;
+
+/// An hour whose file never lands misses its SLA: one alert (and a late
+/// partition in `weir status` and `/metrics`), then one recovery alert when
+/// the file lands and the hour is built. The server's clock runs ten minutes
+/// per second.
+#[test]
+fn a_missed_sla_alerts_once_and_its_recovery_once() {
     let files = landed("2026-01-05", 0..10);
     let tmp = project_with(LATE, &files);
     let dir = tmp.path();
