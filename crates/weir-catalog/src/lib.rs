@@ -298,6 +298,11 @@ pub trait Catalog: Send + Sync {
     async fn unclaim(&self, run_id: &str) -> Result<()>;
     /// Records a batch of finished runs atomically (see the contract).
     async fn commit(&self, batch: &[Outcome]) -> Result<()>;
+    /// As [`Catalog::commit`], and records `owed` alerts (id, event JSON) as
+    /// owed at `at_ms` (once per id: owing one again changes nothing), in the same
+    /// transaction: an alert decided from these runs is owed if and only if
+    /// they are committed.
+    async fn commit_owing(&self, batch: &[Outcome], owed: &[(String, String)], at_ms: i64) -> Result<()>;
     /// Partitions of `(dataset, version)` that are missing and whose latest run failed.
     async fn failed(&self, dataset: &str, version: u32) -> Result<Vec<i64>>;
     async fn runs(&self, filter: &RunFilter) -> Result<Vec<RunRecord>>;
@@ -397,9 +402,6 @@ pub trait Catalog: Send + Sync {
     /// `last_change` never goes back). Returns how many went.
     async fn prune_changes(&self, before_ms: i64) -> Result<usize>;
 
-    /// Records an alert as owed (`event`: its JSON), once per `id`; false if
-    /// it was owed (or sent) already.
-    async fn owe_alert(&self, id: &str, event: &str, at_ms: i64) -> Result<bool>;
     /// Alerts owed since before `before_ms` and not sent yet, oldest first:
     /// (id, event JSON).
     async fn alerts_owed(&self, before_ms: i64) -> Result<Vec<(String, String)>>;

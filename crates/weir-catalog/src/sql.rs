@@ -251,7 +251,11 @@ impl Catalog for SqlCatalog {
     }
 
     async fn commit(&self, batch: &[Outcome]) -> Result<()> {
-        self.commit_impl(batch).await
+        self.commit_impl(batch, &[], 0).await
+    }
+
+    async fn commit_owing(&self, batch: &[Outcome], owed: &[(String, String)], at_ms: i64) -> Result<()> {
+        self.commit_impl(batch, owed, at_ms).await
     }
 
     async fn failed(&self, dataset: &str, version: u32) -> Result<Vec<i64>> {
@@ -428,10 +432,6 @@ impl Catalog for SqlCatalog {
 
     async fn prune_changes(&self, before_ms: i64) -> Result<usize> {
         self.prune_changes_impl(before_ms).await
-    }
-
-    async fn owe_alert(&self, id: &str, event: &str, at_ms: i64) -> Result<bool> {
-        self.owe_alert_impl(id, event, at_ms).await
     }
 
     async fn alerts_owed(&self, before_ms: i64) -> Result<Vec<(String, String)>> {

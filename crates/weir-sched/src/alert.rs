@@ -47,26 +47,6 @@ pub enum AlertEvent {
     },
 }
 
-/// Records `event` as owed in the catalog's outbox, if the project sends
-/// alerts at all: whoever delivers it marks it sent, and the leader sends what
-/// a dead process owed. A catalog failure here is reported, not fatal.
-pub async fn owe(ws: &crate::Workspace, event: &AlertEvent) {
-    if ws.project.alerts.is_none() {
-        return;
-    }
-    let json = match serde_json::to_string(event) {
-        Ok(j) => j,
-        Err(e) => {
-            tracing::warn!("cannot record an alert as owed: {e}");
-            return;
-        }
-    };
-    let now = chrono::Utc::now().timestamp_millis();
-    if let Err(e) = ws.catalog.owe_alert(&event.id(), &json, now).await {
-        tracing::warn!("cannot record an alert as owed: {e}");
-    }
-}
-
 impl AlertEvent {
     /// The event's idempotency key: the same event always has the same id,
     /// so a receiver drops a copy (an alert re-sent after a failover).

@@ -21,7 +21,6 @@ use std::time::{Duration, Instant};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
 use weir_core::PartSet;
-use weir_core::check::Status;
 use weir_core::model::Job;
 use weir_core::planner::{Order, Reason, Selection, plan};
 
@@ -47,8 +46,8 @@ mod commit;
 mod dispatch;
 mod steer;
 
-use commit::{commit, retry_wait};
-use dispatch::{InFlight, raise, run_event};
+use commit::{alert_for, commit, retry_wait};
+use dispatch::{InFlight, run_event};
 pub use steer::{RunControl, owner_address};
 use steer::{Steer, cancelled};
 
@@ -312,9 +311,18 @@ async fn run_inner(
         // snapshot until committed.
         if !pending.is_empty() {
             let mut batch = std::mem::take(&mut pending);
-            let (sync, write) = commit(ws, &mut batch).await?;
-            progress.committed(batch.len(), sync, write);
-            for f in batch {
+            let stopping_now = *cancel.borrow();
+            let tried = |f: &Finished| {
+                let idx = ws
+                    .dataset(&f.report.dataset)
+                    .ok()
+                    .and_then(|d| d.granularity.parse_partition(&f.report.partition).ok())
+                    .unwrap_or_default();
+                attempts.get(&(f.report.dataset.clone(), idx)).copied().unwrap_or(0)
+            };
+            let committed = commit(ws, &mut batch, |f| alert_for(ws, f, tried(f), stopping_now)).await?;
+            progress.committed(batch.len(), committed.sync, committed.write);
+            for (f, alert) in batch.into_iter().zip(committed.alerts) {
                 let r = &f.report;
                 switches.remove(&r.run_id);
                 if let Some(mut e) = started_events.remove(&r.run_id) {
@@ -344,53 +352,33 @@ async fn run_inner(
                         summary.succeeded += 1;
                         summary.adopted += usize::from(f.adopted);
                         snap.present.entry(r.dataset.clone()).or_default().insert(idx);
-                        if let Some(o) = &f.outcome {
-                            let blocked = o.instance.as_ref().is_some_and(|i| i.blocked);
-                            if blocked {
-                                snap.blocked.entry(r.dataset.clone()).or_default().insert(idx);
-                            }
-                            let failing: Vec<_> = o
-                                .run
-                                .checks
-                                .iter()
-                                .filter(|c| matches!(c.status, Status::Fail | Status::Error))
-                                .cloned()
-                                .collect();
-                            if !failing.is_empty() && !f.adopted {
-                                let event = AlertEvent::CheckFailed {
-                                    dataset: r.dataset.clone(),
-                                    version: r.version,
-                                    partition: r.partition.clone(),
-                                    run_id: r.run_id.clone(),
-                                    blocked,
-                                    checks: failing,
-                                };
-                                raise(ws, progress, &event).await;
-                                summary.check_failures.push(event);
-                            }
+                        if f.outcome
+                            .as_ref()
+                            .and_then(|o| o.instance.as_ref())
+                            .is_some_and(|i| i.blocked)
+                        {
+                            snap.blocked.entry(r.dataset.clone()).or_default().insert(idx);
+                        }
+                        if let Some(event) = alert {
+                            progress.alert(&event);
+                            summary.check_failures.push(event);
                         }
                     }
                     TaskState::Failed => {
-                        let ds = ws.dataset(&r.dataset)?;
                         let attempt = attempts.entry((r.dataset.clone(), idx)).or_insert(0);
                         *attempt += 1;
-                        if *attempt <= ds.retries && !*cancel.borrow() {
-                            let wait = retry_wait(ds.retry_delay, *attempt, &r.run_id);
+                        // The alert is the decision: a run that raises one
+                        // is not retried.
+                        if let Some(event) = alert {
+                            summary.failed += 1;
+                            summary.failures.push(r.clone());
+                            progress.alert(&event);
+                            session_failed.entry(r.dataset.clone()).or_default().insert(idx);
+                        } else {
+                            let wait = retry_wait(ws.dataset(&r.dataset)?.retry_delay, *attempt, &r.run_id);
                             progress.retrying(r, *attempt, wait);
                             summary.retried += 1;
                             retry_at.insert((r.dataset.clone(), idx), Instant::now() + wait);
-                        } else {
-                            summary.failed += 1;
-                            summary.failures.push(r.clone());
-                            let event = AlertEvent::RunFailed {
-                                dataset: r.dataset.clone(),
-                                version: r.version,
-                                partition: r.partition.clone(),
-                                run_id: r.run_id.clone(),
-                                error: r.error.clone().unwrap_or_default(),
-                            };
-                            raise(ws, progress, &event).await;
-                            session_failed.entry(r.dataset.clone()).or_default().insert(idx);
                         }
                     }
                     TaskState::Cancelled => {

@@ -7,8 +7,8 @@ use super::claims::claim_holder;
 use crate::{CatalogError, Outcome, Result};
 
 impl SqlCatalog {
-    pub(super) async fn commit_impl(&self, batch: &[Outcome]) -> Result<()> {
-        if batch.is_empty() {
+    pub(super) async fn commit_impl(&self, batch: &[Outcome], owed: &[(String, String)], at_ms: i64) -> Result<()> {
+        if batch.is_empty() && owed.is_empty() {
             return Ok(());
         }
         let mut tx = self.write_rederivable().await?;
@@ -116,6 +116,16 @@ impl SqlCatalog {
             }
             sqlx::query("DELETE FROM claims WHERE run_id = $1")
                 .bind(&r.run_id)
+                .execute(&mut *tx)
+                .await?;
+        }
+        // Alerts decided from these runs are owed in the same transaction:
+        // none is lost to a crash between the commit and its record.
+        for (id, event) in owed {
+            sqlx::query("INSERT INTO alerts (id, at_ms, event) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(at_ms)
+                .bind(event)
                 .execute(&mut *tx)
                 .await?;
         }

@@ -311,17 +311,6 @@ impl SqlCatalog {
         Ok(out)
     }
 
-    pub(super) async fn owe_alert_impl(&self, id: &str, event: &str, at_ms: i64) -> Result<bool> {
-        let n = sqlx::query("INSERT INTO alerts (id, at_ms, event) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
-            .bind(id)
-            .bind(at_ms)
-            .bind(event)
-            .execute(&self.pool)
-            .await?
-            .rows_affected();
-        Ok(n > 0)
-    }
-
     pub(super) async fn alerts_owed_impl(&self, before_ms: i64) -> Result<Vec<(String, String)>> {
         let rows = sqlx::query(
             "SELECT id, event FROM alerts WHERE sent_ms IS NULL AND at_ms < $1 ORDER BY at_ms, id LIMIT 1000",

@@ -350,6 +350,11 @@ macro_rules! contract_suite {
             $crate::contract::owed_alerts_wait_until_sent(&*c).await;
         }
         #[tokio::test]
+        async fn alerts_owed_with_a_commit_stand_or_fall_with_it() {
+            let c = $fresh.await;
+            $crate::contract::alerts_owed_with_a_commit_stand_or_fall_with_it(&*c).await;
+        }
+        #[tokio::test]
         async fn one_leader_at_a_time() {
             let c = $fresh.await;
             $crate::contract::one_leader_at_a_time(&*c).await;

@@ -42,9 +42,3 @@ pub(super) struct InFlight {
     /// The run's `[pools]` slot, if its dataset has a pool.
     pub _permit: Option<crate::pools::PoolPermit>,
 }
-
-/// An alert: owed in the catalog's outbox, then handed to the caller to send.
-pub(super) async fn raise(ws: &Workspace, progress: &dyn crate::Progress, event: &crate::alert::AlertEvent) {
-    crate::alert::owe(ws, event).await;
-    progress.alert(event);
-}

@@ -222,16 +222,14 @@ pub async fn sla_alerts_are_owed_until_delivered(c: &dyn Catalog) {
 /// An owed alert is listed (once old enough) until it is marked sent; owing
 /// it again changes nothing.
 pub async fn owed_alerts_wait_until_sent(c: &dyn Catalog) {
-    assert!(
-        c.owe_alert("failed:r1", "{\"kind\":\"run_failed\"}", 100)
-            .await
-            .expect("owe")
-    );
-    assert!(
-        !c.owe_alert("failed:r1", "{}", 150).await.expect("owe again"),
-        "once per id"
-    );
-    assert!(c.owe_alert("failed:r2", "{}", 200).await.expect("owe"));
+    let owe = |id: &str, event: &str| vec![(id.to_string(), event.to_string())];
+    c.commit_owing(&[], &owe("failed:r1", "{\"kind\":\"run_failed\"}"), 100)
+        .await
+        .expect("owe");
+    c.commit_owing(&[], &owe("failed:r1", "{}"), 150)
+        .await
+        .expect("owing again changes nothing");
+    c.commit_owing(&[], &owe("failed:r2", "{}"), 200).await.expect("owe");
     assert!(c.alerts_owed(100).await.expect("owed").is_empty(), "not old enough yet");
     let owed = c.alerts_owed(1_000).await.expect("owed");
     assert_eq!(
@@ -245,4 +243,29 @@ pub async fn owed_alerts_wait_until_sent(c: &dyn Catalog) {
     assert!(c.alert_sent("failed:r1", 300).await.expect("sent"));
     assert!(!c.alert_sent("failed:r1", 400).await.expect("again"));
     assert_eq!(c.alerts_owed(1_000).await.expect("owed").len(), 1);
+}
+
+/// Alerts owed with a batch are recorded in its transaction: a batch the
+/// catalog refuses owes nothing, and a committed one owes each alert once.
+pub async fn alerts_owed_with_a_commit_stand_or_fall_with_it(c: &dyn Catalog) {
+    let k = super::key("a", 1, 10);
+    let first = super::outcome(&k, "r1", true, vec![], 100);
+    let alert = ("checks:r1".to_string(), "{\"kind\":\"check_failed\"}".to_string());
+    c.commit_owing(std::slice::from_ref(&first), std::slice::from_ref(&alert), 100)
+        .await
+        .expect("commit");
+    assert_eq!(c.alerts_owed(1_000).await.expect("owed"), vec![alert.clone()]);
+    // A second build of the same instance is refused, and so is its alert.
+    let second = super::outcome(&k, "r2", true, vec![], 200);
+    let refused = ("checks:r2".to_string(), "{}".to_string());
+    let err = c
+        .commit_owing(std::slice::from_ref(&second), std::slice::from_ref(&refused), 200)
+        .await
+        .expect_err("the instance exists");
+    assert!(matches!(err, weir_catalog::CatalogError::InstanceExists(_)), "{err}");
+    assert_eq!(
+        c.alerts_owed(1_000).await.expect("owed"),
+        vec![alert],
+        "the refused batch owes nothing"
+    );
 }
