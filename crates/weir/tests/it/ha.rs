@@ -306,7 +306,8 @@ fn both_servers_recover_from_a_database_outage() {
 }
 
 /// A running run's log, asked of the server that does not run it: forwarded
-/// to the one that does (its address is in the claim), streamed to the end.
+/// to the one that does (its address is in the claim), streamed to the end,
+/// over HTTPS with a private CA.
 #[test]
 fn any_server_streams_the_log_of_a_run_another_server_runs() {
     const GATED: &str = r#"
@@ -324,12 +325,40 @@ command = ["sh", "-c", "echo first; while [ ! -f release ]; do sleep 0.05; done;
     let dir = tmp.path();
     let (code, _, err) = on_pg(dir, &db, NOW, &["deploy"]);
     assert_eq!(code, 0, "{err}");
-    let env = [("WEIR_CATALOG", db.url.as_str())];
-    let args = ["--parallel", "1", "--public-read"];
+    // Over HTTPS with a private CA: the servers trust it through the
+    // standard SSL_CERT_FILE, as any client of theirs would.
+    let (cert, key) = crate::serve_tls::make_certificate(dir);
+    let ca = dir.join("ca.pem");
+    let env = [
+        ("WEIR_CATALOG", db.url.as_str()),
+        ("SSL_CERT_FILE", ca.to_str().expect("utf8")),
+    ];
+    let tls = [cert.to_str().expect("utf8"), key.to_str().expect("utf8")];
+    let args = [
+        "--parallel",
+        "1",
+        "--public-read",
+        "--tls-cert",
+        tls[0],
+        "--tls-key",
+        tls[1],
+    ];
     let a = Served::start_with(dir, NOW, &args, &env, "a.log");
     let b = Served::start_with(dir, NOW, &args, &env, "b.log");
+    assert!(b.url.starts_with("https://"), "{}", b.url);
+    let pem = std::fs::read(&ca).expect("the CA");
+    let client = reqwest::blocking::Client::builder()
+        .add_root_certificate(reqwest::Certificate::from_pem(&pem).expect("pem"))
+        .timeout(std::time::Duration::from_secs(60))
+        .build()
+        .expect("client");
     let (run_id, owner) = poll(60, "a run on server a", || {
-        let page = get(&format!("{}/api/v1/runs?state=running", b.url));
+        let page: serde_json::Value = client
+            .get(format!("{}/api/v1/runs?state=running", b.url))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
         page["running"].as_array()?.iter().find_map(|c| {
             let owner = c["owner"].as_str()?;
             owner
@@ -339,10 +368,7 @@ command = ["sh", "-c", "echo first; while [ ! -f release ]; do sleep 0.05; done;
     });
     let run_id = run_id.expect("a run id");
     assert!(owner.contains('@'), "the claim names its server: {owner}");
-    let mut stream = reqwest::blocking::Client::builder()
-        .timeout(std::time::Duration::from_secs(60))
-        .build()
-        .expect("client")
+    let mut stream = client
         .get(format!("{}/api/v1/runs/{run_id}/log?follow=true", b.url))
         .send()
         .expect("follow through the other server");

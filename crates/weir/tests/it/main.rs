@@ -4,6 +4,7 @@
 mod api;
 mod api_catalog;
 mod api_schema;
+mod api_sql;
 mod cli_errors;
 mod commands;
 mod demo;
@@ -19,5 +20,6 @@ mod repair;
 mod runs_api;
 mod sealing;
 mod serve;
+mod serve_tls;
 mod serving;
 mod support;

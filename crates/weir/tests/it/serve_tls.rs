@@ -68,7 +68,7 @@ fn serve_speaks_https_with_a_certificate_and_key() {
 
 /// A throwaway CA (`ca.pem`) and a certificate it signed for 127.0.0.1, with
 /// its key, made by the openssl command: (certificate, key).
-fn make_certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
+pub(crate) fn make_certificate(dir: &Path) -> (std::path::PathBuf, std::path::PathBuf) {
     let openssl = |args: &[&str]| {
         let out = std::process::Command::new("openssl")
             .current_dir(dir)
