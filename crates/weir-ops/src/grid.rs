@@ -49,6 +49,49 @@ pub enum Zoom {
     Month,
 }
 
+impl CellState {
+    /// Every state, worst first.
+    pub const ALL: [CellState; 11] = [
+        CellState::Failed,
+        CellState::Blocked,
+        CellState::Late,
+        CellState::Waiting,
+        CellState::Held,
+        CellState::Due,
+        CellState::Running,
+        CellState::Paused,
+        CellState::Invalidated,
+        CellState::Complete,
+        CellState::NotDue,
+    ];
+
+    /// The one-letter code of a row's `states` string.
+    pub fn code(self) -> char {
+        match self {
+            CellState::Failed => 'F',
+            CellState::Blocked => 'B',
+            CellState::Late => 'L',
+            CellState::Waiting => 'W',
+            CellState::Held => 'H',
+            CellState::Due => 'D',
+            CellState::Running => 'R',
+            CellState::Paused => 'P',
+            CellState::Invalidated => 'I',
+            CellState::Complete => 'C',
+            CellState::NotDue => 'N',
+        }
+    }
+}
+
+/// How much a grid says per cell.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+pub enum Detail {
+    /// Each row's `states` and its `cells` (counts and reasons).
+    Full,
+    /// Only each row's `states`: what a large grid needs to draw.
+    States,
+}
+
 impl Zoom {
     pub fn parse(s: &str) -> Option<Zoom> {
         Some(match s {
@@ -102,8 +145,12 @@ pub struct Row {
     /// The version the environment's alias serves.
     pub serving: Option<u32>,
     pub paused: bool,
-    /// One per column; `None` where the dataset has no partition (a
-    /// snapshot dataset, or a cell finer than its partitions is folded).
+    /// One letter per column, its worst state (see `codes`), or `-` where
+    /// the dataset has no partition (a snapshot dataset, or a cell finer
+    /// than its partitions is folded).
+    pub states: String,
+    /// One per column, with counts and reasons; `None` where `states` has
+    /// `-`. Empty when asked for `detail=states`.
     pub cells: Vec<Option<Cell>>,
 }
 
@@ -116,10 +163,14 @@ pub struct Grid {
     pub until: DateTime<Utc>,
     /// Datasets in lineage order.
     pub rows: Vec<Row>,
+    /// What each letter of a row's `states` means.
+    pub codes: BTreeMap<char, CellState>,
 }
 
-/// At most this many columns in one grid.
+/// At most this many columns in one grid with full cells.
 pub const MAX_COLUMNS: usize = 2000;
+/// At most this many columns in one grid of states only (ten years of days).
+pub const MAX_STATE_COLUMNS: usize = 4000;
 
 fn reason_text(r: &Reason, project: &weir_core::Project) -> String {
     let key = |ds: &str, idx: i64| {
@@ -141,6 +192,7 @@ fn reason_text(r: &Reason, project: &weir_core::Project) -> String {
 }
 
 /// The grid of `env` over `[from, until)` at `zoom`.
+#[allow(clippy::too_many_arguments)]
 pub async fn grid(
     ws: &Workspace,
     env: Option<(&str, &Deployment)>,
@@ -148,11 +200,16 @@ pub async fn grid(
     from: DateTime<Utc>,
     until: DateTime<Utc>,
     zoom: Zoom,
+    detail: Detail,
     now: DateTime<Utc>,
 ) -> Result<Grid> {
+    let max = match detail {
+        Detail::Full => MAX_COLUMNS,
+        Detail::States => MAX_STATE_COLUMNS,
+    };
     let mut columns = Vec::new();
     let mut t = zoom.floor(from);
-    while t < until && columns.len() < MAX_COLUMNS {
+    while t < until && columns.len() < max {
         columns.push(t);
         t = zoom.next(t);
     }
@@ -186,7 +243,9 @@ pub async fn grid(
         let version = versions.get(name).copied().flatten();
         let serving = aliases.get(name).copied();
         let g = ds.granularity;
-        let mut cells: Vec<Option<Cell>> = vec![None; columns.len()];
+        let full = detail == Detail::Full;
+        let mut cells: Vec<Option<Cell>> = if full { vec![None; columns.len()] } else { Vec::new() };
+        let mut worst: Vec<Option<CellState>> = vec![None; columns.len()];
         if g != Granularity::Snapshot && !columns.is_empty() {
             let (dlo, dhi) = p
                 .datasets
@@ -232,6 +291,10 @@ pub async fn grid(
                         None => CellState::Due,
                     }
                 };
+                worst[col] = Some(worst[col].map_or(state, |w| w.min(state)));
+                if !full {
+                    continue;
+                }
                 let cell = cells[col].get_or_insert_with(|| Cell {
                     state,
                     counts: BTreeMap::new(),
@@ -248,11 +311,13 @@ pub async fn grid(
                 cell.state = cell.state.min(state);
             }
         }
+        let states = worst.iter().map(|w| w.map_or('-', CellState::code)).collect();
         rows.push(Row {
             dataset: name.clone(),
             version,
             serving,
             paused: sel.paused.contains(name),
+            states,
             cells,
         });
     }
@@ -261,5 +326,6 @@ pub async fn grid(
         columns,
         until,
         rows,
+        codes: CellState::ALL.iter().map(|s| (s.code(), *s)).collect(),
     })
 }

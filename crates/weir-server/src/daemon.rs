@@ -452,7 +452,11 @@ async fn run_once(
             }
         }
     };
-    if summary.succeeded > 0 && !summary.interrupted {
+    // Aliases advance after every whole pass, not only one that built
+    // something: a deployment whose versions were complete already (built
+    // by `weir run`, or by another environment sharing them) serves them
+    // at once. A move is a compare-and-swap, so this is idempotent.
+    if !summary.interrupted {
         let r = weir_ops::aliases::advance(&l.ws, &h.env, &l.deployment, shared.clock.now()).await?;
         for m in &r.moves {
             tracing::info!(env = %h.env, dataset = %m.dataset, version = m.to_version, "alias advanced");

@@ -199,6 +199,9 @@ pub struct GridQuery {
     zoom: Option<String>,
     /// Comma-separated dataset names (default: all).
     datasets: Option<String>,
+    /// `full` (default): each cell's counts and reason, up to 2,000 columns;
+    /// `states`: only each row's `states` letters, up to 4,000 columns.
+    detail: Option<String>,
 }
 
 fn instant(what: &str, text: &str) -> ApiResult<chrono::DateTime<chrono::Utc>> {
@@ -244,9 +247,21 @@ pub async fn grid(
         .map(|t| instant("from", t))
         .transpose()?
         .unwrap_or(until - span);
+    let detail = match q.detail.as_deref() {
+        None | Some("full") => weir_ops::grid::Detail::Full,
+        Some("states") => weir_ops::grid::Detail::States,
+        Some(other) => {
+            return Err(ApiError::new(
+                axum::http::StatusCode::BAD_REQUEST,
+                "bad_request",
+                format!("unknown detail `{other}`"),
+                "detail: full or states",
+            ));
+        }
+    };
     let datasets = super::list(&q.datasets);
     let (ws, d) = shared.env(&env).await?;
-    let g = weir_ops::grid::grid(&ws, Some((&env, &d)), &datasets, from, until, zoom, now).await?;
+    let g = weir_ops::grid::grid(&ws, Some((&env, &d)), &datasets, from, until, zoom, detail, now).await?;
     Ok(Json(g))
 }
 

@@ -155,6 +155,7 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
             from,
             now,
             weir_ops::grid::Zoom::Day,
+            weir_ops::grid::Detail::Full,
             now,
         )
         .await?;

@@ -125,6 +125,29 @@ fn serve_builds_the_demo_by_itself_as_days_land_and_come_due() {
     assert_eq!(served.terminate(), 0, "SIGTERM drains and exits 0");
 }
 
+/// A deployment whose versions are complete already (built by `weir run`
+/// from the working copy) is served at once: the server's first pass builds
+/// nothing, and still moves the aliases.
+#[test]
+fn serve_moves_aliases_of_versions_that_were_built_already() {
+    let tmp = project(SMALL, &[]);
+    let dir = tmp.path();
+    for args in [&["run"][..], &["deploy"]] {
+        let (code, _, err) = exec(dir, NOW, args);
+        assert_eq!(code, 0, "{args:?}: {err}");
+    }
+    let served = Served::start(dir, NOW, &["--public-read"]);
+    let aliases = poll(60, "the alias of a", || {
+        let v: Value = reqwest::blocking::get(format!("{}/api/v1/envs/prod/aliases", served.url))
+            .ok()?
+            .json()
+            .ok()?;
+        v.as_array().filter(|a| !a.is_empty()).cloned()
+    });
+    assert_eq!(aliases[0]["dataset"], "a");
+    assert_eq!(aliases[0]["version"], 1);
+}
+
 #[test]
 fn serve_refuses_an_environment_that_was_never_deployed() {
     let tmp = example();
