@@ -188,6 +188,8 @@ pub struct VersionState {
 #[derive(Clone, Debug, Default)]
 pub struct RunFilter {
     pub dataset: Option<String>,
+    /// Only runs of this partition index (of any version).
+    pub partition: Option<i64>,
     pub state: Option<RunState>,
     pub limit: Option<u32>,
     /// Only runs listed after this one (its `ended_at_ms` and `run_id`):

@@ -277,6 +277,7 @@ impl Catalog for SqlCatalog {
             "SELECT run_id, dataset, version, partition, state, started_at_ms, ended_at_ms, error, log FROM runs
              WHERE ($1 IS NULL OR dataset = $1) AND ($2 IS NULL OR state = $2)
                AND ($4 IS NULL OR (ended_at_ms, run_id) < ($4, $5))
+               AND ($6 IS NULL OR partition = $6)
              ORDER BY ended_at_ms DESC, run_id DESC LIMIT $3",
         )
         .bind(&filter.dataset)
@@ -284,6 +285,7 @@ impl Catalog for SqlCatalog {
         .bind(i64::from(filter.limit.unwrap_or(u32::MAX)))
         .bind(filter.after.as_ref().map(|a| a.0))
         .bind(filter.after.as_ref().map(|a| a.1.as_str()))
+        .bind(filter.partition)
         .fetch_all(&self.pool)
         .await?;
         self.runs_from_rows(&rows).await

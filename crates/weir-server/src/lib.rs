@@ -9,6 +9,7 @@
 pub mod api;
 pub mod clock;
 pub mod daemon;
+pub mod dash;
 mod feed;
 pub mod lead;
 pub mod metrics;
@@ -236,7 +237,7 @@ impl Server {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
         }
         let (http_stop_tx, http_stop_rx) = tokio::sync::oneshot::channel::<()>();
-        let app = api::router(shared.clone());
+        let app = api::router(shared.clone()).merge(dash::router());
         let stopped = async {
             let _ = http_stop_rx.await;
         };

@@ -61,6 +61,18 @@ pub const ROUTES: &[Route] = &[
         Access::Open,
         "Trade a token for an HttpOnly session cookie (and the CSRF value).",
     ),
+    route(
+        "GET",
+        "/api/v1/session",
+        Access::Role(Role::Viewer),
+        "Who the caller is: actor, role, and the CSRF value of a session cookie.",
+    ),
+    route(
+        "DELETE",
+        "/api/v1/session",
+        Access::Open,
+        "End a browser session: the session cookie is cleared.",
+    ),
     route("GET", "/metrics", Access::Role(Role::Viewer), "Prometheus metrics."),
     route(
         "GET",
@@ -281,7 +293,7 @@ fn bearer(headers: &HeaderMap) -> Option<&str> {
         .map(str::trim)
 }
 
-fn session(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn session(headers: &HeaderMap) -> Option<&str> {
     headers
         .get_all(axum::http::header::COOKIE)
         .iter()

@@ -15,7 +15,7 @@ use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use axum::routing::{MethodRouter, get, post};
+use axum::routing::{MethodRouter, delete, get, post};
 use serde::Serialize;
 use std::sync::Arc;
 
@@ -139,6 +139,8 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
     Some(match (method, path) {
         ("GET", "/healthz") => get(read::healthz),
         ("POST", "/api/v1/session") => post(write::session),
+        ("GET", "/api/v1/session") => get(write::whoami),
+        ("DELETE", "/api/v1/session") => delete(write::logout),
         ("GET", "/metrics") => get(crate::metrics::render),
         ("GET", "/api/v1/openapi.json") => get(openapi::serve),
         ("GET", "/api/v1/project") => get(read::project),

@@ -77,6 +77,8 @@ fn answer_of(method: &str, path: &str) -> Option<(&'static str, Vec<(&'static st
     match (method, path) {
         ("GET", "/healthz") => json(one::<read::Health>()),
         ("POST", "/api/v1/session") => json(one::<write::SessionReply>()),
+        ("GET", "/api/v1/session") => json(one::<write::SessionInfo>()),
+        ("DELETE", "/api/v1/session") => Some(("204", Vec::new())),
         ("GET", "/metrics") => Some(("200", vec![("text/plain", text())])),
         ("GET", "/api/v1/openapi.json") => json(Typed {
             schema: ObjectBuilder::new().schema_type(SchemaType::Type(Type::Object)).into(),

@@ -23,6 +23,11 @@ pub struct RunsQuery {
     limit: Option<u32>,
     /// The `next` of the page before.
     cursor: Option<String>,
+    /// Only runs of this partition (with `dataset`), e.g. `2026-03-14`,
+    /// read with the dataset's definition in `env`.
+    partition: Option<String>,
+    /// The environment whose definitions read `partition` (default `prod`).
+    env: Option<String>,
 }
 
 /// A page of runs, newest first.
@@ -34,6 +39,10 @@ pub struct RunsPage {
     pub runs: Vec<RunRecord>,
     /// Pass as `cursor` for the next page (absent on the last).
     pub next: Option<String>,
+    /// Each listed run's partition as a key (`date=2026-03-14`), by run id,
+    /// read with `env`'s definitions (runs of datasets it lacks are left out).
+    #[serde(default)]
+    pub partitions: std::collections::BTreeMap<String, String>,
 }
 
 fn bad(message: String, hint: &str) -> ApiError {
@@ -80,14 +89,27 @@ pub async fn runs(State(shared): State<Arc<Shared>>, Query(q): Query<RunsQuery>)
         Vec::new()
     };
     if q.state.as_deref() == Some("running") {
+        let partitions = keys(&shared, q.env.as_deref(), running.iter().map(|c| (&c.run_id, &c.key))).await;
         return Ok(Json(RunsPage {
             running,
             runs: Vec::new(),
             next: None,
+            partitions,
         }));
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
+    let partition = match (&q.partition, &q.dataset) {
+        (None, _) => None,
+        (Some(_), None) => return Err(bad("`partition` needs `dataset`".into(), "e.g. ?dataset=plays&partition=2026-03-14")),
+        (Some(p), Some(d)) => {
+            let env = q.env.as_deref().unwrap_or(weir_sched::env::PROD);
+            let (ws, _) = shared.env(env).await?;
+            let ds = weir_ops::dataset(&ws, d)?;
+            Some(weir_ops::partition(ds, p)?)
+        }
+    };
     let filter = RunFilter {
+        partition,
         dataset: q.dataset,
         state,
         limit: Some(limit),
@@ -101,7 +123,34 @@ pub async fn runs(State(shared): State<Arc<Shared>>, Query(q): Query<RunsQuery>)
     let next = (runs.len() == limit as usize)
         .then(|| runs.last().map(cursor_of))
         .flatten();
-    Ok(Json(RunsPage { running, runs, next }))
+    let listed = running
+        .iter()
+        .map(|c| (&c.run_id, &c.key))
+        .chain(runs.iter().map(|r| (&r.run_id, &r.key)));
+    let partitions = keys(&shared, q.env.as_deref(), listed).await;
+    Ok(Json(RunsPage {
+        running,
+        runs,
+        next,
+        partitions,
+    }))
+}
+
+/// The partition keys of `runs`, read with `env`'s definitions (default
+/// `prod`; none if it is not deployed).
+async fn keys<'a>(
+    shared: &Shared,
+    env: Option<&str>,
+    runs: impl Iterator<Item = (&'a String, &'a weir_catalog::InstanceKey)>,
+) -> std::collections::BTreeMap<String, String> {
+    let Ok((ws, _)) = shared.env(env.unwrap_or(weir_sched::env::PROD)).await else {
+        return Default::default();
+    };
+    runs.filter_map(|(id, k)| {
+        let ds = ws.project.dataset(&k.dataset)?;
+        Some((id.clone(), ds.granularity.format_key(k.partition)))
+    })
+    .collect()
 }
 
 fn no_run(run_id: &str) -> ApiError {

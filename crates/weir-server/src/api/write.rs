@@ -85,6 +85,40 @@ pub async fn session(State(shared): State<Arc<Shared>>, Json(b): Json<SessionBod
     Ok(([(header::SET_COOKIE, cookie)], Json(reply)))
 }
 
+/// Who is calling, for the dashboard.
+#[derive(Serialize, utoipa::ToSchema)]
+pub struct SessionInfo {
+    /// `token:NAME`, or `anonymous` under `--public-read`.
+    actor: String,
+    /// `viewer`, `operator`, `admin`, … (none for an anonymous reader).
+    role: Option<String>,
+    /// With a session cookie: the value to send in `csrf_header` with
+    /// mutating calls.
+    csrf: Option<String>,
+    csrf_header: &'static str,
+}
+
+/// Who the caller is. The dashboard asks after a reload, when it holds the
+/// HttpOnly cookie but not the CSRF value that goes with it.
+pub async fn whoami(Extension(caller): Extension<Caller>, headers: axum::http::HeaderMap) -> Json<SessionInfo> {
+    Json(SessionInfo {
+        actor: caller.actor,
+        role: caller.role.map(|r| r.as_str().to_string()),
+        csrf: super::auth::session(&headers).map(csrf_for),
+        csrf_header: CSRF_HEADER,
+    })
+}
+
+/// Ends a browser session: the cookie is cleared (the token stays valid;
+/// `weir token revoke` ends it).
+pub async fn logout(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
+    let cookie = format!(
+        "{SESSION_COOKIE}=; HttpOnly; SameSite=Strict; Path=/; Max-Age=0{}",
+        if shared.https { "; Secure" } else { "" }
+    );
+    (StatusCode::NO_CONTENT, [(header::SET_COOKIE, cookie)])
+}
+
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct RunRequested {
     env: String,

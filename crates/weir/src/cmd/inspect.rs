@@ -268,6 +268,7 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
         state: failed.then_some(RunState::Failed),
         limit: Some(limit),
         after: None,
+        partition: None,
     };
     let runs = ws.catalog.runs(&filter).await?;
     print_runs(&runs, Some(&ws.project), p);

@@ -30,6 +30,13 @@ pub async fn failures_clear_when_the_instance_is_built(c: &dyn Catalog) {
         .await
         .expect("runs");
     assert_eq!(failed.len(), 1);
+    let of_partition = |p: i64| RunFilter {
+        dataset: Some("a".into()),
+        partition: Some(p),
+        ..Default::default()
+    };
+    assert_eq!(c.runs(&of_partition(7)).await.expect("runs").len(), 2);
+    assert!(c.runs(&of_partition(8)).await.expect("runs").is_empty());
     // Pages: the cursor is the last run of the page before.
     for (i, at) in [30, 30, 40].into_iter().enumerate() {
         c.commit(&[outcome(&key("b", 1, i as i64), &format!("p{i}"), true, vec![], at)])

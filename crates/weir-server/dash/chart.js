@@ -1,0 +1,84 @@
+// Line charts as SVG: a value per partition, with axes and ticks, and the
+// partitions whose checks failed or blocked marked with their own shapes.
+
+const SVG = 'http://www.w3.org/2000/svg';
+
+function svg(tag, attrs = {}, text) {
+  const e = document.createElementNS(SVG, tag);
+  for (const [k, v] of Object.entries(attrs)) e.setAttribute(k, v);
+  if (text !== undefined) e.textContent = text;
+  return e;
+}
+
+/// Round tick values between `lo` and `hi` (about `n` of them).
+export function ticks(lo, hi, n = 5) {
+  if (!(hi > lo)) return [lo];
+  const raw = (hi - lo) / n;
+  const mag = 10 ** Math.floor(Math.log10(raw));
+  const step = [1, 2, 5, 10].map((m) => m * mag).find((s) => s >= raw);
+  const out = [];
+  for (let v = Math.ceil(lo / step) * step; v <= hi + 1e-9; v += step) out.push(Number(v.toPrecision(12)));
+  return out;
+}
+
+const fmt = (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : Math.abs(v) >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v));
+
+/// `points`: [{x: label, y: number, mark?: 'failed'|'blocked'|'warned'}].
+export function lineChart(points, { title = '', width = 900, height = 300 } = {}) {
+  const m = { l: 64, r: 16, t: 28, b: 56 };
+  const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title, class: 'chart' });
+  root.append(svg('title', {}, title));
+  root.append(svg('text', { x: m.l, y: 18, class: 'charttitle' }, title));
+  const ys = points.map((p) => p.y).filter((y) => typeof y === 'number' && Number.isFinite(y));
+  if (!ys.length) {
+    root.append(svg('text', { x: width / 2, y: height / 2, 'text-anchor': 'middle' }, 'no values'));
+    return root;
+  }
+  let lo = Math.min(...ys), hi = Math.max(...ys);
+  if (lo === hi) { lo -= 1; hi += 1; }
+  const pad = (hi - lo) * 0.08;
+  lo = Math.max(lo > 0 && lo - pad < 0 ? 0 : lo - pad, lo - pad);
+  hi += pad;
+  const W = width - m.l - m.r, H = height - m.t - m.b;
+  const x = (i) => m.l + (points.length === 1 ? W / 2 : (i * W) / (points.length - 1));
+  const y = (v) => m.t + H - ((v - lo) / (hi - lo)) * H;
+  for (const t of ticks(lo, hi)) {
+    root.append(svg('line', { x1: m.l, x2: m.l + W, y1: y(t), y2: y(t), class: 'gridline' }));
+    root.append(svg('text', { x: m.l - 6, y: y(t) + 4, 'text-anchor': 'end', class: 'tick' }, fmt(t)));
+  }
+  const every = Math.max(1, Math.ceil(points.length / 8));
+  points.forEach((p, i) => {
+    if (i % every) return;
+    root.append(svg('text', { x: x(i), y: m.t + H + 16, 'text-anchor': 'middle', class: 'tick' }, String(p.x).replace(/^[a-z]+=/, '')));
+  });
+  root.append(svg('line', { x1: m.l, x2: m.l + W, y1: m.t + H, y2: m.t + H, class: 'axis' }));
+  root.append(svg('line', { x1: m.l, x2: m.l, y1: m.t, y2: m.t + H, class: 'axis' }));
+  let d = '';
+  points.forEach((p, i) => {
+    if (typeof p.y !== 'number') return;
+    d += `${d ? 'L' : 'M'}${x(i).toFixed(1)},${y(p.y).toFixed(1)}`;
+  });
+  root.append(svg('path', { d, class: 'series' }));
+  points.forEach((p, i) => {
+    if (typeof p.y !== 'number') return;
+    const cx = x(i), cy = y(p.y);
+    const g = svg('g', { class: `pt ${p.mark || ''}`, tabindex: p.mark ? 0 : -1 });
+    g.append(svg('title', {}, `${p.x}: ${p.y}${p.mark ? ` (${p.mark})` : ''}`));
+    if (p.mark === 'failed') g.append(svg('path', { d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx + 5},${cy - 5}L${cx - 5},${cy + 5}`, class: 'mark-failed' }));
+    else if (p.mark === 'blocked') g.append(svg('rect', { x: cx - 5, y: cy - 5, width: 10, height: 10, class: 'mark-blocked' }));
+    else if (p.mark === 'warned') g.append(svg('path', { d: `M${cx},${cy - 6}L${cx + 6},${cy + 5}L${cx - 6},${cy + 5}Z`, class: 'mark-warned' }));
+    else g.append(svg('circle', { cx, cy, r: 3, class: 'dot' }));
+    root.append(g);
+  });
+  const keyY = height - 12;
+  [['failed', 'run failed'], ['blocked', 'blocked by a check'], ['warned', 'a warning check failed']].forEach(([k, label], i) => {
+    const kx = m.l + i * 200;
+    const g = svg('g', { class: `pt ${k}` });
+    if (k === 'failed') g.append(svg('path', { d: `M${kx - 5},${keyY - 5}L${kx + 5},${keyY + 5}M${kx + 5},${keyY - 5}L${kx - 5},${keyY + 5}`, class: 'mark-failed' }));
+    else if (k === 'blocked') g.append(svg('rect', { x: kx - 5, y: keyY - 5, width: 10, height: 10, class: 'mark-blocked' }));
+    else g.append(svg('path', { d: `M${kx},${keyY - 6}L${kx + 6},${keyY + 5}L${kx - 6},${keyY + 5}Z`, class: 'mark-warned' }));
+    g.append(svg('text', { x: kx + 10, y: keyY + 4, class: 'tick' }, label));
+    root.append(g);
+  });
+  return root;
+}
