@@ -50,18 +50,15 @@ export async function logout() {
   me = null;
 }
 
-/// Who is looking: null when nobody is (no cookie and no --public-read).
+/// Who is looking: null when nobody is (no valid token or cookie, and no
+/// --public-read).
 export async function whoami() {
-  try {
-    me = await api('/session', { quiet: true });
-    if (me.csrf) {
-      csrf = me.csrf;
-      csrfHeader = me.csrf_header;
-      sessionStorage.setItem('weir.csrf', csrf);
-    }
-  } catch (e) {
-    if (e.status !== 401) throw e;
-    me = null;
+  const reply = await api('/session', { quiet: true });
+  me = reply.actor ? reply : null;
+  if (me && me.csrf) {
+    csrf = me.csrf;
+    csrfHeader = me.csrf_header;
+    sessionStorage.setItem('weir.csrf', csrf);
   }
   return me;
 }

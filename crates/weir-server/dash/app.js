@@ -21,7 +21,10 @@ function changed() {
   }, 500);
 }
 
+let liveStarted = false;
 function live() {
+  if (liveStarted) return;
+  liveStarted = true;
   const dot = document.getElementById('live');
   const es = new EventSource('/api/v1/events');
   es.onopen = () => { dot.classList.add('on'); dot.title = 'Live: updates arrive as they happen'; };
@@ -108,10 +111,9 @@ async function start() {
     route();
   });
   window.addEventListener('hashchange', route);
-  document.addEventListener('weir:signed-in', async () => { await loadEnvs(); showWho(); });
+  document.addEventListener('weir:signed-in', async () => { await loadEnvs(); showWho(); live(); });
   await whoami();
-  if (me) { await loadEnvs(); showWho(); }
-  live();
+  if (me) { await loadEnvs(); showWho(); live(); }
   await route();
 }
 

@@ -49,7 +49,8 @@ export function lineChart(points, { title = '', width = 900, height = 300 } = {}
   const every = Math.max(1, Math.ceil(points.length / 8));
   points.forEach((p, i) => {
     if (i % every) return;
-    root.append(svg('text', { x: x(i), y: m.t + H + 16, 'text-anchor': 'middle', class: 'tick' }, String(p.x).replace(/^[a-z]+=/, '')));
+    const anchor = i === 0 ? 'start' : i === points.length - 1 ? 'end' : 'middle';
+    root.append(svg('text', { x: x(i), y: m.t + H + 16, 'text-anchor': anchor, class: 'tick' }, String(p.x).replace(/^[a-z]+=/, '')));
   });
   root.append(svg('line', { x1: m.l, x2: m.l + W, y1: m.t + H, y2: m.t + H, class: 'axis' }));
   root.append(svg('line', { x1: m.l, x2: m.l, y1: m.t, y2: m.t + H, class: 'axis' }));

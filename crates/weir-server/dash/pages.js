@@ -194,7 +194,8 @@ async function openCell(row, col, zoom, grid, env) {
   const cell = await fetchCell(row, col, zoom, grid, env).catch(() => null);
   if (!cell) return;
   if (cell.partition) {
-    location.hash = `#/instance?env=${enc(env)}&dataset=${enc(row.dataset)}&partition=${enc(cell.partition)}`;
+    const why = cell.reason ? `&why=${enc(cell.reason)}` : '';
+    location.hash = `#/instance?env=${enc(env)}&dataset=${enc(row.dataset)}&partition=${enc(cell.partition)}&state=${enc(cell.state)}${why}`;
     return;
   }
   // Many partitions: zoom into this cell.
@@ -221,12 +222,20 @@ async function instancePage(main, { params }) {
   if (version) q.set('version', version);
   main.append(el('p', { class: 'crumbs' }, el('a', { href: `#/?datasets=${enc(dataset)}`, text: '← grid' })));
   main.append(el('h1', {}, `${dataset} `, el('span', { class: 'muted', text: partition || '' })));
+  // From the grid, the cell's state says whether an instance exists: a
+  // failed or missing partition has runs and a reason, not an instance.
+  const st = params.get('state');
+  const why = params.get('why');
   let inst = null;
-  try {
-    inst = await api(`/envs/${enc(env)}/datasets/${enc(dataset)}/instance?${q}`);
-  } catch (e) {
-    if (!(e instanceof ApiError) || e.status >= 500) throw e;
-    main.append(el('p', { class: 'muted', text: `No instance: ${e.message}` }));
+  if (st && st !== 'complete' && st !== 'blocked') {
+    main.append(el('p', { class: 'state' }, badge(st.replace('_', ' ')), why ? ` ${why}` : ''));
+  } else {
+    try {
+      inst = await api(`/envs/${enc(env)}/datasets/${enc(dataset)}/instance?${q}`);
+    } catch (e) {
+      if (!(e instanceof ApiError) || e.status >= 500) throw e;
+      main.append(el('p', { class: 'muted', text: `No instance: ${e.message}` }));
+    }
   }
   if (inst) {
     main.append(factList([

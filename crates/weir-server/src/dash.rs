@@ -11,13 +11,42 @@ use axum::routing::get;
 
 /// Each asset: its name under `/assets/`, its content type and its bytes.
 const ASSETS: &[(&str, &str, &str)] = &[
-    ("app.js", "text/javascript; charset=utf-8", include_str!("../dash/app.js")),
-    ("api.js", "text/javascript; charset=utf-8", include_str!("../dash/api.js")),
-    ("grid.js", "text/javascript; charset=utf-8", include_str!("../dash/grid.js")),
-    ("pages.js", "text/javascript; charset=utf-8", include_str!("../dash/pages.js")),
-    ("lineage.js", "text/javascript; charset=utf-8", include_str!("../dash/lineage.js")),
-    ("chart.js", "text/javascript; charset=utf-8", include_str!("../dash/chart.js")),
-    ("style.css", "text/css; charset=utf-8", include_str!("../dash/style.css")),
+    (
+        "app.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dash/app.js"),
+    ),
+    (
+        "api.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dash/api.js"),
+    ),
+    (
+        "grid.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dash/grid.js"),
+    ),
+    (
+        "pages.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dash/pages.js"),
+    ),
+    (
+        "lineage.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dash/lineage.js"),
+    ),
+    (
+        "chart.js",
+        "text/javascript; charset=utf-8",
+        include_str!("../dash/chart.js"),
+    ),
+    (
+        "style.css",
+        "text/css; charset=utf-8",
+        include_str!("../dash/style.css"),
+    ),
+    ("icon.svg", "image/svg+xml", include_str!("../dash/icon.svg")),
 ];
 
 const INDEX: &str = include_str!("../dash/index.html");
@@ -29,7 +58,10 @@ const CSP: &str = "default-src 'none'; script-src 'self'; style-src 'self'; img-
 fn page(content_type: &str, body: &'static str) -> Response {
     let mut r = body.into_response();
     let h = r.headers_mut();
-    h.insert(header::CONTENT_TYPE, HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")));
+    h.insert(
+        header::CONTENT_TYPE,
+        HeaderValue::from_str(content_type).unwrap_or(HeaderValue::from_static("text/plain")),
+    );
     h.insert(header::CONTENT_SECURITY_POLICY, HeaderValue::from_static(CSP));
     h.insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
     h.insert(header::REFERRER_POLICY, HeaderValue::from_static("no-referrer"));
@@ -56,6 +88,10 @@ pub fn router<S: Clone + Send + Sync + 'static>() -> Router<S> {
     Router::new()
         .route("/", get(index))
         .route("/assets/{name}", get(asset))
+        .route(
+            "/favicon.ico",
+            get(|| async { page("image/svg+xml", include_str!("../dash/icon.svg")) }),
+        )
 }
 
 #[cfg(test)]

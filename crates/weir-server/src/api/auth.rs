@@ -64,8 +64,8 @@ pub const ROUTES: &[Route] = &[
     route(
         "GET",
         "/api/v1/session",
-        Access::Role(Role::Viewer),
-        "Who the caller is: actor, role, and the CSRF value of a session cookie.",
+        Access::Open,
+        "Who the caller is (nobody, without a valid token or cookie): actor, role, and the CSRF value of a session cookie.",
     ),
     route(
         "DELETE",
@@ -284,7 +284,7 @@ pub fn csrf_for(token: &str) -> String {
     hex::encode(&Sha256::digest(format!("weir-csrf:{token}").as_bytes())[..16])
 }
 
-fn bearer(headers: &HeaderMap) -> Option<&str> {
+pub(super) fn bearer(headers: &HeaderMap) -> Option<&str> {
     headers
         .get(axum::http::header::AUTHORIZATION)?
         .to_str()

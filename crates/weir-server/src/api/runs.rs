@@ -100,7 +100,12 @@ pub async fn runs(State(shared): State<Arc<Shared>>, Query(q): Query<RunsQuery>)
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
     let partition = match (&q.partition, &q.dataset) {
         (None, _) => None,
-        (Some(_), None) => return Err(bad("`partition` needs `dataset`".into(), "e.g. ?dataset=plays&partition=2026-03-14")),
+        (Some(_), None) => {
+            return Err(bad(
+                "`partition` needs `dataset`".into(),
+                "e.g. ?dataset=plays&partition=2026-03-14",
+            ));
+        }
         (Some(p), Some(d)) => {
             let env = q.env.as_deref().unwrap_or(weir_sched::env::PROD);
             let (ws, _) = shared.env(env).await?;

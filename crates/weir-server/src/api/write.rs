@@ -88,9 +88,10 @@ pub async fn session(State(shared): State<Arc<Shared>>, Json(b): Json<SessionBod
 /// Who is calling, for the dashboard.
 #[derive(Serialize, utoipa::ToSchema)]
 pub struct SessionInfo {
-    /// `token:NAME`, or `anonymous` under `--public-read`.
-    actor: String,
-    /// `viewer`, `operator`, `admin`, … (none for an anonymous reader).
+    /// `token:NAME`, `anonymous` under `--public-read`, or none: nobody is
+    /// signed in.
+    actor: Option<String>,
+    /// `viewer`, `operator`, `admin`, … (none for nobody).
     role: Option<String>,
     /// With a session cookie: the value to send in `csrf_header` with
     /// mutating calls.
@@ -98,15 +99,29 @@ pub struct SessionInfo {
     csrf_header: &'static str,
 }
 
-/// Who the caller is. The dashboard asks after a reload, when it holds the
-/// HttpOnly cookie but not the CSRF value that goes with it.
-pub async fn whoami(Extension(caller): Extension<Caller>, headers: axum::http::HeaderMap) -> Json<SessionInfo> {
-    Json(SessionInfo {
-        actor: caller.actor,
-        role: caller.role.map(|r| r.as_str().to_string()),
-        csrf: super::auth::session(&headers).map(csrf_for),
+/// Who the caller is: the dashboard asks on load (it may hold the HttpOnly
+/// cookie but not the CSRF value that goes with it). Open to anyone, so that
+/// asking is never an error; it says nothing but whether the caller's own
+/// token is valid.
+pub async fn whoami(State(shared): State<Arc<Shared>>, headers: axum::http::HeaderMap) -> ApiResult<Json<SessionInfo>> {
+    let cookie = super::auth::session(&headers);
+    let presented = super::auth::bearer(&headers).or(cookie);
+    let now = chrono::Utc::now().timestamp_millis();
+    let record = match presented {
+        Some(t) => shared.tokens.verify(shared.catalog.as_ref(), t, now).await?,
+        None => None,
+    };
+    let (actor, role) = match &record {
+        Some(r) => (Some(format!("token:{}", r.name)), Some(r.role.clone())),
+        None if shared.public_read => (Some("anonymous".to_string()), Some("viewer".to_string())),
+        None => (None, None),
+    };
+    Ok(Json(SessionInfo {
+        actor,
+        role,
+        csrf: cookie.filter(|_| record.is_some()).map(csrf_for),
         csrf_header: CSRF_HEADER,
-    })
+    }))
 }
 
 /// Ends a browser session: the cookie is cleared (the token stays valid;
