@@ -174,10 +174,15 @@ pub fn document() -> OpenApi {
         let method = match r.method {
             "GET" => HttpMethod::Get,
             "POST" => HttpMethod::Post,
+            "DELETE" => HttpMethod::Delete,
             _ => continue,
         };
         let (status, contents) = answer_of(r.method, r.path).unwrap_or(("200", vec![("application/json", text())]));
-        let mut ok = ResponseBuilder::new().description(if status == "202" { "Accepted" } else { "OK" });
+        let mut ok = ResponseBuilder::new().description(match status {
+            "202" => "Accepted",
+            "204" => "No Content",
+            _ => "OK",
+        });
         for (kind, t) in contents {
             ok = ok.content(kind, ContentBuilder::new().schema(Some(t.schema)).build());
             needs.extend(t.needs);

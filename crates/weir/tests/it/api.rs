@@ -40,6 +40,7 @@ fn every_route_answers_every_role_as_the_role_table_says() {
             let mut req = match method {
                 "GET" => http.get(format!("{}{path}", served.url)),
                 "POST" => http.post(format!("{}{path}", served.url)).json(&serde_json::json!({})),
+                "DELETE" => http.delete(format!("{}{path}", served.url)),
                 other => panic!("untested method {other}"),
             };
             if let Some(t) = tok {

@@ -60,6 +60,7 @@ fn every_answer_matches_the_schema_the_document_declares() {
     let mut calls: Vec<(&str, &str, String, Option<Value>)> = vec![
         ("get", "/healthz", "/healthz".into(), None),
         ("get", "/api/v1/project", "/api/v1/project".into(), None),
+        ("get", "/api/v1/session", "/api/v1/session".into(), None),
         (
             "get",
             "/api/v1/envs/{env}/status",
@@ -88,6 +89,12 @@ fn every_answer_matches_the_schema_the_document_declares() {
             "get",
             "/api/v1/envs/{env}/grid",
             "/api/v1/envs/prod/grid?from=2026-01-01".into(),
+            None,
+        ),
+        (
+            "get",
+            "/api/v1/envs/{env}/grid",
+            "/api/v1/envs/prod/grid?from=2026-01-01&detail=states".into(),
             None,
         ),
         (
@@ -207,7 +214,7 @@ fn every_answer_matches_the_schema_the_document_declares() {
         String::from_utf8_lossy(&out.stderr)
     );
     let checked = String::from_utf8_lossy(&out.stdout);
-    assert!(checked.contains("checked 27 answers"), "{checked}");
+    assert!(checked.contains("checked 29 answers"), "{checked}");
 }
 
 const CHECK: &str = r#"
