@@ -438,7 +438,7 @@ async function envsPage(main, { state }) {
     el('span', {},
       el('button', { type: 'button', class: 'link', onclick: (e) => history_(e.target, env, a.dataset), text: 'history' }),
       canOperate() ? el('button', {
-        type: 'button', class: 'link danger',
+        type: 'button', class: 'link danger', 'data-revert': a.dataset,
         onclick: async () => {
           const reason = await confirmAction(`Revert ${a.dataset} in ${env}?`, el('p', { text: `The alias goes back to the version it served before v${a.version}.` }), { reason: true });
           if (reason === null) return;

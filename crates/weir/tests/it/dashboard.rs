@@ -188,7 +188,7 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
 /// sign in with a token, accept a blocked instance, invalidate a faulty one
 /// with a preview of the cascade, and watch the rebuild fill the grid.
 #[test]
-fn an_operator_accepts_and_invalidates_through_the_buttons_and_the_grid_refills() {
+fn the_life_of_an_error_through_the_buttons_accept_invalidate_rebuild_revert() {
     let tmp = project(DASH, &[]);
     let dir = tmp.path();
     let (code, _, err) = exec(dir, AT, &["deploy"]);
@@ -224,11 +224,14 @@ fn an_operator_accepts_and_invalidates_through_the_buttons_and_the_grid_refills(
     assert_eq!(inst["accepted"][0]["reason"], "zero is right that day", "{inst}");
 
     // Invalidate a faulty instance: the preview lists what derives from it.
+    // By keyboard alone: Tab reaches the action, Enter presses it.
     b.goto(&format!(
         "{}/#/instance?env=prod&dataset=a&partition=date%3D2026-01-02",
         served.url
     ));
-    b.click_text("button", "Invalidate");
+    b.wait_text("button", "Invalidate", 20);
+    tab_to(&b, "Invalidate…");
+    b.press(ENTER);
     let preview = b.wait_text("#confirm-body", "instance(s) go to the trash", 20);
     // b failed that day: a and c go.
     assert!(
@@ -264,4 +267,40 @@ fn an_operator_accepts_and_invalidates_through_the_buttons_and_the_grid_refills(
         "built, then rebuilt: {runs}"
     );
     no_console_errors(&b, "the refilled grid");
+
+    // A new version of c is deployed and served; the revert button puts the
+    // old one back.
+    let v2 = DASH
+        .replace("n=5; if", "n=7; if")
+        .replace("then n=0; fi", "then n=7; fi");
+    std::fs::write(dir.join("weir.toml"), v2).expect("edit c");
+    let (code, _, err) = exec(dir, AT, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let alias_of_c = || {
+        api(&format!("{}/api/v1/envs/prod/aliases", served.url), Some(&operator))
+            .as_array()
+            .and_then(|a| a.iter().find(|x| x["dataset"] == "c").map(|x| x["version"].clone()))
+    };
+    poll(60, "c v2 served", || {
+        (alias_of_c() == Some(Value::from(2))).then_some(())
+    });
+    b.goto(&format!("{}/#/envs", served.url));
+    b.click("button[data-revert='c']");
+    b.keys("#confirm-reason", "v2 looks wrong");
+    b.click("#confirm-ok");
+    b.wait_text(".note", "c: v2 → v1", 20);
+    assert_eq!(alias_of_c(), Some(Value::from(1)));
+    b.screenshot("environments-reverted");
+    no_console_errors(&b, "the revert");
+}
+
+/// Tabs through the page until the focused element's text is `text`.
+fn tab_to(b: &Browser, text: &str) {
+    for _ in 0..60 {
+        if b.eval("return document.activeElement ? document.activeElement.textContent : ''") == text {
+            return;
+        }
+        b.press(TAB);
+    }
+    panic!("Tab never reaches {text:?}");
 }
