@@ -186,7 +186,8 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
 
 /// The life of an error through the dashboard's buttons, as an operator:
 /// sign in with a token, accept a blocked instance, invalidate a faulty one
-/// with a preview of the cascade, and watch the rebuild fill the grid.
+/// (by keyboard) with a preview of the cascade, watch the rebuild fill the
+/// grid, and revert a newly served version.
 #[test]
 fn the_life_of_an_error_through_the_buttons_accept_invalidate_rebuild_revert() {
     let tmp = project(DASH, &[]);
