@@ -146,13 +146,20 @@ async function gridPage(main, { params, state }) {
     open: (row, col) => openCell(row, col, zoom, grid, row.env2 || state.env),
     detail: (row, col) => cellDetail(row, col, zoom, grid, row.env2 || state.env),
   });
+  // The progress of versions being built comes from the status, after the
+  // grid is on screen: it is not worth delaying the first paint for.
+  let progress = {};
+  async function loadProgress() {
+    const status = await api(`/envs/${enc(state.env)}/status${only ? `?datasets=${enc(only)}` : ''}`).catch(() => []);
+    progress = Object.fromEntries(status.map((s) => [s.dataset, s.fraction]));
+    for (const r of grid.rows) r.progress = progress[r.dataset];
+    grid.schedule();
+  }
   async function load() {
-    const [g, status, other] = await Promise.all([
+    const [g, other] = await Promise.all([
       api(q(state.env)),
-      api(`/envs/${enc(state.env)}/status`).catch(() => []),
       compare ? api(q(compare)).catch(() => null) : null,
     ]);
-    const progress = Object.fromEntries(status.map((s) => [s.dataset, s.fraction]));
     let rows = g.rows.map((r) => ({ ...r, progress: progress[r.dataset] }));
     if (other) {
       const by = Object.fromEntries(other.rows.map((r) => [r.dataset, r]));
@@ -165,7 +172,8 @@ async function gridPage(main, { params, state }) {
     summary.textContent = `${state.env}: ${g.rows.length} datasets × ${g.columns.length} ${zoom} columns. ${bad.length ? 'Needs attention: ' + bad.join(', ') + '.' : 'Nothing failed, blocked or late.'}`;
   }
   await load();
-  return onChange(() => load().catch(() => {}));
+  loadProgress();
+  return onChange(() => load().then(loadProgress).catch(() => {}));
 }
 
 /// The cell's own text: counts per state, the reason, the partition.

@@ -425,6 +425,15 @@ pub enum ServeBench {
         partitions: usize,
         #[arg(long, default_value_t = 20)]
         rounds: usize,
+        /// `full` (counts and reasons per cell) or `states` (a letter per
+        /// cell: what the dashboard draws).
+        #[arg(long, default_value = "full", value_parser = ["full", "states"])]
+        detail: String,
+        /// After the figures, keep serving the grid (public read) until stdin
+        /// closes: the dashboard's browser benchmark uses it. Prints
+        /// `serving URL FROM` first.
+        #[arg(long)]
+        hold: bool,
     },
     /// A landing file appears → its ingest run starts.
     Landing {

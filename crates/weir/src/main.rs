@@ -353,7 +353,9 @@ async fn verb(
                     datasets,
                     partitions,
                     rounds,
-                } => bench::serve::grid(datasets, partitions, rounds, p).await,
+                    detail,
+                    hold,
+                } => bench::serve::grid(datasets, partitions, rounds, &detail, hold, p).await,
                 ServeBench::Landing { rounds } => bench::serve::landing(rounds, p).await,
                 ServeBench::Day {
                     datasets,

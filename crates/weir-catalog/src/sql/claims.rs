@@ -191,23 +191,51 @@ impl SqlCatalog {
             let v = u32::try_from(r.try_get::<i64, _>(1)?).unwrap_or(0);
             Ok(at.get(&(d, v)).map(|i| (*i, r.try_get::<i64, _>(2).unwrap_or(0))))
         };
-        // What exists, as runs of consecutive partitions (gaps and islands):
-        // a long history is a few rows, not one per instance.
-        let rows = sqlx::query(self.with_versions(
-            "{VERSIONS},
+        match self.dialect {
+            // SQLite: runs of consecutive partitions (gaps and islands), one
+            // version at a time on one connection, so its window reads the
+            // primary key in order and sorts nothing: across all versions at
+            // once, SQLite sorted every instance (2 s for 1.8 M of them,
+            // against 0.8 s this way).
+            super::Dialect::Sqlite => {
+                let mut conn = self.pool.acquire().await?;
+                for (i, (d, v)) in versions.iter().enumerate() {
+                    let runs = sqlx::query(
+                        "SELECT MIN(partition), MAX(partition) FROM (
+                           SELECT partition, partition - ROW_NUMBER() OVER (ORDER BY partition) AS grp
+                           FROM instances WHERE dataset = $1 AND version = $2)
+                         GROUP BY grp ORDER BY 1",
+                    )
+                    .bind(d)
+                    .bind(i64::from(*v))
+                    .fetch_all(&mut *conn)
+                    .await?;
+                    for r in &runs {
+                        let (lo, hi): (i64, i64) = (r.try_get(0)?, r.try_get(1)?);
+                        out[i].present.extend(lo..=hi);
+                    }
+                }
+            }
+            // PostgreSQL: runs of consecutive partitions (gaps and islands),
+            // so a long history is a few rows, not one per instance.
+            super::Dialect::Postgres => {
+                let rows = sqlx::query(self.with_versions(
+                    "{VERSIONS},
                   p AS (SELECT i.dataset, i.version, i.partition,
                                i.partition - ROW_NUMBER() OVER (PARTITION BY i.dataset, i.version ORDER BY i.partition) AS grp
                         FROM instances i JOIN v ON i.dataset = v.d AND i.version = v.n)
              SELECT dataset, version, MIN(partition), MAX(partition) FROM p
-             GROUP BY dataset, version, grp ORDER BY dataset, version, MIN(partition)"),
-        )
-        .bind(&list)
-        .fetch_all(&self.pool)
-        .await?;
-        for r in &rows {
-            if let Some((i, lo)) = slot(r)? {
-                let hi: i64 = r.try_get(3)?;
-                out[i].present.extend(lo..=hi);
+             GROUP BY dataset, version, grp ORDER BY dataset, version, MIN(partition)",
+                ))
+                .bind(&list)
+                .fetch_all(&self.pool)
+                .await?;
+                for r in &rows {
+                    if let Some((i, lo)) = slot(r)? {
+                        let hi: i64 = r.try_get(3)?;
+                        out[i].present.extend(lo..=hi);
+                    }
+                }
             }
         }
         let rows = sqlx::query(self.with_versions(

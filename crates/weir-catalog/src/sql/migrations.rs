@@ -149,13 +149,19 @@ CREATE TABLE alerts (
     id TEXT PRIMARY KEY, at_ms INTEGER NOT NULL, event TEXT NOT NULL, sent_ms INTEGER);
 CREATE INDEX alerts_owed ON alerts (at_ms) WHERE sent_ms IS NULL;
 "#,
+    // 11: failed runs found without reading every run (the planner's
+    // snapshot and the status grid ask for them on each pass).
+    r#"
+CREATE INDEX runs_failed ON runs (dataset, version, partition) WHERE state = 'failed';
+"#,
 ];
 
-/// The PostgreSQL schema: the same tables as SQLite's ten migrations, in
-/// one (64-bit integers throughout, identity columns for sequences, and the
+/// The PostgreSQL schema: migration 1 holds the same tables as SQLite's
+/// first ten, in one (64-bit integers throughout, identity columns for sequences, and the
 /// change feed's triggers as PL/pgSQL functions). Later changes append a
 /// migration here and one to [`MIGRATIONS`].
-pub(super) const PG_MIGRATIONS: &[&str] = &[r#"
+pub(super) const PG_MIGRATIONS: &[&str] = &[
+    r#"
 CREATE TABLE versions (
     dataset TEXT NOT NULL, number BIGINT NOT NULL, fingerprint TEXT NOT NULL,
     spec TEXT NOT NULL, created_at_ms BIGINT NOT NULL,
@@ -299,7 +305,12 @@ BEGIN
     GET DIAGNOSTICS n = ROW_COUNT;
     RETURN n;
 END $$;
-"#];
+"#,
+    // 2 (SQLite's 11): failed runs found without reading every run.
+    r#"
+CREATE INDEX runs_failed ON runs (dataset, version, partition) WHERE state = 'failed';
+"#,
+];
 
 impl super::SqlCatalog {
     /// Applies the migrations this catalog lacks, in one transaction.

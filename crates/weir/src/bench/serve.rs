@@ -102,6 +102,9 @@ pub(super) async fn stop(tx: tokio::sync::mpsc::Sender<Signal>, handle: tokio::t
 struct GridBench {
     datasets: usize,
     partitions: usize,
+    detail: String,
+    /// The size of the HTTP answer.
+    bytes: usize,
     instances_present: usize,
     server_side_ms_median: f64,
     server_side_ms_p99: f64,
@@ -112,7 +115,18 @@ struct GridBench {
 
 /// The status grid of `datasets` × `partitions` daily partitions, about half
 /// present: server-side (the operation itself) and through HTTP.
-pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer) -> Result<()> {
+pub async fn grid(
+    datasets: usize,
+    partitions: usize,
+    rounds: usize,
+    detail: &str,
+    hold: bool,
+    p: Printer,
+) -> Result<()> {
+    let level = match detail {
+        "states" => weir_ops::grid::Detail::States,
+        _ => weir_ops::grid::Detail::Full,
+    };
     let dir = tempfile::tempdir().context("tempdir")?;
     let now = Utc::now();
     let start_day = (now - TimeDelta::days(partitions as i64)).format("%Y-%m-%d");
@@ -155,7 +169,7 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
             from,
             now,
             weir_ops::grid::Zoom::Day,
-            weir_ops::grid::Detail::Full,
+            level,
             now,
         )
         .await?;
@@ -165,17 +179,23 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
     let (url, tx, handle) = start(dir.path(), vec![], Clock::system(), 1).await?;
     let client = reqwest::Client::new();
     let q = format!(
-        "{url}/api/v1/envs/prod/grid?zoom=day&from={}&to={}",
+        "{url}/api/v1/envs/prod/grid?zoom=day&from={}&to={}&detail={detail}",
         from.format("%Y-%m-%d"),
         now.format("%Y-%m-%dT%H:%M:%SZ")
     );
     let mut http = Vec::new();
+    let mut bytes = 0;
     for _ in 0..rounds {
         let t = Instant::now();
         let r = client.get(&q).send().await?;
         anyhow::ensure!(r.status().is_success(), "grid: HTTP {}", r.status());
-        let _ = r.bytes().await?;
+        bytes = r.bytes().await?.len();
         http.push(t.elapsed().as_secs_f64() * 1000.0);
+    }
+    if hold {
+        // The browser benchmark reads this line, then closes stdin when done.
+        println!("serving {url} {}", from.format("%Y-%m-%d"));
+        let _ = tokio::task::spawn_blocking(|| std::io::copy(&mut std::io::stdin(), &mut std::io::sink())).await;
     }
     stop(tx, handle).await;
     server_side.sort_by(f64::total_cmp);
@@ -183,6 +203,8 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
     let r = GridBench {
         datasets,
         partitions,
+        detail: detail.to_string(),
+        bytes,
         instances_present: present,
         server_side_ms_median: percentile(&server_side, 0.5),
         server_side_ms_p99: percentile(&server_side, 0.99),
@@ -192,8 +214,8 @@ pub async fn grid(datasets: usize, partitions: usize, rounds: usize, p: Printer)
     };
     p.data(&r, || {
         format!(
-            "status grid of {} datasets × {} daily partitions ({} present), {} rounds\n  server-side: median {:.1} ms, p99 {:.1} ms\n  over HTTP:   median {:.1} ms, p99 {:.1} ms",
-            r.datasets, r.partitions, r.instances_present, r.rounds, r.server_side_ms_median, r.server_side_ms_p99, r.http_ms_median, r.http_ms_p99
+            "status grid of {} datasets × {} daily partitions ({} present), detail {}, {} rounds\n  server-side: median {:.1} ms, p99 {:.1} ms\n  over HTTP:   median {:.1} ms, p99 {:.1} ms ({} bytes)",
+            r.datasets, r.partitions, r.instances_present, r.detail, r.rounds, r.server_side_ms_median, r.server_side_ms_p99, r.http_ms_median, r.http_ms_p99, r.bytes
         )
     });
     Ok(())

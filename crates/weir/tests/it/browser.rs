@@ -104,6 +104,15 @@ impl Browser {
         self.rt.block_on(self.c().execute(js, vec![])).expect("execute script")
     }
 
+    /// Runs `js` asynchronously: it calls `arguments[arguments.length - 1]`
+    /// with its result.
+    #[allow(dead_code)]
+    pub fn eval_async(&self, js: &str) -> Value {
+        self.rt
+            .block_on(self.c().execute_async(js, vec![]))
+            .expect("execute async script")
+    }
+
     /// Waits until `css` matches an element whose text contains `text`.
     pub fn wait_text(&self, css: &str, text: &str, secs: u64) -> String {
         let deadline = Instant::now() + Duration::from_secs(secs);
