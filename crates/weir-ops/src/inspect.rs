@@ -254,12 +254,26 @@ pub async fn show(
     Ok(view)
 }
 
-/// One partition's counters, as its run recorded them.
+/// One partition's counters and metrics, as its run recorded them, with
+/// what its checks said: what a chart of them marks.
 #[derive(Clone, Debug, Serialize, Deserialize)]
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct CounterPoint {
     pub partition: String,
     pub counters: std::collections::BTreeMap<String, i64>,
+    /// Metrics (of a metrics dataset); NaN and infinities are null.
+    #[serde(default, skip_serializing_if = "std::collections::BTreeMap::is_empty")]
+    #[cfg_attr(feature = "openapi", schema(value_type = std::collections::BTreeMap<String, Option<f64>>))]
+    pub metrics: std::collections::BTreeMap<String, f64>,
+    /// A blocking check failed and no one accepted it: consumers do not read it.
+    #[serde(default)]
+    pub blocked: bool,
+    /// The checks that failed or erred (any severity), by name.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub failing: Vec<String>,
+    /// Why it was accepted despite a failing blocking check, if it was.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<String>,
 }
 
 /// A dataset's counters over its partitions (`weir counters`).
@@ -283,6 +297,15 @@ pub async fn counters(ws: &Workspace, dataset: &str, name: Option<&str>, sel: &S
         .transpose()?;
     let version = crate::current_version(ws, dataset).await?;
     let g = ds.granularity;
+    let accepted: std::collections::HashMap<i64, String> = ws
+        .catalog
+        .acceptances(Some(dataset))
+        .await?
+        .into_iter()
+        .filter(|a| a.key.version == version)
+        .map(|a| (a.key.partition, a.reason))
+        .collect();
+    let wanted = |k: &String| pattern.as_ref().is_none_or(|pat| pat.matches(k));
     let mut points = Vec::new();
     for idx in ws.catalog.present(dataset, version).await? {
         if sel.from.is_some_and(|f| g.start_of(idx) < g.start_of(g.index_of(f)))
@@ -298,18 +321,24 @@ pub async fn counters(ws: &Workspace, dataset: &str, name: Option<&str>, sel: &S
         let Some(inst) = ws.catalog.instance(&key).await? else {
             continue;
         };
-        let counters = ws
-            .catalog
-            .run(&inst.run_id)
-            .await?
-            .map(|r| r.counters)
-            .unwrap_or_default()
-            .into_iter()
-            .filter(|(k, _)| pattern.as_ref().is_none_or(|pat| pat.matches(k)))
-            .collect();
+        let run = ws.catalog.run(&inst.run_id).await?;
+        let (counters, metrics, checks) = run.map(|r| (r.counters, r.metrics, r.checks)).unwrap_or_default();
         points.push(CounterPoint {
             partition: g.format_key(idx),
-            counters,
+            counters: counters.into_iter().filter(|(k, _)| wanted(k)).collect(),
+            metrics: metrics.into_iter().filter(|(k, _)| wanted(k)).collect(),
+            blocked: inst.blocked,
+            failing: checks
+                .into_iter()
+                .filter(|c| {
+                    matches!(
+                        c.status,
+                        weir_core::check::Status::Fail | weir_core::check::Status::Error
+                    )
+                })
+                .map(|c| c.name)
+                .collect(),
+            accepted: accepted.get(&idx).cloned(),
         });
     }
     Ok(CounterSeries {

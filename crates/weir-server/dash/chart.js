@@ -23,7 +23,7 @@ export function ticks(lo, hi, n = 5) {
 
 const fmt = (v) => (Math.abs(v) >= 1e6 ? `${(v / 1e6).toFixed(1)}M` : Math.abs(v) >= 1e3 ? `${(v / 1e3).toFixed(1)}k` : String(v));
 
-/// `points`: [{x: label, y: number, mark?: 'failed'|'blocked'|'warned'}].
+/// `points`: [{x: label, y: number, mark?: 'failed'|'blocked'|'accepted'|'warned', note?}].
 export function lineChart(points, { title = '', width = 900, height = 300 } = {}) {
   const m = { l: 64, r: 16, t: 28, b: 56 };
   const root = svg('svg', { width, height, viewBox: `0 0 ${width} ${height}`, role: 'img', 'aria-label': title, class: 'chart' });
@@ -64,18 +64,24 @@ export function lineChart(points, { title = '', width = 900, height = 300 } = {}
     if (typeof p.y !== 'number') return;
     const cx = x(i), cy = y(p.y);
     const g = svg('g', { class: `pt ${p.mark || ''}`, tabindex: p.mark ? 0 : -1 });
-    g.append(svg('title', {}, `${p.x}: ${p.y}${p.mark ? ` (${p.mark})` : ''}`));
-    if (p.mark === 'failed') g.append(svg('path', { d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx + 5},${cy - 5}L${cx - 5},${cy + 5}`, class: 'mark-failed' }));
+    g.append(svg('title', {}, `${p.x}: ${p.y}${p.mark ? ` (${p.mark}${p.note ? `: ${p.note}` : ''})` : ''}`));
+    if (p.mark === 'accepted') {
+      g.append(svg('circle', { cx, cy, r: 6, class: 'mark-accepted' }));
+      g.append(svg('path', { d: `M${cx - 3},${cy}L${cx - 1},${cy + 3}L${cx + 3},${cy - 3}`, class: 'mark-accepted-tick' }));
+    } else if (p.mark === 'failed') g.append(svg('path', { d: `M${cx - 5},${cy - 5}L${cx + 5},${cy + 5}M${cx + 5},${cy - 5}L${cx - 5},${cy + 5}`, class: 'mark-failed' }));
     else if (p.mark === 'blocked') g.append(svg('rect', { x: cx - 5, y: cy - 5, width: 10, height: 10, class: 'mark-blocked' }));
     else if (p.mark === 'warned') g.append(svg('path', { d: `M${cx},${cy - 6}L${cx + 6},${cy + 5}L${cx - 6},${cy + 5}Z`, class: 'mark-warned' }));
     else g.append(svg('circle', { cx, cy, r: 3, class: 'dot' }));
     root.append(g);
   });
   const keyY = height - 12;
-  [['failed', 'run failed'], ['blocked', 'blocked by a check'], ['warned', 'a warning check failed']].forEach(([k, label], i) => {
+  [['blocked', 'blocked by a check'], ['accepted', 'accepted (annotated)'], ['warned', 'a warning check failed']].forEach(([k, label], i) => {
     const kx = m.l + i * 200;
     const g = svg('g', { class: `pt ${k}` });
-    if (k === 'failed') g.append(svg('path', { d: `M${kx - 5},${keyY - 5}L${kx + 5},${keyY + 5}M${kx + 5},${keyY - 5}L${kx - 5},${keyY + 5}`, class: 'mark-failed' }));
+    if (k === 'accepted') {
+      g.append(svg('circle', { cx: kx, cy: keyY, r: 6, class: 'mark-accepted' }));
+      g.append(svg('path', { d: `M${kx - 3},${keyY}L${kx - 1},${keyY + 3}L${kx + 3},${keyY - 3}`, class: 'mark-accepted-tick' }));
+    } else if (k === 'failed') g.append(svg('path', { d: `M${kx - 5},${keyY - 5}L${kx + 5},${keyY + 5}M${kx + 5},${keyY - 5}L${kx - 5},${keyY + 5}`, class: 'mark-failed' }));
     else if (k === 'blocked') g.append(svg('rect', { x: kx - 5, y: keyY - 5, width: 10, height: 10, class: 'mark-blocked' }));
     else g.append(svg('path', { d: `M${kx},${keyY - 6}L${kx + 6},${keyY + 5}L${kx - 6},${keyY + 5}Z`, class: 'mark-warned' }));
     g.append(svg('text', { x: kx + 10, y: keyY + 4, class: 'tick' }, label));

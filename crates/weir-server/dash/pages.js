@@ -400,26 +400,21 @@ async function checksPage(main, { params, state }) {
   main.append(el('h1', { text: 'Counters and checks over time' }));
   if (!dataset) return;
   const series = await api(`/envs/${enc(state.env)}/datasets/${enc(dataset)}/counters`);
-  const names = [...new Set(series.points.flatMap((p) => Object.keys(p.counters)))].sort();
-  const counter = params.get('counter') || (names.includes('rows_out') ? 'rows_out' : names[0]);
+  const names = [...new Set(series.points.flatMap((p) => Object.keys(p.counters).concat(Object.keys(p.metrics || {}))))].sort();
+  const name = params.get('counter') || (names.includes('rows_out') ? 'rows_out' : names[0]);
   const go = (k, v) => { const p = new URLSearchParams(params); p.set(k, v); if (k === 'dataset') p.delete('counter'); location.hash = `#/checks?${p}`; };
   main.append(el('div', { class: 'controls' },
     el('label', {}, 'Dataset ', el('select', { onchange: (e) => go('dataset', e.target.value) }, datasets.map((d) => el('option', { value: d.name, selected: d.name === dataset, text: d.name })))),
-    el('label', {}, 'Counter ', el('select', { onchange: (e) => go('counter', e.target.value) }, names.map((n) => el('option', { value: n, selected: n === counter, text: n }))))));
-  const runs = await api(`/runs?${new URLSearchParams({ dataset, env: state.env, limit: '1000' })}`).catch(() => ({ runs: [], partitions: {} }));
-  const marks = {};
-  for (const r of runs.runs) {
-    const key = runs.partitions[r.run_id];
-    if (!key || marks[key]) continue;
-    const failing = r.checks.filter((c) => c.status !== 'pass');
-    if (r.state === 'failed') marks[key] = 'failed';
-    else if (failing.some((c) => c.severity === 'block')) marks[key] = 'blocked';
-    else if (failing.length) marks[key] = 'warned';
-  }
-  const points = series.points.map((p) => ({ x: p.partition, y: p.counters[counter], mark: marks[p.partition] }));
-  main.append(lineChart(points, { title: `${dataset} v${series.version}: ${counter}` }));
-  main.append(table(['partition', counter, 'checks'], points.slice().reverse().slice(0, 60).map((p) => [
-    el('a', { href: `#/instance?env=${enc(state.env)}&dataset=${enc(dataset)}&partition=${enc(p.x)}`, text: p.x }), num(p.y), p.mark ? badge(p.mark) : 'pass'])));
+    el('label', {}, 'Counter or metric ', el('select', { onchange: (e) => go('counter', e.target.value) }, names.map((n) => el('option', { value: n, selected: n === name, text: n }))))));
+  // The server says what each partition's checks said; the chart marks it.
+  const markOf = (p) => (p.blocked ? 'blocked' : p.accepted ? 'accepted' : p.failing && p.failing.length ? 'warned' : undefined);
+  const valueOf = (p) => (name in p.counters ? p.counters[name] : p.metrics && name in p.metrics ? p.metrics[name] : undefined);
+  const points = series.points.map((p) => ({ x: p.partition, y: valueOf(p), mark: markOf(p), note: p.accepted || (p.failing || []).join(', ') }));
+  main.append(lineChart(points, { title: `${dataset} v${series.version}: ${name}` }));
+  main.append(table(['partition', name, 'checks'], points.slice().reverse().slice(0, 60).map((p) => [
+    el('a', { href: `#/instance?env=${enc(state.env)}&dataset=${enc(dataset)}&partition=${enc(p.x)}`, text: p.x }),
+    p.y === null ? 'NaN' : num(p.y),
+    p.mark ? el('span', {}, badge(p.mark), ` ${p.note}`) : 'pass'])));
 }
 
 // ---- environments --------------------------------------------------------

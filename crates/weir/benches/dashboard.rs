@@ -98,7 +98,14 @@ fn measure(datasets: usize, partitions: usize) {
     if let Some(mut stdin) = server.stdin.take() {
         let _ = stdin.flush();
     }
+    // The server's own figures (server-side and over HTTP) follow its
+    // `serving` line once stdin closes.
+    let mut rest = String::new();
+    let _ = std::io::Read::read_to_string(&mut out, &mut rest);
     let _ = server.wait();
+    for l in rest.lines() {
+        println!("  {l}");
+    }
     println!("  {}", rows.as_str().unwrap_or_default());
     println!(
         "  first paint of the grid, {LOADS} loads: median {:.0} ms, min {:.0}, max {:.0}",

@@ -223,6 +223,11 @@ fn the_life_of_an_error_through_the_buttons_accept_invalidate_rebuild_revert() {
     );
     assert_eq!(inst["blocked"], false, "{inst}");
     assert_eq!(inst["accepted"][0]["reason"], "zero is right that day", "{inst}");
+    // The chart of the checked counter annotates the acceptance.
+    b.goto(&format!("{}/#/checks?dataset=c&counter=good", served.url));
+    b.wait_text("table", "accepted zero is right that day", 20);
+    let marks = b.eval("return document.querySelectorAll('svg.chart g.pt.accepted circle').length");
+    assert_eq!(marks, 2, "the point and the legend's key");
 
     // Invalidate a faulty instance: the preview lists what derives from it.
     // By keyboard alone: Tab reaches the action, Enter presses it.
