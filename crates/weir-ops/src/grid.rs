@@ -167,6 +167,9 @@ pub struct Grid {
     pub codes: BTreeMap<char, CellState>,
 }
 
+/// At most this many blocked partitions per row say which checks block them.
+const MAX_EXPLAINED: usize = 200;
+
 /// At most this many columns in one grid with full cells.
 pub const MAX_COLUMNS: usize = 2000;
 /// At most this many columns in one grid of states only (ten years of days).
@@ -263,6 +266,37 @@ pub async fn grid(
                 .collect();
             let lo = g.index_of(columns[0]);
             let hi = g.index_at_or_after(until);
+            // Which checks block a blocked partition, for the cells that
+            // explain themselves (full detail asks for a few cells at once).
+            let mut blocked_by: std::collections::HashMap<i64, String> = Default::default();
+            if full && let Some(v) = version {
+                for idx in (lo..hi).filter(|i| blocked.contains(*i)).take(MAX_EXPLAINED) {
+                    let key = weir_catalog::InstanceKey {
+                        dataset: name.clone(),
+                        version: v,
+                        partition: idx,
+                    };
+                    let Some(inst) = ws.catalog.instance(&key).await? else {
+                        continue;
+                    };
+                    let Some(run) = ws.catalog.run(&inst.run_id).await? else {
+                        continue;
+                    };
+                    let names: Vec<String> = run
+                        .checks
+                        .iter()
+                        .filter(|c| c.severity == weir_core::check::Severity::Block)
+                        .filter(|c| {
+                            matches!(
+                                c.status,
+                                weir_core::check::Status::Fail | weir_core::check::Status::Error
+                            )
+                        })
+                        .map(|c| format!("`{}`", c.name))
+                        .collect();
+                    blocked_by.insert(idx, format!("blocked by {}", names.join(", ")));
+                }
+            }
             let mut col = 0usize;
             for idx in lo..hi {
                 let start = g.start_of(idx);
@@ -295,17 +329,21 @@ pub async fn grid(
                 if !full {
                     continue;
                 }
+                let why = || match state {
+                    CellState::Blocked => blocked_by.get(&idx).cloned(),
+                    _ => reason.map(|r| reason_text(r, &ws.project)),
+                };
                 let cell = cells[col].get_or_insert_with(|| Cell {
                     state,
                     counts: BTreeMap::new(),
                     partition: Some(g.format_key(idx)),
-                    reason: reason.map(|r| reason_text(r, &ws.project)),
+                    reason: why(),
                 });
                 *cell.counts.entry(state).or_default() += 1;
                 if cell.counts.values().sum::<usize>() > 1 {
                     cell.partition = None;
                     if state < cell.state {
-                        cell.reason = reason.map(|r| reason_text(r, &ws.project));
+                        cell.reason = why();
                     }
                 }
                 cell.state = cell.state.min(state);

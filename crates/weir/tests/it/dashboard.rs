@@ -130,7 +130,11 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
     b.press(DOWN);
     b.press(DOWN);
     b.press(LEFT);
-    b.wait_text("#tip", "c · 2026-01-03 · blocked\ndate=2026-01-03\n1 blocked", 10);
+    b.wait_text(
+        "#tip",
+        "c · 2026-01-03 · blocked\ndate=2026-01-03\n1 blocked\nblocked by `good rows`",
+        10,
+    );
     // Enter opens the instance: its failing check.
     b.press(ENTER);
     b.wait_text("main h1", "c", 10);
