@@ -329,8 +329,13 @@ pub async fn grid(
                 if !full {
                     continue;
                 }
-                let why = || match state {
-                    CellState::Blocked => blocked_by.get(&idx).cloned(),
+                let why = || match (state, reason, &ds.job) {
+                    (CellState::Blocked, ..) => blocked_by.get(&idx).cloned(),
+                    // Which files: the ingest path for this partition.
+                    (_, Some(Reason::NotLanded), weir_core::model::Job::Ingest { path, .. }) => Some(format!(
+                        "its files have not landed: {}",
+                        weir_sched::landing::expand(path, g, idx)
+                    )),
                     _ => reason.map(|r| reason_text(r, &ws.project)),
                 };
                 let cell = cells[col].get_or_insert_with(|| Cell {

@@ -260,6 +260,35 @@ command = ["sh", "-c", "echo x > \"$WEIR_OUTPUT/x\""]
     assert_eq!(raw["cells"][2]["counts"]["complete"], 5);
     assert_eq!(raw["cells"][2]["counts"]["waiting"], 19);
     assert_eq!(raw["cells"][3]["state"], "not_due");
+    assert_eq!(raw["states"], "CCWN", "one letter per column, the worst");
+    // One hour that has not landed names the files it waits for.
+    let hour: Value = reqwest::blocking::get(format!(
+        "{}/api/v1/envs/prod/grid?zoom=hour&from=2026-01-03T05:00:00Z&to=2026-01-03T06:00:00Z&datasets=raw",
+        served.url
+    ))
+    .expect("grid")
+    .json()
+    .expect("json");
+    assert_eq!(
+        hour["rows"][0]["cells"][0]["reason"], "its files have not landed: landing/2026-01-03/05.jsonl",
+        "{hour}"
+    );
+    // Only the letters, for a large grid.
+    let states: Value = reqwest::blocking::get(format!(
+        "{}/api/v1/envs/prod/grid?zoom=day&from=2026-01-01&to=2026-01-05&detail=states",
+        served.url
+    ))
+    .expect("grid")
+    .json()
+    .expect("json");
+    let raw_states = states["rows"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["dataset"] == "raw"))
+        .cloned()
+        .unwrap_or_default();
+    assert_eq!(raw_states["states"], "CCWN");
+    assert_eq!(raw_states["cells"], serde_json::json!([]));
+    assert_eq!(states["codes"]["W"], "waiting");
     let daily = row("daily");
     assert_eq!(daily["cells"][1]["state"], "complete");
     assert_eq!(daily["cells"][2]["state"], "held");
