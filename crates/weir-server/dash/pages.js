@@ -265,8 +265,8 @@ async function instancePage(main, { params }) {
     }
     main.append(el('h2', { text: 'Lineage' }),
       el('div', { class: 'cols' },
-        el('section', {}, el('h3', { text: `Inputs (${inst.inputs.length})` }), el('ul', {}, inst.inputs.slice(0, 50).map((i) => el('li', {}, instanceLink(env, i))))),
-        el('section', {}, el('h3', { text: `Consumers (${inst.consumers.length})` }), el('ul', {}, inst.consumers.slice(0, 50).map((i) => el('li', {}, instanceLink(env, i)))))));
+        el('section', {}, el('h3', { text: `Inputs (${inst.inputs.length})` }), hops(env, inst.inputs, 'inputs')),
+        el('section', {}, el('h3', { text: `Consumers (${inst.consumers.length})` }), hops(env, inst.consumers, 'consumers'))));
     main.append(el('h2', { text: 'Files' }), table(['file', 'size', 'sha256'], inst.files.map((f) => [f.name, num(f.size), el('code', { text: f.sha256.slice(0, 16) })])));
     if (inst.schema) main.append(el('h2', { text: 'Schema' }), el('pre', { text: JSON.parse(inst.schema).join('\n') }));
     if (inst.profile && inst.profile.columns) {
@@ -278,6 +278,36 @@ async function instancePage(main, { params }) {
   if (partition) rq.set('partition', partition);
   const runs = await api(`/runs?${rq}`);
   main.append(el('h2', { text: 'Runs' }), runsTable(runs));
+}
+
+/// One hop of lineage (`side`: inputs or consumers), each expandable into
+/// the next hop the same way.
+function hops(env, names, side) {
+  const list = el('ul', { class: 'hops' });
+  for (const text of names.slice(0, 50)) {
+    const li = el('li', {}, instanceLink(env, text));
+    const [dataset, v, partition] = text.split(' ');
+    const more = el('button', {
+      type: 'button', class: 'link', 'aria-expanded': 'false', 'aria-label': `${side} of ${text}`, text: '+',
+      onclick: async () => {
+        if (more.getAttribute('aria-expanded') === 'true') {
+          li.querySelector('ul.hops')?.remove();
+          more.setAttribute('aria-expanded', 'false');
+          more.textContent = '+';
+          return;
+        }
+        const q = new URLSearchParams({ partition: partition || '', version: (v || '').replace('v', '') });
+        const next = await api(`/envs/${enc(env)}/datasets/${enc(dataset)}/instance?${q}`).catch(() => null);
+        li.append(next ? hops(env, next[side], side) : el('p', { class: 'muted', text: 'no instance' }));
+        more.setAttribute('aria-expanded', 'true');
+        more.textContent = '−';
+      },
+    });
+    li.prepend(more, ' ');
+    list.append(li);
+  }
+  if (names.length > 50) list.append(el('li', { class: 'muted', text: `and ${names.length - 50} more` }));
+  return list;
 }
 
 function factList(pairs) {

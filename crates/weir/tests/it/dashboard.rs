@@ -140,6 +140,11 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
     b.wait_text("main h1", "c", 10);
     b.wait_text("table", "good rows", 10);
     b.wait_text(".facts", "yes: a blocking check failed", 10);
+    // Lineage one hop up, expandable a hop further.
+    b.click("button[aria-label='inputs of a v1 date=2026-01-03']");
+    poll(10, "the input expanded", || {
+        (b.eval("return document.querySelectorAll('ul.hops ul.hops').length") == 1).then_some(())
+    });
     b.screenshot("instance");
     no_console_errors(&b, "the instance");
 
