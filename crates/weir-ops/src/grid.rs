@@ -145,6 +145,10 @@ pub struct Row {
     /// The version the environment's alias serves.
     pub serving: Option<u32>,
     pub paused: bool,
+    /// The state of a snapshot dataset's one instance (`all`); none for a
+    /// partitioned dataset.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub snapshot: Option<CellState>,
     /// One letter per column, its worst state (see `codes`), or `-` where
     /// the dataset has no partition (a snapshot dataset, or a cell finer
     /// than its partitions is folded).
@@ -249,21 +253,50 @@ pub async fn grid(
         let full = detail == Detail::Full;
         let mut cells: Vec<Option<Cell>> = if full { vec![None; columns.len()] } else { Vec::new() };
         let mut worst: Vec<Option<CellState>> = vec![None; columns.len()];
+        let (dlo, dhi) = p
+            .datasets
+            .iter()
+            .find(|d| &d.dataset == name)
+            .map_or((0, 0), |d| (d.lo, d.hi));
+        let empty = weir_core::PartSet::new();
+        let present = snap.present.get(name).unwrap_or(&empty);
+        let blocked = snap.blocked.get(name).unwrap_or(&empty);
+        let reasons: Vec<_> = p.blocked.iter().filter(|b| &b.dataset == name).collect();
+        let trashed: std::collections::HashSet<i64> = trash
+            .iter()
+            .filter(|r| Some(r.key.version) == version && &r.key.dataset == name)
+            .map(|r| r.key.partition)
+            .collect();
+        // One partition's state, and why it is not complete.
+        let state_at = |idx: i64| {
+            let reason = reasons.iter().find(|b| b.lo <= idx && idx < b.hi).map(|b| &b.reason);
+            let state = if present.contains(idx) {
+                if blocked.contains(idx) {
+                    CellState::Blocked
+                } else {
+                    CellState::Complete
+                }
+            } else if idx < dlo || idx >= dhi {
+                CellState::NotDue
+            } else {
+                let late = ds.sla.is_some_and(|s| s.deadline(g, idx) <= now);
+                match reason {
+                    Some(Reason::Failed) => CellState::Failed,
+                    Some(Reason::Running) => CellState::Running,
+                    Some(Reason::Paused) => CellState::Paused,
+                    _ if late => CellState::Late,
+                    Some(Reason::NotLanded) => CellState::Waiting,
+                    Some(_) => CellState::Held,
+                    None if trashed.contains(&idx) => CellState::Invalidated,
+                    None => CellState::Due,
+                }
+            };
+            (state, reason)
+        };
+        // An export has no instances of its own: it follows an alias.
+        let export = matches!(ds.job, weir_core::model::Job::Export { .. });
+        let snapshot = (g == Granularity::Snapshot && !export).then(|| state_at(0).0);
         if g != Granularity::Snapshot && !columns.is_empty() {
-            let (dlo, dhi) = p
-                .datasets
-                .iter()
-                .find(|d| &d.dataset == name)
-                .map_or((0, 0), |d| (d.lo, d.hi));
-            let empty = weir_core::PartSet::new();
-            let present = snap.present.get(name).unwrap_or(&empty);
-            let blocked = snap.blocked.get(name).unwrap_or(&empty);
-            let reasons: Vec<_> = p.blocked.iter().filter(|b| &b.dataset == name).collect();
-            let trashed: std::collections::HashSet<i64> = trash
-                .iter()
-                .filter(|r| Some(r.key.version) == version && &r.key.dataset == name)
-                .map(|r| r.key.partition)
-                .collect();
             let lo = g.index_of(columns[0]);
             let hi = g.index_at_or_after(until);
             // Which checks block a blocked partition, for the cells that
@@ -303,28 +336,7 @@ pub async fn grid(
                 while col + 1 < columns.len() && columns[col + 1] <= start {
                     col += 1;
                 }
-                let reason = reasons.iter().find(|b| b.lo <= idx && idx < b.hi).map(|b| &b.reason);
-                let state = if present.contains(idx) {
-                    if blocked.contains(idx) {
-                        CellState::Blocked
-                    } else {
-                        CellState::Complete
-                    }
-                } else if idx < dlo || idx >= dhi {
-                    CellState::NotDue
-                } else {
-                    let late = ds.sla.is_some_and(|s| s.deadline(g, idx) <= now);
-                    match reason {
-                        Some(Reason::Failed) => CellState::Failed,
-                        Some(Reason::Running) => CellState::Running,
-                        Some(Reason::Paused) => CellState::Paused,
-                        _ if late => CellState::Late,
-                        Some(Reason::NotLanded) => CellState::Waiting,
-                        Some(_) => CellState::Held,
-                        None if trashed.contains(&idx) => CellState::Invalidated,
-                        None => CellState::Due,
-                    }
-                };
+                let (state, reason) = state_at(idx);
                 worst[col] = Some(worst[col].map_or(state, |w| w.min(state)));
                 if !full {
                     continue;
@@ -360,6 +372,7 @@ pub async fn grid(
             version,
             serving,
             paused: sel.paused.contains(name),
+            snapshot,
             states,
             cells,
         });

@@ -17,6 +17,9 @@ export const STATES = {
   N: { name: 'not due', color: '#f1f3f5', glyph: 'none' },
 };
 
+/// A state's name (as the API spells it) to its letter.
+const SNAPSHOT = Object.fromEntries(Object.entries(STATES).map(([code, s]) => [s.name.replace(' ', '_'), code]));
+
 const LABEL_W = 280;
 const HEAD_H = 36;
 const ROW_H = 20;
@@ -236,6 +239,8 @@ export class Grid {
       ctx.font = '11px system-ui, sans-serif';
       ctx.fillStyle = '#495057';
       ctx.fillText(rowBadge(row), 190, y + 14);
+      // A snapshot dataset has one instance: its state beside its name.
+      if (row.snapshot) drawCell(ctx, SNAPSHOT[row.snapshot], LABEL_W - 20, y + 3, 14, 14);
     }
     ctx.restore();
     ctx.fillStyle = '#f8f9fa';
@@ -263,6 +268,7 @@ export class Grid {
 
   text(cell) {
     const row = this.rows[cell.row];
+    if (row.snapshot) return `${row.dataset} · all · ${row.snapshot.replace('_', ' ')}`;
     const code = row.states[cell.col];
     const state = STATES[code] ? STATES[code].name : 'no partition';
     const who = row.env2 ? `${row.dataset} (${row.env2})` : row.dataset;

@@ -29,6 +29,10 @@ partition = "day"
 inputs = ["a"]
 command = ["sh", "-c", "n=5; if [ \"$WEIR_PARTITION\" = date=2026-01-03 ]; then n=0; fi; echo z > \"$WEIR_OUTPUT/z.txt\"; echo \"{\\\"good\\\": $n}\" > \"$WEIR_COUNTERS\""]
 checks = [{ name = "good rows", check = "good > 0" }]
+
+[datasets.s]
+partition = "snapshot"
+command = ["sh", "-c", "echo s > \"$WEIR_OUTPUT/s.txt\""]
 "#;
 
 const AT: &str = "2026-01-05T06:00:00Z";
@@ -111,6 +115,9 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
     for _ in 0..3 {
         b.press(LEFT);
     }
+    // Rows in lineage order: a, the snapshot s (one instance), b, c.
+    b.press(DOWN);
+    assert_eq!(announced(&b), "s · all · complete");
     b.press(DOWN);
     assert_eq!(announced(&b), "b · 2026-01-02 · failed");
     b.press(DOWN);
@@ -120,15 +127,17 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
     // Invalidated with a, it waits for a's rebuild.
     b.press(RIGHT);
     assert_eq!(announced(&b), "c · 2026-01-04 · held");
-    b.press(UP);
-    b.press(UP);
+    for _ in 0..3 {
+        b.press(UP);
+    }
     assert_eq!(announced(&b), "a · 2026-01-04 · invalidated");
     b.press(RIGHT);
     assert_eq!(announced(&b), "a · 2026-01-05 · not due");
     // The tooltip gives the reason of a single partition.
     b.press(LEFT);
-    b.press(DOWN);
-    b.press(DOWN);
+    for _ in 0..3 {
+        b.press(DOWN);
+    }
     b.press(LEFT);
     b.wait_text(
         "#tip",
@@ -187,7 +196,7 @@ fn every_page_loads_cleanly_and_the_grid_shows_each_state() {
         .as_array()
         .map(|a| a.iter().filter_map(|v| v.as_str().map(str::to_string)).collect())
         .unwrap_or_default();
-    assert_eq!(nodes, ["a: due", "b: failed", "c: blocked"], "{nodes:?}");
+    assert_eq!(nodes, ["a: due", "s: complete", "b: failed", "c: blocked"], "{nodes:?}");
     b.click("svg.lineage g.node[aria-label^='b:']");
     b.wait_text(".chip", "datasets: b,a", 10);
     no_console_errors(&b, "the filtered grid");
