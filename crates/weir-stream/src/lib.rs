@@ -1,0 +1,7 @@
+//! Nearline streams (issue 18). Events are acknowledged only once they are
+//! durable in the write-ahead log ([`wal`]); sealing them into time
+//! partitions is ordinary lake machinery, built on top.
+
+pub mod wal;
+
+pub use wal::{Position, Wal, WalError, WalOptions};

@@ -1,0 +1,520 @@
+//! The write-ahead log: events are appended to segment files and fsynced
+//! before anyone is told they are stored.
+//!
+//! - **Group commit.** Appends go to one writer thread. It takes every
+//!   append waiting, writes them in one `write`, syncs once, then answers
+//!   them all: many requests share one fsync, and none is answered before
+//!   its records are on disk.
+//! - **Records.** `len: u32 LE | crc32: u32 LE | payload`. Recovery reads
+//!   each segment in order and stops at the first record that is short or
+//!   fails its checksum: in the newest segment that is a torn write, cut off;
+//!   in an older one it is corruption, and opening fails.
+//! - **Segments** are `NNNNNNNNNNNNNNNNNNNN.wal` (a sequence number), rolled
+//!   at `segment_bytes`. Each new file is made durable with its directory.
+//!   [`Wal::release`] deletes the segments wholly before a position, once
+//!   what they hold is sealed.
+//! - **A failed write** (a full disk, say) answers its group with the error
+//!   and cuts the segment back to where the group began, so nothing half
+//!   written stays. If even that fails, the log refuses every append until
+//!   it is opened again.
+
+use std::fs::{File, OpenOptions};
+use std::io::{Read, Seek, SeekFrom, Write};
+use std::path::{Path, PathBuf};
+use std::sync::{Arc, Mutex, mpsc};
+
+const HEADER: usize = 8;
+/// A record larger than this is refused (and, on recovery, taken for garbage).
+pub const MAX_RECORD: usize = 64 << 20;
+
+#[derive(Debug, thiserror::Error)]
+pub enum WalError {
+    #[error("the write-ahead log at {path}: {source}")]
+    Io {
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+    #[error(
+        "the write-ahead log segment {path} is corrupt at byte {offset}: {why}; it is not the newest segment, so this is not a torn write. Move the file aside to start, losing what it holds"
+    )]
+    Corrupt { path: PathBuf, offset: u64, why: String },
+    #[error("a record of {0} bytes is over the limit of {MAX_RECORD}")]
+    TooLarge(usize),
+    #[error("the write-ahead log stopped after a write it could not undo; restart to recover it")]
+    Broken,
+    #[error("the write-ahead log's writer is gone")]
+    Closed,
+}
+
+fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
+    move |source| WalError::Io {
+        path: path.to_path_buf(),
+        source,
+    }
+}
+
+/// Where a record ends: its segment and the byte offset after it.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Hash)]
+pub struct Position {
+    pub segment: u64,
+    pub offset: u64,
+}
+
+#[derive(Clone, Debug)]
+pub struct WalOptions {
+    /// A segment rolls over once it is this large.
+    pub segment_bytes: u64,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions {
+            segment_bytes: 64 << 20,
+        }
+    }
+}
+
+struct Append {
+    records: Vec<Vec<u8>>,
+    done: tokio::sync::oneshot::Sender<Result<Position, WalError>>,
+}
+
+/// Counts of the writer's work (for tests and `/metrics`).
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq)]
+pub struct WalStats {
+    pub appends: u64,
+    pub records: u64,
+    pub syncs: u64,
+}
+
+/// A write-ahead log in a directory of its own.
+#[derive(Clone)]
+pub struct Wal {
+    dir: PathBuf,
+    tx: mpsc::Sender<Append>,
+    stats: Arc<Mutex<WalStats>>,
+}
+
+impl std::fmt::Debug for Wal {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Wal").field("dir", &self.dir).finish()
+    }
+}
+
+fn segment_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.wal"))
+}
+
+/// The segments in `dir`, oldest first.
+fn segments(dir: &Path) -> Result<Vec<u64>, WalError> {
+    let mut seqs = Vec::new();
+    for entry in std::fs::read_dir(dir).map_err(io(dir))? {
+        let entry = entry.map_err(io(dir))?;
+        let name = entry.file_name();
+        let Some(stem) = name.to_str().and_then(|n| n.strip_suffix(".wal")) else {
+            continue;
+        };
+        if let Ok(seq) = stem.parse::<u64>() {
+            seqs.push(seq);
+        }
+    }
+    seqs.sort_unstable();
+    Ok(seqs)
+}
+
+fn sync_dir(dir: &Path) -> Result<(), WalError> {
+    File::open(dir).and_then(|d| d.sync_all()).map_err(io(dir))
+}
+
+/// What one segment holds.
+struct Segment {
+    /// The whole records' payloads, in order.
+    records: Vec<Vec<u8>>,
+    /// The offset after the last whole record.
+    end: u64,
+    /// Why reading stopped before the end of the file, if it did.
+    stop: Option<String>,
+}
+
+fn read_segment(path: &Path) -> Result<Segment, WalError> {
+    let mut bytes = Vec::new();
+    File::open(path)
+        .and_then(|mut f| f.read_to_end(&mut bytes))
+        .map_err(io(path))?;
+    let mut out = Vec::new();
+    let mut at = 0usize;
+    let stop = loop {
+        if at == bytes.len() {
+            break None;
+        }
+        let Some(head) = bytes.get(at..at + HEADER) else {
+            break Some("a short record header".to_string());
+        };
+        let len = u32::from_le_bytes([head[0], head[1], head[2], head[3]]) as usize;
+        let crc = u32::from_le_bytes([head[4], head[5], head[6], head[7]]);
+        if len > MAX_RECORD {
+            break Some(format!("a record length of {len}"));
+        }
+        let Some(payload) = bytes.get(at + HEADER..at + HEADER + len) else {
+            break Some("a short record".to_string());
+        };
+        if crc32fast::hash(payload) != crc {
+            break Some("a checksum mismatch".to_string());
+        }
+        out.push(payload.to_vec());
+        at += HEADER + len;
+    };
+    Ok(Segment {
+        records: out,
+        end: at as u64,
+        stop,
+    })
+}
+
+impl Wal {
+    /// Opens (or creates) the log in `dir`, cutting a torn write off the
+    /// newest segment, and starts its writer.
+    pub fn open(dir: &Path, opts: WalOptions) -> Result<Wal, WalError> {
+        std::fs::create_dir_all(dir).map_err(io(dir))?;
+        let seqs = segments(dir)?;
+        let last = seqs.last().copied();
+        for &seq in &seqs {
+            let path = segment_path(dir, seq);
+            let Segment { end, stop, .. } = read_segment(&path)?;
+            if let Some(why) = stop {
+                if Some(seq) != last {
+                    return Err(WalError::Corrupt { path, offset: end, why });
+                }
+                tracing::warn!(path = %path.display(), offset = end, "cutting a torn write off the write-ahead log: {why}");
+                let f = OpenOptions::new().write(true).open(&path).map_err(io(&path))?;
+                f.set_len(end).map_err(io(&path))?;
+                f.sync_all().map_err(io(&path))?;
+            }
+        }
+        let seq = last.unwrap_or(1);
+        let path = segment_path(dir, seq);
+        let mut file = OpenOptions::new()
+            .create(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        let len = file.seek(SeekFrom::End(0)).map_err(io(&path))?;
+        if last.is_none() {
+            sync_dir(dir)?;
+        }
+        let (tx, rx) = mpsc::channel::<Append>();
+        let stats = Arc::new(Mutex::new(WalStats::default()));
+        let writer = Writer {
+            dir: dir.to_path_buf(),
+            opts,
+            seq,
+            file,
+            len,
+            broken: false,
+            stats: stats.clone(),
+        };
+        std::thread::Builder::new()
+            .name("weir-wal".into())
+            .spawn(move || writer.run(rx))
+            .map_err(io(dir))?;
+        Ok(Wal {
+            dir: dir.to_path_buf(),
+            tx,
+            stats,
+        })
+    }
+
+    /// Appends `records` in order; answers once they are on disk, with the
+    /// position after the last.
+    pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Position, WalError> {
+        if let Some(r) = records.iter().find(|r| r.len() > MAX_RECORD) {
+            return Err(WalError::TooLarge(r.len()));
+        }
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.tx.send(Append { records, done }).map_err(|_| WalError::Closed)?;
+        rx.await.map_err(|_| WalError::Closed)?
+    }
+
+    /// Every record from `from` on (`None`: from the start), oldest first,
+    /// each with the position after it.
+    pub fn read_from(&self, from: Option<Position>) -> Result<Vec<(Position, Vec<u8>)>, WalError> {
+        let mut out = Vec::new();
+        for seq in segments(&self.dir)? {
+            if from.is_some_and(|p| seq < p.segment) {
+                continue;
+            }
+            let path = segment_path(&self.dir, seq);
+            let records = read_segment(&path)?.records;
+            let mut offset = 0u64;
+            for r in records {
+                offset += (HEADER + r.len()) as u64;
+                let pos = Position { segment: seq, offset };
+                if from.is_none_or(|f| pos > f) {
+                    out.push((pos, r));
+                }
+            }
+        }
+        Ok(out)
+    }
+
+    /// Deletes the segments that end at or before `upto`'s segment begins:
+    /// what they hold is sealed. The segment being written is kept.
+    pub fn release(&self, upto: Position) -> Result<usize, WalError> {
+        let seqs = segments(&self.dir)?;
+        let newest = seqs.last().copied();
+        let mut n = 0;
+        for seq in seqs {
+            if seq < upto.segment && Some(seq) != newest {
+                let path = segment_path(&self.dir, seq);
+                std::fs::remove_file(&path).map_err(io(&path))?;
+                n += 1;
+            }
+        }
+        if n > 0 {
+            sync_dir(&self.dir)?;
+        }
+        Ok(n)
+    }
+
+    pub fn stats(&self) -> WalStats {
+        self.stats.lock().map(|s| *s).unwrap_or_default()
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    opts: WalOptions,
+    seq: u64,
+    file: File,
+    len: u64,
+    broken: bool,
+    stats: Arc<Mutex<WalStats>>,
+}
+
+impl Writer {
+    fn run(mut self, rx: mpsc::Receiver<Append>) {
+        while let Ok(first) = rx.recv() {
+            let mut group = vec![first];
+            while let Ok(more) = rx.try_recv() {
+                group.push(more);
+            }
+            let result = self.write(&group);
+            if let Ok(mut s) = self.stats.lock() {
+                s.appends += group.len() as u64;
+                s.records += group.iter().map(|a| a.records.len() as u64).sum::<u64>();
+                s.syncs += u64::from(result.is_ok());
+            }
+            let mut ends = match result {
+                Ok(ends) => ends.into_iter().map(Ok).collect::<Vec<_>>(),
+                Err(e) => {
+                    let msg = e.to_string();
+                    group
+                        .iter()
+                        .map(|_| {
+                            Err(WalError::Io {
+                                path: self.dir.clone(),
+                                source: std::io::Error::other(msg.clone()),
+                            })
+                        })
+                        .collect()
+                }
+            };
+            for (a, end) in group.into_iter().zip(ends.drain(..)) {
+                let _ = a.done.send(end);
+            }
+        }
+    }
+
+    /// Writes a group and syncs it: the position after each append's last
+    /// record.
+    fn write(&mut self, group: &[Append]) -> Result<Vec<Position>, WalError> {
+        if self.broken {
+            return Err(WalError::Broken);
+        }
+        if self.len >= self.opts.segment_bytes {
+            self.roll()?;
+        }
+        let mut buf = Vec::new();
+        let mut ends = Vec::with_capacity(group.len());
+        for a in group {
+            for r in &a.records {
+                buf.extend_from_slice(&(r.len() as u32).to_le_bytes());
+                buf.extend_from_slice(&crc32fast::hash(r).to_le_bytes());
+                buf.extend_from_slice(r);
+            }
+            ends.push(Position {
+                segment: self.seq,
+                offset: self.len + buf.len() as u64,
+            });
+        }
+        let path = segment_path(&self.dir, self.seq);
+        let written = self.file.write_all(&buf).and_then(|()| self.file.sync_data());
+        if let Err(e) = written {
+            // Nothing of this group may stay: cut back to where it began.
+            let undo = self.file.set_len(self.len).and_then(|()| self.file.sync_data());
+            if undo.is_err() {
+                self.broken = true;
+            }
+            return Err(io(&path)(e));
+        }
+        self.len += buf.len() as u64;
+        Ok(ends)
+    }
+
+    fn roll(&mut self) -> Result<(), WalError> {
+        let seq = self.seq + 1;
+        let path = segment_path(&self.dir, seq);
+        let file = OpenOptions::new()
+            .create_new(true)
+            .append(true)
+            .open(&path)
+            .map_err(io(&path))?;
+        sync_dir(&self.dir)?;
+        self.seq = seq;
+        self.file = file;
+        self.len = 0;
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn rt() -> tokio::runtime::Runtime {
+        tokio::runtime::Builder::new_multi_thread()
+            .worker_threads(2)
+            .enable_all()
+            .build()
+            .expect("runtime")
+    }
+
+    #[test]
+    fn appended_records_come_back_in_order_after_a_reopen() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions::default()).expect("open");
+            let a = wal
+                .append(vec![b"one".to_vec(), b"two".to_vec()])
+                .await
+                .expect("append");
+            let b = wal.append(vec![b"three".to_vec()]).await.expect("append");
+            assert!(b > a);
+            assert_eq!(a.offset, 2 * HEADER as u64 + 6);
+        });
+        let wal = Wal::open(dir.path(), WalOptions::default()).expect("reopen");
+        let all: Vec<Vec<u8>> = wal.read_from(None).expect("read").into_iter().map(|(_, r)| r).collect();
+        assert_eq!(all, vec![b"one".to_vec(), b"two".to_vec(), b"three".to_vec()]);
+        let first = wal.read_from(None).expect("read")[0].0;
+        let rest: Vec<Vec<u8>> = wal
+            .read_from(Some(first))
+            .expect("read")
+            .into_iter()
+            .map(|(_, r)| r)
+            .collect();
+        assert_eq!(rest, vec![b"two".to_vec(), b"three".to_vec()], "after a position");
+    }
+
+    #[test]
+    fn a_torn_write_at_the_end_is_cut_off_and_appends_go_on() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions::default()).expect("open");
+            wal.append(vec![b"kept".to_vec()]).await.expect("append");
+        });
+        // A crash mid-write: a header and half a payload.
+        let path = segment_path(dir.path(), 1);
+        let mut f = OpenOptions::new().append(true).open(&path).expect("segment");
+        f.write_all(&100u32.to_le_bytes()).expect("write");
+        f.write_all(&[0, 0, 0, 0, 1, 2, 3]).expect("write");
+        drop(f);
+        rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions::default()).expect("reopen");
+            wal.append(vec![b"after".to_vec()]).await.expect("append");
+            let all: Vec<Vec<u8>> = wal.read_from(None).expect("read").into_iter().map(|(_, r)| r).collect();
+            assert_eq!(all, vec![b"kept".to_vec(), b"after".to_vec()]);
+        });
+    }
+
+    #[test]
+    fn corruption_in_an_older_segment_refuses_to_open_and_names_the_file() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions { segment_bytes: 10 }).expect("open");
+            wal.append(vec![b"first segment".to_vec()]).await.expect("append");
+            wal.append(vec![b"second segment".to_vec()]).await.expect("append");
+        });
+        let path = segment_path(dir.path(), 1);
+        let mut bytes = std::fs::read(&path).expect("read");
+        let last = bytes.len() - 1;
+        bytes[last] ^= 0xff;
+        std::fs::write(&path, bytes).expect("write");
+        let err = Wal::open(dir.path(), WalOptions::default()).expect_err("corrupt");
+        let msg = err.to_string();
+        assert!(
+            msg.contains("00000000000000000001.wal") && msg.contains("checksum"),
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn concurrent_appends_share_fsyncs_and_all_land() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let stats = rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions::default()).expect("open");
+            let mut tasks = Vec::new();
+            for i in 0..200u32 {
+                let wal = wal.clone();
+                tasks.push(tokio::spawn(
+                    async move { wal.append(vec![i.to_le_bytes().to_vec()]).await },
+                ));
+            }
+            for t in tasks {
+                t.await.expect("task").expect("append");
+            }
+            wal.stats()
+        });
+        assert_eq!(stats.appends, 200);
+        assert_eq!(stats.records, 200);
+        assert!(stats.syncs < 200, "group commit: {stats:?}");
+        let wal = Wal::open(dir.path(), WalOptions::default()).expect("reopen");
+        let mut got: Vec<u32> = wal
+            .read_from(None)
+            .expect("read")
+            .into_iter()
+            .map(|(_, r)| u32::from_le_bytes([r[0], r[1], r[2], r[3]]))
+            .collect();
+        got.sort_unstable();
+        assert_eq!(got, (0..200).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn segments_roll_and_released_ones_are_deleted() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions { segment_bytes: 32 }).expect("open");
+            let mut last = None;
+            for i in 0..10u8 {
+                last = Some(wal.append(vec![vec![i; 20]]).await.expect("append"));
+            }
+            let last = last.expect("a position");
+            assert!(last.segment > 3, "{last:?}");
+            assert_eq!(segments(dir.path()).expect("list").len() as u64, last.segment);
+            let gone = wal.release(last).expect("release");
+            assert_eq!(gone as u64, last.segment - 1);
+            let left: Vec<Vec<u8>> = wal.read_from(None).expect("read").into_iter().map(|(_, r)| r).collect();
+            assert_eq!(left.last(), Some(&vec![9u8; 20]));
+        });
+    }
+
+    #[test]
+    fn a_record_over_the_limit_is_refused() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        rt().block_on(async {
+            let wal = Wal::open(dir.path(), WalOptions::default()).expect("open");
+            let err = wal.append(vec![vec![0; MAX_RECORD + 1]]).await.expect_err("too large");
+            assert!(matches!(err, WalError::TooLarge(_)), "{err}");
+        });
+    }
+}
