@@ -32,6 +32,19 @@ pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
             "kind": "ingest", "path": path, "format": format,
             "schema": schema.as_ref().map(|s| s.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),
         }),
+        // What decides what a sealed partition holds: which events are
+        // quarantined, where late ones go, which copies are dropped. Not the
+        // broker's address (it may move) nor when seals happen (`idle`).
+        Job::Stream(s) => json!({
+            "kind": "stream",
+            "source": match &s.source {
+                crate::model::StreamSource::Http => json!("http"),
+                crate::model::StreamSource::Nats { subject, .. } => json!({ "nats": subject }),
+            },
+            "schema": s.schema.as_ref().map(|c| c.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),
+            "event_time": s.event_time, "id": s.id,
+            "lateness": s.lateness.to_string(), "dedup": s.dedup.to_string(), "max_future": s.max_future.to_string(),
+        }),
     };
     let inputs: Vec<Value> = ds
         .inputs

@@ -44,6 +44,7 @@ const DATASET_KEYS: &[&str] = &[
     "command",
     "env",
     "ingest",
+    "stream",
     "format",
     "lake",
     "version",
@@ -64,6 +65,19 @@ const DATASET_KEYS: &[&str] = &[
 ];
 const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
 const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
+const STREAM_KEYS: &[&str] = &[
+    "source",
+    "subject",
+    "format",
+    "schema",
+    "event_time",
+    "id",
+    "lateness",
+    "dedup",
+    "idle",
+    "max_future",
+    "max_body",
+];
 
 /// Reads a file of the project by its project-relative path.
 pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;

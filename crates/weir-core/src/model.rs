@@ -177,6 +177,42 @@ pub enum Job {
         format: Format,
         schema: Option<Vec<(String, ColumnType)>>,
     },
+    /// Nearline events, pushed over HTTP or read from a broker, made durable
+    /// and sealed into partitions by the stream machinery, not the run loop.
+    Stream(Box<StreamSpec>),
+}
+
+/// Where a stream's events come from.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub enum StreamSource {
+    /// `POST /ingest/<stream>` on `weir serve`.
+    Http,
+    /// A NATS JetStream subject, through a durable consumer.
+    Nats { url: String, subject: String },
+}
+
+/// A stream's definition: `stream = { source, subject, format, schema,
+/// event_time, id, lateness, dedup, idle, max_future, max_body }`.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct StreamSpec {
+    pub source: StreamSource,
+    /// The events' fields and types, checked on arrival (jsonl only).
+    pub schema: Option<Vec<(String, ColumnType)>>,
+    /// The field holding the event time; without it, processing time.
+    pub event_time: Option<String>,
+    /// The field holding the event's id, for de-duplication.
+    pub id: Option<String>,
+    /// How far behind the newest event time the watermark runs (default 5m).
+    pub lateness: Span,
+    /// How long sealed ids are remembered against duplicates (default 1h).
+    pub dedup: Span,
+    /// With no event for this long, the watermark follows processing time
+    /// (default 1m), so quiet partitions seal empty.
+    pub idle: Span,
+    /// Events further in the future than this are quarantined (default 5m).
+    pub max_future: Span,
+    /// The largest request body the collector takes, in bytes (default 8 MiB).
+    pub max_body: u64,
 }
 
 impl Job {
@@ -186,6 +222,7 @@ impl Job {
             Job::Command { .. } => "command",
             Job::Ingest { .. } => "ingest",
             Job::Export { .. } => "export",
+            Job::Stream(_) => "stream",
         }
     }
 }

@@ -130,6 +130,9 @@ pub enum Reason {
     InputBlocked { dataset: String, partition: i64 },
     /// Ingest: the landing files have not arrived.
     NotLanded,
+    /// Stream: the partition is not sealed yet (its watermark has not passed
+    /// its end). The stream machinery seals it; the run loop never does.
+    Unsealed,
     /// Another worker is building it.
     Running,
     /// Its last attempt failed.
@@ -278,6 +281,8 @@ pub fn plan(
                 if !landed.contains(idx) && !ingest_empty_ok {
                     reason = Some(Reason::NotLanded);
                 }
+            } else if matches!(ds.job, Job::Stream(_)) {
+                reason = Some(Reason::Unsealed);
             } else {
                 for &(input, up, up_present, up_usable, up_failed) in &upstream {
                     let (a, b) = input_range(ds, input, up, idx);

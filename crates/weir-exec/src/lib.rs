@@ -60,7 +60,8 @@ pub fn executor_for(job: &Job) -> Box<dyn Executor> {
         Job::Sql { .. } => Box::new(SqlExecutor),
         Job::Command { .. } => Box::new(CommandExecutor),
         Job::Ingest { .. } => Box::new(IngestExecutor),
-        // Never planned: exports are synced when aliases move.
-        Job::Export { .. } => Box::new(IngestExecutor),
+        // Never planned: exports are synced when aliases move, and streams
+        // are sealed by their collector.
+        Job::Export { .. } | Job::Stream(_) => Box::new(IngestExecutor),
     }
 }

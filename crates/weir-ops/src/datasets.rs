@@ -37,12 +37,7 @@ pub struct DatasetInfo {
 }
 
 fn job_kind(job: &Job) -> &'static str {
-    match job {
-        Job::Sql { .. } => "sql",
-        Job::Command { .. } => "command",
-        Job::Export { .. } => "export",
-        Job::Ingest { .. } => "ingest",
-    }
+    job.kind()
 }
 
 /// The datasets of `env`'s deployment `d` (opened as `ws`), inputs before

@@ -195,6 +195,7 @@ fn reason_text(r: &Reason, project: &weir_core::Project) -> String {
         Reason::Running => "running".into(),
         Reason::Failed => "its last run failed".into(),
         Reason::Paused => "paused".into(),
+        Reason::Unsealed => "its events are not sealed yet".into(),
     }
 }
 
@@ -285,7 +286,7 @@ pub async fn grid(
                     Some(Reason::Running) => CellState::Running,
                     Some(Reason::Paused) => CellState::Paused,
                     _ if late => CellState::Late,
-                    Some(Reason::NotLanded) => CellState::Waiting,
+                    Some(Reason::NotLanded | Reason::Unsealed) => CellState::Waiting,
                     Some(_) => CellState::Held,
                     None if trashed.contains(&idx) => CellState::Invalidated,
                     None => CellState::Due,

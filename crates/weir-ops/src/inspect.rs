@@ -118,6 +118,7 @@ pub async fn plan(
                 Reason::Running => "being built by another run".to_string(),
                 Reason::Failed => "failed; `weir run` retries it".to_string(),
                 Reason::Paused => "paused; `weir resume` lets it run".to_string(),
+                Reason::Unsealed => "its stream has not sealed it yet (the watermark has not passed its end)".to_string(),
             },
         })
         .collect();

@@ -168,7 +168,7 @@ impl Cx {
             }
             None => None,
         };
-        let kinds: Vec<&str> = ["sql", "command", "ingest", "export"]
+        let kinds: Vec<&str> = ["sql", "command", "ingest", "export", "stream"]
             .into_iter()
             .filter(|k| get(t, k).is_some())
             .collect();
@@ -181,7 +181,7 @@ impl Cx {
             self.err(
                 &span,
                 msg,
-                Some("give exactly one of `sql`, `command`, `ingest` or `export`".into()),
+                Some("give exactly one of `sql`, `command`, `ingest`, `export` or `stream`".into()),
             );
             return None;
         }
@@ -309,6 +309,18 @@ impl Cx {
                     input_refs.push((name.to_string(), from.clone(), v.span()));
                 }
                 (job, Format::Files)
+            }
+            "stream" => {
+                let v = get(t, "stream")?;
+                if !inputs.is_empty() {
+                    self.err(
+                        &span,
+                        format!("stream `{name}` cannot have inputs: its events arrive from outside"),
+                        None,
+                    );
+                }
+                // Sealed partitions hold the events as they arrived, in Parquet.
+                (self.stream(v, granularity)?, Format::Parquet)
             }
             _ => {
                 let v = get(t, "ingest")?;

@@ -312,3 +312,32 @@ fn partitions_close_to_their_sla_go_before_a_backfill() {
         Some(crate::service::Sla::parse("3h", Granularity::Day).expect("sla"));
     assert_eq!(first(&p), Some(("daily".to_string(), d1 + 2)));
 }
+
+/// A stream's partitions are sealed by its collector, never planned as
+/// tasks: missing ones wait as "unsealed", and what reads them waits for
+/// them, then runs once they exist.
+#[test]
+fn streams_are_never_tasks_and_their_readers_wait_for_seals() {
+    let p = load_project(
+        "[project]\nname = \"s\"\nstart = \"2026-01-01\"\n[datasets.ev]\npartition = \"15m\"\nstream = { source = \"http\" }\n[datasets.daily]\npartition = \"day\"\ninputs = [\"ev\"]\nsql = \"SELECT count(*) AS n FROM ev\"\n",
+        &|_| Err("no files".into()),
+    )
+    .expect("valid");
+    let mut snap = Snapshot::default();
+    let plan1 = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+    assert!(plan1.tasks.is_empty(), "{:?}", plan1.tasks);
+    let ev = plan1.blocked.iter().find(|b| b.dataset == "ev").expect("ev waits");
+    assert_eq!(ev.reason, Reason::Unsealed);
+    assert_eq!(ev.count, 3 * 96 + 2, "three days of quarter hours, and two of today");
+    // Day 1 sealed: its daily partition runs.
+    let g = Granularity::Minutes(15);
+    let lo = g.index_of(parse_instant("2026-01-01T00:00:00Z").expect("t"));
+    snap.present.insert("ev".into(), (lo..lo + 96).collect());
+    let plan2 = plan(&p, &snap, now(), &Selection::default(), Order::OldestFirst, None);
+    let keys: Vec<String> = plan2
+        .tasks
+        .iter()
+        .map(|t| format!("{} {}", t.dataset, Granularity::Day.format_key(t.partition)))
+        .collect();
+    assert_eq!(keys, vec!["daily date=2026-01-01"]);
+}
