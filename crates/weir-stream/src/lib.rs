@@ -2,6 +2,8 @@
 //! durable in the write-ahead log ([`wal`]); sealing them into time
 //! partitions is ordinary lake machinery, built on top.
 
+pub mod events;
 pub mod wal;
 
+pub use events::{BodyError, Classifier, Rules, Verdict, split_body};
 pub use wal::{Position, Wal, WalError, WalOptions};

@@ -1,0 +1,391 @@
+//! What happens to each event as it arrives, decided once, at arrival, so
+//! that replaying the write-ahead log gives the same partitions:
+//!
+//! - **Quarantined**: not a JSON object, a field of the wrong type for the
+//!   schema, an event time that cannot be read, or one further ahead than
+//!   `max_future`. Kept (with the reason) in `<stream>__quarantine`.
+//! - **Duplicate**: its id is already in an open partition. Counted, not
+//!   kept a second time.
+//! - **Accepted** into the partition of its event time; or, **late** (its
+//!   event time is behind the watermark, so its partition may be sealed), into
+//!   the partition of its arrival time, flagged `late`.
+//!
+//! **The watermark** is the newest event time seen, no later than the
+//! clock, minus `lateness`. With no event for `idle`, it follows the clock
+//! (minus `lateness`), so quiet partitions seal too. It never goes back. A
+//! partition seals once the watermark passes its end.
+//!
+//! **Event times** are RFC 3339 strings (or `YYYY-MM-DD HH:MM:SS`, UTC), or
+//! numbers: seconds since the epoch, or milliseconds when over 10^11.
+
+use serde_json::Value;
+use std::collections::{HashMap, HashSet};
+use weir_core::model::{ColumnType, StreamSpec};
+use weir_core::partition::Granularity;
+
+/// A stream's rules for arriving events, from its definition.
+#[derive(Clone, Debug)]
+pub struct Rules {
+    pub granularity: Granularity,
+    pub event_time: Option<String>,
+    pub id: Option<String>,
+    pub schema: Option<Vec<(String, ColumnType)>>,
+    pub lateness_ms: i64,
+    pub idle_ms: i64,
+    pub max_future_ms: i64,
+}
+
+fn ms(span: weir_core::Span) -> i64 {
+    match span {
+        weir_core::Span::Seconds(s) => s.saturating_mul(1000),
+        weir_core::Span::Months(m) => i64::from(m).saturating_mul(30 * 86_400_000),
+    }
+}
+
+impl Rules {
+    pub fn of(spec: &StreamSpec, granularity: Granularity) -> Rules {
+        Rules {
+            granularity,
+            event_time: spec.event_time.clone(),
+            id: spec.id.clone(),
+            schema: spec.schema.clone(),
+            lateness_ms: ms(spec.lateness),
+            idle_ms: ms(spec.idle),
+            max_future_ms: ms(spec.max_future),
+        }
+    }
+}
+
+/// What becomes of one event.
+#[derive(Clone, Debug, PartialEq)]
+pub enum Verdict {
+    Accepted {
+        partition: i64,
+        /// The event time (the arrival time without an `event_time` field).
+        event_ms: i64,
+        id: Option<String>,
+        /// Behind the watermark: in the partition of its arrival instead.
+        late: bool,
+    },
+    Duplicate {
+        id: String,
+    },
+    Quarantined {
+        reason: String,
+    },
+}
+
+/// A request body that is not events at all.
+#[derive(Debug, PartialEq, Eq, thiserror::Error)]
+pub enum BodyError {
+    #[error("the body is not UTF-8")]
+    NotUtf8,
+    #[error("the body starts a JSON array but is not one: {0}")]
+    BadArray(String),
+}
+
+/// The events of a request body: a JSON array of them, or one per line
+/// (blank lines skipped). Each comes back as its own text, so a malformed
+/// line can be quarantined as it arrived.
+pub fn split_body(body: &[u8]) -> Result<Vec<String>, BodyError> {
+    let text = std::str::from_utf8(body).map_err(|_| BodyError::NotUtf8)?;
+    let trimmed = text.trim_start();
+    if trimmed.starts_with('[') {
+        // An array's items come back re-serialised (compact): the same JSON.
+        let items: Vec<Value> = serde_json::from_str(trimmed).map_err(|e| BodyError::BadArray(e.to_string()))?;
+        return Ok(items.iter().map(Value::to_string).collect());
+    }
+    Ok(text
+        .lines()
+        .map(str::trim)
+        .filter(|l| !l.is_empty())
+        .map(str::to_string)
+        .collect())
+}
+
+fn event_ms(v: &Value) -> Option<i64> {
+    match v {
+        Value::String(s) => weir_core::partition::parse_instant(s).map(|t| t.timestamp_millis()),
+        Value::Number(n) => {
+            let x = n.as_f64()?;
+            if !x.is_finite() {
+                return None;
+            }
+            Some(if x.abs() >= 1e11 { x as i64 } else { (x * 1000.0) as i64 })
+        }
+        _ => None,
+    }
+}
+
+fn type_ok(v: &Value, t: ColumnType) -> bool {
+    match (t, v) {
+        (_, Value::Null) => true,
+        (ColumnType::String, Value::String(_)) => true,
+        (ColumnType::Int64, Value::Number(n)) => n.is_i64() || n.is_u64(),
+        (ColumnType::Float64, Value::Number(_)) => true,
+        (ColumnType::Bool, Value::Bool(_)) => true,
+        (ColumnType::Timestamp, v) => event_ms(v).is_some(),
+        _ => false,
+    }
+}
+
+/// Decides, event by event, where each goes; holds the watermark and the
+/// ids of the open partitions.
+#[derive(Debug)]
+pub struct Classifier {
+    rules: Rules,
+    /// The newest event time seen (no later than the clock then).
+    newest_ms: Option<i64>,
+    /// When the last event arrived.
+    last_arrival_ms: Option<i64>,
+    watermark_ms: i64,
+    /// The ids in each open partition.
+    open_ids: HashMap<i64, HashSet<String>>,
+}
+
+impl Classifier {
+    pub fn new(rules: Rules) -> Classifier {
+        Classifier {
+            rules,
+            newest_ms: None,
+            last_arrival_ms: None,
+            watermark_ms: i64::MIN,
+            open_ids: HashMap::new(),
+        }
+    }
+
+    /// The watermark at `now_ms` (never earlier than before).
+    pub fn watermark(&mut self, now_ms: i64) -> i64 {
+        let quiet = self
+            .last_arrival_ms
+            .is_none_or(|t| now_ms.saturating_sub(t) >= self.rules.idle_ms);
+        let from_events = self.newest_ms.map(|t| t.min(now_ms));
+        let base = match from_events {
+            Some(t) if !quiet => t,
+            // Quiet (or nothing yet): the clock leads.
+            Some(t) => t.max(now_ms),
+            None => now_ms,
+        };
+        self.watermark_ms = self.watermark_ms.max(base.saturating_sub(self.rules.lateness_ms));
+        self.watermark_ms
+    }
+
+    /// The partitions before this index are sealable at `now_ms`: the
+    /// watermark has passed their end.
+    pub fn sealable_before(&mut self, now_ms: i64) -> i64 {
+        let wm = self.watermark(now_ms);
+        let g = self.rules.granularity;
+        // The partition holding the watermark has not ended before it; every
+        // earlier one has.
+        g.index_of(chrono::DateTime::from_timestamp_millis(wm).unwrap_or_default())
+    }
+
+    /// Forgets the ids of partitions before `before` (they are sealed; the
+    /// sealed-id filter answers for them).
+    pub fn sealed(&mut self, before: i64) {
+        self.open_ids.retain(|p, _| *p >= before);
+    }
+
+    /// Classifies one event (its text as it arrived) at `now_ms`.
+    pub fn classify(&mut self, text: &str, now_ms: i64) -> Verdict {
+        let quarantine = |reason: String| Verdict::Quarantined { reason };
+        let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text) else {
+            return quarantine("not a JSON object".into());
+        };
+        if let Some(schema) = &self.rules.schema {
+            for (field, ty) in schema {
+                if let Some(v) = obj.get(field)
+                    && !type_ok(v, *ty)
+                {
+                    return quarantine(format!("field `{field}` is not a {ty:?}").to_lowercase());
+                }
+            }
+        }
+        let event = match &self.rules.event_time {
+            None => now_ms,
+            Some(field) => match obj.get(field) {
+                None | Some(Value::Null) => return quarantine(format!("no event time `{field}`")),
+                Some(v) => match event_ms(v) {
+                    Some(t) => t,
+                    None => return quarantine(format!("event time `{field}` is not a time: {v}")),
+                },
+            },
+        };
+        if event > now_ms.saturating_add(self.rules.max_future_ms) {
+            return quarantine(format!(
+                "event time is {} s in the future, over max_future",
+                (event - now_ms) / 1000
+            ));
+        }
+        let id = match &self.rules.id {
+            None => None,
+            Some(field) => match obj.get(field) {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Number(n)) => Some(n.to_string()),
+                _ => return quarantine(format!("no id `{field}`")),
+            },
+        };
+        let wm = self.watermark(now_ms);
+        let late = event < wm;
+        let g = self.rules.granularity;
+        let at = if late { now_ms } else { event };
+        let partition = g.index_of(chrono::DateTime::from_timestamp_millis(at).unwrap_or_default());
+        if let Some(id) = &id {
+            let ids = self.open_ids.entry(partition).or_default();
+            if !ids.insert(id.clone()) {
+                return Verdict::Duplicate { id: id.clone() };
+            }
+        }
+        self.last_arrival_ms = Some(now_ms);
+        self.newest_ms = Some(self.newest_ms.map_or(event.min(now_ms), |n| n.max(event.min(now_ms))));
+        Verdict::Accepted {
+            partition,
+            event_ms: event,
+            id,
+            late,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const MIN: i64 = 60_000;
+
+    fn rules() -> Rules {
+        Rules {
+            granularity: Granularity::Minutes(5),
+            event_time: Some("ts".into()),
+            id: Some("id".into()),
+            schema: Some(vec![("n".into(), ColumnType::Int64)]),
+            lateness_ms: 2 * MIN,
+            idle_ms: MIN,
+            max_future_ms: 5 * MIN,
+        }
+    }
+
+    fn at(s: &str) -> i64 {
+        weir_core::partition::parse_instant(s)
+            .expect("instant")
+            .timestamp_millis()
+    }
+
+    fn slot(s: &str) -> i64 {
+        Granularity::Minutes(5).index_of(weir_core::partition::parse_instant(s).expect("instant"))
+    }
+
+    #[test]
+    fn bodies_are_json_lines_or_an_array() {
+        assert_eq!(
+            split_body(b"{\"a\":1}\n\n {\"a\":2}\nnot json\n").expect("lines"),
+            vec!["{\"a\":1}", "{\"a\":2}", "not json"]
+        );
+        assert_eq!(split_body(b" [{\"a\":1}, 2]").expect("array"), vec!["{\"a\":1}", "2"]);
+        assert!(matches!(split_body(b"[{\"a\":1},"), Err(BodyError::BadArray(_))));
+        assert_eq!(split_body(&[0xff, 0xfe]), Err(BodyError::NotUtf8));
+    }
+
+    #[test]
+    fn events_go_to_the_partition_of_their_time_and_bad_ones_to_quarantine() {
+        let mut c = Classifier::new(rules());
+        let now = at("2026-03-14T10:07:30Z");
+        assert_eq!(
+            c.classify(r#"{"id":"a","ts":"2026-03-14T10:06:00Z","n":1}"#, now),
+            Verdict::Accepted {
+                partition: slot("2026-03-14T10:05:00Z"),
+                event_ms: at("2026-03-14T10:06:00Z"),
+                id: Some("a".into()),
+                late: false
+            }
+        );
+        // Seconds and milliseconds since the epoch both read.
+        let secs = at("2026-03-14T10:06:30Z") / 1000;
+        assert!(matches!(
+            c.classify(&format!(r#"{{"id":"b","ts":{secs}}}"#), now),
+            Verdict::Accepted { late: false, .. }
+        ));
+        let reason = |v: Verdict| match v {
+            Verdict::Quarantined { reason } => reason,
+            other => panic!("not quarantined: {other:?}"),
+        };
+        assert_eq!(reason(c.classify("[1,2]", now)), "not a JSON object");
+        assert_eq!(reason(c.classify(r#"{"id":"c"}"#, now)), "no event time `ts`");
+        assert!(reason(c.classify(r#"{"id":"c","ts":"soon"}"#, now)).contains("is not a time"));
+        assert_eq!(
+            reason(c.classify(r#"{"ts":"2026-03-14T10:06:00Z"}"#, now)),
+            "no id `id`"
+        );
+        assert_eq!(
+            reason(c.classify(r#"{"id":"c","ts":"2026-03-14T10:06:00Z","n":"x"}"#, now)),
+            "field `n` is not a int64"
+        );
+        assert!(reason(c.classify(r#"{"id":"c","ts":"2026-03-14T10:20:00Z"}"#, now)).contains("in the future"));
+    }
+
+    #[test]
+    fn copies_in_open_partitions_are_duplicates() {
+        let mut c = Classifier::new(rules());
+        let now = at("2026-03-14T10:07:30Z");
+        let e = r#"{"id":"a","ts":"2026-03-14T10:06:00Z"}"#;
+        assert!(matches!(c.classify(e, now), Verdict::Accepted { .. }));
+        assert_eq!(c.classify(e, now + 1000), Verdict::Duplicate { id: "a".into() });
+    }
+
+    #[test]
+    fn late_events_go_to_their_arrival_partition_and_the_watermark_never_goes_back() {
+        let mut c = Classifier::new(rules());
+        let now = at("2026-03-14T10:20:00Z");
+        assert!(matches!(
+            c.classify(r#"{"id":"a","ts":"2026-03-14T10:19:00Z"}"#, now),
+            Verdict::Accepted { late: false, .. }
+        ));
+        // Before the first event the stream was quiet, so the clock led:
+        // 10:20 minus lateness. It never goes back to the event's 10:17.
+        assert_eq!(c.watermark(now), at("2026-03-14T10:18:00Z"));
+        let v = c.classify(r#"{"id":"b","ts":"2026-03-14T10:10:00Z"}"#, now);
+        assert_eq!(
+            v,
+            Verdict::Accepted {
+                partition: slot("2026-03-14T10:20:00Z"),
+                event_ms: at("2026-03-14T10:10:00Z"),
+                id: Some("b".into()),
+                late: true
+            }
+        );
+        // An event from the future does not push the watermark past the
+        // clock (minus lateness).
+        assert!(matches!(
+            c.classify(r#"{"id":"f","ts":"2026-03-14T10:23:00Z"}"#, now),
+            Verdict::Accepted { late: false, .. }
+        ));
+        assert_eq!(c.watermark(now), at("2026-03-14T10:18:00Z"));
+        // Events lead while they arrive: 10:21 of the clock, newest event
+        // time capped at the clock then.
+        assert!(matches!(
+            c.classify(r#"{"id":"g","ts":"2026-03-14T10:21:00Z"}"#, now + MIN),
+            Verdict::Accepted { late: false, .. }
+        ));
+        assert_eq!(c.watermark(now + MIN), at("2026-03-14T10:19:00Z"));
+        // Quiet for `idle`: the clock leads; it never goes back.
+        assert_eq!(c.watermark(now + 3 * MIN), at("2026-03-14T10:21:00Z"));
+        assert_eq!(c.watermark(now + MIN), at("2026-03-14T10:21:00Z"));
+    }
+
+    #[test]
+    fn partitions_seal_once_the_watermark_passes_their_end() {
+        let mut c = Classifier::new(rules());
+        let now = at("2026-03-14T10:12:00Z");
+        assert!(matches!(
+            c.classify(r#"{"id":"a","ts":"2026-03-14T10:12:00Z"}"#, now),
+            Verdict::Accepted { .. }
+        ));
+        // Watermark 10:10: the 10:05 slot ended then; 10:10 is still open.
+        assert_eq!(c.sealable_before(now), slot("2026-03-14T10:10:00Z"));
+        c.sealed(slot("2026-03-14T10:10:00Z"));
+        assert!(matches!(
+            c.classify(r#"{"id":"a","ts":"2026-03-14T10:12:00Z"}"#, now),
+            Verdict::Duplicate { .. }
+        ));
+    }
+}
