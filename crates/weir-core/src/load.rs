@@ -453,8 +453,11 @@ mod checks;
 mod dataset;
 mod parts;
 mod service;
+mod stream;
 
 pub use parts::check_path_template;
 
+#[cfg(test)]
+mod stream_tests;
 #[cfg(test)]
 mod tests;
