@@ -67,8 +67,10 @@ pub enum Verdict {
         /// Behind the watermark: in the partition of its arrival instead.
         late: bool,
     },
+    /// Its id is already in `partition`, an open one.
     Duplicate {
         id: String,
+        partition: i64,
     },
     Quarantined {
         reason: String,
@@ -233,7 +235,10 @@ impl Classifier {
         if let Some(id) = &id {
             let ids = self.open_ids.entry(partition).or_default();
             if !ids.insert(id.clone()) {
-                return Verdict::Duplicate { id: id.clone() };
+                return Verdict::Duplicate {
+                    id: id.clone(),
+                    partition,
+                };
             }
         }
         self.last_arrival_ms = Some(now_ms);
@@ -329,7 +334,14 @@ mod tests {
         let now = at("2026-03-14T10:07:30Z");
         let e = r#"{"id":"a","ts":"2026-03-14T10:06:00Z"}"#;
         assert!(matches!(c.classify(e, now), Verdict::Accepted { .. }));
-        assert_eq!(c.classify(e, now + 1000), Verdict::Duplicate { id: "a".into() });
+        assert_eq!(
+            c.classify(e, now + 1000),
+            Verdict::Duplicate {
+                id: "a".into(),
+                partition: Granularity::Minutes(5)
+                    .index_of(weir_core::partition::parse_instant("2026-03-14T10:05:00Z").expect("t"))
+            }
+        );
     }
 
     #[test]

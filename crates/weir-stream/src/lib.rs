@@ -3,7 +3,9 @@
 //! partitions is ordinary lake machinery, built on top.
 
 pub mod events;
+pub mod record;
 pub mod wal;
 
 pub use events::{BodyError, Classifier, Rules, Verdict, split_body};
+pub use record::Record;
 pub use wal::{Position, Wal, WalError, WalOptions};
