@@ -4,6 +4,7 @@
 
 pub mod events;
 pub mod record;
+pub mod seal;
 pub mod wal;
 
 pub use events::{BodyError, Classifier, Rules, Verdict, split_body};
