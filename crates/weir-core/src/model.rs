@@ -65,6 +65,12 @@ impl Project {
         self.datasets.get(name)
     }
 
+    /// Partition `idx` of `dataset` as a key (`date=2026-03-14`), if these
+    /// definitions have the dataset.
+    pub fn partition_key(&self, dataset: &str, idx: i64) -> Option<String> {
+        self.dataset(dataset).map(|d| d.granularity.format_key(idx))
+    }
+
     /// Metrics datasets of `name` with blocking checks: `name`'s instance is
     /// consumable only once theirs exist and pass.
     pub fn gates<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Dataset> + 'a {

@@ -151,11 +151,8 @@ async fn keys<'a>(
     let Ok((ws, _)) = shared.env(env.unwrap_or(weir_sched::env::PROD)).await else {
         return Default::default();
     };
-    runs.filter_map(|(id, k)| {
-        let ds = ws.project.dataset(&k.dataset)?;
-        Some((id.clone(), ds.granularity.format_key(k.partition)))
-    })
-    .collect()
+    runs.filter_map(|(id, k)| Some((id.clone(), ws.project.partition_key(&k.dataset, k.partition)?)))
+        .collect()
 }
 
 fn no_run(run_id: &str) -> ApiError {

@@ -235,10 +235,9 @@ pub async fn running(dir: Option<&Path>, dataset: Option<&str>, p: Printer) -> R
     // Partition keys from the working copy's definitions, where they still match.
     let defs = project::load(&dir).ok();
     let key = |c: &weir_catalog::Claim| {
-        defs.as_ref().and_then(|d| d.dataset(&c.key.dataset)).map_or_else(
-            || c.key.partition.to_string(),
-            |d| d.granularity.format_key(c.key.partition),
-        )
+        defs.as_ref()
+            .and_then(|d| d.partition_key(&c.key.dataset, c.key.partition))
+            .unwrap_or_else(|| c.key.partition.to_string())
     };
     p.data(&claims, || {
         let mut t = vec![["RUN", "DATASET", "PARTITION", "PROCESS"].map(String::from).to_vec()];
@@ -279,10 +278,9 @@ pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit
 /// `project` when there is one.
 pub fn print_runs(runs: &[weir_catalog::RunRecord], project: Option<&weir_core::Project>, p: Printer) {
     let key = |r: &weir_catalog::RunRecord| {
-        project.and_then(|pr| pr.dataset(&r.key.dataset)).map_or_else(
-            || r.key.partition.to_string(),
-            |d| d.granularity.format_key(r.key.partition),
-        )
+        project
+            .and_then(|pr| pr.partition_key(&r.key.dataset, r.key.partition))
+            .unwrap_or_else(|| r.key.partition.to_string())
     };
     let json: Vec<serde_json::Value> = runs
         .iter()
