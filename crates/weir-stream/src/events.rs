@@ -18,6 +18,8 @@
 //! **Event times** are RFC 3339 strings (or `YYYY-MM-DD HH:MM:SS`, UTC), or
 //! numbers: seconds since the epoch, or milliseconds when over 10^11.
 
+use crate::record::Record;
+use crate::sealed::SealedIds;
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use weir_core::model::{ColumnType, StreamSpec};
@@ -33,6 +35,8 @@ pub struct Rules {
     pub lateness_ms: i64,
     pub idle_ms: i64,
     pub max_future_ms: i64,
+    /// How long sealed ids are remembered against copies.
+    pub dedup_ms: i64,
 }
 
 fn ms(span: weir_core::Span) -> i64 {
@@ -52,6 +56,7 @@ impl Rules {
             lateness_ms: ms(spec.lateness),
             idle_ms: ms(spec.idle),
             max_future_ms: ms(spec.max_future),
+            dedup_ms: ms(spec.dedup),
         }
     }
 }
@@ -67,7 +72,8 @@ pub enum Verdict {
         /// Behind the watermark: in the partition of its arrival instead.
         late: bool,
     },
-    /// Its id is already in `partition`, an open one.
+    /// Its id is already in `partition`, an open one (or, for a copy of a
+    /// sealed event, the partition of its arrival, where it is counted).
     Duplicate {
         id: String,
         partition: i64,
@@ -141,19 +147,99 @@ pub struct Classifier {
     /// When the last event arrived.
     last_arrival_ms: Option<i64>,
     watermark_ms: i64,
-    /// The ids in each open partition.
+    /// Partitions before this are closed: the watermark passed them, and
+    /// nothing more goes into them (a late event goes to its arrival's).
+    closed_before: i64,
+    /// The ids in each partition not yet sealed (committed).
     open_ids: HashMap<i64, HashSet<String>>,
+    /// The ids of sealed partitions, for the dedup horizon.
+    sealed: SealedIds,
 }
 
 impl Classifier {
     pub fn new(rules: Rules) -> Classifier {
+        let sealed = SealedIds::new(rules.dedup_ms, crate::sealed::BUDGET);
         Classifier {
             rules,
             newest_ms: None,
             last_arrival_ms: None,
             watermark_ms: i64::MIN,
+            closed_before: i64::MIN,
             open_ids: HashMap::new(),
+            sealed,
         }
+    }
+
+    /// Takes in a record read back from the log (on open, or after a failed
+    /// write), as if it had just been decided.
+    pub fn replay(&mut self, record: &Record) {
+        match record {
+            Record::Accepted { p, t, at, id, .. } => {
+                if let Some(id) = id {
+                    self.open_ids.entry(*p).or_default().insert(id.clone());
+                }
+                let seen = (*t).min(*at);
+                self.newest_ms = Some(self.newest_ms.map_or(seen, |n| n.max(seen)));
+                self.last_arrival_ms = Some(self.last_arrival_ms.map_or(*at, |l| l.max(*at)));
+            }
+            Record::Mark { before, w } => {
+                self.closed_before = self.closed_before.max(*before);
+                self.watermark_ms = self.watermark_ms.max(*w);
+            }
+            Record::Quarantined { .. } | Record::Duplicate { .. } => {}
+        }
+    }
+
+    /// Partitions before this are closed.
+    pub fn closed_before(&self) -> i64 {
+        self.closed_before
+    }
+
+    /// Closes the partitions the watermark has passed at `now_ms`: the mark
+    /// to write (durably, before any of them is sealed), if that is more
+    /// than before.
+    pub fn close(&mut self, now_ms: i64) -> Option<Record> {
+        let before = self.sealable_before(now_ms);
+        if before <= self.closed_before {
+            return None;
+        }
+        self.closed_before = before;
+        Some(Record::Mark {
+            before,
+            w: self.watermark_ms,
+        })
+    }
+
+    /// The last mark again (for a log whose older segments go).
+    pub fn mark(&self) -> Record {
+        Record::Mark {
+            before: self.closed_before,
+            w: self.watermark_ms,
+        }
+    }
+
+    /// Moves the ids of closed partitions that `committed` says are sealed
+    /// into the sealed-id filter, and forgets what is past the horizon.
+    pub fn committed(&mut self, committed: impl Fn(i64) -> bool, now_ms: i64) {
+        let g = self.rules.granularity;
+        let done: Vec<i64> = self
+            .open_ids
+            .keys()
+            .copied()
+            .filter(|p| *p < self.closed_before && committed(*p))
+            .collect();
+        for p in done {
+            if let Some(ids) = self.open_ids.remove(&p) {
+                let end = g.start_of(p + 1).timestamp_millis();
+                self.sealed.add(p, end, ids.iter().map(String::as_str));
+            }
+        }
+        self.sealed.expire(now_ms);
+    }
+
+    /// The sealed-id filter's size and what it dropped early.
+    pub fn sealed_ids(&self) -> &SealedIds {
+        &self.sealed
     }
 
     /// The watermark at `now_ms` (never earlier than before).
@@ -180,12 +266,6 @@ impl Classifier {
         // The partition holding the watermark has not ended before it; every
         // earlier one has.
         g.index_of(chrono::DateTime::from_timestamp_millis(wm).unwrap_or_default())
-    }
-
-    /// Forgets the ids of partitions before `before` (they are sealed; the
-    /// sealed-id filter answers for them).
-    pub fn sealed(&mut self, before: i64) {
-        self.open_ids.retain(|p, _| *p >= before);
     }
 
     /// Classifies one event (its text as it arrived) at `now_ms`.
@@ -228,18 +308,27 @@ impl Classifier {
             },
         };
         let wm = self.watermark(now_ms);
-        let late = event < wm;
         let g = self.rules.granularity;
-        let at = if late { now_ms } else { event };
-        let partition = g.index_of(chrono::DateTime::from_timestamp_millis(at).unwrap_or_default());
+        let index = |t: i64| g.index_of(chrono::DateTime::from_timestamp_millis(t).unwrap_or_default());
+        // Behind the watermark, or in a partition already closed.
+        let late = event < wm || index(event) < self.closed_before;
+        let partition = index(if late { now_ms } else { event });
         if let Some(id) = &id {
-            let ids = self.open_ids.entry(partition).or_default();
-            if !ids.insert(id.clone()) {
+            // A copy in any partition not yet sealed (a late copy lands in
+            // another partition than its first), then in the sealed ones.
+            if let Some((&p, _)) = self.open_ids.iter().find(|(_, ids)| ids.contains(id)) {
+                return Verdict::Duplicate {
+                    id: id.clone(),
+                    partition: p,
+                };
+            }
+            if self.sealed.contains(id) {
                 return Verdict::Duplicate {
                     id: id.clone(),
                     partition,
                 };
             }
+            self.open_ids.entry(partition).or_default().insert(id.clone());
         }
         self.last_arrival_ms = Some(now_ms);
         self.newest_ms = Some(self.newest_ms.map_or(event.min(now_ms), |n| n.max(event.min(now_ms))));
@@ -267,6 +356,7 @@ mod tests {
             lateness_ms: 2 * MIN,
             idle_ms: MIN,
             max_future_ms: 5 * MIN,
+            dedup_ms: 60 * MIN,
         }
     }
 
@@ -394,7 +484,14 @@ mod tests {
         ));
         // Watermark 10:10: the 10:05 slot ended then; 10:10 is still open.
         assert_eq!(c.sealable_before(now), slot("2026-03-14T10:10:00Z"));
-        c.sealed(slot("2026-03-14T10:10:00Z"));
+        assert!(c.close(now).is_some());
+        assert!(c.close(now).is_none(), "nothing more to close");
+        // An event of a closed partition is late: it goes where it arrives.
+        assert!(matches!(
+            c.classify(r#"{"id":"b","ts":"2026-03-14T10:09:59Z"}"#, now),
+            Verdict::Accepted { late: true, .. }
+        ));
+        c.committed(|p| p < slot("2026-03-14T10:10:00Z"), now);
         assert!(matches!(
             c.classify(r#"{"id":"a","ts":"2026-03-14T10:12:00Z"}"#, now),
             Verdict::Duplicate { .. }

@@ -27,8 +27,13 @@ pub enum Record {
     },
     /// Sealed into the quarantine dataset's partition `p` (of the arrival).
     Quarantined { p: i64, at: i64, why: String, e: String },
-    /// Counted in partition `p` (where its first copy is); not stored again.
+    /// Counted in partition `p` (where its first copy is, or its arrival's
+    /// when the first copy is already sealed); not stored again.
     Duplicate { p: i64, at: i64, id: String },
+    /// The watermark reached `w`: partitions before `before` are closed, and
+    /// no record after this one goes into them. Written (and durable) before
+    /// any of them is sealed, so a restart never reopens one.
+    Mark { before: i64, w: i64 },
 }
 
 impl Record {
@@ -60,10 +65,11 @@ impl Record {
         }
     }
 
-    /// The partition the record counts in.
-    pub fn partition(&self) -> i64 {
+    /// The partition the record counts in (none for a mark).
+    pub fn partition(&self) -> Option<i64> {
         match self {
-            Record::Accepted { p, .. } | Record::Quarantined { p, .. } | Record::Duplicate { p, .. } => *p,
+            Record::Accepted { p, .. } | Record::Quarantined { p, .. } | Record::Duplicate { p, .. } => Some(*p),
+            Record::Mark { .. } => None,
         }
     }
 
@@ -92,7 +98,7 @@ impl Counts {
     /// Counts `records` of partition `p`.
     pub fn of<'a>(p: i64, records: impl IntoIterator<Item = &'a Record>) -> Counts {
         let mut c = Counts::default();
-        for r in records.into_iter().filter(|r| r.partition() == p) {
+        for r in records.into_iter().filter(|r| r.partition() == Some(p)) {
             c.received += 1;
             match r {
                 Record::Accepted { late, .. } => {
@@ -101,6 +107,7 @@ impl Counts {
                 }
                 Record::Quarantined { .. } => c.malformed += 1,
                 Record::Duplicate { .. } => c.duplicate += 1,
+                Record::Mark { .. } => {}
             }
         }
         c
@@ -172,7 +179,7 @@ mod tests {
         for r in &records {
             assert_eq!(Record::decode(&r.encode()).as_ref(), Some(r));
         }
-        assert_eq!(records[2].partition(), slot, "quarantined where it arrived");
+        assert_eq!(records[2].partition(), Some(slot), "quarantined where it arrived");
         assert_eq!(
             Counts::of(slot, &records),
             Counts {

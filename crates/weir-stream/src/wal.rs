@@ -45,7 +45,15 @@ pub enum WalError {
     Broken,
     #[error("the write-ahead log's writer is gone")]
     Closed,
+    #[error("the write-ahead log has {0} appends waiting; try again shortly")]
+    Full(usize),
+    #[error("an earlier write to the write-ahead log failed; appends wait for the log to be reset")]
+    Poisoned,
 }
+
+/// How many appends may wait for the writer before [`Wal::submit`] refuses
+/// more (the collector answers 503): memory stays bounded under overload.
+pub const QUEUE: usize = 8192;
 
 fn io(path: &Path) -> impl FnOnce(std::io::Error) -> WalError + '_ {
     move |source| WalError::Io {
@@ -77,7 +85,20 @@ impl Default for WalOptions {
 
 struct Append {
     records: Vec<Vec<u8>>,
+    /// Clears the poison a failed write left (no records).
+    reset: bool,
     done: tokio::sync::oneshot::Sender<Result<Position, WalError>>,
+}
+
+/// An append handed to the writer: awaiting it answers once its records are
+/// on disk. Appends are written in the order they were submitted.
+#[derive(Debug)]
+pub struct Pending(tokio::sync::oneshot::Receiver<Result<Position, WalError>>);
+
+impl Pending {
+    pub async fn durable(self) -> Result<Position, WalError> {
+        self.0.await.map_err(|_| WalError::Closed)?
+    }
 }
 
 /// Counts of the writer's work (for tests and `/metrics`).
@@ -92,7 +113,7 @@ pub struct WalStats {
 #[derive(Clone)]
 pub struct Wal {
     dir: PathBuf,
-    tx: mpsc::Sender<Append>,
+    tx: mpsc::SyncSender<Append>,
     stats: Arc<Mutex<WalStats>>,
 }
 
@@ -172,6 +193,39 @@ fn read_segment(path: &Path) -> Result<Segment, WalError> {
     })
 }
 
+/// Every whole record in the log at `dir`, oldest first, each with the
+/// position after it; for readers beside the writer (sealing). The newest
+/// segment may end in a write in progress: reading stops before it. A
+/// segment released while this reads is skipped: what it held is sealed.
+pub fn read_dir(dir: &Path) -> Result<Vec<(Position, Vec<u8>)>, WalError> {
+    let mut out = Vec::new();
+    let seqs = segments(dir)?;
+    let last = seqs.last().copied();
+    for seq in seqs {
+        let path = segment_path(dir, seq);
+        let segment = match read_segment(&path) {
+            Ok(s) => s,
+            Err(WalError::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => continue,
+            Err(e) => return Err(e),
+        };
+        if let Some(why) = segment.stop
+            && Some(seq) != last
+        {
+            return Err(WalError::Corrupt {
+                path,
+                offset: segment.end,
+                why,
+            });
+        }
+        let mut offset = 0u64;
+        for r in segment.records {
+            offset += (HEADER + r.len()) as u64;
+            out.push((Position { segment: seq, offset }, r));
+        }
+    }
+    Ok(out)
+}
+
 impl Wal {
     /// Opens (or creates) the log in `dir`, cutting a torn write off the
     /// newest segment, and starts its writer.
@@ -203,7 +257,7 @@ impl Wal {
         if last.is_none() {
             sync_dir(dir)?;
         }
-        let (tx, rx) = mpsc::channel::<Append>();
+        let (tx, rx) = mpsc::sync_channel::<Append>(QUEUE);
         let stats = Arc::new(Mutex::new(WalStats::default()));
         let writer = Writer {
             dir: dir.to_path_buf(),
@@ -212,6 +266,7 @@ impl Wal {
             file,
             len,
             broken: false,
+            poisoned: false,
             stats: stats.clone(),
         };
         std::thread::Builder::new()
@@ -228,34 +283,56 @@ impl Wal {
     /// Appends `records` in order; answers once they are on disk, with the
     /// position after the last.
     pub async fn append(&self, records: Vec<Vec<u8>>) -> Result<Position, WalError> {
+        self.submit(records)?.durable().await
+    }
+
+    /// Hands `records` to the writer now (so appends are written in the
+    /// order of these calls); the answer comes when they are on disk. Refuses
+    /// when [`QUEUE`] appends are already waiting.
+    pub fn submit(&self, records: Vec<Vec<u8>>) -> Result<Pending, WalError> {
         if let Some(r) = records.iter().find(|r| r.len() > MAX_RECORD) {
             return Err(WalError::TooLarge(r.len()));
         }
+        self.send(records, false)
+    }
+
+    fn send(&self, records: Vec<Vec<u8>>, reset: bool) -> Result<Pending, WalError> {
         let (done, rx) = tokio::sync::oneshot::channel();
-        self.tx.send(Append { records, done }).map_err(|_| WalError::Closed)?;
-        rx.await.map_err(|_| WalError::Closed)?
+        let append = Append { records, reset, done };
+        self.tx.try_send(append).map_err(|e| match e {
+            mpsc::TrySendError::Full(_) => WalError::Full(QUEUE),
+            mpsc::TrySendError::Disconnected(_) => WalError::Closed,
+        })?;
+        Ok(Pending(rx))
+    }
+
+    /// After a failed write every later append is refused (it may have been
+    /// decided on what the failed one held) until this reset is written. The
+    /// caller rebuilds what it decides from ([`Wal::read_from`]) first.
+    pub async fn reset(&self) -> Result<(), WalError> {
+        let (done, rx) = tokio::sync::oneshot::channel();
+        self.tx
+            .send(Append {
+                records: Vec::new(),
+                reset: true,
+                done,
+            })
+            .map_err(|_| WalError::Closed)?;
+        rx.await.map_err(|_| WalError::Closed)?.map(|_| ())
+    }
+
+    /// The directory the log lives in.
+    pub fn dir(&self) -> &Path {
+        &self.dir
     }
 
     /// Every record from `from` on (`None`: from the start), oldest first,
     /// each with the position after it.
     pub fn read_from(&self, from: Option<Position>) -> Result<Vec<(Position, Vec<u8>)>, WalError> {
-        let mut out = Vec::new();
-        for seq in segments(&self.dir)? {
-            if from.is_some_and(|p| seq < p.segment) {
-                continue;
-            }
-            let path = segment_path(&self.dir, seq);
-            let records = read_segment(&path)?.records;
-            let mut offset = 0u64;
-            for r in records {
-                offset += (HEADER + r.len()) as u64;
-                let pos = Position { segment: seq, offset };
-                if from.is_none_or(|f| pos > f) {
-                    out.push((pos, r));
-                }
-            }
-        }
-        Ok(out)
+        Ok(read_dir(&self.dir)?
+            .into_iter()
+            .filter(|(pos, _)| from.is_none_or(|f| *pos > f))
+            .collect())
     }
 
     /// Deletes the segments that end at or before `upto`'s segment begins:
@@ -289,12 +366,35 @@ struct Writer {
     file: File,
     len: u64,
     broken: bool,
+    /// A write failed: every append is refused until a reset.
+    poisoned: bool,
     stats: Arc<Mutex<WalStats>>,
 }
 
 impl Writer {
+    fn here(&self) -> Position {
+        Position {
+            segment: self.seq,
+            offset: self.len,
+        }
+    }
+
     fn run(mut self, rx: mpsc::Receiver<Append>) {
         while let Ok(first) = rx.recv() {
+            if first.reset {
+                self.poisoned = self.broken;
+                let answer = if self.broken {
+                    Err(WalError::Broken)
+                } else {
+                    Ok(self.here())
+                };
+                let _ = first.done.send(answer);
+                continue;
+            }
+            if self.poisoned {
+                let _ = first.done.send(Err(WalError::Poisoned));
+                continue;
+            }
             let mut group = vec![first];
             while let Ok(more) = rx.try_recv() {
                 group.push(more);
@@ -308,6 +408,7 @@ impl Writer {
             let mut ends = match result {
                 Ok(ends) => ends.into_iter().map(Ok).collect::<Vec<_>>(),
                 Err(e) => {
+                    self.poisoned = true;
                     let msg = e.to_string();
                     group
                         .iter()
@@ -338,6 +439,7 @@ impl Writer {
         let mut buf = Vec::new();
         let mut ends = Vec::with_capacity(group.len());
         for a in group {
+            // A reset among appends clears nothing (nothing failed since).
             for r in &a.records {
                 buf.extend_from_slice(&(r.len() as u32).to_le_bytes());
                 buf.extend_from_slice(&crc32fast::hash(r).to_le_bytes());
