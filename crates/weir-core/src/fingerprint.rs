@@ -44,6 +44,7 @@ pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
             "schema": s.schema.as_ref().map(|c| c.iter().map(|(c, t)| json!([c, t])).collect::<Vec<_>>()),
             "event_time": s.event_time, "id": s.id,
             "lateness": s.lateness.to_string(), "dedup": s.dedup.to_string(), "max_future": s.max_future.to_string(),
+            "quarantine_of": s.quarantine_of,
         }),
     };
     let inputs: Vec<Value> = ds

@@ -219,6 +219,16 @@ pub struct StreamSpec {
     pub max_future: Span,
     /// The largest request body the collector takes, in bytes (default 8 MiB).
     pub max_body: u64,
+    /// Set on `<stream>__quarantine`, the dataset the loader adds beside
+    /// each stream for its malformed events: the stream it belongs to.
+    pub quarantine_of: Option<String>,
+}
+
+impl StreamSpec {
+    /// The name of the quarantine dataset of stream `name`.
+    pub fn quarantine_name(name: &str) -> String {
+        format!("{name}__quarantine")
+    }
 }
 
 impl Job {

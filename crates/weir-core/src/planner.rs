@@ -282,7 +282,10 @@ pub fn plan(
                     reason = Some(Reason::NotLanded);
                 }
             } else if matches!(ds.job, Job::Stream(_)) {
-                reason = Some(Reason::Unsealed);
+                // Sealed once the stream's watermark has closed it.
+                if !landed.contains(idx) {
+                    reason = Some(Reason::Unsealed);
+                }
             } else {
                 for &(input, up, up_present, up_usable, up_failed) in &upstream {
                     let (a, b) = input_range(ds, input, up, idx);

@@ -19,11 +19,13 @@ pub mod profile;
 pub mod query;
 pub mod secret;
 mod sql;
+mod stream;
 mod write;
 
 pub use command::CommandExecutor;
 pub use ingest::IngestExecutor;
 pub use sql::{BareSqlExecutor, SqlExecutor};
+pub use stream::StreamExecutor;
 pub use weir_sched::exec_api::*;
 
 /// What the engine underneath a job failed with (DataFusion, arrow, Parquet,
@@ -60,8 +62,8 @@ pub fn executor_for(job: &Job) -> Box<dyn Executor> {
         Job::Sql { .. } => Box::new(SqlExecutor),
         Job::Command { .. } => Box::new(CommandExecutor),
         Job::Ingest { .. } => Box::new(IngestExecutor),
-        // Never planned: exports are synced when aliases move, and streams
-        // are sealed by their collector.
-        Job::Export { .. } | Job::Stream(_) => Box::new(IngestExecutor),
+        Job::Stream(_) => Box::new(StreamExecutor),
+        // Never planned: exports are synced when aliases move.
+        Job::Export { .. } => Box::new(IngestExecutor),
     }
 }

@@ -17,6 +17,7 @@ pub mod rebuild;
 mod runloop;
 pub mod sla;
 mod status;
+pub mod streams;
 mod task;
 pub use task::{build_uncommitted, context_for};
 mod workspace;

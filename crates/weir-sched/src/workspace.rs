@@ -35,6 +35,8 @@ pub struct Workspace {
     pub fingerprints: BTreeMap<String, String>,
     pub catalog: Arc<dyn Catalog>,
     pub lakes: BTreeMap<String, Lake>,
+    /// The streams this process runs (`weir serve`), if any.
+    streams: std::sync::OnceLock<Arc<dyn crate::streams::StreamHook>>,
 }
 
 impl Workspace {
@@ -52,7 +54,13 @@ impl Workspace {
             fingerprints,
             catalog,
             lakes,
+            streams: std::sync::OnceLock::new(),
         })
+    }
+
+    /// Seals the streams `hook` runs from now on (once per workspace).
+    pub fn set_streams(&self, hook: Arc<dyn crate::streams::StreamHook>) {
+        let _ = self.streams.set(hook);
     }
 
     pub fn dataset(&self, name: &str) -> Result<&Dataset, SchedError> {
@@ -143,7 +151,45 @@ impl Workspace {
             }
             snap.landed.insert(ds.name.clone(), landed);
         }
+        if let Some(hook) = self.streams.get() {
+            self.stream_snapshot(hook.as_ref(), &ranges, &mut snap).await;
+        }
         Ok(snap)
+    }
+
+    /// A stream's closed partitions are what has landed; its sealed ones
+    /// (the stream's and its quarantine's) go back to the hook.
+    async fn stream_snapshot(
+        &self,
+        hook: &dyn crate::streams::StreamHook,
+        ranges: &HashMap<&str, (i64, i64)>,
+        snap: &mut Snapshot,
+    ) {
+        let empty = PartSet::new();
+        for ds in self.project.datasets.values() {
+            let Job::Stream(spec) = &ds.job else {
+                continue;
+            };
+            if spec.quarantine_of.is_some() {
+                continue;
+            }
+            let Some(before) = hook.closed_before(&ds.name).await else {
+                continue;
+            };
+            let q = weir_core::model::StreamSpec::quarantine_name(&ds.name);
+            let present = snap.present.get(&ds.name).unwrap_or(&empty);
+            let q_present = snap.present.get(&q).unwrap_or(&empty);
+            let sealed: PartSet = present.iter().filter(|p| q_present.contains(*p)).collect();
+            for name in [&ds.name, &q] {
+                let Some(&(lo, hi)) = ranges.get(name.as_str()) else {
+                    continue;
+                };
+                let present = snap.present.get(name.as_str()).unwrap_or(&empty);
+                let landed: PartSet = (lo..hi.min(before)).filter(|p| !present.contains(*p)).collect();
+                snap.landed.insert(name.clone(), landed);
+            }
+            hook.sealed(&ds.name, &sealed).await;
+        }
     }
 
     /// The catalog key of an instance of a dataset's current version.

@@ -188,6 +188,10 @@ struct Loaded {
 
 async fn load(shared: &Arc<Shared>, h: &Arc<EnvHandle>) -> Result<Loaded, weir_ops::OpsError> {
     let (ws, deployment) = weir_ops::open_env(&shared.dir, shared.catalog.clone(), &h.env).await?;
+    if shared.streams.env() == Some(h.env.as_str()) {
+        shared.streams.define(&ws.project);
+        ws.set_streams(shared.streams.clone());
+    }
     let waker = h.clone();
     let watcher = crate::watch::landing_watcher(&shared.dir, &ws.project, move || waker.refresh());
     let reporter = Reporter {

@@ -40,6 +40,7 @@ pub async fn keep(shared: Arc<Shared>) {
             }
         };
         let was = shared.leader.swap(leads, Ordering::SeqCst);
+        shared.streams.set_active(leads);
         shared.metrics.leader(leads);
         if leads != was {
             tracing::info!(holder = %shared.holder, leads, "leadership changed");
@@ -56,6 +57,7 @@ pub async fn keep(shared: Arc<Shared>) {
 
 /// Gives the lease up on a clean stop.
 pub async fn resign(shared: &Shared) {
+    shared.streams.set_active(false);
     if shared.leader.swap(false, Ordering::SeqCst)
         && let Err(e) = shared.catalog.resign(ROLE, &shared.holder).await
     {

@@ -13,6 +13,7 @@ pub mod dash;
 mod feed;
 pub mod lead;
 pub mod metrics;
+pub mod streams;
 pub mod tls;
 pub mod watch;
 
@@ -47,6 +48,8 @@ pub struct ServeOptions {
     /// The URL other servers on the catalog reach this one at (`--advertise`;
     /// default: the bound address, or the host name for 0.0.0.0).
     pub advertise: Option<String>,
+    /// Events per second (and per burst) each token may post to streams.
+    pub ingest_rate: u32,
 }
 
 /// What every part of the server shares.
@@ -81,6 +84,8 @@ pub struct Shared {
     pub leader: std::sync::atomic::AtomicBool,
     /// `[pools]` slots, counted across the environments' loops.
     pub pools: weir_sched::pools::PoolSlots,
+    /// The streams of the first served environment (run by the leader).
+    pub streams: Arc<streams::Streams>,
     /// Opened environments by name (definitions parsed, lakes opened), until
     /// the change feed or a deploy through the API says they changed.
     workspaces:
@@ -162,7 +167,8 @@ impl Server {
                 addr: opts.bind,
                 source,
             })?;
-        let envs = opts.envs.iter().map(|e| (e.clone(), EnvHandle::new(e))).collect();
+        let envs: BTreeMap<String, Arc<EnvHandle>> = opts.envs.iter().map(|e| (e.clone(), EnvHandle::new(e))).collect();
+        let stream_env = opts.envs.first().and_then(|e| envs.get(e)).cloned();
         let address = match &opts.advertise {
             Some(a) => a.trim_end_matches('/').to_string(),
             None => {
@@ -181,6 +187,12 @@ impl Server {
                 }
             }
         };
+        let streams = Arc::new(streams::Streams::new(
+            opts.dir.clone(),
+            opts.clock,
+            stream_env,
+            opts.ingest_rate,
+        ));
         let shared = Arc::new(Shared {
             dir: opts.dir,
             catalog,
@@ -198,8 +210,10 @@ impl Server {
             metrics: Default::default(),
             logs: Default::default(),
             pools: Default::default(),
-            holder: lead::holder_id(),
+            // Followers tell stream producers where the leader is.
+            holder: format!("{}@{address}", lead::holder_id()),
             address,
+            streams,
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
@@ -232,6 +246,7 @@ impl Server {
         let feed = tokio::spawn(feed::watch_changes(shared.clone()));
         let pruner = tokio::spawn(prune_history(shared.clone()));
         let leading = tokio::spawn(lead::keep(shared.clone()));
+        let closing = tokio::spawn(streams::keep(shared.streams.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for h in shared.envs.values() {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
@@ -269,6 +284,7 @@ impl Server {
         feed.abort();
         pruner.abort();
         leading.abort();
+        closing.abort();
         lead::resign(&shared).await;
         let _ = http_stop_tx.send(());
         match http.await {

@@ -45,6 +45,14 @@ type Labels = Vec<(&'static str, String)>;
 /// Reads one gauge of a dataset's figures.
 type Figure = fn(&DatasetFigures) -> Option<f64>;
 
+/// One family of a stream's figures: name, kind, help, and how to read it.
+type StreamFigure = (
+    &'static str,
+    &'static str,
+    &'static str,
+    fn(&weir_stream::StreamStats) -> f64,
+);
+
 /// What the server measures, by environment (and dataset).
 #[derive(Default)]
 pub struct Metrics {
@@ -62,6 +70,8 @@ struct Inner {
     /// Per environment, the last pass's status: dataset → (delay s, blocked, alias version).
     datasets: BTreeMap<String, BTreeMap<String, DatasetFigures>>,
     leader: bool,
+    /// Events posted to streams, by stream and fate.
+    events: BTreeMap<(String, &'static str), u64>,
 }
 
 /// One dataset's figures after a pass.
@@ -111,6 +121,20 @@ impl Metrics {
         });
     }
 
+    /// A request's events, made durable.
+    pub fn ingested(&self, stream: &str, r: &weir_stream::Ingested) {
+        self.with(|m| {
+            for (fate, n) in [
+                ("accepted", r.accepted - r.late),
+                ("late", r.late),
+                ("duplicate", r.duplicate),
+                ("quarantined", r.quarantined),
+            ] {
+                *m.events.entry((stream.into(), fate)).or_default() += n as u64;
+            }
+        });
+    }
+
     pub fn leader(&self, leads: bool) {
         self.with(|m| m.leader = leads);
     }
@@ -128,7 +152,7 @@ impl Metrics {
     }
 
     /// The exposition text.
-    pub fn render(&self, running: &BTreeMap<String, usize>) -> String {
+    pub fn render(&self, running: &BTreeMap<String, usize>, streams: &[(String, weir_stream::StreamStats)]) -> String {
         let Ok(m) = self.inner.lock() else {
             return String::new();
         };
@@ -241,6 +265,58 @@ impl Metrics {
                 }
             }
         }
+        family(
+            &mut out,
+            "weir_stream_events_total",
+            "counter",
+            "Events posted to a stream and made durable, by fate (accepted, late, duplicate, quarantined).",
+        );
+        for ((stream, fate), n) in &m.events {
+            sample(
+                &mut out,
+                "weir_stream_events_total",
+                &[("stream", stream.clone()), ("fate", (*fate).to_string())],
+                *n as f64,
+            );
+        }
+        let per_stream: [StreamFigure; 5] = [
+            (
+                "weir_stream_log_syncs_total",
+                "counter",
+                "Syncs of the stream's write-ahead log (each one a group commit).",
+                |s| s.syncs as f64,
+            ),
+            (
+                "weir_stream_log_appends_total",
+                "counter",
+                "Appends (requests) written to the stream's log.",
+                |s| s.appends as f64,
+            ),
+            (
+                "weir_stream_log_segments",
+                "gauge",
+                "Segments of the stream's log held (sealed ones go after the dedup horizon).",
+                |s| s.segments as f64,
+            ),
+            (
+                "weir_stream_sealed_ids",
+                "gauge",
+                "Ids in the sealed-id filter (8 bytes each).",
+                |s| s.sealed_ids as f64,
+            ),
+            (
+                "weir_stream_sealed_dropped_early_total",
+                "counter",
+                "Sealed partitions whose ids were forgotten before the dedup horizon, to keep the filter's budget.",
+                |s| s.sealed_dropped_early as f64,
+            ),
+        ];
+        for (name, kind, help, get) in per_stream {
+            family(&mut out, name, kind, help);
+            for (stream, st) in streams {
+                sample(&mut out, name, &[("stream", stream.clone())], get(st));
+            }
+        }
         out
     }
 }
@@ -295,7 +371,7 @@ pub async fn render(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        shared.metrics.render(&running),
+        shared.metrics.render(&running, &shared.streams.stats().await),
     )
 }
 
@@ -308,7 +384,7 @@ mod tests {
         let m = Metrics::default();
         m.run_finished("prod", "a\"b", "succeeded", Duration::from_millis(3));
         m.run_finished("prod", "a\"b", "failed", Duration::from_secs(2));
-        let text = m.render(&BTreeMap::new());
+        let text = m.render(&BTreeMap::new(), &[]);
         assert!(
             text.contains("weir_runs_total{env=\"prod\",dataset=\"a\\\"b\",state=\"failed\"} 1"),
             "{text}"

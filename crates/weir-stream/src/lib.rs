@@ -10,6 +10,11 @@ pub mod stream;
 pub mod wal;
 
 pub use events::{BodyError, Classifier, Rules, Verdict, split_body};
-pub use record::Record;
+pub use record::{Counts, Record};
+
+/// Where the write-ahead log of stream `name` lives in a project.
+pub fn log_dir(project_dir: &std::path::Path, name: &str) -> std::path::PathBuf {
+    project_dir.join(".weir").join("streams").join(name)
+}
 pub use stream::{Ingested, Stream, StreamError, StreamStats, read_partition};
 pub use wal::{Position, Wal, WalError, WalOptions};

@@ -292,6 +292,10 @@ pub struct ServeArgs {
     /// forward followers of its runs' logs here). Default: the bound address.
     #[arg(long, value_name = "URL")]
     pub advertise: Option<String>,
+    /// Events per second (and per burst) each token may post to streams;
+    /// over it, POST /ingest answers 429 with Retry-After.
+    #[arg(long, default_value_t = weir_server::streams::DEFAULT_RATE, value_name = "N")]
+    pub ingest_rate: u32,
 }
 
 #[derive(Debug, Subcommand)]

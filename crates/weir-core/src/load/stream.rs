@@ -103,6 +103,7 @@ impl Cx {
             idle,
             max_future,
             max_body,
+            quarantine_of: None,
         })))
     }
 }

@@ -50,6 +50,12 @@ const fn route(method: &'static str, path: &'static str, access: Access, summary
 /// The role table.
 pub const ROUTES: &[Route] = &[
     route(
+        "POST",
+        "/ingest/{stream}",
+        Access::Role(Role::Ingest),
+        "Post events to a stream (JSON lines or a JSON array); answered once they are durable. An ingest token for that stream, or an operator's.",
+    ),
+    route(
         "GET",
         "/healthz",
         Access::Open,
@@ -274,6 +280,8 @@ pub struct Caller {
     /// `token:NAME`, or `anonymous` under `--public-read`.
     pub actor: String,
     pub role: Option<Role>,
+    /// For an `ingest` token: the streams it may post to.
+    pub streams: Vec<String>,
 }
 
 pub const SESSION_COOKIE: &str = "weir_session";
@@ -334,6 +342,7 @@ pub async fn enforce(State(shared): State<Arc<Shared>>, mut req: Request, next: 
             req.extensions_mut().insert(Caller {
                 actor: "anonymous".into(),
                 role: None,
+                streams: Vec::new(),
             });
             return Ok(next.run(req).await);
         }
@@ -350,6 +359,7 @@ pub async fn enforce(State(shared): State<Arc<Shared>>, mut req: Request, next: 
         None if shared.public_read && needed == Role::Viewer => Caller {
             actor: "anonymous".into(),
             role: Some(Role::Viewer),
+            streams: Vec::new(),
         },
         None => {
             return Err(ApiError::new(
@@ -388,6 +398,7 @@ pub async fn enforce(State(shared): State<Arc<Shared>>, mut req: Request, next: 
             Caller {
                 actor: format!("token:{}", record.name),
                 role: Role::parse(&record.role),
+                streams: record.streams,
             }
         }
     };

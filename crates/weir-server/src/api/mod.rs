@@ -3,6 +3,7 @@
 //! with a proper status. Every mutating call is recorded in the audit log.
 
 pub mod auth;
+mod ingest;
 pub mod openapi;
 mod ops;
 mod read;
@@ -138,6 +139,8 @@ fn list(s: &Option<String>) -> Vec<String> {
 fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
     Some(match (method, path) {
         ("GET", "/healthz") => get(read::healthz),
+        // The stream's own max_body applies (answered with 413).
+        ("POST", "/ingest/{stream}") => post(ingest::ingest).layer(DefaultBodyLimit::disable()),
         ("POST", "/api/v1/session") => post(write::session),
         ("GET", "/api/v1/session") => get(write::whoami),
         ("DELETE", "/api/v1/session") => delete(write::logout),

@@ -81,6 +81,7 @@ pub(super) async fn start(
         alert_grace: Duration::from_secs(60),
         tls: None,
         advertise: None,
+        ingest_rate: weir_server::streams::DEFAULT_RATE,
     };
     let server = Server::bind(catalog, opts).await?;
     let url = format!("http://{}", server.local_addr().context("address")?);

@@ -81,6 +81,7 @@ pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer
         alert_grace: project::alert_grace(),
         tls,
         advertise: a.advertise.clone(),
+        ingest_rate: a.ingest_rate,
     };
     let catalog = project::open_catalog(&dir).await?;
     weir_server::check_envs(catalog.as_ref(), &envs).await?;

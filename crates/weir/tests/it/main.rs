@@ -16,6 +16,7 @@ mod external;
 mod ha;
 mod kill;
 mod lineage;
+mod nearline;
 mod postgres;
 mod quality;
 mod repair;

@@ -1,0 +1,225 @@
+//! Nearline end to end: events posted to `POST /ingest/<stream>` on the real
+//! server, acknowledged once durable, sealed into minute partitions (and the
+//! malformed ones into `<stream>__quarantine`) through the lake's protocol,
+//! and read downstream like any dataset.
+
+use crate::serve::{Served, token};
+use crate::support::*;
+use serde_json::{Value, json};
+use std::path::Path;
+
+/// The server's clock starts here and runs `RATE` times real time.
+pub const T0: &str = "2026-03-14T00:02:00Z";
+pub const RATE: &str = "10";
+
+pub const STREAM: &str = r#"
+[project]
+name = "n"
+start = "2026-03-14"
+
+[datasets.plays_raw]
+partition = "1m"
+serve_window = 1
+stream = { event_time = "ts", id = "id", lateness = "10s", idle = "10s", max_body = "4KiB" }
+
+[datasets.plays_5m]
+partition = "5m"
+inputs = ["plays_raw"]
+sql = "SELECT count(*) AS plays, count(DISTINCT id) AS ids FROM (SELECT event_id AS id FROM plays_raw)"
+serve_window = 1
+"#;
+
+/// A server on a fresh stream project, with its clock running.
+pub fn serve_stream(toml: &str) -> (tempfile::TempDir, Served) {
+    let tmp = project(toml, &[]);
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, T0, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start_with(dir, T0, &[], &[("WEIR_CLOCK_RATE", RATE)], "serve.log");
+    (tmp, served)
+}
+
+/// Posts `body` to the stream with `token`; the status and the JSON answer.
+pub fn post(url: &str, stream: &str, token: Option<&str>, body: String) -> (u16, Value) {
+    let mut r = reqwest::blocking::Client::new()
+        .post(format!("{url}/ingest/{stream}"))
+        .body(body);
+    if let Some(t) = token {
+        r = r.bearer_auth(t);
+    }
+    let r = r.send().expect("post");
+    let status = r.status().as_u16();
+    (status, r.json().unwrap_or(Value::Null))
+}
+
+fn sql(url: &str, token: &str, q: &str) -> Value {
+    reqwest::blocking::Client::new()
+        .post(format!("{url}/api/v1/sql"))
+        .bearer_auth(token)
+        .json(&json!({ "query": q }))
+        .send()
+        .expect("sql")
+        .json()
+        .expect("json")
+}
+
+fn instance(url: &str, token: &str, dataset: &str, partition: &str) -> Option<Value> {
+    let r = reqwest::blocking::Client::new()
+        .get(format!(
+            "{url}/api/v1/envs/prod/datasets/{dataset}/instance?partition={partition}"
+        ))
+        .bearer_auth(token)
+        .send()
+        .ok()?;
+    r.status().is_success().then(|| r.json().ok()).flatten()
+}
+
+fn log(dir: &Path) -> String {
+    std::fs::read_to_string(dir.join("serve.log")).unwrap_or_default()
+}
+
+/// Posting needs an ingest token for the stream (or an operator's); bodies
+/// over `max_body` get 413 and store nothing; malformed events and copies
+/// are counted; the minute seals once the watermark passes it, with its
+/// counters, and the downstream dataset reads it.
+#[test]
+fn events_posted_are_sealed_into_minutes_counted_and_read_downstream() {
+    let (tmp, served) = serve_stream(STREAM);
+    let dir = tmp.path();
+    let ingest = token(dir, "ingest", "producer", &["--stream", "plays_raw"]);
+    let other = token(dir, "ingest", "elsewhere", &["--stream", "clicks_raw"]);
+    let viewer = token(dir, "viewer", "v", &[]);
+    let operator = token(dir, "operator", "o", &[]);
+    let url = served.url.clone();
+    let ev = |id: &str, ts: &str| format!(r#"{{"id":"{id}","ts":"{ts}","track":"t{id}"}}"#);
+
+    // Who may post.
+    assert_eq!(post(&url, "plays_raw", None, ev("x", T0)).0, 401);
+    assert_eq!(post(&url, "plays_raw", Some(&viewer), ev("x", T0)).0, 403);
+    let (code, body) = post(&url, "plays_raw", Some(&other), ev("x", T0));
+    assert_eq!(code, 403, "{body}");
+    assert!(body["error"]["message"].as_str().unwrap_or("").contains("plays_raw"));
+    let (code, body) = post(&url, "nope", Some(&operator), ev("x", T0));
+    assert_eq!(code, 404, "{body}");
+
+    // The leader takes events once it holds the lease.
+    let lines = [
+        ev("a", "2026-03-14T00:02:10Z"),
+        ev("b", "2026-03-14T00:02:20Z"),
+        ev("a", "2026-03-14T00:02:10Z"),
+        "not json".to_string(),
+        ev("f", "2026-03-14T01:00:00Z"),
+    ]
+    .join("\n");
+    let got = poll(30, "the leader to take events", || {
+        let (code, body) = post(&url, "plays_raw", Some(&ingest), lines.clone());
+        (code == 200).then_some(body)
+    });
+    assert_eq!(
+        got,
+        json!({ "accepted": 2, "late": 0, "duplicate": 1, "quarantined": 2 }),
+        "a copy counted, the malformed one and the one an hour ahead quarantined"
+    );
+    // A JSON array from the operator, in the same minute.
+    let (code, body) = post(
+        &url,
+        "plays_raw",
+        Some(&operator),
+        format!(
+            "[{}, {}]",
+            ev("c", "2026-03-14T00:02:30Z"),
+            ev("b", "2026-03-14T00:02:20Z")
+        ),
+    );
+    assert_eq!(
+        (code, &body["accepted"], &body["duplicate"]),
+        (200, &json!(1), &json!(1))
+    );
+    // Over max_body: 413, nothing stored.
+    let big = (0..100)
+        .map(|i| ev(&format!("big{i}"), "2026-03-14T00:02:40Z"))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let (code, body) = post(&url, "plays_raw", Some(&ingest), big);
+    assert_eq!(code, 413, "{body}");
+    let (code, body) = post(&url, "plays_raw", Some(&ingest), "[{\"id\":".into());
+    assert_eq!(code, 400, "{body}");
+
+    // The minute 00:02 seals once the watermark passes 00:03 (the stream is
+    // quiet, so the clock leads it after `idle`).
+    let sealed = poll(60, "minute 00:02 sealed", || {
+        instance(&url, &viewer, "plays_raw", "minute=2026-03-14T00:02")
+            .filter(|i| i["state"] == "present" || i["rows"].is_number())
+    });
+    assert_eq!(sealed["rows"], 3, "a, b and c, once each: {sealed}");
+    let counters = &sealed["counters"];
+    assert_eq!(
+        (
+            &counters["received"],
+            &counters["written"],
+            &counters["duplicate"],
+            &counters["malformed"],
+            &counters["late"]
+        ),
+        (&json!(7), &json!(3), &json!(2), &json!(2), &json!(0)),
+        "{sealed}"
+    );
+    let q = poll(60, "the quarantine minute sealed", || {
+        instance(&url, &viewer, "plays_raw__quarantine", "minute=2026-03-14T00:02").filter(|i| i["rows"].is_number())
+    });
+    assert_eq!(q["rows"], 2, "{q}");
+
+    // Served and readable, the quarantine with its reasons.
+    let reasons = poll(60, "the quarantine served", || {
+        let r = sql(
+            &url,
+            &viewer,
+            "SELECT reason, event FROM plays_raw__quarantine ORDER BY reason",
+        );
+        (r["rows"].as_array().map(Vec::len) == Some(2)).then_some(r)
+    });
+    let text = reasons.to_string();
+    assert!(
+        text.contains("not a JSON object") && text.contains("in the future"),
+        "{text}"
+    );
+    let raw = poll(60, "the stream served", || {
+        let r = sql(&url, &viewer, "SELECT event_id, event FROM plays_raw ORDER BY event_id");
+        (r["rows"].as_array().map(Vec::len) == Some(3)).then_some(r)
+    });
+    assert!(
+        raw.to_string().contains("\\\"track\\\":\\\"ta\\\""),
+        "the event as it arrived: {raw}"
+    );
+    // Downstream: the five minutes from 00:00 read the sealed minutes.
+    let five = poll(90, "the downstream five minutes built", || {
+        instance(&url, &viewer, "plays_5m", "minute=2026-03-14T00:00").filter(|i| i["rows"].is_number())
+    });
+    assert_eq!(five["rows"], 1, "{five}");
+    let r = poll(60, "the downstream served", || {
+        let r = sql(&url, &viewer, "SELECT plays, ids FROM plays_5m");
+        (r["rows"].as_array().map(Vec::len) == Some(1)).then_some(r)
+    });
+    assert_eq!(r["rows"][0], json!({ "plays": 3, "ids": 3 }), "{r}");
+
+    // The figures.
+    let metrics = reqwest::blocking::Client::new()
+        .get(format!("{url}/metrics"))
+        .bearer_auth(&viewer)
+        .send()
+        .expect("metrics")
+        .text()
+        .expect("text");
+    assert!(
+        metrics.contains(r#"weir_stream_events_total{stream="plays_raw",fate="duplicate"} 2"#),
+        "{metrics}"
+    );
+    assert!(
+        metrics.contains("weir_stream_log_syncs_total{stream=\"plays_raw\"}"),
+        "{metrics}"
+    );
+    drop(served);
+    assert!(!log(dir).contains("panicked"), "{}", log(dir));
+    let (code, out, err) = exec(dir, T0, &["doctor"]);
+    assert_eq!(code, 0, "doctor is clean:\n{out}{err}");
+}
