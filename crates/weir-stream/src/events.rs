@@ -74,13 +74,9 @@ pub enum Verdict {
     },
     /// Its id is already in `partition`, an open one (or, for a copy of a
     /// sealed event, the partition of its arrival, where it is counted).
-    Duplicate {
-        id: String,
-        partition: i64,
-    },
-    Quarantined {
-        reason: String,
-    },
+    Duplicate { id: String, partition: i64 },
+    /// Kept in the quarantine's `partition` (of its arrival).
+    Quarantined { partition: i64, reason: String },
 }
 
 /// A request body that is not events at all.
@@ -270,7 +266,15 @@ impl Classifier {
 
     /// Classifies one event (its text as it arrived) at `now_ms`.
     pub fn classify(&mut self, text: &str, now_ms: i64) -> Verdict {
-        let quarantine = |reason: String| Verdict::Quarantined { reason };
+        let g = self.rules.granularity;
+        let index = |t: i64| g.index_of(chrono::DateTime::from_timestamp_millis(t).unwrap_or_default());
+        // The partition of its arrival; never a closed one, even when the
+        // clock went back (a restart on another machine, a stepped clock).
+        let arrival = index(now_ms).max(self.closed_before);
+        let quarantine = |reason: String| Verdict::Quarantined {
+            partition: arrival,
+            reason,
+        };
         let Ok(Value::Object(obj)) = serde_json::from_str::<Value>(text) else {
             return quarantine("not a JSON object".into());
         };
@@ -308,11 +312,9 @@ impl Classifier {
             },
         };
         let wm = self.watermark(now_ms);
-        let g = self.rules.granularity;
-        let index = |t: i64| g.index_of(chrono::DateTime::from_timestamp_millis(t).unwrap_or_default());
         // Behind the watermark, or in a partition already closed.
         let late = event < wm || index(event) < self.closed_before;
-        let partition = index(if late { now_ms } else { event });
+        let partition = if late { arrival } else { index(event) };
         if let Some(id) = &id {
             // A copy in any partition not yet sealed (a late copy lands in
             // another partition than its first), then in the sealed ones.
@@ -401,7 +403,7 @@ mod tests {
             Verdict::Accepted { late: false, .. }
         ));
         let reason = |v: Verdict| match v {
-            Verdict::Quarantined { reason } => reason,
+            Verdict::Quarantined { reason, .. } => reason,
             other => panic!("not quarantined: {other:?}"),
         };
         assert_eq!(reason(c.classify("[1,2]", now)), "not a JSON object");
@@ -490,6 +492,19 @@ mod tests {
         assert!(matches!(
             c.classify(r#"{"id":"b","ts":"2026-03-14T10:09:59Z"}"#, now),
             Verdict::Accepted { late: true, .. }
+        ));
+        // The clock went back (a restart elsewhere): still never a closed one.
+        let back = at("2026-03-14T10:02:00Z");
+        assert_eq!(
+            c.classify("[]", back),
+            Verdict::Quarantined {
+                partition: slot("2026-03-14T10:10:00Z"),
+                reason: "not a JSON object".into()
+            }
+        );
+        assert!(matches!(
+            c.classify(r#"{"id":"z","ts":"2026-03-14T10:01:00Z"}"#, back),
+            Verdict::Accepted { partition, late: true, .. } if partition == slot("2026-03-14T10:10:00Z")
         ));
         c.committed(|p| p < slot("2026-03-14T10:10:00Z"), now);
         assert!(matches!(

@@ -39,8 +39,7 @@ pub enum Record {
 impl Record {
     /// The record of `verdict` for event text `e` arriving at `at` into a
     /// stream partitioned by `g`.
-    pub fn of(verdict: Verdict, e: &str, at: i64, g: weir_core::partition::Granularity) -> Record {
-        let arrival = || g.index_of(chrono::DateTime::from_timestamp_millis(at).unwrap_or_default());
+    pub fn of(verdict: Verdict, e: &str, at: i64) -> Record {
         match verdict {
             Verdict::Accepted {
                 partition,
@@ -55,8 +54,8 @@ impl Record {
                 late,
                 e: e.to_string(),
             },
-            Verdict::Quarantined { reason } => Record::Quarantined {
-                p: arrival(),
+            Verdict::Quarantined { partition, reason } => Record::Quarantined {
+                p: partition,
                 at,
                 why: reason,
                 e: e.to_string(),
@@ -134,7 +133,6 @@ mod tests {
                 },
                 r#"{"id":"a"}"#,
                 at,
-                g,
             ),
             Record::of(
                 Verdict::Accepted {
@@ -145,15 +143,14 @@ mod tests {
                 },
                 r#"{"id":"b"}"#,
                 at,
-                g,
             ),
             Record::of(
                 Verdict::Quarantined {
+                    partition: slot,
                     reason: "not a JSON object".into(),
                 },
                 "[1]",
                 at,
-                g,
             ),
             Record::of(
                 Verdict::Duplicate {
@@ -162,7 +159,6 @@ mod tests {
                 },
                 r#"{"id":"a"}"#,
                 at,
-                g,
             ),
             Record::of(
                 Verdict::Accepted {
@@ -173,7 +169,6 @@ mod tests {
                 },
                 "{}",
                 at,
-                g,
             ),
         ];
         for r in &records {

@@ -152,7 +152,6 @@ impl Stream {
     /// stored.
     pub async fn ingest(&self, events: &[String], now_ms: i64) -> Result<Ingested, StreamError> {
         let _slot = self.slots.try_acquire().map_err(|_| StreamError::Busy(IN_FLIGHT))?;
-        let g = self.rules.granularity;
         let mut report = Ingested::default();
         let mut parts = BTreeSet::new();
         let (pending, generation) = {
@@ -168,7 +167,7 @@ impl Stream {
                     Verdict::Duplicate { .. } => report.duplicate += 1,
                     Verdict::Quarantined { .. } => report.quarantined += 1,
                 }
-                let record = Record::of(verdict, e, now_ms, g);
+                let record = Record::of(verdict, e, now_ms);
                 if let Some(p) = record.partition() {
                     parts.insert(p);
                 }

@@ -45,6 +45,8 @@ pub enum WalError {
     Broken,
     #[error("the write-ahead log's writer is gone")]
     Closed,
+    #[error("the write-ahead log at {0} is open in another process; only one may write it")]
+    Locked(PathBuf),
     #[error("the write-ahead log has {0} appends waiting; try again shortly")]
     Full(usize),
     #[error("an earlier write to the write-ahead log failed; appends wait for the log to be reset")]
@@ -231,6 +233,19 @@ impl Wal {
     /// newest segment, and starts its writer.
     pub fn open(dir: &Path, opts: WalOptions) -> Result<Wal, WalError> {
         std::fs::create_dir_all(dir).map_err(io(dir))?;
+        // One writer per log, across processes: held by the writer thread.
+        let lock_path = dir.join("LOCK");
+        let lock = OpenOptions::new()
+            .create(true)
+            .truncate(false)
+            .write(true)
+            .open(&lock_path)
+            .map_err(io(&lock_path))?;
+        match lock.try_lock() {
+            Ok(()) => {}
+            Err(std::fs::TryLockError::WouldBlock) => return Err(WalError::Locked(dir.to_path_buf())),
+            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        }
         let seqs = segments(dir)?;
         let last = seqs.last().copied();
         for &seq in &seqs {
@@ -267,6 +282,7 @@ impl Wal {
             len,
             broken: false,
             poisoned: false,
+            _lock: lock,
             stats: stats.clone(),
         };
         std::thread::Builder::new()
@@ -368,6 +384,8 @@ struct Writer {
     broken: bool,
     /// A write failed: every append is refused until a reset.
     poisoned: bool,
+    /// The log's lock, held while the writer lives.
+    _lock: File,
     stats: Arc<Mutex<WalStats>>,
 }
 

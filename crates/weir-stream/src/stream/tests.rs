@@ -30,8 +30,19 @@ fn ev(id: &str, ts: &str) -> String {
     format!(r#"{{"id":"{id}","ts":"{ts}"}}"#)
 }
 
+/// Opens the stream, waiting (with a deadline) for a dropped one's writer
+/// to let go of the log.
 fn open(dir: &Path, segment_bytes: u64) -> Stream {
-    Stream::open("plays", dir, rules(), WalOptions { segment_bytes }).expect("open")
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Stream::open("plays", dir, rules(), WalOptions { segment_bytes }) {
+            Ok(s) => return s,
+            Err(StreamError::Wal(WalError::Locked(_))) if std::time::Instant::now() < deadline => {
+                std::thread::yield_now()
+            }
+            Err(e) => panic!("open: {e}"),
+        }
+    }
 }
 
 #[tokio::test]

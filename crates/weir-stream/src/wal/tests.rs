@@ -136,3 +136,29 @@ fn a_record_over_the_limit_is_refused() {
         assert!(matches!(err, WalError::TooLarge(_)), "{err}");
     });
 }
+
+#[tokio::test]
+async fn one_writer_per_log() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let wal = Wal::open(tmp.path(), WalOptions::default()).expect("open");
+    assert!(matches!(
+        Wal::open(tmp.path(), WalOptions::default()),
+        Err(WalError::Locked(_))
+    ));
+    wal.append(vec![b"x".to_vec()]).await.expect("append");
+    drop(wal);
+    // The writer lets go once the last handle is gone.
+    let again = poll_open(tmp.path());
+    assert_eq!(again.read_from(None).expect("read").len(), 1);
+}
+
+fn poll_open(dir: &std::path::Path) -> Wal {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    loop {
+        match Wal::open(dir, WalOptions::default()) {
+            Ok(w) => return w,
+            Err(WalError::Locked(_)) if std::time::Instant::now() < deadline => std::thread::yield_now(),
+            Err(e) => panic!("{e}"),
+        }
+    }
+}
