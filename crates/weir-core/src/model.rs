@@ -71,6 +71,24 @@ impl Project {
         self.dataset(dataset).map(|d| d.granularity.format_key(idx))
     }
 
+    /// Whether `name` is a stream or reads one, directly or further up:
+    /// such datasets have a pipeline delay (event time to availability).
+    pub fn fed_by_stream(&self, name: &str) -> bool {
+        let mut seen = std::collections::BTreeSet::new();
+        let mut todo = vec![name];
+        while let Some(n) = todo.pop() {
+            if !seen.insert(n) {
+                continue;
+            }
+            let Some(d) = self.dataset(n) else { continue };
+            if matches!(d.job, Job::Stream(_)) {
+                return true;
+            }
+            todo.extend(d.inputs.iter().map(|i| i.dataset.as_str()));
+        }
+        false
+    }
+
     /// Metrics datasets of `name` with blocking checks: `name`'s instance is
     /// consumable only once theirs exist and pass.
     pub fn gates<'a>(&'a self, name: &'a str) -> impl Iterator<Item = &'a Dataset> + 'a {

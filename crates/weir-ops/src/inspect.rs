@@ -150,6 +150,10 @@ pub struct InstanceReport {
     pub rows: Option<i64>,
     pub bytes: i64,
     pub committed_at: String,
+    /// For a stream and what reads it: committed minus the partition's end,
+    /// in seconds (the pipeline delay of its newest events).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_delay_seconds: Option<f64>,
     pub files: Vec<weir_lake::FileEntry>,
     pub schema: Option<String>,
     pub counters: std::collections::BTreeMap<String, i64>,
@@ -232,6 +236,10 @@ pub async fn show(
         run_id: inst.run_id.clone(),
         rows: inst.rows,
         bytes: inst.bytes,
+        pipeline_delay_seconds: ws
+            .project
+            .fed_by_stream(dataset)
+            .then(|| weir_sched::pipeline_delay(ds.granularity, idx, inst.committed_at_ms)),
         committed_at: DateTime::<Utc>::from_timestamp_millis(inst.committed_at_ms)
             .map(|t| t.to_rfc3339())
             .unwrap_or_default(),

@@ -23,6 +23,6 @@ pub use task::{build_uncommitted, context_for};
 mod workspace;
 
 pub use runloop::{ExecutorFor, Progress, RunControl, RunOptions, RunSummary, owner_address, run};
-pub use status::{DatasetStatus, HeldInstance, status};
+pub use status::{DatasetStatus, HeldInstance, pipeline_delay, status};
 pub use task::{TaskReport, TaskState};
 pub use workspace::{SchedError, Workspace};

@@ -28,6 +28,11 @@ pub struct DatasetStatus {
     pub newest_complete_end: Option<DateTime<Utc>>,
     /// `now` minus that end, in seconds.
     pub delay_seconds: Option<i64>,
+    /// For a stream and what reads it: when the newest complete partition
+    /// became available (committed) minus its end, in seconds: how long
+    /// its newest events took from their event time to this dataset.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub pipeline_delay_seconds: Option<f64>,
     pub fraction: f64,
     /// The blocked instances (newest first, at most 10) and the checks that failed.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
@@ -86,6 +91,14 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
                 });
             }
         }
+        let pipeline_delay_seconds = match (version, d.last_present) {
+            (Some(v), Some(idx)) if ws.project.fed_by_stream(&d.dataset) => ws
+                .catalog
+                .instance(&ws.key(&d.dataset, v, idx))
+                .await?
+                .map(|i| pipeline_delay(g, idx, i.committed_at_ms)),
+            _ => None,
+        };
         let (late, first_late) = match snap.present.get(&d.dataset) {
             Some(present) => crate::sla::late_count(ds, present, d.lo, now),
             None => crate::sla::late_count(ds, &weir_core::PartSet::new(), d.lo, now),
@@ -110,6 +123,7 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
             delay_seconds: newest_end
                 .filter(|_| g != weir_core::Granularity::Snapshot)
                 .map(|e| (now - e).num_seconds()),
+            pipeline_delay_seconds,
             fraction: if d.desired == 0 {
                 1.0
             } else {
@@ -121,6 +135,13 @@ pub async fn status(ws: &Workspace, sel: &Selection, now: DateTime<Utc>) -> Resu
         });
     }
     Ok(out)
+}
+
+/// When partition `idx` was committed minus its end, in seconds: the
+/// pipeline delay of its newest events (its oldest waited one partition
+/// length more).
+pub fn pipeline_delay(g: weir_core::Granularity, idx: i64, committed_at_ms: i64) -> f64 {
+    (committed_at_ms - g.end_of(idx).timestamp_millis()) as f64 / 1000.0
 }
 
 fn is_zero(n: &usize) -> bool {

@@ -238,6 +238,7 @@ async fn measure(shared: &Shared, h: &EnvHandle, l: &Loaded) {
                 .map(|r| {
                     let f = crate::metrics::DatasetFigures {
                         delay_seconds: r.delay_seconds,
+                        pipeline_delay_seconds: r.pipeline_delay_seconds,
                         blocked: r.blocked,
                         late: late.get(&r.dataset).copied().unwrap_or(0),
                         alias_version: r.serving,

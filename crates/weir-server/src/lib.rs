@@ -50,6 +50,8 @@ pub struct ServeOptions {
     pub advertise: Option<String>,
     /// Events per second (and per burst) each token may post to streams.
     pub ingest_rate: u32,
+    /// Where streams' log segments roll (`WEIR_STREAM_SEGMENT_BYTES`; 64 MiB).
+    pub segment_bytes: u64,
 }
 
 /// What every part of the server shares.
@@ -192,6 +194,7 @@ impl Server {
             opts.clock,
             stream_env,
             opts.ingest_rate,
+            opts.segment_bytes,
         ));
         let shared = Arc::new(Shared {
             dir: opts.dir,

@@ -78,6 +78,7 @@ struct Inner {
 #[derive(Clone, Debug, Default)]
 pub struct DatasetFigures {
     pub delay_seconds: Option<i64>,
+    pub pipeline_delay_seconds: Option<f64>,
     pub blocked: usize,
     pub late: usize,
     pub alias_version: Option<u32>,
@@ -232,11 +233,16 @@ impl Metrics {
         for (env, h) in &m.catalog_commit {
             histogram(&mut out, "weir_catalog_commit_seconds", vec![("env", env.clone())], h);
         }
-        let per_dataset: [(&str, &str, Figure); 5] = [
+        let per_dataset: [(&str, &str, Figure); 6] = [
             (
                 "weir_dataset_delay_seconds",
                 "Now minus the end of the newest complete partition.",
                 |f| f.delay_seconds.map(|d| d as f64),
+            ),
+            (
+                "weir_pipeline_delay_seconds",
+                "For a stream and what reads it: when the newest complete partition was committed, minus its end.",
+                |f| f.pipeline_delay_seconds,
             ),
             (
                 "weir_late_partitions",

@@ -59,6 +59,7 @@ pub struct Streams {
     /// Whether this server leads (set by the leader lease's keeper).
     active: AtomicBool,
     rate: u32,
+    segment_bytes: u64,
     buckets: Mutex<HashMap<String, Bucket>>,
     /// Partitions closed at the last look, per stream: the loop is woken
     /// when a stream closes more.
@@ -66,7 +67,7 @@ pub struct Streams {
 }
 
 impl Streams {
-    pub fn new(dir: PathBuf, clock: Clock, env: Option<Arc<EnvHandle>>, rate: u32) -> Streams {
+    pub fn new(dir: PathBuf, clock: Clock, env: Option<Arc<EnvHandle>>, rate: u32, segment_bytes: u64) -> Streams {
         Streams {
             dir,
             clock,
@@ -75,6 +76,7 @@ impl Streams {
             open: Default::default(),
             active: AtomicBool::new(false),
             rate: rate.max(1),
+            segment_bytes: segment_bytes.max(1),
             buckets: Default::default(),
             closed: Default::default(),
         }
@@ -150,7 +152,14 @@ impl Streams {
             return Ok(s.clone());
         }
         let dir = weir_stream::log_dir(&self.dir, name);
-        let s = Arc::new(Stream::open(name, &dir, def.rules, WalOptions::default())?);
+        let s = Arc::new(Stream::open(
+            name,
+            &dir,
+            def.rules,
+            WalOptions {
+                segment_bytes: self.segment_bytes,
+            },
+        )?);
         tracing::info!(stream = %name, dir = %dir.display(), closed_before = s.closed_before(), "opened the stream's log");
         open.insert(name.to_string(), s.clone());
         Ok(s)

@@ -66,6 +66,8 @@ struct State {
     classifier: Classifier,
     /// Per segment: the partitions it holds and its newest arrival.
     segments: BTreeMap<u64, (BTreeSet<i64>, i64)>,
+    /// Whole segments up to this one have their index written.
+    indexed: u64,
     /// Bumped by each rebuild; a failure rebuilds only once.
     generation: u64,
 }
@@ -113,8 +115,43 @@ fn rebuild(rules: &Rules, wal: &Wal) -> Result<State, StreamError> {
     Ok(State {
         classifier,
         segments,
+        indexed: 0,
         generation: 0,
     })
+}
+
+/// A whole segment's index, beside it: the partitions it holds, and a
+/// partition bound its log had closed by then (so sealing reads only the
+/// segments that hold the partition).
+#[derive(serde::Serialize, serde::Deserialize)]
+struct SegmentIndex {
+    parts: BTreeSet<i64>,
+    closed_before: i64,
+}
+
+/// Writes the index of every whole segment (all but the newest) not yet
+/// indexed. An index is a hint: written whole (a temporary file renamed),
+/// and a missing one only means the segment is read.
+fn write_indexes(dir: &Path, st: &mut State, closed_before: i64) {
+    let newest = st.segments.keys().next_back().copied().unwrap_or(0);
+    for (seq, (parts, _)) in st.segments.range(st.indexed + 1..newest) {
+        let path = crate::wal::sidecar_path(dir, *seq);
+        let index = SegmentIndex {
+            parts: parts.clone(),
+            closed_before,
+        };
+        let tmp = path.with_extension("idx.tmp");
+        let written = serde_json::to_vec(&index)
+            .map_err(std::io::Error::other)
+            .and_then(|bytes| std::fs::write(&tmp, bytes))
+            .and_then(|()| std::fs::rename(&tmp, &path));
+        if let Err(e) = written {
+            tracing::warn!(path = %path.display(), "cannot write a log segment's index: {e}");
+        }
+    }
+    if newest > 0 {
+        st.indexed = st.indexed.max(newest - 1);
+    }
 }
 
 impl Stream {
@@ -122,8 +159,9 @@ impl Stream {
     /// the watermark and the closed partitions come back as they were.
     pub fn open(name: &str, dir: &Path, rules: Rules, opts: WalOptions) -> Result<Stream, StreamError> {
         let wal = Wal::open(dir, opts)?;
-        let state = rebuild(&rules, &wal)?;
+        let mut state = rebuild(&rules, &wal)?;
         let closed = state.classifier.closed_before();
+        write_indexes(dir, &mut state, closed);
         Ok(Stream {
             name: name.to_string(),
             rules,
@@ -201,6 +239,10 @@ impl Stream {
         let seg = st.segments.entry(pos.segment).or_default();
         seg.0.extend(parts);
         seg.1 = seg.1.max(at);
+        if pos.segment > st.indexed + 1 {
+            // The segments before this one are whole.
+            write_indexes(self.wal.dir(), &mut st, self.closed_before());
+        }
     }
 
     /// After a failed write: once every append before now is answered, the
@@ -333,7 +375,20 @@ pub struct StreamStats {
 pub fn read_partition(dir: &Path, p: i64) -> Result<Vec<Record>, StreamError> {
     let mut out = Vec::new();
     let mut closed = false;
-    for (_, bytes) in crate::wal::read_dir(dir)? {
+    // Whole segments with an index that does not name `p` are skipped.
+    let wanted = |seq: u64| {
+        let Ok(bytes) = std::fs::read(crate::wal::sidecar_path(dir, seq)) else {
+            return true;
+        };
+        match serde_json::from_slice::<SegmentIndex>(&bytes) {
+            Ok(ix) => {
+                closed |= ix.closed_before > p;
+                ix.parts.contains(&p)
+            }
+            Err(_) => true,
+        }
+    };
+    for (_, bytes) in crate::wal::read_dir_where(dir, wanted)? {
         let record = decode(dir, &bytes)?;
         match &record {
             Record::Mark { before, .. } => closed |= *before > p,

@@ -129,6 +129,12 @@ fn segment_path(dir: &Path, seq: u64) -> PathBuf {
     dir.join(format!("{seq:020}.wal"))
 }
 
+/// A whole segment's sidecar: a summary its readers may keep beside it
+/// (written by them, deleted with the segment).
+pub fn sidecar_path(dir: &Path, seq: u64) -> PathBuf {
+    dir.join(format!("{seq:020}.idx"))
+}
+
 /// The segments in `dir`, oldest first.
 fn segments(dir: &Path) -> Result<Vec<u64>, WalError> {
     let mut seqs = Vec::new();
@@ -200,10 +206,19 @@ fn read_segment(path: &Path) -> Result<Segment, WalError> {
 /// segment may end in a write in progress: reading stops before it. A
 /// segment released while this reads is skipped: what it held is sealed.
 pub fn read_dir(dir: &Path) -> Result<Vec<(Position, Vec<u8>)>, WalError> {
+    read_dir_where(dir, |_| true)
+}
+
+/// Like [`read_dir`], reading only the segments `wanted` takes (by
+/// sequence number).
+pub fn read_dir_where(dir: &Path, mut wanted: impl FnMut(u64) -> bool) -> Result<Vec<(Position, Vec<u8>)>, WalError> {
     let mut out = Vec::new();
     let seqs = segments(dir)?;
     let last = seqs.last().copied();
     for seq in seqs {
+        if !wanted(seq) {
+            continue;
+        }
         let path = segment_path(dir, seq);
         let segment = match read_segment(&path) {
             Ok(s) => s,
@@ -361,6 +376,8 @@ impl Wal {
             if seq < upto.segment && Some(seq) != newest {
                 let path = segment_path(&self.dir, seq);
                 std::fs::remove_file(&path).map_err(io(&path))?;
+                // Its sidecar (a reader's summary of it), if any.
+                let _ = std::fs::remove_file(sidecar_path(&self.dir, seq));
                 n += 1;
             }
         }

@@ -82,6 +82,7 @@ pub(super) async fn start(
         tls: None,
         advertise: None,
         ingest_rate: weir_server::streams::DEFAULT_RATE,
+        segment_bytes: weir_stream::WalOptions::default().segment_bytes,
     };
     let server = Server::bind(catalog, opts).await?;
     let url = format!("http://{}", server.local_addr().context("address")?);

@@ -33,6 +33,21 @@ fn clock() -> Result<Clock> {
     Ok(Clock::starting(project::now()?, rate))
 }
 
+/// Where streams' log segments roll: `WEIR_STREAM_SEGMENT_BYTES` (for tests
+/// of the log's release), 64 MiB by default.
+fn segment_bytes() -> Result<u64> {
+    match std::env::var("WEIR_STREAM_SEGMENT_BYTES") {
+        Ok(v) if !v.trim().is_empty() => v.trim().parse::<u64>().ok().filter(|n| *n > 0).ok_or_else(|| {
+            UserError::new(
+                format!("WEIR_STREAM_SEGMENT_BYTES=`{v}` is not a positive number of bytes"),
+                "e.g. 67108864 (64 MiB, the default)",
+            )
+            .into()
+        }),
+        _ => Ok(weir_stream::WalOptions::default().segment_bytes),
+    }
+}
+
 pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer) -> Result<u8> {
     let dir = project::find(dir)?;
     let dir = std::path::absolute(&dir).unwrap_or(dir);
@@ -82,6 +97,7 @@ pub async fn serve(dir: Option<&Path>, envs: &[String], a: ServeArgs, p: Printer
         tls,
         advertise: a.advertise.clone(),
         ingest_rate: a.ingest_rate,
+        segment_bytes: segment_bytes()?,
     };
     let catalog = project::open_catalog(&dir).await?;
     weir_server::check_envs(catalog.as_ref(), &envs).await?;

@@ -63,6 +63,10 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
     if late {
         t[0].push("LATE".into());
     }
+    let pipeline = rows.iter().any(|r| r.pipeline_delay_seconds.is_some());
+    if pipeline {
+        t[0].push("PIPELINE DELAY".into());
+    }
     for r in rows {
         let done = format!("{:.0}%", r.fraction * 100.0);
         t.push(vec![
@@ -102,6 +106,12 @@ pub fn status_table(rows: &[weir_sched::DatasetStatus], p: Printer) -> String {
                 Some(first) if r.late > 0 => p.red(&format!("{} (from {first})", r.late)),
                 _ => "0".into(),
             });
+        }
+        if pipeline && let Some(row) = t.last_mut() {
+            row.push(
+                r.pipeline_delay_seconds
+                    .map_or_else(|| "-".into(), |d| human_duration(d.round() as i64)),
+            );
         }
     }
     let mut s = table(&t);

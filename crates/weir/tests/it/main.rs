@@ -17,6 +17,7 @@ mod ha;
 mod kill;
 mod lineage;
 mod nearline;
+mod nearline_kill;
 mod postgres;
 mod quality;
 mod repair;

@@ -223,3 +223,156 @@ fn events_posted_are_sealed_into_minutes_counted_and_read_downstream() {
     let (code, out, err) = exec(dir, T0, &["doctor"]);
     assert_eq!(code, 0, "doctor is clean:\n{out}{err}");
 }
+
+/// A small file system mounted where a stream's log lives, unmounted when
+/// dropped.
+struct SmallFs(std::path::PathBuf);
+
+impl SmallFs {
+    fn mount(at: &Path, size: &str) -> Option<SmallFs> {
+        std::fs::create_dir_all(at).expect("mount point");
+        let ok = std::process::Command::new("mount")
+            .args(["-t", "tmpfs", "-o", &format!("size={size}"), "tmpfs"])
+            .arg(at)
+            .status()
+            .is_ok_and(|s| s.success());
+        ok.then(|| SmallFs(at.to_path_buf()))
+    }
+}
+
+impl Drop for SmallFs {
+    fn drop(&mut self) {
+        let _ = std::process::Command::new("umount").arg(&self.0).status();
+    }
+}
+
+/// A full disk: the collector answers 503 with Retry-After and stores
+/// nothing it did not acknowledge; once space returns it takes events
+/// again, and what it acknowledged is sealed exactly once.
+#[test]
+fn a_full_disk_refuses_events_with_503_and_resumes_when_space_returns() {
+    let tmp = project(STREAM, &[]);
+    let dir = tmp.path();
+    let Some(fs) = SmallFs::mount(&dir.join(".weir/streams/plays_raw"), "512k") else {
+        panic!("this test mounts a tmpfs (it runs as root in CI); mount failed");
+    };
+    let (code, _, err) = exec(dir, T0, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = Served::start_with(dir, T0, &[], &[("WEIR_CLOCK_RATE", RATE)], "serve.log");
+    let url = served.url.clone();
+    let producer = token(dir, "ingest", "producer", &["--stream", "plays_raw"]);
+    let mut seq = 0;
+    let mut batch = || {
+        let ids: Vec<String> = (0..10).map(|i| format!("e{}", seq + i)).collect();
+        seq += 10;
+        let body = ids
+            .iter()
+            .map(|id| format!(r#"{{"id":"{id}","ts":"{T0}"}}"#))
+            .collect::<Vec<_>>()
+            .join("\n");
+        (ids, body)
+    };
+    let mut acked: Vec<String> = Vec::new();
+    let mut refused: Vec<String> = Vec::new();
+    poll(30, "the leader to take events", || {
+        let (ids, body) = batch();
+        let (code, _) = post(&url, "plays_raw", Some(&producer), body);
+        (code == 200).then(|| acked.extend(ids))
+    });
+    // Fill the file system.
+    let ballast = fs.0.join("ballast");
+    {
+        use std::io::Write;
+        let mut f = std::fs::File::create(&ballast).expect("ballast");
+        while f.write_all(&[0u8; 4096]).is_ok() {}
+    }
+    let body = poll(30, "a refusal", || {
+        let (ids, body) = batch();
+        let (code, answer) = post(&url, "plays_raw", Some(&producer), body);
+        match code {
+            200 => {
+                acked.extend(ids);
+                None
+            }
+            503 => {
+                refused.extend(ids);
+                Some(answer)
+            }
+            other => panic!("unexpected {other}: {answer}"),
+        }
+    });
+    assert_eq!(body["error"]["code"], "unavailable", "{body}");
+    // Still full: still refused.
+    for _ in 0..3 {
+        let (ids, body) = batch();
+        let (code, answer) = post(&url, "plays_raw", Some(&producer), body);
+        assert_eq!(code, 503, "{answer}");
+        refused.extend(ids);
+    }
+    // Space returns; events are taken again.
+    std::fs::remove_file(&ballast).expect("remove ballast");
+    poll(30, "events taken again", || {
+        let (ids, body) = batch();
+        let (code, _) = post(&url, "plays_raw", Some(&producer), body);
+        match code {
+            200 => {
+                acked.extend(ids);
+                Some(())
+            }
+            _ => {
+                refused.extend(ids);
+                None
+            }
+        }
+    });
+    // Everything acknowledged is sealed, once; nothing refused is.
+    let viewer = token(dir, "viewer", "v", &[]);
+    let ids = poll(90, "every acknowledged event sealed", || {
+        let r = sql(&url, &viewer, "SELECT event_id FROM plays_raw");
+        let ids: Vec<String> = r["rows"]
+            .as_array()?
+            .iter()
+            .filter_map(|r| r["event_id"].as_str().map(str::to_string))
+            .collect();
+        acked.iter().all(|a| ids.contains(a)).then_some(ids)
+    });
+    let unique: std::collections::BTreeSet<&String> = ids.iter().collect();
+    assert_eq!(unique.len(), ids.len(), "an id sealed twice");
+    let stored: Vec<&String> = refused.iter().filter(|r| unique.contains(r)).collect();
+    assert!(stored.is_empty(), "refused events were stored: {stored:?}");
+    assert!(
+        log(dir).contains("rebuilt what it decides from the log"),
+        "{}",
+        log(dir)
+    );
+    drop(served);
+}
+
+/// Two servers on one catalog: only the leader takes events; the follower
+/// answers 503 with Retry-After and the leader's address.
+#[test]
+fn only_the_leader_takes_events() {
+    let (tmp, leader) = serve_stream(STREAM);
+    let dir = tmp.path();
+    let producer = token(dir, "ingest", "producer", &["--stream", "plays_raw"]);
+    let ev = format!(r#"{{"id":"a","ts":"{T0}"}}"#);
+    poll(30, "the leader to take events", || {
+        (post(&leader.url, "plays_raw", Some(&producer), ev.clone()).0 == 200).then_some(())
+    });
+    let follower = Served::start_with(dir, T0, &[], &[("WEIR_CLOCK_RATE", RATE)], "follower.log");
+    let r = reqwest::blocking::Client::new()
+        .post(format!("{}/ingest/plays_raw", follower.url))
+        .bearer_auth(&producer)
+        .body(ev)
+        .send()
+        .expect("post");
+    assert_eq!(r.status().as_u16(), 503);
+    assert_eq!(r.headers()["retry-after"], "1");
+    assert_eq!(r.headers()["x-weir-leader"].to_str().expect("text"), leader.url);
+    let body: Value = r.json().expect("json");
+    assert_eq!(body["error"]["code"], "not_leader", "{body}");
+    assert!(
+        body["error"]["hint"].as_str().unwrap_or("").contains(&leader.url),
+        "{body}"
+    );
+}
