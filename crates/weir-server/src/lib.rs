@@ -13,6 +13,7 @@ pub mod dash;
 mod feed;
 pub mod lead;
 pub mod metrics;
+mod nats;
 pub mod streams;
 pub mod tls;
 pub mod watch;
@@ -249,7 +250,7 @@ impl Server {
         let feed = tokio::spawn(feed::watch_changes(shared.clone()));
         let pruner = tokio::spawn(prune_history(shared.clone()));
         let leading = tokio::spawn(lead::keep(shared.clone()));
-        let closing = tokio::spawn(streams::keep(shared.streams.clone()));
+        let closing = tokio::spawn(streams::keep(shared.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for h in shared.envs.values() {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));

@@ -30,6 +30,8 @@ pub const DEFAULT_RATE: u32 = 500_000;
 struct Definition {
     rules: Rules,
     max_body: u64,
+    /// NATS: the broker's address and subject.
+    nats: Option<(String, String)>,
 }
 
 /// Why the collector refused a request.
@@ -98,6 +100,12 @@ impl Streams {
                     Definition {
                         rules: Rules::of(s, d.granularity),
                         max_body: s.max_body,
+                        nats: match &s.source {
+                            weir_core::model::StreamSource::Nats { url, subject } => {
+                                Some((url.clone(), subject.clone()))
+                            }
+                            weir_core::model::StreamSource::Http => None,
+                        },
                     },
                 )),
                 _ => None,
@@ -127,13 +135,26 @@ impl Streams {
         self.active.load(Ordering::SeqCst)
     }
 
-    /// The largest body stream `name` takes.
+    /// The largest body stream `name` takes; refuses a stream fed by a
+    /// broker (it takes no posts).
     pub fn max_body(&self, name: &str) -> Result<u64, IntakeError> {
         self.defs
             .lock()
             .ok()
-            .and_then(|d| d.get(name).map(|d| d.max_body))
+            .and_then(|d| d.get(name).filter(|d| d.nats.is_none()).map(|d| d.max_body))
             .ok_or_else(|| IntakeError::Unknown(name.to_string()))
+    }
+
+    /// The NATS streams: name, broker address and subject.
+    fn nats_sources(&self) -> Vec<(String, String, String)> {
+        self.defs
+            .lock()
+            .map(|d| {
+                d.iter()
+                    .filter_map(|(n, d)| d.nats.clone().map(|(u, s)| (n.clone(), u, s)))
+                    .collect()
+            })
+            .unwrap_or_default()
     }
 
     /// Stream `name`, opened if this server leads.
@@ -262,10 +283,29 @@ impl StreamHook for Streams {
     }
 }
 
-/// Every second: close what the streams' watermarks have passed.
-pub async fn keep(streams: Arc<Streams>) {
+/// Every second: close what the streams' watermarks have passed, and keep
+/// a consumer running for each NATS stream while this server leads.
+pub async fn keep(shared: Arc<crate::Shared>) {
+    let mut consumers: HashMap<String, tokio::task::JoinHandle<()>> = HashMap::new();
     loop {
-        streams.tick().await;
+        shared.streams.tick().await;
+        if shared.streams.is_active() {
+            for (name, url, subject) in shared.streams.nats_sources() {
+                if consumers.get(&name).is_some_and(|h| !h.is_finished()) {
+                    continue;
+                }
+                let shared = shared.clone();
+                let stream = name.clone();
+                consumers.insert(
+                    name,
+                    tokio::spawn(async move {
+                        if let Err(e) = crate::nats::consume(shared, stream.clone(), url, subject).await {
+                            tracing::warn!(stream = %stream, "the NATS consumer stopped: {e}; starting it again");
+                        }
+                    }),
+                );
+            }
+        }
         tokio::time::sleep(Duration::from_secs(1)).await;
     }
 }

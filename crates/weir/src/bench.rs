@@ -2,6 +2,8 @@
 //! per task on trivial command jobs. The figures go to docs/benchmarks.md.
 
 mod checks;
+pub mod ingest;
+pub mod ingest_nats;
 pub mod serve;
 pub mod serve_api;
 pub mod serve_ha;

@@ -402,6 +402,24 @@ pub enum BenchCmd {
     /// The figures of `weir serve`: the status grid, landing latency, a simulated day, API load.
     #[command(subcommand)]
     Serve(ServeBench),
+    /// Events posted to a stream with durable acknowledgements (and, with
+    /// nats-server installed, the same load published to NATS JetStream).
+    Ingest {
+        #[arg(long, default_value_t = 32)]
+        clients: usize,
+        /// Events a request.
+        #[arg(long, default_value_t = 100)]
+        batch: usize,
+        /// About how large each event is.
+        #[arg(long, default_value_t = 200)]
+        event_bytes: usize,
+        /// How long each side runs.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Skip the NATS JetStream reference.
+        #[arg(long)]
+        no_nats: bool,
+    },
     /// The same queries through `weir sql`, the DuckDB CLI and `weir run` (TPC-H SF1 and more).
     Sql {
         /// Where the data and the suite's project live (default ~/.cache/weir-bench-sql).

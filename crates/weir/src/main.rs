@@ -372,6 +372,21 @@ async fn verb(
             }
             .map(|()| 0)
         }
+        Command::Bench(BenchCmd::Ingest {
+            clients,
+            batch,
+            event_bytes,
+            seconds,
+            no_nats,
+        }) => {
+            let load = bench::ingest::Load {
+                clients,
+                batch,
+                event_bytes,
+                seconds,
+            };
+            bench::ingest::ingest(load, !no_nats, p).await.map(|()| 0)
+        }
         Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Sql {
             data,
