@@ -50,6 +50,16 @@ pub enum Command {
         seed: u64,
         #[arg(long, value_name = "N")]
         parallel: Option<usize>,
+        /// The nearline variant: a server and a load generator posting play
+        /// events to a stream; minute partitions fill the dashboard's grid.
+        #[arg(long)]
+        nearline: bool,
+        /// With --nearline: stop after this many seconds (default: Ctrl-C).
+        #[arg(long, value_name = "S", requires = "nearline")]
+        seconds: Option<u64>,
+        /// With --nearline: events the generator posts a second.
+        #[arg(long, default_value_t = 200, value_name = "N")]
+        rate: u64,
     },
     /// Land sample play events for the example project (hourly JSON lines).
     Generate {

@@ -204,9 +204,17 @@ async fn verb(
         Command::Init { dir } => demo::init(dir, p).map(|()| 0),
         Command::Demo {
             dir,
+            nearline: true,
+            seconds,
+            rate,
+            ..
+        } => demo::nearline::nearline(dir, seconds, rate, p).await,
+        Command::Demo {
+            dir,
             days,
             seed,
             parallel,
+            ..
         } => demo::demo(dir, days, seed, parallel, p).await,
         Command::Generate {
             from,

@@ -138,3 +138,25 @@ fn a_stream_takes_no_inputs_and_changes_version_with_what_it_seals() {
         "which copies are dropped"
     );
 }
+
+#[test]
+fn each_stream_gets_a_quarantine_dataset_beside_it() {
+    use crate::model::Job;
+    let p = load_project(STREAMS, &files).expect("loads");
+    let q = &p.datasets["plays_raw__quarantine"];
+    let Job::Stream(s) = &q.job else { panic!("a stream") };
+    assert_eq!(s.quarantine_of.as_deref(), Some("plays_raw"));
+    assert_eq!(q.granularity, p.datasets["plays_raw"].granularity);
+    assert!(q.checks.is_empty());
+    assert!(p.fed_by_stream("plays_daily") && !p.fed_by_stream("nope"));
+    // Its own version: not the stream's.
+    let fp = crate::fingerprint::fingerprints(&p);
+    assert_ne!(fp["plays_raw"], fp["plays_raw__quarantine"]);
+    // A dataset of that name declared by hand collides.
+    let text = format!("{STREAMS}\n[datasets.plays_raw__quarantine]\npartition = \"day\"\ncommand = [\"true\"]\n");
+    let e = errors(&text);
+    assert!(
+        e.iter().any(|d| d.message.contains("keeps its malformed events in `plays_raw__quarantine`")),
+        "{e:?}"
+    );
+}

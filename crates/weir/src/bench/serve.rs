@@ -61,7 +61,7 @@ async fn deployed(dir: &Path, toml: &str, now: DateTime<Utc>) -> Result<Arc<weir
 }
 
 /// A server on 127.0.0.1:0 for `dir`, scheduling `envs`; stops when the sender drops.
-pub(super) async fn start(
+pub(crate) async fn start(
     dir: &Path,
     envs: Vec<String>,
     clock: Clock,
@@ -95,7 +95,7 @@ pub(super) async fn start(
     Ok((url, tx, handle))
 }
 
-pub(super) async fn stop(tx: tokio::sync::mpsc::Sender<Signal>, handle: tokio::task::JoinHandle<()>) {
+pub(crate) async fn stop(tx: tokio::sync::mpsc::Sender<Signal>, handle: tokio::task::JoinHandle<()>) {
     let _ = tx.send(Signal::Stop).await;
     let _ = handle.await;
 }

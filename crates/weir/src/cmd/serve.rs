@@ -20,7 +20,7 @@ fn span(flag: &str, text: &str) -> Result<Duration> {
 
 /// The server's clock: `WEIR_NOW` is where it starts (the system time by
 /// default), and `WEIR_CLOCK_RATE` how much faster than real time it runs.
-fn clock() -> Result<Clock> {
+pub(crate) fn clock() -> Result<Clock> {
     let rate = match std::env::var("WEIR_CLOCK_RATE") {
         Ok(r) if !r.trim().is_empty() => r.trim().parse::<f64>().ok().filter(|r| *r > 0.0).ok_or_else(|| {
             UserError::new(

@@ -376,3 +376,29 @@ fn only_the_leader_takes_events() {
         "{body}"
     );
 }
+
+/// `weir demo --nearline`: a server and a load generator; minutes seal,
+/// the five-minute counts read them, and the malformed events are kept.
+#[test]
+fn the_nearline_demo_seals_minutes_and_counts_them() {
+    let tmp = tempfile::tempdir().expect("tmp");
+    let demo = tmp.path().join("nl");
+    let out = weir(tmp.path(), T0)
+        .env("WEIR_CLOCK_RATE", "20")
+        .args(["demo", "--nearline"])
+        .arg(&demo)
+        .args(["--seconds", "12", "--rate", "50"])
+        .output()
+        .expect("demo");
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    assert_eq!(out.status.code(), Some(0), "{stdout}\n{stderr}");
+    assert!(stderr.contains("minutes sealed"), "{stderr}");
+    assert!(stdout.contains("plays_raw__quarantine"), "{stdout}");
+    let n = json(&demo, T0, &["sql", "SELECT count(*) AS n FROM plays_raw"]);
+    assert!(n[0]["n"].as_i64() > Some(0), "{n}");
+    let counted = json(&demo, T0, &["sql", "SELECT sum(plays) AS n FROM plays_5m"]);
+    assert!(counted[0]["n"].as_i64() > Some(0), "{counted}");
+}
