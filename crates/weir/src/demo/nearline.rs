@@ -90,7 +90,7 @@ pub async fn nearline(dir: Option<PathBuf>, seconds: Option<u64>, rate: u64, p: 
     std::fs::write(dir.join("weir.toml"), PROJECT.replace("START", &start_text))?;
     let ws = project::open(&dir).await?;
     let files = weir_sched::env::snapshot_files(&dir, &ws.project)?;
-    weir_sched::env::deploy(&ws, "prod", None, Some("weir demo --nearline"), files, now).await?;
+    weir_sched::env::deploy(&ws, "prod", None, Some("weir demo --nearline".to_string()), files, now).await?;
     p.note(format!("1. a stream project in {}, deployed to prod", dir.display()));
     let streams = ["plays_raw".to_string()];
     let minted = weir_ops::tokens::create(

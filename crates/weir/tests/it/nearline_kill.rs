@@ -78,6 +78,18 @@ fn try_post(
     Some((status, r.json().ok()?))
 }
 
+/// The project, deployed, and the virtual clock its servers will run on.
+fn deployed(toml: &str) -> (tempfile::TempDir, Arc<Virtual>) {
+    let tmp = project(toml, &[]);
+    let clock = Arc::new(Virtual {
+        t0: "2026-03-14T00:00:30Z".parse().expect("t0"),
+        real: Instant::now(),
+    });
+    let (code, _, err) = exec(tmp.path(), &clock.text(), &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    (tmp, clock)
+}
+
 fn trials() -> usize {
     std::env::var("WEIR_KILL_TRIALS")
         .ok()
@@ -97,14 +109,8 @@ fn start(dir: &Path, clock: &Virtual, trial: usize) -> Served {
 
 #[test]
 fn acknowledged_events_survive_kill_9_exactly_once() {
-    let tmp = project(PROJECT, &[]);
+    let (tmp, clock) = deployed(PROJECT);
     let dir = tmp.path();
-    let clock = Arc::new(Virtual {
-        t0: "2026-03-14T00:00:30Z".parse().expect("t0"),
-        real: Instant::now(),
-    });
-    let (code, _, err) = exec(dir, &clock.text(), &["deploy"]);
-    assert_eq!(code, 0, "{err}");
     let producer = token(dir, "ingest", "producer", &["--stream", "plays_raw"]);
     let url = Arc::new(Mutex::new(String::new()));
     let acked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
@@ -302,14 +308,8 @@ fn nats_messages_survive_kill_9_exactly_once() {
             &format!("stream = {{ source = \"nats://127.0.0.1:{}\", subject = \"plays\", event_time", nats.port),
         )
         .replace("dedup = \"2m\"", "dedup = \"30m\"");
-    let tmp = project(&toml, &[]);
+    let (tmp, clock) = deployed(&toml);
     let dir = tmp.path();
-    let clock = Arc::new(Virtual {
-        t0: "2026-03-14T00:00:30Z".parse().expect("t0"),
-        real: Instant::now(),
-    });
-    let (code, _, err) = exec(dir, &clock.text(), &["deploy"]);
-    assert_eq!(code, 0, "{err}");
     let acked = Arc::new(Mutex::new(BTreeSet::<String>::new()));
     let stop = Arc::new(AtomicBool::new(false));
     let publisher = {
