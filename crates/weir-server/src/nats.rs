@@ -78,6 +78,7 @@ pub async fn consume(shared: Arc<Shared>, name: String, url: String, subject: St
         while let Some(m) = batch.next().await {
             messages.push(m.map_err(|e| format!("fetching from `{subject}`: {e}"))?);
         }
+        tracing::debug!(stream = %name, messages = messages.len(), "fetched from NATS");
         if messages.is_empty() {
             continue;
         }

@@ -156,7 +156,9 @@ fn each_stream_gets_a_quarantine_dataset_beside_it() {
     let text = format!("{STREAMS}\n[datasets.plays_raw__quarantine]\npartition = \"day\"\ncommand = [\"true\"]\n");
     let e = errors(&text);
     assert!(
-        e.iter().any(|d| d.message.contains("keeps its malformed events in `plays_raw__quarantine`")),
+        e.iter().any(|d| d
+            .message
+            .contains("keeps its malformed events in `plays_raw__quarantine`")),
         "{e:?}"
     );
 }

@@ -62,7 +62,11 @@ stream = { event_time = "ts", id = "id", max_body = "64MiB" }
 
 /// One event of about `bytes` bytes, with a unique id.
 pub fn event(client: usize, seq: u64, ts: &str, bytes: usize) -> String {
-    let head = format!(r#"{{"id":"c{client}-{seq}","ts":"{ts}","user":"u{}","track":"t{}","pad":""#, seq % 9973, seq % 7919);
+    let head = format!(
+        r#"{{"id":"c{client}-{seq}","ts":"{ts}","user":"u{}","track":"t{}","pad":""#,
+        seq % 9973,
+        seq % 7919
+    );
     let pad = bytes.saturating_sub(head.len() + 2);
     format!("{head}{}\"}}", "x".repeat(pad))
 }
@@ -119,7 +123,9 @@ async fn weir(load: Load) -> Result<Figures> {
     .await?;
     let (url, tx, handle) = start(dir.path(), vec!["prod".into()], Clock::system(), 1).await?;
     let target = format!("{url}/ingest/plays_raw");
-    let client = reqwest::Client::builder().pool_max_idle_per_host(load.clients).build()?;
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(load.clients)
+        .build()?;
     // The server leads (and opens the stream) within its first lease round.
     let deadline = Instant::now() + Duration::from_secs(30);
     loop {
@@ -133,7 +139,11 @@ async fn weir(load: Load) -> Result<Figures> {
         if r.status().is_success() {
             break;
         }
-        anyhow::ensure!(Instant::now() < deadline, "the server never took events: {}", r.status());
+        anyhow::ensure!(
+            Instant::now() < deadline,
+            "the server never took events: {}",
+            r.status()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
     let syncs_before = syncs(&client, &url).await;
@@ -151,14 +161,27 @@ async fn weir(load: Load) -> Result<Figures> {
     .await;
     let syncs_after = syncs(&client, &url).await;
     stop(tx, handle).await;
-    let mut f = figures_of("weir POST /ingest (durable, group commit)", &mut lat, events, errors, seconds);
+    let mut f = figures_of(
+        "weir POST /ingest (durable, group commit)",
+        &mut lat,
+        events,
+        errors,
+        seconds,
+    );
     f.syncs = syncs_before.zip(syncs_after).map(|(a, b)| b.saturating_sub(a));
     Ok(f)
 }
 
 /// The log syncs so far, from `/metrics`.
 async fn syncs(client: &reqwest::Client, url: &str) -> Option<u64> {
-    let text = client.get(format!("{url}/metrics")).send().await.ok()?.text().await.ok()?;
+    let text = client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .ok()?
+        .text()
+        .await
+        .ok()?;
     text.lines()
         .find(|l| l.starts_with("weir_stream_log_syncs_total{"))?
         .rsplit(' ')

@@ -85,7 +85,13 @@ pub async fn nats(load: Load) -> Result<Figures> {
     })
     .await;
     drop(server);
-    let mut f = super::ingest::figures_of("NATS JetStream publish (file store, acknowledged)", &mut lat, events, errors, seconds);
+    let mut f = super::ingest::figures_of(
+        "NATS JetStream publish (file store, acknowledged)",
+        &mut lat,
+        events,
+        errors,
+        seconds,
+    );
     f.syncs = None;
     Ok(f)
 }

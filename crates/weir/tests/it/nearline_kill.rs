@@ -101,7 +101,8 @@ fn start(dir: &Path, clock: &Virtual, trial: usize) -> Served {
     Served::start_with(
         dir,
         &clock.text(),
-        &[],
+        // The NATS proof reads /metrics to see the server consume.
+        &["--public-read"],
         &[("WEIR_CLOCK_RATE", "30"), ("WEIR_STREAM_SEGMENT_BYTES", "16384")],
         &format!("serve-{trial}.log"),
     )
@@ -194,7 +195,7 @@ fn acknowledged_events_survive_kill_9_exactly_once() {
 fn verify(dir: &Path, clock: &Virtual, acked: &BTreeSet<String>, n: usize, what: &str) {
     // A last server seals everything that arrived (newest first; the
     // minutes before come after).
-    let served = start(dir, &clock, n);
+    let served = start(dir, clock, n);
     let sealed_ids = || -> BTreeMap<String, usize> {
         let (code, out, err) = exec(dir, &clock.text(), &["sql", "--csv", "SELECT event_id FROM plays_raw"]);
         assert_eq!(code, 0, "{err}");
@@ -276,11 +277,7 @@ fn nats_server() -> Nats {
     poll(10, "nats-server to listen", || {
         std::net::TcpStream::connect(("127.0.0.1", port)).ok().map(|_| ())
     });
-    Nats {
-        child,
-        port,
-        _dir: dir,
-    }
+    Nats { child, port, _dir: dir }
 }
 
 /// Events the stream took, from the server's `/metrics` (0 before any).
@@ -305,7 +302,10 @@ fn nats_messages_survive_kill_9_exactly_once() {
     let toml = PROJECT
         .replace(
             "stream = { event_time",
-            &format!("stream = {{ source = \"nats://127.0.0.1:{}\", subject = \"plays\", event_time", nats.port),
+            &format!(
+                "stream = {{ source = \"nats://127.0.0.1:{}\", subject = \"plays\", event_time",
+                nats.port
+            ),
         )
         .replace("dedup = \"2m\"", "dedup = \"30m\"");
     let (tmp, clock) = deployed(&toml);
@@ -353,11 +353,22 @@ fn nats_messages_survive_kill_9_exactly_once() {
             });
         })
     };
+    poll(30, "the publisher to publish", || {
+        assert!(!publisher.is_finished(), "the publisher stopped");
+        (!acked.lock().expect("acked").is_empty()).then_some(())
+    });
     let mut jitter = Jitter(0xD1B5_4A32_D192_ED03 ^ clock.real.elapsed().as_nanos() as u64);
     let n = trials();
     for trial in 0..n {
         let mut served = start(dir, &clock, trial);
-        poll(60, "the restarted server to consume", || (taken(&served.url) > 0).then_some(()));
+        let deadline = Instant::now() + Duration::from_secs(60);
+        while taken(&served.url) == 0 {
+            if Instant::now() > deadline {
+                let log = std::fs::read_to_string(dir.join(format!("serve-{trial}.log"))).unwrap_or_default();
+                panic!("trial {trial}: the restarted server never consumed:\n{log}");
+            }
+            std::thread::sleep(Duration::from_millis(100));
+        }
         std::thread::sleep(Duration::from_millis(jitter.next(0, 1500)));
         served.child.kill().expect("SIGKILL");
         served.child.wait().expect("reaped");
