@@ -43,6 +43,8 @@ pub enum CellState {
 #[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 #[serde(rename_all = "lowercase")]
 pub enum Zoom {
+    /// A column per minute: streams' partitions as they seal.
+    Minute,
     Hour,
     Day,
     Week,
@@ -95,6 +97,7 @@ pub enum Detail {
 impl Zoom {
     pub fn parse(s: &str) -> Option<Zoom> {
         Some(match s {
+            "minute" => Zoom::Minute,
             "hour" => Zoom::Hour,
             "day" => Zoom::Day,
             "week" => Zoom::Week,
@@ -107,6 +110,7 @@ impl Zoom {
     fn floor(self, t: DateTime<Utc>) -> DateTime<Utc> {
         let day = Utc.from_utc_datetime(&t.date_naive().and_hms_opt(0, 0, 0).unwrap_or_default());
         match self {
+            Zoom::Minute => Granularity::Minutes(1).start_of(Granularity::Minutes(1).index_of(t)),
             Zoom::Hour => Granularity::Hour.start_of(Granularity::Hour.index_of(t)),
             Zoom::Day => day,
             Zoom::Week => day - Duration::days(i64::from(t.weekday().num_days_from_monday())),
@@ -116,6 +120,7 @@ impl Zoom {
 
     fn next(self, t: DateTime<Utc>) -> DateTime<Utc> {
         match self {
+            Zoom::Minute => t + Duration::minutes(1),
             Zoom::Hour => t + Duration::hours(1),
             Zoom::Day => t + Duration::days(1),
             Zoom::Week => t + Duration::days(7),

@@ -87,6 +87,7 @@ function columnLabel(zoom, t) {
   const d = new Date(t);
   const iso = d.toISOString();
   switch (zoom) {
+    case 'minute': return iso.slice(14, 16) === '00' ? iso.slice(11, 13) + 'h' : iso.slice(14, 16);
     case 'hour': return iso.slice(11, 13) === '00' ? iso.slice(5, 10) : iso.slice(11, 13) + 'h';
     case 'month': return iso.slice(0, 7);
     default: return iso.slice(0, 10);

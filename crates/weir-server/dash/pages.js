@@ -101,7 +101,7 @@ async function loginPage(main) {
 
 // ---- the status grid -----------------------------------------------------
 
-const ZOOMS = ['hour', 'day', 'week', 'month'];
+const ZOOMS = ['minute', 'hour', 'day', 'week', 'month'];
 
 function legend() {
   return el('ul', { class: 'legend', 'aria-label': 'Cell states' },

@@ -229,13 +229,14 @@ pub async fn grid(
                 axum::http::StatusCode::BAD_REQUEST,
                 "bad_request",
                 format!("unknown zoom `{z}`"),
-                "zoom: hour, day, week or month",
+                "zoom: minute, hour, day, week or month",
             )
         })?,
     };
     let now = shared.clock.now();
     let until = q.to.as_deref().map(|t| instant("to", t)).transpose()?.unwrap_or(now);
     let span = match zoom {
+        Zoom::Minute => chrono::Duration::hours(2),
         Zoom::Hour => chrono::Duration::days(2),
         Zoom::Day => chrono::Duration::days(30),
         Zoom::Week => chrono::Duration::weeks(26),

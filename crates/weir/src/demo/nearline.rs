@@ -107,7 +107,7 @@ pub async fn nearline(dir: Option<PathBuf>, seconds: Option<u64>, rate: u64, p: 
     .await?;
     let (url, tx, handle) = start(&dir, vec!["prod".into()], clock, 2).await?;
     p.note(format!(
-        "2. weir serve at {url} (read-only without a token): the dashboard at {url}/ shows the minutes of plays_raw filling"
+        "2. weir serve at {url} (read-only without a token): the dashboard at {url}/#/?zoom=minute shows the minutes of plays_raw filling"
     ));
     let http = reqwest::Client::new();
     let target = format!("{url}/ingest/plays_raw");

@@ -202,6 +202,22 @@ fn events_posted_are_sealed_into_minutes_counted_and_read_downstream() {
     });
     assert_eq!(r["rows"][0], json!({ "plays": 3, "ids": 3 }), "{r}");
 
+    // The grid at minute zoom: a column a minute, the sealed minute present.
+    let grid: Value = reqwest::blocking::Client::new()
+        .get(format!(
+            "{url}/api/v1/envs/prod/grid?zoom=minute&from=2026-03-14T00:00:00Z&to=2026-03-14T00:10:00Z"
+        ))
+        .bearer_auth(&viewer)
+        .send()
+        .expect("grid")
+        .json()
+        .expect("json");
+    assert_eq!(grid["columns"].as_array().map(Vec::len), Some(10), "{grid}");
+    let row = grid["rows"]
+        .as_array()
+        .and_then(|r| r.iter().find(|r| r["dataset"] == "plays_raw"))
+        .unwrap_or_else(|| panic!("no plays_raw row: {grid}"));
+    assert_eq!(row["cells"][2]["state"], "complete", "minute 00:02: {row}");
     // The figures.
     let metrics = reqwest::blocking::Client::new()
         .get(format!("{url}/metrics"))
