@@ -87,7 +87,7 @@ pub async fn consume(shared: Arc<Shared>, name: String, url: String, subject: St
             .iter()
             .map(|m| String::from_utf8_lossy(&m.payload).into_owned())
             .collect();
-        let s = streams.get(&name).map_err(|e| e.to_string())?;
+        let s = streams.get(&name).await.map_err(|e| e.to_string())?;
         // Durable first; on an error nothing is acknowledged, and the
         // broker delivers the messages again.
         let report = s.ingest(&events, streams.now_ms()).await.map_err(|e| e.to_string())?;

@@ -57,7 +57,9 @@ pub struct Streams {
     /// The first served environment: its loop seals the streams.
     env: Option<Arc<EnvHandle>>,
     defs: Mutex<HashMap<String, Definition>>,
-    open: Mutex<HashMap<String, Arc<Stream>>>,
+    /// Opened logs. An async lock: opening one replays its log (on a
+    /// blocking thread), and nobody else may open it meanwhile.
+    open: tokio::sync::Mutex<HashMap<String, Arc<Stream>>>,
     /// Whether this server leads (set by the leader lease's keeper).
     active: AtomicBool,
     rate: u32,
@@ -111,7 +113,7 @@ impl Streams {
                 _ => None,
             })
             .collect();
-        if let Ok(open) = self.open.lock() {
+        if let Ok(open) = self.open.try_lock() {
             for (name, s) in open.iter() {
                 if defs
                     .get(name)
@@ -158,7 +160,7 @@ impl Streams {
     }
 
     /// Stream `name`, opened if this server leads.
-    pub fn get(&self, name: &str) -> Result<Arc<Stream>, IntakeError> {
+    pub async fn get(&self, name: &str) -> Result<Arc<Stream>, IntakeError> {
         let def = self
             .defs
             .lock()
@@ -168,19 +170,24 @@ impl Streams {
         if !self.is_active() {
             return Err(IntakeError::NotLeader);
         }
-        let mut open = self.open.lock().map_err(|_| IntakeError::Unknown(name.to_string()))?;
+        let mut open = self.open.lock().await;
         if let Some(s) = open.get(name) {
             return Ok(s.clone());
         }
         let dir = weir_stream::log_dir(&self.dir, name);
-        let s = Arc::new(Stream::open(
-            name,
-            &dir,
-            def.rules,
-            WalOptions {
-                segment_bytes: self.segment_bytes,
-            },
-        )?);
+        let opts = WalOptions {
+            segment_bytes: self.segment_bytes,
+        };
+        let (n, d) = (name.to_string(), dir.clone());
+        let s = tokio::task::spawn_blocking(move || Stream::open(&n, &d, def.rules, opts))
+            .await
+            .map_err(|e| {
+                IntakeError::Stream(StreamError::Wal(weir_stream::WalError::Io {
+                    path: dir.clone(),
+                    source: std::io::Error::other(e.to_string()),
+                }))
+            })??;
+        let s = Arc::new(s);
         tracing::info!(stream = %name, dir = %dir.display(), closed_before = s.closed_before(), "opened the stream's log");
         open.insert(name.to_string(), s.clone());
         Ok(s)
@@ -242,8 +249,10 @@ impl Streams {
         let open: Vec<(String, Arc<Stream>)> = self
             .open
             .lock()
-            .map(|o| o.iter().map(|(k, v)| (k.clone(), v.clone())).collect())
-            .unwrap_or_default();
+            .await
+            .iter()
+            .map(|(k, v)| (k.clone(), v.clone()))
+            .collect();
         let mut out = Vec::new();
         for (name, s) in open {
             out.push((name, s.stats().await));
@@ -255,7 +264,7 @@ impl Streams {
 #[async_trait]
 impl StreamHook for Streams {
     async fn closed_before(&self, stream: &str) -> Option<i64> {
-        let s = match self.get(stream) {
+        let s = match self.get(stream).await {
             Ok(s) => s,
             Err(IntakeError::NotLeader | IntakeError::Unknown(_)) => return None,
             Err(e) => {
@@ -273,7 +282,7 @@ impl StreamHook for Streams {
     }
 
     async fn sealed(&self, stream: &str, sealed: &PartSet) {
-        let s = self.open.lock().ok().and_then(|o| o.get(stream).cloned());
+        let s = self.open.lock().await.get(stream).cloned();
         let Some(s) = s else { return };
         match s.committed(|p| sealed.contains(p), self.now_ms()).await {
             Ok(0) => {}

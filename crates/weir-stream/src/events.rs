@@ -19,7 +19,7 @@
 //! numbers: seconds since the epoch, or milliseconds when over 10^11.
 
 use crate::record::Record;
-use crate::sealed::SealedIds;
+use crate::sealed::{SealedIds, id_hash};
 use serde_json::Value;
 use std::collections::{HashMap, HashSet};
 use weir_core::model::{ColumnType, StreamSpec};
@@ -146,8 +146,9 @@ pub struct Classifier {
     /// Partitions before this are closed: the watermark passed them, and
     /// nothing more goes into them (a late event goes to its arrival's).
     closed_before: i64,
-    /// The ids in each partition not yet sealed (committed).
-    open_ids: HashMap<i64, HashSet<String>>,
+    /// The ids in each partition not yet sealed (committed), as their
+    /// 64-bit hashes (see [`crate::sealed`]: 8 bytes an id, not its text).
+    open_ids: HashMap<i64, HashSet<u64>>,
     /// The ids of sealed partitions, for the dedup horizon.
     sealed: SealedIds,
 }
@@ -172,7 +173,7 @@ impl Classifier {
         match record {
             Record::Accepted { p, t, at, id, .. } => {
                 if let Some(id) = id {
-                    self.open_ids.entry(*p).or_default().insert(id.clone());
+                    self.open_ids.entry(*p).or_default().insert(id_hash(id));
                 }
                 let seen = (*t).min(*at);
                 self.newest_ms = Some(self.newest_ms.map_or(seen, |n| n.max(seen)));
@@ -227,7 +228,7 @@ impl Classifier {
         for p in done {
             if let Some(ids) = self.open_ids.remove(&p) {
                 let end = g.start_of(p + 1).timestamp_millis();
-                self.sealed.add(p, end, ids.iter().map(String::as_str));
+                self.sealed.add_hashes(p, end, ids);
             }
         }
         self.sealed.expire(now_ms);
@@ -318,19 +319,20 @@ impl Classifier {
         if let Some(id) = &id {
             // A copy in any partition not yet sealed (a late copy lands in
             // another partition than its first), then in the sealed ones.
-            if let Some((&p, _)) = self.open_ids.iter().find(|(_, ids)| ids.contains(id)) {
+            let h = id_hash(id);
+            if let Some((&p, _)) = self.open_ids.iter().find(|(_, ids)| ids.contains(&h)) {
                 return Verdict::Duplicate {
                     id: id.clone(),
                     partition: p,
                 };
             }
-            if self.sealed.contains(id) {
+            if self.sealed.contains_hash(h) {
                 return Verdict::Duplicate {
                     id: id.clone(),
                     partition,
                 };
             }
-            self.open_ids.entry(partition).or_default().insert(id.clone());
+            self.open_ids.entry(partition).or_default().insert(h);
         }
         self.last_arrival_ms = Some(now_ms);
         self.newest_ms = Some(self.newest_ms.map_or(event.min(now_ms), |n| n.max(event.min(now_ms))));

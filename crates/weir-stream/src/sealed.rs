@@ -48,7 +48,12 @@ impl SealedIds {
 
     /// Remembers the ids of sealed partition `p`, which ended at `end_ms`.
     pub fn add<'a>(&mut self, p: i64, end_ms: i64, ids: impl IntoIterator<Item = &'a str>) {
-        let mut hashes: Vec<u64> = ids.into_iter().map(id_hash).collect();
+        self.add_hashes(p, end_ms, ids.into_iter().map(id_hash));
+    }
+
+    /// The same, with the ids' hashes ([`id_hash`]).
+    pub fn add_hashes(&mut self, p: i64, end_ms: i64, hashes: impl IntoIterator<Item = u64>) {
+        let mut hashes: Vec<u64> = hashes.into_iter().collect();
         hashes.sort_unstable();
         hashes.dedup();
         let entry = self.parts.entry(p).or_insert((end_ms, Vec::new()));
@@ -60,10 +65,11 @@ impl SealedIds {
     }
 
     pub fn contains(&self, id: &str) -> bool {
-        if self.parts.is_empty() {
-            return false;
-        }
-        let h = id_hash(id);
+        self.contains_hash(id_hash(id))
+    }
+
+    /// Whether an id of this hash ([`id_hash`]) is remembered.
+    pub fn contains_hash(&self, h: u64) -> bool {
         self.parts.values().any(|(_, v)| v.binary_search(&h).is_ok())
     }
 

@@ -16,6 +16,19 @@ use std::sync::Arc;
 use std::time::Duration;
 use weir_ops::tokens::Role;
 
+/// What became of a request's events, once they are durable.
+#[derive(Debug, serde::Serialize, utoipa::ToSchema)]
+pub struct IngestReply {
+    /// Events kept (late ones included).
+    pub accepted: usize,
+    /// Of those, behind the watermark: in the partition of their arrival, flagged `late`.
+    pub late: usize,
+    /// Copies of an event already taken (by `id`): counted, not kept again.
+    pub duplicate: usize,
+    /// Malformed events, kept in `<stream>__quarantine` with the reason.
+    pub quarantined: usize,
+}
+
 /// A refusal the producer should retry after `wait`.
 fn retry_later(status: StatusCode, code: &'static str, message: String, hint: String, wait: Duration) -> Response {
     let mut r = ApiError::new(status, code, message, hint).into_response();
@@ -74,7 +87,7 @@ pub async fn ingest(
             wait,
         ));
     }
-    let s = match streams.get(&stream) {
+    let s = match streams.get(&stream).await {
         Ok(s) => s,
         Err(IntakeError::NotLeader) => return Ok(not_leader(&shared).await),
         Err(e) => return Err(intake_error(&stream, e)),
@@ -82,7 +95,13 @@ pub async fn ingest(
     match s.ingest(&events, streams.now_ms()).await {
         Ok(report) => {
             shared.metrics.ingested(&stream, &report);
-            Ok(Json(report).into_response())
+            Ok(Json(IngestReply {
+                accepted: report.accepted,
+                late: report.late,
+                duplicate: report.duplicate,
+                quarantined: report.quarantined,
+            })
+            .into_response())
         }
         Err(e) if e.is_transient() => {
             tracing::warn!(stream = %stream, "refused events: {e}");

@@ -3,7 +3,7 @@
 //! with a proper status. Every mutating call is recorded in the audit log.
 
 pub mod auth;
-mod ingest;
+pub mod ingest;
 pub mod openapi;
 mod ops;
 mod read;

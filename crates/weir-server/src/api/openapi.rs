@@ -66,6 +66,8 @@ fn body_of(path: &str) -> Option<Typed> {
         "/api/v1/envs/{env}/accept" => one::<ops::AcceptBody>(),
         "/api/v1/envs/{env}/restore" => one::<ops::RestoreBody>(),
         "/api/v1/sql" => one::<ops::SqlBody>(),
+        // JSON lines, or one JSON array of events.
+        "/ingest/{stream}" => text(),
         _ => return None,
     })
 }
@@ -76,6 +78,7 @@ fn answer_of(method: &str, path: &str) -> Option<(&'static str, Vec<(&'static st
     let json = |t: Typed| Some(("200", vec![(JSON, t)]));
     match (method, path) {
         ("GET", "/healthz") => json(one::<read::Health>()),
+        ("POST", "/ingest/{stream}") => json(one::<super::ingest::IngestReply>()),
         ("POST", "/api/v1/session") => json(one::<write::SessionReply>()),
         ("GET", "/api/v1/session") => json(one::<write::SessionInfo>()),
         ("DELETE", "/api/v1/session") => Some(("204", Vec::new())),
@@ -232,13 +235,16 @@ pub fn document() -> OpenApi {
         }
         if let Some(body) = body_of(r.path) {
             needs.extend(body.needs);
+            // Events are JSON lines (or a JSON array); everything else JSON.
+            let kind = if r.path.starts_with("/ingest/") {
+                "application/x-ndjson"
+            } else {
+                "application/json"
+            };
             op = op.request_body(Some(
                 RequestBodyBuilder::new()
                     .required(Some(Required::True))
-                    .content(
-                        "application/json",
-                        ContentBuilder::new().schema(Some(body.schema)).build(),
-                    )
+                    .content(kind, ContentBuilder::new().schema(Some(body.schema)).build())
                     .build(),
             ));
         }

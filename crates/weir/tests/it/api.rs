@@ -35,7 +35,9 @@ fn every_route_answers_every_role_as_the_role_table_says() {
         let path = route
             .replace("{env}", "prod")
             .replace("{run_id}", &run_id)
-            .replace("{dataset}", "a");
+            .replace("{dataset}", "a")
+            // The stream the ingest token may post to.
+            .replace("{stream}", "s");
         for (role, tok) in &tokens {
             let mut req = match method {
                 "GET" => http.get(format!("{}{path}", served.url)),
