@@ -11,10 +11,12 @@
 //! This crate never decides *what* to build and never writes the catalog.
 
 mod manifest;
+mod object;
 mod seal;
 mod staging;
 
 pub use manifest::{FileEntry, Manifest, ManifestInput};
+pub use object::ObjectLake;
 
 use object_store::ObjectStoreExt;
 use object_store::local::LocalFileSystem;

@@ -206,7 +206,7 @@ impl Lake {
 
 /// The regular files under `dir` (relative paths, sorted), or the first
 /// entry that may not become part of an instance.
-fn staged_files(dir: &Path) -> Result<Vec<PathBuf>> {
+pub(crate) fn staged_files(dir: &Path) -> Result<Vec<PathBuf>> {
     let mut out = Vec::new();
     let mut stack = vec![PathBuf::new()];
     while let Some(rel) = stack.pop() {

@@ -4,6 +4,8 @@ use std::collections::HashSet;
 use std::time::Duration;
 use weir_lake::{Lake, LakeError, Manifest, instance_prefix};
 
+mod s3;
+
 fn manifest(run: &str) -> Manifest {
     Manifest {
         manifest_version: 1,
