@@ -115,10 +115,7 @@ impl Streams {
             .collect();
         if let Ok(open) = self.open.try_lock() {
             for (name, s) in open.iter() {
-                if defs
-                    .get(name)
-                    .is_some_and(|d| format!("{:?}", d.rules) != format!("{:?}", s.rules()))
-                {
+                if defs.get(name).is_some_and(|d| d.rules != *s.rules()) {
                     tracing::warn!(stream = %name, "the stream's definition changed; its log keeps the one it was opened with until the server restarts");
                 }
             }

@@ -26,7 +26,7 @@ use weir_core::model::{ColumnType, StreamSpec};
 use weir_core::partition::Granularity;
 
 /// A stream's rules for arriving events, from its definition.
-#[derive(Clone, Debug)]
+#[derive(Clone, Debug, PartialEq, Eq)]
 pub struct Rules {
     pub granularity: Granularity,
     pub event_time: Option<String>,

@@ -263,7 +263,7 @@ impl Stream {
     /// Closes the partitions the watermark has passed at `now_ms`, with a
     /// durable mark: partitions before the answer may be sealed.
     pub async fn close(&self, now_ms: i64) -> Result<i64, StreamError> {
-        let (pending, generation) = {
+        let (pending, before, generation) = {
             let mut st = self.state.lock().await;
             let Some(mark) = st.classifier.close(now_ms) else {
                 return Ok(self.closed_before.load(Ordering::SeqCst));
@@ -273,7 +273,7 @@ impl Stream {
             };
             let generation = st.generation;
             match self.wal.submit(vec![mark.encode()]) {
-                Ok(p) => ((p, before), generation),
+                Ok(p) => (p, before, generation),
                 Err(e) => {
                     drop(st);
                     self.recover(generation).await?;
@@ -281,7 +281,6 @@ impl Stream {
                 }
             }
         };
-        let (pending, before) = pending;
         match pending.durable().await {
             Ok(_) => {
                 self.closed_before.fetch_max(before, Ordering::SeqCst);
