@@ -57,6 +57,9 @@ pub enum WalError {
     Poisoned,
 }
 
+/// How long opening waits for another writer of the log to let go.
+const LOCK_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
+
 /// How many appends may wait for the writer before [`Wal::submit`] refuses
 /// more (the collector answers 503): memory stays bounded under overload.
 pub const QUEUE: usize = 8192;
@@ -146,10 +149,18 @@ impl Wal {
             .write(true)
             .open(&lock_path)
             .map_err(io(&lock_path))?;
-        match lock.try_lock() {
-            Ok(()) => {}
-            Err(std::fs::TryLockError::WouldBlock) => return Err(WalError::Locked(dir.to_path_buf())),
-            Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+        // A writer that is letting go (its last handle just dropped, or its
+        // process is exiting) gets a moment to.
+        let deadline = std::time::Instant::now() + LOCK_WAIT;
+        loop {
+            match lock.try_lock() {
+                Ok(()) => break,
+                Err(std::fs::TryLockError::WouldBlock) if std::time::Instant::now() < deadline => {
+                    std::thread::sleep(std::time::Duration::from_millis(10));
+                }
+                Err(std::fs::TryLockError::WouldBlock) => return Err(WalError::Locked(dir.to_path_buf())),
+                Err(std::fs::TryLockError::Error(e)) => return Err(io(&lock_path)(e)),
+            }
         }
         let seqs = segments(dir)?;
         let last = seqs.last().copied();
