@@ -26,4 +26,5 @@ mod sealing;
 mod serve;
 mod serve_tls;
 mod serving;
+mod spark_submit;
 mod support;
