@@ -141,12 +141,7 @@ impl Lake {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| LakeError::BadManifest {
-                path: path.to_string(),
-                reason: e.to_string(),
-            })
+        Manifest::parse(&bytes, path.as_ref()).map(Some)
     }
 
     /// The sha256 of a sealed instance's `_SUCCESS` (hex): it names what

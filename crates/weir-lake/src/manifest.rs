@@ -53,6 +53,14 @@ pub struct ManifestInput {
 }
 
 impl Manifest {
+    /// A manifest read back from `path`'s bytes.
+    pub fn parse(bytes: &[u8], path: &str) -> crate::Result<Manifest> {
+        serde_json::from_slice(bytes).map_err(|e| crate::LakeError::BadManifest {
+            path: path.to_string(),
+            reason: e.to_string(),
+        })
+    }
+
     pub fn bytes(&self) -> u64 {
         self.files.iter().map(|f| f.size).sum()
     }

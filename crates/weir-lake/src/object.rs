@@ -122,12 +122,7 @@ impl ObjectLake {
             Err(object_store::Error::NotFound { .. }) => return Ok(None),
             Err(e) => return Err(e.into()),
         };
-        serde_json::from_slice(&bytes)
-            .map(Some)
-            .map_err(|e| LakeError::BadManifest {
-                path: key.to_string(),
-                reason: e.to_string(),
-            })
+        Manifest::parse(&bytes, key.as_ref()).map(Some)
     }
 
     /// Seals the local `staging` directory as the instance at `prefix`:

@@ -2,11 +2,12 @@
 //! moto (`moto_server`, from the test venv `scripts/test` makes), which
 //! enforces `If-None-Match: *`. Never a mock of the store.
 
+use super::manifest;
 use std::io::{Read, Write};
 use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
-use weir_lake::{LakeError, Manifest, ObjectLake, instance_prefix};
+use weir_lake::{LakeError, ObjectLake, instance_prefix};
 
 /// A `moto_server` on a free port, killed when dropped.
 pub struct Moto {
@@ -92,17 +93,6 @@ impl Moto {
             .build()
             .expect("store");
         Arc::new(store)
-    }
-}
-
-fn manifest(run: &str) -> Manifest {
-    Manifest {
-        manifest_version: 1,
-        dataset: "plays".into(),
-        version: 1,
-        run_id: run.into(),
-        rows: Some(3),
-        ..Default::default()
     }
 }
 
