@@ -118,6 +118,30 @@ pub fn partition(ds: &weir_core::model::Dataset, text: &str) -> Result<i64> {
         .map_err(|e| UserError::new(e.0, format!("name a partition like {}", ds.granularity.format_value(0))).into())
 }
 
+/// The runs of `dataset` (if named), of one `partition` (which needs the
+/// dataset): the filter both faces list runs with.
+pub fn runs_of(
+    ws: &Workspace,
+    dataset: Option<&str>,
+    partition: Option<&str>,
+) -> Result<(Option<String>, Option<i64>)> {
+    let idx = match (dataset, partition) {
+        (_, None) => None,
+        (None, Some(_)) => {
+            return Err(UserError::new(
+                "a partition needs its dataset",
+                "name both, e.g. `weir runs plays --partition 2026-03-14` (API: ?dataset=plays&partition=2026-03-14)",
+            )
+            .into());
+        }
+        (Some(d), Some(p)) => Some(self::partition(self::dataset(ws, d)?, p)?),
+    };
+    if let Some(d) = dataset {
+        self::dataset(ws, d)?;
+    }
+    Ok((dataset.map(str::to_string), idx))
+}
+
 /// Opens environment `env`'s workspace: its latest deployment's definitions
 /// against the project's catalog and lakes.
 pub async fn open_env(dir: &Path, catalog: Arc<dyn Catalog>, env: &str) -> Result<(Arc<Workspace>, Deployment)> {

@@ -102,6 +102,10 @@ pub enum Command {
     /// Recent runs, newest first.
     Runs {
         dataset: Option<String>,
+        /// Only the runs of this partition of DATASET (e.g. 2026-03-14),
+        /// every attempt.
+        #[arg(long, short, requires = "dataset")]
+        partition: Option<String>,
         #[arg(long)]
         failed: bool,
         /// Runs in progress now, in any process (their build claims).

@@ -237,8 +237,12 @@ async fn verb(
             dataset, running: true, ..
         } => cmd::inspect::running(project, dataset.as_deref(), p).await.map(|()| 0),
         Command::Runs {
-            dataset, failed, limit, ..
-        } => cmd::inspect::runs(project, dataset.as_deref(), failed, limit, p)
+            dataset,
+            partition,
+            failed,
+            limit,
+            ..
+        } => cmd::inspect::runs(project, dataset.as_deref(), partition.as_deref(), failed, limit, p)
             .await
             .map(|()| 0),
         Command::Counters {

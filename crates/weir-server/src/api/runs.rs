@@ -98,24 +98,17 @@ pub async fn runs(State(shared): State<Arc<Shared>>, Query(q): Query<RunsQuery>)
         }));
     }
     let limit = q.limit.unwrap_or(100).clamp(1, 1000);
-    let partition = match (&q.partition, &q.dataset) {
-        (None, _) => None,
-        (Some(_), None) => {
-            return Err(bad(
-                "`partition` needs `dataset`".into(),
-                "e.g. ?dataset=plays&partition=2026-03-14",
-            ));
-        }
-        (Some(p), Some(d)) => {
+    let (dataset, partition) = match (&q.partition, &q.dataset) {
+        (None, _) => (q.dataset, None),
+        _ => {
             let env = q.env.as_deref().unwrap_or(weir_sched::env::PROD);
             let (ws, _) = shared.env(env).await?;
-            let ds = weir_ops::dataset(&ws, d)?;
-            Some(weir_ops::partition(ds, p)?)
+            weir_ops::runs_of(&ws, q.dataset.as_deref(), q.partition.as_deref())?
         }
     };
     let filter = RunFilter {
         partition,
-        dataset: q.dataset,
+        dataset,
         state,
         limit: Some(limit),
         after: q.cursor.as_deref().map(parse_cursor).transpose()?,

@@ -256,18 +256,23 @@ pub async fn running(dir: Option<&Path>, dataset: Option<&str>, p: Printer) -> R
     Ok(())
 }
 
-pub async fn runs(dir: Option<&Path>, dataset: Option<&str>, failed: bool, limit: u32, p: Printer) -> Result<()> {
+pub async fn runs(
+    dir: Option<&Path>,
+    dataset: Option<&str>,
+    partition: Option<&str>,
+    failed: bool,
+    limit: u32,
+    p: Printer,
+) -> Result<()> {
     let dir = project::find(dir)?;
     let ws = project::open(&dir).await?;
-    if let Some(d) = dataset {
-        ws.dataset(d)?;
-    }
+    let (dataset, partition) = weir_ops::runs_of(&ws, dataset, partition)?;
     let filter = RunFilter {
-        dataset: dataset.map(str::to_string),
+        dataset,
         state: failed.then_some(RunState::Failed),
         limit: Some(limit),
         after: None,
-        partition: None,
+        partition,
     };
     let runs = ws.catalog.runs(&filter).await?;
     print_runs(&runs, Some(&ws.project), p);

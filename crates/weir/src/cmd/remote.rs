@@ -93,6 +93,7 @@ pub async fn verb(
         }
         Command::Runs {
             dataset,
+            partition,
             failed,
             running,
             limit,
@@ -104,6 +105,8 @@ pub async fn verb(
             };
             let q = query(&[
                 ("dataset", dataset),
+                ("partition", partition),
+                ("env", Some(env.clone())),
                 ("state", state),
                 ("limit", Some(limit.to_string())),
             ]);

@@ -162,3 +162,31 @@ fn a_query_nested_60000_deep_is_a_located_error_not_a_crash() {
     let (code, _, err) = exec(tmp.path(), NOW, &["plan"]);
     assert_eq!(code, 2, "{err}");
 }
+
+/// `weir runs DATASET --partition P` lists that partition's runs only; a
+/// partition that does not parse is a user error with a hint.
+#[test]
+fn runs_of_one_partition() {
+    let tmp = project(
+        "[project]\nname = \"r\"\nstart = \"2026-01-01\"\n[datasets.a]\npartition = \"day\"\ncommand = [\"sh\", \"-c\", \"echo x > $WEIR_OUTPUT/x.txt\"]\n",
+        &[],
+    );
+    let dir = tmp.path();
+    let (code, _, err) = exec(dir, NOW, &["run"]);
+    assert_eq!(code, 0, "{err}");
+    let all = json(dir, NOW, &["runs", "a"]);
+    assert!(all.as_array().map(Vec::len) >= Some(3), "{all}");
+    let one = json(dir, NOW, &["runs", "a", "--partition", "2026-01-02"]);
+    let keys: Vec<&str> = one
+        .as_array()
+        .expect("runs")
+        .iter()
+        .filter_map(|r| r["partition_key"].as_str())
+        .collect();
+    assert_eq!(keys, ["date=2026-01-02"], "{one}");
+    let (code, _, err) = exec(dir, NOW, &["runs", "a", "--partition", "soon"]);
+    assert_eq!(code, 2, "{err}");
+    assert!(err.contains("hint:"), "{err}");
+    let (code, _, err) = exec(dir, NOW, &["runs", "--partition", "2026-01-02"]);
+    assert_eq!(code, 2, "clap requires the dataset: {err}");
+}
