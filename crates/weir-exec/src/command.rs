@@ -122,12 +122,25 @@ impl Executor for CommandExecutor {
             .stderr(Stdio::piped())
             .process_group(0)
             .kill_on_drop(true);
+        // Inputs on object storage are fetched beside the staging directory
+        // (removed with it); their URLs are in WEIR_INPUT_<NAME>_URL.
+        let scratch = ctx.output_dir.with_extension("in");
         for input in &ctx.inputs {
-            let dirs: Vec<String> = input.instances.iter().map(|i| i.dir.display().to_string()).collect();
-            cmd.env(
-                format!("WEIR_INPUT_{}", input.table.to_ascii_uppercase()),
-                dirs.join(":"),
-            );
+            let name = input.table.to_ascii_uppercase();
+            let dirs = crate::sql::local_dirs(input, &scratch).await?;
+            let dirs: Vec<String> = dirs.iter().map(|d| d.display().to_string()).collect();
+            cmd.env(format!("WEIR_INPUT_{name}"), dirs.join(":"));
+            let urls: Vec<String> = input
+                .instances
+                .iter()
+                .filter_map(|i| match &i.location {
+                    weir_lake::Location::Object(o) => Some(o.url.clone()),
+                    weir_lake::Location::Dir(_) => None,
+                })
+                .collect();
+            if !urls.is_empty() {
+                cmd.env(format!("WEIR_INPUT_{name}_URL"), urls.join(" "));
+            }
         }
         let mut child = cmd
             .spawn()

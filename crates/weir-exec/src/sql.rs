@@ -11,12 +11,13 @@ use async_trait::async_trait;
 use datafusion::datasource::MemTable;
 use datafusion::prelude::{CsvReadOptions, ParquetReadOptions, SessionContext};
 use measure::{AbortOnDrop, Measuring, cell_text, counters, first_rows, metrics, register_output};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::sync::Arc;
 use tokio::sync::watch;
 use weir_core::check::{DataCheck, Rule};
 use weir_core::model::{Format, Job};
 use weir_core::sqlcheck::{SqlParams, substitute};
+use weir_lake::Location;
 
 /// Runs `sql` jobs in-process with DataFusion.
 #[derive(Debug, Clone, Copy)]
@@ -46,35 +47,98 @@ fn files_with_ext(dirs: &[PathBuf], exts: &[&str]) -> std::io::Result<Vec<PathBu
     Ok(out)
 }
 
+/// The input's instances as local directories, fetching those on object
+/// storage into `scratch` (for readers that need files: JSON lines, command
+/// jobs). Local instances are read where they are.
+pub(crate) async fn local_dirs(input: &ResolvedInput, scratch: &Path) -> Result<Vec<PathBuf>, ExecError> {
+    let mut dirs = Vec::with_capacity(input.instances.len());
+    for (i, inst) in input.instances.iter().enumerate() {
+        let into = scratch.join(&input.table).join(i.to_string());
+        let dir = inst.location.local_dir(&into).await.map_err(|e| {
+            ExecError::job(format!(
+                "cannot fetch input `{}` ({}) from {}: {e}",
+                input.table,
+                input.dataset,
+                inst.location.display()
+            ))
+        })?;
+        dirs.push(dir);
+    }
+    Ok(dirs)
+}
+
+/// Makes every object store the input's instances live on readable by `ctx`.
+fn register_stores(ctx: &SessionContext, input: &ResolvedInput) -> Result<(), ExecError> {
+    for inst in &input.instances {
+        if let Location::Object(o) = &inst.location {
+            let url = datafusion::execution::object_store::ObjectStoreUrl::parse(&o.store_url)
+                .map_err(|e| ExecError::job(format!("bad store URL {}: {e}", o.store_url)))?;
+            if ctx.runtime_env().object_store(&url).is_err() {
+                ctx.register_object_store(url.as_ref(), o.store.clone());
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Where DataFusion lists an instance: its directory, or its URL (`/`-ended).
+fn listing_paths(input: &ResolvedInput) -> Vec<String> {
+    input
+        .instances
+        .iter()
+        .map(|i| match &i.location {
+            Location::Dir(d) => format!("{}/", d.display()),
+            Location::Object(o) => format!("{}/", o.url),
+        })
+        .collect()
+}
+
 pub(crate) async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Result<(i64, Option<i64>), ExecError> {
-    let dirs: Vec<PathBuf> = input.instances.iter().map(|i| i.dir.clone()).collect();
     let known_rows = input.instances.iter().map(|i| i.rows).sum::<Option<i64>>();
     let fail = |e: datafusion::error::DataFusionError| {
         ExecError::job(format!("cannot read input `{}` ({}): {e}", input.table, input.dataset))
     };
+    register_stores(ctx, input)?;
+    let remote = input
+        .instances
+        .iter()
+        .any(|i| matches!(i.location, Location::Object(_)));
     match input.format {
         Format::Parquet => {
-            let paths: Vec<String> = dirs.iter().map(|d| format!("{}/", d.display())).collect();
             let df = ctx
-                .read_parquet(paths, ParquetReadOptions::default())
+                .read_parquet(listing_paths(input), ParquetReadOptions::default())
                 .await
                 .map_err(fail)?;
             ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
             Ok((known_rows.unwrap_or(0), None))
         }
         Format::Csv => {
-            let files = files_with_ext(&dirs, &["csv"])?;
-            let paths: Vec<String> = files.iter().map(|p| p.display().to_string()).collect();
-            let df = ctx.read_csv(paths, CsvReadOptions::new()).await.map_err(fail)?;
+            let paths = if remote {
+                listing_paths(input)
+            } else {
+                let dirs: Vec<PathBuf> = input.instances.iter().filter_map(|i| dir_of(&i.location)).collect();
+                files_with_ext(&dirs, &["csv"])?
+                    .iter()
+                    .map(|p| p.display().to_string())
+                    .collect()
+            };
+            let df = ctx
+                .read_csv(paths, CsvReadOptions::new().file_extension(".csv"))
+                .await
+                .map_err(fail)?;
             ctx.register_table(input.table.as_str(), df.into_view()).map_err(fail)?;
             Ok((known_rows.unwrap_or(0), None))
         }
         Format::Jsonl => {
+            // Fetched copies live only while they are read into memory.
+            let scratch = tempfile::tempdir().map_err(|e| ExecError::job(format!("no scratch directory: {e}")))?;
+            let dirs = local_dirs(input, scratch.path()).await?;
             let files = files_with_ext(&dirs, &["jsonl", "json", "ndjson"])?;
             let schema = input.schema.as_deref().map(declared_schema);
             let read = tokio::task::spawn_blocking(move || read_files(&files, schema))
                 .await
                 .map_err(|e| ExecError::job(format!("reader crashed: {e}")))??;
+            drop(scratch);
             let table = MemTable::try_new(read.schema, vec![read.batches]).map_err(fail)?;
             ctx.register_table(input.table.as_str(), Arc::new(table))
                 .map_err(fail)?;
@@ -84,6 +148,13 @@ pub(crate) async fn register(ctx: &SessionContext, input: &ResolvedInput) -> Res
             "input `{}` ({}) holds opaque files, which SQL cannot read; give that dataset format = \"parquet\" or \"jsonl\"",
             input.table, input.dataset
         ))),
+    }
+}
+
+fn dir_of(l: &Location) -> Option<PathBuf> {
+    match l {
+        Location::Dir(d) => Some(d.clone()),
+        Location::Object(_) => None,
     }
 }
 

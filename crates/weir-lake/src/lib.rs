@@ -10,11 +10,13 @@
 //!
 //! This crate never decides *what* to build and never writes the catalog.
 
+mod location;
 mod manifest;
 mod object;
 mod seal;
 mod staging;
 
+pub use location::{Location, ObjectLocation, Walked};
 pub use manifest::{FileEntry, Manifest, ManifestInput};
 pub use object::ObjectLake;
 
@@ -57,11 +59,14 @@ pub(crate) fn io(path: &Path) -> impl FnOnce(std::io::Error) -> LakeError + '_ {
     }
 }
 
-/// One storage root.
+/// One storage root: a directory on this machine, or a bucket prefix on
+/// object storage (`remote`), whose runs still stage in a local directory
+/// (`root`, `<project>/.weir/lakes/<name>`) before the seal uploads them.
 #[derive(Clone, Debug)]
 pub struct Lake {
     pub name: String,
     root: PathBuf,
+    remote: Option<Arc<ObjectLake>>,
     store: Arc<LocalFileSystem>,
     /// Make sealed instances durable (see [`Lake::sync_sealed`]) before
     /// they may be committed.
@@ -78,33 +83,57 @@ pub fn instance_prefix(dataset: &str, version: u32, partition_key: &str) -> Stri
 }
 
 impl Lake {
-    /// Opens lake `name` at `root`: a path relative to `project_dir`, an absolute
-    /// path, or a `file://` URL. The directory is created if missing.
+    /// Opens lake `name` at `root`: a path relative to `project_dir`, an
+    /// absolute path, a `file://` URL, or object storage (`s3://bucket/prefix`,
+    /// `gs://…`, `az://…`). A local directory is created if missing.
     pub fn open(name: &str, root: &str, project_dir: &Path) -> Result<Self> {
+        if ["s3://", "gs://", "az://"].iter().any(|s| root.starts_with(s)) {
+            let remote = ObjectLake::open(name, root)?;
+            let mut lake = Self::open_dir(name, project_dir.join(".weir/lakes").join(name))?;
+            lake.remote = Some(Arc::new(remote));
+            return Ok(lake);
+        }
         let path = if let Some(p) = root.strip_prefix("file://") {
             PathBuf::from(p)
         } else if root.contains("://") {
             return Err(LakeError::Unsupported {
                 lake: name.to_string(),
                 root: root.split('@').next_back().unwrap_or(root).to_string(),
-                hint: "this build stores lakes on the local filesystem; use a path or file:// URL".into(),
+                hint: "a lake is a path, a file:// URL, or object storage: s3://bucket/prefix, gs://bucket/prefix or az://container/prefix".into(),
             });
         } else if Path::new(root).is_absolute() {
             PathBuf::from(root)
         } else {
             project_dir.join(root)
         };
+        Self::open_dir(name, path)
+    }
+
+    fn open_dir(name: &str, path: PathBuf) -> Result<Self> {
         std::fs::create_dir_all(&path).map_err(io(&path))?;
         let path = path.canonicalize().map_err(io(&path))?;
         let store = LocalFileSystem::new_with_prefix(&path)?.with_automatic_cleanup(true);
         Ok(Self {
             name: name.to_string(),
             root: path,
+            remote: None,
             store: Arc::new(store),
             durable: true,
             owner: Arc::default(),
             unsynced: Arc::default(),
         })
+    }
+
+    /// A lake on any object store (tests, and stores weir does not open by URL).
+    pub fn with_object_store(name: &str, remote: ObjectLake, staging_root: &Path) -> Result<Self> {
+        let mut lake = Self::open_dir(name, staging_root.to_path_buf())?;
+        lake.remote = Some(Arc::new(remote));
+        Ok(lake)
+    }
+
+    /// The lake on object storage, if it is one.
+    pub fn remote(&self) -> Option<&ObjectLake> {
+        self.remote.as_deref()
     }
 
     /// With `false`, seals skip fsync (`durability = "fast"`: scratch
@@ -114,18 +143,55 @@ impl Lake {
         self
     }
 
-    /// The lake's root directory.
+    /// The lake's local root directory: its data, or for a lake on object
+    /// storage, where its runs stage.
     pub fn root(&self) -> &Path {
         &self.root
     }
 
-    /// The directory of an instance (for readers and command jobs).
-    pub fn instance_dir(&self, prefix: &str) -> PathBuf {
-        self.root.join(prefix)
+    /// The lake's root as people see it: a directory or a URL.
+    pub fn root_display(&self) -> String {
+        match &self.remote {
+            Some(r) => r.url().to_string(),
+            None => self.root.display().to_string(),
+        }
+    }
+
+    /// Where an instance is: its path or URL (what the catalog records).
+    pub fn location(&self, prefix: &str) -> String {
+        match &self.remote {
+            Some(r) => r.instance_url(prefix),
+            None => self.root.join(prefix).display().to_string(),
+        }
+    }
+
+    /// Where an instance is, for readers.
+    pub fn locate(&self, prefix: &str) -> Location {
+        match &self.remote {
+            Some(r) => Location::Object(r.locate(prefix)),
+            None => Location::Dir(self.root.join(prefix)),
+        }
+    }
+
+    /// The instance prefix (`<dataset>/v<N>/<key>`) of a location this lake
+    /// holds.
+    pub fn prefix_of(&self, location: &str) -> Option<String> {
+        let rel = match &self.remote {
+            Some(r) => location.strip_prefix(r.url())?.strip_prefix('/')?.to_string(),
+            None => Path::new(location)
+                .strip_prefix(&self.root)
+                .ok()?
+                .to_string_lossy()
+                .replace(std::path::MAIN_SEPARATOR, "/"),
+        };
+        (!rel.is_empty()).then_some(rel)
     }
 
     /// Whether the instance at `prefix` is sealed.
     pub async fn is_sealed(&self, prefix: &str) -> Result<bool> {
+        if let Some(r) = &self.remote {
+            return r.is_sealed(prefix).await;
+        }
         match self.store.head(&ObjPath::from(format!("{prefix}/{SUCCESS}"))).await {
             Ok(_) => Ok(true),
             Err(object_store::Error::NotFound { .. }) => Ok(false),
@@ -133,8 +199,17 @@ impl Lake {
         }
     }
 
+    /// [`Lake::is_sealed`] of an owned prefix (for streams of checks).
+    pub fn is_sealed_owned(&self, prefix: String) -> impl std::future::Future<Output = Result<bool>> + Send + 'static {
+        let lake = self.clone();
+        async move { lake.is_sealed(&prefix).await }
+    }
+
     /// Reads the manifest of a sealed instance.
     pub async fn manifest(&self, prefix: &str) -> Result<Option<Manifest>> {
+        if let Some(r) = &self.remote {
+            return r.manifest(prefix).await;
+        }
         let path = ObjPath::from(format!("{prefix}/{SUCCESS}"));
         let bytes = match self.store.get(&path).await {
             Ok(r) => r.bytes().await?,
@@ -147,17 +222,28 @@ impl Lake {
     /// The sha256 of a sealed instance's `_SUCCESS` (hex): it names what
     /// the seal vouches for, so a rebuilt instance has another digest.
     pub async fn manifest_sha256(&self, prefix: &str) -> Result<Option<String>> {
-        let path = ObjPath::from(format!("{prefix}/{SUCCESS}"));
-        match self.store.get(&path).await {
-            Ok(r) => Ok(Some(hex::encode(Sha256::digest(&r.bytes().await?)))),
-            Err(object_store::Error::NotFound { .. }) => Ok(None),
-            Err(e) => Err(e.into()),
-        }
+        let bytes = if let Some(r) = &self.remote {
+            match r.read(prefix, SUCCESS).await {
+                Ok(b) => b,
+                Err(LakeError::Store(object_store::Error::NotFound { .. })) => return Ok(None),
+                Err(e) => return Err(e),
+            }
+        } else {
+            match self.store.get(&ObjPath::from(format!("{prefix}/{SUCCESS}"))).await {
+                Ok(r) => r.bytes().await?.to_vec(),
+                Err(object_store::Error::NotFound { .. }) => return Ok(None),
+                Err(e) => return Err(e.into()),
+            }
+        };
+        Ok(Some(hex::encode(Sha256::digest(&bytes))))
     }
 
-    /// Moves an instance's directory into the trash (`_trash/<trash_id>/<prefix>`),
-    /// where `weir gc` deletes it later. A missing directory is not an error.
-    pub fn move_to_trash(&self, prefix: &str, trash_id: &str) -> Result<()> {
+    /// Moves an instance into the trash (`_trash/<trash_id>/<prefix>`),
+    /// where `weir gc` deletes it later. A missing instance is not an error.
+    pub async fn move_to_trash(&self, prefix: &str, trash_id: &str) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return r.move_to_trash(prefix, trash_id).await;
+        }
         let from = self.root.join(prefix);
         if !from.exists() {
             return Ok(());
@@ -167,6 +253,149 @@ impl Lake {
             std::fs::create_dir_all(parent).map_err(io(parent))?;
         }
         std::fs::rename(&from, &to).map_err(io(&from))
+    }
+
+    /// Moves the instance at `location` (in this lake) back from trash
+    /// `trash_id`; see [`untrash_location`].
+    pub async fn untrash(&self, location: &str, trash_id: &str) -> Result<bool> {
+        match (&self.remote, self.prefix_of(location)) {
+            (Some(r), Some(prefix)) => r.untrash(&prefix, trash_id).await,
+            (None, _) => untrash_location(Path::new(location), trash_id),
+            (Some(_), None) => Err(location::foreign(location)),
+        }
+    }
+
+    /// The manifest of the instance at `location` in trash `trash_id`.
+    pub async fn trashed_manifest(&self, location: &str, trash_id: &str) -> Result<Option<Manifest>> {
+        let Some(prefix) = self.prefix_of(location) else {
+            return Ok(None);
+        };
+        self.manifest(&format!("{TRASH}/{trash_id}/{prefix}")).await
+    }
+
+    /// Deletes trash `trash_id` of this lake for good.
+    pub async fn delete_trash(&self, trash_id: &str) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return r.delete_trash(trash_id).await;
+        }
+        let dir = self.root.join(TRASH).join(trash_id);
+        match std::fs::remove_dir_all(&dir) {
+            Err(e) if e.kind() != std::io::ErrorKind::NotFound => Err(io(&dir)(e)),
+            _ => Ok(()),
+        }
+    }
+
+    /// The ids in this lake's `_trash/`, with their locations.
+    pub async fn trash_ids(&self) -> Result<Vec<(String, String)>> {
+        if let Some(r) = &self.remote {
+            return Ok(r
+                .trash_ids()
+                .await?
+                .into_iter()
+                .map(|id| {
+                    let at = format!("{}/{TRASH}/{id}", r.url());
+                    (id, at)
+                })
+                .collect());
+        }
+        let dir = self.root.join(TRASH);
+        let mut ids: Vec<(String, String)> = std::fs::read_dir(&dir)
+            .map(|rd| {
+                rd.flatten()
+                    .filter(|e| e.path().is_dir())
+                    .map(|e| {
+                        (
+                            e.file_name().to_string_lossy().to_string(),
+                            e.path().display().to_string(),
+                        )
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        ids.sort();
+        Ok(ids)
+    }
+
+    /// Removes one file (`rel` to the lake's root; a stray one, for `weir
+    /// doctor --repair`).
+    pub async fn remove_file(&self, rel: &str) -> Result<()> {
+        if let Some(r) = &self.remote {
+            return r.delete_object(rel).await;
+        }
+        let path = self.root.join(rel);
+        std::fs::remove_file(&path).map_err(io(&path))
+    }
+
+    /// Every `<dataset>/v<N>/<key>` entry of the lake, sealed or not.
+    pub async fn walk(&self) -> Result<Vec<Walked>> {
+        match &self.remote {
+            Some(r) => r.walk().await,
+            None => location::walk_dir(&self.root),
+        }
+    }
+}
+
+/// The lake of `lakes` that holds `location`.
+pub fn lake_at<'a>(lakes: impl IntoIterator<Item = &'a Lake>, location: &str) -> Option<&'a Lake> {
+    lakes.into_iter().find(|l| l.prefix_of(location).is_some())
+}
+
+/// Moves the instance at `location` into trash `trash_id`, in whichever of
+/// `lakes` holds it (a local directory no lake names any more is moved
+/// within its own root).
+pub async fn trash_at<'a>(lakes: impl IntoIterator<Item = &'a Lake>, location: &str, trash_id: &str) -> Result<()> {
+    match lake_at(lakes, location) {
+        Some(l) => match l.prefix_of(location) {
+            Some(p) => l.move_to_trash(&p, trash_id).await,
+            None => Ok(()),
+        },
+        None if location.contains("://") => Err(location::foreign(location)),
+        None => trash_location(Path::new(location), trash_id),
+    }
+}
+
+/// Moves the instance at `location` back from trash `trash_id`.
+pub async fn untrash_at<'a>(lakes: impl IntoIterator<Item = &'a Lake>, location: &str, trash_id: &str) -> Result<bool> {
+    match lake_at(lakes, location) {
+        Some(l) => l.untrash(location, trash_id).await,
+        None if location.contains("://") => Err(location::foreign(location)),
+        None => untrash_location(Path::new(location), trash_id),
+    }
+}
+
+/// The manifest of the instance at `location` in trash `trash_id`.
+pub async fn trashed_manifest_at<'a>(
+    lakes: impl IntoIterator<Item = &'a Lake>,
+    location: &str,
+    trash_id: &str,
+) -> Result<Option<Manifest>> {
+    if let Some(l) = lake_at(lakes, location) {
+        return l.trashed_manifest(location, trash_id).await;
+    }
+    if location.contains("://") {
+        return Err(location::foreign(location));
+    }
+    let Some(dir) = trashed_dir(Path::new(location), trash_id) else {
+        return Ok(None);
+    };
+    let path = dir.join(SUCCESS);
+    match std::fs::read(&path) {
+        Ok(b) => Manifest::parse(&b, &path.display().to_string()).map(Some),
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) => Err(io(&path)(e)),
+    }
+}
+
+/// Deletes trash `trash_id` in the lake holding `location`.
+pub async fn delete_trash_at<'a>(
+    lakes: impl IntoIterator<Item = &'a Lake>,
+    location: &str,
+    trash_id: &str,
+) -> Result<()> {
+    match lake_at(lakes, location) {
+        Some(l) => l.delete_trash(trash_id).await,
+        None if location.contains("://") => Err(location::foreign(location)),
+        None => delete_trash_of(Path::new(location), trash_id),
     }
 }
 

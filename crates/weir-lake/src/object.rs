@@ -25,6 +25,7 @@ use crate::{FileEntry, LakeError, Manifest, Result, SUCCESS, TRASH};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
+use sha2::Digest;
 use std::path::Path;
 use std::sync::Arc;
 
@@ -35,8 +36,36 @@ pub struct ObjectLake {
     /// The lake's URL, as declared (`s3://bucket/prefix`); never holds a secret.
     url: String,
     store: Arc<dyn ObjectStore>,
+    /// `scheme://bucket`: where readers register the store.
+    store_url: String,
     /// The key prefix inside the bucket.
     base: ObjPath,
+}
+
+/// Retries for every request: transient errors (5xx, timeouts, resets) are
+/// retried with backoff, and a request that stalls is cut off and retried.
+fn retry() -> object_store::RetryConfig {
+    object_store::RetryConfig {
+        backoff: object_store::BackoffConfig {
+            init_backoff: std::time::Duration::from_millis(50),
+            max_backoff: std::time::Duration::from_secs(5),
+            base: 2.0,
+        },
+        max_retries: 10,
+        retry_timeout: std::time::Duration::from_secs(120),
+    }
+}
+
+/// Each request's deadline: `WEIR_OBJECT_TIMEOUT_MS` (default 30 s), so a
+/// stalled request is abandoned and retried instead of hanging a run.
+fn client() -> object_store::ClientOptions {
+    let ms = std::env::var("WEIR_OBJECT_TIMEOUT_MS")
+        .ok()
+        .and_then(|v| v.trim().parse::<u64>().ok())
+        .unwrap_or(30_000);
+    object_store::ClientOptions::new()
+        .with_timeout(std::time::Duration::from_millis(ms))
+        .with_connect_timeout(std::time::Duration::from_millis(ms.min(5_000)))
 }
 
 /// Where the S3 endpoint is, for S3-compatible servers: `WEIR_S3_ENDPOINT`,
@@ -48,41 +77,80 @@ fn endpoint() -> Option<String> {
 }
 
 impl ObjectLake {
-    /// Opens lake `name` at `url` (`s3://bucket[/prefix]`). Credentials come
-    /// from the standard environment (`AWS_ACCESS_KEY_ID`, …) and are never
-    /// printed.
+    /// Opens lake `name` at `url`: `s3://bucket[/prefix]`, `gs://bucket[/prefix]`
+    /// or `az://container[/prefix]`. Credentials come from each cloud's
+    /// standard environment (`AWS_ACCESS_KEY_ID`, `GOOGLE_APPLICATION_CREDENTIALS`,
+    /// `AZURE_STORAGE_ACCOUNT_NAME`, …) and are never printed.
     pub fn open(name: &str, url: &str) -> Result<ObjectLake> {
+        // Whatever precedes an `@` may be a secret: never echoed.
+        let shown = match url.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+            None => url.to_string(),
+        };
         let unsupported = |hint: &str| LakeError::Unsupported {
             lake: name.to_string(),
-            root: url.to_string(),
+            root: shown.clone(),
             hint: hint.to_string(),
         };
-        let Some(rest) = url.strip_prefix("s3://") else {
-            return Err(unsupported("object storage lakes are s3://bucket/prefix"));
+        if url.contains('@') {
+            return Err(unsupported(
+                "credentials never go in a lake URL: set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY) or the cloud's config files",
+            ));
+        }
+        let Some((scheme, rest)) = url.split_once("://") else {
+            return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs"));
         };
         let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
         if bucket.is_empty() {
-            return Err(unsupported("name the bucket: s3://bucket/prefix"));
+            return Err(unsupported(&format!("name the bucket: {scheme}://bucket/prefix")));
         }
-        let mut b = object_store::aws::AmazonS3Builder::from_env().with_bucket_name(bucket);
-        if let Some(e) = endpoint() {
-            b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
-        }
-        let store = b.build().map_err(|e| unsupported(&format!("cannot open it: {e}")))?;
+        let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
+            "s3" => {
+                // Client options first: they replace `allow_http`.
+                let mut b = object_store::aws::AmazonS3Builder::from_env()
+                    .with_client_options(client())
+                    .with_retry(retry())
+                    .with_bucket_name(bucket);
+                if let Some(e) = endpoint() {
+                    b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
+                }
+                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+            }
+            "gs" => object_store::gcp::GoogleCloudStorageBuilder::from_env()
+                .with_bucket_name(bucket)
+                .with_retry(retry())
+                .with_client_options(client())
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+            "az" => object_store::azure::MicrosoftAzureBuilder::from_env()
+                .with_container_name(bucket)
+                .with_retry(retry())
+                .with_client_options(client())
+                .build()
+                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+            _ => return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs")),
+        };
+        let store = built.map_err(|e| unsupported(&format!("cannot open it: {e}")))?;
         Ok(ObjectLake {
             name: name.to_string(),
             url: url.trim_end_matches('/').to_string(),
-            store: Arc::new(store),
+            store,
+            store_url: format!("{scheme}://{bucket}"),
             base: ObjPath::from(prefix.trim_matches('/')),
         })
     }
 
     /// A lake over any store (tests; other clouds).
     pub fn with_store(name: &str, url: &str, store: Arc<dyn ObjectStore>, prefix: &str) -> ObjectLake {
+        let store_url = match url.split_once("://") {
+            Some((scheme, rest)) => format!("{scheme}://{}", rest.split('/').next().unwrap_or(rest)),
+            None => url.to_string(),
+        };
         ObjectLake {
             name: name.to_string(),
-            url: url.to_string(),
+            url: url.trim_end_matches('/').to_string(),
             store,
+            store_url,
             base: ObjPath::from(prefix.trim_matches('/')),
         }
     }
@@ -170,30 +238,41 @@ impl ObjectLake {
         };
         match self
             .store
-            .put_opts(&self.key(&format!("{prefix}/{SUCCESS}")), PutPayload::from(body), opts)
+            .put_opts(
+                &self.key(&format!("{prefix}/{SUCCESS}")),
+                PutPayload::from(body.clone()),
+                opts,
+            )
             .await
         {
             Ok(_) => Ok(manifest),
             Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
+                // A retried put whose first try had landed (its answer was
+                // lost) finds its own seal: the same bytes are this run's.
+                if self.read(prefix, SUCCESS).await.ok().as_deref() == Some(body.as_slice()) {
+                    return Ok(manifest);
+                }
                 Err(LakeError::AlreadySealed(prefix.to_string()))
             }
             Err(e) => Err(e.into()),
         }
     }
 
-    /// The keys under an instance, relative to it (sorted).
-    async fn list(&self, prefix: &str) -> Result<Vec<String>> {
+    /// The keys under `prefix` (relative to it) with their sizes, sorted.
+    async fn list(&self, prefix: &str) -> Result<Vec<(String, u64)>> {
         let dir = self.key(prefix);
-        let mut names: Vec<String> = self
+        let mut names: Vec<(String, u64)> = self
             .store
             .list(Some(&dir))
             .map_ok(|m| {
-                m.location
+                let rel = m
+                    .location
                     .as_ref()
                     .strip_prefix(dir.as_ref())
                     .unwrap_or("")
                     .trim_start_matches('/')
-                    .to_string()
+                    .to_string();
+                (rel, m.size)
             })
             .try_collect()
             .await?;
@@ -201,27 +280,168 @@ impl ObjectLake {
         Ok(names)
     }
 
+    /// Copies every object under `from` to `to` (data first, `_SUCCESS`
+    /// last), then deletes the originals (`_SUCCESS` first). Resumable.
+    async fn move_prefix(&self, from: &str, to: &str) -> Result<()> {
+        let names = self.list(from).await?;
+        let (seal, data): (Vec<&String>, Vec<&String>) =
+            names.iter().map(|(n, _)| n).partition(|n| n.as_str() == SUCCESS);
+        for n in data.iter().chain(seal.iter()) {
+            self.store
+                .copy(&self.key(&format!("{from}/{n}")), &self.key(&format!("{to}/{n}")))
+                .await?;
+        }
+        for n in seal.iter().chain(data.iter()) {
+            self.delete(&format!("{from}/{n}")).await?;
+        }
+        Ok(())
+    }
+
+    /// Deletes one object (`rel` to the lake's root); a missing one is not
+    /// an error.
+    pub async fn delete_object(&self, rel: &str) -> Result<()> {
+        self.delete(rel).await
+    }
+
+    async fn delete(&self, rel: &str) -> Result<()> {
+        match self.store.delete(&self.key(rel)).await {
+            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// Deletes every object under `prefix` (`_SUCCESS` first).
+    pub async fn delete_prefix(&self, prefix: &str) -> Result<usize> {
+        let names = self.list(prefix).await?;
+        let (seal, data): (Vec<&String>, Vec<&String>) =
+            names.iter().map(|(n, _)| n).partition(|n| n.as_str() == SUCCESS);
+        for n in seal.iter().chain(data.iter()) {
+            self.delete(&format!("{prefix}/{n}")).await?;
+        }
+        Ok(names.len())
+    }
+
     /// Moves the instance at `prefix` to `_trash/<trash_id>/<prefix>`: a
     /// copy of each object, then deletes. Resumable; a missing instance is
     /// not an error.
     pub async fn move_to_trash(&self, prefix: &str, trash_id: &str) -> Result<()> {
-        let to = format!("{TRASH}/{trash_id}/{prefix}");
-        let names = self.list(prefix).await?;
-        // Copies: the data first, `_SUCCESS` last.
-        let (seal, data): (Vec<&String>, Vec<&String>) = names.iter().partition(|n| n.as_str() == SUCCESS);
-        for n in data.iter().chain(seal.iter()) {
-            self.store
-                .copy(&self.key(&format!("{prefix}/{n}")), &self.key(&format!("{to}/{n}")))
+        self.move_prefix(prefix, &format!("{TRASH}/{trash_id}/{prefix}")).await
+    }
+
+    /// Moves an instance back from trash `trash_id`. False when the trash
+    /// no longer holds it (gc); `AlreadySealed` when a sealed instance is
+    /// there now (a rebuild wins). Unsealed leftovers at `prefix` are moved
+    /// aside first, never deleted.
+    pub async fn untrash(&self, prefix: &str, trash_id: &str) -> Result<bool> {
+        let from = format!("{TRASH}/{trash_id}/{prefix}");
+        if !self.exists(&format!("{from}/{SUCCESS}")).await? {
+            return Ok(false);
+        }
+        if self.is_sealed(prefix).await? {
+            return Err(LakeError::AlreadySealed(self.instance_url(prefix)));
+        }
+        if !self.list(prefix).await?.is_empty() {
+            self.move_to_trash(prefix, &format!("leftover-restore-{trash_id}"))
                 .await?;
         }
-        // Deletes: `_SUCCESS` first, so the instance stops being data at once.
-        for n in seal.iter().chain(data.iter()) {
-            match self.store.delete(&self.key(&format!("{prefix}/{n}"))).await {
-                Ok(()) | Err(object_store::Error::NotFound { .. }) => {}
-                Err(e) => return Err(e.into()),
+        self.move_prefix(&from, prefix).await?;
+        Ok(true)
+    }
+
+    /// The manifest of an instance in trash `trash_id`, if it is still there.
+    pub async fn trashed_manifest(&self, prefix: &str, trash_id: &str) -> Result<Option<Manifest>> {
+        self.manifest(&format!("{TRASH}/{trash_id}/{prefix}")).await
+    }
+
+    /// Deletes trash `trash_id` for good.
+    pub async fn delete_trash(&self, trash_id: &str) -> Result<()> {
+        self.delete_prefix(&format!("{TRASH}/{trash_id}")).await.map(|_| ())
+    }
+
+    /// The ids in `_trash/`.
+    pub async fn trash_ids(&self) -> Result<Vec<String>> {
+        let dir = self.key(TRASH);
+        let listed = self.store.list_with_delimiter(Some(&dir)).await?;
+        let mut ids: Vec<String> = listed
+            .common_prefixes
+            .iter()
+            .filter_map(|p| p.filename().map(str::to_string))
+            .collect();
+        ids.sort();
+        Ok(ids)
+    }
+
+    async fn exists(&self, rel: &str) -> Result<bool> {
+        match self.store.head(&self.key(rel)).await {
+            Ok(_) => Ok(true),
+            Err(object_store::Error::NotFound { .. }) => Ok(false),
+            Err(e) => Err(e.into()),
+        }
+    }
+
+    /// What is wrong with the sealed instance at `prefix` against its
+    /// manifest: missing files, other sizes and, when `deep`, other hashes
+    /// (each file is read). Empty when it is whole. One listing, plus a read
+    /// per file when deep.
+    pub async fn verify(&self, prefix: &str, manifest: &Manifest, deep: bool) -> Vec<String> {
+        let listed: std::collections::HashMap<String, u64> = match self.list(prefix).await {
+            Ok(l) => l.into_iter().collect(),
+            Err(e) => return vec![format!("cannot list it: {e}")],
+        };
+        let mut problems = Vec::new();
+        for f in &manifest.files {
+            match listed.get(&f.name) {
+                None => problems.push(format!("{} is missing", f.name)),
+                Some(&size) if size != f.size => {
+                    problems.push(format!("{} has {size} bytes, the manifest says {}", f.name, f.size))
+                }
+                Some(_) if deep => match self.read(prefix, &f.name).await {
+                    Ok(bytes) if hex::encode(sha2::Sha256::digest(&bytes)) == f.sha256 => {}
+                    Ok(_) => problems.push(format!("{}'s sha256 differs from the manifest's", f.name)),
+                    Err(e) => problems.push(format!("{} cannot be read: {e}", f.name)),
+                },
+                Some(_) => {}
             }
         }
-        Ok(())
+        problems
+    }
+
+    /// Every instance-shaped prefix (`<dataset>/v<N>/<key>`) outside `_…`
+    /// with its objects and sizes: for `weir doctor` and `catalog rebuild`,
+    /// which read the whole lake. One listing per 1,000 objects.
+    pub async fn walk(&self) -> Result<Vec<crate::Walked>> {
+        let mut by: std::collections::BTreeMap<String, Vec<(String, u64)>> = Default::default();
+        for (rel, size) in self.list("").await? {
+            if rel.starts_with('_') {
+                continue;
+            }
+            let mut parts = rel.splitn(4, '/');
+            let (Some(d), Some(v), Some(k), Some(name)) = (parts.next(), parts.next(), parts.next(), parts.next())
+            else {
+                continue;
+            };
+            by.entry(format!("{d}/{v}/{k}"))
+                .or_default()
+                .push((name.to_string(), size));
+        }
+        Ok(by
+            .into_iter()
+            .map(|(prefix, files)| crate::Walked {
+                location: self.instance_url(&prefix),
+                prefix,
+                files,
+            })
+            .collect())
+    }
+
+    /// Where an instance is, for readers.
+    pub fn locate(&self, prefix: &str) -> crate::ObjectLocation {
+        crate::ObjectLocation {
+            url: self.instance_url(prefix),
+            store_url: self.store_url.clone(),
+            store: self.store.clone(),
+            key: self.key(prefix),
+        }
     }
 
     /// Reads one file of an instance (tests and `weir doctor`).
@@ -237,7 +457,7 @@ impl ObjectLake {
 
     /// Every key under an instance (tests and `weir doctor`).
     pub async fn files(&self, prefix: &str) -> Result<Vec<String>> {
-        self.list(prefix).await
+        Ok(self.list(prefix).await?.into_iter().map(|(n, _)| n).collect())
     }
 }
 
@@ -247,7 +467,7 @@ mod tests {
 
     #[test]
     fn only_s3_urls_with_a_bucket_open() {
-        for url in ["gs://b/p", "s3://", "s3:///p", "file:///tmp"] {
+        for url in ["ftp://b/p", "s3://", "s3:///p", "file:///tmp", "gs://", "az:///x"] {
             assert!(
                 matches!(ObjectLake::open("x", url), Err(LakeError::Unsupported { .. })),
                 "{url}"

@@ -49,6 +49,14 @@ impl Lake {
                 source: std::io::Error::new(std::io::ErrorKind::NotFound, "the run's staging directory is gone"),
             });
         };
+        if let Some(remote) = &self.remote {
+            // Uploads, then the conditional put of `_SUCCESS` (object.rs).
+            let sealed = remote.seal(&staging, prefix, manifest).await;
+            if sealed.is_ok() {
+                self.discard(run_id);
+            }
+            return sealed;
+        }
         let (root, prefix_owned, run) = (self.root.clone(), prefix.to_string(), run_id.to_string());
         let stage = staging.clone();
         let sealed = tokio::task::spawn_blocking(move || -> Result<Manifest> {
@@ -121,7 +129,9 @@ impl Lake {
     /// Records the sealed instance at `prefix` as not yet synced (a seal, or
     /// an instance a crashed run left that is being adopted).
     pub fn unsynced(&self, prefix: &str) {
+        // Object stores' puts are durable when they answer.
         if self.durable
+            && self.remote.is_none()
             && let Ok(mut u) = self.unsynced.lock()
         {
             u.push(self.root.join(prefix));
@@ -178,7 +188,10 @@ impl Lake {
     /// What is wrong with the sealed instance at `prefix` against its
     /// manifest: missing files, other sizes and, when `deep`, other hashes.
     /// Empty when it is whole.
-    pub fn verify(&self, prefix: &str, manifest: &Manifest, deep: bool) -> Vec<String> {
+    pub async fn verify(&self, prefix: &str, manifest: &Manifest, deep: bool) -> Vec<String> {
+        if let Some(r) = &self.remote {
+            return r.verify(prefix, manifest, deep).await;
+        }
         let dir = self.root.join(prefix);
         let mut problems = Vec::new();
         for f in &manifest.files {

@@ -138,6 +138,8 @@ impl Lake {
         if let Some(dir) = self.staged(run_id) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_file(dir.with_extension("counters.json"));
+            // Inputs fetched from object storage for a command job.
+            let _ = std::fs::remove_dir_all(dir.with_extension("in"));
         }
     }
 

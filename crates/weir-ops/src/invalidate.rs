@@ -8,7 +8,6 @@ use crate::{Result, UserError};
 use chrono::{DateTime, Utc};
 use serde::Serialize;
 use std::collections::{BTreeMap, BTreeSet, HashMap, HashSet, VecDeque};
-use std::path::Path;
 use weir_catalog::{InstanceKey, Outcome, RunRecord, RunState, TrashRecord};
 use weir_core::planner::Selection;
 use weir_sched::Workspace;
@@ -107,10 +106,12 @@ pub async fn invalidate(ws: &Workspace, args: &InvalidateArgs, now: DateTime<Utc
         .await?;
     // The catalog no longer serves them: re-sync even if a move fails (the
     // next build of such an instance finishes the move).
-    let moved: std::result::Result<Vec<()>, _> = records
-        .iter()
-        .map(|r| weir_lake::trash_location(Path::new(&r.location), &trash_id))
-        .collect();
+    let mut moved = Ok(());
+    for r in &records {
+        if let Err(e) = weir_lake::trash_at(ws.lakes.values(), &r.location, &trash_id).await {
+            moved = Err(e);
+        }
+    }
     let exports = serving::resync_all(ws, None).await?;
     moved?;
     Ok(InvalidateReport {
@@ -241,8 +242,8 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
             skipped.push(format!("{label} (rebuilt since: the rebuild stays)"));
             continue;
         }
-        let location = Path::new(&r.location);
-        let Some(m) = trashed_manifest(location, trash_id)? else {
+        let location = r.location.as_str();
+        let Some(m) = weir_lake::trashed_manifest_at(ws.lakes.values(), location, trash_id).await? else {
             skipped.push(format!("{label} (its files were deleted by gc)"));
             continue;
         };
@@ -272,7 +273,7 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
             ));
             continue;
         }
-        match weir_lake::untrash_location(location, trash_id) {
+        match weir_lake::untrash_at(ws.lakes.values(), location, trash_id).await {
             Ok(true) => {}
             Ok(false) => {
                 skipped.push(format!("{label} (its files were deleted by gc)"));
@@ -308,7 +309,7 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
         // Nothing was restored: the files go back where this restore found them.
         for o in &batch {
             if let Some(i) = &o.instance {
-                let _ = weir_lake::trash_location(Path::new(&i.location), trash_id);
+                let _ = weir_lake::trash_at(ws.lakes.values(), &i.location, trash_id).await;
             }
         }
         return Err(e.into());
@@ -326,26 +327,6 @@ pub async fn restore(ws: &Workspace, trash_id: &str, now: DateTime<Utc>) -> Resu
         restored,
         skipped,
         exports,
-    })
-}
-
-/// The manifest of an instance in trash `trash_id`, if gc left it there.
-fn trashed_manifest(location: &Path, trash_id: &str) -> Result<Option<weir_lake::Manifest>> {
-    let Some(dir) = weir_lake::trashed_dir(location, trash_id) else {
-        return Ok(None);
-    };
-    let path = dir.join(weir_lake::SUCCESS);
-    let bytes = match std::fs::read(&path) {
-        Ok(b) => b,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(None),
-        Err(e) => return Err(e.into()),
-    };
-    serde_json::from_slice(&bytes).map(Some).map_err(|e| {
-        weir_lake::LakeError::BadManifest {
-            path: path.display().to_string(),
-            reason: e.to_string(),
-        }
-        .into()
     })
 }
 
@@ -369,7 +350,7 @@ pub async fn gc(ws: &Workspace, cutoff: DateTime<Utc>) -> Result<GcReport> {
             continue;
         }
         for r in &recs {
-            weir_lake::delete_trash_of(Path::new(&r.location), &id)?;
+            weir_lake::delete_trash_at(ws.lakes.values(), &r.location, &id).await?;
         }
         ws.catalog.purge_trash(&id).await?;
         deleted.push(TrashEntry {

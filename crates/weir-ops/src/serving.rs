@@ -9,9 +9,9 @@
 //! Never moves an alias: `aliases` does, and calls [`sync_exports`] after.
 
 use crate::{Result, UserError};
+use futures::{StreamExt, TryStreamExt};
 use serde::Serialize;
 use std::collections::HashSet;
-use std::path::PathBuf;
 use weir_core::model::Dataset;
 use weir_core::{Format, Job};
 use weir_exec::export::{self, ExportRequest, ExportResult};
@@ -39,17 +39,23 @@ pub async fn served(ws: &Workspace, env: &str, dataset: &str) -> Result<Option<S
     // reports a committed instance whose files are gone).
     let ds = ws.dataset(dataset)?;
     let lake = ws.lake(ds)?;
-    let mut partitions: Vec<i64> = ws
+    let present: Vec<i64> = ws
         .catalog
         .present(dataset, alias.version)
         .await?
         .into_iter()
         .filter(|p| !blocked.contains(p))
-        .filter(|p| {
-            lake.instance_dir(&ws.prefix(ds, alias.version, *p))
-                .join(weir_lake::SUCCESS)
-                .is_file()
-        })
+        .collect();
+    // One HEAD per partition on object storage, 32 at a time.
+    let prefixes: Vec<String> = present.iter().map(|p| ws.prefix(ds, alias.version, *p)).collect();
+    let sealed: Vec<bool> = futures::stream::iter(prefixes.into_iter().map(|prefix| lake.is_sealed_owned(prefix)))
+        .buffered(32)
+        .try_collect()
+        .await?;
+    let mut partitions: Vec<i64> = present
+        .into_iter()
+        .zip(sealed)
+        .filter_map(|(p, ok)| ok.then_some(p))
         .collect();
     partitions.sort_unstable();
     Ok(Some(Served {
@@ -59,9 +65,9 @@ pub async fn served(ws: &Workspace, env: &str, dataset: &str) -> Result<Option<S
     }))
 }
 
-/// The directory of one served instance.
-pub fn instance_dir(ws: &Workspace, ds: &Dataset, version: u32, partition: i64) -> Result<PathBuf> {
-    Ok(ws.lake(ds)?.instance_dir(&ws.prefix(ds, version, partition)))
+/// Where one served instance is, for readers.
+pub fn instance_location(ws: &Workspace, ds: &Dataset, version: u32, partition: i64) -> Result<weir_lake::Location> {
+    Ok(ws.lake(ds)?.locate(&ws.prefix(ds, version, partition)))
 }
 
 /// One instance as a query input (a table named after its dataset).
@@ -75,7 +81,7 @@ pub fn instance_input(ws: &Workspace, ds: &Dataset, version: u32, partition: i64
             _ => None,
         },
         instances: vec![InputInstance {
-            dir: instance_dir(ws, ds, version, partition)?,
+            location: instance_location(ws, ds, version, partition)?,
             partition_key: ds.granularity.format_key(partition),
             rows: None,
         }],
@@ -101,7 +107,7 @@ pub async fn served_tables(ws: &Workspace, env: &str) -> Result<Vec<ResolvedInpu
             .iter()
             .map(|&p| {
                 Ok(InputInstance {
-                    dir: instance_dir(ws, ds, s.version, p)?,
+                    location: instance_location(ws, ds, s.version, p)?,
                     partition_key: ds.granularity.format_key(p),
                     rows: None,
                 })
@@ -193,7 +199,8 @@ pub struct ServedPaths {
 #[derive(Clone, Debug, Serialize, serde::Deserialize)]
 pub struct ServedPath {
     pub partition: String,
-    pub path: PathBuf,
+    /// A directory, or a URL on object storage.
+    pub path: String,
 }
 
 /// The directories of what `env` serves of `dataset`: every served partition,
@@ -236,7 +243,7 @@ pub async fn paths(ws: &Workspace, env: &str, dataset: &str, partition: Option<&
         .map(|p| {
             Ok(ServedPath {
                 partition: ds.granularity.format_key(p),
-                path: instance_dir(ws, ds, s.version, p)?,
+                path: instance_location(ws, ds, s.version, p)?.display(),
             })
         })
         .collect::<Result<Vec<_>>>()?;

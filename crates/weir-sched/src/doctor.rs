@@ -13,7 +13,7 @@ use crate::workspace::{SchedError, Workspace};
 use serde::Serialize;
 use std::collections::HashSet;
 use std::path::{Path, PathBuf};
-use weir_lake::{Manifest, SUCCESS};
+use weir_lake::SUCCESS;
 
 /// How bad a finding is.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
@@ -81,11 +81,11 @@ pub struct Finding {
     pub detail: String,
 }
 
-fn finding(severity: Severity, kind: FindingKind, path: &Path, detail: impl Into<String>) -> Finding {
+fn finding(severity: Severity, kind: FindingKind, path: impl std::fmt::Display, detail: impl Into<String>) -> Finding {
     Finding {
         severity,
         kind,
-        path: path.display().to_string(),
+        path: path.to_string(),
         detail: detail.into(),
     }
 }
@@ -98,16 +98,6 @@ fn entries(p: &Path) -> Vec<PathBuf> {
     out
 }
 
-fn subdirs(p: &Path) -> Vec<PathBuf> {
-    entries(p).into_iter().filter(|p| p.is_dir()).collect()
-}
-
-fn name_of(p: &Path) -> String {
-    p.file_name()
-        .map(|n| n.to_string_lossy().to_string())
-        .unwrap_or_default()
-}
-
 /// Checks every lake of the workspace against the catalog. With `deep`, the
 /// files of every committed instance are hashed against its manifest (sizes
 /// are always checked).
@@ -116,63 +106,62 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
     let now_ms = chrono::Utc::now().timestamp_millis();
     let live: HashSet<String> = ws.catalog.live_runs(now_ms).await?.into_iter().collect();
     for lake in ws.lakes.values() {
-        let root = lake.root();
         for entry in lake.dead_staging(&live, std::time::Duration::ZERO)? {
             out.push(finding(
                 Severity::Pending,
                 FindingKind::DeadStagingArea,
-                &entry,
+                entry.display(),
                 "left by a run or process that died; the next `weir run` sweeps it",
             ));
         }
-        for aside in subdirs(&root.join("_trash")) {
-            let id = name_of(&aside);
+        for (id, at) in lake.trash_ids().await? {
             if ["recovered-", "leftover-", "torn-"].iter().any(|p| id.starts_with(p)) {
                 out.push(finding(
                     Severity::Notice,
                     FindingKind::SetAside,
-                    &aside,
+                    at,
                     "moved aside by a build (a cut-short invalidation, an unsealed leftover or a torn instance); no invalidation owns it, so `weir gc` never deletes it; `weir doctor --repair` does",
                 ));
             }
         }
-        for ds_dir in subdirs(root) {
-            let dataset = name_of(&ds_dir);
-            if dataset.starts_with('_') {
-                continue;
-            }
+        let mut unknown = HashSet::new();
+        for inst in lake.walk().await? {
+            let dataset = inst.dataset().to_string();
             if ws.project.dataset(&dataset).is_none() {
-                out.push(finding(
-                    Severity::Notice,
-                    FindingKind::UnknownDataset,
-                    &ds_dir,
-                    format!("`{dataset}` is not in weir.toml (removed or renamed); its data stays until you delete it"),
-                ));
+                if unknown.insert(dataset.clone()) {
+                    out.push(finding(
+                        Severity::Notice,
+                        FindingKind::UnknownDataset,
+                        lake.location(&dataset),
+                        format!(
+                            "`{dataset}` is not in weir.toml (removed or renamed); its data stays until you delete it"
+                        ),
+                    ));
+                }
                 continue;
             }
-            for v_dir in subdirs(&ds_dir) {
-                let Some(version) = name_of(&v_dir).strip_prefix('v').and_then(|n| n.parse::<u32>().ok()) else {
-                    continue;
-                };
-                for inst in subdirs(&v_dir) {
-                    instance(ws, &dataset, version, &inst, deep, &mut out).await?;
-                }
+            if inst.version().is_some() {
+                instance(ws, lake, &inst, deep, &mut out).await?;
             }
         }
     }
     // Every committed instance must have its sealed files, in a lake weir.toml names.
-    let roots: Vec<&Path> = ws.lakes.values().map(|l| l.root()).collect();
-    let mut outside: HashSet<PathBuf> = HashSet::new();
+    let mut outside: HashSet<String> = HashSet::new();
     for name in &ws.project.topo_order {
         for v in ws.catalog.versions(name).await? {
             for idx in ws.catalog.present(name, v.number).await? {
                 let Some(inst) = ws.catalog.instance(&ws.key(name, v.number, idx)).await? else {
                     continue;
                 };
-                let location = Path::new(&inst.location);
-                if !roots.iter().any(|r| location.starts_with(r)) {
+                let lake = weir_lake::lake_at(ws.lakes.values(), &inst.location);
+                if lake.is_none() {
                     // `<root>/<dataset>/v<N>/<key>`: report each root once.
-                    let root = location.ancestors().nth(3).unwrap_or(location).to_path_buf();
+                    let root = inst
+                        .location
+                        .rsplitn(4, '/')
+                        .last()
+                        .unwrap_or(&inst.location)
+                        .to_string();
                     if outside.insert(root.clone()) {
                         out.push(finding(
                             Severity::Notice,
@@ -185,11 +174,15 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
                         ));
                     }
                 }
-                if !Path::new(&inst.location).join(SUCCESS).is_file() {
+                let sealed = match lake.and_then(|l| Some((l, l.prefix_of(&inst.location)?))) {
+                    Some((l, prefix)) => l.is_sealed(&prefix).await?,
+                    None => inst.location.contains("://") || Path::new(&inst.location).join(SUCCESS).is_file(),
+                };
+                if !sealed {
                     out.push(finding(
                         Severity::Error,
                         FindingKind::MissingFiles,
-                        Path::new(&inst.location),
+                        &inst.location,
                         format!(
                             "{name} v{} {} is in the catalog but its sealed files are gone; `weir invalidate` it to rebuild",
                             v.number, inst.partition_key
@@ -213,7 +206,7 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
             out.push(finding(
                 Severity::Notice,
                 FindingKind::StrayFile,
-                &f,
+                f.display(),
                 "a script copy half-written by a crash; `weir doctor --repair` removes it",
             ));
         }
@@ -222,35 +215,42 @@ pub async fn doctor(ws: &Workspace, deep: bool) -> Result<Vec<Finding>, SchedErr
     Ok(out)
 }
 
-/// Checks one instance directory against its manifest and the catalog.
+/// Checks one instance (sealed or not) against its manifest and the catalog.
 async fn instance(
     ws: &Workspace,
-    dataset: &str,
-    version: u32,
-    inst: &Path,
+    lake: &weir_lake::Lake,
+    inst: &weir_lake::Walked,
     deep: bool,
     out: &mut Vec<Finding>,
 ) -> Result<(), SchedError> {
-    let seal = inst.join(SUCCESS);
-    let manifest: Option<Manifest> = std::fs::read(&seal).ok().and_then(|b| serde_json::from_slice(&b).ok());
-    let Some(m) = manifest else {
-        out.push(if seal.exists() {
-            finding(
+    let at = inst.location.as_str();
+    let manifest = if inst.sealed() {
+        lake.manifest(&inst.prefix).await
+    } else {
+        Ok(None)
+    };
+    let m = match manifest {
+        Ok(Some(m)) => m,
+        Err(_) => {
+            out.push(finding(
                 Severity::Error,
                 FindingKind::BadManifest,
-                inst,
+                at,
                 "its _SUCCESS is not a valid manifest",
-            )
-        } else {
-            finding(
+            ));
+            return Ok(());
+        }
+        Ok(None) => {
+            out.push(finding(
                 Severity::Pending,
                 FindingKind::UnsealedDirectory,
-                inst,
+                at,
                 "files without _SUCCESS: never data; the next build of it moves them aside",
-            )
-        });
-        return Ok(());
+            ));
+            return Ok(());
+        }
     };
+    let (dataset, version) = (inst.dataset(), inst.version().unwrap_or(m.version));
     let key = ws.key(dataset, version, m.partition_index);
     let committed = match ws.catalog.instance(&key).await? {
         Some(i)
@@ -267,7 +267,7 @@ async fn instance(
             out.push(finding(
                 Severity::Error,
                 FindingKind::RunMismatch,
-                inst,
+                at,
                 format!("sealed by run {} but the catalog records run {}", m.run_id, i.run_id),
             ));
             return Ok(());
@@ -276,21 +276,18 @@ async fn instance(
             out.push(finding(
                 Severity::Pending,
                 FindingKind::SealedNotCommitted,
-                inst,
+                at,
                 "a crash between seal and commit; the next `weir run` adopts it (after checking its files)",
             ));
             false
         }
     };
-    let Ok(ds) = ws.dataset(dataset) else { return Ok(()) };
-    let Ok(lake) = ws.lake(ds) else { return Ok(()) };
-    let prefix = ws.prefix(ds, version, m.partition_index);
-    let problems = lake.verify(&prefix, &m, deep);
+    let problems = lake.verify(&inst.prefix, &m, deep).await;
     if committed && !problems.is_empty() {
         out.push(finding(
             Severity::Error,
             FindingKind::TornInstance,
-            inst,
+            at,
             format!(
                 "{}; `weir invalidate {dataset} --version {version} --partition {}` rebuilds it",
                 problems.join("; "),
@@ -299,25 +296,14 @@ async fn instance(
         ));
     }
     let listed: HashSet<&str> = m.files.iter().map(|f| f.name.as_str()).collect();
-    let mut stack = vec![inst.to_path_buf()];
-    while let Some(d) = stack.pop() {
-        for e in entries(&d) {
-            if e.is_dir() {
-                stack.push(e);
-                continue;
-            }
-            let rel = e
-                .strip_prefix(inst)
-                .map(|r| r.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"))
-                .unwrap_or_default();
-            if rel != SUCCESS && !listed.contains(rel.as_str()) {
-                out.push(finding(
-                    Severity::Notice,
-                    FindingKind::StrayFile,
-                    &e,
-                    "not in the instance's manifest, so no reader of weir's should trust it; `weir doctor --repair` removes it",
-                ));
-            }
+    for (name, _) in &inst.files {
+        if name != SUCCESS && !listed.contains(name.as_str()) {
+            out.push(finding(
+                Severity::Notice,
+                FindingKind::StrayFile,
+                format!("{at}/{name}"),
+                "not in the instance's manifest, so no reader of weir's should trust it; `weir doctor --repair` removes it",
+            ));
         }
     }
     Ok(())
@@ -352,9 +338,18 @@ pub async fn repair(ws: &Workspace, findings: &[Finding]) -> Result<Vec<Repair>,
     }
     for f in findings {
         let path = Path::new(&f.path);
-        let action = match f.kind {
-            FindingKind::SetAside => std::fs::remove_dir_all(path).map(|()| "deleted"),
-            FindingKind::StrayFile => std::fs::remove_file(path).map(|()| "deleted"),
+        let in_lake = weir_lake::lake_at(ws.lakes.values(), &f.path).and_then(|l| Some((l, l.prefix_of(&f.path)?)));
+        let action: Result<&str, String> = match (f.kind, in_lake) {
+            (FindingKind::SetAside, Some((l, rel))) => match rel.strip_prefix("_trash/") {
+                Some(id) => l.delete_trash(id).await.map(|()| "deleted").map_err(|e| e.to_string()),
+                None => continue,
+            },
+            (FindingKind::StrayFile, Some((l, rel))) => {
+                l.remove_file(&rel).await.map(|()| "deleted").map_err(|e| e.to_string())
+            }
+            (FindingKind::StrayFile, None) => std::fs::remove_file(path)
+                .map(|()| "deleted")
+                .map_err(|e| e.to_string()),
             _ => continue,
         };
         done.push(Repair {

@@ -18,7 +18,8 @@ pub use crate::livelog::LiveLog;
 /// One input instance a task reads.
 #[derive(Clone, Debug)]
 pub struct InputInstance {
-    pub dir: PathBuf,
+    /// A directory on this machine, or a prefix on object storage.
+    pub location: weir_lake::Location,
     pub partition_key: String,
     pub rows: Option<i64>,
 }

@@ -5,7 +5,7 @@
 use crate::workspace::{SchedError, Workspace};
 use serde::Serialize;
 use weir_catalog::{InstanceKey, InstanceRecord, Outcome, RunRecord, RunState};
-use weir_lake::{Manifest, SUCCESS};
+use weir_lake::Manifest;
 
 /// What a rebuild found and did.
 #[derive(Clone, Debug, Default, Serialize)]
@@ -20,85 +20,73 @@ pub struct RebuildReport {
     pub unreadable: Vec<String>,
 }
 
-fn dirs(p: &std::path::Path) -> Vec<std::path::PathBuf> {
-    let mut v: Vec<_> = std::fs::read_dir(p)
-        .map(|rd| rd.flatten().map(|e| e.path()).filter(|p| p.is_dir()).collect())
-        .unwrap_or_default();
-    v.sort();
-    v
-}
-
 /// Imports every sealed instance of every lake into the catalog.
 pub async fn rebuild(ws: &Workspace, now_ms: i64) -> Result<RebuildReport, SchedError> {
     let mut report = RebuildReport::default();
     let mut batch = Vec::new();
     for lake in ws.lakes.values() {
-        for ds_dir in dirs(lake.root()) {
-            if ds_dir.file_name().is_some_and(|n| n.to_string_lossy().starts_with('_')) {
+        for inst in lake.walk().await? {
+            if !inst.sealed() {
                 continue;
             }
-            for v_dir in dirs(&ds_dir) {
-                for inst in dirs(&v_dir) {
-                    let Ok(bytes) = std::fs::read(inst.join(SUCCESS)) else {
-                        continue;
-                    };
-                    let Ok(m) = serde_json::from_slice::<Manifest>(&bytes) else {
-                        report.unreadable.push(inst.display().to_string());
-                        continue;
-                    };
-                    report.manifests += 1;
-                    // The current definitions' spec, when this is their fingerprint.
-                    let spec = ws
-                        .project
-                        .dataset(&m.dataset)
-                        .filter(|_| ws.fingerprints.get(&m.dataset) == Some(&m.fingerprint))
-                        .map(|d| weir_core::fingerprint::canonical_spec(d, &ws.fingerprints).to_string())
-                        .unwrap_or_else(|| "{}".into());
-                    if ws
-                        .catalog
-                        .import_version(&m.dataset, m.version, &m.fingerprint, &spec, now_ms)
-                        .await?
-                    {
-                        report.versions_imported += 1;
-                    }
-                    let key = InstanceKey {
-                        dataset: m.dataset.clone(),
-                        version: m.version,
-                        partition: m.partition_index,
-                    };
-                    if ws.catalog.instance(&key).await?.is_some() {
-                        report.already_known += 1;
-                        continue;
-                    }
-                    if ws.catalog.is_trashed(&m.run_id).await? {
-                        report.trashed.push(inst.display().to_string());
-                        continue;
-                    }
-                    let at =
-                        chrono::DateTime::parse_from_rfc3339(&m.created_at).map_or(now_ms, |t| t.timestamp_millis());
-                    let run = RunRecord {
-                        run_id: m.run_id.clone(),
-                        key: key.clone(),
-                        state: RunState::Succeeded,
-                        started_at_ms: at,
-                        ended_at_ms: at,
-                        error: None,
-                        log: "rebuilt from its _SUCCESS manifest".into(),
-                        counters: m.counters.clone(),
-                        metrics: m.metrics.clone(),
-                        checks: m.checks.clone(),
-                    };
-                    let instance = instance_from_manifest(&m, key, inst.display().to_string(), at);
-                    batch.push(Outcome {
-                        run,
-                        instance: Some(instance),
-                    });
-                    report.instances_imported += 1;
-                    if batch.len() >= 500 {
-                        ws.catalog.commit(&batch).await?;
-                        batch.clear();
-                    }
+            let m = match lake.manifest(&inst.prefix).await {
+                Ok(Some(m)) => m,
+                Ok(None) => continue,
+                Err(_) => {
+                    report.unreadable.push(inst.location.clone());
+                    continue;
                 }
+            };
+            report.manifests += 1;
+            // The current definitions' spec, when this is their fingerprint.
+            let spec = ws
+                .project
+                .dataset(&m.dataset)
+                .filter(|_| ws.fingerprints.get(&m.dataset) == Some(&m.fingerprint))
+                .map(|d| weir_core::fingerprint::canonical_spec(d, &ws.fingerprints).to_string())
+                .unwrap_or_else(|| "{}".into());
+            if ws
+                .catalog
+                .import_version(&m.dataset, m.version, &m.fingerprint, &spec, now_ms)
+                .await?
+            {
+                report.versions_imported += 1;
+            }
+            let key = InstanceKey {
+                dataset: m.dataset.clone(),
+                version: m.version,
+                partition: m.partition_index,
+            };
+            if ws.catalog.instance(&key).await?.is_some() {
+                report.already_known += 1;
+                continue;
+            }
+            if ws.catalog.is_trashed(&m.run_id).await? {
+                report.trashed.push(inst.location.clone());
+                continue;
+            }
+            let at = chrono::DateTime::parse_from_rfc3339(&m.created_at).map_or(now_ms, |t| t.timestamp_millis());
+            let run = RunRecord {
+                run_id: m.run_id.clone(),
+                key: key.clone(),
+                state: RunState::Succeeded,
+                started_at_ms: at,
+                ended_at_ms: at,
+                error: None,
+                log: "rebuilt from its _SUCCESS manifest".into(),
+                counters: m.counters.clone(),
+                metrics: m.metrics.clone(),
+                checks: m.checks.clone(),
+            };
+            let instance = instance_from_manifest(&m, key, inst.location.clone(), at);
+            batch.push(Outcome {
+                run,
+                instance: Some(instance),
+            });
+            report.instances_imported += 1;
+            if batch.len() >= 500 {
+                ws.catalog.commit(&batch).await?;
+                batch.clear();
             }
         }
     }

@@ -73,7 +73,7 @@ pub(crate) async fn prepare(
                 .await?
                 .and_then(|r| r.rows);
             instances.push(InputInstance {
-                dir: lake.instance_dir(&ws.prefix(up, uv, idx)),
+                location: lake.locate(&ws.prefix(up, uv, idx)),
                 partition_key: up.granularity.format_key(idx),
                 rows,
             });
@@ -202,7 +202,7 @@ pub(crate) async fn build(
         lake.discard(&ctx.run_id);
         let msg = format!(
             "{} is sealed by other code (fingerprint {}, expected {}); was the catalog replaced? Move that directory away to rebuild it",
-            lake.instance_dir(&prefix).display(),
+            lake.location(&prefix),
             weir_core::fingerprint::short(&m.fingerprint),
             weir_core::fingerprint::short(&fingerprint)
         );
@@ -220,7 +220,7 @@ pub(crate) async fn build(
                 .ok()
                 .and_then(|t| t.into_iter().find(|r| r.run_id == m.run_id).map(|r| r.trash_id))
                 .unwrap_or_else(|| format!("recovered-{}", m.run_id));
-            if let Err(e) = lake.move_to_trash(&prefix, &trash_id) {
+            if let Err(e) = lake.move_to_trash(&prefix, &trash_id).await {
                 return failed(
                     &report(TaskState::Failed, None),
                     key,
@@ -236,16 +236,16 @@ pub(crate) async fn build(
     // rebuilt.
     let existing = match existing {
         Ok(Some(m)) => {
-            let problems = lake.verify(&prefix, &m, true);
+            let problems = lake.verify(&prefix, &m, true).await;
             if problems.is_empty() {
                 Ok(Some(m))
             } else {
                 tracing::warn!(
                     "{} does not match its manifest ({}); moving it aside and rebuilding",
-                    lake.instance_dir(&prefix).display(),
+                    lake.location(&prefix),
                     problems.join("; ")
                 );
-                if let Err(e) = lake.move_to_trash(&prefix, &format!("torn-{}", ctx.run_id)) {
+                if let Err(e) = lake.move_to_trash(&prefix, &format!("torn-{}", ctx.run_id)).await {
                     return failed(
                         &report(TaskState::Failed, None),
                         key,
@@ -272,7 +272,7 @@ pub(crate) async fn build(
             "adopted a sealed instance left by an earlier run".into(),
             m.counters.clone(),
         );
-        let dir = lake.instance_dir(&prefix).display().to_string();
+        let dir = lake.location(&prefix);
         return sealed(&m, &key, dir, run, report(TaskState::Succeeded, None), true);
     }
     let result = exec.execute(&ctx, cancel).await;
@@ -354,7 +354,7 @@ pub(crate) async fn build(
                     counters.entry("bytes_out".into()).or_insert(m.bytes() as i64);
                     counters.insert("files_out".into(), m.files.len() as i64);
                     let run = run_record(&ctx, &key, RunState::Succeeded, started, None, log, counters);
-                    let dir = lake.instance_dir(&prefix).display().to_string();
+                    let dir = lake.location(&prefix);
                     return sealed(&m, &key, dir, run, report(TaskState::Succeeded, None), false);
                 }
                 Err(e) => (RunState::Failed, format!("sealing failed: {e}"), log, counters),

@@ -53,6 +53,11 @@ pub enum Command {
         seed: u64,
         #[arg(long, value_name = "N")]
         parallel: Option<usize>,
+        /// Put the project's lakes on object storage under this URL
+        /// (`s3://bucket/prefix`, `gs://…`, `az://…`): `<URL>/lake` and
+        /// `<URL>/lake-red`. Credentials come from the environment.
+        #[arg(long, value_name = "URL", conflicts_with = "nearline")]
+        lake: Option<String>,
         /// The nearline variant: a server and a load generator posting play
         /// events to a stream; minute partitions fill the dashboard's grid.
         #[arg(long)]

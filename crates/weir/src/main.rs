@@ -214,8 +214,9 @@ async fn verb(
             days,
             seed,
             parallel,
+            lake,
             ..
-        } => demo::demo(dir, days, seed, parallel, p).await,
+        } => demo::demo(dir, days, seed, parallel, lake.as_deref(), p).await,
         Command::Generate {
             from,
             days,

@@ -55,7 +55,7 @@ pub(super) async fn register_output(session: &SessionContext, ctx: &TaskContext)
         format: ctx.dataset.format,
         schema: None,
         instances: vec![crate::InputInstance {
-            dir: ctx.output_dir.clone(),
+            location: weir_lake::Location::Dir(ctx.output_dir.clone()),
             partition_key: ctx.partition_key.clone(),
             rows: None,
         }],

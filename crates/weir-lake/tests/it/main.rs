@@ -4,6 +4,7 @@ use std::collections::HashSet;
 use std::time::Duration;
 use weir_lake::{Lake, LakeError, Manifest, instance_prefix};
 
+mod moto;
 mod s3;
 
 fn manifest(run: &str) -> Manifest {
@@ -27,8 +28,8 @@ async fn stage_move_seal_then_never_overwrite() {
     std::fs::write(stage.join("sub/model.json"), b"{}").expect("write");
     let prefix = instance_prefix("plays", 1, "date=2026-01-01");
     // A leftover of a crashed attempt is removed before the move.
-    std::fs::create_dir_all(lake.instance_dir(&prefix)).expect("mkdir");
-    std::fs::write(lake.instance_dir(&prefix).join("junk"), b"x").expect("write");
+    std::fs::create_dir_all(lake.root().join(&prefix)).expect("mkdir");
+    std::fs::write(lake.root().join(&prefix).join("junk"), b"x").expect("write");
     assert!(!lake.is_sealed(&prefix).await.expect("head"));
     let m = lake.seal("r1", &prefix, manifest("r1")).await.expect("seal");
     assert_eq!(
@@ -41,7 +42,7 @@ async fn stage_move_seal_then_never_overwrite() {
         "ba7816bf8f01cfea414140de5dae2223b00361a396177a9cb410ff61f20015ad"
     );
     assert!(lake.is_sealed(&prefix).await.expect("head"));
-    assert!(!lake.instance_dir(&prefix).join("junk").exists());
+    assert!(!lake.root().join(&prefix).join("junk").exists());
     assert!(!stage.exists(), "staging is removed after sealing");
     assert_eq!(lake.manifest(&prefix).await.expect("read"), Some(m.clone()));
     // Sealing again is refused and changes nothing.
@@ -50,7 +51,7 @@ async fn stage_move_seal_then_never_overwrite() {
     let again = lake.seal("r2", &prefix, manifest("r2")).await;
     assert!(matches!(again, Err(LakeError::AlreadySealed(_))), "{again:?}");
     assert_eq!(
-        std::fs::read(lake.instance_dir(&prefix).join("part-00000.parquet")).expect("read"),
+        std::fs::read(lake.root().join(&prefix).join("part-00000.parquet")).expect("read"),
         b"abc"
     );
 }
@@ -149,8 +150,8 @@ async fn corrupt_manifests_and_unsupported_roots_are_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let lake = Lake::open("default", "lake", dir.path()).expect("open");
     let prefix = instance_prefix("plays", 1, "date=2026-01-02");
-    std::fs::create_dir_all(lake.instance_dir(&prefix)).expect("mkdir");
-    std::fs::write(lake.instance_dir(&prefix).join("_SUCCESS"), b"{not json").expect("write");
+    std::fs::create_dir_all(lake.root().join(&prefix)).expect("mkdir");
+    std::fs::write(lake.root().join(&prefix).join("_SUCCESS"), b"{not json").expect("write");
     let err = lake.manifest(&prefix).await.expect_err("corrupt");
     assert!(err.to_string().contains("corrupt manifest"), "{err}");
     let err = Lake::open("red", "s3://key:secret@bucket/x", dir.path()).expect_err("unsupported");
@@ -163,7 +164,7 @@ async fn sealed_upstream(lake: &Lake) -> (String, std::path::PathBuf) {
     std::fs::write(stage.join("data.csv"), b"a\n1\n").expect("write");
     let prefix = instance_prefix("up", 1, "date=2026-01-01");
     lake.seal("up", &prefix, manifest("up")).await.expect("seal");
-    (prefix.clone(), lake.instance_dir(&prefix))
+    (prefix.clone(), lake.root().join(&prefix))
 }
 
 #[cfg(unix)]
@@ -246,7 +247,7 @@ async fn file_names_are_kept_exactly_as_the_job_wrote_them() {
     assert_eq!(m.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(), want);
     for n in names {
         assert_eq!(
-            std::fs::read(lake.instance_dir(&prefix).join(n)).expect(n),
+            std::fs::read(lake.root().join(&prefix).join(n)).expect(n),
             n.as_bytes(),
             "{n} is stored under its own name"
         );

@@ -72,7 +72,7 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
     let dir = tmp.path().join("demo");
     let now = Utc::now();
     let start = now.date_naive() - TimeDelta::days(i64::from(days));
-    crate::demo::scaffold(&dir, start)?;
+    crate::demo::scaffold(&dir, start, None)?;
     crate::demo::land(&dir, start, start, days, 42, None, None)?;
     let ws = crate::project::open(&dir).await?;
     let quiet = Printer {
@@ -152,7 +152,7 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
                         // A version of its own, so the real instance is neither
                         // adopted nor touched; removed again below.
                         ctx.version = version + 1000;
-                        let dir = lake.instance_dir(&ws.prefix(&plays, ctx.version, *idx));
+                        let dir = lake.root().join(ws.prefix(&plays, ctx.version, *idx));
                         anyhow::ensure!(!dir.exists(), "a bench instance was left at {}", dir.display());
                         let exec: Box<dyn Executor> = if variant.bare() {
                             Box::new(BareSqlExecutor)

@@ -288,7 +288,7 @@ pub async fn path(
     p.data(&json, || {
         r.partitions
             .iter()
-            .map(|x| x.path.display().to_string())
+            .map(|x| x.path.clone())
             .collect::<Vec<_>>()
             .join("\n")
     });

@@ -33,7 +33,7 @@ const FILES: &[(&str, &str)] = &[
 /// overwrites: an existing `weir.toml`, SQL file or script stops it before
 /// anything is written; an existing `.gitignore` gets weir's lines appended
 /// (those it lacks).
-pub(crate) fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
+pub(crate) fn scaffold(dir: &Path, start: NaiveDate, lake: Option<&str>) -> Result<()> {
     if dir.join("weir.toml").exists() {
         return Err(UserError::new(
             format!("{} already has a weir.toml", dir.display()),
@@ -58,7 +58,15 @@ pub(crate) fn scaffold(dir: &Path, start: NaiveDate) -> Result<()> {
         if let Some(parent) = path.parent() {
             std::fs::create_dir_all(parent).with_context(|| format!("cannot create {}", parent.display()))?;
         }
-        let body = body.replace("{{START}}", &start.format("%Y-%m-%d").to_string());
+        let mut body = body.replace("{{START}}", &start.format("%Y-%m-%d").to_string());
+        if let Some(url) = lake
+            && *rel == "weir.toml"
+        {
+            let url = url.trim_end_matches('/');
+            body = body
+                .replace("default   = \"lake\"", &format!("default   = \"{url}/lake\""))
+                .replace("sensitive = \"lake-red\"", &format!("sensitive = \"{url}/lake-red\""));
+        }
         let body = match std::fs::read_to_string(&path) {
             Ok(existing) if *rel == GITIGNORE => {
                 let have: std::collections::HashSet<&str> = existing.lines().map(str::trim).collect();
@@ -88,7 +96,7 @@ const GITIGNORE: &str = ".gitignore";
 pub fn init(dir: Option<PathBuf>, p: Printer) -> Result<()> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("."));
     let now = project::now()?;
-    scaffold(&dir, now.date_naive() - TimeDelta::days(14))?;
+    scaffold(&dir, now.date_naive() - TimeDelta::days(14), None)?;
     p.note(format!(
         "created the example project in {}\nnext: `weir generate --days 14` lands sample data, then `weir run`",
         dir.display()
@@ -182,8 +190,26 @@ pub fn generate_cmd(
     Ok(())
 }
 
-pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<usize>, p: Printer) -> Result<u8> {
+pub async fn demo(
+    dir: Option<PathBuf>,
+    days: u32,
+    seed: u64,
+    parallel: Option<usize>,
+    lake: Option<&str>,
+    p: Printer,
+) -> Result<u8> {
     let dir = dir.unwrap_or_else(|| PathBuf::from("weir-demo"));
+    if let Some(url) = lake
+        && !["s3://", "gs://", "az://", "file://"]
+            .iter()
+            .any(|s| url.starts_with(s))
+    {
+        return Err(UserError::new(
+            format!("--lake {url} is not a storage URL"),
+            "give s3://bucket/prefix, gs://bucket/prefix, az://container/prefix or file:///path; nothing was changed",
+        )
+        .into());
+    }
     let now = project::now()?;
     let today = now.date_naive();
     let start = if dir.join("weir.toml").exists() {
@@ -193,7 +219,7 @@ pub async fn demo(dir: Option<PathBuf>, days: u32, seed: u64, parallel: Option<u
             .map_or(today - TimeDelta::days(i64::from(days)), |s| s.date_naive())
     } else {
         let start = today - TimeDelta::days(i64::from(days));
-        scaffold(&dir, start)?;
+        scaffold(&dir, start, lake)?;
         p.note(format!("1. scaffolded the example project in {}", dir.display()));
         start
     };

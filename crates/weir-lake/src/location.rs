@@ -1,0 +1,168 @@
+//! Where an instance's files are, for readers: a directory on this machine,
+//! or a prefix on object storage (with the store that reads it); and the
+//! walk over a whole lake that `weir doctor` and `catalog rebuild` make.
+
+use crate::{LakeError, Result, SUCCESS, io};
+use futures::TryStreamExt;
+use object_store::path::Path as ObjPath;
+use object_store::{ObjectStore, ObjectStoreExt};
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+
+/// Where one instance's files are.
+#[derive(Clone, Debug)]
+pub enum Location {
+    /// A directory on this machine.
+    Dir(PathBuf),
+    /// A prefix on object storage.
+    Object(ObjectLocation),
+}
+
+/// An instance on object storage.
+#[derive(Clone, Debug)]
+pub struct ObjectLocation {
+    /// `s3://bucket/prefix/<dataset>/v<N>/<key>`.
+    pub url: String,
+    /// `s3://bucket`: the URL a reader (DataFusion) registers `store` under.
+    pub store_url: String,
+    pub store: Arc<dyn ObjectStore>,
+    /// The instance's key prefix in `store`.
+    pub key: ObjPath,
+}
+
+impl Location {
+    /// The path or URL, for people and for `WEIR_INPUT_*_URL`.
+    pub fn display(&self) -> String {
+        match self {
+            Location::Dir(d) => d.display().to_string(),
+            Location::Object(o) => o.url.clone(),
+        }
+    }
+
+    /// The instance's files in a local directory: its own, or a copy of
+    /// its data files (never `_SUCCESS`) fetched into `into`, which is
+    /// created. One listing and one read per file.
+    pub async fn local_dir(&self, into: &Path) -> Result<PathBuf> {
+        let o = match self {
+            Location::Dir(d) => return Ok(d.clone()),
+            Location::Object(o) => o,
+        };
+        tokio::fs::create_dir_all(into).await.map_err(io(into))?;
+        let listed: Vec<_> = o.store.list(Some(&o.key)).try_collect().await?;
+        for meta in listed {
+            let rel = meta
+                .location
+                .as_ref()
+                .strip_prefix(o.key.as_ref())
+                .unwrap_or("")
+                .trim_start_matches('/')
+                .to_string();
+            if rel.is_empty() || rel == SUCCESS || rel.split('/').any(|p| p == ".." || p.is_empty()) {
+                continue;
+            }
+            let bytes = o.store.get(&meta.location).await?.bytes().await?;
+            let path = into.join(&rel);
+            if let Some(parent) = path.parent() {
+                tokio::fs::create_dir_all(parent).await.map_err(io(parent))?;
+            }
+            tokio::fs::write(&path, &bytes).await.map_err(io(&path))?;
+        }
+        Ok(into.to_path_buf())
+    }
+}
+
+/// One instance-shaped entry of a lake (`<dataset>/v<N>/<key>`), sealed or
+/// not, as a walk over the whole lake finds it.
+#[derive(Clone, Debug)]
+pub struct Walked {
+    /// `<dataset>/v<N>/<key>`.
+    pub prefix: String,
+    /// Its path or URL.
+    pub location: String,
+    /// Its files (relative, `/`-separated) with their sizes, `_SUCCESS`
+    /// included when sealed.
+    pub files: Vec<(String, u64)>,
+}
+
+impl Walked {
+    pub fn dataset(&self) -> &str {
+        self.prefix.split('/').next().unwrap_or("")
+    }
+
+    /// `v<N>` parsed; `None` for a directory that is not a version's.
+    pub fn version(&self) -> Option<u32> {
+        self.prefix.split('/').nth(1)?.strip_prefix('v')?.parse().ok()
+    }
+
+    pub fn sealed(&self) -> bool {
+        self.files.iter().any(|(n, _)| n == SUCCESS)
+    }
+}
+
+/// Every `<dataset>/v<N>/<key>` directory under a local root, outside `_…`.
+pub(crate) fn walk_dir(root: &Path) -> Result<Vec<Walked>> {
+    let mut out = Vec::new();
+    for d in subdirs(root)? {
+        if name_of(&d).starts_with('_') {
+            continue;
+        }
+        for v in subdirs(&d)? {
+            for k in subdirs(&v)? {
+                let prefix = format!("{}/{}/{}", name_of(&d), name_of(&v), name_of(&k));
+                let mut files = Vec::new();
+                let mut stack = vec![k.clone()];
+                while let Some(dir) = stack.pop() {
+                    for e in std::fs::read_dir(&dir).map_err(io(&dir))? {
+                        let e = e.map_err(io(&dir))?;
+                        let meta = std::fs::symlink_metadata(e.path()).map_err(io(&e.path()))?;
+                        if meta.is_dir() {
+                            stack.push(e.path());
+                        } else if let Ok(rel) = e.path().strip_prefix(&k) {
+                            files.push((
+                                rel.to_string_lossy().replace(std::path::MAIN_SEPARATOR, "/"),
+                                meta.len(),
+                            ));
+                        }
+                    }
+                }
+                files.sort();
+                out.push(Walked {
+                    location: k.display().to_string(),
+                    prefix,
+                    files,
+                });
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn name_of(p: &Path) -> String {
+    p.file_name()
+        .map(|n| n.to_string_lossy().to_string())
+        .unwrap_or_default()
+}
+
+fn subdirs(p: &Path) -> Result<Vec<PathBuf>> {
+    let rd = match std::fs::read_dir(p) {
+        Ok(rd) => rd,
+        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Ok(Vec::new()),
+        Err(e) => return Err(io(p)(e)),
+    };
+    let mut v: Vec<PathBuf> = rd
+        .flatten()
+        .map(|e| e.path())
+        .filter(|p| std::fs::symlink_metadata(p).is_ok_and(|m| m.is_dir()))
+        .collect();
+    v.sort();
+    Ok(v)
+}
+
+/// The error for a location no lake of the project holds.
+pub(crate) fn foreign(location: &str) -> LakeError {
+    LakeError::Unsupported {
+        lake: "?".into(),
+        root: location.to_string(),
+        hint: "no lake in weir.toml holds this location; add the lake back to reach it".into(),
+    }
+}
