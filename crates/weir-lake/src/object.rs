@@ -232,29 +232,51 @@ impl ObjectLake {
             path: prefix.to_string(),
             reason: e.to_string(),
         })?;
-        let opts = PutOptions {
-            mode: PutMode::Create,
-            ..Default::default()
-        };
-        match self
-            .store
-            .put_opts(
-                &self.key(&format!("{prefix}/{SUCCESS}")),
-                PutPayload::from(body.clone()),
-                opts,
-            )
-            .await
-        {
-            Ok(_) => Ok(manifest),
-            Err(object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }) => {
-                // A retried put whose first try had landed (its answer was
-                // lost) finds its own seal: the same bytes are this run's.
-                if self.read(prefix, SUCCESS).await.ok().as_deref() == Some(body.as_slice()) {
-                    return Ok(manifest);
+        self.put_seal(prefix, body).await?;
+        Ok(manifest)
+    }
+
+    /// Writes `_SUCCESS` with a conditional put. A conditional put is not
+    /// idempotent, so the store's client does not retry it after a timeout;
+    /// this does, after reading what is there: its own bytes (the first try
+    /// landed, its answer was lost) are success, a seal of other bytes is
+    /// another writer's, and nothing there is tried again.
+    async fn put_seal(&self, prefix: &str, body: Vec<u8>) -> Result<()> {
+        let key = self.key(&format!("{prefix}/{SUCCESS}"));
+        let mut attempt = 0u32;
+        loop {
+            let opts = PutOptions {
+                mode: PutMode::Create,
+                ..Default::default()
+            };
+            let put = self.store.put_opts(&key, PutPayload::from(body.clone()), opts).await;
+            let err = match put {
+                Ok(_) => return Ok(()),
+                Err(e) => e,
+            };
+            let there = match self.read(prefix, SUCCESS).await {
+                Ok(bytes) => Some(bytes),
+                Err(LakeError::Store(object_store::Error::NotFound { .. })) => None,
+                Err(_) if attempt < 5 => {
+                    attempt += 1;
+                    continue;
                 }
-                Err(LakeError::AlreadySealed(prefix.to_string()))
+                Err(e) => return Err(e),
+            };
+            match there {
+                Some(bytes) if bytes == body => return Ok(()),
+                Some(_) => return Err(LakeError::AlreadySealed(prefix.to_string())),
+                None if attempt < 5
+                    && !matches!(
+                        err,
+                        object_store::Error::AlreadyExists { .. } | object_store::Error::Precondition { .. }
+                    ) =>
+                {
+                    attempt += 1;
+                    tracing::info!("sealing {prefix}: the conditional put failed ({err}); trying again");
+                }
+                None => return Err(err.into()),
             }
-            Err(e) => Err(e.into()),
         }
     }
 
@@ -303,10 +325,20 @@ impl ObjectLake {
         self.delete(rel).await
     }
 
+    /// S3 deletes go out as a bulk-delete POST, which the store's client
+    /// does not retry after a timeout; a delete is idempotent, so this does.
     async fn delete(&self, rel: &str) -> Result<()> {
-        match self.store.delete(&self.key(rel)).await {
-            Ok(()) | Err(object_store::Error::NotFound { .. }) => Ok(()),
-            Err(e) => Err(e.into()),
+        let key = self.key(rel);
+        let mut attempt = 0;
+        loop {
+            match self.store.delete(&key).await {
+                Ok(()) | Err(object_store::Error::NotFound { .. }) => return Ok(()),
+                Err(e) if attempt < 5 => {
+                    attempt += 1;
+                    tracing::info!("deleting {key}: {e}; trying again");
+                }
+                Err(e) => return Err(e.into()),
+            }
         }
     }
 
