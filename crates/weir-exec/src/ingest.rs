@@ -1,5 +1,5 @@
-//! The ingest executor: files that landed outside weir are copied, unchanged,
-//! into the staging directory. A partition whose files have not landed is
+//! The ingest executor: files that landed outside weir (on this machine or
+//! on object storage) are copied, unchanged, into the staging directory. A partition whose files have not landed is
 //! waiting, not failed.
 
 use crate::jsonl::count_lines;
@@ -7,7 +7,7 @@ use crate::{ExecError, ExecOutput, Executor, TaskContext};
 use async_trait::async_trait;
 use tokio::sync::watch;
 use weir_core::model::{Format, Job};
-use weir_sched::landing::landing_files;
+use weir_sched::landing::{Landed, landed};
 
 /// Seals landed files into the lake.
 #[derive(Debug, Clone, Copy)]
@@ -19,7 +19,8 @@ impl Executor for IngestExecutor {
         let Job::Ingest { path, format, .. } = &ctx.dataset.job else {
             return Err(ExecError::job("not an ingest job"));
         };
-        let (files, pattern) = landing_files(&ctx.project_dir, path, ctx.dataset.granularity, ctx.partition);
+        let (files, pattern) = landed(&ctx.project_dir, path, ctx.dataset.granularity, ctx.partition).await;
+        let files = files.map_err(|e| ExecError::job(format!("cannot list {pattern}: {e}")))?;
         if files.is_empty() && !ctx.seal_empty {
             return Err(ExecError::NotLanded { pattern });
         }
@@ -27,14 +28,21 @@ impl Executor for IngestExecutor {
         let (mut bytes, mut rows, mut malformed) = (0i64, 0i64, 0i64);
         let mut used = std::collections::BTreeSet::new();
         for (i, f) in files.iter().enumerate() {
-            let name = f.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_string();
+            let name = f.name();
             let name = if used.insert(name.clone()) {
                 name
             } else {
                 format!("{i:05}-{name}")
             };
             let dest = ctx.output_dir.join(&name);
-            bytes += std::fs::copy(f, &dest)? as i64;
+            bytes += match f {
+                Landed::Local(p) => std::fs::copy(p, &dest)? as i64,
+                Landed::Remote(r) => {
+                    r.copy_to(&dest)
+                        .await
+                        .map_err(|e| ExecError::job(format!("cannot fetch {}: {e}", r.url)))? as i64
+                }
+            };
             match format {
                 Format::Jsonl => {
                     let (good, bad) = count_lines(&dest)?;

@@ -12,11 +12,11 @@
 
 mod location;
 mod manifest;
-mod object;
+pub(crate) mod object;
 mod seal;
 mod staging;
 
-pub use location::{Location, ObjectLocation, Walked};
+pub use location::{Location, ObjectLocation, RemoteFile, Walked, list_matching};
 pub use manifest::{FileEntry, Manifest, ManifestInput};
 pub use object::ObjectLake;
 

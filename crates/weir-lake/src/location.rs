@@ -166,3 +166,60 @@ pub(crate) fn foreign(location: &str) -> LakeError {
         hint: "no lake in weir.toml holds this location; add the lake back to reach it".into(),
     }
 }
+
+/// One file on object storage outside any lake (a landed file).
+#[derive(Clone, Debug)]
+pub struct RemoteFile {
+    pub url: String,
+    pub size: u64,
+    store: Arc<dyn ObjectStore>,
+    key: ObjPath,
+}
+
+impl RemoteFile {
+    /// The last part of its key.
+    pub fn name(&self) -> &str {
+        self.key.filename().unwrap_or("file")
+    }
+
+    /// Copies it into the local file `dest`; returns its size.
+    pub async fn copy_to(&self, dest: &Path) -> Result<u64> {
+        let bytes = self.store.get(&self.key).await?.bytes().await?;
+        tokio::fs::write(dest, &bytes).await.map_err(io(dest))?;
+        Ok(bytes.len() as u64)
+    }
+}
+
+/// The files on object storage matching `pattern` (`s3://bucket/landing/2026-01-02/*.jsonl`;
+/// `*`, `?` and `[…]` never cross a `/`), sorted. One listing of the
+/// pattern's fixed directory: only the prefix of one partition is read.
+pub async fn list_matching(pattern: &str) -> Result<Vec<RemoteFile>> {
+    let (store, store_url, key_pattern) = crate::object::open_store("landing", pattern)?;
+    let fixed = match key_pattern.find(['*', '?', '[']) {
+        Some(i) => key_pattern[..i].rsplit_once('/').map_or("", |(d, _)| d),
+        None => key_pattern.rsplit_once('/').map_or("", |(d, _)| d),
+    };
+    let glob = glob::Pattern::new(&key_pattern).map_err(|e| LakeError::Unsupported {
+        lake: "landing".into(),
+        root: pattern.to_string(),
+        hint: format!("not a valid pattern: {e}"),
+    })?;
+    let opts = glob::MatchOptions {
+        case_sensitive: true,
+        require_literal_separator: true,
+        require_literal_leading_dot: true,
+    };
+    let listed: Vec<_> = store.list(Some(&ObjPath::from(fixed))).try_collect().await?;
+    let mut out: Vec<RemoteFile> = listed
+        .into_iter()
+        .filter(|m| glob.matches_with(m.location.as_ref(), opts))
+        .map(|m| RemoteFile {
+            url: format!("{store_url}/{}", m.location),
+            size: m.size,
+            store: store.clone(),
+            key: m.location,
+        })
+        .collect();
+    out.sort_by(|a, b| a.url.cmp(&b.url));
+    Ok(out)
+}

@@ -76,66 +76,84 @@ fn endpoint() -> Option<String> {
         .find_map(|k| std::env::var(k).ok().filter(|v| !v.trim().is_empty()))
 }
 
+/// The store a URL (`s3://bucket/prefix`, `gs://…`, `az://…`) names, the
+/// URL of its bucket, and the prefix; `what` names it in errors. Stores
+/// are opened once per bucket and process, and shared.
+pub fn open_store(what: &str, url: &str) -> Result<(Arc<dyn ObjectStore>, String, String)> {
+    // Whatever precedes an `@` may be a secret: never echoed.
+    let shown = match url.split_once("://") {
+        Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
+        None => url.to_string(),
+    };
+    let unsupported = |hint: &str| LakeError::Unsupported {
+        lake: what.to_string(),
+        root: shown.clone(),
+        hint: hint.to_string(),
+    };
+    if url.contains('@') {
+        return Err(unsupported(
+            "credentials never go in a lake URL: set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY) or the cloud's config files",
+        ));
+    }
+    let Some((scheme, rest)) = url.split_once("://") else {
+        return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs"));
+    };
+    let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
+    if bucket.is_empty() {
+        return Err(unsupported(&format!("name the bucket: {scheme}://bucket/prefix")));
+    }
+    let store_url = format!("{scheme}://{bucket}");
+    static STORES: std::sync::OnceLock<std::sync::Mutex<std::collections::HashMap<String, Arc<dyn ObjectStore>>>> =
+        std::sync::OnceLock::new();
+    let cache = STORES.get_or_init(Default::default);
+    if let Some(store) = cache.lock().ok().and_then(|c| c.get(&store_url).cloned()) {
+        return Ok((store, store_url, prefix.to_string()));
+    }
+    let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
+        "s3" => {
+            // Client options first: they replace `allow_http`.
+            let mut b = object_store::aws::AmazonS3Builder::from_env()
+                .with_client_options(client())
+                .with_retry(retry())
+                .with_bucket_name(bucket);
+            if let Some(e) = endpoint() {
+                b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
+            }
+            b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
+        }
+        "gs" => object_store::gcp::GoogleCloudStorageBuilder::from_env()
+            .with_bucket_name(bucket)
+            .with_retry(retry())
+            .with_client_options(client())
+            .build()
+            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+        "az" => object_store::azure::MicrosoftAzureBuilder::from_env()
+            .with_container_name(bucket)
+            .with_retry(retry())
+            .with_client_options(client())
+            .build()
+            .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
+        _ => return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs")),
+    };
+    let store = built.map_err(|e| unsupported(&format!("cannot open it: {e}")))?;
+    if let Ok(mut c) = cache.lock() {
+        c.insert(store_url.clone(), store.clone());
+    }
+    Ok((store, store_url, prefix.to_string()))
+}
+
 impl ObjectLake {
     /// Opens lake `name` at `url`: `s3://bucket[/prefix]`, `gs://bucket[/prefix]`
     /// or `az://container[/prefix]`. Credentials come from each cloud's
     /// standard environment (`AWS_ACCESS_KEY_ID`, `GOOGLE_APPLICATION_CREDENTIALS`,
     /// `AZURE_STORAGE_ACCOUNT_NAME`, …) and are never printed.
     pub fn open(name: &str, url: &str) -> Result<ObjectLake> {
-        // Whatever precedes an `@` may be a secret: never echoed.
-        let shown = match url.split_once("://") {
-            Some((scheme, rest)) => format!("{scheme}://{}", rest.rsplit('@').next().unwrap_or(rest)),
-            None => url.to_string(),
-        };
-        let unsupported = |hint: &str| LakeError::Unsupported {
-            lake: name.to_string(),
-            root: shown.clone(),
-            hint: hint.to_string(),
-        };
-        if url.contains('@') {
-            return Err(unsupported(
-                "credentials never go in a lake URL: set them in the environment (AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, GOOGLE_APPLICATION_CREDENTIALS, AZURE_STORAGE_ACCOUNT_KEY) or the cloud's config files",
-            ));
-        }
-        let Some((scheme, rest)) = url.split_once("://") else {
-            return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs"));
-        };
-        let (bucket, prefix) = rest.split_once('/').unwrap_or((rest, ""));
-        if bucket.is_empty() {
-            return Err(unsupported(&format!("name the bucket: {scheme}://bucket/prefix")));
-        }
-        let built: std::result::Result<Arc<dyn ObjectStore>, object_store::Error> = match scheme {
-            "s3" => {
-                // Client options first: they replace `allow_http`.
-                let mut b = object_store::aws::AmazonS3Builder::from_env()
-                    .with_client_options(client())
-                    .with_retry(retry())
-                    .with_bucket_name(bucket);
-                if let Some(e) = endpoint() {
-                    b = b.with_allow_http(e.starts_with("http://")).with_endpoint(e);
-                }
-                b.build().map(|s| Arc::new(s) as Arc<dyn ObjectStore>)
-            }
-            "gs" => object_store::gcp::GoogleCloudStorageBuilder::from_env()
-                .with_bucket_name(bucket)
-                .with_retry(retry())
-                .with_client_options(client())
-                .build()
-                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
-            "az" => object_store::azure::MicrosoftAzureBuilder::from_env()
-                .with_container_name(bucket)
-                .with_retry(retry())
-                .with_client_options(client())
-                .build()
-                .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
-            _ => return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs")),
-        };
-        let store = built.map_err(|e| unsupported(&format!("cannot open it: {e}")))?;
+        let (store, store_url, prefix) = open_store(name, url)?;
         Ok(ObjectLake {
             name: name.to_string(),
             url: url.trim_end_matches('/').to_string(),
             store,
-            store_url: format!("{scheme}://{bucket}"),
+            store_url,
             base: ObjPath::from(prefix.trim_matches('/')),
         })
     }

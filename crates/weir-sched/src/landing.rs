@@ -1,5 +1,6 @@
 //! Landing zones of ingest datasets: which files belong to which partition.
 
+use std::ops::Not;
 use std::path::{Path, PathBuf};
 use weir_core::partition::Granularity;
 
@@ -13,7 +14,58 @@ pub fn expand(template: &str, g: Granularity, idx: i64) -> String {
         .replace("{month}", &t.format("%Y-%m").to_string())
 }
 
+/// A landed file: on this machine, or on object storage.
+#[derive(Clone, Debug)]
+pub enum Landed {
+    Local(PathBuf),
+    Remote(weir_lake::RemoteFile),
+}
+
+impl Landed {
+    /// The file's name (the last part of its path or key).
+    pub fn name(&self) -> String {
+        match self {
+            Landed::Local(p) => p.file_name().and_then(|n| n.to_str()).unwrap_or("file").to_string(),
+            Landed::Remote(r) => r.name().to_string(),
+        }
+    }
+}
+
+/// Whether an ingest path template lands on object storage.
+pub fn is_remote(template: &str) -> bool {
+    ["s3://", "gs://", "az://"].iter().any(|s| template.starts_with(s))
+}
+
 /// The landed files of one partition (sorted), and the pattern they matched.
+/// On object storage, one listing of the partition's own prefix.
+pub async fn landed(
+    project_dir: &Path,
+    template: &str,
+    g: Granularity,
+    idx: i64,
+) -> (weir_lake::Result<Vec<Landed>>, String) {
+    if is_remote(template) {
+        let pattern = expand(template, g, idx);
+        let files = weir_lake::list_matching(&pattern).await.map(|files| {
+            files
+                .into_iter()
+                .filter(|f| still_landing(f.name()).not())
+                .map(Landed::Remote)
+                .collect()
+        });
+        return (files, pattern);
+    }
+    let (files, pattern) = landing_files(project_dir, template, g, idx);
+    (Ok(files.into_iter().map(Landed::Local).collect()), pattern)
+}
+
+/// Files still being written (`.tmp`, `.part`, hidden) have not landed.
+fn still_landing(name: &str) -> bool {
+    name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part")
+}
+
+/// The landed files of one partition on this machine (sorted), and the
+/// pattern they matched.
 pub fn landing_files(project_dir: &Path, template: &str, g: Granularity, idx: i64) -> (Vec<PathBuf>, String) {
     let rel = expand(template, g, idx);
     let pattern = if Path::new(&rel).is_absolute() {
@@ -26,11 +78,7 @@ pub fn landing_files(project_dir: &Path, template: &str, g: Granularity, idx: i6
             Ok(paths) => paths.filter_map(Result::ok).filter(|p| p.is_file()).collect(),
             Err(_) => Vec::new(),
         };
-    // Files still being written (`.tmp`, `.part`, hidden) have not landed.
-    files.retain(|p| {
-        let name = p.file_name().and_then(|n| n.to_str()).unwrap_or("");
-        !(name.starts_with('.') || name.ends_with(".tmp") || name.ends_with(".part"))
-    });
+    files.retain(|p| !still_landing(p.file_name().and_then(|n| n.to_str()).unwrap_or("")));
     files.sort();
     (files, pattern)
 }

@@ -1,7 +1,6 @@
 //! A workspace: a loaded project with its catalog and lakes, and the snapshot
 //! of what exists that the planner consumes.
 
-use crate::landing::landing_files;
 use chrono::{DateTime, Utc};
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
@@ -145,8 +144,13 @@ impl Workspace {
                 if present.is_some_and(|p| p.contains(idx)) {
                     continue;
                 }
-                if !landing_files(&self.dir, path, ds.granularity, idx).0.is_empty() {
-                    landed.insert(idx);
+                match crate::landing::landed(&self.dir, path, ds.granularity, idx).await {
+                    (Ok(files), _) if !files.is_empty() => {
+                        landed.insert(idx);
+                    }
+                    (Ok(_), _) => {}
+                    // Not landed as far as can be told; the next plan lists again.
+                    (Err(e), pattern) => tracing::warn!("cannot list {pattern}: {e}"),
                 }
             }
             snap.landed.insert(ds.name.clone(), landed);

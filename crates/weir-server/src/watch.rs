@@ -58,7 +58,10 @@ pub fn landing_roots(dir: &Path, project: &Project) -> Vec<PathBuf> {
         .datasets
         .values()
         .filter_map(|d| match &d.job {
-            Job::Ingest { path, .. } => Some(weir_sched::landing::landing_root(dir, path)),
+            // Object stores send no file events: the rescan timer lists those.
+            Job::Ingest { path, .. } if !weir_sched::landing::is_remote(path) => {
+                Some(weir_sched::landing::landing_root(dir, path))
+            }
             _ => None,
         })
         .collect();

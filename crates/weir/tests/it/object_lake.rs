@@ -377,3 +377,85 @@ fn with_a_tenth_of_requests_failing_or_stalling_everything_completes_and_nothing
         assert_eq!(sql(Some(&moto), &dir, q), sql(None, &local, q), "{q}");
     }
 }
+
+fn put(moto: &Moto, key: &str, body: &str) {
+    let store = moto.store(BUCKET);
+    let rt = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    rt.block_on(store.put(&ObjPath::from(key), body.to_string().into_bytes().into()))
+        .expect("put");
+}
+
+#[test]
+fn files_that_land_on_s3_are_ingested_listing_only_due_prefixes() {
+    let moto = Moto::start(BUCKET);
+    let toml = format!(
+        r#"
+[project]
+name = "landing"
+start = "2026-01-01"
+
+[lakes]
+default = "s3://{BUCKET}/lake"
+
+[catalog]
+url = "sqlite://.weir/catalog.db"
+
+[datasets.raw]
+partition = "hour"
+ingest = {{ path = "s3://{BUCKET}/landing/{{date}}/{{hour}}-*.jsonl", format = "jsonl" }}
+
+[datasets.daily]
+partition = "day"
+inputs = {{ raw = "raw" }}
+sql = "SELECT count(*) AS n, sum(a) AS total FROM raw"
+"#
+    );
+    let tmp = project(&toml, &[]);
+    for h in 0..24 {
+        put(
+            &moto,
+            &format!("landing/2026-01-01/{h:02}-a.jsonl"),
+            "{\"a\": 1}\n{\"a\": 2}\n",
+        );
+    }
+    // Still being written, and a partition not yet due: neither is read.
+    put(&moto, "landing/2026-01-01/05-b.jsonl.part", "{\"a\": 100}\n");
+    put(&moto, "landing/2026-01-02/00-a.jsonl", "{\"a\": 7}\n");
+    let now = "2026-01-02T00:30:00Z";
+    let run = |args: &[&str]| {
+        let out = weir(tmp.path(), now)
+            .env("AWS_ACCESS_KEY_ID", "test")
+            .env("AWS_SECRET_ACCESS_KEY", "test")
+            .env("AWS_REGION", "us-east-1")
+            .env("WEIR_S3_ENDPOINT", &moto.endpoint)
+            .args(args)
+            .output()
+            .expect("run weir");
+        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    run(&["run"]);
+    let st: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).expect("json");
+    let row = |name: &str| {
+        st.as_array()
+            .expect("rows")
+            .iter()
+            .find(|r| r["dataset"] == name)
+            .cloned()
+            .expect("row")
+    };
+    assert_eq!(row("raw")["complete"], 24, "{st}");
+    assert_eq!(row("daily")["complete"], 1, "{st}");
+    run(&["deploy"]);
+    run(&["run", "--env", "prod"]);
+    let out = run(&["sql", "--env", "prod", "--csv", "SELECT n, total FROM daily"]);
+    assert_eq!(out.lines().nth(1), Some("48,72"), "{out}");
+    let sealed = keys(&moto, "lake/raw/v1/hour=2026-01-01T05");
+    assert!(
+        sealed.iter().any(|k| k.ends_with("05-a.jsonl")) && !sealed.iter().any(|k| k.contains(".part")),
+        "{sealed:?}"
+    );
+}
