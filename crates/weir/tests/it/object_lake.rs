@@ -10,7 +10,7 @@ use std::path::Path;
 
 #[path = "../../../weir-lake/tests/it/moto.rs"]
 mod moto;
-use moto::Moto;
+pub use moto::Moto;
 
 const BUCKET: &str = "weir";
 
