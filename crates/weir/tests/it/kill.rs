@@ -3,7 +3,6 @@
 //! `weir run` completes with correct outputs. 30 trials; more with
 //! `WEIR_STRESS_TRIALS=N`.
 
-use crate::support::*;
 use std::process::Stdio;
 use std::time::{Duration, Instant};
 
