@@ -8,7 +8,7 @@
 //! timeout, description, counters — they change what is built, where, or what
 //! is measured, not what an instance contains.
 
-use crate::model::{Dataset, Job, Project};
+use crate::model::{Dataset, Engine, Job, Project};
 use crate::sqlcheck;
 use serde_json::{Value, json};
 use sha2::{Digest, Sha256};
@@ -17,7 +17,16 @@ use std::collections::BTreeMap;
 /// The canonical spec of one dataset, given its inputs' fingerprints.
 pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
     let job = match &ds.job {
-        Job::Sql { text, .. } => json!({ "kind": "sql", "sql": sqlcheck::canonical(text) }),
+        // The engine counts only when it is not the default, so existing
+        // versions keep their fingerprints.
+        Job::Sql {
+            text,
+            engine: Engine::DataFusion,
+            ..
+        } => json!({ "kind": "sql", "sql": sqlcheck::canonical(text) }),
+        Job::Sql { text, engine, .. } => {
+            json!({ "kind": "sql", "sql": sqlcheck::canonical(text), "engine": engine.as_str() })
+        }
         Job::Command { argv, env, files } => {
             let hashes: BTreeMap<&String, String> = files
                 .iter()

@@ -41,6 +41,7 @@ const DATASET_KEYS: &[&str] = &[
     "delay",
     "inputs",
     "sql",
+    "engine",
     "command",
     "env",
     "ingest",

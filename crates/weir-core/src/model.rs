@@ -177,8 +177,13 @@ pub struct Input {
 /// How a dataset is produced.
 #[derive(Clone, Debug, PartialEq, Eq)]
 pub enum Job {
-    /// DataFusion SQL over the inputs. `text` has the SQL; `file` where it came from.
-    Sql { text: String, file: Option<String> },
+    /// SQL over the inputs. `text` has the SQL; `file` where it came from;
+    /// `engine` what runs it (DataFusion in-process, or Spark).
+    Sql {
+        text: String,
+        file: Option<String>,
+        engine: Engine,
+    },
     /// Any program; context arrives in `WEIR_*` variables.
     Command {
         argv: Vec<String>,
@@ -257,6 +262,26 @@ impl Job {
             Job::Ingest { .. } => "ingest",
             Job::Export { .. } => "export",
             Job::Stream(_) => "stream",
+        }
+    }
+}
+
+/// What runs a SQL job.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Engine {
+    /// DataFusion, in this process.
+    #[default]
+    DataFusion,
+    /// Spark SQL on a Spark cluster, through Spark Connect (`SPARK_REMOTE`).
+    Spark,
+}
+
+impl Engine {
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Engine::DataFusion => "datafusion",
+            Engine::Spark => "spark",
         }
     }
 }

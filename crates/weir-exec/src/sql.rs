@@ -2,6 +2,8 @@
 //! (a window is one table), written as zstd Parquet or JSON lines.
 
 mod measure;
+#[cfg(feature = "spark")]
+mod spark;
 
 use crate::jsonl::{declared_schema, read_files};
 use crate::profile::UniqueVerdict;
@@ -180,9 +182,17 @@ impl Executor for BareSqlExecutor {
 }
 
 async fn run_sql(ctx: &TaskContext, cancel: watch::Receiver<bool>, measure: bool) -> Result<ExecOutput, ExecError> {
-    let Job::Sql { text, .. } = &ctx.dataset.job else {
+    let Job::Sql { text, engine, .. } = &ctx.dataset.job else {
         return Err(ExecError::job("not a SQL job"));
     };
+    if *engine == weir_core::model::Engine::Spark {
+        #[cfg(feature = "spark")]
+        return spark::run_spark(ctx, cancel).await;
+        #[cfg(not(feature = "spark"))]
+        return Err(ExecError::job(
+            "this dataset runs on Spark (engine = \"spark\"), and this weir was built without Spark Connect: build it with `cargo build --features spark` (needs protoc)",
+        ));
+    }
     let work = async {
         let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
         let session = crate::engine::session(cores);

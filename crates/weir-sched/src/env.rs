@@ -28,7 +28,9 @@ pub fn snapshot_files(dir: &Path, project: &Project) -> Result<BTreeMap<String, 
     files.insert(PROJECT_FILE.to_string(), read(PROJECT_FILE)?);
     for ds in project.datasets.values() {
         match &ds.job {
-            Job::Sql { file: Some(f), text } => {
+            Job::Sql {
+                file: Some(f), text, ..
+            } => {
                 files.insert(f.clone(), text.clone());
             }
             Job::Command { files: f, .. } => files.extend(f.iter().map(|(k, v)| (k.clone(), v.clone()))),

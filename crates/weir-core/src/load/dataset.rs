@@ -2,6 +2,7 @@
 //! job (sql, command, export or ingest), counters and checks.
 
 use super::*;
+use crate::model::Engine;
 
 impl Cx {
     #[allow(clippy::too_many_arguments)]
@@ -193,6 +194,15 @@ impl Cx {
         {
             (_, derived) = self.counters(cv, None);
         }
+        if kinds[0] != "sql"
+            && let Some(ev) = get(t, "engine")
+        {
+            self.err(
+                &ev.span(),
+                "`engine` applies to SQL datasets only",
+                Some("remove it, or give the dataset `sql = \"…\"`".into()),
+            );
+        }
         let format_v = get(t, "format");
         let format = match format_v {
             Some(v) => {
@@ -255,7 +265,38 @@ impl Cx {
                         None,
                     );
                 }
-                (Job::Sql { text: sql, file }, f)
+                let engine = match get(t, "engine") {
+                    None => Engine::DataFusion,
+                    Some(ev) => match self.string(ev, "engine")?.as_str() {
+                        "datafusion" => Engine::DataFusion,
+                        "spark" => Engine::Spark,
+                        other => {
+                            self.err(
+                                &ev.span(),
+                                format!("unknown engine `{other}`"),
+                                Some(
+                                    "use \"datafusion\" (in-process, the default) or \"spark\" (Spark Connect)".into(),
+                                ),
+                            );
+                            return None;
+                        }
+                    },
+                };
+                if engine == Engine::Spark && f != Format::Parquet {
+                    self.err(
+                        &format_v.map_or(span.clone(), |v| v.span()),
+                        "a Spark SQL dataset writes parquet",
+                        None,
+                    );
+                }
+                (
+                    Job::Sql {
+                        text: sql,
+                        file,
+                        engine,
+                    },
+                    f,
+                )
             }
             "command" => {
                 let v = get(t, "command")?;

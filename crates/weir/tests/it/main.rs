@@ -27,5 +27,7 @@ mod sealing;
 mod serve;
 mod serve_tls;
 mod serving;
+#[cfg(feature = "spark")]
+mod spark_connect;
 mod spark_submit;
 mod support;

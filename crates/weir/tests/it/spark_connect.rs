@@ -1,0 +1,106 @@
+//! SQL jobs on Spark through Spark Connect (`engine = "spark"`), on a real
+//! Spark Connect server on loopback (pyspark's, started by `scripts/test`
+//! through `scripts/spark-start`): the demo's `track_daily` and `user_daily`
+//! run on Spark and equal DataFusion's results row for row; what Spark writes
+//! beside the data never reaches the seal.
+
+use crate::support::*;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+/// The Spark Connect URL `scripts/test` started, once it answers.
+fn spark_remote() -> String {
+    let url = std::env::var("WEIR_TEST_SPARK_REMOTE")
+        .expect("this test needs a Spark Connect server: run it with ./scripts/test, which starts one (or set WEIR_TEST_SPARK_REMOTE=sc://host:port)");
+    let addr = url
+        .trim_start_matches("sc://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let deadline = Instant::now() + Duration::from_secs(180);
+    while std::net::TcpStream::connect(&addr).is_err() {
+        assert!(
+            Instant::now() < deadline,
+            "Spark Connect at {url} did not answer in 180 s"
+        );
+        std::thread::sleep(Duration::from_millis(200));
+    }
+    url
+}
+
+fn served(dir: &Path, query: &str) -> Vec<String> {
+    let (code, out, err) = exec(dir, NOW, &["sql", "--env", "prod", "--csv", query]);
+    assert_eq!(code, 0, "{query}: {err}");
+    let mut lines: Vec<String> = out.lines().map(str::to_string).collect();
+    lines.sort();
+    lines
+}
+
+#[test]
+fn track_daily_and_user_daily_on_spark_equal_datafusion_row_for_row() {
+    let remote = spark_remote();
+    let (_tmp, dir) = demo_project();
+    let ok = |args: &[&str]| {
+        let out = weir(&dir, NOW)
+            .env("SPARK_REMOTE", &remote)
+            .args(args)
+            .output()
+            .expect("weir");
+        assert!(
+            out.status.success(),
+            "weir {args:?}: {}{}",
+            String::from_utf8_lossy(&out.stdout),
+            String::from_utf8_lossy(&out.stderr)
+        );
+        String::from_utf8_lossy(&out.stdout).into_owned()
+    };
+    ok(&["deploy"]);
+    ok(&["run", "--env", "prod"]);
+    let queries = ["SELECT * FROM track_daily", "SELECT * FROM user_daily"];
+    let on_datafusion: Vec<Vec<String>> = queries.iter().map(|q| served(&dir, q)).collect();
+
+    // The same SQL on Spark: a new version of each, built and served.
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    let toml = toml
+        .replace(
+            "sql       = \"sql/user_daily.sql\"",
+            "sql       = \"sql/user_daily.sql\"\nengine    = \"spark\"",
+        )
+        .replace(
+            "sql       = \"sql/track_daily.sql\"",
+            "sql       = \"sql/track_daily.sql\"\nengine    = \"spark\"",
+        );
+    assert_eq!(
+        toml.matches("engine    = \"spark\"").count(),
+        2,
+        "both datasets were edited"
+    );
+    std::fs::write(dir.join("weir.toml"), toml).expect("write");
+    ok(&["deploy"]);
+    ok(&["run", "--env", "prod"]);
+    let st = status(&dir, NOW);
+    assert_eq!(st["track_daily"]["version"], 2, "{}", st["track_daily"]);
+    assert_eq!(st["user_daily"]["version"], 2);
+    for (q, expected) in queries.iter().zip(&on_datafusion) {
+        let on_spark = served(&dir, q);
+        assert!(on_spark.len() > 100, "{q} answers rows");
+        assert!(&on_spark == expected, "{q}: Spark and DataFusion differ");
+    }
+    // What Spark wrote beside the data is gone; its counters are weir's.
+    let show = json(&dir, NOW, &["show", "track_daily", "--partition", "2026-01-02"]);
+    let files: Vec<&str> = show["files"]
+        .as_array()
+        .expect("files")
+        .iter()
+        .filter_map(|f| f["name"].as_str())
+        .collect();
+    assert!(
+        !files.is_empty() && files.iter().all(|f| f.ends_with(".parquet")),
+        "{files:?}"
+    );
+    assert!(show["counters"]["rows_out"].as_i64() > Some(0), "{show}");
+    assert_eq!(show["rows"], show["counters"]["rows_out"]);
+    let doctor = json(&dir, NOW, &["doctor", "--deep"]);
+    assert_eq!(doctor["errors"], 0, "{doctor}");
+}
