@@ -10,12 +10,14 @@
 //!
 //! This crate never decides *what* to build and never writes the catalog.
 
+mod counting;
 mod location;
 mod manifest;
 pub(crate) mod object;
 mod seal;
 mod staging;
 
+pub use counting::requests as object_requests;
 pub use location::{Location, ObjectLocation, RemoteFile, Walked, list_matching};
 pub use manifest::{FileEntry, Manifest, ManifestInput};
 pub use object::ObjectLake;

@@ -135,7 +135,9 @@ pub fn open_store(what: &str, url: &str) -> Result<(Arc<dyn ObjectStore>, String
             .map(|s| Arc::new(s) as Arc<dyn ObjectStore>),
         _ => return Err(unsupported("object storage lakes are s3://, gs:// or az:// URLs")),
     };
-    let store = built.map_err(|e| unsupported(&format!("cannot open it: {e}")))?;
+    let store: Arc<dyn ObjectStore> = Arc::new(crate::counting::Counting(
+        built.map_err(|e| unsupported(&format!("cannot open it: {e}")))?,
+    ));
     if let Ok(mut c) = cache.lock() {
         c.insert(store_url.clone(), store.clone());
     }

@@ -37,6 +37,20 @@ pub enum BenchCmd {
         #[arg(long, value_name = "URL")]
         catalog: Option<String>,
     },
+    /// The demo on a lake: wall time, and object-store requests per task for
+    /// the backfill and for one more day on top of the history.
+    Lake {
+        /// Object storage for the lakes (s3://bucket/prefix; credentials and
+        /// WEIR_S3_ENDPOINT from the environment). Default: a local lake.
+        #[arg(long, value_name = "URL")]
+        lake: Option<String>,
+        /// Days of history built before the one more day.
+        #[arg(long, default_value_t = 3)]
+        days: u32,
+        /// Run track_daily and user_daily on Spark (SPARK_REMOTE; a build with --features spark).
+        #[arg(long)]
+        spark: bool,
+    },
     /// What counters, profiles and checks add to a SQL job's wall time (the demo's plays).
     Checks {
         #[arg(long, default_value_t = 7)]
