@@ -116,6 +116,7 @@ impl Executor for CommandExecutor {
             .env("WEIR_PARTITION_START", ctx.partition_start.to_rfc3339())
             .env("WEIR_PARTITION_END", ctx.partition_end.to_rfc3339())
             .env("WEIR_OUTPUT", &ctx.output_dir)
+            .envs(ctx.output_url.iter().map(|u| ("WEIR_OUTPUT_URL", u)))
             .env("WEIR_COUNTERS", &counters_path)
             .stdin(Stdio::null())
             .stdout(Stdio::piped())

@@ -69,6 +69,9 @@ pub struct Lake {
     pub name: String,
     root: PathBuf,
     remote: Option<Arc<ObjectLake>>,
+    /// Runs of this process handed `WEIR_OUTPUT_URL` (their staging prefix
+    /// on the store), until sealed or discarded.
+    url_runs: Arc<std::sync::Mutex<std::collections::HashSet<String>>>,
     store: Arc<LocalFileSystem>,
     /// Make sealed instances durable (see [`Lake::sync_sealed`]) before
     /// they may be committed.
@@ -119,6 +122,7 @@ impl Lake {
             name: name.to_string(),
             root: path,
             remote: None,
+            url_runs: Arc::default(),
             store: Arc::new(store),
             durable: true,
             owner: Arc::default(),
@@ -131,6 +135,45 @@ impl Lake {
         let mut lake = Self::open_dir(name, staging_root.to_path_buf())?;
         lake.remote = Some(Arc::new(remote));
         Ok(lake)
+    }
+
+    /// Where run `run_id` may write its output objects itself, on a lake on
+    /// object storage (`WEIR_OUTPUT_URL`); what it writes there is sealed
+    /// with what it writes to its local staging directory.
+    pub fn output_url(&self, run_id: &str) -> Option<String> {
+        let remote = self.remote.as_ref()?;
+        if let Ok(mut runs) = self.url_runs.lock() {
+            runs.insert(run_id.to_string());
+        }
+        Some(remote.staging_url(run_id))
+    }
+
+    /// Whether run `run_id` was handed an output URL (see [`Lake::output_url`]).
+    pub(crate) fn handed_url(&self, run_id: &str) -> bool {
+        self.url_runs.lock().is_ok_and(|r| r.contains(run_id))
+    }
+
+    /// Forgets run `run_id`'s output URL, deleting what it wrote there (in
+    /// the background; the sweep catches what this misses).
+    pub(crate) fn drop_url(&self, run_id: &str) {
+        let handed = self.url_runs.lock().is_ok_and(|mut r| r.remove(run_id));
+        if let (true, Some(remote), Ok(rt)) = (handed, self.remote.clone(), tokio::runtime::Handle::try_current()) {
+            let prefix = format!("{STAGING}/{run_id}");
+            rt.spawn(async move {
+                let _ = remote.delete_prefix(&prefix).await;
+            });
+        }
+    }
+
+    /// Deletes the staging prefixes on the store of runs that are not `live`
+    /// and not this process's (a lake on object storage; 0 otherwise).
+    pub async fn sweep_remote(&self, live: &std::collections::HashSet<String>) -> Result<usize> {
+        let Some(remote) = &self.remote else { return Ok(0) };
+        let mut keep = live.clone();
+        if let Ok(runs) = self.url_runs.lock() {
+            keep.extend(runs.iter().cloned());
+        }
+        remote.sweep_staging(&keep).await
     }
 
     /// The lake on object storage, if it is one.

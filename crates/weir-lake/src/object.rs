@@ -21,7 +21,7 @@
 //! last and deleted first, so the instance stops being data before any of
 //! its files go.
 
-use crate::{FileEntry, LakeError, Manifest, Result, SUCCESS, TRASH};
+use crate::{FileEntry, LakeError, Manifest, Result, STAGING, SUCCESS, TRASH};
 use futures::TryStreamExt;
 use object_store::path::Path as ObjPath;
 use object_store::{ObjectStore, ObjectStoreExt, PutMode, PutOptions, PutPayload};
@@ -213,10 +213,24 @@ impl ObjectLake {
         Manifest::parse(&bytes, key.as_ref()).map(Some)
     }
 
-    /// Seals the local `staging` directory as the instance at `prefix`:
-    /// uploads, then `_SUCCESS` by conditional put. Refuses a sealed
-    /// instance (`AlreadySealed`), before or at the conditional put.
-    pub async fn seal(&self, staging: &Path, prefix: &str, mut manifest: Manifest) -> Result<Manifest> {
+    /// Where run `run_id` may write objects itself (`WEIR_OUTPUT_URL`):
+    /// `<lake>/_staging/<run_id>`. Never read as data.
+    pub fn staging_url(&self, run_id: &str) -> String {
+        format!("{}/{STAGING}/{run_id}", self.url)
+    }
+
+    /// Seals the local `staging` directory, and with `remote_run` what that
+    /// run wrote under its staging prefix on the store, as the instance at
+    /// `prefix`: uploads (or, for the objects, a read to hash them and a
+    /// copy), then `_SUCCESS` by conditional put. Refuses a sealed instance
+    /// (`AlreadySealed`), before or at the conditional put.
+    pub async fn seal(
+        &self,
+        staging: &Path,
+        prefix: &str,
+        mut manifest: Manifest,
+        remote_run: Option<&str>,
+    ) -> Result<Manifest> {
         if self.is_sealed(prefix).await? {
             return Err(LakeError::AlreadySealed(prefix.to_string()));
         }
@@ -238,7 +252,27 @@ impl ObjectLake {
             path: staging.display().to_string(),
             source: std::io::Error::other(e),
         })??;
-        let mut entries = Vec::with_capacity(files.len());
+        // What the run wrote to the store itself is checked before anything
+        // is uploaded, so a refused seal leaves nothing under the instance.
+        let mut objects = Vec::new();
+        if let Some(run) = remote_run {
+            for (name, size) in self.list(&format!("{STAGING}/{run}")).await? {
+                let refuse = |reason: &str| LakeError::Refused {
+                    entry: format!("{}/{name}", self.staging_url(run)),
+                    reason: reason.to_string(),
+                };
+                if name.split('/').any(|p| p.is_empty() || p.starts_with(['_', '.'])) {
+                    return Err(refuse(
+                        "names starting with `_` or `.` are weir's or hidden; rename the output",
+                    ));
+                }
+                if files.iter().any(|(n, _, _)| *n == name) {
+                    return Err(refuse("it was written both to $WEIR_OUTPUT and to $WEIR_OUTPUT_URL"));
+                }
+                objects.push((name, size));
+            }
+        }
+        let mut entries = Vec::with_capacity(files.len() + objects.len());
         for (name, size, sha256) in files {
             let path = staging.join(&name);
             let bytes = tokio::fs::read(&path).await.map_err(crate::io(&path))?;
@@ -247,13 +281,58 @@ impl ObjectLake {
                 .await?;
             entries.push(FileEntry { name, size, sha256 });
         }
+        if let Some(run) = remote_run {
+            let from = format!("{STAGING}/{run}");
+            for (name, size) in objects {
+                let sha256 = self.sha256(&format!("{from}/{name}")).await?;
+                self.store
+                    .copy(
+                        &self.key(&format!("{from}/{name}")),
+                        &self.key(&format!("{prefix}/{name}")),
+                    )
+                    .await?;
+                entries.push(FileEntry { name, size, sha256 });
+            }
+            entries.sort_by(|a, b| a.name.cmp(&b.name));
+        }
         manifest.files = entries;
         let body = serde_json::to_vec_pretty(&manifest).map_err(|e| LakeError::BadManifest {
             path: prefix.to_string(),
             reason: e.to_string(),
         })?;
         self.put_seal(prefix, body).await?;
+        if let Some(run) = remote_run {
+            // Garbage now; a failure here leaves it to the sweep.
+            let _ = self.delete_prefix(&format!("{STAGING}/{run}")).await;
+        }
         Ok(manifest)
+    }
+
+    /// The sha256 (hex) of one object, read as a stream.
+    async fn sha256(&self, rel: &str) -> Result<String> {
+        let mut stream = self.store.get(&self.key(rel)).await?.into_stream();
+        let mut h = sha2::Sha256::new();
+        while let Some(chunk) = stream.try_next().await? {
+            h.update(&chunk);
+        }
+        Ok(hex::encode(h.finalize()))
+    }
+
+    /// Deletes the staging prefixes of runs not in `keep` (dead runs' objects
+    /// written to `WEIR_OUTPUT_URL`). Returns how many it deleted.
+    pub async fn sweep_staging(&self, keep: &std::collections::HashSet<String>) -> Result<usize> {
+        let dir = self.key(STAGING);
+        let listed = self.store.list_with_delimiter(Some(&dir)).await?;
+        let mut n = 0;
+        for p in listed.common_prefixes {
+            let Some(run) = p.filename() else { continue };
+            if keep.contains(run) {
+                continue;
+            }
+            self.delete_prefix(&format!("{STAGING}/{run}")).await?;
+            n += 1;
+        }
+        Ok(n)
     }
 
     /// Writes `_SUCCESS` with a conditional put. A conditional put is not

@@ -51,8 +51,13 @@ impl Lake {
         };
         if let Some(remote) = &self.remote {
             // Uploads, then the conditional put of `_SUCCESS` (object.rs).
-            let sealed = remote.seal(&staging, prefix, manifest).await;
+            let remote_run = self.handed_url(run_id).then_some(run_id);
+            let sealed = remote.seal(&staging, prefix, manifest, remote_run).await;
             if sealed.is_ok() {
+                // The seal removed the run's objects in staging itself.
+                if let Ok(mut r) = self.url_runs.lock() {
+                    r.remove(run_id);
+                }
                 self.discard(run_id);
             }
             return sealed;

@@ -135,6 +135,7 @@ impl Lake {
 
     /// Discards run `run_id`'s staging area (after a failure or cancellation).
     pub fn discard(&self, run_id: &str) {
+        self.drop_url(run_id);
         if let Some(dir) = self.staged(run_id) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_file(dir.with_extension("counters.json"));

@@ -48,6 +48,9 @@ pub struct TaskContext {
     pub inputs: Vec<ResolvedInput>,
     /// An empty directory; everything written here becomes the instance.
     pub output_dir: PathBuf,
+    /// For a command job on a lake on object storage: where it may write
+    /// output objects itself (`WEIR_OUTPUT_URL`), sealed with `output_dir`'s.
+    pub output_url: Option<String>,
     pub project_dir: PathBuf,
     pub timeout: Option<Duration>,
     /// Ingest: seal an empty instance (the files never landed, `missing = "empty"`).

@@ -113,6 +113,7 @@ pub async fn run(
     let live: HashSet<String> = ws.catalog.live_runs(now_ms()).await?.into_iter().collect();
     for lake in ws.lakes.values() {
         summary.swept += lake.sweep(&live, opts.lease * 2)?;
+        summary.swept += lake.sweep_remote(&live).await?;
     }
     let renewer = spawn_renewer(ws.clone(), owner.clone(), opts.lease);
     let result = run_inner(

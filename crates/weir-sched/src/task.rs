@@ -91,6 +91,11 @@ pub(crate) async fn prepare(
         });
     }
     let output_dir = ws.lake(ds)?.staging_dir(run_id)?;
+    // Only command jobs write to the store themselves: others cost no listing at the seal.
+    let output_url = match ds.job {
+        Job::Command { .. } => ws.lake(ds)?.output_url(run_id),
+        _ => None,
+    };
     let timeout = ds.timeout.map(|t| match t {
         weir_core::Span::Seconds(s) => Duration::from_secs(s.unsigned_abs()),
         weir_core::Span::Months(m) => Duration::from_secs(u64::from(m.unsigned_abs()) * 30 * 86_400),
@@ -109,6 +114,7 @@ pub(crate) async fn prepare(
         },
         inputs,
         output_dir,
+        output_url,
         project_dir: ws.dir.clone(),
         timeout,
         seal_empty: task.seal_empty,

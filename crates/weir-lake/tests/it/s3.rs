@@ -25,7 +25,10 @@ async fn an_instance_is_sealed_on_s3_by_conditional_put_and_never_overwritten() 
     let prefix = instance_prefix("plays", 1, "date=2026-01-01");
     let stage = staged(&[("part-00000.parquet", b"abc"), ("sub/model.json", b"{}")]);
     assert!(!lake.is_sealed(&prefix).await.expect("head"));
-    let m = lake.seal(stage.path(), &prefix, manifest("r1")).await.expect("seal");
+    let m = lake
+        .seal(stage.path(), &prefix, manifest("r1"), None)
+        .await
+        .expect("seal");
     assert_eq!(
         m.files.iter().map(|f| f.name.as_str()).collect::<Vec<_>>(),
         ["part-00000.parquet", "sub/model.json"]
@@ -64,7 +67,7 @@ async fn an_instance_is_sealed_on_s3_by_conditional_put_and_never_overwritten() 
     // Another build of the same instance is refused; the first stays.
     let other = staged(&[("part-00000.parquet", b"xyz")]);
     assert!(matches!(
-        lake.seal(other.path(), &prefix, manifest("r2")).await,
+        lake.seal(other.path(), &prefix, manifest("r2"), None).await,
         Err(LakeError::AlreadySealed(_))
     ));
     assert_eq!(lake.manifest(&prefix).await.expect("get").expect("sealed").run_id, "r1");
@@ -80,8 +83,8 @@ async fn of_two_racing_writers_exactly_one_seals() {
         let prefix = instance_prefix("plays", 1, &format!("date=2026-01-0{}", round + 1));
         let (a, b) = (staged(&[("a.txt", b"a")]), staged(&[("a.txt", b"a")]));
         let (ra, rb) = tokio::join!(
-            lake.seal(a.path(), &prefix, manifest("ra")),
-            lake.seal(b.path(), &prefix, manifest("rb"))
+            lake.seal(a.path(), &prefix, manifest("ra"), None),
+            lake.seal(b.path(), &prefix, manifest("rb"), None)
         );
         let won = [&ra, &rb].iter().filter(|r| r.is_ok()).count();
         assert_eq!(won, 1, "round {round}: {ra:?} {rb:?}");
@@ -103,7 +106,7 @@ async fn a_link_in_staging_is_refused_and_nothing_is_uploaded() {
     std::os::unix::fs::symlink("/etc/passwd", stage.path().join("passwd")).expect("symlink");
     let prefix = instance_prefix("plays", 1, "date=2026-01-01");
     assert!(matches!(
-        lake.seal(stage.path(), &prefix, manifest("r1")).await,
+        lake.seal(stage.path(), &prefix, manifest("r1"), None).await,
         Err(LakeError::Refused { .. })
     ));
     assert!(lake.files(&prefix).await.expect("list").is_empty());
@@ -117,7 +120,9 @@ async fn trashing_an_instance_is_copies_then_deletes_and_resumable() {
     let lake = moto.lake("trash", "w");
     let prefix = instance_prefix("plays", 1, "date=2026-01-01");
     let stage = staged(&[("part-00000.parquet", b"abc")]);
-    lake.seal(stage.path(), &prefix, manifest("r1")).await.expect("seal");
+    lake.seal(stage.path(), &prefix, manifest("r1"), None)
+        .await
+        .expect("seal");
     lake.move_to_trash(&prefix, "t1").await.expect("trash");
     assert!(!lake.is_sealed(&prefix).await.expect("head"));
     assert!(lake.files(&prefix).await.expect("list").is_empty());

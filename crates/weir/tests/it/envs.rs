@@ -25,6 +25,18 @@ fn runs_of(dir: &std::path::Path, dataset: &str) -> usize {
 
 #[test]
 fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantly() {
+    upgrade_drill();
+}
+
+/// The same drill with the lakes on object storage (moto).
+#[test]
+fn the_upgrade_drill_on_s3() {
+    let moto = crate::object_lake::Moto::start("drill");
+    on_s3(&moto, "s3://drill/upgrade");
+    upgrade_drill();
+}
+
+fn upgrade_drill() {
     let (_tmp, dir) = demo_project();
     let deployed = json(&dir, NOW, &["deploy", "-m", "first"]);
     assert_eq!(deployed["env"], "prod");
@@ -181,7 +193,7 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
     );
 
     // Revert: a pointer switch back to v1, pinned, with the reason in history.
-    let before = std::fs::read(std::path::Path::new(v1_paths[1]).join("part-00000.parquet")).expect("v1 data");
+    let before = read_at(&format!("{}/part-00000.parquet", v1_paths[1]));
     let (view_v2, _) = served(&dir);
     assert!(
         view_v2.contains("top_tracks__v2__2026_01_03"),
@@ -217,7 +229,7 @@ fn the_upgrade_drill_shares_upstream_runs_parallel_versions_and_reverts_instantl
         .expect("path")
         .to_string();
     assert_eq!(
-        std::fs::read(std::path::Path::new(&path).join("part-00000.parquet")).expect("served data"),
+        read_at(&format!("{path}/part-00000.parquet")),
         before,
         "byte-identical to before"
     );

@@ -459,3 +459,74 @@ sql = "SELECT count(*) AS n, sum(a) AS total FROM raw"
         "{sealed:?}"
     );
 }
+
+#[test]
+fn a_command_job_may_write_its_output_objects_itself_to_weir_output_url() {
+    let moto = Moto::start(BUCKET);
+    let python = std::env::var("WEIR_TEST_PYTHON").unwrap_or_else(|_| {
+        format!(
+            "{}/.cache/weir-venv/bin/python",
+            std::env::var("HOME").unwrap_or_default()
+        )
+    });
+    // boto3 comes with moto in the test venv.
+    let script = r#"
+import os, sys, boto3
+url = os.environ["WEIR_OUTPUT_URL"]
+bucket, _, key = url[len("s3://"):].partition("/")
+s3 = boto3.client("s3", endpoint_url=os.environ["WEIR_S3_ENDPOINT"], region_name="us-east-1")
+name = sys.argv[1]
+s3.put_object(Bucket=bucket, Key=key + "/" + name, Body=("weights for " + os.environ["WEIR_PARTITION"]).encode())
+with open(os.path.join(os.environ["WEIR_OUTPUT"], "model.json"), "w") as f:
+    f.write('{"framework": "none"}')
+"#;
+    let toml = format!(
+        r#"
+[project]
+name = "m"
+start = "2026-01-02"
+
+[lakes]
+default = "s3://{BUCKET}/lake"
+
+[datasets.model]
+partition = "day"
+command = ["{python}", "scripts/train.py", "model.bin"]
+
+[datasets.bad]
+partition = "day"
+command = ["{python}", "scripts/train.py", "_SUCCESS"]
+"#
+    );
+    let tmp = project(&toml, &[("scripts/train.py", script)]);
+    let now = "2026-01-03T00:30:00Z";
+    let out = weir(tmp.path(), now)
+        .env("AWS_ACCESS_KEY_ID", "test")
+        .env("AWS_SECRET_ACCESS_KEY", "test")
+        .env("AWS_REGION", "us-east-1")
+        .env("WEIR_S3_ENDPOINT", &moto.endpoint)
+        .args(["run", "--json"])
+        .output()
+        .expect("run");
+    let stderr = format!(
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let sealed = keys(&moto, "lake/model/v1/date=2026-01-02");
+    let names: Vec<&str> = sealed.iter().filter_map(|k| k.rsplit('/').next()).collect();
+    assert_eq!(names, ["_SUCCESS", "model.bin", "model.json"], "{stderr}");
+    // The job's own `_SUCCESS` is refused: nothing of it is sealed.
+    assert!(keys(&moto, "lake/bad").is_empty(), "{stderr}");
+    assert!(stderr.contains("names starting with `_`"), "{stderr}");
+    // Staging on the store is empty again, and the manifest vouches for the object.
+    assert!(
+        keys(&moto, "lake/_staging").is_empty(),
+        "{:?}",
+        keys(&moto, "lake/_staging")
+    );
+    let doctor = ok_json(&moto, tmp.path(), &["doctor", "--deep"]);
+    assert_eq!(doctor["errors"], 0, "{doctor}");
+    let show = ok_json(&moto, tmp.path(), &["show", "model", "--partition", "2026-01-02"]);
+    assert_eq!(show["files"].as_array().map(Vec::len), Some(2), "{show}");
+}

@@ -150,10 +150,22 @@ fn user_daily_sql(dir: &std::path::Path, expr: &str) {
 
 #[test]
 fn the_faulty_code_drill_takes_four_commands_besides_run() {
+    faulty_code_drill();
+}
+
+/// The same drill with the lakes on object storage (moto).
+#[test]
+fn the_faulty_code_drill_on_s3() {
+    let moto = crate::object_lake::Moto::start("drill");
+    on_s3(&moto, "s3://drill/faulty");
+    faulty_code_drill();
+}
+
+fn faulty_code_drill() {
     let (_tmp, dir) = demo_project();
     json(&dir, NOW, &["deploy"]);
     json(&dir, NOW, &["run", "--env", "prod"]);
-    let good = std::fs::read(dir.join("lake/user_daily/v1/date=2026-01-02/part-00000.parquet")).expect("v1");
+    let good = read_lake(&dir, "user_daily/v1/date=2026-01-02/part-00000.parquet");
     // A buggy change ships: plays are double counted.
     user_daily_sql(&dir, "sum(CASE WHEN event_type = 'play' THEN 2 ELSE 0 END)");
     let mut commands = 0;
@@ -172,10 +184,7 @@ fn the_faulty_code_drill_takes_four_commands_besides_run() {
         .as_str()
         .expect("path")
         .to_string();
-    assert_eq!(
-        std::fs::read(std::path::Path::new(&served).join("part-00000.parquet")).expect("served"),
-        good
-    );
+    assert_eq!(read_at(&format!("{served}/part-00000.parquet")), good);
     // 2. Fix the code (written differently from v1, so it is a new version).
     user_daily_sql(&dir, "count(CASE WHEN event_type = 'play' THEN 1 END)");
     json(&dir, NOW, &["deploy", "-m", "fix"]);
@@ -206,20 +215,14 @@ fn the_faulty_code_drill_takes_four_commands_besides_run() {
         (Some(3), Some(false)),
         "{alias}"
     );
-    assert!(
-        !dir.join("lake/user_daily/v2")
-            .read_dir()
-            .is_ok_and(|mut d| d.next().is_some()),
-        "the faulty v2 instances are gone"
-    );
+    assert!(!lake_has(&dir, "user_daily/v2"), "the faulty v2 instances are gone");
     // The final outputs equal a clean run of the fixed code in a fresh project.
     let (_fresh_tmp, fresh) = demo_project();
     user_daily_sql(&fresh, "count(CASE WHEN event_type = 'play' THEN 1 END)");
     json(&fresh, NOW, &["run"]);
     for day in ["2026-01-01", "2026-01-02", "2026-01-03"] {
-        let ours = std::fs::read(dir.join(format!("lake/user_daily/v3/date={day}/part-00000.parquet"))).expect("ours");
-        let theirs =
-            std::fs::read(fresh.join(format!("lake/user_daily/v2/date={day}/part-00000.parquet"))).expect("fresh");
+        let ours = read_lake(&dir, &format!("user_daily/v3/date={day}/part-00000.parquet"));
+        let theirs = read_lake(&fresh, &format!("user_daily/v2/date={day}/part-00000.parquet"));
         assert_eq!(ours, theirs, "user_daily {day} equals a clean build of the fixed code");
     }
 }

@@ -8,12 +8,129 @@ use std::time::{Duration, Instant};
 /// The clock of the demo fixture: three whole days of data (2026-01-01..03).
 pub const NOW: &str = "2026-01-04T00:30:00Z";
 
+thread_local! {
+    /// Extra environment for every `weir` this test thread runs, and the
+    /// lake root its demo projects use (`on_s3`).
+    static ON_S3: std::cell::RefCell<Option<S3Lake>> = const { std::cell::RefCell::new(None) };
+}
+
+/// A test's lakes on a real S3-compatible server.
+#[derive(Clone)]
+struct S3Lake {
+    env: Vec<(String, String)>,
+    /// `s3://bucket/prefix`: where [`demo_project`] puts its lakes.
+    url: String,
+    store: std::sync::Arc<dyn object_store::ObjectStore>,
+}
+
+/// From now on, in this test, `weir` runs against `moto` and [`demo_project`]
+/// puts its lakes under `url` (`s3://bucket/prefix`); [`read_lake`] and
+/// [`read_at`] read there.
+pub fn on_s3(moto: &crate::object_lake::Moto, url: &str) {
+    let bucket = url
+        .trim_start_matches("s3://")
+        .split('/')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    let env = [
+        ("AWS_ACCESS_KEY_ID", "test"),
+        ("AWS_SECRET_ACCESS_KEY", "test"),
+        ("AWS_REGION", "us-east-1"),
+        ("WEIR_S3_ENDPOINT", moto.endpoint.as_str()),
+    ]
+    .iter()
+    .map(|(k, v)| (k.to_string(), v.to_string()))
+    .collect();
+    ON_S3.with(|s| {
+        *s.borrow_mut() = Some(S3Lake {
+            env,
+            url: url.to_string(),
+            store: moto.store(&bucket),
+        });
+    });
+}
+
+fn s3_lake() -> Option<S3Lake> {
+    ON_S3.with(|s| s.borrow().clone())
+}
+
+/// The bytes at a path, or at an `s3://` URL of the test's bucket.
+pub fn read_at(location: &str) -> Vec<u8> {
+    use object_store::ObjectStoreExt;
+    match (location.strip_prefix("s3://"), s3_lake()) {
+        (Some(rest), Some(s3)) => {
+            let key = rest.split_once('/').map_or("", |(_, k)| k);
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            rt.block_on(async { s3.store.get(&object_store::path::Path::from(key)).await?.bytes().await })
+                .unwrap_or_else(|e| panic!("{location}: {e}"))
+                .to_vec()
+        }
+        _ => std::fs::read(location).unwrap_or_else(|e| panic!("{location}: {e}")),
+    }
+}
+
+/// Where `rel` (`<dataset>/v<N>/<key>/<file>`) is in the demo project's
+/// default lake (as its `weir.toml` says: `dir/lake/…`, or an `s3://` URL).
+pub fn lake_at(dir: &Path, rel: &str) -> String {
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    let root = toml
+        .lines()
+        .find_map(|l| l.trim().strip_prefix("default"))
+        .and_then(|l| l.split('"').nth(1))
+        .expect("[lakes] default");
+    if root.contains("://") {
+        format!("{root}/{rel}")
+    } else {
+        dir.join(root).join(rel).display().to_string()
+    }
+}
+
+/// A file of the demo project's default lake.
+pub fn read_lake(dir: &Path, rel: &str) -> Vec<u8> {
+    read_at(&lake_at(dir, rel))
+}
+
+/// Whether the demo project's default lake holds anything under `rel`.
+pub fn lake_has(dir: &Path, rel: &str) -> bool {
+    use futures::TryStreamExt;
+    match s3_lake() {
+        Some(s3) => {
+            let url = lake_at(dir, rel);
+            let key = url
+                .trim_start_matches("s3://")
+                .split_once('/')
+                .map_or("", |(_, k)| k)
+                .to_string();
+            let rt = tokio::runtime::Builder::new_current_thread()
+                .enable_all()
+                .build()
+                .expect("runtime");
+            let found: Vec<_> = rt
+                .block_on(
+                    s3.store
+                        .list(Some(&object_store::path::Path::from(key)))
+                        .try_collect::<Vec<_>>(),
+                )
+                .expect("list");
+            !found.is_empty()
+        }
+        None => !files_under(Path::new(&lake_at(dir, rel))).is_empty(),
+    }
+}
+
 pub fn weir(dir: &Path, now: &str) -> Command {
     let mut c = Command::cargo_bin("weir").expect("the weir binary");
     c.current_dir(dir)
         .env("WEIR_NOW", now)
         .env("NO_COLOR", "1")
         .env_remove("WEIR_LOG");
+    if let Some(s3) = s3_lake() {
+        c.envs(s3.env);
+    }
     c
 }
 
@@ -24,6 +141,9 @@ pub fn weir_process(dir: &Path, now: &str) -> std::process::Command {
         .env("WEIR_NOW", now)
         .env("NO_COLOR", "1")
         .env_remove("WEIR_LOG");
+    if let Some(s3) = s3_lake() {
+        c.envs(s3.env);
+    }
     c
 }
 
@@ -46,15 +166,19 @@ pub fn json(dir: &Path, now: &str, args: &[&str]) -> Value {
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("weir {args:?} printed no JSON ({e}):\n{out}"))
 }
 
-/// A three-day demo project in a fresh temp dir.
+/// A three-day demo project in a fresh temp dir (its lakes on the test's
+/// `s3://` URL after [`on_s3`]; each project a prefix of its own).
 pub fn demo_project() -> (tempfile::TempDir, PathBuf) {
     let tmp = tempfile::tempdir().expect("tempdir");
     let dir = tmp.path().join("demo");
-    let (code, out, err) = exec(
-        tmp.path(),
-        NOW,
-        &["demo", dir.to_str().expect("utf8 path"), "--days", "3"],
-    );
+    let mut args = vec!["demo", dir.to_str().expect("utf8 path"), "--days", "3"];
+    // A prefix of its own for each project of the test.
+    static N: std::sync::atomic::AtomicUsize = std::sync::atomic::AtomicUsize::new(0);
+    let url = s3_lake().map(|s| format!("{}/p{}", s.url, N.fetch_add(1, std::sync::atomic::Ordering::Relaxed)));
+    if let Some(u) = &url {
+        args.extend(["--lake", u.as_str()]);
+    }
+    let (code, out, err) = exec(tmp.path(), NOW, &args);
     assert_eq!(code, 0, "demo failed:\n{err}\n{out}");
     (tmp, dir)
 }
