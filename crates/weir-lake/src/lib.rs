@@ -91,7 +91,26 @@ impl Lake {
     /// Opens lake `name` at `root`: a path relative to `project_dir`, an
     /// absolute path, a `file://` URL, or object storage (`s3://bucket/prefix`,
     /// `gs://…`, `az://…`). A local directory is created if missing.
+    ///
+    /// `env:NAME` reads the root from the environment variable `NAME` (as
+    /// the catalog's URL may), so a deployment can point a lake elsewhere
+    /// without editing `weir.toml`.
     pub fn open(name: &str, root: &str, project_dir: &Path) -> Result<Self> {
+        let from_env;
+        let root = match root.strip_prefix("env:") {
+            Some(var) => {
+                from_env = std::env::var(var)
+                    .ok()
+                    .filter(|v| !v.trim().is_empty())
+                    .ok_or_else(|| LakeError::Unsupported {
+                        lake: name.to_string(),
+                        root: root.to_string(),
+                        hint: format!("set the environment variable {var} to the lake's path or URL"),
+                    })?;
+                from_env.as_str()
+            }
+            None => root,
+        };
         if ["s3://", "gs://", "az://"].iter().any(|s| root.starts_with(s)) {
             let remote = ObjectLake::open(name, root)?;
             let mut lake = Self::open_dir(name, project_dir.join(".weir/lakes").join(name))?;

@@ -1,7 +1,8 @@
 //! The spark-submit route (docs/spark.md): a command job that runs a Spark
 //! SQL query through `spark-submit` with `templates/spark/weir_spark_sql.py`,
-//! on a real local Spark (pyspark from the test venv, Java 17). Its result
-//! is sealed like any instance and equals DataFusion's, row for row.
+//! on a real Spark cluster on loopback: a standalone master and one worker
+//! (pyspark from the test venv, Java 17). Its result is sealed like any
+//! instance and equals DataFusion's, row for row.
 
 use crate::support::*;
 use std::path::PathBuf;
@@ -30,9 +31,97 @@ fn spark() -> (PathBuf, PathBuf, PathBuf) {
     (python, submit, home)
 }
 
+/// A standalone Spark master and one worker on loopback, killed when dropped.
+struct Cluster {
+    procs: Vec<std::process::Child>,
+    master: String,
+    _logs: tempfile::TempDir,
+}
+
+impl Drop for Cluster {
+    fn drop(&mut self) {
+        for p in &mut self.procs {
+            let _ = p.kill();
+            let _ = p.wait();
+        }
+    }
+}
+
+fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("port")
+        .port()
+}
+
+/// Starts a master and a worker (`spark-class`, in the foreground) and waits,
+/// with a deadline, until the master's status page lists the worker alive.
+fn cluster(home: &std::path::Path, python: &std::path::Path) -> Cluster {
+    let logs = tempfile::tempdir().expect("tempdir");
+    let (port, ui) = (free_port(), free_port());
+    let class = home.join("bin/spark-class");
+    let spawn = |args: &[&str], log: &str| {
+        let out = std::fs::File::create(logs.path().join(log)).expect("log");
+        std::process::Command::new(&class)
+            .args(args)
+            .env("SPARK_HOME", home)
+            .env("PYSPARK_PYTHON", python)
+            .env("SPARK_LOCAL_IP", "127.0.0.1")
+            .stdout(out.try_clone().expect("log"))
+            .stderr(out)
+            .spawn()
+            .expect("spark-class")
+    };
+    let master = format!("spark://127.0.0.1:{port}");
+    let mut procs = vec![spawn(
+        &[
+            "org.apache.spark.deploy.master.Master",
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--webui-port",
+            &ui.to_string(),
+        ],
+        "master.log",
+    )];
+    procs.push(spawn(
+        &[
+            "org.apache.spark.deploy.worker.Worker",
+            &master,
+            "--host",
+            "127.0.0.1",
+            "--cores",
+            "2",
+            "--memory",
+            "1g",
+            "--webui-port",
+            &free_port().to_string(),
+        ],
+        "worker.log",
+    ));
+    let cluster = Cluster {
+        procs,
+        master,
+        _logs: logs,
+    };
+    let client = reqwest::blocking::Client::new();
+    poll(120, "a Spark worker registered with the master", || {
+        let state: serde_json::Value = client
+            .get(format!("http://127.0.0.1:{ui}/json/"))
+            .send()
+            .ok()?
+            .json()
+            .ok()?;
+        (state["aliveworkers"].as_u64() >= Some(1)).then_some(())
+    });
+    cluster
+}
+
 #[test]
 fn a_spark_submit_job_is_sealed_and_equals_datafusion_row_for_row() {
     let (python, submit, home) = spark();
+    let cluster = cluster(&home, &python);
     let toml = format!(
         r#"
 [project]
@@ -47,7 +136,7 @@ sql = "SELECT * FROM (VALUES ('a', 1), ('b', 2), ('a', 3), ('c', 40)) AS t(track
 partition = "day"
 inputs = ["plays"]
 format = "parquet"
-command = ["{submit}", "--master", "local[2]", "--conf", "spark.driver.bindAddress=127.0.0.1",
+command = ["{submit}", "--master", "{master}", "--executor-memory", "512m", "--conf", "spark.driver.bindAddress=127.0.0.1",
            "--conf", "spark.driver.host=127.0.0.1", "scripts/weir_spark_sql.py", "sql/track_daily.sql"]
 checks = ["rows_out == 3"]
 
@@ -56,7 +145,8 @@ partition = "day"
 inputs = ["plays"]
 sql = "{QUERY}"
 "#,
-        submit = submit.display()
+        submit = submit.display(),
+        master = cluster.master,
     );
     let script = std::fs::read_to_string(concat!(
         env!("CARGO_MANIFEST_DIR"),
