@@ -157,7 +157,11 @@ async fn corrupt_manifests_and_unsupported_roots_are_clear_errors() {
     let err = Lake::open("red", "s3://key:secret@bucket/x", dir.path()).expect_err("unsupported");
     assert!(!err.to_string().contains("secret"), "{err}");
     let err = Lake::open("red", "env:WEIR_TEST_NO_SUCH_LAKE", dir.path()).expect_err("unset");
-    assert!(err.to_string().contains("set the environment variable WEIR_TEST_NO_SUCH_LAKE"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("set the environment variable WEIR_TEST_NO_SUCH_LAKE"),
+        "{err}"
+    );
 }
 
 /// Seals upstream instance `up` with one file, for the tests below.

@@ -530,3 +530,44 @@ command = ["{python}", "scripts/train.py", "_SUCCESS"]
     let show = ok_json(&moto, tmp.path(), &["show", "model", "--partition", "2026-01-02"]);
     assert_eq!(show["files"].as_array().map(Vec::len), Some(2), "{show}");
 }
+
+#[test]
+fn serve_finds_files_landing_on_s3_on_its_rescan_timer() {
+    let moto = Moto::start(BUCKET);
+    on_s3(&moto, &format!("s3://{BUCKET}/unused"));
+    let toml = format!(
+        r#"
+[project]
+name = "landing"
+start = "2026-01-01"
+
+[lakes]
+default = "s3://{BUCKET}/lake"
+
+[datasets.raw]
+partition = "hour"
+ingest = {{ path = "s3://{BUCKET}/landing/{{date}}/{{hour}}.jsonl", format = "jsonl" }}
+
+[datasets.daily]
+partition = "day"
+inputs = {{ raw = "raw" }}
+sql = "SELECT count(*) AS n FROM raw"
+"#
+    );
+    let tmp = project(&toml, &[]);
+    let dir = tmp.path();
+    let now = "2026-01-02T00:30:00Z";
+    let (code, _, err) = exec(dir, now, &["deploy"]);
+    assert_eq!(code, 0, "{err}");
+    let served = crate::serve::Served::start(dir, now, &["--parallel", "2", "--rescan", "1s"]);
+    // Nothing has landed: nothing is built. Then the day lands, while the
+    // server runs; no file event comes from a bucket, the timer finds it.
+    for h in 0..24 {
+        put(&moto, &format!("landing/2026-01-01/{h:02}.jsonl"), "{\"a\": 1}\n");
+    }
+    poll(90, "the landed day to be built by the server", || {
+        let st = status(dir, now);
+        (st["raw"]["complete"] == 24 && st["daily"]["complete"] == 1).then_some(())
+    });
+    assert_eq!(served.terminate(), 0);
+}

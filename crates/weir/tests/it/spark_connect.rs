@@ -104,3 +104,52 @@ fn track_daily_and_user_daily_on_spark_equal_datafusion_row_for_row() {
     let doctor = json(&dir, NOW, &["doctor", "--deep"]);
     assert_eq!(doctor["errors"], 0, "{doctor}");
 }
+
+#[test]
+fn a_spark_job_past_its_timeout_is_interrupted_on_the_cluster() {
+    let remote = spark_remote();
+    // Far too long for local[2] (2 × 10^12 rows), unless interrupted.
+    let toml = r#"
+[project]
+name = "slow"
+start = "2026-01-01"
+
+[datasets.slow]
+partition = "day"
+engine = "spark"
+timeout = "5s"
+retries = 0
+sql = "SELECT count(*) AS n FROM range(0, 2000000000) a CROSS JOIN range(0, 1000) b"
+
+[datasets.quick]
+partition = "day"
+engine = "spark"
+sql = "SELECT 1 AS one"
+"#;
+    let tmp = project(toml, &[]);
+    let now = "2026-01-02T00:30:00Z";
+    let t = Instant::now();
+    let out = weir(tmp.path(), now)
+        .env("SPARK_REMOTE", &remote)
+        .args(["run", "slow", "--json"])
+        .output()
+        .expect("weir");
+    let text = String::from_utf8_lossy(&out.stdout).into_owned();
+    assert!(!out.status.success(), "{text}");
+    assert!(text.contains("timed out"), "{text}");
+    assert!(t.elapsed() < Duration::from_secs(90), "the timeout ended the run");
+    // The cluster is free again: local[2] runs jobs in order, so the quick
+    // one would wait for the slow one had it not been interrupted.
+    let t = Instant::now();
+    let out = weir(tmp.path(), now)
+        .env("SPARK_REMOTE", &remote)
+        .args(["run", "quick"])
+        .output()
+        .expect("weir");
+    assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
+    assert!(
+        t.elapsed() < Duration::from_secs(60),
+        "the quick job waited {:?}: the slow one still runs on the cluster",
+        t.elapsed()
+    );
+}
