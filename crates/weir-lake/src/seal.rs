@@ -58,7 +58,7 @@ impl Lake {
                 if let Ok(mut r) = self.url_runs.lock() {
                     r.remove(run_id);
                 }
-                self.discard(run_id);
+                self.discard(run_id).await;
             }
             return sealed;
         }

@@ -133,9 +133,10 @@ impl Lake {
         Ok(dir)
     }
 
-    /// Discards run `run_id`'s staging area (after a failure or cancellation).
-    pub fn discard(&self, run_id: &str) {
-        self.drop_url(run_id);
+    /// Discards run `run_id`'s staging area (after a failure or
+    /// cancellation), and what it wrote to its staging prefix on the store.
+    pub async fn discard(&self, run_id: &str) {
+        self.drop_url(run_id).await;
         if let Some(dir) = self.staged(run_id) {
             let _ = std::fs::remove_dir_all(&dir);
             let _ = std::fs::remove_file(dir.with_extension("counters.json"));

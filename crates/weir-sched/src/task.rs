@@ -205,7 +205,7 @@ pub(crate) async fn build(
     if let Ok(Some(m)) = &existing
         && m.fingerprint != fingerprint
     {
-        lake.discard(&ctx.run_id);
+        lake.discard(&ctx.run_id).await;
         let msg = format!(
             "{} is sealed by other code (fingerprint {}, expected {}); was the catalog replaced? Move that directory away to rebuild it",
             lake.location(&prefix),
@@ -265,7 +265,7 @@ pub(crate) async fn build(
     };
     if let Ok(Some(mut m)) = existing {
         m.run_id = ctx.run_id.clone();
-        lake.discard(&ctx.run_id);
+        lake.discard(&ctx.run_id).await;
         // Its files were read back whole, but perhaps from this machine's
         // cache: they are synced with the batch like a fresh seal.
         lake.unsynced(&prefix);
@@ -367,7 +367,7 @@ pub(crate) async fn build(
             }
         }
         Err(ExecError::NotLanded { pattern }) => {
-            lake.discard(&ctx.run_id);
+            lake.discard(&ctx.run_id).await;
             return Finished {
                 outcome: None,
                 report: report(TaskState::Waiting, Some(format!("waiting for {pattern}"))),
@@ -377,7 +377,7 @@ pub(crate) async fn build(
         Err(e @ ExecError::Cancelled(_)) => (RunState::Cancelled, e.to_string(), e.log().to_string(), BTreeMap::new()),
         Err(e) => (RunState::Failed, e.to_string(), e.log().to_string(), BTreeMap::new()),
     };
-    lake.discard(&ctx.run_id);
+    lake.discard(&ctx.run_id).await;
     let task_state = if state == RunState::Cancelled {
         TaskState::Cancelled
     } else {

@@ -323,6 +323,20 @@ impl Metrics {
                 sample(&mut out, name, &[("stream", stream.clone())], get(st));
             }
         }
+        family(
+            &mut out,
+            "weir_object_requests_total",
+            "counter",
+            "Requests to lakes and landing zones on object storage, by kind (get, head, put, list, copy, delete).",
+        );
+        for (kind, n) in weir_lake::object_requests() {
+            sample(
+                &mut out,
+                "weir_object_requests_total",
+                &[("kind", kind.to_string())],
+                n as f64,
+            );
+        }
         out
     }
 }

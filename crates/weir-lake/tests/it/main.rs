@@ -96,7 +96,7 @@ async fn sweep_removes_only_dead_staging_areas() {
     }
     // Discarding removes the run's area; the owner stays while the lake lives,
     // and goes (lock file included) with it.
-    lake.discard("stalled");
+    lake.discard("stalled").await;
     assert!(!stalled.exists());
     let err = lake.seal("stalled", "x/v1/all", manifest("stalled")).await;
     assert!(

@@ -171,7 +171,7 @@ pub async fn checks(days: u32, rounds: usize, p: Printer) -> Result<()> {
                     }
                 }
                 ms[slot] = t.elapsed().as_secs_f64() * 1000.0;
-                lake.discard(&run_id);
+                lake.discard(&run_id).await;
             }
             bare.push(ms[0]);
             measured.push(ms[2]);

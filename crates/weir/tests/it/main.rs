@@ -18,6 +18,7 @@ mod kill;
 mod lineage;
 mod nearline;
 mod nearline_kill;
+mod object_faults;
 mod object_lake;
 mod postgres;
 mod quality;

@@ -12,69 +12,94 @@ use std::path::Path;
 mod moto;
 pub use moto::Moto;
 
-const BUCKET: &str = "weir";
+pub(crate) const BUCKET: &str = "weir";
 
 /// The binary against moto, with its credentials in the environment.
 fn s3(moto: &Moto, dir: &Path, args: &[&str]) -> (i32, String, String) {
-    let out = weir(dir, NOW)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("WEIR_S3_ENDPOINT", &moto.endpoint)
-        .args(args)
-        .output()
-        .expect("run weir");
-    (
-        out.status.code().unwrap_or(-1),
-        String::from_utf8_lossy(&out.stdout).into_owned(),
-        String::from_utf8_lossy(&out.stderr).into_owned(),
-    )
+    on_s3(moto, &format!("s3://{BUCKET}/demo"));
+    exec(dir, NOW, args)
 }
 
-fn ok(moto: &Moto, dir: &Path, args: &[&str]) -> String {
+pub(crate) fn ok(moto: &Moto, dir: &Path, args: &[&str]) -> String {
     let (code, out, err) = s3(moto, dir, args);
     assert_eq!(code, 0, "weir {args:?} failed:\n{err}\n{out}");
     out
 }
 
-fn ok_json(moto: &Moto, dir: &Path, args: &[&str]) -> serde_json::Value {
+pub(crate) fn ok_json(moto: &Moto, dir: &Path, args: &[&str]) -> serde_json::Value {
     let mut all = args.to_vec();
     all.push("--json");
     let out = ok(moto, dir, &all);
     serde_json::from_str(&out).unwrap_or_else(|e| panic!("weir {args:?} printed no JSON ({e}):\n{out}"))
 }
 
-/// Every key under `prefix` in the bucket.
-fn keys(moto: &Moto, prefix: &str) -> Vec<String> {
-    let store = moto.store(BUCKET);
+/// Runs `f` on the bucket's store, to its end.
+fn on_store<T, F: std::future::Future<Output = T>>(
+    moto: &Moto,
+    f: impl FnOnce(std::sync::Arc<dyn object_store::ObjectStore>) -> F,
+) -> T {
     let rt = tokio::runtime::Builder::new_current_thread()
         .enable_all()
         .build()
         .expect("runtime");
-    rt.block_on(async {
-        use futures::TryStreamExt;
-        let mut k: Vec<String> = store
-            .list(Some(&ObjPath::from(prefix)))
+    rt.block_on(f(moto.store(BUCKET)))
+}
+
+/// Every key under `prefix` in the bucket.
+fn keys(moto: &Moto, prefix: &str) -> Vec<String> {
+    use futures::TryStreamExt;
+    let prefix = ObjPath::from(prefix);
+    let mut k: Vec<String> = on_store(moto, |store| async move {
+        store
+            .list(Some(&prefix))
             .map_ok(|m| m.location.to_string())
             .try_collect()
             .await
-            .expect("list");
-        k.sort();
-        k
-    })
+            .expect("list")
+    });
+    k.sort();
+    k
 }
 
 fn delete(moto: &Moto, key: &str) {
-    let store = moto.store(BUCKET);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(store.delete(&ObjPath::from(key))).expect("delete");
+    on_store(moto, |store| async move { store.delete(&ObjPath::from(key)).await }).expect("delete");
+}
+
+fn put(moto: &Moto, key: &str, body: &str) {
+    let body = body.to_string().into_bytes();
+    on_store(moto, |store| async move {
+        store.put(&ObjPath::from(key), body.into()).await
+    })
+    .expect("put");
+}
+
+/// A project whose hourly `raw` lands at `s3://weir/landing/<path>` (a
+/// template), and a daily SQL job over it.
+fn landing_project(path: &str, sql: &str) -> tempfile::TempDir {
+    let toml = format!(
+        r#"
+[project]
+name = "landing"
+start = "2026-01-01"
+
+[lakes]
+default = "s3://{BUCKET}/lake"
+
+[datasets.raw]
+partition = "hour"
+ingest = {{ path = "s3://{BUCKET}/landing/{path}", format = "jsonl" }}
+
+[datasets.daily]
+partition = "day"
+inputs = {{ raw = "raw" }}
+sql = "{sql}"
+"#
+    );
+    project(&toml, &[])
 }
 
 /// What a query answers, as CSV.
-fn sql(moto: Option<&Moto>, dir: &Path, query: &str) -> String {
+pub(crate) fn sql(moto: Option<&Moto>, dir: &Path, query: &str) -> String {
     let args = ["sql", "--env", "prod", "--csv", query];
     match moto {
         Some(m) => ok(m, dir, &args),
@@ -212,208 +237,13 @@ fn the_whole_demo_runs_on_s3_and_equals_the_local_lake_row_for_row() {
     assert_eq!(rebuilt["instances_imported"], total, "{rebuilt}");
 }
 
-/// A fault-injecting HTTP proxy in front of moto: of every ten requests, one
-/// fails (503 `SlowDown`, as S3 throttles) or stalls past the client's
-/// deadline before it is forwarded (so a write may still land late).
-struct Faulty {
-    endpoint: String,
-    failed: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    stalled: std::sync::Arc<std::sync::atomic::AtomicUsize>,
-    _rt: tokio::runtime::Runtime,
-}
-
-impl Faulty {
-    fn start(upstream: &str, stall: std::time::Duration) -> Faulty {
-        use axum::body::Body;
-        use axum::http::{Request, Response, StatusCode};
-        use std::sync::Arc;
-        use std::sync::atomic::{AtomicUsize, Ordering};
-        let rt = tokio::runtime::Builder::new_multi_thread()
-            .worker_threads(2)
-            .enable_all()
-            .build()
-            .expect("runtime");
-        let (failed, stalled, seen) = (
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-            Arc::new(AtomicUsize::new(0)),
-        );
-        let client = reqwest::Client::new();
-        let upstream = upstream.to_string();
-        let (f, s) = (failed.clone(), stalled.clone());
-        let handler = move |req: Request<Body>| {
-            let (client, upstream, f, s, seen) = (client.clone(), upstream.clone(), f.clone(), s.clone(), seen.clone());
-            async move {
-                let n = seen.fetch_add(1, Ordering::SeqCst);
-                let (parts, body) = req.into_parts();
-                let body = axum::body::to_bytes(body, usize::MAX).await.unwrap_or_default();
-                if n % 10 == 3 {
-                    if (n / 10) % 2 == 0 {
-                        f.fetch_add(1, Ordering::SeqCst);
-                        return Response::builder()
-                            .status(StatusCode::SERVICE_UNAVAILABLE)
-                            .body(Body::from(
-                                "<Error><Code>SlowDown</Code><Message>injected</Message></Error>",
-                            ))
-                            .expect("response");
-                    }
-                    s.fetch_add(1, Ordering::SeqCst);
-                    tokio::time::sleep(stall).await;
-                }
-                let path = parts.uri.path_and_query().map_or("/", |p| p.as_str());
-                let mut fwd = client.request(parts.method, format!("{upstream}{path}"));
-                for (k, v) in &parts.headers {
-                    if k != "host" {
-                        fwd = fwd.header(k, v);
-                    }
-                }
-                match fwd.body(body).send().await {
-                    Ok(r) => {
-                        let mut out = Response::builder().status(r.status());
-                        for (k, v) in r.headers() {
-                            if k != "transfer-encoding" && k != "content-length" {
-                                out = out.header(k, v);
-                            }
-                        }
-                        let bytes = r.bytes().await.unwrap_or_default();
-                        out.body(Body::from(bytes)).expect("response")
-                    }
-                    Err(e) => Response::builder()
-                        .status(StatusCode::BAD_GATEWAY)
-                        .body(Body::from(e.to_string()))
-                        .expect("response"),
-                }
-            }
-        };
-        let listener = rt.block_on(tokio::net::TcpListener::bind("127.0.0.1:0")).expect("bind");
-        let port = listener.local_addr().expect("addr").port();
-        rt.spawn(async move {
-            let app = axum::Router::new().fallback(handler);
-            let _ = axum::serve(listener, app).await;
-        });
-        Faulty {
-            endpoint: format!("http://127.0.0.1:{port}"),
-            failed,
-            stalled,
-            _rt: rt,
-        }
-    }
-}
-
-#[test]
-fn with_a_tenth_of_requests_failing_or_stalling_everything_completes_and_nothing_is_sealed_twice() {
-    use std::sync::atomic::Ordering;
-    let moto = Moto::start(BUCKET);
-    let proxy = Faulty::start(&moto.endpoint, std::time::Duration::from_millis(1500));
-    let tmp = tempfile::tempdir().expect("tempdir");
-    let dir = tmp.path().join("demo");
-    let through = |dir: &Path, args: &[&str]| {
-        let out = weir(dir, NOW)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("WEIR_S3_ENDPOINT", &proxy.endpoint)
-            .env("WEIR_OBJECT_TIMEOUT_MS", "500")
-            .args(args)
-            .output()
-            .expect("run weir");
-        let (out, err) = (
-            String::from_utf8_lossy(&out.stdout).into_owned(),
-            String::from_utf8_lossy(&out.stderr).into_owned(),
-        );
-        (out, err)
-    };
-    let url = format!("s3://{BUCKET}/demo");
-    let (out, err) = through(
-        tmp.path(),
-        &[
-            "demo",
-            dir.to_str().expect("utf8"),
-            "--days",
-            "3",
-            "--lake",
-            &url,
-            "--json",
-        ],
-    );
-    let summary: serde_json::Value =
-        serde_json::from_str(out.lines().next().unwrap_or("")).unwrap_or(serde_json::Value::Null);
-    let st = ok_json(&moto, &dir, &["status"]);
-    for row in st.as_array().expect("rows") {
-        assert_eq!(row["fraction"], 1.0, "complete despite faults: {row}\n{err}\n{summary}");
-    }
-    // Invalidation and restore (copies and deletes) through the faults too.
-    let (out, err) = through(&dir, &["invalidate", "plays", "--partition", "2026-01-02", "--json"]);
-    let inv: serde_json::Value = serde_json::from_str(&out).unwrap_or_else(|e| panic!("{e}: {out}\n{err}"));
-    let trash_id = inv["trash_id"].as_str().expect("trash id").to_string();
-    let (_, err) = through(&dir, &["restore", &trash_id]);
-    let st = ok_json(&moto, &dir, &["status"]);
-    assert!(
-        st.as_array().expect("rows").iter().all(|r| r["fraction"] == 1.0),
-        "{st}\n{err}"
-    );
-    assert!(
-        proxy.failed.load(Ordering::SeqCst) >= 10 && proxy.stalled.load(Ordering::SeqCst) >= 10,
-        "faults were injected: {} failed, {} stalled",
-        proxy.failed.load(Ordering::SeqCst),
-        proxy.stalled.load(Ordering::SeqCst)
-    );
-    // Sealed once each: every manifest's run is the catalog's, every file is
-    // whole, nothing stray (straight to moto, without faults).
-    let doctor = ok_json(&moto, &dir, &["doctor", "--deep"]);
-    assert_eq!(doctor["errors"], 0, "{doctor}");
-    assert_eq!(doctor["findings"].as_array().map(Vec::len), Some(0), "{doctor:#}");
-    // The same rows as the local lake's.
-    let (_local_tmp, local) = demo_project();
-    for args in [&["deploy"][..], &["run", "--env", "prod"]] {
-        ok(&moto, &dir, args);
-        let (code, _, err) = exec(&local, NOW, args);
-        assert_eq!(code, 0, "{err}");
-    }
-    for q in [
-        "SELECT count(*), count(DISTINCT event_id), sum(ms_played) FROM plays",
-        "SELECT count(*), sum(plays), sum(sessions) FROM user_daily",
-    ] {
-        assert_eq!(sql(Some(&moto), &dir, q), sql(None, &local, q), "{q}");
-    }
-}
-
-fn put(moto: &Moto, key: &str, body: &str) {
-    let store = moto.store(BUCKET);
-    let rt = tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-        .expect("runtime");
-    rt.block_on(store.put(&ObjPath::from(key), body.to_string().into_bytes().into()))
-        .expect("put");
-}
-
 #[test]
 fn files_that_land_on_s3_are_ingested_listing_only_due_prefixes() {
     let moto = Moto::start(BUCKET);
-    let toml = format!(
-        r#"
-[project]
-name = "landing"
-start = "2026-01-01"
-
-[lakes]
-default = "s3://{BUCKET}/lake"
-
-[catalog]
-url = "sqlite://.weir/catalog.db"
-
-[datasets.raw]
-partition = "hour"
-ingest = {{ path = "s3://{BUCKET}/landing/{{date}}/{{hour}}-*.jsonl", format = "jsonl" }}
-
-[datasets.daily]
-partition = "day"
-inputs = {{ raw = "raw" }}
-sql = "SELECT count(*) AS n, sum(a) AS total FROM raw"
-"#
+    let tmp = landing_project(
+        "{date}/{hour}-*.jsonl",
+        "SELECT count(*) AS n, sum(a) AS total FROM raw",
     );
-    let tmp = project(&toml, &[]);
     for h in 0..24 {
         put(
             &moto,
@@ -425,17 +255,11 @@ sql = "SELECT count(*) AS n, sum(a) AS total FROM raw"
     put(&moto, "landing/2026-01-01/05-b.jsonl.part", "{\"a\": 100}\n");
     put(&moto, "landing/2026-01-02/00-a.jsonl", "{\"a\": 7}\n");
     let now = "2026-01-02T00:30:00Z";
+    on_s3(&moto, &format!("s3://{BUCKET}/unused"));
     let run = |args: &[&str]| {
-        let out = weir(tmp.path(), now)
-            .env("AWS_ACCESS_KEY_ID", "test")
-            .env("AWS_SECRET_ACCESS_KEY", "test")
-            .env("AWS_REGION", "us-east-1")
-            .env("WEIR_S3_ENDPOINT", &moto.endpoint)
-            .args(args)
-            .output()
-            .expect("run weir");
-        assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stderr));
-        String::from_utf8_lossy(&out.stdout).into_owned()
+        let (code, out, err) = exec(tmp.path(), now, args);
+        assert_eq!(code, 0, "{err}");
+        out
     };
     run(&["run"]);
     let st: serde_json::Value = serde_json::from_str(&run(&["status", "--json"])).expect("json");
@@ -500,19 +324,9 @@ command = ["{python}", "scripts/train.py", "_SUCCESS"]
     );
     let tmp = project(&toml, &[("scripts/train.py", script)]);
     let now = "2026-01-03T00:30:00Z";
-    let out = weir(tmp.path(), now)
-        .env("AWS_ACCESS_KEY_ID", "test")
-        .env("AWS_SECRET_ACCESS_KEY", "test")
-        .env("AWS_REGION", "us-east-1")
-        .env("WEIR_S3_ENDPOINT", &moto.endpoint)
-        .args(["run", "--json"])
-        .output()
-        .expect("run");
-    let stderr = format!(
-        "{}{}",
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
+    on_s3(&moto, &format!("s3://{BUCKET}/unused"));
+    let (_, out, err) = exec(tmp.path(), now, &["run", "--json"]);
+    let stderr = format!("{out}{err}");
     let sealed = keys(&moto, "lake/model/v1/date=2026-01-02");
     let names: Vec<&str> = sealed.iter().filter_map(|k| k.rsplit('/').next()).collect();
     assert_eq!(names, ["_SUCCESS", "model.bin", "model.json"], "{stderr}");
@@ -535,26 +349,7 @@ command = ["{python}", "scripts/train.py", "_SUCCESS"]
 fn serve_finds_files_landing_on_s3_on_its_rescan_timer() {
     let moto = Moto::start(BUCKET);
     on_s3(&moto, &format!("s3://{BUCKET}/unused"));
-    let toml = format!(
-        r#"
-[project]
-name = "landing"
-start = "2026-01-01"
-
-[lakes]
-default = "s3://{BUCKET}/lake"
-
-[datasets.raw]
-partition = "hour"
-ingest = {{ path = "s3://{BUCKET}/landing/{{date}}/{{hour}}.jsonl", format = "jsonl" }}
-
-[datasets.daily]
-partition = "day"
-inputs = {{ raw = "raw" }}
-sql = "SELECT count(*) AS n FROM raw"
-"#
-    );
-    let tmp = project(&toml, &[]);
+    let tmp = landing_project("{date}/{hour}.jsonl", "SELECT count(*) AS n FROM raw");
     let dir = tmp.path();
     let now = "2026-01-02T00:30:00Z";
     let (code, _, err) = exec(dir, now, &["deploy"]);
