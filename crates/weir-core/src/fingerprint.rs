@@ -67,13 +67,18 @@ pub fn canonical_spec(ds: &Dataset, fps: &BTreeMap<String, String>) -> Value {
             })
         })
         .collect();
-    json!({
+    let mut spec = json!({
         "job": job,
         "version": ds.declared_version,
         "partition": ds.granularity.to_string(),
         "format": ds.format,
         "inputs": inputs,
-    })
+    });
+    // Only a model says so, so data datasets keep their fingerprints.
+    if ds.kind == crate::model::Kind::Model {
+        spec["kind"] = json!("model");
+    }
+    spec
 }
 
 /// Every dataset's fingerprint (hex SHA-256), computed in topological order.

@@ -12,6 +12,7 @@ pub mod fingerprint;
 pub mod load;
 pub mod mapping;
 pub mod model;
+pub mod model_card;
 pub mod partition;
 pub mod partset;
 pub mod planner;

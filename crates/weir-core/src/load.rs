@@ -42,6 +42,7 @@ const DATASET_KEYS: &[&str] = &[
     "inputs",
     "sql",
     "engine",
+    "kind",
     "command",
     "env",
     "ingest",

@@ -137,6 +137,7 @@ mod tests {
             derived: Default::default(),
             checks: vec![],
             metrics_of: None,
+            kind: Default::default(),
             sla: None,
             schedule: None,
             pool: None,

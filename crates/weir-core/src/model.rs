@@ -153,6 +153,18 @@ pub struct Dataset {
     pub schedule: Option<crate::service::Schedule>,
     /// The `[pools]` entry that limits how many of its tasks run at once.
     pub pool: Option<String>,
+    /// Data, or a model: a command job whose output holds its artifacts and
+    /// a `model.json` card, whose metrics go into the manifest.
+    pub kind: Kind,
+}
+
+/// What a dataset's instances are.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Kind {
+    #[default]
+    Data,
+    Model,
 }
 
 impl Dataset {

@@ -193,14 +193,41 @@ impl Executor for CommandExecutor {
                 counters.insert(k, n);
             }
         }
+        let metrics = if ctx.dataset.kind == weir_core::model::Kind::Model {
+            model_metrics(&ctx.output_dir).map_err(|message| ExecError::Job {
+                message,
+                log: log.clone(),
+            })?
+        } else {
+            BTreeMap::new()
+        };
         Ok(ExecOutput {
             rows: None,
             schema: None,
             counters,
+            metrics,
             log,
             ..Default::default()
         })
     }
+}
+
+/// A model's card (`model.json` in its output), checked: valid, and every
+/// artifact it lists written. Its metrics go into the manifest.
+fn model_metrics(output: &std::path::Path) -> Result<BTreeMap<String, f64>, String> {
+    use weir_core::model_card::{MODEL_CARD, parse};
+    let bytes = std::fs::read(output.join(MODEL_CARD)).map_err(|e| {
+        format!("a model dataset writes {MODEL_CARD} into $WEIR_OUTPUT (framework, metrics, signature, files): {e}")
+    })?;
+    let card = parse(&bytes)?;
+    for f in &card.files {
+        if !output.join(f).is_file() {
+            return Err(format!(
+                "{MODEL_CARD} lists `{f}`, which the job did not write into $WEIR_OUTPUT"
+            ));
+        }
+    }
+    Ok(card.metrics)
 }
 
 /// The captured stdout and stderr of a job.

@@ -2,7 +2,7 @@
 //! job (sql, command, export or ingest), counters and checks.
 
 use super::*;
-use crate::model::Engine;
+use crate::model::{Engine, Kind};
 
 impl Cx {
     #[allow(clippy::too_many_arguments)]
@@ -375,6 +375,29 @@ impl Cx {
             Job::Ingest { format, .. } => *format,
             _ => format,
         };
+        let kind = match get(t, "kind") {
+            None => Kind::Data,
+            Some(kv) => match self.string(kv, "kind")?.as_str() {
+                "data" => Kind::Data,
+                "model" if matches!(job, Job::Command { .. }) => Kind::Model,
+                "model" => {
+                    self.err(
+                        &kv.span(),
+                        "a model dataset is a command job: it writes its artifact files and model.json",
+                        Some("e.g. command = [\"python3\", \"scripts/train.py\"]".into()),
+                    );
+                    return None;
+                }
+                other => {
+                    self.err(
+                        &kv.span(),
+                        format!("unknown kind `{other}`"),
+                        Some("use \"data\" (the default) or \"model\"".into()),
+                    );
+                    return None;
+                }
+            },
+        };
         if metrics_of.is_some() && sql_tables.is_none() {
             self.err(
                 &span,
@@ -413,6 +436,7 @@ impl Cx {
             sla: service.sla,
             schedule: service.schedule,
             pool: service.pool,
+            kind,
         })
     }
 }

@@ -16,6 +16,7 @@ mod external;
 mod ha;
 mod kill;
 mod lineage;
+mod models;
 mod nearline;
 mod nearline_kill;
 mod object_faults;

@@ -3,7 +3,7 @@
 A weir command job. Context arrives in the environment:
   WEIR_INPUT_TOP      directories of top_tracks_28d (JSON lines)
   WEIR_INPUT_HISTORY  directories of user_tracks over 7 days (JSON lines)
-  WEIR_OUTPUT         where to write the model
+  WEIR_OUTPUT         where to write the model (reco.json) and its card (model.json)
   WEIR_COUNTERS       where to write counters
 Deterministic: the same inputs give the same bytes.
 """
@@ -50,7 +50,21 @@ def main():
         },
     }
     out = Path(os.environ["WEIR_OUTPUT"])
-    (out / "model.json").write_text(json.dumps(model, sort_keys=True, indent=1), encoding="utf-8")
+    (out / "reco.json").write_text(json.dumps(model, sort_keys=True, indent=1), encoding="utf-8")
+    # The model's card: weir seals its metrics into the manifest, where the
+    # dataset's checks judge them (kind = "model" in weir.toml).
+    card = {
+        "framework": "weir-demo popularity+co-occurrence",
+        "metrics": {
+            "tracks": len(popular),
+            "users": len(per_user),
+            "pairs": len(pairs),
+            "coverage": round(len(neighbours) / len(popular), 6) if popular else 0.0,
+        },
+        "signature": {"inputs": ["user_id", "track_id"], "outputs": ["track_id"]},
+        "files": ["reco.json"],
+    }
+    (out / "model.json").write_text(json.dumps(card, sort_keys=True, indent=1), encoding="utf-8")
     with open(os.environ["WEIR_COUNTERS"], "w", encoding="utf-8") as fh:
         json.dump({"model.tracks": len(popular), "model.pairs": len(pairs), "model.users": len(per_user)}, fh)
     print(f"trained on {len(per_user)} users: {len(popular)} popular tracks, {len(pairs)} pairs", file=sys.stderr)
