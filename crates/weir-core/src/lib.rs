@@ -16,6 +16,7 @@ pub mod model_card;
 pub mod partition;
 pub mod partset;
 pub mod planner;
+pub mod selector;
 pub mod service;
 pub mod span;
 pub mod sqlcheck;
