@@ -29,6 +29,7 @@ const ROOT_KEYS: &[&str] = &[
     "datasets",
     "alerts",
     "pools",
+    "selectors",
     "retention",
     "lineage",
 ];
@@ -401,6 +402,7 @@ impl Cx {
             }
         };
         let alerts = get(root, "alerts").and_then(|v| self.alerts(v));
+        let selectors = self.selectors(root, &datasets);
         let name = name?;
         Some(Project {
             alerts,
@@ -414,6 +416,7 @@ impl Cx {
             catalog_url,
             datasets,
             topo_order,
+            selectors,
         })
     }
 }
@@ -491,6 +494,7 @@ pub fn safe_relative(p: &str) -> bool {
 mod checks;
 mod dataset;
 mod parts;
+mod selectors;
 mod service;
 mod stream;
 

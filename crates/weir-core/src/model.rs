@@ -31,6 +31,36 @@ pub struct Project {
     pub retention: crate::service::Retention,
     /// `[lineage] url`: where OpenLineage events go (HTTP, `env:NAME`, or a file).
     pub lineage: Option<String>,
+    /// `[selectors.NAME]`: run-time choice between model variants.
+    pub selectors: BTreeMap<String, Selector>,
+}
+
+/// A selector: units (users, sessions) are assigned to model variants by
+/// a sticky hash of `salt` and the unit id, in the shares of `split`.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct Selector {
+    pub name: String,
+    /// Variant name → its model dataset.
+    pub variants: BTreeMap<String, String>,
+    /// Variant name → percent, summing to 100.
+    pub split: Vec<(String, u32)>,
+    /// What is assigned (e.g. `user_id`).
+    pub unit: String,
+    pub salt: String,
+    pub auto: Option<AutoPromote>,
+}
+
+/// When one variant beats every other by `min_lift` on `metric` of
+/// `dataset` for `days` consecutive daily partitions (each with at least
+/// `min_units` units per variant), the split moves `to` percent to it.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct AutoPromote {
+    pub dataset: String,
+    pub metric: String,
+    pub min_lift: f64,
+    pub days: u32,
+    pub min_units: u64,
+    pub to: u32,
 }
 
 /// `durability = "durable"` (the default: data, seal and directories are
