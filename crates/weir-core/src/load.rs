@@ -345,7 +345,7 @@ impl Cx {
                     if let Some(iv) = get(dt, "inputs") {
                         input_spans.insert(dname.clone(), iv.span());
                     }
-                    if let Some(q) = quarantine_of(&ds) {
+                    if let Some(q) = stream::quarantine_of(&ds) {
                         if t.iter().any(|(k, _)| k.get_ref() == q.name.as_str()) {
                             self.err(
                                 &k.span(),
@@ -447,29 +447,6 @@ fn other_to_string(v: &DeValue<'_>) -> String {
 }
 
 /// Dataset, lake and input names: `[a-z][a-z0-9_]*`, so they are safe in paths and SQL.
-/// The quarantine dataset the loader adds beside a stream: its malformed
-/// events, partitioned like it, with no checks of its own.
-fn quarantine_of(ds: &Dataset) -> Option<Dataset> {
-    let Job::Stream(spec) = &ds.job else {
-        return None;
-    };
-    let name = crate::model::StreamSpec::quarantine_name(&ds.name);
-    let mut spec = spec.clone();
-    spec.quarantine_of = Some(ds.name.clone());
-    Some(Dataset {
-        name,
-        job: Job::Stream(spec),
-        description: Some(format!("the malformed events of stream `{}`, with the reason", ds.name)),
-        key: Vec::new(),
-        counters: BTreeMap::new(),
-        derived: BTreeMap::new(),
-        checks: Vec::new(),
-        sla: None,
-        declared_version: ds.declared_version.clone(),
-        ..ds.clone()
-    })
-}
-
 pub fn valid_name(s: &str) -> bool {
     let mut chars = s.chars();
     chars.next().is_some_and(|c| c.is_ascii_lowercase())

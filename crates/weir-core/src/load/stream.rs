@@ -126,6 +126,29 @@ fn parse_bytes(s: &str) -> Option<u64> {
     n.checked_mul(mult)
 }
 
+/// The quarantine dataset the loader adds beside a stream: its malformed
+/// events, partitioned like it, with no checks of its own.
+pub(super) fn quarantine_of(ds: &Dataset) -> Option<Dataset> {
+    let Job::Stream(spec) = &ds.job else {
+        return None;
+    };
+    let name = crate::model::StreamSpec::quarantine_name(&ds.name);
+    let mut spec = spec.clone();
+    spec.quarantine_of = Some(ds.name.clone());
+    Some(Dataset {
+        name,
+        job: Job::Stream(spec),
+        description: Some(format!("the malformed events of stream `{}`, with the reason", ds.name)),
+        key: Vec::new(),
+        counters: BTreeMap::new(),
+        derived: BTreeMap::new(),
+        checks: Vec::new(),
+        sla: None,
+        declared_version: ds.declared_version.clone(),
+        ..ds.clone()
+    })
+}
+
 #[cfg(test)]
 mod size_tests {
     #[test]
