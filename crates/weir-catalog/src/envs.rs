@@ -119,3 +119,23 @@ pub struct Acceptance {
     pub checks: Vec<String>,
     pub at_ms: i64,
 }
+
+/// One change of a selector's split in one environment, kept forever (like
+/// an alias's moves). The latest is the split in force; with none, the
+/// declared split is.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
+pub struct SplitChange {
+    pub env: String,
+    pub selector: String,
+    /// 1, 2, … per environment and selector.
+    pub seq: u32,
+    /// Variant → percent, summing to 100.
+    pub split: BTreeMap<String, u32>,
+    /// `set` (by hand), `auto` (auto-promotion) or `reset` (back to the declared split).
+    pub kind: String,
+    pub reason: Option<String>,
+    /// Who made it (an OS user, a token's name, or `auto`).
+    pub by: String,
+    pub at_ms: i64,
+}

@@ -10,7 +10,7 @@ mod envs;
 mod service;
 mod sql;
 
-pub use envs::{Acceptance, Alias, AliasMove, Deployment, MoveKind, TrashRecord};
+pub use envs::{Acceptance, Alias, AliasMove, Deployment, MoveKind, SplitChange, TrashRecord};
 pub use service::{AuditEntry, Change, Claim, Pause, SlaMiss, TokenRecord};
 
 pub use sql::{CopyReport, Dialect, SqlCatalog, TableCopy};
@@ -48,6 +48,17 @@ pub enum CatalogError {
         dataset: String,
         expected: Option<u32>,
         found: Option<u32>,
+    },
+    /// A selector's split changed since the change was planned (auto-promotion
+    /// lost to a change by hand): nothing changes.
+    #[error(
+        "the split of selector {selector} in {env} changed meanwhile (expected change {expected}, found {found}); try again"
+    )]
+    SplitMoved {
+        env: String,
+        selector: String,
+        expected: u32,
+        found: u32,
     },
     /// An active token already has this name (revoke it first, or pick another).
     #[error("an active token is already named `{0}`")]
@@ -237,8 +248,8 @@ pub struct HistoryPoint {
 /// 11. **Every change other processes must notice is in the change feed**
 ///     (`changes`), appended in the same transaction as the change itself:
 ///     deployments, alias moves, invalidations, trash removals (restore,
-///     purge), acceptances, pauses, resumes, cancel requests and token
-///     revocations. `last_change` is cheap enough to call every second.
+///     purge), acceptances, pauses, resumes, cancel requests, token
+///     revocations and selectors' split changes. `last_change` is cheap enough to call every second.
 /// 9. **Invalidation is atomic**: `invalidate` removes the instances and
 ///    records them in the trash in one transaction; an invalidated run's
 ///    sealed files are never adopted again (`is_trashed`).
@@ -323,6 +334,14 @@ pub trait Catalog: Send + Sync {
     async fn move_alias(&self, mv: &AliasMove) -> Result<Alias>;
     /// Every move of `(env, dataset)`, oldest first.
     async fn alias_history(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>>;
+    /// Records a selector's new split (its `seq` is assigned). With
+    /// `after = Some(n)`, only while the latest change is number `n` (0: none
+    /// yet), else [`CatalogError::SplitMoved`] and nothing changes.
+    async fn set_split(&self, change: &SplitChange, after: Option<u32>) -> Result<SplitChange>;
+    /// The latest split change of every selector of `env` that has one.
+    async fn splits(&self, env: &str) -> Result<Vec<SplitChange>>;
+    /// Every split change of one selector in `env`, oldest first.
+    async fn split_history(&self, env: &str, selector: &str) -> Result<Vec<SplitChange>>;
     /// Removes `instances` (and the lineage that records their inputs) and
     /// records them in the trash under `trash_id`, atomically. Instances that
     /// do not exist are skipped; returns the records removed.

@@ -67,7 +67,8 @@ pub struct Pause {
 pub struct Change {
     pub seq: i64,
     pub at_ms: i64,
-    /// `deploy`, `alias`, `invalidate`, `trash`, `accept`, `pause`, `resume`, `cancel`.
+    /// `deploy`, `alias`, `invalidate`, `trash`, `accept`, `pause`, `resume`, `cancel`,
+    /// `token`, `selector` (a split change: `dataset` is the selector).
     pub kind: String,
     pub env: Option<String>,
     pub dataset: Option<String>,

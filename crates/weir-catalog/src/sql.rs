@@ -26,7 +26,8 @@ pub use copy::{CopyReport, TableCopy};
 
 use crate::{
     Acceptance, Alias, AliasMove, AuditEntry, Catalog, CatalogError, Change, Deployment, HistoryPoint, InstanceKey,
-    InstanceRecord, Outcome, Pause, Result, RunFilter, RunRecord, RunState, TokenRecord, TrashRecord, VersionRecord,
+    InstanceRecord, Outcome, Pause, Result, RunFilter, RunRecord, RunState, SplitChange, TokenRecord, TrashRecord,
+    VersionRecord,
 };
 use async_trait::async_trait;
 use sqlx::AnyPool;
@@ -324,6 +325,18 @@ impl Catalog for SqlCatalog {
 
     async fn alias_history(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>> {
         self.alias_history_impl(env, dataset).await
+    }
+
+    async fn set_split(&self, change: &SplitChange, after: Option<u32>) -> Result<SplitChange> {
+        self.set_split_impl(change, after).await
+    }
+
+    async fn splits(&self, env: &str) -> Result<Vec<SplitChange>> {
+        self.splits_impl(env, None).await
+    }
+
+    async fn split_history(&self, env: &str, selector: &str) -> Result<Vec<SplitChange>> {
+        self.splits_impl(env, Some(selector)).await
     }
 
     async fn invalidate(

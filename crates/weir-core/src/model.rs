@@ -47,6 +47,9 @@ pub struct Selector {
     /// What is assigned (e.g. `user_id`).
     pub unit: String,
     pub salt: String,
+    /// The HTTP stream each assignment is logged into (`NAME_assignments`
+    /// unless named; `log = false`: none).
+    pub log: Option<String>,
     pub auto: Option<AutoPromote>,
 }
 

@@ -113,6 +113,19 @@ const TABLES: &[(&str, &[(&str, Kind)])] = &[
         ],
     ),
     (
+        "selector_splits",
+        &[
+            ("env", Text),
+            ("selector", Text),
+            ("seq", Int),
+            ("split", Text),
+            ("kind", Text),
+            ("reason", Text),
+            ("by_actor", Text),
+            ("at_ms", Int),
+        ],
+    ),
+    (
         "alias_moves",
         &[
             ("env", Text),

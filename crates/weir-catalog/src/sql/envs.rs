@@ -2,7 +2,7 @@
 //! aliases and their move history.
 
 use super::SqlCatalog;
-use crate::{Alias, AliasMove, CatalogError, Deployment, MoveKind, Result};
+use crate::{Alias, AliasMove, CatalogError, Deployment, MoveKind, Result, SplitChange};
 use sqlx::Row;
 use sqlx::any::AnyRow;
 
@@ -169,6 +169,82 @@ impl SqlCatalog {
                     },
                     reason: r.try_get(7)?,
                     at_ms: r.try_get(8)?,
+                })
+            })
+            .collect()
+    }
+}
+
+impl SqlCatalog {
+    pub(super) async fn set_split_impl(&self, c: &SplitChange, after: Option<u32>) -> Result<SplitChange> {
+        let mut tx = self.write().await?;
+        let last: i64 =
+            sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM selector_splits WHERE env = $1 AND selector = $2")
+                .bind(&c.env)
+                .bind(&c.selector)
+                .fetch_one(&mut *tx)
+                .await?
+                .try_get(0)?;
+        let found = u32::try_from(last).unwrap_or(0);
+        if let Some(expected) = after
+            && expected != found
+        {
+            tx.rollback().await?;
+            return Err(CatalogError::SplitMoved {
+                env: c.env.clone(),
+                selector: c.selector.clone(),
+                expected,
+                found,
+            });
+        }
+        sqlx::query(
+            "INSERT INTO selector_splits (env, selector, seq, split, kind, reason, by_actor, at_ms)
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(&c.env)
+        .bind(&c.selector)
+        .bind(last + 1)
+        .bind(serde_json::to_string(&c.split).unwrap_or_default())
+        .bind(&c.kind)
+        .bind(&c.reason)
+        .bind(&c.by)
+        .bind(c.at_ms)
+        .execute(&mut *tx)
+        .await?;
+        tx.commit().await?;
+        Ok(SplitChange {
+            seq: found + 1,
+            ..c.clone()
+        })
+    }
+
+    /// The latest change of each selector of `env`, or one selector's every change.
+    pub(super) async fn splits_impl(&self, env: &str, selector: Option<&str>) -> Result<Vec<SplitChange>> {
+        let sql = if selector.is_some() {
+            "SELECT env, selector, seq, split, kind, reason, by_actor, at_ms FROM selector_splits
+             WHERE env = $1 AND selector = $2 ORDER BY seq"
+        } else {
+            "SELECT s.env, s.selector, s.seq, s.split, s.kind, s.reason, s.by_actor, s.at_ms FROM selector_splits s
+             WHERE s.env = $1 AND s.seq = (SELECT MAX(seq) FROM selector_splits l
+                                           WHERE l.env = s.env AND l.selector = s.selector)
+             ORDER BY s.selector"
+        };
+        let mut q = sqlx::query(sql).bind(env);
+        if let Some(s) = selector {
+            q = q.bind(s);
+        }
+        let rows = q.fetch_all(&self.pool).await?;
+        rows.iter()
+            .map(|r| {
+                Ok(SplitChange {
+                    env: r.try_get(0)?,
+                    selector: r.try_get(1)?,
+                    seq: u32::try_from(r.try_get::<i64, _>(2)?).unwrap_or(0),
+                    split: serde_json::from_str(&r.try_get::<String, _>(3)?).unwrap_or_default(),
+                    kind: r.try_get(4)?,
+                    reason: r.try_get(5)?,
+                    by: r.try_get(6)?,
+                    at_ms: r.try_get(7)?,
                 })
             })
             .collect()

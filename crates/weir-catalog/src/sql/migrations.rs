@@ -154,6 +154,15 @@ CREATE INDEX alerts_owed ON alerts (at_ms) WHERE sent_ms IS NULL;
     r#"
 CREATE INDEX runs_failed ON runs (dataset, version, partition) WHERE state = 'failed';
 "#,
+    // 12: selectors' splits per environment, with their history (issue 20).
+    r#"
+CREATE TABLE selector_splits (
+    env TEXT NOT NULL, selector TEXT NOT NULL, seq INTEGER NOT NULL, split TEXT NOT NULL,
+    kind TEXT NOT NULL, reason TEXT, by_actor TEXT NOT NULL, at_ms INTEGER NOT NULL,
+    PRIMARY KEY (env, selector, seq));
+CREATE TRIGGER changes_selector AFTER INSERT ON selector_splits BEGIN
+    INSERT INTO changes (at_ms, kind, env, dataset, detail) VALUES (NEW.at_ms, 'selector', NEW.env, NEW.selector, NEW.kind); END;
+"#,
 ];
 
 /// The PostgreSQL schema: migration 1 holds the same tables as SQLite's
@@ -309,6 +318,17 @@ END $$;
     // 2 (SQLite's 11): failed runs found without reading every run.
     r#"
 CREATE INDEX runs_failed ON runs (dataset, version, partition) WHERE state = 'failed';
+"#,
+    // 3 (SQLite's 12): selectors' splits per environment, with their history.
+    r#"
+CREATE TABLE selector_splits (
+    env TEXT NOT NULL, selector TEXT NOT NULL, seq BIGINT NOT NULL, split TEXT NOT NULL,
+    kind TEXT NOT NULL, reason TEXT, by_actor TEXT NOT NULL, at_ms BIGINT NOT NULL,
+    PRIMARY KEY (env, selector, seq));
+CREATE FUNCTION weir_changes_selector() RETURNS trigger LANGUAGE plpgsql AS $$ BEGIN
+    INSERT INTO changes (at_ms, kind, env, dataset, detail) VALUES (NEW.at_ms, 'selector', NEW.env, NEW.selector, NEW.kind);
+    RETURN NULL; END $$;
+CREATE TRIGGER changes_selector AFTER INSERT ON selector_splits FOR EACH ROW EXECUTE FUNCTION weir_changes_selector();
 "#,
 ];
 

@@ -325,6 +325,11 @@ macro_rules! contract_suite {
             $crate::contract::deployments_are_append_only_and_numbered_per_env(&*c).await;
         }
         #[tokio::test]
+        async fn split_changes_are_recorded_per_environment() {
+            let c = $fresh.await;
+            $crate::contract::split_changes_are_recorded_per_environment(&*c).await;
+        }
+        #[tokio::test]
         async fn alias_moves_are_recorded() {
             let c = $fresh.await;
             $crate::contract::alias_moves_are_recorded(&*c).await;

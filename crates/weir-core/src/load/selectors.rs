@@ -6,6 +6,7 @@
 //! split    = { popularity = 50, cooc = 50 }     # percent, summing to 100
 //! unit     = "user_id"
 //! salt     = "reco"                              # default: the selector's name
+//! log      = "reco_assignments"                  # default: NAME_assignments; false: none
 //! [selectors.reco.auto]
 //! dataset = "engagement_by_variant"
 //! metric = "plays_per_session"
@@ -18,7 +19,7 @@
 use super::*;
 use crate::model::{AutoPromote, Kind, Selector};
 
-const SELECTOR_KEYS: &[&str] = &["variants", "split", "unit", "salt", "auto"];
+const SELECTOR_KEYS: &[&str] = &["variants", "split", "unit", "salt", "log", "auto"];
 const AUTO_KEYS: &[&str] = &["dataset", "metric", "min_lift", "days", "min_units", "to"];
 
 impl Cx {
@@ -119,6 +120,7 @@ impl Cx {
             Some(s) => self.string(s, "salt")?,
             None => name.to_string(),
         };
+        let log = self.assignment_log(name, &ctx, v, get(t, "log"), datasets)?;
         let auto = match get(t, "auto") {
             Some(av) => Some(self.auto(&ctx, av, datasets, &variants)?),
             None => None,
@@ -129,8 +131,55 @@ impl Cx {
             split,
             unit,
             salt,
+            log,
             auto,
         })
+    }
+
+    /// `log`: the HTTP stream the selections are logged into (`NAME_assignments`
+    /// unless named), or `false` for none. `Some(None)` is "no log".
+    fn assignment_log(
+        &mut self,
+        name: &str,
+        ctx: &str,
+        v: &Val<'_>,
+        lv: Option<&Val<'_>>,
+        datasets: &BTreeMap<String, Dataset>,
+    ) -> Option<Option<String>> {
+        let (stream, span) = match lv {
+            Some(lv) => match lv.get_ref() {
+                DeValue::Boolean(false) => return Some(None),
+                DeValue::String(s) => (s.to_string(), lv.span()),
+                _ => {
+                    self.err(
+                        &lv.span(),
+                        format!("{ctx}: log is the stream the assignments go into, or false"),
+                        Some(format!("e.g. log = \"{name}_assignments\"")),
+                    );
+                    return None;
+                }
+            },
+            None => (format!("{name}_assignments"), v.span()),
+        };
+        let http_stream = datasets.get(&stream).is_some_and(|d| {
+            matches!(&d.job, Job::Stream(s) if s.quarantine_of.is_none() && s.source == crate::model::StreamSource::Http)
+        });
+        if !http_stream {
+            let what = if datasets.contains_key(&stream) {
+                format!("`{stream}` is not an HTTP stream")
+            } else {
+                format!("there is no stream `{stream}`")
+            };
+            self.err(
+                &span,
+                format!("{ctx} logs each assignment into a stream, and {what}"),
+                Some(format!(
+                    "declare [datasets.{stream}] with partition = \"hour\" and stream = {{ event_time = \"time\", id = \"id\" }}, or set log = false"
+                )),
+            );
+            return None;
+        }
+        Some(Some(stream))
     }
 
     /// `split = { variant = percent, … }`: every variant, summing to 100.
@@ -168,25 +217,16 @@ impl Cx {
             };
             split.push((key, w));
         }
-        let missing: Vec<&String> = variants
-            .keys()
-            .filter(|k| !split.iter().any(|(s, _)| s == *k))
-            .collect();
-        if !missing.is_empty() {
-            let names: Vec<&str> = missing.iter().map(|s| s.as_str()).collect();
-            self.err(
-                &v.span(),
-                format!("{ctx}: split has no share for {}", names.join(", ")),
-                Some("give every variant a share (0 turns one off)".into()),
-            );
-            return None;
+        match crate::selector::check_split(variants.keys().map(String::as_str), &split) {
+            Ok(sorted) => Some(sorted),
+            Err(e) => {
+                let hint = e
+                    .contains("no share")
+                    .then(|| "give every variant a share (0 turns one off)".to_string());
+                self.err(&v.span(), format!("{ctx}: {e}"), hint);
+                None
+            }
         }
-        let sum: u32 = split.iter().map(|(_, w)| w).sum();
-        if sum != 100 {
-            self.err(&v.span(), format!("{ctx}: the split sums to {sum}, not 100"), None);
-            return None;
-        }
-        Some(split)
     }
 
     /// `[selectors.NAME.auto]`: when a variant wins, the split moves to it.
@@ -218,9 +258,23 @@ impl Cx {
         need(self, "to", "90")?;
         let dv = get(t, "dataset")?;
         let dataset = self.string(dv, "the auto-promotion dataset")?;
-        if !datasets.contains_key(&dataset) {
-            self.err(&dv.span(), format!("{ctx}: there is no dataset `{dataset}`"), None);
-            return None;
+        match datasets.get(&dataset) {
+            None => {
+                self.err(&dv.span(), format!("{ctx}: there is no dataset `{dataset}`"), None);
+                return None;
+            }
+            Some(d) if d.granularity != Granularity::Day => {
+                self.err(
+                    &dv.span(),
+                    format!(
+                        "{ctx}: `{dataset}` is partitioned by {}; auto-promotion reads daily partitions",
+                        d.granularity
+                    ),
+                    Some("point it at a dataset with partition = \"day\"".into()),
+                );
+                return None;
+            }
+            Some(_) => {}
         }
         let metric = self.string(get(t, "metric")?, "the auto-promotion metric")?;
         let number = |v: &Val<'_>| match v.get_ref() {
@@ -309,6 +363,10 @@ command = ["true"]
 [datasets.engagement]
 partition = "day"
 command = ["true"]
+
+[datasets.reco_assignments]
+partition = "hour"
+stream = { event_time = "time", id = "id" }
 "#;
 
     fn load(selectors: &str) -> Result<crate::Project, String> {
@@ -336,6 +394,11 @@ to = 90
         .expect("valid");
         let s = &p.selectors["reco"];
         assert_eq!(s.salt, "reco", "the salt defaults to the selector's name");
+        assert_eq!(
+            s.log.as_deref(),
+            Some("reco_assignments"),
+            "and the log to NAME_assignments"
+        );
         assert_eq!(s.variants["cooc"], "reco_cooccurrence");
         assert_eq!(s.split, vec![("cooc".to_string(), 50), ("popularity".to_string(), 50)]);
         let auto = s.auto.as_ref().expect("auto");
@@ -381,10 +444,45 @@ to = 90
                 ),
                 "days must be a whole number ≥ 1",
             ),
+            (
+                format!("{variants}\nsplit = {{ popularity = 50, cooc = 50 }}\nunit = \"u\"\nlog = \"plays\""),
+                "there is no stream `plays`",
+            ),
+            (
+                format!("{variants}\nsplit = {{ popularity = 50, cooc = 50 }}\nunit = \"u\"\nlog = \"engagement\""),
+                "`engagement` is not an HTTP stream",
+            ),
+            (
+                format!(
+                    "{variants}\nsplit = {{ popularity = 50, cooc = 50 }}\nunit = \"u\"\n[selectors.reco.auto]\ndataset = \"reco_assignments\"\nmetric = \"m\"\nmin_lift = 0.02\ndays = 3\nto = 90"
+                ),
+                "auto-promotion reads daily partitions",
+            ),
         ] {
             let err = load(&format!("[selectors.reco]\n{body}\n")).expect_err(&body);
             assert!(err.contains(says), "{body}\n→ {err}");
-            assert!(err.contains("weir.toml:2"), "located in the [selectors] table: {err}");
+            let line: usize = err
+                .split("weir.toml:")
+                .nth(1)
+                .and_then(|r| r.split(':').next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0);
+            assert!(line > BASE.lines().count(), "located in the [selectors] table: {err}");
         }
+    }
+
+    #[test]
+    fn a_selector_without_its_stream_says_how_to_declare_it() {
+        let text = BASE.replace("[datasets.reco_assignments]", "[datasets.other_stream]");
+        let sel = "[selectors.reco]\nvariants = { a = \"reco_popularity\" }\nsplit = { a = 100 }\nunit = \"u\"\n";
+        let err = load_project(&format!("{text}\n{sel}"), &|_| Err("no file".into()))
+            .map(|_| ())
+            .expect_err("no stream");
+        let err = err.to_string();
+        assert!(err.contains("there is no stream `reco_assignments`"), "{err}");
+        assert!(err.contains("or set log = false"), "{err}");
+        let off = format!("{text}\n{sel}log = false\n");
+        let p = load_project(&off, &|_| Err("no file".into())).expect("log = false");
+        assert_eq!(p.selectors["reco"].log, None);
     }
 }

@@ -1,6 +1,6 @@
-//! The contract for environments: deployments and alias moves.
+//! The contract for environments: deployments, alias moves and selectors' splits.
 
-use weir_catalog::{Alias, AliasMove, Catalog, CatalogError, Deployment};
+use weir_catalog::{Alias, AliasMove, Catalog, CatalogError, Deployment, SplitChange};
 
 pub async fn deployments_are_append_only_and_numbered_per_env(c: &dyn Catalog) {
     let d = |env: &str, at: i64| Deployment {
@@ -81,4 +81,77 @@ pub async fn alias_moves_are_recorded(c: &dyn Catalog) {
     );
     assert_eq!(h[2].reason.as_deref(), Some("REVERT"));
     assert_eq!(c.aliases("prod").await.expect("list").len(), 1);
+}
+
+pub async fn split_changes_are_recorded_per_environment(c: &dyn Catalog) {
+    let change = |env: &str, pop: u32, kind: &str, at: i64| SplitChange {
+        env: env.into(),
+        selector: "reco".into(),
+        seq: 0,
+        split: [("popularity".to_string(), pop), ("cooc".to_string(), 100 - pop)].into(),
+        kind: kind.into(),
+        reason: Some(format!("{kind} at {at}")),
+        by: "ana".into(),
+        at_ms: at,
+    };
+    assert!(c.splits("prod").await.expect("splits").is_empty());
+    let before = c.last_change().await.expect("feed");
+    assert_eq!(
+        c.set_split(&change("prod", 90, "set", 10), None)
+            .await
+            .expect("set")
+            .seq,
+        1
+    );
+    assert_eq!(
+        c.set_split(&change("candidate", 20, "set", 11), None)
+            .await
+            .expect("set")
+            .seq,
+        1
+    );
+    // Compare and swap: a change planned against change 0 (none) lost.
+    let r = c.set_split(&change("prod", 10, "auto", 12), Some(0)).await;
+    assert!(
+        matches!(
+            r,
+            Err(CatalogError::SplitMoved {
+                expected: 0,
+                found: 1,
+                ..
+            })
+        ),
+        "{r:?}"
+    );
+    let second = c
+        .set_split(&change("prod", 10, "auto", 13), Some(1))
+        .await
+        .expect("set");
+    assert_eq!(second.seq, 2);
+    let history = c.split_history("prod", "reco").await.expect("history");
+    assert_eq!(
+        history
+            .iter()
+            .map(|h| (h.seq, h.split["popularity"], h.kind.as_str()))
+            .collect::<Vec<_>>(),
+        vec![(1, 90, "set"), (2, 10, "auto")]
+    );
+    assert_eq!(history[1], second);
+    let latest = c.splits("prod").await.expect("splits");
+    assert_eq!(latest, vec![second]);
+    assert_eq!(c.splits("candidate").await.expect("splits")[0].split["cooc"], 80);
+    let fed = c.changes(before, 100).await.expect("feed");
+    let fed: Vec<(&str, Option<&str>, Option<&str>)> = fed
+        .iter()
+        .map(|f| (f.kind.as_str(), f.env.as_deref(), f.dataset.as_deref()))
+        .collect();
+    assert_eq!(
+        fed,
+        vec![
+            ("selector", Some("prod"), Some("reco")),
+            ("selector", Some("candidate"), Some("reco")),
+            ("selector", Some("prod"), Some("reco")),
+        ],
+        "every change is in the feed, and the refused one is not"
+    );
 }
