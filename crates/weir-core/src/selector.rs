@@ -83,11 +83,8 @@ pub fn check_split<'v>(
 pub fn promoted(split: &[(String, u32)], winner: &str, to: u32) -> Vec<(String, u32)> {
     let to = to.min(100);
     let others = split.iter().filter(|(v, _)| v != winner).count() as u32;
-    let (each, mut extra) = if others == 0 {
-        (0, 0)
-    } else {
-        ((100 - to) / others, (100 - to) % others)
-    };
+    let each = (100 - to).checked_div(others).unwrap_or(0);
+    let mut extra = (100 - to).checked_rem(others).unwrap_or(0);
     let mut out: Vec<(String, u32)> = split
         .iter()
         .map(|(v, _)| {
