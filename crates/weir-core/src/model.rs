@@ -56,7 +56,8 @@ pub struct Selector {
 /// When one variant beats every other by `min_lift` on `metric` of
 /// `dataset` for `days` consecutive daily partitions (each with at least
 /// `min_units` units per variant), the split moves `to` percent to it.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, serde::Deserialize)]
+#[cfg_attr(feature = "openapi", derive(utoipa::ToSchema))]
 pub struct AutoPromote {
     pub dataset: String,
     pub metric: String,
@@ -86,7 +87,7 @@ pub struct Alerts {
 }
 
 impl Alerts {
-    pub const KINDS: &[&str] = &["block", "warn", "failure", "late"];
+    pub const KINDS: &[&str] = &["block", "warn", "failure", "late", "selector"];
 
     pub fn wants(&self, kind: &str) -> bool {
         self.on.iter().any(|k| k == kind)

@@ -39,6 +39,37 @@ impl Location {
         }
     }
 
+    /// Where one of the instance's files is (a path or a URL).
+    pub fn file_display(&self, name: &str) -> String {
+        match self {
+            Location::Dir(d) => d.join(name).display().to_string(),
+            Location::Object(o) => format!("{}/{name}", o.url.trim_end_matches('/')),
+        }
+    }
+
+    /// One of the instance's files, whole. `name` is relative to the
+    /// instance and may not leave it (`..`, absolute paths and empty parts
+    /// are refused).
+    pub async fn read(&self, name: &str) -> Result<bytes::Bytes> {
+        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p.is_empty() || p == "." || p == "..")
+        {
+            return Err(LakeError::Refused {
+                entry: name.to_string(),
+                reason: "not a file name inside the instance".into(),
+            });
+        }
+        match self {
+            Location::Dir(d) => {
+                let path = d.join(name);
+                Ok(bytes::Bytes::from(tokio::fs::read(&path).await.map_err(io(&path))?))
+            }
+            Location::Object(o) => {
+                let key = ObjPath::from(format!("{}/{name}", o.key.as_ref()));
+                Ok(o.store.get(&key).await?.bytes().await?)
+            }
+        }
+    }
+
     /// The instance's files in a local directory: its own, or a copy of
     /// its data files (never `_SUCCESS`) fetched into `into`, which is
     /// created. One listing and one read per file.

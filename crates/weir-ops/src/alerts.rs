@@ -155,6 +155,7 @@ impl Webhook {
             AlertEvent::CheckFailed { .. } => "warn",
             AlertEvent::RunFailed { .. } => "failure",
             AlertEvent::SlaMissed { .. } | AlertEvent::SlaRecovered { .. } => "late",
+            AlertEvent::SplitPromoted { .. } => "selector",
         };
         self.alerts.wants(kind).then(|| {
             serde_json::json!({ "text": event.text(&self.project), "id": event.id(), "kind": kind }).to_string()

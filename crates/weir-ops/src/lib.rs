@@ -10,7 +10,8 @@
 //! - [`versions`]: what changed between a dataset's versions;
 //! - [`diff`]: two environments compared, down to the rows;
 //! - [`tokens`]: API tokens and the roles they carry;
-//! - [`control`]: pause, resume, cancel, and the audit log.
+//! - [`control`]: pause, resume, cancel, and the audit log;
+//! - [`selectors`]: model variants chosen at run time, their splits, auto-promotion.
 //!
 //! This crate never parses command lines and never prints.
 
@@ -26,6 +27,7 @@ pub mod inspect;
 pub mod invalidate;
 pub mod lineage;
 pub mod retention;
+pub mod selectors;
 pub mod serving;
 pub mod status;
 pub mod tokens;

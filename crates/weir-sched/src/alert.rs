@@ -45,6 +45,19 @@ pub enum AlertEvent {
         partition: String,
         late_by_s: i64,
     },
+    /// Auto-promotion moved a selector's split to the variant that won.
+    SplitPromoted {
+        env: String,
+        selector: String,
+        /// The split change's number (the alert's identity).
+        seq: u32,
+        winner: String,
+        from: std::collections::BTreeMap<String, u32>,
+        to: std::collections::BTreeMap<String, u32>,
+        metric: String,
+        /// The winner's smallest lift of each day that counted, oldest first.
+        lifts: Vec<f64>,
+    },
 }
 
 impl AlertEvent {
@@ -68,6 +81,7 @@ impl AlertEvent {
                 partition,
                 ..
             } => format!("sla-recovered:{env}/{dataset}/v{version}/{partition}"),
+            AlertEvent::SplitPromoted { env, selector, seq, .. } => format!("split:{env}/{selector}/{seq}"),
         }
     }
 
@@ -134,6 +148,28 @@ impl AlertEvent {
                 ":white_check_mark: *{project}* ({env}): `{dataset}` v{version} {partition} is complete, {} after its deadline.",
                 human(*late_by_s)
             ),
+            AlertEvent::SplitPromoted {
+                env,
+                selector,
+                winner,
+                from,
+                to,
+                metric,
+                lifts,
+                ..
+            } => {
+                let show = |m: &std::collections::BTreeMap<String, u32>| {
+                    m.iter().map(|(v, w)| format!("{v}={w}")).collect::<Vec<_>>().join(",")
+                };
+                let lifts: Vec<String> = lifts.iter().map(|l| format!("{:+.1}%", l * 100.0)).collect();
+                format!(
+                    ":trophy: *{project}* ({env}): selector `{selector}` moved to `{winner}` by auto-promotion: split {} → {}.\n`{winner}` led on {metric} every day ({}).\nUndo with `weir selector set {selector} --env {env} --split {}`.",
+                    show(from),
+                    show(to),
+                    lifts.join(", "),
+                    show(from)
+                )
+            }
         }
     }
 }

@@ -274,6 +274,9 @@ async fn lead_work(shared: &Shared, h: &EnvHandle, l: &Loaded) {
             Err(e) => tracing::error!(env = %h.env, "cannot send SLA alerts: {e}"),
         }
     }
+    if l.ws.project.selectors.values().any(|s| s.auto.is_some()) {
+        auto_promote(shared, h, l).await;
+    }
     let grace = i64::try_from(shared.alert_grace.as_millis()).unwrap_or(i64::MAX);
     match weir_ops::alerts::deliver_owed_alerts(
         l.ws.catalog.as_ref(),
@@ -285,6 +288,25 @@ async fn lead_work(shared: &Shared, h: &EnvHandle, l: &Loaded) {
     {
         Ok(sent) => log_sent(h, l, &sent),
         Err(e) => tracing::error!(env = %h.env, "cannot send owed alerts: {e}"),
+    }
+}
+
+/// Auto-promotion of the environment's selectors: a split that moved is
+/// logged, alerted, and seen by the very next selection.
+async fn auto_promote(shared: &Shared, h: &EnvHandle, l: &Loaded) {
+    let now_ms = shared.clock.now().timestamp_millis();
+    match weir_ops::selectors::auto::evaluate(&l.ws, &h.env, now_ms).await {
+        Ok(outcomes) => {
+            for o in outcomes {
+                let Some(event) = o.alert else { continue };
+                shared.selectors.invalidate();
+                tracing::warn!(env = %h.env, selector = %o.selector, "{}", event.text(&l.ws.project.name).lines().next().unwrap_or(""));
+                if let Some(w) = &l.reporter.alerts {
+                    w.send(&event);
+                }
+            }
+        }
+        Err(e) => tracing::error!(env = %h.env, "cannot check auto-promotion: {e}"),
     }
 }
 

@@ -3,7 +3,7 @@
 //! a deploy, pause or resume reloads that environment's loop; alias moves,
 //! invalidations, restores and acceptances make every loop look again; a
 //! cancel request reaches the loops' runs; a revoked token empties the token
-//! cache. Changes made by the CLI against the same catalog arrive the same way.
+//! cache; every change but those drops the resolved selectors. Changes made by the CLI against the same catalog arrive the same way.
 
 use crate::Shared;
 use std::sync::Arc;
@@ -62,7 +62,14 @@ pub async fn watch_changes(shared: Arc<Shared>) {
                     }
                 }
                 "token" => shared.tokens.clear(),
-                _ => refresh_all = true,
+                // A split changed: selections resolve again; nothing to build.
+                "selector" => shared.selectors.invalidate(),
+                _ => {
+                    // Aliases, instances or verdicts changed: what a
+                    // variant serves may have too.
+                    shared.selectors.invalidate();
+                    refresh_all = true;
+                }
             }
         }
         if refresh_all {

@@ -14,6 +14,7 @@ mod feed;
 pub mod lead;
 pub mod metrics;
 mod nats;
+pub mod select;
 pub mod streams;
 pub mod tls;
 pub mod watch;
@@ -89,6 +90,10 @@ pub struct Shared {
     pub pools: weir_sched::pools::PoolSlots,
     /// The streams of the first served environment (run by the leader).
     pub streams: Arc<streams::Streams>,
+    /// Selectors resolved for selections, until something changes them.
+    pub selectors: weir_ops::selectors::SelectorCache,
+    /// The queue of assignments into the selectors' streams, and its counts.
+    pub assignments: select::AssignLog,
     /// Opened environments by name (definitions parsed, lakes opened), until
     /// the change feed or a deploy through the API says they changed.
     workspaces:
@@ -110,9 +115,11 @@ impl Shared {
         Ok((ws, d))
     }
 
-    /// Forgets opened environments (a deployment changed).
+    /// Forgets opened environments (a deployment changed), and the
+    /// selectors resolved from them.
     pub async fn forget_envs(&self) {
         self.workspaces.lock().await.clear();
+        self.selectors.invalidate();
     }
 }
 
@@ -218,6 +225,8 @@ impl Server {
             holder: format!("{}@{address}", lead::holder_id()),
             address,
             streams,
+            selectors: Default::default(),
+            assignments: select::AssignLog::new(select::QUEUE),
             http: reqwest::Client::builder()
                 .connect_timeout(Duration::from_secs(5))
                 .build()
@@ -251,6 +260,7 @@ impl Server {
         let pruner = tokio::spawn(prune_history(shared.clone()));
         let leading = tokio::spawn(lead::keep(shared.clone()));
         let closing = tokio::spawn(streams::keep(shared.clone()));
+        let assigning = tokio::spawn(select::AssignLog::write(shared.clone()));
         let mut loops = tokio::task::JoinSet::new();
         for h in shared.envs.values() {
             loops.spawn(daemon::run_env(shared.clone(), h.clone(), stop_rx.clone()));
@@ -289,6 +299,7 @@ impl Server {
         pruner.abort();
         leading.abort();
         closing.abort();
+        assigning.abort();
         lead::resign(&shared).await;
         let _ = http_stop_tx.send(());
         match http.await {

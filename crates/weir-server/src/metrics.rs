@@ -391,8 +391,57 @@ pub async fn render(State(shared): State<Arc<Shared>>) -> impl IntoResponse {
             axum::http::header::CONTENT_TYPE,
             "text/plain; version=0.0.4; charset=utf-8",
         )],
-        shared.metrics.render(&running, &shared.streams.stats().await),
+        {
+            let mut text = shared.metrics.render(&running, &shared.streams.stats().await);
+            selectors(&mut text, &shared.assignments.counts());
+            text
+        },
     )
+}
+
+/// Selections per variant, and the assignment log's fate of each.
+fn selectors(out: &mut String, counts: &BTreeMap<String, crate::select::Counts>) {
+    family(
+        out,
+        "weir_selections_total",
+        "counter",
+        "Selections answered (GET /api/v1/select), by selector and variant.",
+    );
+    for (sel, c) in counts {
+        for (variant, n) in &c.selected {
+            sample(
+                out,
+                "weir_selections_total",
+                &[("selector", sel.clone()), ("variant", variant.clone())],
+                *n as f64,
+            );
+        }
+    }
+    family(
+        out,
+        "weir_assignments_logged_total",
+        "counter",
+        "Assignments made durable in the selector's stream.",
+    );
+    for (sel, c) in counts {
+        sample(out, "weir_assignments_logged_total", &[("selector", sel.clone())], c.logged as f64);
+    }
+    family(
+        out,
+        "weir_assignments_dropped_total",
+        "counter",
+        "Assignments not logged, by reason: overload (the queue was full), not_leader, no_stream, refused.",
+    );
+    for (sel, c) in counts {
+        for (reason, n) in &c.dropped {
+            sample(
+                out,
+                "weir_assignments_dropped_total",
+                &[("selector", sel.clone()), ("reason", (*reason).to_string())],
+                *n as f64,
+            );
+        }
+    }
 }
 
 #[cfg(test)]

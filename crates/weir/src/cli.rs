@@ -266,6 +266,17 @@ pub enum Command {
     /// API tokens: create, list, revoke.
     #[command(subcommand)]
     Token(TokenCmd),
+    /// Which variant of a selector a unit gets, read fresh from the catalog
+    /// (a look: only `weir serve`'s selections are logged).
+    Select {
+        selector: String,
+        /// The unit to assign (e.g. a user id).
+        #[arg(long)]
+        unit: String,
+    },
+    /// Selectors: the split in force, its history, and changing it.
+    #[command(subcommand)]
+    Selector(SelectorCmd),
     /// Stop planning a dataset (or, with --env and no dataset, a whole environment).
     Pause {
         dataset: Option<String>,
@@ -318,6 +329,28 @@ pub struct ServeArgs {
     /// over it, POST /ingest answers 429 with Retry-After.
     #[arg(long, default_value_t = weir_server::streams::DEFAULT_RATE, value_name = "N")]
     pub ingest_rate: u32,
+}
+
+#[derive(Debug, Subcommand)]
+pub enum SelectorCmd {
+    /// Every selector: the split in force and what each variant serves.
+    List,
+    /// One selector: what each variant serves, the declared split,
+    /// auto-promotion, and every change of the split.
+    Show { selector: String },
+    /// Change the split (recorded in its history, like an alias move).
+    Set {
+        selector: String,
+        /// Variant=percent, summing to 100 (e.g. popularity=90,cooc=10).
+        #[arg(long, value_name = "V=P,…", required_unless_present = "reset", conflicts_with = "reset")]
+        split: Option<String>,
+        /// Go back to the declared split.
+        #[arg(long)]
+        reset: bool,
+        /// Why (kept in the history and the audit log).
+        #[arg(long)]
+        reason: Option<String>,
+    },
 }
 
 #[derive(Debug, Subcommand)]

@@ -189,6 +189,15 @@ fn audit_of(c: &Command, env: Option<&str>) -> Option<(&'static str, serde_json:
             json!({ "name": name, "role": role, "expires": expires, "streams": streams }),
         ),
         Command::Token(cli::TokenCmd::Revoke { name }) => ("token revoke", json!({ "name": name })),
+        Command::Selector(cli::SelectorCmd::Set {
+            selector,
+            split,
+            reset,
+            reason,
+        }) => (
+            "selector set",
+            json!({ "env": env, "selector": selector, "split": split, "reset": reset, "reason": reason }),
+        ),
         _ => return None,
     })
 }
@@ -332,6 +341,19 @@ async fn verb(
         Command::Versions { dataset } => cmd::envs::versions(project, &dataset, p).await.map(|()| 0),
         Command::Serve(a) => cmd::serve::serve(project, envs, a, p).await,
         Command::Token(t) => cmd::control::token(project, t, p).await.map(|()| 0),
+        Command::Select { selector, unit } => cmd::select::select(project, env, &selector, &unit, p).await.map(|()| 0),
+        Command::Selector(cli::SelectorCmd::List) => cmd::select::list(project, env, p).await.map(|()| 0),
+        Command::Selector(cli::SelectorCmd::Show { selector }) => {
+            cmd::select::show(project, env, &selector, p).await.map(|()| 0)
+        }
+        Command::Selector(cli::SelectorCmd::Set {
+            selector,
+            split,
+            reason,
+            ..
+        }) => cmd::select::set(project, env, &selector, split.as_deref(), reason, p)
+            .await
+            .map(|()| 0),
         Command::Pause { dataset, reason } => {
             cmd::control::pause(project, env, dataset.as_deref(), true, reason.as_deref(), p)
                 .await

@@ -220,7 +220,7 @@ impl Cx {
 }
 
 impl Cx {
-    /// `[alerts] webhook = "https://…" | "env:NAME"`, `on = ["block", "warn", "failure", "late"]`.
+    /// `[alerts] webhook = "https://…" | "env:NAME"`, `on = ["block", "warn", "failure", "late", "selector"]`.
     pub(super) fn alerts(&mut self, v: &Val<'_>) -> Option<Alerts> {
         let t = self.table(v, "[alerts]")?;
         self.check_keys(t, &["webhook", "on"], "[alerts]");

@@ -243,6 +243,30 @@ pub const ROUTES: &[Route] = &[
         "Move aliases back to their previous version and pin them.",
     ),
     route(
+        "GET",
+        "/api/v1/select/{selector}",
+        Access::Role(Role::Viewer),
+        "A unit's variant (?unit=…): the version its alias serves in the served environment and the artifact's location; &artifact=1 answers with the artifact's bytes. Logged into the selector's assignments stream.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/selectors",
+        Access::Role(Role::Viewer),
+        "Every selector: the split in force and what each variant serves.",
+    ),
+    route(
+        "GET",
+        "/api/v1/envs/{env}/selectors/{selector}",
+        Access::Role(Role::Viewer),
+        "One selector: its state, the declared split, auto-promotion, and the history of its split.",
+    ),
+    route(
+        "POST",
+        "/api/v1/envs/{env}/selectors/{selector}/split",
+        Access::Role(Role::Operator),
+        "Change a selector's split (recorded in its history); an empty split goes back to the declared one.",
+    ),
+    route(
         "POST",
         "/api/v1/envs/{env}/pin",
         Access::Role(Role::Operator),

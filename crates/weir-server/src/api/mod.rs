@@ -8,6 +8,7 @@ pub mod openapi;
 mod ops;
 mod read;
 mod runs;
+pub(crate) mod select;
 mod write;
 
 use crate::Shared;
@@ -93,7 +94,9 @@ impl From<weir_ops::OpsError> for ApiError {
                     )
                 }
             }
-            OpsError::Catalog(weir_catalog::CatalogError::AliasMoved { .. }) => {
+            OpsError::Catalog(
+                weir_catalog::CatalogError::AliasMoved { .. } | weir_catalog::CatalogError::SplitMoved { .. },
+            ) => {
                 Self::new(StatusCode::CONFLICT, "conflict", e.to_string(), "plan the move again")
             }
             OpsError::Invalid(d) => Self::new(
@@ -176,6 +179,10 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
         ("POST", "/api/v1/envs/{env}/invalidate") => post(ops::invalidate),
         ("POST", "/api/v1/envs/{env}/accept") => post(ops::accept),
         ("POST", "/api/v1/envs/{env}/restore") => post(ops::restore),
+        ("GET", "/api/v1/select/{selector}") => get(select::select),
+        ("GET", "/api/v1/envs/{env}/selectors") => get(select::list),
+        ("GET", "/api/v1/envs/{env}/selectors/{selector}") => get(select::show),
+        ("POST", "/api/v1/envs/{env}/selectors/{selector}/split") => post(select::set_split),
         ("POST", "/api/v1/envs/{env}/deploy") => post(ops::deploy).layer(DefaultBodyLimit::max(MAX_DEPLOY_BODY)),
         _ => return None,
     })

@@ -5,7 +5,7 @@
 //! never written by hand. A unit test keeps every route of the table typed.
 
 use super::auth::{Access, ROUTES};
-use super::{ops, read, runs, write};
+use super::{ops, read, runs, select, write};
 use axum::Json;
 use utoipa::openapi::path::{HttpMethod, OperationBuilder, Parameter, ParameterBuilder, ParameterIn};
 use utoipa::openapi::request_body::RequestBodyBuilder;
@@ -66,6 +66,7 @@ fn body_of(path: &str) -> Option<Typed> {
         "/api/v1/envs/{env}/accept" => one::<ops::AcceptBody>(),
         "/api/v1/envs/{env}/restore" => one::<ops::RestoreBody>(),
         "/api/v1/sql" => one::<ops::SqlBody>(),
+        "/api/v1/envs/{env}/selectors/{selector}/split" => one::<select::SplitBody>(),
         // JSON lines, or one JSON array of events.
         "/ingest/{stream}" => text(),
         _ => return None,
@@ -124,6 +125,16 @@ fn answer_of(method: &str, path: &str) -> Option<(&'static str, Vec<(&'static st
         }
         ("POST", "/api/v1/runs/{run_id}/cancel") => json(one::<ops_::control::CancelReport>()),
         ("POST", "/api/v1/envs/{env}/promote") => json(one::<ops_::aliases::PromoteReport>()),
+        ("GET", "/api/v1/select/{selector}") => Some((
+            "200",
+            vec![
+                (JSON, one::<ops_::selectors::Selection>()),
+                ("application/octet-stream", text()),
+            ],
+        )),
+        ("GET", "/api/v1/envs/{env}/selectors") => json(list::<ops_::selectors::SelectorState>()),
+        ("GET", "/api/v1/envs/{env}/selectors/{selector}") => json(one::<ops_::selectors::SelectorReport>()),
+        ("POST", "/api/v1/envs/{env}/selectors/{selector}/split") => json(one::<ops_::selectors::SplitReport>()),
         _ => None,
     }
 }
@@ -142,6 +153,7 @@ fn query_of(path: &str) -> Vec<Parameter> {
         "/api/v1/envs/{env}/datasets/{dataset}/instance" => ops::InstanceQuery::into_params(q),
         "/api/v1/envs/{env}/datasets/{dataset}/counters" => ops::CountersQuery::into_params(q),
         "/api/v1/diff" => ops::DiffQuery::into_params(q),
+        "/api/v1/select/{selector}" => select::SelectQuery::into_params(q),
         _ => Vec::new(),
     }
 }

@@ -21,6 +21,9 @@ pub(super) async fn audited<T>(
     op: impl Future<Output = ApiResult<T>>,
 ) -> ApiResult<T> {
     let result = op.await;
+    // A mutation may change what a selector's variants serve, or its split:
+    // the very next selection resolves again.
+    shared.selectors.invalidate();
     let outcome = match &result {
         Ok(_) => Ok(()),
         Err(e) => Err(format!("{} {}: {}", e.status.as_u16(), e.code, e.message)),

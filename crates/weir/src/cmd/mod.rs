@@ -10,5 +10,6 @@ pub mod query;
 pub mod remote;
 pub mod repair;
 pub mod run;
+pub mod select;
 pub mod serve;
 pub mod status;

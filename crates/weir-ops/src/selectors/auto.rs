@@ -1,0 +1,190 @@
+//! Auto-promotion (`[selectors.NAME.auto]`): the leader's check, after each
+//! pass of an environment's loop, of whether one variant has won.
+//!
+//! The auto dataset is read through [`crate::serving::served`] (so a
+//! blocked or trashed day never counts), one daily partition at a time:
+//! a row per variant with columns `variant`, the metric, and `units`. Only
+//! days that start after the split last changed count, so a split set by
+//! hand is not overruled before `days` days of new evidence. The decision
+//! itself is `weir_core::selector::decide`, pure and tested there.
+
+use super::{SplitArgs, SplitReport, definition, split_in_force};
+use crate::serving::{instance_input, served};
+use crate::{Result, UserError};
+use arrow::array::{Array, AsArray};
+use arrow::compute::cast;
+use arrow::datatypes::{DataType, Float64Type, Int64Type};
+use serde::Serialize;
+use std::collections::BTreeMap;
+use weir_core::selector::{Figure, Verdict, decide};
+use weir_sched::Workspace;
+use weir_sched::alert::AlertEvent;
+
+/// What auto-promotion found for one selector.
+#[derive(Clone, Debug, Serialize)]
+pub struct AutoOutcome {
+    pub env: String,
+    pub selector: String,
+    /// Why the split stays, when it does.
+    pub held: Option<String>,
+    /// The change made, when one variant won.
+    pub promoted: Option<SplitReport>,
+    /// The alert to send about the change.
+    #[serde(skip)]
+    pub alert: Option<AlertEvent>,
+}
+
+/// Checks every selector of `env` that has `auto`, and moves the split of
+/// those whose variant won (recorded as kind `auto`, by `auto`, and only if
+/// no one changed the split meanwhile).
+pub async fn evaluate(ws: &Workspace, env: &str, now_ms: i64) -> Result<Vec<AutoOutcome>> {
+    let mut out = Vec::new();
+    let names: Vec<String> = ws
+        .project
+        .selectors
+        .values()
+        .filter(|s| s.auto.is_some())
+        .map(|s| s.name.clone())
+        .collect();
+    for name in names {
+        out.push(evaluate_one(ws, env, &name, now_ms).await?);
+    }
+    Ok(out)
+}
+
+async fn evaluate_one(ws: &Workspace, env: &str, name: &str, now_ms: i64) -> Result<AutoOutcome> {
+    let sel = definition(ws, name)?;
+    let Some(auto) = &sel.auto else {
+        return Err(UserError::new(format!("selector `{name}` has no auto-promotion"), "add [selectors.NAME.auto]").into());
+    };
+    let (split, seq) = split_in_force(ws, env, sel).await?;
+    let since_ms = match ws.catalog.split_history(env, name).await?.last() {
+        Some(c) if c.seq == seq => Some(c.at_ms),
+        _ => None,
+    };
+    let mut outcome = AutoOutcome {
+        env: env.to_string(),
+        selector: name.to_string(),
+        held: None,
+        promoted: None,
+        alert: None,
+    };
+    let days = match figures(ws, env, &auto.dataset, &auto.metric, auto.days, since_ms).await {
+        Ok(d) => d,
+        Err(why) => {
+            outcome.held = Some(why);
+            return Ok(outcome);
+        }
+    };
+    match decide(auto, &split, &days) {
+        Verdict::Hold(why) => outcome.held = Some(why),
+        Verdict::Promote {
+            winner,
+            split: to,
+            days,
+            lifts,
+        } => {
+            let ds = crate::dataset(ws, &auto.dataset)?;
+            let keys: Vec<String> = days.iter().map(|p| ds.granularity.format_key(*p)).collect();
+            let reason = format!(
+                "`{winner}` led on {} by {} over {}",
+                auto.metric,
+                lifts
+                    .iter()
+                    .map(|l| format!("{:+.1}%", l * 100.0))
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                keys.join(", ")
+            );
+            let args = SplitArgs {
+                split: to,
+                by: "auto".into(),
+                reason: Some(reason),
+                kind: "auto".into(),
+                after: Some(seq),
+                now_ms,
+            };
+            match super::set_split(ws, env, name, args).await {
+                Ok(report) => {
+                    outcome.alert = Some(AlertEvent::SplitPromoted {
+                        env: env.to_string(),
+                        selector: name.to_string(),
+                        seq: report.change.seq,
+                        winner,
+                        from: report.from.clone(),
+                        to: report.change.split.clone(),
+                        metric: auto.metric.clone(),
+                        lifts,
+                    });
+                    outcome.promoted = Some(report);
+                }
+                // Someone changed the split meanwhile: theirs stands.
+                Err(crate::OpsError::Catalog(weir_catalog::CatalogError::SplitMoved { .. })) => {
+                    outcome.held = Some("the split was changed meanwhile".into());
+                }
+                Err(e) => return Err(e),
+            }
+        }
+    }
+    Ok(outcome)
+}
+
+/// The latest `days` served partitions of `dataset` that start at or after
+/// `since_ms`: variant → (metric, units) of each. An error is why not.
+async fn figures(
+    ws: &Workspace,
+    env: &str,
+    dataset: &str,
+    metric: &str,
+    days: u32,
+    since_ms: Option<i64>,
+) -> std::result::Result<BTreeMap<i64, BTreeMap<String, Figure>>, String> {
+    let ds = ws.dataset(dataset).map_err(|e| e.to_string())?;
+    let Some(s) = served(ws, env, dataset).await.map_err(|e| e.to_string())? else {
+        return Err(format!("`{dataset}` serves nothing in `{env}` yet"));
+    };
+    let counted: Vec<i64> = s
+        .partitions
+        .iter()
+        .copied()
+        .filter(|p| since_ms.is_none_or(|t| ds.granularity.start_of(*p).timestamp_millis() >= t))
+        .collect();
+    let mut out = BTreeMap::new();
+    for p in counted.iter().rev().take(days as usize) {
+        let input = instance_input(ws, ds, s.version, *p).map_err(|e| e.to_string())?;
+        let q = format!(
+            "SELECT CAST(variant AS VARCHAR) AS variant, CAST(\"{}\" AS DOUBLE) AS value, CAST(units AS BIGINT) AS units FROM \"{}\"",
+            metric.replace('"', "\"\""),
+            input.table.replace('"', "\"\"")
+        );
+        let batches = weir_exec::query::query(std::slice::from_ref(&input), &q)
+            .await
+            .map_err(|e| {
+                format!("`{dataset}` must have columns `variant`, `{metric}` and `units` (one row per variant): {e}")
+            })?;
+        let mut day = BTreeMap::new();
+        for b in &batches {
+            let col = |i: usize, t: &DataType| cast(b.column(i), t).map_err(|e| format!("`{dataset}`: {e}"));
+            let (v, m, u) = (
+                col(0, &DataType::Utf8)?,
+                col(1, &DataType::Float64)?,
+                col(2, &DataType::Int64)?,
+            );
+            let (v, m, u) = (
+                v.as_string::<i32>(),
+                m.as_primitive::<Float64Type>(),
+                u.as_primitive::<Int64Type>(),
+            );
+            for i in 0..b.num_rows() {
+                if v.is_null(i) {
+                    continue;
+                }
+                let value = if m.is_null(i) { f64::NAN } else { m.value(i) };
+                let units = if u.is_null(i) { 0 } else { u64::try_from(u.value(i)).unwrap_or(0) };
+                day.insert(v.value(i).to_string(), Figure { value, units });
+            }
+        }
+        out.insert(*p, day);
+    }
+    Ok(out)
+}
