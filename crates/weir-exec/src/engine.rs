@@ -14,11 +14,16 @@ use std::sync::Arc;
 
 /// A session with `partitions` target partitions and weir's rules.
 pub fn session(partitions: usize) -> SessionContext {
-    let state = SessionStateBuilder::new()
+    let mut state = SessionStateBuilder::new()
         .with_config(SessionConfig::new().with_target_partitions(partitions))
         .with_default_features()
         .with_optimizer_rule(Arc::new(TwoPhaseDistinct))
         .build();
+    // JSON in strings (a stream's `event` column): json_get_str(event, 'unit'),
+    // json_get_int, json_get_float, json_contains, and the `->`/`->>` operators.
+    if let Err(e) = datafusion_functions_json::register_all(&mut state) {
+        tracing::warn!("the JSON functions are not available: {e}");
+    }
     SessionContext::new_with_state(state)
 }
 

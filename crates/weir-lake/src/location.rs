@@ -51,8 +51,7 @@ impl Location {
     /// instance and may not leave it (`..`, absolute paths and empty parts
     /// are refused).
     pub async fn read(&self, name: &str) -> Result<bytes::Bytes> {
-        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p.is_empty() || p == "." || p == "..")
-        {
+        if name.is_empty() || name.starts_with('/') || name.split('/').any(|p| p.is_empty() || p == "." || p == "..") {
             return Err(LakeError::Refused {
                 entry: name.to_string(),
                 reason: "not a file name inside the instance".into(),

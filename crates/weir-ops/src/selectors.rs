@@ -107,7 +107,9 @@ async fn split_in_force(ws: &Workspace, env: &str, sel: &Selector) -> Result<(Ve
     Ok(match history.last() {
         // A recorded split naming variants the deployment no longer has
         // is set aside for the declared one.
-        Some(c) if weir_core::selector::check_split(sel.variants.keys().map(String::as_str), &to_vec(&c.split)).is_ok() => {
+        Some(c)
+            if weir_core::selector::check_split(sel.variants.keys().map(String::as_str), &to_vec(&c.split)).is_ok() =>
+        {
             (to_vec(&c.split), c.seq)
         }
         _ => (sel.split.clone(), 0),
@@ -206,7 +208,11 @@ pub fn choose(state: &SelectorState, unit: &str) -> Result<Selection> {
                 "selector `{}` has no variant that serves a model in `{}`{}",
                 state.selector,
                 state.env,
-                if state.live.is_empty() { "" } else { " with a share above 0" }
+                if state.live.is_empty() {
+                    ""
+                } else {
+                    " with a share above 0"
+                }
             ),
             format!("build the variants: `weir run --env {}`", state.env),
         )

@@ -424,7 +424,12 @@ fn selectors(out: &mut String, counts: &BTreeMap<String, crate::select::Counts>)
         "Assignments made durable in the selector's stream.",
     );
     for (sel, c) in counts {
-        sample(out, "weir_assignments_logged_total", &[("selector", sel.clone())], c.logged as f64);
+        sample(
+            out,
+            "weir_assignments_logged_total",
+            &[("selector", sel.clone())],
+            c.logged as f64,
+        );
     }
     family(
         out,

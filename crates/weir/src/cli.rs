@@ -342,7 +342,12 @@ pub enum SelectorCmd {
     Set {
         selector: String,
         /// Variant=percent, summing to 100 (e.g. popularity=90,cooc=10).
-        #[arg(long, value_name = "V=P,…", required_unless_present = "reset", conflicts_with = "reset")]
+        #[arg(
+            long,
+            value_name = "V=P,…",
+            required_unless_present = "reset",
+            conflicts_with = "reset"
+        )]
         split: Option<String>,
         /// Go back to the declared split.
         #[arg(long)]

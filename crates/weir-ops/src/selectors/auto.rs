@@ -55,7 +55,11 @@ pub async fn evaluate(ws: &Workspace, env: &str, now_ms: i64) -> Result<Vec<Auto
 async fn evaluate_one(ws: &Workspace, env: &str, name: &str, now_ms: i64) -> Result<AutoOutcome> {
     let sel = definition(ws, name)?;
     let Some(auto) = &sel.auto else {
-        return Err(UserError::new(format!("selector `{name}` has no auto-promotion"), "add [selectors.NAME.auto]").into());
+        return Err(UserError::new(
+            format!("selector `{name}` has no auto-promotion"),
+            "add [selectors.NAME.auto]",
+        )
+        .into());
     };
     let (split, seq) = split_in_force(ws, env, sel).await?;
     let since_ms = match ws.catalog.split_history(env, name).await?.last() {
@@ -180,7 +184,11 @@ async fn figures(
                     continue;
                 }
                 let value = if m.is_null(i) { f64::NAN } else { m.value(i) };
-                let units = if u.is_null(i) { 0 } else { u64::try_from(u.value(i)).unwrap_or(0) };
+                let units = if u.is_null(i) {
+                    0
+                } else {
+                    u64::try_from(u.value(i)).unwrap_or(0)
+                };
                 day.insert(v.value(i).to_string(), Figure { value, units });
             }
         }

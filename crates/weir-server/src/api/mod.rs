@@ -96,9 +96,7 @@ impl From<weir_ops::OpsError> for ApiError {
             }
             OpsError::Catalog(
                 weir_catalog::CatalogError::AliasMoved { .. } | weir_catalog::CatalogError::SplitMoved { .. },
-            ) => {
-                Self::new(StatusCode::CONFLICT, "conflict", e.to_string(), "plan the move again")
-            }
+            ) => Self::new(StatusCode::CONFLICT, "conflict", e.to_string(), "plan the move again"),
             OpsError::Invalid(d) => Self::new(
                 StatusCode::UNPROCESSABLE_ENTITY,
                 "invalid_definitions",

@@ -12,7 +12,7 @@ use axum::{Extension, Json};
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use weir_ops::selectors::{SelectorReport, SelectorState, Selection, SplitArgs, SplitReport};
+use weir_ops::selectors::{Selection, SelectorReport, SelectorState, SplitArgs, SplitReport};
 
 #[derive(Deserialize, utoipa::IntoParams)]
 pub struct SelectQuery {
@@ -50,9 +50,12 @@ pub async fn select(
     };
     let unit = q.unit.unwrap_or_default();
     let sel = weir_ops::selectors::choose(&state, &unit).map_err(|e| match e.as_user() {
-        Some(u) if u.message.starts_with("no ") && !u.message.contains("variant") => {
-            ApiError::new(StatusCode::BAD_REQUEST, "bad_request", u.message.clone(), u.hint.clone())
-        }
+        Some(u) if u.message.starts_with("no ") && !u.message.contains("variant") => ApiError::new(
+            StatusCode::BAD_REQUEST,
+            "bad_request",
+            u.message.clone(),
+            u.hint.clone(),
+        ),
         Some(u) => ApiError::new(
             StatusCode::SERVICE_UNAVAILABLE,
             "no_variant",
@@ -61,11 +64,16 @@ pub async fn select(
         ),
         None => e.into(),
     })?;
-    shared.assignments.record(&sel, state.log.as_deref(), shared.clock.now());
+    shared
+        .assignments
+        .record(&sel, state.log.as_deref(), shared.clock.now());
     if q.artifact.as_deref().is_some_and(|a| a == "1" || a == "true") {
         let bytes = shared.selectors.artifact(&state, &sel.variant).await?;
         let mut r = (
-            [(header::CONTENT_TYPE, HeaderValue::from_static("application/octet-stream"))],
+            [(
+                header::CONTENT_TYPE,
+                HeaderValue::from_static("application/octet-stream"),
+            )],
             bytes,
         )
             .into_response();

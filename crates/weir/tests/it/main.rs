@@ -26,6 +26,7 @@ mod quality;
 mod repair;
 mod runs_api;
 mod sealing;
+mod selectors;
 mod serve;
 mod serve_tls;
 mod serving;
