@@ -5,6 +5,7 @@ mod checks;
 pub mod ingest;
 pub mod ingest_nats;
 pub mod lake;
+pub mod select;
 pub mod serve;
 pub mod serve_api;
 pub mod serve_ha;

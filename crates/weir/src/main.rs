@@ -423,6 +423,11 @@ async fn verb(
             bench::ingest::ingest(load, !no_nats, p).await.map(|()| 0)
         }
         Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Select {
+            clients,
+            seconds,
+            selections,
+        }) => bench::select::select(clients, seconds, selections, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Lake { lake, days, spark }) => {
             bench::lake::lake(lake.as_deref(), days, spark, p).await.map(|()| 0)
         }

@@ -51,6 +51,19 @@ pub enum BenchCmd {
         #[arg(long)]
         spark: bool,
     },
+    /// Selectors: a selection in process (p99), over HTTP under concurrent
+    /// clients (requests/s), and what the assignment log did with each.
+    Select {
+        /// Concurrent HTTP clients.
+        #[arg(long, default_value_t = 50)]
+        clients: usize,
+        /// How long the HTTP clients run.
+        #[arg(long, default_value_t = 10.0)]
+        seconds: f64,
+        /// Selections timed in process.
+        #[arg(long, default_value_t = 200_000)]
+        selections: usize,
+    },
     /// What counters, profiles and checks add to a SQL job's wall time (the demo's plays).
     Checks {
         #[arg(long, default_value_t = 7)]
