@@ -65,6 +65,12 @@ pub enum Command {
         /// With --nearline: stop after this many seconds (default: Ctrl-C).
         #[arg(long, value_name = "S", requires = "nearline")]
         seconds: Option<u64>,
+        /// The ML variant: two recommendation models trained daily, users
+        /// split between them by a selector, behaviour measured per variant,
+        /// and auto-promotion moving the split (a virtual day every 8 s;
+        /// --days caps how many).
+        #[arg(long, conflicts_with_all = ["nearline", "lake"])]
+        ml: bool,
         /// With --nearline: events the generator posts a second.
         #[arg(long, default_value_t = 200, value_name = "N")]
         rate: u64,

@@ -220,6 +220,13 @@ async fn verb(
         } => demo::nearline::nearline(dir, seconds, rate, p).await,
         Command::Demo {
             dir,
+            ml: true,
+            days,
+            seed,
+            ..
+        } => demo::ml::ml(dir, days.min(8), seed, p).await,
+        Command::Demo {
+            dir,
             days,
             seed,
             parallel,

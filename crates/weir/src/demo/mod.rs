@@ -2,6 +2,7 @@
 //! sample data (a deterministic generator of music-streaming plays).
 
 pub mod generate;
+pub mod ml;
 pub mod nearline;
 
 use crate::UserError;

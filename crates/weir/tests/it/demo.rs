@@ -173,3 +173,60 @@ fn demo_completes_then_nothing_is_left_to_do_and_new_days_and_edits_build_exactl
         Some(0)
     );
 }
+
+/// `weir demo --ml` closes the loop: two variants trained daily, users split
+/// by the selector, behaviour measured per variant with its confidence
+/// interval, and auto-promotion moving the split to the better one.
+#[test]
+fn the_ml_demo_promotes_the_variant_users_engage_with_more() {
+    let tmp = tempfile::tempdir().expect("tempdir");
+    let dir = tmp.path().join("ml");
+    let out = weir_process(tmp.path(), "2026-03-20T12:00:00Z")
+        .args(["demo", dir.to_str().expect("utf8"), "--ml", "--days", "6", "--json"])
+        .output()
+        .expect("weir demo --ml");
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert_eq!(out.status.code(), Some(0), "{stderr}");
+    let r: serde_json::Value = serde_json::from_slice(&out.stdout).expect("json");
+    assert_eq!(r["promoted"]["kind"], "auto", "{r}");
+    assert_eq!(
+        r["promoted"]["split"],
+        serde_json::json!({ "cooc": 90, "popularity": 10 }),
+        "{r}"
+    );
+    let engagement = r["engagement_by_variant"].as_array().expect("rows");
+    let per_session = |variant: &str| -> Vec<f64> {
+        engagement
+            .iter()
+            .filter(|e| e["variant"] == variant)
+            .filter_map(|e| e["plays_per_session"].as_f64())
+            .collect()
+    };
+    let (cooc, popularity) = (per_session("cooc"), per_session("popularity"));
+    assert!(cooc.len() >= 2 && cooc.len() == popularity.len(), "{engagement:?}");
+    assert!(
+        cooc.iter().zip(&popularity).all(|(c, p)| c > p),
+        "cooc's users play more per session every day: {engagement:?}"
+    );
+    let lift = r["variant_lift"].as_array().expect("rows");
+    assert!(!lift.is_empty(), "{r}");
+    for l in lift {
+        assert_eq!(
+            (l["variant"].as_str(), l["baseline"].as_str()),
+            (Some("cooc"), Some("popularity"))
+        );
+        let (lo, hi, diff) = (
+            l["ci_low"].as_f64().unwrap_or(f64::NAN),
+            l["ci_high"].as_f64().unwrap_or(f64::NAN),
+            l["diff"].as_f64().unwrap_or(f64::NAN),
+        );
+        assert!(lo > 0.0 && lo < diff && diff < hi, "the interval excludes 0: {l}");
+    }
+    // The assignments were logged and sealed: every served session's user has one.
+    let st = status(&dir, "2026-03-20T12:00:00Z");
+    assert!(
+        st["reco_assignments"]["complete"].as_u64() >= Some(2),
+        "{}",
+        st["reco_assignments"]
+    );
+}
