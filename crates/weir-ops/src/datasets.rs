@@ -17,8 +17,11 @@ pub struct DatasetInfo {
     pub description: Option<String>,
     /// `hour`, `day`, `month`, `snapshot`, …
     pub partition: String,
-    /// `sql`, `command`, `ingest` or `export`.
+    /// `sql`, `command`, `ingest`, `stream` or `export`.
     pub job: String,
+    /// `data`, or `model` (its instances are model artifacts with a card).
+    #[serde(default = "data")]
+    pub kind: String,
     /// The datasets it reads.
     pub inputs: Vec<String>,
     /// The datasets that read it.
@@ -34,6 +37,10 @@ pub struct DatasetInfo {
     pub alias: Option<Alias>,
     /// Every version, oldest first, with what changed in each.
     pub versions: Vec<VersionRow>,
+}
+
+fn data() -> String {
+    "data".into()
 }
 
 fn job_kind(job: &Job) -> &'static str {
@@ -65,6 +72,10 @@ pub async fn datasets(ws: &Workspace, env: &str, d: &Deployment) -> Result<Vec<D
             description: ds.description.clone(),
             partition: ds.granularity.to_string(),
             job: job_kind(&ds.job).to_string(),
+            kind: match ds.kind {
+                weir_core::model::Kind::Data => "data".into(),
+                weir_core::model::Kind::Model => "model".into(),
+            },
             inputs: ds.inputs.iter().map(|i| i.dataset.clone()).collect(),
             consumers: ws.project.consumers(name).map(|c| c.name.clone()).collect(),
             metrics_of: ds.metrics_of.clone(),

@@ -13,6 +13,7 @@
 //! its, until it serves again.
 
 pub mod auto;
+pub mod measures;
 
 use crate::serving::{instance_location, served};
 use crate::{Result, UserError};

@@ -3,7 +3,7 @@
 import { api, login, canOperate, stream, ApiError } from '/assets/api.js';
 import { Grid, STATES, drawCell } from '/assets/grid.js';
 import { layout, drawLineage } from '/assets/lineage.js';
-import { lineChart } from '/assets/chart.js';
+import { lineChart, multiLineChart } from '/assets/chart.js';
 import { onChange } from '/assets/app.js';
 
 // ---- small helpers -------------------------------------------------------
@@ -447,6 +447,68 @@ async function checksPage(main, { params, state }) {
     p.mark ? el('span', {}, badge(p.mark), ` ${p.note}`) : 'pass'])));
 }
 
+// ---- models: selectors, their splits and the variants' measures ----------
+
+// A share of the split bar: its width through the CSSOM (the CSP refuses
+// style attributes).
+function share(span, percent) {
+  span.style.width = `${percent}%`;
+  return span;
+}
+
+async function modelsPage(main, { state }) {
+  const env = state.env;
+  const selectors = await api(`/envs/${enc(env)}/selectors`);
+  main.append(el('h1', { text: `Models in ${env}` }));
+  if (!selectors.length) {
+    main.append(el('p', {}, 'No selectors: declare ', el('code', { text: '[selectors.NAME]' }), ' in weir.toml to choose between model variants at run time.'));
+    return;
+  }
+  for (const s of selectors) {
+    const section = el('section', { class: 'selector', 'data-selector': s.selector });
+    main.append(section);
+    const order = s.variants.map((v) => v.variant);
+    section.append(el('h2', { text: `Selector ${s.selector}` }),
+      el('p', {}, `Assigns each ${s.unit}; `, s.log ? el('span', {}, 'selections are logged into ', el('a', { href: `#/?datasets=${enc(s.log)}`, text: s.log })) : 'selections are not logged', '.'),
+      el('div', { class: 'split', role: 'img', 'aria-label': `split ${order.map((v) => `${v} ${s.split[v]}%`).join(', ')}` },
+        order.map((v, k) => (s.split[v] ? share(el('span', { class: `v${k % 6}`, text: `${v} ${s.split[v]}%` }), s.split[v]) : null))),
+      table(['variant', 'share', 'dataset', 'serves', 'artifact'], s.variants.map((v) => [
+        v.variant, `${v.share}%`,
+        el('a', { href: `#/checks?dataset=${enc(v.dataset)}`, text: v.dataset }),
+        v.version ? `v${v.version}${v.partition ? ` ${v.partition}` : ' (nothing readable)'}` : 'nothing yet',
+        v.artifact || '—'])));
+    const [report, measures] = await Promise.all([
+      api(`/envs/${enc(env)}/selectors/${enc(s.selector)}`),
+      api(`/envs/${enc(env)}/selectors/${enc(s.selector)}/measures?days=60`, { quiet: true }).catch(() => null),
+    ]);
+    if (measures && measures.days.length) {
+      section.append(el('h3', { text: `${measures.dataset} v${measures.version} per variant` }));
+      const labels = measures.days.map((d) => d.partition);
+      const seen = [...new Set(measures.days.flatMap((d) => Object.keys(d.variants)))];
+      const variants = order.concat(seen.filter((v) => !order.includes(v)));
+      for (const col of measures.columns) {
+        const series = variants.map((v) => ({ name: v, values: measures.days.map((d) => (d.variants[v] ? d.variants[v][col] : null)) }));
+        if (!series.some((x) => x.values.some((y) => typeof y === 'number'))) continue;
+        const chart = multiLineChart(labels, series, { title: col === measures.metric ? `${col} (auto-promotion's metric)` : col });
+        chart.setAttribute('data-column', col);
+        section.append(chart);
+      }
+    } else if (report.auto) {
+      section.append(el('p', { text: `${report.auto.dataset} serves nothing yet.` }));
+    }
+    if (report.auto) {
+      const a = report.auto;
+      section.append(el('p', { text: `Auto-promotion: when a variant beats every other on ${a.metric} by ${(a.min_lift * 100).toFixed(1)}% for ${a.days} consecutive days (≥ ${a.min_units} units each), it gets ${a.to}%.` }));
+    }
+    section.append(el('h3', { text: 'History of the split' }),
+      report.history.length
+        ? table(['#', 'when', 'kind', 'by', 'split', 'why'], report.history.slice().reverse().map((h) => [
+          String(h.seq), when(h.at_ms), h.kind, h.by, Object.entries(h.split).map(([v, w]) => `${v}=${w}`).join(', '), h.reason || '']))
+        : el('p', { text: `The declared split (${Object.entries(report.declared).map(([v, w]) => `${v}=${w}`).join(', ')}), never changed.` }));
+  }
+  return onChange(() => {});
+}
+
 // ---- environments --------------------------------------------------------
 
 async function envsPage(main, { state }) {
@@ -561,6 +623,7 @@ export const routes = {
   run: runPage,
   lineage: lineagePage,
   checks: checksPage,
+  models: modelsPage,
   envs: envsPage,
   error: errorPage,
 };

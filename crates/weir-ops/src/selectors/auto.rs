@@ -8,12 +8,10 @@
 //! hand is not overruled before `days` days of new evidence. The decision
 //! itself is `weir_core::selector::decide`, pure and tested there.
 
+use super::measures::day_rows;
 use super::{SplitArgs, SplitReport, definition, split_in_force};
-use crate::serving::{instance_input, served};
+use crate::serving::served;
 use crate::{Result, UserError};
-use arrow::array::{Array, AsArray};
-use arrow::compute::cast;
-use arrow::datatypes::{DataType, Float64Type, Int64Type};
 use serde::Serialize;
 use std::collections::BTreeMap;
 use weir_core::selector::{Figure, Verdict, decide};
@@ -155,42 +153,20 @@ async fn figures(
         .collect();
     let mut out = BTreeMap::new();
     for p in counted.iter().rev().take(days as usize) {
-        let input = instance_input(ws, ds, s.version, *p).map_err(|e| e.to_string())?;
-        let q = format!(
-            "SELECT CAST(variant AS VARCHAR) AS variant, CAST(\"{}\" AS DOUBLE) AS value, CAST(units AS BIGINT) AS units FROM \"{}\"",
-            metric.replace('"', "\"\""),
-            input.table.replace('"', "\"\"")
-        );
-        let batches = weir_exec::query::query(std::slice::from_ref(&input), &q)
-            .await
-            .map_err(|e| {
-                format!("`{dataset}` must have columns `variant`, `{metric}` and `units` (one row per variant): {e}")
-            })?;
+        let rows = day_rows(ws, dataset, s.version, *p).await?;
         let mut day = BTreeMap::new();
-        for b in &batches {
-            let col = |i: usize, t: &DataType| cast(b.column(i), t).map_err(|e| format!("`{dataset}`: {e}"));
-            let (v, m, u) = (
-                col(0, &DataType::Utf8)?,
-                col(1, &DataType::Float64)?,
-                col(2, &DataType::Int64)?,
-            );
-            let (v, m, u) = (
-                v.as_string::<i32>(),
-                m.as_primitive::<Float64Type>(),
-                u.as_primitive::<Int64Type>(),
-            );
-            for i in 0..b.num_rows() {
-                if v.is_null(i) {
-                    continue;
-                }
-                let value = if m.is_null(i) { f64::NAN } else { m.value(i) };
-                let units = if u.is_null(i) {
-                    0
-                } else {
-                    u64::try_from(u.value(i)).unwrap_or(0)
-                };
-                day.insert(v.value(i).to_string(), Figure { value, units });
-            }
+        for (variant, numbers) in rows {
+            let (Some(value), Some(units)) = (numbers.get(metric), numbers.get("units")) else {
+                return Err(format!(
+                    "`{dataset}` must have columns `variant`, `{metric}` and `units` (one row per variant)"
+                ));
+            };
+            let units = if units.is_finite() && *units > 0.0 {
+                *units as u64
+            } else {
+                0
+            };
+            day.insert(variant, Figure { value: *value, units });
         }
         out.insert(*p, day);
     }

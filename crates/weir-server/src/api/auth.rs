@@ -261,6 +261,12 @@ pub const ROUTES: &[Route] = &[
         "One selector: its state, the declared split, auto-promotion, and the history of its split.",
     ),
     route(
+        "GET",
+        "/api/v1/envs/{env}/selectors/{selector}/measures",
+        Access::Role(Role::Viewer),
+        "The selector's measuring dataset (its auto dataset) per variant over the latest served days (?days=30): the numbers behind the dashboard's charts.",
+    ),
+    route(
         "POST",
         "/api/v1/envs/{env}/selectors/{selector}/split",
         Access::Role(Role::Operator),

@@ -180,6 +180,7 @@ fn handler(method: &str, path: &str) -> Option<MethodRouter<Arc<Shared>>> {
         ("GET", "/api/v1/select/{selector}") => get(select::select),
         ("GET", "/api/v1/envs/{env}/selectors") => get(select::list),
         ("GET", "/api/v1/envs/{env}/selectors/{selector}") => get(select::show),
+        ("GET", "/api/v1/envs/{env}/selectors/{selector}/measures") => get(select::measures),
         ("POST", "/api/v1/envs/{env}/selectors/{selector}/split") => post(select::set_split),
         ("POST", "/api/v1/envs/{env}/deploy") => post(ops::deploy).layer(DefaultBodyLimit::max(MAX_DEPLOY_BODY)),
         _ => return None,

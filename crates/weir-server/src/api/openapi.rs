@@ -134,6 +134,9 @@ fn answer_of(method: &str, path: &str) -> Option<(&'static str, Vec<(&'static st
         )),
         ("GET", "/api/v1/envs/{env}/selectors") => json(list::<ops_::selectors::SelectorState>()),
         ("GET", "/api/v1/envs/{env}/selectors/{selector}") => json(one::<ops_::selectors::SelectorReport>()),
+        ("GET", "/api/v1/envs/{env}/selectors/{selector}/measures") => {
+            json(one::<ops_::selectors::measures::Measures>())
+        }
         ("POST", "/api/v1/envs/{env}/selectors/{selector}/split") => json(one::<ops_::selectors::SplitReport>()),
         _ => None,
     }
@@ -154,6 +157,7 @@ fn query_of(path: &str) -> Vec<Parameter> {
         "/api/v1/envs/{env}/datasets/{dataset}/counters" => ops::CountersQuery::into_params(q),
         "/api/v1/diff" => ops::DiffQuery::into_params(q),
         "/api/v1/select/{selector}" => select::SelectQuery::into_params(q),
+        "/api/v1/envs/{env}/selectors/{selector}/measures" => select::MeasuresQuery::into_params(q),
         _ => Vec::new(),
     }
 }

@@ -109,6 +109,25 @@ pub async fn show(
     Ok(Json(weir_ops::selectors::report(&ws, &env, &selector).await?))
 }
 
+#[derive(Deserialize, utoipa::IntoParams)]
+pub struct MeasuresQuery {
+    /// How many of the latest served days (default 30, at most 366).
+    days: Option<usize>,
+}
+
+/// The selector's measuring dataset per variant and day (the dashboard's charts).
+pub async fn measures(
+    State(shared): State<Arc<Shared>>,
+    Path((env, selector)): Path<(String, String)>,
+    Query(q): Query<MeasuresQuery>,
+) -> ApiResult<Json<weir_ops::selectors::measures::Measures>> {
+    let (ws, _) = shared.env(&env).await?;
+    let days = q.days.unwrap_or(30).clamp(1, 366);
+    Ok(Json(
+        weir_ops::selectors::measures::measures(&ws, &env, &selector, days).await?,
+    ))
+}
+
 #[derive(Deserialize, Serialize, utoipa::ToSchema)]
 pub struct SplitBody {
     /// Variant → percent, summing to 100; empty or absent: back to the declared split.

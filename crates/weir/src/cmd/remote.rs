@@ -33,6 +33,8 @@ pub fn supported(c: &Command) -> bool {
             | Command::Pause { .. }
             | Command::Resume { .. }
             | Command::Cancel { .. }
+            | Command::Select { .. }
+            | Command::Selector(_)
     )
 }
 
@@ -160,6 +162,40 @@ pub async fn verb(
             let body = json!({ "datasets": datasets, "all": all, "reason": reason });
             let report = r.post(&format!("/envs/{e}/revert"), &body).await?;
             crate::cmd::envs::print_moves(&report, true, p);
+        }
+        // Through the server, a selection is a real one: answered from the
+        // environment it serves, and logged.
+        Command::Select { selector, unit } => {
+            let s = r
+                .get(&format!("/select/{}{}", enc(&selector), query(&[("unit", Some(unit))])))
+                .await?;
+            crate::cmd::select::print_selection(&s, p);
+        }
+        Command::Selector(crate::cli::SelectorCmd::List) => {
+            let states: Vec<weir_ops::selectors::SelectorState> = r.get(&format!("/envs/{e}/selectors")).await?;
+            crate::cmd::select::print_states(&env, &states, p);
+        }
+        Command::Selector(crate::cli::SelectorCmd::Show { selector }) => {
+            let report = r.get(&format!("/envs/{e}/selectors/{}", enc(&selector))).await?;
+            crate::cmd::select::print_report(&report, p);
+        }
+        Command::Selector(crate::cli::SelectorCmd::Set {
+            selector,
+            split,
+            reason,
+            ..
+        }) => {
+            let split: std::collections::BTreeMap<String, u32> = match split {
+                Some(text) => weir_ops::selectors::parse_split(&text)?.into_iter().collect(),
+                None => Default::default(),
+            };
+            let report = r
+                .post(
+                    &format!("/envs/{e}/selectors/{}/split", enc(&selector)),
+                    &json!({ "split": split, "reason": reason }),
+                )
+                .await?;
+            crate::cmd::select::print_split(&report, p);
         }
         Command::Pin {
             dataset,

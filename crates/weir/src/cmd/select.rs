@@ -7,7 +7,7 @@ use crate::project;
 use anyhow::Result;
 use std::collections::BTreeMap;
 use std::path::Path;
-use weir_ops::selectors::{SelectorState, SplitArgs};
+use weir_ops::selectors::{Selection, SelectorReport, SelectorState, SplitArgs, SplitReport};
 
 fn show_split(m: &BTreeMap<String, u32>) -> String {
     m.iter().map(|(v, w)| format!("{v}={w}")).collect::<Vec<_>>().join(",")
@@ -16,8 +16,12 @@ fn show_split(m: &BTreeMap<String, u32>) -> String {
 /// `weir select SELECTOR --unit U`: read fresh from the catalog, not logged.
 pub async fn select(dir: Option<&Path>, env: Option<&str>, selector: &str, unit: &str, p: Printer) -> Result<()> {
     let (ws, _, env) = project::env_ws(dir, env).await?;
-    let s = weir_ops::selectors::select(&ws, &env, selector, unit).await?;
-    p.data(&s, || {
+    print_selection(&weir_ops::selectors::select(&ws, &env, selector, unit).await?, p);
+    Ok(())
+}
+
+pub fn print_selection(s: &Selection, p: Printer) {
+    p.data(s, || {
         let mut out = format!(
             "{} {} → {} ({} v{}, {})\n  {}",
             s.selector, s.unit, s.variant, s.dataset, s.version, s.partition, s.location
@@ -27,7 +31,6 @@ pub async fn select(dir: Option<&Path>, env: Option<&str>, selector: &str, unit:
         }
         out
     });
-    Ok(())
 }
 
 fn state_rows(s: &SelectorState) -> String {
@@ -57,7 +60,11 @@ fn state_rows(s: &SelectorState) -> String {
 /// `weir selector list`.
 pub async fn list(dir: Option<&Path>, env: Option<&str>, p: Printer) -> Result<()> {
     let (ws, _, env) = project::env_ws(dir, env).await?;
-    let states = weir_ops::selectors::states(&ws, &env).await?;
+    print_states(&env, &weir_ops::selectors::states(&ws, &env).await?, p);
+    Ok(())
+}
+
+pub fn print_states(env: &str, states: &[SelectorState], p: Printer) {
     p.data(&states, || {
         if states.is_empty() {
             return format!("no selectors in `{env}` (declare [selectors.NAME] in weir.toml)");
@@ -77,14 +84,17 @@ pub async fn list(dir: Option<&Path>, env: Option<&str>, p: Printer) -> Result<(
             .collect::<Vec<_>>()
             .join("\n")
     });
-    Ok(())
 }
 
 /// `weir selector show SELECTOR`: state, declared split, auto, history.
 pub async fn show(dir: Option<&Path>, env: Option<&str>, selector: &str, p: Printer) -> Result<()> {
     let (ws, _, env) = project::env_ws(dir, env).await?;
-    let r = weir_ops::selectors::report(&ws, &env, selector).await?;
-    p.data(&r, || {
+    print_report(&weir_ops::selectors::report(&ws, &env, selector).await?, p);
+    Ok(())
+}
+
+pub fn print_report(r: &SelectorReport, p: Printer) {
+    p.data(r, || {
         let s = &r.state;
         let mut out = format!(
             "{} in {} (by {}; assignments → {})\nsplit {} (declared {})\n{}",
@@ -127,7 +137,6 @@ pub async fn show(dir: Option<&Path>, env: Option<&str>, selector: &str, p: Prin
         }
         out
     });
-    Ok(())
 }
 
 /// `weir selector set SELECTOR --split a=90,b=10` (or `--reset`).
@@ -159,7 +168,12 @@ pub async fn set(
         },
     )
     .await?;
-    p.data(&r, || {
+    print_split(&r, p);
+    Ok(())
+}
+
+pub fn print_split(r: &SplitReport, p: Printer) {
+    p.data(r, || {
         format!(
             "{} in {}: split {} → {} (change #{})",
             r.selector,
@@ -169,5 +183,4 @@ pub async fn set(
             r.change.seq
         )
     });
-    Ok(())
 }

@@ -231,6 +231,31 @@ fn selections_over_http_are_logged_and_follow_a_revert_at_once() {
         .expect("split");
     assert_eq!(r.status(), 200, "{}", r.text().unwrap_or_default());
     assert_eq!(select("u1")["variant"], "popularity");
+    // The CLI through the server: a real selection (logged), and the split's history.
+    let remote = |args: &[&str], token: &str| -> Value {
+        let out = weir_process(dir, NOW)
+            .args(["--server", served.url.as_str(), "--json"])
+            .args(args)
+            .env("WEIR_TOKEN", token)
+            .output()
+            .expect("weir --server");
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+        serde_json::from_slice(&out.stdout).expect("json")
+    };
+    assert_eq!(
+        remote(&["select", "reco", "--unit", "u1"], &viewer)["variant"],
+        "popularity"
+    );
+    let shown = remote(&["selector", "show", "reco"], &viewer);
+    assert_eq!(shown["history"].as_array().map(Vec::len), Some(2), "{shown}");
+    assert_eq!(
+        shown["history"][1]["by"], "token:o",
+        "the operator token's name: {shown}"
+    );
 
     // Every selection is logged into the stream, and sealed like any event.
     for i in 0..50 {
@@ -242,9 +267,9 @@ fn selections_over_http_are_logged_and_follow_a_revert_at_once() {
             .and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
             .map(|v| v as u64)
     };
-    poll(30, "54 assignments logged", || {
+    poll(30, "55 assignments logged", || {
         let m = get(&format!("{}/metrics", served.url), &viewer).text().ok()?;
-        (logged(&m)? >= 54).then_some(())
+        (logged(&m)? >= 55).then_some(())
     });
     let m = get(&format!("{}/metrics", served.url), &viewer)
         .text()
@@ -265,14 +290,14 @@ fn selections_over_http_are_logged_and_follow_a_revert_at_once() {
             .ok()?;
         let rows = r["rows"].as_array()?.clone();
         let total: u64 = rows.iter().filter_map(|r| r["n"].as_u64()).sum();
-        (total >= 54).then_some(rows)
+        (total >= 55).then_some(rows)
     });
     assert_eq!(
         rows,
         vec![
             json!({ "variant": "cooc", "version": 1, "n": 1 }),
             json!({ "variant": "cooc", "version": 2, "n": 2 }),
-            json!({ "variant": "popularity", "version": 1, "n": 51 }),
+            json!({ "variant": "popularity", "version": 1, "n": 52 }),
         ],
         "each selection once, with the version it answered"
     );
@@ -315,5 +340,54 @@ fn a_variant_that_wins_every_day_is_promoted_with_an_alert() {
     assert_eq!(alert["kind"], "selector");
     let text = alert["text"].as_str().unwrap_or("");
     assert!(text.contains("popularity=50") && text.contains("cooc=90"), "{text}");
+    drop(served);
+}
+
+/// The dashboard's Models page in a real browser: the split, what each
+/// variant serves, and a chart per measure with a line per variant.
+#[test]
+fn the_models_page_charts_each_variant() {
+    let auto = "[selectors.reco.auto]\ndataset = \"engagement\"\nmetric = \"plays_per_session\"\nmin_lift = 0.05\ndays = 2\nmin_units = 100\nto = 90";
+    let tmp = project(&project_toml("1", auto), &files());
+    let dir = tmp.path();
+    for args in [
+        &["deploy"][..],
+        &["run", "--env", "prod"],
+        &[
+            "selector",
+            "set",
+            "reco",
+            "--split",
+            "cooc=70,popularity=30",
+            "--reason",
+            "more cooc",
+        ],
+        // The server schedules only `idle`, which is paused: prod stays as it is.
+        &["deploy", "--env", "idle"],
+        &["pause", "--env", "idle"],
+    ] {
+        let (code, out, err) = exec(dir, NOW, args);
+        assert_eq!(code, 0, "{args:?}: {out}{err}");
+    }
+    let served = Served::start(dir, NOW, &["--env", "idle", "--public-read"]);
+    let b = crate::browser::Browser::start(1400, 1000);
+    b.goto(&format!("{}/#/models", served.url));
+    b.wait_text("section.selector h2", "Selector reco", 30);
+    b.wait_text("section.selector svg.chart .charttitle", "plays_per_session", 30);
+    let lines = b.eval(
+        "return [...document.querySelectorAll('svg.chart[data-column=\"plays_per_session\"] g.variant')].map(g => [g.dataset.series, g.querySelectorAll('.pt').length - 1, g.querySelector('path.line').getAttribute('d').length > 0])",
+    );
+    assert_eq!(
+        lines,
+        json!([["cooc", 3, true], ["popularity", 3, true]]),
+        "a line per variant over the three served days"
+    );
+    let split = b.texts(".split span");
+    assert_eq!(split, vec!["cooc 70%", "popularity 30%"]);
+    let history = b.texts("section.selector table:last-of-type tbody td");
+    assert!(history.iter().any(|t| t == "more cooc"), "{history:?}");
+    b.screenshot("models");
+    let errors = b.console_errors();
+    assert!(errors.is_empty(), "console errors: {errors:#?}");
     drop(served);
 }
