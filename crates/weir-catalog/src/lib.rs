@@ -336,8 +336,14 @@ pub trait Catalog: Send + Sync {
     async fn alias_history(&self, env: &str, dataset: &str) -> Result<Vec<AliasMove>>;
     /// Records a selector's new split (its `seq` is assigned). With
     /// `after = Some(n)`, only while the latest change is number `n` (0: none
-    /// yet), else [`CatalogError::SplitMoved`] and nothing changes.
-    async fn set_split(&self, change: &SplitChange, after: Option<u32>) -> Result<SplitChange>;
+    /// yet), else [`CatalogError::SplitMoved`] and nothing changes. `owed`
+    /// alerts (id, event) go into the outbox in the same transaction.
+    async fn set_split(
+        &self,
+        change: &SplitChange,
+        after: Option<u32>,
+        owed: &[(String, String)],
+    ) -> Result<SplitChange>;
     /// The latest split change of every selector of `env` that has one.
     async fn splits(&self, env: &str) -> Result<Vec<SplitChange>>;
     /// Every split change of one selector in `env`, oldest first.

@@ -327,8 +327,13 @@ impl Catalog for SqlCatalog {
         self.alias_history_impl(env, dataset).await
     }
 
-    async fn set_split(&self, change: &SplitChange, after: Option<u32>) -> Result<SplitChange> {
-        self.set_split_impl(change, after).await
+    async fn set_split(
+        &self,
+        change: &SplitChange,
+        after: Option<u32>,
+        owed: &[(String, String)],
+    ) -> Result<SplitChange> {
+        self.set_split_impl(change, after, owed).await
     }
 
     async fn splits(&self, env: &str) -> Result<Vec<SplitChange>> {

@@ -61,7 +61,7 @@ pub struct SelectorState {
     pub log: Option<String>,
     /// Variant → percent, in force.
     pub split: BTreeMap<String, u32>,
-    /// The split change in force (0: the declared split, never changed).
+    /// The latest change of the split (0: never changed, the declared split).
     pub split_seq: u32,
     pub variants: Vec<VariantState>,
     #[serde(skip)]
@@ -102,18 +102,21 @@ pub fn definition<'w>(ws: &'w Workspace, name: &str) -> Result<&'w Selector> {
     })
 }
 
-/// The split in force: the latest recorded change, else the declared one.
+/// The split in force and the number of the latest recorded change (0:
+/// none). The split is that change's, else the declared one; a recorded
+/// split naming variants the deployment no longer has is set aside for the
+/// declared split (its number stays, so a compare and swap still holds).
 async fn split_in_force(ws: &Workspace, env: &str, sel: &Selector) -> Result<(Vec<(String, u32)>, u32)> {
     let history = ws.catalog.split_history(env, &sel.name).await?;
     Ok(match history.last() {
-        // A recorded split naming variants the deployment no longer has
-        // is set aside for the declared one.
-        Some(c)
-            if weir_core::selector::check_split(sel.variants.keys().map(String::as_str), &to_vec(&c.split)).is_ok() =>
-        {
-            (to_vec(&c.split), c.seq)
+        Some(c) => {
+            let recorded = to_vec(&c.split);
+            match weir_core::selector::check_split(sel.variants.keys().map(String::as_str), &recorded) {
+                Ok(_) => (recorded, c.seq),
+                Err(_) => (sel.split.clone(), c.seq),
+            }
         }
-        _ => (sel.split.clone(), 0),
+        None => (sel.split.clone(), 0),
     })
 }
 
@@ -284,6 +287,8 @@ pub struct SplitArgs {
     pub kind: String,
     /// Apply only while the change in force is this one (auto-promotion).
     pub after: Option<u32>,
+    /// Alerts owed with the change (id, event JSON), in its transaction.
+    pub owed: Vec<(String, String)>,
     pub now_ms: i64,
 }
 
@@ -313,6 +318,7 @@ pub async fn set_split(ws: &Workspace, env: &str, name: &str, args: SplitArgs) -
                 at_ms: args.now_ms,
             },
             args.after,
+            &args.owed,
         )
         .await?;
     Ok(SplitReport {

@@ -176,7 +176,12 @@ impl SqlCatalog {
 }
 
 impl SqlCatalog {
-    pub(super) async fn set_split_impl(&self, c: &SplitChange, after: Option<u32>) -> Result<SplitChange> {
+    pub(super) async fn set_split_impl(
+        &self,
+        c: &SplitChange,
+        after: Option<u32>,
+        owed: &[(String, String)],
+    ) -> Result<SplitChange> {
         let mut tx = self.write().await?;
         let last: i64 =
             sqlx::query("SELECT COALESCE(MAX(seq), 0) FROM selector_splits WHERE env = $1 AND selector = $2")
@@ -211,6 +216,16 @@ impl SqlCatalog {
         .bind(c.at_ms)
         .execute(&mut *tx)
         .await?;
+        // An automatic change's alert is owed with it: none is lost to a
+        // crash between the change and its delivery.
+        for (id, event) in owed {
+            sqlx::query("INSERT INTO alerts (id, at_ms, event) VALUES ($1, $2, $3) ON CONFLICT (id) DO NOTHING")
+                .bind(id)
+                .bind(c.at_ms)
+                .bind(event)
+                .execute(&mut *tx)
+                .await?;
+        }
         tx.commit().await?;
         Ok(SplitChange {
             seq: found + 1,

@@ -60,10 +60,7 @@ async fn evaluate_one(ws: &Workspace, env: &str, name: &str, now_ms: i64) -> Res
         .into());
     };
     let (split, seq) = split_in_force(ws, env, sel).await?;
-    let since_ms = match ws.catalog.split_history(env, name).await?.last() {
-        Some(c) if c.seq == seq => Some(c.at_ms),
-        _ => None,
-    };
+    let since_ms = ws.catalog.split_history(env, name).await?.last().map(|c| c.at_ms);
     let mut outcome = AutoOutcome {
         env: env.to_string(),
         selector: name.to_string(),
@@ -98,26 +95,35 @@ async fn evaluate_one(ws: &Workspace, env: &str, name: &str, now_ms: i64) -> Res
                     .join(", "),
                 keys.join(", ")
             );
+            // With compare and swap on change `seq`, this one is `seq + 1`:
+            // its alert is known, and owed in the change's transaction.
+            let from: BTreeMap<String, u32> = split.iter().cloned().collect();
+            let event = AlertEvent::SplitPromoted {
+                env: env.to_string(),
+                selector: name.to_string(),
+                seq: seq + 1,
+                winner,
+                from,
+                to: to.iter().cloned().collect(),
+                metric: auto.metric.clone(),
+                lifts,
+            };
+            let owed = match (&ws.project.alerts, serde_json::to_string(&event)) {
+                (Some(_), Ok(json)) => vec![(event.id(), json)],
+                _ => Vec::new(),
+            };
             let args = SplitArgs {
                 split: to,
                 by: "auto".into(),
                 reason: Some(reason),
                 kind: "auto".into(),
                 after: Some(seq),
+                owed,
                 now_ms,
             };
             match super::set_split(ws, env, name, args).await {
                 Ok(report) => {
-                    outcome.alert = Some(AlertEvent::SplitPromoted {
-                        env: env.to_string(),
-                        selector: name.to_string(),
-                        seq: report.change.seq,
-                        winner,
-                        from: report.from.clone(),
-                        to: report.change.split.clone(),
-                        metric: auto.metric.clone(),
-                        lifts,
-                    });
+                    outcome.alert = Some(event);
                     outcome.promoted = Some(report);
                 }
                 // Someone changed the split meanwhile: theirs stands.

@@ -158,6 +158,7 @@ pub async fn set_split(
                 reason: b.reason.clone(),
                 kind: kind.into(),
                 after: None,
+                owed: Vec::new(),
                 now_ms: shared.clock.now().timestamp_millis(),
             },
         )

@@ -164,6 +164,7 @@ pub async fn set(
             reason,
             kind: kind.into(),
             after: None,
+            owed: Vec::new(),
             now_ms: project::now()?.timestamp_millis(),
         },
     )

@@ -97,21 +97,22 @@ pub async fn split_changes_are_recorded_per_environment(c: &dyn Catalog) {
     assert!(c.splits("prod").await.expect("splits").is_empty());
     let before = c.last_change().await.expect("feed");
     assert_eq!(
-        c.set_split(&change("prod", 90, "set", 10), None)
+        c.set_split(&change("prod", 90, "set", 10), None, &[])
             .await
             .expect("set")
             .seq,
         1
     );
     assert_eq!(
-        c.set_split(&change("candidate", 20, "set", 11), None)
+        c.set_split(&change("candidate", 20, "set", 11), None, &[])
             .await
             .expect("set")
             .seq,
         1
     );
     // Compare and swap: a change planned against change 0 (none) lost.
-    let r = c.set_split(&change("prod", 10, "auto", 12), Some(0)).await;
+    let owed = [("split:prod/reco/2".to_string(), "{}".to_string())];
+    let r = c.set_split(&change("prod", 10, "auto", 12), Some(0), &owed).await;
     assert!(
         matches!(
             r,
@@ -123,10 +124,19 @@ pub async fn split_changes_are_recorded_per_environment(c: &dyn Catalog) {
         ),
         "{r:?}"
     );
+    assert!(
+        c.alerts_owed(i64::MAX).await.expect("owed").is_empty(),
+        "a refused change owes nothing"
+    );
     let second = c
-        .set_split(&change("prod", 10, "auto", 13), Some(1))
+        .set_split(&change("prod", 10, "auto", 13), Some(1), &owed)
         .await
         .expect("set");
+    assert_eq!(
+        c.alerts_owed(i64::MAX).await.expect("owed"),
+        owed.to_vec(),
+        "the alert is owed with the change"
+    );
     assert_eq!(second.seq, 2);
     let history = c.split_history("prod", "reco").await.expect("history");
     assert_eq!(
