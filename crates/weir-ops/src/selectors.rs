@@ -283,7 +283,7 @@ pub struct SplitArgs {
     pub split: Vec<(String, u32)>,
     pub by: String,
     pub reason: Option<String>,
-    /// `set` by hand, `auto` by auto-promotion, `reset` to the declared split.
+    /// `set` by hand (`reset` when the split is empty), or `auto`.
     pub kind: String,
     /// Apply only while the change in force is this one (auto-promotion).
     pub after: Option<u32>,
@@ -303,6 +303,12 @@ pub async fn set_split(ws: &Workspace, env: &str, name: &str, args: SplitArgs) -
     };
     let split = weir_core::selector::check_split(sel.variants.keys().map(String::as_str), &wanted)
         .map_err(|e| UserError::new(format!("selector `{name}`: {e}"), "e.g. --split popularity=90,cooc=10"))?;
+    // A split set by hand back to the declared one is a reset.
+    let kind = if args.split.is_empty() && args.kind == "set" {
+        "reset".to_string()
+    } else {
+        args.kind
+    };
     let (from, _) = split_in_force(ws, env, sel).await?;
     let change = ws
         .catalog
@@ -312,7 +318,7 @@ pub async fn set_split(ws: &Workspace, env: &str, name: &str, args: SplitArgs) -
                 selector: name.to_string(),
                 seq: 0,
                 split: split.into_iter().collect(),
-                kind: args.kind,
+                kind,
                 reason: args.reason,
                 by: args.by,
                 at_ms: args.now_ms,

@@ -147,7 +147,6 @@ pub async fn set_split(
     audited(&shared, &caller, "selector set", args, async {
         let (ws, _) = shared.env(&env).await?;
         let split: Vec<(String, u32)> = b.split.iter().map(|(k, v)| (k.clone(), *v)).collect();
-        let kind = if split.is_empty() { "reset" } else { "set" };
         let r = weir_ops::selectors::set_split(
             &ws,
             &env,
@@ -156,7 +155,7 @@ pub async fn set_split(
                 split,
                 by: caller.actor.clone(),
                 reason: b.reason.clone(),
-                kind: kind.into(),
+                kind: "set".into(),
                 after: None,
                 owed: Vec::new(),
                 now_ms: shared.clock.now().timestamp_millis(),

@@ -153,7 +153,6 @@ pub async fn set(
         Some(text) => weir_ops::selectors::parse_split(text)?,
         None => Vec::new(),
     };
-    let kind = if split.is_empty() { "reset" } else { "set" };
     let r = weir_ops::selectors::set_split(
         &ws,
         &env,
@@ -162,7 +161,7 @@ pub async fn set(
             split,
             by: weir_ops::control::os_actor(),
             reason,
-            kind: kind.into(),
+            kind: "set".into(),
             after: None,
             owed: Vec::new(),
             now_ms: project::now()?.timestamp_millis(),
