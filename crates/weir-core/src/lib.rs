@@ -9,6 +9,7 @@ pub mod check;
 pub mod dag;
 pub mod diag;
 pub mod fingerprint;
+pub mod keys;
 pub mod load;
 pub mod mapping;
 pub mod model;

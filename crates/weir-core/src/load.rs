@@ -7,6 +7,7 @@
 
 use crate::dag;
 use crate::diag::{Diagnostic, Diagnostics, Source, did_you_mean};
+use crate::keys;
 use crate::model::{Alerts, ColumnType, Dataset, Durability, Format, Input, Job, MissingPolicy, Project, ServeWindow};
 use crate::partition::{Granularity, parse_instant};
 use crate::span::Span;
@@ -21,66 +22,6 @@ type Val<'i> = Spanned<DeValue<'i>>;
 
 /// The name of the definitions file.
 pub const PROJECT_FILE: &str = "weir.toml";
-
-const ROOT_KEYS: &[&str] = &[
-    "project",
-    "lakes",
-    "catalog",
-    "datasets",
-    "alerts",
-    "pools",
-    "selectors",
-    "retention",
-    "lineage",
-];
-const PROJECT_KEYS: &[&str] = &["name", "start", "description", "durability"];
-const CATALOG_KEYS: &[&str] = &["url"];
-const DATASET_KEYS: &[&str] = &[
-    "partition",
-    "start",
-    "end",
-    "delay",
-    "inputs",
-    "sql",
-    "engine",
-    "kind",
-    "command",
-    "env",
-    "ingest",
-    "stream",
-    "format",
-    "lake",
-    "version",
-    "missing",
-    "timeout",
-    "description",
-    "counters",
-    "serve_window",
-    "key",
-    "export",
-    "retries",
-    "retry_delay",
-    "checks",
-    "metrics_of",
-    "sla",
-    "schedule",
-    "pool",
-];
-const INPUT_KEYS: &[&str] = &["dataset", "window", "offset"];
-const INGEST_KEYS: &[&str] = &["path", "format", "schema"];
-const STREAM_KEYS: &[&str] = &[
-    "source",
-    "subject",
-    "format",
-    "schema",
-    "event_time",
-    "id",
-    "lateness",
-    "dedup",
-    "idle",
-    "max_future",
-    "max_body",
-];
 
 /// Reads a file of the project by its project-relative path.
 pub type ReadFile<'a> = &'a dyn Fn(&str) -> Result<String, String>;
@@ -99,11 +40,13 @@ pub fn load_project(toml_text: &str, read: ReadFile<'_>) -> Result<Project, Diag
             return Err(Diagnostics(vec![cx.src.at(at, format!("invalid TOML: {msg}"))]));
         }
     };
-    cx.check_keys(&root, ROOT_KEYS, "the top level");
+    cx.check_keys(&root, &keys::ROOT, "the top level");
     let project = cx.build(&root, read);
     if cx.diags.is_empty()
         && let Some(p) = project
     {
+        #[cfg(test)]
+        keys::tests::assert_schema_accepts(toml_text);
         return Ok(p);
     }
     cx.diags
@@ -138,17 +81,17 @@ impl Cx {
         self.diags.push(d);
     }
 
-    fn check_keys(&mut self, table: &DeTable<'_>, allowed: &[&str], place: &str) {
+    fn check_keys(&mut self, table: &DeTable<'_>, allowed: &keys::Table, place: &str) {
         for key in table.keys() {
             let k: &str = key.get_ref();
-            if !allowed.contains(&k) {
+            if allowed.key(k).is_none() {
                 let elsewhere = NESTED_KEYS
                     .iter()
                     .find(|(key, parent, _)| *key == k && table.contains_key(*parent));
-                let hint = match (elsewhere, did_you_mean(k, allowed.iter().copied())) {
+                let hint = match (elsewhere, did_you_mean(k, allowed.names())) {
                     (Some((_, _, example)), _) => format!("`{k}` belongs inside it: {example}"),
                     (None, Some(s)) => format!("did you mean `{s}`?"),
-                    (None, None) => format!("allowed keys here: {}", allowed.join(", ")),
+                    (None, None) => format!("allowed keys here: {}", allowed.names().collect::<Vec<_>>().join(", ")),
                 };
                 self.err(&key.span(), format!("unknown key `{k}` in {place}"), Some(hint));
             }
@@ -239,7 +182,7 @@ impl Cx {
         match get(root, "project") {
             Some(v) => {
                 if let Some(t) = self.table(v, "[project]") {
-                    self.check_keys(t, PROJECT_KEYS, "[project]");
+                    self.check_keys(t, &keys::PROJECT, "[project]");
                     match get(t, "name") {
                         Some(n) => name = self.string(n, "project name"),
                         None => self.err(
@@ -299,7 +242,7 @@ impl Cx {
         if let Some(v) = get(root, "catalog")
             && let Some(t) = self.table(v, "[catalog]")
         {
-            self.check_keys(t, CATALOG_KEYS, "[catalog]");
+            self.check_keys(t, &keys::CATALOG, "[catalog]");
             if let Some(uv) = get(t, "url")
                 && let Some(u) = self.string(uv, "catalog url")
             {

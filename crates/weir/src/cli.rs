@@ -91,6 +91,13 @@ pub enum Command {
     },
     /// Check the definitions; errors point at file, line and column.
     Validate,
+    /// Print the JSON Schema of weir.toml (for editors: the template's
+    /// `#:schema ./weir.schema.json` line points at it).
+    Schema {
+        /// Write it to the project's weir.schema.json instead of printing it.
+        #[arg(long)]
+        write: bool,
+    },
     /// What would run, and why, without running it.
     Plan(PlanArgs),
     /// Build every missing instance until the selection is complete.

@@ -240,6 +240,7 @@ async fn verb(
             anomaly,
         } => demo::generate_cmd(project, from.as_deref(), days, seed, anomaly.as_deref(), p).map(|()| 0),
         Command::Validate => cmd::inspect::validate(project, p).map(|()| 0),
+        Command::Schema { write } => cmd::inspect::schema(project, write, p).map(|()| 0),
         Command::Plan(a) => cmd::inspect::plan(project, env, a, p).await.map(|()| 0),
         Command::Run(a) => cmd::run::run(project, env, a, p).await,
         Command::Status { datasets } => cmd::status::status(project, env, &datasets, p).await.map(|()| 0),

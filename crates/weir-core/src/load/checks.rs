@@ -4,7 +4,6 @@
 use super::*;
 use crate::check::{self, Check, Rule, Severity};
 
-const CHECK_KEYS: &[&str] = &["check", "severity", "name"];
 /// Counters every SQL run records (`rows_in` and `malformed` sum over inputs).
 pub(super) const BUILTIN_COUNTERS: &[&str] = &[
     "rows_out",
@@ -48,7 +47,7 @@ impl Cx {
             let (text_v, severity, name) = match item.get_ref() {
                 DeValue::String(_) => (item, Severity::Block, None),
                 DeValue::Table(t) => {
-                    self.check_keys(t, CHECK_KEYS, "a check");
+                    self.check_keys(t, &keys::CHECK, "a check");
                     let Some(cv) = get(t, "check") else {
                         self.err(
                             &item.span(),
@@ -223,7 +222,7 @@ impl Cx {
     /// `[alerts] webhook = "https://…" | "env:NAME"`, `on = ["block", "warn", "failure", "late", "selector"]`.
     pub(super) fn alerts(&mut self, v: &Val<'_>) -> Option<Alerts> {
         let t = self.table(v, "[alerts]")?;
-        self.check_keys(t, &["webhook", "on"], "[alerts]");
+        self.check_keys(t, &keys::ALERTS, "[alerts]");
         let Some(wv) = get(t, "webhook") else {
             self.err(
                 &v.span(),

@@ -19,7 +19,7 @@ impl Cx {
     ) -> Option<Dataset> {
         let before = self.diags.len();
         let place = format!("[datasets.{name}]");
-        self.check_keys(t, DATASET_KEYS, &place);
+        self.check_keys(t, &keys::DATASET, &place);
         let granularity = match get(t, "partition") {
             Some(v) => {
                 let s = self.string(v, "partition")?;

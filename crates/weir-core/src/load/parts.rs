@@ -117,7 +117,7 @@ impl Cx {
     /// `{ expr = "…" }`: a number computed from the run's counters, so no
     /// history and no profile (and, as the parser sees, no comparison).
     fn derived_counter(&mut self, t: &DeTable<'_>, span: &Range<usize>) -> Option<(Expr, Range<usize>)> {
-        self.check_keys(t, &["expr"], "a derived counter");
+        self.check_keys(t, &keys::DERIVED, "a derived counter");
         let Some(ev) = get(t, "expr") else {
             self.err(
                 span,
@@ -203,7 +203,7 @@ impl Cx {
                             });
                         }
                         DeValue::Table(it) => {
-                            self.check_keys(it, INPUT_KEYS, &format!("input `{table}`"));
+                            self.check_keys(it, &keys::INPUT, &format!("input `{table}`"));
                             let Some(dv) = get(it, "dataset") else {
                                 self.err(
                                     &iv.span(),
@@ -260,7 +260,7 @@ impl Cx {
     /// `export = { from = "top_tracks_28d", to = "sqlite://serving.db", table = "top_tracks", keep = 3 }`
     pub(super) fn export(&mut self, v: &Val<'_>) -> Option<Job> {
         let t = self.table(v, "export")?;
-        self.check_keys(t, &["from", "to", "table", "keep"], "export");
+        self.check_keys(t, &keys::EXPORT, "export");
         let mut field = |k: &str| match get(t, k) {
             Some(x) => self.string(x, k),
             None => {
@@ -304,7 +304,7 @@ impl Cx {
 
     pub(super) fn ingest(&mut self, v: &Val<'_>, g: Granularity) -> Option<Job> {
         let t = self.table(v, "ingest")?;
-        self.check_keys(t, INGEST_KEYS, "ingest");
+        self.check_keys(t, &keys::INGEST, "ingest");
         let Some(pv) = get(t, "path") else {
             self.err(
                 &v.span(),

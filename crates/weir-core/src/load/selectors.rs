@@ -19,9 +19,6 @@
 use super::*;
 use crate::model::{AutoPromote, Kind, Selector};
 
-const SELECTOR_KEYS: &[&str] = &["variants", "split", "unit", "salt", "log", "auto"];
-const AUTO_KEYS: &[&str] = &["dataset", "metric", "min_lift", "days", "min_units", "to"];
-
 impl Cx {
     /// Every `[selectors.NAME]`, checked against the datasets: each variant
     /// names a model dataset, and the split covers exactly the variants.
@@ -49,7 +46,7 @@ impl Cx {
     fn selector(&mut self, name: &str, v: &Val<'_>, datasets: &BTreeMap<String, Dataset>) -> Option<Selector> {
         let ctx = format!("[selectors.{name}]");
         let t = self.table(v, &ctx)?;
-        self.check_keys(t, SELECTOR_KEYS, &ctx);
+        self.check_keys(t, &keys::SELECTOR, &ctx);
         let Some(vv) = get(t, "variants") else {
             self.err(
                 &v.span(),
@@ -239,7 +236,7 @@ impl Cx {
     ) -> Option<AutoPromote> {
         let ctx = format!("{}.auto]", ctx.trim_end_matches(']'));
         let t = self.table(v, &ctx)?;
-        self.check_keys(t, AUTO_KEYS, &ctx);
+        self.check_keys(t, &keys::AUTO, &ctx);
         let need = |me: &mut Self, key: &str, example: &str| -> Option<()> {
             if get(t, key).is_none() {
                 me.err(

@@ -4,9 +4,6 @@
 use super::*;
 use crate::service::{Retention, Schedule, Sla};
 
-const RETENTION_KEYS: &[&str] = &["runs", "versions"];
-const LINEAGE_KEYS: &[&str] = &["url"];
-
 /// A dataset's service settings.
 pub(super) struct ServiceKeys {
     pub sla: Option<Sla>,
@@ -48,7 +45,7 @@ impl Cx {
     pub(super) fn lineage(&mut self, root: &DeTable<'_>) -> Option<String> {
         let v = get(root, "lineage")?;
         let t = self.table(v, "[lineage]")?;
-        self.check_keys(t, LINEAGE_KEYS, "[lineage]");
+        self.check_keys(t, &keys::LINEAGE, "[lineage]");
         let Some(u) = get(t, "url") else {
             self.err(
                 &v.span(),
@@ -74,7 +71,7 @@ impl Cx {
         let Some(t) = self.table(v, "[retention]") else {
             return r;
         };
-        self.check_keys(t, RETENTION_KEYS, "[retention]");
+        self.check_keys(t, &keys::RETENTION, "[retention]");
         if let Some(v) = get(t, "runs") {
             match self.span_value(v, "retention runs") {
                 Some(s) if s.is_positive() => r.runs = Some(s),

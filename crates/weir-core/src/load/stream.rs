@@ -8,7 +8,7 @@ impl Cx {
     /// schema, event_time, id, lateness, dedup, idle, max_future, max_body }`.
     pub(super) fn stream(&mut self, v: &Val<'_>, g: Granularity) -> Option<Job> {
         let t = self.table(v, "stream")?;
-        self.check_keys(t, STREAM_KEYS, "stream");
+        self.check_keys(t, &keys::STREAM, "stream");
         if !matches!(g, Granularity::Minutes(_) | Granularity::Hour | Granularity::Day) {
             self.err(
                 &v.span(),

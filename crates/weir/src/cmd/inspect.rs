@@ -4,11 +4,25 @@ use crate::UserError;
 use crate::cli::PlanArgs;
 use crate::output::{Printer, human_bytes, table};
 use crate::project;
-use anyhow::Result;
+use anyhow::{Context, Result};
 use chrono::{DateTime, Utc};
 use std::path::Path;
 use weir_catalog::{RunFilter, RunState};
 use weir_core::planner::Order;
+
+/// `weir schema`: the JSON Schema of weir.toml, printed, or written where
+/// the project's `#:schema` line points (after an upgrade of weir).
+pub fn schema(dir: Option<&Path>, write: bool, p: Printer) -> Result<()> {
+    let text = weir_core::keys::schema_text();
+    if !write {
+        print!("{text}");
+        return Ok(());
+    }
+    let path = project::find(dir)?.join(weir_core::keys::SCHEMA_FILE);
+    std::fs::write(&path, text).with_context(|| format!("cannot write {}", path.display()))?;
+    p.note(format!("wrote {}", path.display()));
+    Ok(())
+}
 
 pub fn validate(dir: Option<&Path>, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;

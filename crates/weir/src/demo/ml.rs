@@ -89,7 +89,7 @@ fn write_project(dir: &std::path::Path, start: &str) -> Result<()> {
         }
         std::fs::write(&path, text.replace("START", start))?;
     }
-    Ok(())
+    super::write_schema(dir)
 }
 
 /// A served dataset as rows of JSON, through `weir_ops::serving::sql`.

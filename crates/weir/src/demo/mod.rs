@@ -89,7 +89,13 @@ pub(crate) fn scaffold(dir: &Path, start: NaiveDate, lake: Option<&str>) -> Resu
         };
         std::fs::write(&path, body).with_context(|| format!("cannot write {}", path.display()))?;
     }
-    Ok(())
+    write_schema(dir)
+}
+
+/// The JSON Schema the template's `#:schema` line names, for editors.
+pub(crate) fn write_schema(dir: &Path) -> Result<()> {
+    let path = dir.join(weir_core::keys::SCHEMA_FILE);
+    std::fs::write(&path, weir_core::keys::schema_text()).with_context(|| format!("cannot write {}", path.display()))
 }
 
 const GITIGNORE: &str = ".gitignore";

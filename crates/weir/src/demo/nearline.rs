@@ -12,7 +12,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
-const PROJECT: &str = r#"# weir demo --nearline: play events posted to POST /ingest/plays_raw,
+const PROJECT: &str = r#"#:schema ./weir.schema.json
+# weir demo --nearline: play events posted to POST /ingest/plays_raw,
 # sealed into minutes once the watermark passes them (10 s behind the
 # newest event), and counted per five minutes downstream.
 [project]
@@ -88,6 +89,7 @@ pub async fn nearline(dir: Option<PathBuf>, seconds: Option<u64>, rate: u64, p: 
         .unwrap_or(now);
     let start_text = begin.to_rfc3339_opts(chrono::SecondsFormat::Secs, true);
     std::fs::write(dir.join("weir.toml"), PROJECT.replace("START", &start_text))?;
+    super::write_schema(&dir)?;
     let ws = project::open(&dir).await?;
     let files = weir_sched::env::snapshot_files(&dir, &ws.project)?;
     weir_sched::env::deploy(&ws, "prod", None, Some("weir demo --nearline".to_string()), files, now).await?;

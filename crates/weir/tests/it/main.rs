@@ -22,6 +22,7 @@ mod nearline_kill;
 mod object_faults;
 mod object_lake;
 mod postgres;
+mod project_schema;
 mod quality;
 mod repair;
 mod runs_api;

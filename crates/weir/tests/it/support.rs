@@ -180,6 +180,8 @@ pub fn demo_project() -> (tempfile::TempDir, PathBuf) {
     }
     let (code, out, err) = exec(tmp.path(), NOW, &args);
     assert_eq!(code, 0, "demo failed:\n{err}\n{out}");
+    let toml = std::fs::read_to_string(dir.join("weir.toml")).expect("weir.toml");
+    assert_schema_accepts(&dir, &toml);
     (tmp, dir)
 }
 
@@ -192,7 +194,35 @@ pub fn project(toml: &str, files: &[(&str, &str)]) -> tempfile::TempDir {
         std::fs::create_dir_all(p.parent().expect("parent")).expect("mkdir");
         std::fs::write(p, body).expect("write");
     }
+    assert_schema_accepts(tmp.path(), toml);
     tmp
+}
+
+/// Every project a test writes that the loader accepts, `weir schema`'s JSON
+/// Schema (the file editors validate with) accepts too.
+pub fn assert_schema_accepts(dir: &Path, toml: &str) {
+    let read = |rel: &str| std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string());
+    if weir_core::load::load_project(toml, &read).is_err() {
+        return;
+    }
+    let errors = schema_errors(toml);
+    assert!(
+        errors.is_empty(),
+        "the loader accepts this project but the schema refuses it:\n{}\n---\n{toml}",
+        errors.join("\n")
+    );
+}
+
+/// What the JSON Schema of weir.toml says about `toml` (empty: valid).
+pub fn schema_errors(toml: &str) -> Vec<String> {
+    static VALIDATOR: std::sync::OnceLock<jsonschema::Validator> = std::sync::OnceLock::new();
+    let validator = VALIDATOR
+        .get_or_init(|| jsonschema::validator_for(&weir_core::keys::json_schema()).expect("the schema compiles"));
+    let doc: toml::Value = toml::from_str(toml).expect("TOML");
+    validator
+        .iter_errors(&weir_core::keys::toml_to_json(&doc))
+        .map(|e| format!("{e} at {}", e.instance_path()))
+        .collect()
 }
 
 /// Status rows by dataset name.
