@@ -129,7 +129,7 @@ const SIZE: Ty = Ty::Pattern(
 /// The top level of `weir.toml`.
 pub static ROOT: Table = Table {
     id: "root",
-    title: "top level",
+    title: "Top level",
     doc: "The tables of weir.toml.",
     keys: &[
         required(
@@ -445,7 +445,7 @@ pub static DATASET: Table = Table {
 
 pub static INPUT: Table = Table {
     id: "input",
-    title: "an input table",
+    title: "[datasets.NAME.inputs.TABLE]",
     doc: "One input of a dataset, as a table.",
     keys: &[
         required("dataset", Ty::Str, "The dataset read."),
@@ -466,7 +466,7 @@ pub static INPUT: Table = Table {
 
 pub static INGEST: Table = Table {
     id: "ingest",
-    title: "ingest",
+    title: "[datasets.NAME.ingest]",
     doc: "An ingest job.",
     keys: &[
         required(
@@ -486,7 +486,7 @@ pub static INGEST: Table = Table {
 
 pub static EXPORT: Table = Table {
     id: "export",
-    title: "export",
+    title: "[datasets.NAME.export]",
     doc: "An export job.",
     keys: &[
         required("from", Ty::Str, "The dataset whose alias is exported."),
@@ -510,7 +510,7 @@ pub static EXPORT: Table = Table {
 
 pub static STREAM: Table = Table {
     id: "stream",
-    title: "stream",
+    title: "[datasets.NAME.stream]",
     doc: "A nearline stream.",
     keys: &[
         key(
@@ -569,7 +569,7 @@ pub static STREAM: Table = Table {
 
 pub static CHECK: Table = Table {
     id: "check",
-    title: "a check table",
+    title: "A check as a table",
     doc: "A check, as a table.",
     keys: &[
         required("check", Ty::Str, "The rule, in the check language."),
@@ -590,7 +590,7 @@ pub static CHECK: Table = Table {
 
 pub static DERIVED: Table = Table {
     id: "derived_counter",
-    title: "a derived counter",
+    title: "[datasets.NAME.counters.NAME]",
     doc: "A counter computed from the others.",
     keys: &[required(
         "expr",
@@ -942,6 +942,119 @@ pub(crate) mod tests {
             let n = names.len();
             names.dedup();
             assert_eq!(names.len(), n, "a key is listed twice in {}", t.title);
+        }
+    }
+
+    /// What the reference's row for `k` says in its Type and Default columns.
+    fn reference_cells(k: &Key) -> (String, String) {
+        let default = match (k.required, k.default) {
+            (true, _) => "required".to_string(),
+            (false, Some(d)) => d.replace('|', "\\|"),
+            (false, None) => "—".to_string(),
+        };
+        (k.ty.describe(), default)
+    }
+
+    /// The reference's tables: heading (`### TITLE`) → rows (key, type, default, example, text).
+    fn reference_tables(doc: &str) -> Vec<(String, Vec<[String; 5]>)> {
+        let mut out: Vec<(String, Vec<[String; 5]>)> = Vec::new();
+        let mut in_keys = false;
+        for line in doc.lines() {
+            if let Some(h) = line.strip_prefix("### ") {
+                out.push((h.trim().to_string(), Vec::new()));
+                in_keys = false;
+            } else if line.starts_with("| Key |") {
+                in_keys = true;
+            } else if in_keys && line.starts_with('|') && !line.starts_with("|---") {
+                // Split on unescaped pipes.
+                let mut cells = Vec::new();
+                let mut cur = String::new();
+                let mut prev = ' ';
+                for c in line.trim().trim_matches('|').chars() {
+                    if c == '|' && prev != '\\' {
+                        cells.push(cur.trim().to_string());
+                        cur.clear();
+                    } else {
+                        cur.push(c);
+                    }
+                    prev = c;
+                }
+                cells.push(cur.trim().to_string());
+                let row: [String; 5] = cells
+                    .try_into()
+                    .unwrap_or_else(|c: Vec<String>| panic!("a row of 5 cells: {c:?}"));
+                if let Some((_, rows)) = out.last_mut() {
+                    rows.push(row);
+                }
+            } else if !line.starts_with('|') {
+                in_keys = false;
+            }
+        }
+        out
+    }
+
+    #[test]
+    fn the_reference_lists_every_key_and_only_keys_the_loader_accepts() {
+        let path = concat!(env!("CARGO_MANIFEST_DIR"), "/../../docs/reference.md");
+        let doc = std::fs::read_to_string(path).expect("docs/reference.md");
+        let documented = reference_tables(&doc);
+        for t in tables() {
+            let Some((_, rows)) = documented.iter().find(|(h, _)| h == t.title) else {
+                panic!("docs/reference.md has no `### {}` section", t.title);
+            };
+            for k in t.keys {
+                let Some(row) = rows.iter().find(|r| r[0] == format!("`{}`", k.name)) else {
+                    panic!(
+                        "docs/reference.md: `{}` in {} is accepted but not documented",
+                        k.name, t.title
+                    );
+                };
+                let (ty, default) = reference_cells(k);
+                assert_eq!(row[1], ty, "docs/reference.md: the type of `{}` in {}", k.name, t.title);
+                assert_eq!(
+                    row[2], default,
+                    "docs/reference.md: the default of `{}` in {}",
+                    k.name, t.title
+                );
+                assert!(
+                    !row[3].is_empty() && !row[4].is_empty(),
+                    "docs/reference.md: `{}` needs an example and a description",
+                    k.name
+                );
+            }
+            for row in rows {
+                let name = row[0].trim_matches('`');
+                assert!(
+                    t.key(name).is_some(),
+                    "docs/reference.md documents `{name}` in {}, which the loader refuses",
+                    t.title
+                );
+            }
+        }
+        for (h, rows) in &documented {
+            assert!(
+                rows.is_empty() || tables().iter().any(|t| t.title == h),
+                "docs/reference.md: `### {h}` lists keys but is no table of weir.toml"
+            );
+        }
+    }
+
+    /// `WEIR_DUMP_REFERENCE=1 cargo test -p weir-core dump -- --nocapture`
+    /// prints the rows a new key needs (its example and text are written by hand).
+    #[test]
+    fn dump_reference_rows() {
+        if std::env::var_os("WEIR_DUMP_REFERENCE").is_none() {
+            return;
+        }
+        for t in tables() {
+            println!(
+                "\n### {}\n\n{}\n\n| Key | Type | Default | Example | What it does |\n|---|---|---|---|---|",
+                t.title, t.doc
+            );
+            for k in t.keys {
+                let (ty, default) = reference_cells(k);
+                println!("| `{}` | {ty} | {default} | | {} |", k.name, k.doc.replace('|', "\\|"));
+            }
         }
     }
 }
