@@ -1057,4 +1057,46 @@ pub(crate) mod tests {
             }
         }
     }
+
+    /// Every `WEIR_*` variable a crate's source names (outside tests and
+    /// benches) is in the reference's tables.
+    #[test]
+    fn the_reference_names_every_weir_variable_the_code_reads() {
+        let root = std::path::Path::new(concat!(env!("CARGO_MANIFEST_DIR"), "/../.."));
+        let doc = std::fs::read_to_string(root.join("docs/reference.md")).expect("docs/reference.md");
+        let mut stack = vec![root.join("crates")];
+        let mut missing = Vec::new();
+        while let Some(dir) = stack.pop() {
+            for entry in std::fs::read_dir(&dir).expect("read crates").flatten() {
+                let path = entry.path();
+                let name = path.file_name().and_then(|n| n.to_str()).unwrap_or("");
+                if path.is_dir() {
+                    if !matches!(name, "tests" | "benches" | "bench") {
+                        stack.push(path);
+                    }
+                    continue;
+                }
+                if !name.ends_with(".rs") {
+                    continue;
+                }
+                let text = std::fs::read_to_string(&path).unwrap_or_default();
+                let code = text.split("#[cfg(test)]").next().unwrap_or("");
+                for (i, _) in code.match_indices("\"WEIR_") {
+                    let var: String = code[i + 1..]
+                        .chars()
+                        .take_while(|c| c.is_ascii_uppercase() || c.is_ascii_digit() || *c == '_')
+                        .collect();
+                    let var = var.trim_end_matches('_');
+                    let internal = ["WEIR_TEST", "WEIR_BLESS", "WEIR_DUMP", "WEIR_BENCH", "WEIR_INPUT"];
+                    if internal.iter().any(|p| var.starts_with(p)) || var.len() <= "WEIR_".len() {
+                        continue;
+                    }
+                    if !doc.contains(&format!("`{var}`")) {
+                        missing.push(format!("{var} ({})", path.display()));
+                    }
+                }
+            }
+        }
+        assert!(missing.is_empty(), "docs/reference.md does not name: {missing:?}");
+    }
 }
