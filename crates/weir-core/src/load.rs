@@ -414,6 +414,7 @@ pub fn safe_relative(p: &str) -> bool {
 mod checks;
 mod dataset;
 mod parts;
+mod pyimports;
 mod selectors;
 mod service;
 mod stream;

@@ -108,6 +108,9 @@ impl Executor for CommandExecutor {
         let mut cmd = Command::new(resolve(program, env));
         cmd.args(args)
             .current_dir(&ctx.project_dir)
+            // A job writes only its output: no `__pycache__` beside the
+            // project's scripts (the dataset's `env` may say otherwise).
+            .env("PYTHONDONTWRITEBYTECODE", "1")
             .envs(env)
             .env("WEIR_DATASET", &ctx.dataset.name)
             .env("WEIR_VERSION", ctx.version.to_string())

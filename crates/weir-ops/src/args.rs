@@ -61,8 +61,24 @@ pub fn with_window(
         .and_then(|d| d.window.as_deref())
         .and_then(|w| weir_core::Span::parse(w).ok())
     {
-        let start = w.sub_from(now);
-        sel.from = Some(sel.from.map_or(start, |f| f.max(start)));
+        sel = within_span(sel, w, now);
     }
     sel
+}
+
+/// Narrows a selection to the partitions starting inside `span` before `now`.
+pub fn within_span(mut sel: Selection, span: weir_core::Span, now: chrono::DateTime<chrono::Utc>) -> Selection {
+    let start = span.sub_from(now);
+    sel.from = Some(sel.from.map_or(start, |f| f.max(start)));
+    sel
+}
+
+/// Reads a `--window` flag: a positive span such as `2d`.
+pub fn window(flag: &str) -> std::result::Result<weir_core::Span, crate::UserError> {
+    let hint = "e.g. --window 2d (m, h, d or w)";
+    let span = weir_core::Span::parse(flag).map_err(|e| crate::UserError::new(format!("--window: {e}"), hint))?;
+    if !span.is_positive() {
+        return Err(crate::UserError::new("--window must be positive", hint));
+    }
+    Ok(span)
 }

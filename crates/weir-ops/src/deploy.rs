@@ -30,13 +30,7 @@ fn validate(env: &str, window: Option<&str>) -> Result<Option<weir_core::Span>> 
         )
         .into());
     }
-    let window = window
-        .map(|w| weir_core::Span::parse(w).map_err(|e| UserError::new(format!("--window: {e}"), "e.g. --window 3d")))
-        .transpose()?;
-    if window.is_some_and(|w| !w.is_positive()) {
-        return Err(UserError::new("--window must be positive", "e.g. --window 3d").into());
-    }
-    Ok(window)
+    Ok(window.map(crate::args::window).transpose()?)
 }
 
 /// Deploys `files` (project-relative path → content: `weir.toml`, SQL files,

@@ -33,7 +33,7 @@ pub mod status;
 pub mod tokens;
 pub mod versions;
 
-pub use args::{selection, with_window};
+pub use args::{selection, window, with_window, within_span};
 use std::path::Path;
 use std::sync::Arc;
 use weir_catalog::{Catalog, Deployment};

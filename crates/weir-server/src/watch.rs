@@ -22,7 +22,7 @@ pub fn landing_watcher(
     }
     let mut watcher = match notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
         if let Ok(ev) = ev
-            && matches!(ev.kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any)
+            && arrival(&ev.kind)
         {
             on_event();
         }
@@ -50,6 +50,30 @@ pub fn landing_watcher(
         }
     }
     Some(watcher)
+}
+
+/// A file created, written or moved in.
+fn arrival(kind: &EventKind) -> bool {
+    matches!(kind, EventKind::Create(_) | EventKind::Modify(_) | EventKind::Any)
+}
+
+/// Watches the tree under `dir` (`weir dev`): `on_change` is called (from the
+/// watcher's thread) with the paths of each event that creates, writes, moves
+/// or removes something there. Editors save by writing a new file and
+/// renaming it over the old one, so a directory is watched, not a file.
+pub fn tree_watcher(
+    dir: &Path,
+    on_change: impl Fn(Vec<PathBuf>) + Send + 'static,
+) -> notify::Result<notify::RecommendedWatcher> {
+    let mut watcher = notify::recommended_watcher(move |ev: notify::Result<notify::Event>| {
+        if let Ok(ev) = ev
+            && (arrival(&ev.kind) || matches!(ev.kind, EventKind::Remove(_)))
+        {
+            on_change(ev.paths);
+        }
+    })?;
+    watcher.watch(dir, RecursiveMode::Recursive)?;
+    Ok(watcher)
 }
 
 /// The distinct landing roots of a project's ingest datasets, outermost only.

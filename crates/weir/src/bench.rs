@@ -2,6 +2,7 @@
 //! per task on trivial command jobs. The figures go to docs/benchmarks.md.
 
 mod checks;
+mod dev;
 pub mod ingest;
 pub mod ingest_nats;
 pub mod lake;
@@ -12,6 +13,7 @@ pub mod serve_ha;
 mod sql;
 
 pub use checks::checks;
+pub use dev::dev;
 pub use sql::sql;
 
 use crate::UserError;

@@ -1,9 +1,11 @@
 //! The command line: every verb and flag (clap derive). Parsing only.
 
 use clap::{Args, Parser, Subcommand};
+use clap_complete::ArgValueCompleter;
 use std::path::PathBuf;
 
 mod bench;
+pub mod shell;
 pub use bench::{BenchCmd, ServeBench};
 
 /// weir: a functional data platform. Immutable, time-partitioned datasets;
@@ -100,15 +102,25 @@ pub enum Command {
     },
     /// What would run, and why, without running it.
     Plan(PlanArgs),
+    /// Watch the working copy: re-validate and re-plan on every edit of
+    /// weir.toml, a SQL file or a script (and build a small window of it).
+    ///
+    /// Shows the versions each edit changes and why, what would build, or the
+    /// errors at file:line:col. With --json, one JSON object per look.
+    Dev(DevArgs),
     /// Build every missing instance until the selection is complete.
     ///
     /// Exit status: 0 all built, 1 a job failed, 3 nothing failed but a check
     /// blocked an instance, 130 interrupted.
     Run(RunArgs),
     /// Per dataset and version: complete, missing, waiting, failed, delay.
-    Status { datasets: Vec<String> },
+    Status {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
+        datasets: Vec<String>,
+    },
     /// One instance: files, rows, counters and lineage.
     Show {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: String,
         /// The partition (default: the newest complete one).
         #[arg(long, short)]
@@ -119,6 +131,7 @@ pub enum Command {
     },
     /// Recent runs, newest first.
     Runs {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: Option<String>,
         /// Only the runs of this partition of DATASET (e.g. 2026-03-14),
         /// every attempt.
@@ -134,6 +147,7 @@ pub enum Command {
     },
     /// A counter's time series over a dataset's partitions, with a sparkline.
     Counters {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: String,
         /// Counter names to show (a glob, e.g. 'dropped.*'; default: all).
         #[arg(long)]
@@ -169,6 +183,7 @@ pub enum Command {
     },
     /// Move aliases back to their previous version and pin them there.
     Revert {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         datasets: Vec<String>,
         /// Every dataset of the environment.
         #[arg(long)]
@@ -178,6 +193,7 @@ pub enum Command {
     },
     /// Pin an alias (to its current version, or to --version).
     Pin {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: String,
         #[arg(long, short)]
         version: Option<u32>,
@@ -185,11 +201,18 @@ pub enum Command {
         reason: Option<String>,
     },
     /// Let an alias advance by itself again.
-    Unpin { dataset: String },
+    Unpin {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
+        dataset: String,
+    },
     /// An alias: the version consumers read, and every move with when and why.
-    Alias { dataset: String },
+    Alias {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
+        dataset: String,
+    },
     /// Lake locations of the version consumers read (for external tools).
     Path {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: String,
         #[arg(long, short)]
         partition: Option<String>,
@@ -204,6 +227,7 @@ pub enum Command {
     },
     /// Remove instances and, by default, everything built from them; `weir run` rebuilds them.
     Invalidate {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: String,
         /// The version (default: the current definitions' version).
         #[arg(long, short)]
@@ -225,6 +249,7 @@ pub enum Command {
     },
     /// Release an instance that a blocking check holds back; the override is recorded.
     Accept {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: String,
         #[arg(long, short)]
         partition: String,
@@ -262,12 +287,16 @@ pub enum Command {
     Diff {
         env_a: String,
         env_b: String,
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         datasets: Vec<String>,
         #[arg(long, short)]
         partition: Option<String>,
     },
     /// Every version of a dataset: fingerprint, what changed, completeness.
-    Versions { dataset: String },
+    Versions {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
+        dataset: String,
+    },
     /// Run the platform: schedule the environments (default `prod`) by
     /// themselves, and serve the API on --bind.
     ///
@@ -282,6 +311,7 @@ pub enum Command {
     /// Which variant of a selector a unit gets, read fresh from the catalog
     /// (a look: only `weir serve`'s selections are logged).
     Select {
+        #[arg(add = ArgValueCompleter::new(shell::selectors))]
         selector: String,
         /// The unit to assign (e.g. a user id).
         #[arg(long)]
@@ -292,19 +322,40 @@ pub enum Command {
     Selector(SelectorCmd),
     /// Stop planning a dataset (or, with --env and no dataset, a whole environment).
     Pause {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
         dataset: Option<String>,
         /// Why (kept in the audit log).
         #[arg(long)]
         reason: Option<String>,
     },
     /// Let a paused dataset (or environment) plan again.
-    Resume { dataset: Option<String> },
+    Resume {
+        #[arg(add = ArgValueCompleter::new(shell::datasets))]
+        dataset: Option<String>,
+    },
     /// Cancel a running run: its job is killed, and it is recorded as cancelled.
     Cancel { run_id: String },
     /// Who changed what, when, through the API or the CLI (newest first).
     Audit {
         #[arg(long, default_value_t = 50)]
         limit: u32,
+    },
+    /// Print the script that completes weir's verbs, flags, and the
+    /// project's dataset and selector names in your shell.
+    ///
+    /// bash: `source <(weir completions bash)` in ~/.bashrc;
+    /// zsh: `source <(weir completions zsh)` in ~/.zshrc;
+    /// fish: `weir completions fish | source` in config.fish;
+    /// PowerShell: `weir completions powershell | Out-String | Invoke-Expression` in $PROFILE.
+    Completions {
+        #[arg(value_parser = ["bash", "zsh", "fish", "powershell", "elvish"])]
+        shell: String,
+    },
+    /// Print the man page (roff), or with --dir write one page per verb there.
+    Man {
+        /// Write weir.1 and weir-VERB.1 into this directory (e.g. ~/.local/share/man/man1).
+        #[arg(long, value_name = "DIR")]
+        dir: Option<PathBuf>,
     },
     /// Benchmarks of the planner and the run loop.
     #[command(subcommand)]
@@ -350,9 +401,13 @@ pub enum SelectorCmd {
     List,
     /// One selector: what each variant serves, the declared split,
     /// auto-promotion, and every change of the split.
-    Show { selector: String },
+    Show {
+        #[arg(add = ArgValueCompleter::new(shell::selectors))]
+        selector: String,
+    },
     /// Change the split (recorded in its history, like an alias move).
     Set {
+        #[arg(add = ArgValueCompleter::new(shell::selectors))]
         selector: String,
         /// Variant=percent, summing to 100 (e.g. popularity=90,cooc=10).
         #[arg(
@@ -397,6 +452,7 @@ pub enum TokenCmd {
 #[derive(Debug, Args, Clone)]
 pub struct SelectArgs {
     /// Target datasets (their upstream comes along). Default: all.
+    #[arg(add = ArgValueCompleter::new(shell::datasets))]
     pub datasets: Vec<String>,
     /// First partition or date (inclusive).
     #[arg(long, value_name = "D")]
@@ -416,6 +472,25 @@ pub struct PlanArgs {
     /// Show at most this many tasks.
     #[arg(long, default_value_t = 50)]
     pub limit: usize,
+    /// Plan again on every edit of the definitions (as `weir dev`).
+    #[arg(long)]
+    pub watch: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct DevArgs {
+    #[command(flatten)]
+    pub select: SelectArgs,
+    /// Show at most this many tasks.
+    #[arg(long, default_value_t = 50)]
+    pub limit: usize,
+    /// After each edit, also build the partitions inside this window before
+    /// now (e.g. 2d): a change tried in seconds.
+    #[arg(long, value_name = "SPAN")]
+    pub window: Option<String>,
+    /// Jobs at once when building (default: the number of cores).
+    #[arg(long, short = 'j', value_name = "N")]
+    pub parallel: Option<usize>,
 }
 
 #[derive(Debug, Args)]

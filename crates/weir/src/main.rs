@@ -12,7 +12,7 @@ mod project;
 mod remote;
 mod stop;
 
-use clap::Parser;
+use clap::FromArgMatches;
 use cli::{BenchCmd, Cli, Command};
 use output::Printer;
 use std::process::ExitCode;
@@ -38,7 +38,12 @@ impl std::fmt::Display for Invalid {
 impl std::error::Error for Invalid {}
 
 fn main() -> ExitCode {
-    let cli = Cli::parse();
+    // A shell asking for completions (COMPLETE=bash weir …) is answered first.
+    cli::shell::complete_if_asked();
+    let cli = match Cli::from_arg_matches(&cli::shell::command().get_matches()) {
+        Ok(cli) => cli,
+        Err(e) => e.exit(),
+    };
     // A server logs what it does; a verb only what went wrong.
     let level = if matches!(cli.command, Command::Serve(_)) {
         "info"
@@ -241,7 +246,21 @@ async fn verb(
         } => demo::generate_cmd(project, from.as_deref(), days, seed, anomaly.as_deref(), p).map(|()| 0),
         Command::Validate => cmd::inspect::validate(project, p).map(|()| 0),
         Command::Schema { write } => cmd::inspect::schema(project, write, p).map(|()| 0),
+        Command::Completions { shell } => {
+            cli::shell::write_completions(&shell, &mut std::io::stdout().lock()).map(|()| 0)
+        }
+        Command::Man { dir } => cmd::inspect::man(dir.as_deref(), p).map(|()| 0),
+        Command::Plan(a) if a.watch => {
+            let dev = cli::DevArgs {
+                select: a.select,
+                limit: a.limit,
+                window: None,
+                parallel: None,
+            };
+            cmd::dev::dev(project, env, dev, p).await
+        }
         Command::Plan(a) => cmd::inspect::plan(project, env, a, p).await.map(|()| 0),
+        Command::Dev(a) => cmd::dev::dev(project, env, a, p).await,
         Command::Run(a) => cmd::run::run(project, env, a, p).await,
         Command::Status { datasets } => cmd::status::status(project, env, &datasets, p).await.map(|()| 0),
         Command::Show {
@@ -431,6 +450,7 @@ async fn verb(
             bench::ingest::ingest(load, !no_nats, p).await.map(|()| 0)
         }
         Command::Bench(BenchCmd::Checks { days, rounds }) => bench::checks(days, rounds, p).await.map(|()| 0),
+        Command::Bench(BenchCmd::Dev { rounds }) => bench::dev(rounds, p).await.map(|()| 0),
         Command::Bench(BenchCmd::Select {
             clients,
             seconds,

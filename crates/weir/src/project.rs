@@ -39,15 +39,30 @@ pub fn find(explicit: Option<&Path>) -> Result<PathBuf> {
 
 /// Loads and validates the definitions of the project in `dir`.
 pub fn load(dir: &Path) -> Result<Project> {
-    let text = std::fs::read_to_string(dir.join(PROJECT_FILE))
-        .with_context(|| format!("cannot read {}", dir.join(PROJECT_FILE).display()))?;
+    load_tracked(dir).0
+}
+
+/// Loads and validates, and says which project files the definitions read
+/// besides `weir.toml` or looked for (SQL files, scripts, the modules they import),
+/// whether or not they loaded: what `weir dev` watches.
+pub fn load_tracked(dir: &Path) -> (Result<Project>, Vec<String>) {
+    let read_files = std::cell::RefCell::new(Vec::new());
+    let text = match std::fs::read_to_string(dir.join(PROJECT_FILE))
+        .with_context(|| format!("cannot read {}", dir.join(PROJECT_FILE).display()))
+    {
+        Ok(t) => t,
+        Err(e) => return (Err(e), Vec::new()),
+    };
     let read = |rel: &str| -> Result<String, String> {
         if !safe_relative(rel) {
             return Err("the path leaves the project".into());
         }
+        // Asked for, found or not: a file that appears changes things too.
+        read_files.borrow_mut().push(rel.to_string());
         std::fs::read_to_string(dir.join(rel)).map_err(|e| e.to_string())
     };
-    load_project(&text, &read).map_err(|d| anyhow::Error::new(crate::Invalid(d)))
+    let loaded = load_project(&text, &read).map_err(|d| anyhow::Error::new(crate::Invalid(d)));
+    (loaded, read_files.into_inner())
 }
 
 /// Opens the workspace of the working copy: definitions, catalog and lakes.

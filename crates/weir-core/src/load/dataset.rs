@@ -338,6 +338,8 @@ impl Cx {
                         files.insert(arg.clone(), body);
                     }
                 }
+                // And the project's own modules a Python script imports.
+                pyimports::add_local_imports(&mut files, read);
                 (Job::Command { argv, env, files }, format.unwrap_or(Format::Files))
             }
             "export" => {

@@ -1,13 +1,14 @@
 //! Command jobs run the code that was fingerprinted: the scripts a job
-//! names are copied, by content hash, into `.weir/code/`.
+//! names (and the project modules they import) are copied, by content hash,
+//! into `.weir/code/`.
 
 use crate::workspace::{SchedError, Workspace};
 use weir_core::Dataset;
 use weir_core::model::Job;
 
 /// A command job runs the code that was fingerprinted, not whatever the
-/// working copy holds now: the scripts it names are written once to
-/// `.weir/code/<sha256>/<path>` and its arguments point there.
+/// working copy holds now: its files are written once to
+/// `.weir/code/<hash of the set>/<path>` and its arguments point there.
 pub(super) fn materialize(ws: &Workspace, ds: &Dataset) -> Result<Dataset, SchedError> {
     let Job::Command { argv, env, files } = &ds.job else {
         return Ok(ds.clone());
@@ -16,10 +17,19 @@ pub(super) fn materialize(ws: &Workspace, ds: &Dataset) -> Result<Dataset, Sched
         return Ok(ds.clone());
     }
     use sha2::Digest;
+    // One directory for the job's whole code, named by the hash of every
+    // path and content in it: a script finds the modules it imports beside
+    // it, as it did in the working copy.
+    let mut set = sha2::Sha256::new();
+    for (rel, body) in files {
+        set.update(rel.as_bytes());
+        set.update([0]);
+        set.update(sha2::Sha256::digest(body.as_bytes()));
+    }
+    let root = ws.dir.join(".weir/code").join(&hex::encode(set.finalize())[..16]);
     let mut argv = argv.clone();
     for (rel, body) in files {
-        let hash = hex::encode(sha2::Sha256::digest(body.as_bytes()));
-        let path = ws.dir.join(".weir/code").join(&hash[..16]).join(rel);
+        let path = root.join(rel);
         if !path.exists() {
             let io = |e: std::io::Error| SchedError::Other(format!("cannot write {}: {e}", path.display()));
             if let Some(parent) = path.parent() {

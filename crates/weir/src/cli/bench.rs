@@ -71,6 +71,11 @@ pub enum BenchCmd {
         #[arg(long, default_value_t = 5)]
         rounds: usize,
     },
+    /// How soon `weir dev` answers an edit of a SQL file (the example project).
+    Dev {
+        #[arg(long, default_value_t = 20)]
+        rounds: usize,
+    },
     /// The figures of `weir serve`: the status grid, landing latency, a simulated day, API load.
     #[command(subcommand)]
     Serve(ServeBench),

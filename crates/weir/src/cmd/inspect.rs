@@ -24,6 +24,15 @@ pub fn schema(dir: Option<&Path>, write: bool, p: Printer) -> Result<()> {
     Ok(())
 }
 
+/// `weir man`: the page on stdout, or one page per verb written into `dir`.
+pub fn man(dir: Option<&Path>, p: Printer) -> Result<()> {
+    let written = crate::cli::shell::write_man(dir, &mut std::io::stdout().lock())?;
+    if let Some(dir) = dir {
+        p.note(format!("wrote {} man pages into {}", written.len(), dir.display()));
+    }
+    Ok(())
+}
+
 pub fn validate(dir: Option<&Path>, p: Printer) -> Result<()> {
     let dir = project::find(dir)?;
     let proj = project::load(&dir)?;

@@ -2,6 +2,7 @@
 
 pub mod control;
 pub mod counters;
+pub mod dev;
 pub mod diff;
 pub mod envs;
 pub mod inspect;

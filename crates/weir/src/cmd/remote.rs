@@ -17,7 +17,7 @@ pub fn supported(c: &Command) -> bool {
     matches!(
         c,
         Command::Status { .. }
-            | Command::Plan(_)
+            | Command::Plan(crate::cli::PlanArgs { watch: false, .. })
             | Command::Show { .. }
             | Command::Runs { .. }
             | Command::Logs { .. }

@@ -24,9 +24,14 @@ const FILES: &[(&str, &str)] = &[
         include_str!("template/sql/top_tracks_28d.sql"),
     ),
     ("scripts/train.py", include_str!("template/scripts/train.py")),
+    // The Python helper for command jobs, from the repository's python/.
+    (
+        "scripts/weir_job/__init__.py",
+        include_str!("../../../../python/weir_job/__init__.py"),
+    ),
     (
         ".gitignore",
-        "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\nserving.db\n",
+        "# weir's local state and data; the definitions are what belongs in git\n.weir/\nlake/\nlake-red/\nlanding/\nserving.db\n__pycache__/\n",
     ),
 ];
 
