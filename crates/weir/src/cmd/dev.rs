@@ -150,6 +150,14 @@ pub async fn dev(dir: Option<&Path>, env: Option<&str>, a: DevArgs, p: Printer) 
                 },
             }
         }
+        // An editor's temporary file, created and gone within the save, is
+        // no edit; a definition file removed is one.
+        trigger.retain(|rel| {
+            dir.join(rel).exists() || interest.files.contains(rel) || rel == weir_core::load::PROJECT_FILE
+        });
+        if trigger.is_empty() {
+            continue;
+        }
         let trigger = trigger.into_iter().collect();
         if look(&dir, &a, window, trigger, first, &mut interest, &mut last, p).await? {
             return Ok(crate::stop::interrupted_status());
@@ -213,7 +221,7 @@ async fn look(
                         // The reaction is shown at once, then the build.
                         if !p.json {
                             print(&cycle, p);
-                            p.note(format!("building the last {window}…"));
+                            println!("building the last {window}…");
                         }
                         match build(run, a, p).await {
                             Ok(summary) => {
@@ -227,7 +235,7 @@ async fn look(
                         }
                         if !p.json {
                             if let Some(f) = &cycle.failure {
-                                eprintln!("{} {f}", p.red("error:"));
+                                println!("{} {f}", p.red("error:"));
                             }
                             return Ok(interrupted);
                         }
@@ -308,10 +316,10 @@ fn print(c: &Cycle, p: Printer) {
     } else {
         format!("{what} changed")
     };
-    eprintln!("\n{} ({} ms)", p.bold(&format!("── {head}")), c.reacted_ms);
+    println!("\n{} ({} ms)", p.bold(&format!("── {head}")), c.reacted_ms);
     if !c.errors.is_empty() {
-        eprintln!("{}", weir_core::Diagnostics(c.errors.clone()));
-        eprintln!(
+        println!("{}", weir_core::Diagnostics(c.errors.clone()));
+        println!(
             "{}",
             p.red(&format!(
                 "{} error(s) in the definitions; waiting for the next edit",
@@ -321,7 +329,7 @@ fn print(c: &Cycle, p: Printer) {
         return;
     }
     if let Some(f) = &c.failure {
-        eprintln!("{} {f}", p.red("error:"));
+        println!("{} {f}", p.red("error:"));
         return;
     }
     if !c.changes.is_empty() {
@@ -333,10 +341,10 @@ fn print(c: &Cycle, p: Printer) {
             }
         }
         for (cause, names) in by_cause {
-            eprintln!("new versions ({cause}): {}", names.join(", "));
+            println!("new versions ({cause}): {}", names.join(", "));
         }
     } else if c.trigger != ["start"] {
-        eprintln!("valid; no version changed");
+        println!("valid; no version changed");
     }
     if let Some(plan) = &c.plan {
         crate::cmd::inspect::print_plan(plan, p);
