@@ -57,7 +57,9 @@ pub async fn dev(rounds: usize, p: Printer) -> Result<()> {
         // (A comment is no new version: canonical SQL drops it. The look
         // is what is timed.)
         anyhow::ensure!(
-            look["trigger"].as_array().is_some_and(|t| t.iter().any(|f| f == "sql/plays.sql")),
+            look["trigger"]
+                .as_array()
+                .is_some_and(|t| t.iter().any(|f| f == "sql/plays.sql")),
             "the look after edit {i} was not about sql/plays.sql: {look}"
         );
         reacted.push(look["reacted_ms"].as_f64().unwrap_or(f64::NAN));
