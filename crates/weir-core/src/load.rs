@@ -46,7 +46,7 @@ pub fn load_project(toml_text: &str, read: ReadFile<'_>) -> Result<Project, Diag
         && let Some(p) = project
     {
         #[cfg(test)]
-        keys::tests::assert_schema_accepts(toml_text);
+        keys::schema::tests::assert_schema_accepts(toml_text);
         return Ok(p);
     }
     cx.diags
