@@ -70,6 +70,23 @@ pub async fn open(dir: &Path) -> Result<Arc<Workspace>> {
     Ok(open_env(dir, None).await?.0)
 }
 
+/// The working copy's workspace over definitions already loaded (`weir dev`
+/// loads them once per look, tracking what they read).
+pub async fn open_loaded(dir: &Path, proj: Project) -> Result<Arc<Workspace>> {
+    let catalog = open_catalog(dir).await?;
+    with_catalog(
+        std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf()),
+        proj,
+        catalog,
+    )
+}
+
+fn with_catalog(dir: PathBuf, proj: Project, catalog: Arc<dyn weir_catalog::Catalog>) -> Result<Arc<Workspace>> {
+    Ok(Arc::new(
+        Workspace::new(dir, proj, catalog).context("cannot open the lakes")?,
+    ))
+}
+
 /// Opens the catalog named by the working copy's `[catalog] url`. Read
 /// leniently, so a half-edited working copy does not lock out environments.
 pub async fn open_catalog(dir: &Path) -> Result<Arc<dyn weir_catalog::Catalog>> {
@@ -93,10 +110,7 @@ pub async fn open_env(dir: &Path, env: Option<&str>) -> Result<(Arc<Workspace>, 
     // Absolute, so jobs that run in other directories resolve the same paths.
     let dir = std::path::absolute(dir).unwrap_or_else(|_| dir.to_path_buf());
     match env {
-        None => {
-            let ws = Workspace::new(dir.clone(), load(&dir)?, catalog).context("cannot open the lakes")?;
-            Ok((Arc::new(ws), None))
-        }
+        None => Ok((with_catalog(dir.clone(), load(&dir)?, catalog)?, None)),
         Some(env) => {
             let (ws, d) = weir_ops::open_env(&dir, catalog, env).await?;
             Ok((ws, Some(d)))

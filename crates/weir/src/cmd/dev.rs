@@ -25,7 +25,7 @@ use weir_sched::{RunOptions, RunSummary};
 const SETTLE: Duration = Duration::from_millis(80);
 
 /// What one look at the working copy found: one JSON line with `--json`.
-#[derive(Serialize)]
+#[derive(Serialize, Default)]
 struct Cycle {
     /// `start`, or the project files whose edit started this look.
     trigger: Vec<String>,
@@ -60,6 +60,16 @@ struct Interest {
 }
 
 impl Interest {
+    /// What the last load read (or looked for), and whether it loaded.
+    fn learn(&mut self, read: Vec<String>, loaded: bool) {
+        self.dirs = read
+            .iter()
+            .filter_map(|f| f.rsplit_once('/').map(|(d, _)| d.to_string()))
+            .collect();
+        self.files = read.into_iter().collect();
+        self.loaded = loaded;
+    }
+
     fn relevant(&self, dir: &Path, path: &Path) -> Option<String> {
         let rel = path.strip_prefix(dir).ok()?;
         if self.data.iter().any(|d| path.starts_with(d)) {
@@ -179,27 +189,13 @@ async fn look(
     last: &mut Option<Snapshot>,
     p: Printer,
 ) -> Result<bool> {
-    let elapsed = |t: Instant| u64::try_from(t.elapsed().as_millis()).unwrap_or(u64::MAX);
     let mut cycle = Cycle {
         trigger,
-        valid: false,
-        errors: Vec::new(),
-        failure: None,
-        datasets: 0,
-        changes: Vec::new(),
-        plan: None,
-        build: None,
-        reacted_ms: 0,
+        ..Cycle::default()
     };
     let (loaded, read) = project::load_tracked(dir);
-    interest.files = read.into_iter().collect();
-    interest.dirs = interest
-        .files
-        .iter()
-        .filter_map(|f| f.rsplit_once('/').map(|(d, _)| d.to_string()))
-        .collect();
-    interest.loaded = loaded.is_ok();
-    let mut interrupted = false;
+    interest.learn(read, loaded.is_ok());
+    let mut planned = None;
     match loaded {
         Err(e) => match e.downcast::<crate::Invalid>() {
             Ok(invalid) => cycle.errors = invalid.0.0,
@@ -214,41 +210,44 @@ async fn look(
                 cycle.changes = snap.changes_since(before);
             }
             *last = Some(snap);
-            match plan(dir, a, window, &mut cycle, first).await {
-                Ok(run) => {
-                    let runnable = cycle.plan.as_ref().map_or(0, |p| p.runnable);
-                    if let Some(window) = window.filter(|_| runnable > 0) {
-                        // The reaction is shown at once, then the build.
-                        if !p.json {
-                            print(&cycle, p);
-                            println!("building the last {window}…");
-                        }
-                        match build(run, a, p).await {
-                            Ok(summary) => {
-                                interrupted = summary.interrupted;
-                                if !p.json {
-                                    crate::cmd::run::print_summary(&summary, p);
-                                }
-                                cycle.build = Some(summary);
-                            }
-                            Err(e) => cycle.failure = Some(format!("{e:#}")),
-                        }
-                        if !p.json {
-                            if let Some(f) = &cycle.failure {
-                                println!("{} {f}", p.red("error:"));
-                            }
-                            return Ok(interrupted);
-                        }
-                    }
+            match plan(dir, proj, a, window).await {
+                Ok((report, run)) => {
+                    planned = (report.runnable > 0).then_some(run);
+                    cycle.plan = Some(report);
                 }
                 Err(e) => cycle.failure = Some(format!("{e:#}")),
             }
         }
     }
-    if cycle.reacted_ms == 0 {
-        cycle.reacted_ms = elapsed(first);
+    cycle.reacted_ms = u64::try_from(first.elapsed().as_millis()).unwrap_or(u64::MAX);
+    let (Some(window), Some(run)) = (window, planned) else {
+        print(&cycle, p);
+        return Ok(false);
+    };
+    // The reaction is shown at once, then the build.
+    if !p.json {
+        print(&cycle, p);
+        println!("building the last {window}…");
     }
-    print(&cycle, p);
+    let mut interrupted = false;
+    match build(run, a, p).await {
+        Ok(summary) => {
+            interrupted = summary.interrupted;
+            if !p.json {
+                crate::cmd::run::print_summary(&summary, p);
+            }
+            cycle.build = Some(summary);
+        }
+        Err(e) => {
+            if !p.json {
+                println!("{} {e:#}", p.red("error:"));
+            }
+            cycle.failure = Some(format!("{e:#}"));
+        }
+    }
+    if p.json {
+        print(&cycle, p);
+    }
     Ok(interrupted)
 }
 
@@ -260,15 +259,15 @@ struct Planned {
     now: chrono::DateTime<chrono::Utc>,
 }
 
-/// Plans the selection (inside the window, if there is one).
+/// Plans the selection (inside the window, if there is one) over the
+/// definitions this look loaded.
 async fn plan(
     dir: &Path,
+    proj: weir_core::Project,
     a: &DevArgs,
     window: Option<weir_core::Span>,
-    cycle: &mut Cycle,
-    first: Instant,
-) -> Result<Planned> {
-    let ws = project::open(dir).await?;
+) -> Result<(weir_ops::inspect::PlanReport, Planned)> {
+    let ws = project::open_loaded(dir, proj).await?;
     let now = project::now()?;
     let mut sel = weir_ops::status::within_env(&ws, None, a.select.selection(&ws.project)?, now).await?;
     if let Some(w) = window {
@@ -279,9 +278,8 @@ async fn plan(
     } else {
         Order::NewestFirst
     };
-    cycle.plan = Some(weir_ops::inspect::plan(&ws, &sel, order, a.limit, now).await?);
-    cycle.reacted_ms = u64::try_from(first.elapsed().as_millis()).unwrap_or(u64::MAX);
-    Ok(Planned { ws, sel, order, now })
+    let report = weir_ops::inspect::plan(&ws, &sel, order, a.limit, now).await?;
+    Ok((report, Planned { ws, sel, order, now }))
 }
 
 async fn build(run: Planned, a: &DevArgs, p: Printer) -> Result<RunSummary> {
@@ -347,6 +345,11 @@ fn print(c: &Cycle, p: Printer) {
         println!("valid; no version changed");
     }
     if let Some(plan) = &c.plan {
-        crate::cmd::inspect::print_plan(plan, p);
+        // The versions this edit made are listed above, by cause; the plan
+        // still names those new before it (not built yet).
+        let mut plan = plan.clone();
+        plan.new_versions
+            .retain(|v| !c.changes.iter().any(|ch| &ch.dataset == v));
+        crate::cmd::inspect::print_plan(&plan, p);
     }
 }
